@@ -1,0 +1,44 @@
+# grid4 — see README.md.
+GO ?= go
+PKGS ?= ./...
+# Where the tests find PostgreSQL and Redis (scripts/test-services.sh makes them so).
+export GRID4_TEST_POSTGRES ?= postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable
+export GRID4_TEST_REDIS ?= redis://127.0.0.1:6379/0
+
+.PHONY: all build test test-services lint fmt-check vet staticcheck unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: everything CI runs — services, formatting, vet, staticcheck, race tests.
+test: test-services lint unit
+
+test-services:
+	bash scripts/test-services.sh
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./auth/ | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./auth/ || exit 1; \
+	done
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,182 @@
+// Package keys provides the grid's cryptographic identities: ed25519 and
+// sr25519 key pairs, their public keys, and signature verification.
+//
+// Every entity on the grid (a node, a farmer, a user) is a twin identified by
+// a public key. Both schemes use a 32-byte secret seed (for sr25519, the
+// schnorrkel "mini secret key", expanded the way Substrate does it), produce
+// 32-byte public keys and 64-byte signatures. sr25519 signatures use the
+// "substrate" signing context, so they verify with polkadot.js and subkey.
+package keys
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	schnorrkel "github.com/ChainSafe/go-schnorrkel"
+)
+
+// Scheme names a signature scheme.
+type Scheme string
+
+// The schemes the grid accepts.
+const (
+	Ed25519 Scheme = "ed25519"
+	Sr25519 Scheme = "sr25519"
+)
+
+// Sizes shared by both schemes.
+const (
+	SeedSize      = 32
+	PublicKeySize = 32
+	SignatureSize = 64
+)
+
+// sr25519SigningContext is the context Substrate signs messages under.
+var sr25519SigningContext = []byte("substrate")
+
+// Errors callers may branch on.
+var (
+	ErrUnknownScheme = errors.New("unknown key scheme")
+	ErrInvalidKey    = errors.New("invalid key")
+)
+
+// ParseScheme turns "ed25519" or "sr25519" into a Scheme.
+func ParseScheme(s string) (Scheme, error) {
+	switch Scheme(s) {
+	case Ed25519, Sr25519:
+		return Scheme(s), nil
+	}
+	return "", fmt.Errorf("%w %q (want ed25519 or sr25519)", ErrUnknownScheme, s)
+}
+
+// KeyPair is a private key able to sign for its public key.
+type KeyPair interface {
+	// Scheme is the signature scheme of the pair.
+	Scheme() Scheme
+	// Public is the public half.
+	Public() PublicKey
+	// Sign signs msg. sr25519 signatures are randomized; ed25519 ones are not.
+	Sign(msg []byte) ([]byte, error)
+	// Seed is the 32-byte secret the pair was made from.
+	Seed() []byte
+}
+
+// PublicKey is a public key together with its scheme.
+type PublicKey struct {
+	Scheme Scheme
+	Key    []byte
+}
+
+// Verify reports whether sig is a valid signature of msg by p.
+func (p PublicKey) Verify(msg, sig []byte) bool {
+	if len(p.Key) != PublicKeySize || len(sig) != SignatureSize {
+		return false
+	}
+	switch p.Scheme {
+	case Ed25519:
+		return ed25519.Verify(ed25519.PublicKey(p.Key), msg, sig)
+	case Sr25519:
+		return verifySr25519(p.Key, msg, sig)
+	}
+	return false
+}
+
+// VerifyAny checks sig against a bare 32-byte public key whose scheme is not
+// recorded, trying ed25519 first and then sr25519 (the registrar's rule for
+// accounts, which store only the key). It returns the scheme that matched.
+func VerifyAny(pub, msg, sig []byte) (Scheme, bool) {
+	for _, s := range []Scheme{Ed25519, Sr25519} {
+		if (PublicKey{Scheme: s, Key: pub}).Verify(msg, sig) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// Generate makes a new random key pair.
+func Generate(scheme Scheme) (KeyPair, error) {
+	seed := make([]byte, SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("reading randomness: %w", err)
+	}
+	return FromSeed(scheme, seed)
+}
+
+// FromSeed makes the key pair of a 32-byte seed.
+func FromSeed(scheme Scheme, seed []byte) (KeyPair, error) {
+	if len(seed) != SeedSize {
+		return nil, fmt.Errorf("%w: seed is %d bytes, want %d", ErrInvalidKey, len(seed), SeedSize)
+	}
+	s := make([]byte, SeedSize)
+	copy(s, seed)
+	switch scheme {
+	case Ed25519:
+		return ed25519Pair{priv: ed25519.NewKeyFromSeed(s), seed: s}, nil
+	case Sr25519:
+		var raw [SeedSize]byte
+		copy(raw[:], s)
+		mini, err := schnorrkel.NewMiniSecretKeyFromRaw(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		secret := mini.ExpandEd25519()
+		pub, err := secret.Public()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		enc := pub.Encode()
+		return sr25519Pair{secret: secret, pub: enc[:], seed: s}, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownScheme, scheme)
+}
+
+type ed25519Pair struct {
+	priv ed25519.PrivateKey
+	seed []byte
+}
+
+func (k ed25519Pair) Scheme() Scheme { return Ed25519 }
+func (k ed25519Pair) Seed() []byte   { return append([]byte(nil), k.seed...) }
+func (k ed25519Pair) Public() PublicKey {
+	return PublicKey{Scheme: Ed25519, Key: append([]byte(nil), k.priv[SeedSize:]...)}
+}
+func (k ed25519Pair) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
+
+type sr25519Pair struct {
+	secret *schnorrkel.SecretKey
+	pub    []byte
+	seed   []byte
+}
+
+func (k sr25519Pair) Scheme() Scheme { return Sr25519 }
+func (k sr25519Pair) Seed() []byte   { return append([]byte(nil), k.seed...) }
+func (k sr25519Pair) Public() PublicKey {
+	return PublicKey{Scheme: Sr25519, Key: append([]byte(nil), k.pub...)}
+}
+func (k sr25519Pair) Sign(msg []byte) ([]byte, error) {
+	sig, err := k.secret.Sign(schnorrkel.NewSigningContext(sr25519SigningContext, msg))
+	if err != nil {
+		return nil, fmt.Errorf("sr25519 sign: %w", err)
+	}
+	enc := sig.Encode()
+	return enc[:], nil
+}
+
+func verifySr25519(pub, msg, sig []byte) bool {
+	var pk [PublicKeySize]byte
+	copy(pk[:], pub)
+	key, err := schnorrkel.NewPublicKey(pk)
+	if err != nil {
+		return false
+	}
+	var sb [SignatureSize]byte
+	copy(sb[:], sig)
+	var s schnorrkel.Signature
+	if err := s.Decode(sb); err != nil {
+		return false
+	}
+	ok, err := key.Verify(&s, schnorrkel.NewSigningContext(sr25519SigningContext, msg))
+	return err == nil && ok
+}

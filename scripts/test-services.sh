@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests talk to are present and listening on
+# loopback: PostgreSQL (127.0.0.1:5432) with a test database, and Redis
+# (127.0.0.1:6379). Installs them with apt-get when missing and starts them
+# when stopped, so `make test` works on a bare Debian machine as well as on
+# one where they already run. Idempotent.
+set -euo pipefail
+
+PGHOST=127.0.0.1
+PGPORT=5432
+PGUSER=postgres
+PGPASSWORD=postgres
+PGDATABASE=${GRID4_TEST_PGDATABASE:-grid4_test}
+export PGPASSWORD
+
+log() { printf 'test-services: %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=""
+apt_install() {
+	if [ -z "$apt_updated" ]; then
+		log "apt-get update"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		apt_updated=1
+	fi
+	log "apt-get install $*"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # wait_for <description> <command...>
+	local what=$1; shift
+	for _ in $(seq 1 60); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.5
+	done
+	log "$what did not come up"
+	return 1
+}
+
+pg_ready() { pg_isready -q -h "$PGHOST" -p "$PGPORT"; }
+pg_login() { psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -Atqc 'select 1'; }
+
+# --- PostgreSQL ---------------------------------------------------------
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+	apt_install postgresql postgresql-client
+fi
+if ! pg_ready; then
+	versions=$(ls /etc/postgresql 2>/dev/null || true)
+	if [ -z "$versions" ]; then
+		apt_install postgresql
+		versions=$(ls /etc/postgresql)
+	fi
+	for v in $versions; do
+		log "starting PostgreSQL $v"
+		as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+	done
+	wait_for "PostgreSQL on $PGHOST:$PGPORT" pg_ready
+fi
+# A fresh Debian cluster asks for a password over TCP; give the postgres role
+# the one the tests use (harmless where loopback is already trusted).
+if ! pg_login >/dev/null 2>&1; then
+	log "setting the password of role postgres for loopback logins"
+	as_root runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD '$PGPASSWORD'"
+	pg_login >/dev/null
+fi
+if [ "$(psql -h "$PGHOST" -U "$PGUSER" -d postgres -Atqc "select 1 from pg_database where datname='$PGDATABASE'")" != 1 ]; then
+	log "creating database $PGDATABASE"
+	psql -h "$PGHOST" -U "$PGUSER" -d postgres -qc "CREATE DATABASE $PGDATABASE"
+fi
+
+# --- Redis --------------------------------------------------------------
+redis_ready() { redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG; }
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+	apt_install redis-server redis-tools
+fi
+if ! redis_ready; then
+	log "starting Redis"
+	mkdir -p /tmp/grid4-redis
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+		--dir /tmp/grid4-redis --logfile /tmp/grid4-redis/redis.log
+	wait_for "Redis on 127.0.0.1:6379" redis_ready
+fi
+
+log "PostgreSQL postgres://$PGUSER:***@$PGHOST:$PGPORT/$PGDATABASE and Redis 127.0.0.1:6379 ready"
