@@ -11,8 +11,11 @@ package keys
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	schnorrkel "github.com/ChainSafe/go-schnorrkel"
 )
@@ -59,7 +62,10 @@ type KeyPair interface {
 	Public() PublicKey
 	// Sign signs msg. sr25519 signatures are randomized; ed25519 ones are not.
 	Sign(msg []byte) ([]byte, error)
-	// Seed is the 32-byte secret the pair was made from.
+	// Seed is the 32-byte secret the pair was made from (after derivation,
+	// the derived seed), such that FromSeed(Scheme(), Seed()) gives the same
+	// key. It is nil for an sr25519 pair whose last derivation step was a
+	// soft junction: such a key has no mini secret key.
 	Seed() []byte
 }
 
@@ -121,15 +127,20 @@ func FromSeed(scheme Scheme, seed []byte) (KeyPair, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 		}
-		secret := mini.ExpandEd25519()
-		pub, err := secret.Public()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
-		}
-		enc := pub.Encode()
-		return sr25519Pair{secret: secret, pub: enc[:], seed: s}, nil
+		return newSr25519Pair(mini.ExpandEd25519(), s)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownScheme, scheme)
+}
+
+// newSr25519Pair wraps an expanded sr25519 secret key; seed is its mini
+// secret key, or nil when it has none (after soft derivation).
+func newSr25519Pair(secret *schnorrkel.SecretKey, seed []byte) (KeyPair, error) {
+	pub, err := secret.Public()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	enc := pub.Encode()
+	return sr25519Pair{secret: secret, pub: enc[:], seed: seed}, nil
 }
 
 type ed25519Pair struct {
@@ -179,4 +190,34 @@ func verifySr25519(pub, msg, sig []byte) bool {
 	}
 	ok, err := key.Verify(&s, schnorrkel.NewSigningContext(sr25519SigningContext, msg))
 	return err == nil && ok
+}
+
+// ParsePublicKey parses a 32-byte public key written as hex (with or
+// without 0x), standard or URL-safe base64 (padded or not), or an SS58
+// address (whose network prefix is ignored).
+func ParsePublicKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if len(digits) == 2*PublicKeySize {
+		if b, err := hex.DecodeString(digits); err == nil {
+			return b, nil
+		}
+	}
+	// 32 bytes are 43 base64 characters, 44 with padding; SS58 addresses of
+	// 32-byte keys are longer (47 or more), so the lengths cannot collide.
+	if len(s) == 43 || len(s) == 44 {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(s); err == nil && len(b) == PublicKeySize {
+				return b, nil
+			}
+		}
+	}
+	pub, _, err := SS58Decode(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key is not 32 bytes of hex or base64, nor an SS58 address: %w", ErrInvalidKey, err)
+	}
+	if len(pub) != PublicKeySize {
+		return nil, fmt.Errorf("%w: SS58 address holds %d bytes, want a %d-byte public key", ErrInvalidKey, len(pub), PublicKeySize)
+	}
+	return pub, nil
 }
