@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/grid4/grid4/api"
+)
+
+// Page selects one page of a list: Number counts from 1, Size is at most
+// DefaultPageSize (the registrar refuses more). Zero fields let the
+// registrar choose (page 1, its default size).
+type Page struct {
+	Number, Size uint64
+}
+
+// set adds page and size to q.
+func (p Page) set(q url.Values) {
+	if p.Number != 0 {
+		q.Set("page", strconv.FormatUint(p.Number, 10))
+	}
+	if p.Size != 0 {
+		q.Set("size", strconv.FormatUint(p.Size, 10))
+	}
+}
+
+// FarmFilter selects farms; zero fields match any farm.
+type FarmFilter struct {
+	FarmID uint64
+	TwinID uint64
+	// Name matches farms whose name contains it, ignoring case.
+	Name string
+}
+
+// query returns f as query parameters.
+func (f FarmFilter) query() url.Values {
+	q := url.Values{}
+	if f.FarmID != 0 {
+		q.Set("farm_id", strconv.FormatUint(f.FarmID, 10))
+	}
+	if f.TwinID != 0 {
+		q.Set("twin_id", strconv.FormatUint(f.TwinID, 10))
+	}
+	if f.Name != "" {
+		q.Set("farm_name", f.Name)
+	}
+	return q
+}
+
+// NewFarm is a farm to create.
+type NewFarm struct {
+	// Name is ASCII letters and digits, 1 to 40 of them, unique on the
+	// registrar regardless of case.
+	Name string
+	// StellarAddress is the farmer's Stellar account ("G…") that receives
+	// rewards; optional.
+	StellarAddress string
+	// Dedicated farms rent whole nodes only.
+	Dedicated bool
+}
+
+// createFarmRequest is the body of POST /farms.
+type createFarmRequest struct {
+	FarmName       string `json:"farm_name"`
+	TwinID         uint64 `json:"twin_id"`
+	StellarAddress string `json:"stellar_address,omitempty"`
+	Dedicated      bool   `json:"dedicated"`
+}
+
+// CreateFarm creates a farm owned by the client's twin: POST /farms. It
+// returns the new farm's id; ErrConflict means the name is taken.
+func (c *Client) CreateFarm(ctx context.Context, f NewFarm) (uint64, error) {
+	twin, err := c.TwinID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("POST /farms: %w", err)
+	}
+	var out api.FarmID
+	err = c.do(ctx, request{
+		method: http.MethodPost,
+		path:   "/farms",
+		in:     createFarmRequest{FarmName: f.Name, TwinID: twin, StellarAddress: f.StellarAddress, Dedicated: f.Dedicated},
+		signed: true,
+		out:    &out,
+	})
+	if err != nil {
+		return 0, err
+	}
+	if out.FarmID == 0 {
+		return 0, fmt.Errorf("%w: POST /farms: no farm_id in the answer", ErrBadResponse)
+	}
+	return out.FarmID, nil
+}
+
+// Farm returns one farm: GET /farms/{id}.
+func (c *Client) Farm(ctx context.Context, farmID uint64) (api.Farm, error) {
+	var f api.Farm
+	err := c.do(ctx, request{method: http.MethodGet, path: "/farms/" + strconv.FormatUint(farmID, 10), out: &f})
+	return f, err
+}
+
+// ListFarms returns one page of the farms matching filter, ordered by id:
+// GET /farms.
+func (c *Client) ListFarms(ctx context.Context, filter FarmFilter, page Page) ([]api.Farm, error) {
+	q := filter.query()
+	page.set(q)
+	farms := []api.Farm{}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/farms", query: q, out: &farms})
+	if farms == nil {
+		farms = []api.Farm{}
+	}
+	return farms, err
+}
+
+// Farms iterates over every farm matching filter, fetching pages of
+// DefaultPageSize as it goes. An error ends the iteration after being
+// yielded once.
+func (c *Client) Farms(ctx context.Context, filter FarmFilter) iter.Seq2[api.Farm, error] {
+	return paged(func(p Page) ([]api.Farm, error) { return c.ListFarms(ctx, filter, p) })
+}
+
+// UpdateFarm changes a farm the client's twin owns: PATCH /farms/{id}. Nil
+// fields of u are left unchanged.
+func (c *Client) UpdateFarm(ctx context.Context, farmID uint64, u api.UpdateFarmRequest) error {
+	return c.do(ctx, request{
+		method: http.MethodPatch,
+		path:   "/farms/" + strconv.FormatUint(farmID, 10),
+		in:     u,
+		signed: true,
+	})
+}
+
+// ApproveNodes approves nodes of a farm the client's twin owns:
+// POST /farms/{id}/approve. All or none are approved; ErrNotFound names the
+// nodes that are not in the farm.
+func (c *Client) ApproveNodes(ctx context.Context, farmID uint64, nodeIDs ...uint64) error {
+	return c.approval(ctx, farmID, "approve", nodeIDs)
+}
+
+// RejectNodes withdraws the approval of nodes of a farm the client's twin
+// owns: POST /farms/{id}/reject. All or none are changed.
+func (c *Client) RejectNodes(ctx context.Context, farmID uint64, nodeIDs ...uint64) error {
+	return c.approval(ctx, farmID, "reject", nodeIDs)
+}
+
+func (c *Client) approval(ctx context.Context, farmID uint64, action string, nodeIDs []uint64) error {
+	if len(nodeIDs) == 0 {
+		return fmt.Errorf("%w: %s: no node ids", ErrInvalid, action)
+	}
+	return c.do(ctx, request{
+		method: http.MethodPost,
+		path:   "/farms/" + strconv.FormatUint(farmID, 10) + "/" + action,
+		in:     api.ApprovalRequest{NodeIDs: nodeIDs},
+		signed: true,
+	})
+}
+
+// paged turns a page fetcher into an iterator over all items: pages of
+// DefaultPageSize from 1 until a short page.
+func paged[T any](fetch func(Page) ([]T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for n := uint64(1); ; n++ {
+			items, err := fetch(Page{Number: n, Size: DefaultPageSize})
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if len(items) < DefaultPageSize {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/grid4/grid4/api"
+)
+
+// NodeFilter selects nodes; zero fields match any node.
+type NodeFilter struct {
+	NodeID uint64
+	FarmID uint64
+	TwinID uint64
+	// Online, when set, keeps only nodes that are (true) or are not
+	// (false) online: seen within the registrar's online cutoff.
+	Online *bool
+	// SeenWithin, when positive, keeps nodes seen within that long
+	// (sent in whole minutes, at least one).
+	SeenWithin time.Duration
+}
+
+// query returns f as query parameters.
+func (f NodeFilter) query() url.Values {
+	q := url.Values{}
+	if f.NodeID != 0 {
+		q.Set("node_id", strconv.FormatUint(f.NodeID, 10))
+	}
+	if f.FarmID != 0 {
+		q.Set("farm_id", strconv.FormatUint(f.FarmID, 10))
+	}
+	if f.TwinID != 0 {
+		q.Set("twin_id", strconv.FormatUint(f.TwinID, 10))
+	}
+	if f.Online != nil {
+		q.Set("online", strconv.FormatBool(*f.Online))
+	}
+	if f.SeenWithin > 0 {
+		q.Set("last_seen", strconv.FormatInt(max(int64(f.SeenWithin/time.Minute), 1), 10))
+	}
+	return q
+}
+
+// RegisterNode registers the node of the client's twin in a farm:
+// POST /nodes. The twin id of n is set to the client's. It returns the new
+// node id; ErrConflict means the twin already has a node.
+func (c *Client) RegisterNode(ctx context.Context, n api.RegisterNodeRequest) (uint64, error) {
+	twin, err := c.TwinID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("POST /nodes: %w", err)
+	}
+	n.TwinID = twin
+	if n.Interfaces == nil {
+		n.Interfaces = []api.Interface{}
+	}
+	var out api.NodeID
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/nodes", in: n, signed: true, out: &out}); err != nil {
+		return 0, err
+	}
+	if out.NodeID == 0 {
+		return 0, fmt.Errorf("%w: POST /nodes: no node_id in the answer", ErrBadResponse)
+	}
+	return out.NodeID, nil
+}
+
+// Node returns one node: GET /nodes/{id}.
+func (c *Client) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
+	var n api.Node
+	err := c.do(ctx, request{method: http.MethodGet, path: "/nodes/" + strconv.FormatUint(nodeID, 10), out: &n})
+	return n, err
+}
+
+// ListNodes returns one page of the nodes matching filter, ordered by id:
+// GET /nodes.
+func (c *Client) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]api.Node, error) {
+	q := filter.query()
+	page.set(q)
+	nodes := []api.Node{}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/nodes", query: q, out: &nodes})
+	if nodes == nil {
+		nodes = []api.Node{}
+	}
+	return nodes, err
+}
+
+// Nodes iterates over every node matching filter, fetching pages of
+// DefaultPageSize as it goes. An error ends the iteration after being
+// yielded once.
+func (c *Client) Nodes(ctx context.Context, filter NodeFilter) iter.Seq2[api.Node, error] {
+	return paged(func(p Page) ([]api.Node, error) { return c.ListNodes(ctx, filter, p) })
+}
+
+// NodeByTwin returns the node of a twin (a twin has at most one), or
+// ErrNotFound.
+func (c *Client) NodeByTwin(ctx context.Context, twinID uint64) (api.Node, error) {
+	nodes, err := c.ListNodes(ctx, NodeFilter{TwinID: twinID}, Page{Number: 1, Size: 1})
+	if err != nil {
+		return api.Node{}, err
+	}
+	if len(nodes) == 0 {
+		return api.Node{}, fmt.Errorf("node of twin %d: %w", twinID, ErrNotFound)
+	}
+	return nodes[0], nil
+}
+
+// UpdateNode replaces the registration of the client's node:
+// PATCH /nodes/{id}. Every field of n is written (false and empty too); its
+// twin id is ignored. Moving the node to another farm clears its approval.
+func (c *Client) UpdateNode(ctx context.Context, nodeID uint64, n api.RegisterNodeRequest) error {
+	if n.Interfaces == nil {
+		n.Interfaces = []api.Interface{}
+	}
+	if twin := c.KnownTwinID(); twin != 0 && n.TwinID == 0 {
+		n.TwinID = twin
+	}
+	return c.do(ctx, request{
+		method: http.MethodPatch,
+		path:   "/nodes/" + strconv.FormatUint(nodeID, 10),
+		in:     n,
+		signed: true,
+	})
+}
+
+// ReportUptime tells the registrar the client's node is up and has been for
+// uptime (sent in whole seconds, at least one): POST /nodes/{id}/uptime.
+// The report's timestamp is the client's clock at each attempt. The reply
+// says when to report next and whether the node restarted.
+func (c *Client) ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error) {
+	secs := max(uint64(uptime/time.Second), 1)
+	var reply api.UptimeReply
+	err := c.do(ctx, request{
+		method: http.MethodPost,
+		path:   "/nodes/" + strconv.FormatUint(nodeID, 10) + "/uptime",
+		build: func() (any, error) {
+			return api.UptimeReport{Uptime: secs, Timestamp: c.now().Unix()}, nil
+		},
+		signed: true,
+		out:    &reply,
+	})
+	return reply, err
+}
+
+// UptimeHistory returns a node's boots seen through its uptime reports,
+// newest first, the current one included: GET /nodes/{id}/uptime. Zero
+// since or until leave that end open.
+func (c *Client) UptimeHistory(ctx context.Context, nodeID uint64, since, until time.Time) ([]api.UptimeSession, error) {
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339))
+	}
+	if !until.IsZero() {
+		q.Set("until", until.UTC().Format(time.RFC3339))
+	}
+	sessions := []api.UptimeSession{}
+	err := c.do(ctx, request{
+		method: http.MethodGet,
+		path:   "/nodes/" + strconv.FormatUint(nodeID, 10) + "/uptime",
+		query:  q,
+		out:    &sessions,
+	})
+	if sessions == nil {
+		sessions = []api.UptimeSession{}
+	}
+	return sessions, err
+}
