@@ -1,0 +1,415 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grid4/grid4/keys"
+)
+
+// Defaults of Config.
+const (
+	DefaultClockSkew    = 5 * time.Second
+	DefaultMaxValidity  = 5 * time.Minute
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// Authentication methods reported in Caller.Method.
+const (
+	MethodV2     = "v2"
+	MethodLegacy = "legacy"
+)
+
+// TwinKeys looks up the public key of a twin. Implementations return an
+// error wrapping ErrUnknownTwin when no such twin exists; any other error is
+// treated as a server failure (500).
+type TwinKeys interface {
+	TwinPublicKey(ctx context.Context, twinID uint64) ([]byte, error)
+}
+
+// TwinKeysFunc adapts a function to TwinKeys.
+type TwinKeysFunc func(ctx context.Context, twinID uint64) ([]byte, error)
+
+// TwinPublicKey calls f.
+func (f TwinKeysFunc) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte, error) {
+	return f(ctx, twinID)
+}
+
+// Caller is the authenticated identity of a request.
+type Caller struct {
+	// TwinID is the twin that signed the request.
+	TwinID uint64
+	// Scheme is the key scheme whose signature verified.
+	Scheme keys.Scheme
+	// Method is MethodV2 or MethodLegacy.
+	Method string
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c (the middleware does this; tests of
+// handlers can too).
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller the middleware authenticated, if any.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// Config configures a Verifier. Zero durations and sizes mean the defaults.
+type Config struct {
+	// Keys resolves twin ids to public keys. Required.
+	Keys TwinKeys
+	// Nonces remembers v2 nonces (and legacy requests when
+	// LegacyReplayGuard is set). nil means a MemoryNonceStore private to
+	// the verifier, which only protects a single process.
+	Nonces NonceStore
+	// DisableLegacy refuses X-Auth with 401 (ErrLegacyDisabled).
+	DisableLegacy bool
+	// LegacyReplayGuard refuses a legacy request whose exact X-Auth value,
+	// method, request target and body digest were already accepted within
+	// the legacy window.
+	LegacyReplayGuard bool
+	// LegacyWindow bounds |now - X-Auth timestamp| (DefaultLegacyWindow).
+	LegacyWindow time.Duration
+	// ClockSkew is how far in the future a v2 created time may be
+	// (DefaultClockSkew). Nonces are also kept this long after expiry.
+	ClockSkew time.Duration
+	// MaxValidity bounds expires - created of a v2 signature
+	// (DefaultMaxValidity).
+	MaxValidity time.Duration
+	// MaxBodyBytes caps the body of authenticated requests
+	// (DefaultMaxBodyBytes); larger bodies get 413.
+	MaxBodyBytes int64
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// Logger receives a debug record for every refused request (nil: none).
+	Logger *slog.Logger
+}
+
+// Verifier checks signed requests of both schemes. It is safe for
+// concurrent use.
+type Verifier struct {
+	c Config
+}
+
+// NewVerifier returns a verifier for c, filling in defaults.
+func NewVerifier(c Config) (*Verifier, error) {
+	if c.Keys == nil {
+		return nil, errors.New("auth: Config.Keys is required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Nonces == nil {
+		c.Nonces = NewMemoryNonceStore(0, c.Now)
+	}
+	if c.LegacyWindow <= 0 {
+		c.LegacyWindow = DefaultLegacyWindow
+	}
+	if c.ClockSkew <= 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	if c.MaxValidity <= 0 {
+		c.MaxValidity = DefaultMaxValidity
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{c: c}, nil
+}
+
+// HasCredentials reports whether r carries authentication headers of either
+// scheme (Signature-Input, Signature or X-Auth).
+func HasCredentials(r *http.Request) bool {
+	return r.Header.Get(HeaderSignatureInput) != "" || r.Header.Get(HeaderSignature) != "" ||
+		r.Header.Get(HeaderXAuth) != ""
+}
+
+// Verify authenticates r: signed requests v2 when Signature-Input is
+// present, else legacy X-Auth. On success the body has been read (up to
+// MaxBodyBytes) and r.Body replaced by an in-memory copy. Errors wrap the
+// package's sentinels; HTTPStatus maps them to status codes.
+func (v *Verifier) Verify(r *http.Request) (Caller, error) {
+	switch {
+	case r.Header.Get(HeaderSignatureInput) != "":
+		return v.verifyV2(r)
+	case r.Header.Get(HeaderSignature) != "":
+		return Caller{}, fmt.Errorf("%w: Signature without Signature-Input", ErrMalformed)
+	case r.Header.Get(HeaderXAuth) != "":
+		if v.c.DisableLegacy {
+			return Caller{}, ErrLegacyDisabled
+		}
+		return v.verifyLegacy(r)
+	}
+	return Caller{}, fmt.Errorf("%w: sign the request (Signature-Input and Signature, RFC 9421) or send X-Auth", ErrNoCredentials)
+}
+
+// readBody reads the whole body under the cap and puts a copy back.
+func (v *Verifier) readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.ContentLength > v.c.MaxBodyBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, r.ContentLength, v.c.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, v.c.MaxBodyBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fmt.Errorf("%w: %w", ErrBodyTooLarge, err)
+		}
+		return nil, fmt.Errorf("%w: reading body: %w", ErrMalformed, err)
+	}
+	if int64(len(body)) > v.c.MaxBodyBytes {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, v.c.MaxBodyBytes)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+// lookupKey fetches the twin's key; errors other than unknown twin are
+// server failures.
+func (v *Verifier) lookupKey(ctx context.Context, twinID uint64) ([]byte, error) {
+	pub, err := v.c.Keys.TwinPublicKey(ctx, twinID)
+	if errors.Is(err, ErrUnknownTwin) {
+		return nil, fmt.Errorf("twin %d: %w", twinID, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: looking up key of twin %d: %w", twinID, err)
+	}
+	if len(pub) != keys.PublicKeySize {
+		return nil, fmt.Errorf("auth: stored key of twin %d is %d bytes, want %d", twinID, len(pub), keys.PublicKeySize)
+	}
+	return pub, nil
+}
+
+func (v *Verifier) verifyLegacy(r *http.Request) (Caller, error) {
+	raw := r.Header.Get(HeaderXAuth)
+	h, err := ParseLegacyHeader(raw)
+	if err != nil {
+		return Caller{}, err
+	}
+	now := v.c.Now()
+	if err := checkWindow(h.Timestamp, now, v.c.LegacyWindow); err != nil {
+		return Caller{}, err
+	}
+	pub, err := v.lookupKey(r.Context(), h.TwinID)
+	if err != nil {
+		return Caller{}, err
+	}
+	scheme, ok := keys.VerifyAny(pub, h.Challenge, h.Signature)
+	if !ok {
+		return Caller{}, fmt.Errorf("%w: X-Auth signature does not verify with the key of twin %d", ErrBadSignature, h.TwinID)
+	}
+	body, err := v.readBody(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	if v.c.LegacyReplayGuard {
+		rt, err := requestTarget(r)
+		if err != nil {
+			return Caller{}, err
+		}
+		bodySum := sha256.Sum256(body)
+		fp := sha256.Sum256([]byte(raw + "\n" + r.Method + "\n" + rt + "\n" + hex.EncodeToString(bodySum[:])))
+		keep := time.Unix(h.Timestamp, 0).Add(v.c.LegacyWindow + time.Second)
+		keyID := "x-auth:" + strconv.FormatUint(h.TwinID, 10)
+		if err := v.c.Nonces.UseNonce(r.Context(), keyID, hex.EncodeToString(fp[:]), keep); err != nil {
+			if errors.Is(err, ErrReplay) {
+				return Caller{}, fmt.Errorf("%w: this exact X-Auth request was already accepted; sign each request anew", ErrReplay)
+			}
+			return Caller{}, fmt.Errorf("auth: legacy replay guard: %w", err)
+		}
+	}
+	return Caller{TwinID: h.TwinID, Scheme: scheme, Method: MethodLegacy}, nil
+}
+
+// joinedField returns all lines of a field joined as RFC 9110 allows.
+func joinedField(r *http.Request, name string) string {
+	return strings.Join(r.Header.Values(name), ", ")
+}
+
+// v2Signature is the selected signature of a request.
+type v2Signature struct {
+	label  string
+	input  sfInnerList
+	sig    []byte
+	keyID  string
+	twinID uint64
+	alg    string
+	nonce  string
+	create time.Time
+	expire time.Time
+}
+
+// parseV2 parses and syntactically checks Signature-Input and Signature.
+func parseV2(r *http.Request) (v2Signature, error) {
+	var s v2Signature
+	inputs, err := parseSFDictionary(joinedField(r, HeaderSignatureInput))
+	if err != nil {
+		return s, fmt.Errorf("%w: Signature-Input: %w", ErrMalformed, err)
+	}
+	sigs, err := parseSFDictionary(joinedField(r, HeaderSignature))
+	if err != nil {
+		return s, fmt.Errorf("%w: Signature: %w", ErrMalformed, err)
+	}
+	var in sfMember
+	if m, ok := inputs.get(DefaultLabel); ok {
+		in = m
+	} else if len(inputs) == 1 {
+		in = inputs[0]
+	} else {
+		return s, fmt.Errorf("%w: Signature-Input must have a %q member or exactly one member", ErrMalformed, DefaultLabel)
+	}
+	s.label = in.key
+	if !in.isInner {
+		return s, fmt.Errorf("%w: Signature-Input member %q is not an inner list", ErrMalformed, s.label)
+	}
+	s.input = in.inner
+	sm, ok := sigs.get(s.label)
+	if !ok {
+		return s, fmt.Errorf("%w: Signature has no member %q", ErrMalformed, s.label)
+	}
+	if sm.isInner || sm.item.bare.kind != sfBytes {
+		return s, fmt.Errorf("%w: Signature member %q is not a byte sequence", ErrMalformed, s.label)
+	}
+	s.sig = sm.item.bare.b
+	if len(s.input.items) > maxComponents {
+		return s, fmt.Errorf("%w: more than %d covered components", ErrMalformed, maxComponents)
+	}
+
+	var haveCreated, haveExpires bool
+	for _, p := range s.input.params {
+		switch p.key {
+		case "created", "expires":
+			if p.val.kind != sfInteger || p.val.num < 0 {
+				return s, fmt.Errorf("%w: %s must be a non-negative integer", ErrMalformed, p.key)
+			}
+			if p.key == "created" {
+				s.create, haveCreated = time.Unix(p.val.num, 0), true
+			} else {
+				s.expire, haveExpires = time.Unix(p.val.num, 0), true
+			}
+		case "nonce", "keyid", "alg", "tag":
+			if p.val.kind != sfString {
+				return s, fmt.Errorf("%w: %s must be a string", ErrMalformed, p.key)
+			}
+			switch p.key {
+			case "nonce":
+				s.nonce = p.val.str
+			case "keyid":
+				s.keyID = p.val.str
+			case "alg":
+				s.alg = p.val.str
+			}
+		default:
+			return s, fmt.Errorf("%w: unknown signature parameter %q", ErrMalformed, p.key)
+		}
+	}
+	switch {
+	case !haveCreated:
+		return s, fmt.Errorf("%w: missing created parameter", ErrMalformed)
+	case !haveExpires:
+		return s, fmt.Errorf("%w: missing expires parameter", ErrMalformed)
+	case s.keyID == "":
+		return s, fmt.Errorf("%w: missing keyid parameter", ErrMalformed)
+	case s.alg == "":
+		return s, fmt.Errorf("%w: missing alg parameter", ErrMalformed)
+	case s.nonce == "":
+		return s, fmt.Errorf("%w: missing nonce parameter", ErrMalformed)
+	case len(s.nonce) < MinNonceLength || len(s.nonce) > MaxNonceLength:
+		return s, fmt.Errorf("%w: nonce must be %d to %d characters", ErrMalformed, MinNonceLength, MaxNonceLength)
+	case !s.expire.After(s.create):
+		return s, fmt.Errorf("%w: expires must be after created", ErrMalformed)
+	}
+	return s, nil
+}
+
+func (v *Verifier) verifyV2(r *http.Request) (Caller, error) {
+	s, err := parseV2(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	covered := make(map[string]bool, len(s.input.items))
+	for _, it := range s.input.items {
+		if it.bare.kind != sfString {
+			return Caller{}, fmt.Errorf("%w: covered component is not a string", ErrMalformed)
+		}
+		covered[it.bare.str] = true
+	}
+	for _, c := range RequiredComponents() {
+		if !covered[c] {
+			return Caller{}, fmt.Errorf("%w: %q is not covered (need %s)", ErrInsufficientCoverage, c, strings.Join(RequiredComponents(), " "))
+		}
+	}
+	if s.alg != AlgEd25519 && s.alg != AlgSr25519 {
+		return Caller{}, fmt.Errorf("%w: %q (want %s or %s)", ErrUnsupportedAlgorithm, s.alg, AlgEd25519, AlgSr25519)
+	}
+	twin, err := strconv.ParseUint(s.keyID, 10, 64)
+	if err != nil || strconv.FormatUint(twin, 10) != s.keyID {
+		return Caller{}, fmt.Errorf("%w: keyid %q is not a twin id", ErrUnknownTwin, s.keyID)
+	}
+	s.twinID = twin
+
+	now := v.c.Now()
+	switch {
+	case s.create.Sub(now) > v.c.ClockSkew:
+		return Caller{}, fmt.Errorf("%w: created is %s in the future (allowed skew %s)", ErrNotYetValid, s.create.Sub(now).Truncate(time.Second), v.c.ClockSkew)
+	case now.After(s.expire):
+		return Caller{}, fmt.Errorf("%w: expired %s ago", ErrExpired, now.Sub(s.expire).Truncate(time.Second))
+	case s.expire.Sub(s.create) > v.c.MaxValidity:
+		return Caller{}, fmt.Errorf("%w: %s, limit %s", ErrValidityTooLong, s.expire.Sub(s.create), v.c.MaxValidity)
+	}
+
+	digestField := joinedField(r, HeaderContentDigest)
+	digests, err := ParseContentDigest(digestField)
+	if err != nil {
+		return Caller{}, err
+	}
+
+	base, err := signatureBase(r, s.input)
+	if err != nil {
+		return Caller{}, err
+	}
+	pub, err := v.lookupKey(r.Context(), s.twinID)
+	if err != nil {
+		return Caller{}, err
+	}
+	if !(keys.PublicKey{Scheme: keys.Scheme(s.alg), Key: pub}).Verify(base, s.sig) {
+		return Caller{}, fmt.Errorf("%w: %s signature does not verify with the key of twin %d", ErrBadSignature, s.alg, s.twinID)
+	}
+
+	body, err := v.readBody(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := checkDigests(digests, body); err != nil {
+		return Caller{}, err
+	}
+
+	keep := s.expire.Add(v.c.ClockSkew)
+	if err := v.c.Nonces.UseNonce(r.Context(), s.keyID, s.nonce, keep); err != nil {
+		if errors.Is(err, ErrReplay) {
+			return Caller{}, fmt.Errorf("%w: nonce %q already used by keyid %s", ErrReplay, s.nonce, s.keyID)
+		}
+		return Caller{}, fmt.Errorf("auth: nonce store: %w", err)
+	}
+	return Caller{TwinID: s.twinID, Scheme: keys.Scheme(s.alg), Method: MethodV2}, nil
+}
