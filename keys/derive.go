@@ -104,7 +104,8 @@ func ParsePath(path string) ([]Junction, error) {
 	rest := path
 	for rest != "" {
 		if rest[0] != '/' {
-			return nil, fmt.Errorf("%w %q: junctions start with / or //", ErrInvalidPath, path)
+			// The path is not echoed: in a secret URI it is part of the secret.
+			return nil, fmt.Errorf("%w: junctions start with / or //", ErrInvalidPath)
 		}
 		hard := strings.HasPrefix(rest, "//")
 		if hard {
@@ -119,7 +120,7 @@ func ParsePath(path string) ([]Junction, error) {
 			rest = ""
 		}
 		if seg == "" {
-			return nil, fmt.Errorf("%w %q: empty junction", ErrInvalidPath, path)
+			return nil, fmt.Errorf("%w: empty junction", ErrInvalidPath)
 		}
 		out = append(out, NewJunction(seg, hard))
 	}
