@@ -307,6 +307,11 @@ func TestJunctionChainCodes(t *testing.T) {
 			t.Errorf("NewJunction(%q) = %s, want %s", c.seg, got, c.want)
 		}
 	}
+	// Exactly 32 bytes encoded (1-byte length + 31 bytes) is used as is.
+	exact := NewJunction(strings.Repeat("a", 31), true)
+	if got, want := hexOf(exact.ChainCode[:]), "7c"+strings.Repeat("61", 31); got != want {
+		t.Errorf("31-byte name: chain code %s, want %s", got, want)
+	}
 	// Longer than 32 bytes encoded: hashed, so two long names differ.
 	a := NewJunction(strings.Repeat("a", 40), true)
 	b := NewJunction(strings.Repeat("a", 41), true)
