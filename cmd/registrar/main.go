@@ -1,0 +1,69 @@
+// Command registrar runs the grid4 registrar: the HTTP server where twins,
+// farms and nodes register, nodes report uptime and the ZOS version is
+// published.
+//
+//	registrar [--listen :8080] [--db sqlite:registrar.db] [--admin-twin ID[,ID]] ...
+//
+// Every flag can also be set with an environment variable REGISTRAR_<FLAG>
+// (REGISTRAR_LISTEN, REGISTRAR_DB, REGISTRAR_ADMIN_TWIN, ...); a flag wins
+// over its variable. `registrar --help` lists them all. See
+// docs/registrar.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/store"
+)
+
+func main() {
+	cfg, err := registrar.ParseConfig(os.Args[1:], os.Getenv, os.Stdout)
+	if errors.Is(err, registrar.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "registrar: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "registrar: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg registrar.Config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	log := slog.New(h)
+
+	db, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("store open", "dialect", db.Dialect())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := registrar.New(cfg, registrar.Deps{Store: db, Logger: log, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}

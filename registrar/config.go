@@ -1,0 +1,371 @@
+package registrar
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the registrar. ParseConfig fills it from
+// flags and environment variables; DefaultConfig gives the defaults.
+type Config struct {
+	// Listen is the address the HTTP server listens on.
+	Listen string
+	// DB is the store URL: "sqlite:PATH" or "postgres://...".
+	DB string
+	// AdminTwins may set the ZOS version. Empty: nobody may.
+	AdminTwins []uint64
+
+	// LegacyAuth accepts the public registrar's X-Auth header besides
+	// signed requests v2.
+	LegacyAuth bool
+	// LegacyWindow bounds |now - X-Auth timestamp|.
+	LegacyWindow time.Duration
+	// LegacyReplayGuard refuses an exact X-Auth request seen before within
+	// the legacy window.
+	LegacyReplayGuard bool
+	// SignatureMaxValidity bounds expires - created of v2 signatures.
+	SignatureMaxValidity time.Duration
+	// ClockSkew is how far in the future a v2 created time may be.
+	ClockSkew time.Duration
+	// AccountWindow bounds |now - timestamp| of the account creation
+	// signature.
+	AccountWindow time.Duration
+	// UptimeWindow bounds |now - timestamp| of an uptime report.
+	UptimeWindow time.Duration
+	// KeyCacheTTL is how long a twin's public key is cached.
+	KeyCacheTTL time.Duration
+
+	// ReportInterval is the base uptime report interval.
+	ReportInterval time.Duration
+	// OnlineMultiple times the effective interval is the online cutoff.
+	OnlineMultiple float64
+	// ReportRate is the target fleet-wide uptime reports per second; the
+	// interval is stretched to nodes/ReportRate when that is longer. 0
+	// never stretches.
+	ReportRate float64
+	// UptimeRetention is how long closed uptime sessions are kept.
+	UptimeRetention time.Duration
+	// PruneInterval is how often old uptime sessions and expired nonces
+	// are deleted.
+	PruneInterval time.Duration
+
+	// RateIP and RateIPBurst limit requests per client IP (per /64 for
+	// IPv6); 0 disables.
+	RateIP      float64
+	RateIPBurst int
+	// RateTwin and RateTwinBurst limit authenticated requests per twin; 0
+	// disables.
+	RateTwin      float64
+	RateTwinBurst int
+	// RateLimitKeys bounds the number of clients each limiter tracks.
+	RateLimitKeys int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed for
+	// the client IP.
+	TrustedProxies []netip.Prefix
+
+	// MaxBody is the largest request body accepted, in bytes.
+	MaxBody int64
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+	// LogLevel and LogFormat ("text" or "json") configure the logger.
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// DefaultConfig returns the settings used when nothing is given.
+func DefaultConfig() Config {
+	return Config{
+		Listen:               ":8080",
+		DB:                   "sqlite:registrar.db",
+		LegacyAuth:           true,
+		LegacyWindow:         60 * time.Second,
+		LegacyReplayGuard:    true,
+		SignatureMaxValidity: 5 * time.Minute,
+		ClockSkew:            5 * time.Second,
+		AccountWindow:        30 * time.Second,
+		UptimeWindow:         60 * time.Second,
+		KeyCacheTTL:          30 * time.Second,
+		ReportInterval:       40 * time.Minute,
+		OnlineMultiple:       3,
+		ReportRate:           250,
+		UptimeRetention:      90 * 24 * time.Hour,
+		PruneInterval:        time.Hour,
+		RateIP:               50,
+		RateIPBurst:          100,
+		RateTwin:             5,
+		RateTwinBurst:        20,
+		RateLimitKeys:        100_000,
+		MaxBody:              64 << 10,
+		ShutdownTimeout:      15 * time.Second,
+		LogLevel:             slog.LevelInfo,
+		LogFormat:            "text",
+	}
+}
+
+// EnvPrefix prefixes the environment variable of every flag:
+// --admin-twin is REGISTRAR_ADMIN_TWIN.
+const EnvPrefix = "REGISTRAR_"
+
+// EnvName returns the environment variable read for flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ErrHelp is returned by ParseConfig when -h or --help was given; the
+// usage has been written to the output.
+var ErrHelp = flag.ErrHelp
+
+// ParseConfig reads the settings from args (without the program name) and
+// from environment variables REGISTRAR_<FLAG> looked up with getenv; a flag
+// given on the command line wins over its variable. Usage and help go to
+// out. Errors are one line, naming the flag or variable.
+func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("registrar", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (host:port)")
+	fs.StringVar(&c.DB, "db", c.DB, `store URL: "sqlite:PATH" or "postgres://user:pass@host/db"`)
+	fs.Var((*twinList)(&c.AdminTwins), "admin-twin", "twin id(s) allowed to set the ZOS version, comma separated (default none: setting the version is refused)")
+	fs.BoolVar(&c.LegacyAuth, "legacy-auth", c.LegacyAuth, "accept the legacy X-Auth header besides signed requests v2")
+	fs.Var((*duration)(&c.LegacyWindow), "legacy-window", "how far an X-Auth timestamp may be from now, either way")
+	fs.BoolVar(&c.LegacyReplayGuard, "legacy-replay-guard", c.LegacyReplayGuard, "refuse an exact X-Auth request already accepted within the legacy window")
+	fs.Var((*duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a v2 signature")
+	fs.Var((*duration)(&c.ClockSkew), "clock-skew", "how far in the future a v2 created time may be")
+	fs.Var((*duration)(&c.AccountWindow), "account-window", "how far the account creation timestamp may be from now, either way")
+	fs.Var((*duration)(&c.UptimeWindow), "uptime-window", "how far an uptime report timestamp may be from now, either way")
+	fs.Var((*duration)(&c.KeyCacheTTL), "key-cache-ttl", "how long twin public keys are cached (0 disables the cache)")
+	fs.Var((*duration)(&c.ReportInterval), "report-interval", "base uptime report interval")
+	fs.Float64Var(&c.OnlineMultiple, "online-multiple", c.OnlineMultiple, "a node is online while its last report is younger than this many report intervals (>= 1.5)")
+	fs.Float64Var(&c.ReportRate, "report-rate", c.ReportRate, "target uptime reports per second over the fleet; the interval stretches to nodes/rate (0: never)")
+	fs.Var((*duration)(&c.UptimeRetention), "uptime-retention", "how long uptime history is kept (e.g. 90d)")
+	fs.Var((*duration)(&c.PruneInterval), "prune-interval", "how often old uptime history and expired nonces are deleted")
+	fs.Float64Var(&c.RateIP, "rate-ip", c.RateIP, "requests per second allowed per client IP (IPv6: per /64); 0 disables")
+	fs.IntVar(&c.RateIPBurst, "rate-ip-burst", c.RateIPBurst, "burst allowed per client IP")
+	fs.Float64Var(&c.RateTwin, "rate-twin", c.RateTwin, "authenticated requests per second allowed per twin; 0 disables")
+	fs.IntVar(&c.RateTwinBurst, "rate-twin-burst", c.RateTwinBurst, "burst allowed per twin")
+	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "most clients each rate limiter remembers (least recently seen are forgotten)")
+	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "CIDRs of reverse proxies whose X-Forwarded-For gives the client IP, comma separated")
+	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
+	fs.Var((*duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
+	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(out, fs)
+			return c, ErrHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (settings are flags: --listen, --db, ...)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if envErr != nil || set[f.Name] || getenv == nil {
+			return
+		}
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("invalid value %q for %s: %v", v, name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings for consistency.
+func (c Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("--listen must not be empty")
+	case c.DB == "":
+		return errors.New("--db must not be empty")
+	case c.LegacyWindow <= 0 || c.AccountWindow <= 0 || c.UptimeWindow <= 0:
+		return errors.New("--legacy-window, --account-window and --uptime-window must be positive")
+	case c.SignatureMaxValidity <= 0 || c.ClockSkew < 0:
+		return errors.New("--signature-max-validity must be positive and --clock-skew not negative")
+	case c.KeyCacheTTL < 0:
+		return errors.New("--key-cache-ttl must not be negative")
+	case c.ReportInterval < time.Second:
+		return errors.New("--report-interval must be at least 1s")
+	case c.OnlineMultiple < 1.5:
+		return fmt.Errorf("--online-multiple %g is too small: use at least 1.5 (a node reports up to 1.3 intervals apart)", c.OnlineMultiple)
+	case c.ReportRate < 0:
+		return errors.New("--report-rate must not be negative")
+	case c.UptimeRetention <= 0 || c.PruneInterval <= 0:
+		return errors.New("--uptime-retention and --prune-interval must be positive")
+	case c.RateIP < 0 || c.RateTwin < 0:
+		return errors.New("--rate-ip and --rate-twin must not be negative")
+	case c.RateIPBurst < 1 || c.RateTwinBurst < 1:
+		return errors.New("--rate-ip-burst and --rate-twin-burst must be at least 1")
+	case c.RateLimitKeys < limiterShards:
+		return fmt.Errorf("--rate-limit-keys must be at least %d", limiterShards)
+	case c.MaxBody < 1024:
+		return errors.New("--max-body must be at least 1024 bytes")
+	case c.ShutdownTimeout <= 0:
+		return errors.New("--shutdown-timeout must be positive")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// isAdmin reports whether twin may set the ZOS version.
+func (c Config) isAdmin(twin uint64) bool { return slices.Contains(c.AdminTwins, twin) }
+
+func writeUsage(out io.Writer, fs *flag.FlagSet) {
+	if out == nil {
+		return
+	}
+	fmt.Fprintf(out, "Usage: registrar [flags]\n\nThe grid4 registrar: accounts, farms, nodes, uptime and ZOS version over HTTP.\n")
+	fmt.Fprintf(out, "Every flag can also be set with an environment variable %s<FLAG> (e.g. %s); a flag wins.\n\nFlags:\n", EnvPrefix, EnvName("admin-twin"))
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" || def == "[]" {
+			def = `""`
+		}
+		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
+	})
+}
+
+// duration is a flag.Value for time.Duration that also accepts a day
+// suffix ("90d", "1d12h").
+type duration time.Duration
+
+func (d *duration) String() string { return formatDuration(time.Duration(*d)) }
+
+func (d *duration) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+// parseDuration parses a Go duration with an optional leading "<n>d" for
+// days.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q (e.g. 40m, 1h30m, 90d)", s)
+	}
+	return days + v, nil
+}
+
+// formatDuration writes whole days as "<n>d".
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// twinList is a flag.Value of comma-separated twin ids.
+type twinList []uint64
+
+func (l *twinList) String() string {
+	parts := make([]string, len(*l))
+	for i, id := range *l {
+		parts[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *twinList) Set(s string) error {
+	var out []uint64
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		id, err := strconv.ParseUint(p, 10, 64)
+		if err != nil || id == 0 {
+			return fmt.Errorf("%q is not a twin id", p)
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// prefixList is a flag.Value of comma-separated CIDRs (a bare address is a
+// single-host prefix).
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(s string) error {
+	var out []netip.Prefix
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR", p)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR", p)
+		}
+		out = append(out, pre.Masked())
+	}
+	*l = out
+	return nil
+}
+
+// logLevel is a flag.Value for slog levels.
+type logLevel slog.Level
+
+func (l *logLevel) String() string { return slog.Level(*l).String() }
+
+func (l *logLevel) Set(s string) error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	*l = logLevel(lv)
+	return nil
+}

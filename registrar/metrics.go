@@ -1,0 +1,103 @@
+package registrar
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/grid4/grid4/auth"
+)
+
+// metrics are the registrar's Prometheus collectors, registered on the
+// registry given to New (never the global default one, so several servers
+// can live in one process, as they do in tests).
+type metrics struct {
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+	uptime       prometheus.Counter
+	restarts     prometheus.Counter
+	pruned       *prometheus.CounterVec
+	interval     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registrar_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "registrar_http_request_duration_seconds",
+			Help:    "HTTP request durations by route pattern and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "code"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registrar_auth_failures_total",
+			Help: "Refused authentications by reason.",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registrar_rate_limited_total",
+			Help: "Requests refused with 429, by limiter (ip or twin).",
+		}, []string{"by"}),
+		uptime: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_uptime_reports_total",
+			Help: "Uptime reports accepted.",
+		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_node_restarts_total",
+			Help: "Node restarts detected from uptime reports (uptime went down).",
+		}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registrar_pruned_rows_total",
+			Help: "Rows deleted by the retention loops (uptime sessions, nonces).",
+		}, []string{"table"}),
+		interval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "registrar_report_interval_seconds",
+			Help: "Effective uptime report interval handed to nodes.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(route string, code int, d time.Duration) {
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(route, c).Inc()
+	m.duration.WithLabelValues(route, c).Observe(d.Seconds())
+}
+
+// authReason labels an authentication failure for the metrics.
+func authReason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{auth.ErrNoCredentials, "no_credentials"},
+		{auth.ErrLegacyDisabled, "legacy_disabled"},
+		{auth.ErrMalformed, "malformed"},
+		{auth.ErrUnsupportedAlgorithm, "unsupported_algorithm"},
+		{auth.ErrInsufficientCoverage, "insufficient_coverage"},
+		{auth.ErrUnknownTwin, "unknown_twin"},
+		{auth.ErrBadSignature, "bad_signature"},
+		{auth.ErrDigestMismatch, "digest_mismatch"},
+		{auth.ErrExpired, "expired"},
+		{auth.ErrNotYetValid, "not_yet_valid"},
+		{auth.ErrValidityTooLong, "validity_too_long"},
+		{auth.ErrReplay, "replay"},
+		{auth.ErrBodyTooLarge, "body_too_large"},
+		{auth.ErrNonceStoreFull, "nonce_store_full"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "error"
+}

@@ -1,0 +1,219 @@
+package registrar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/store"
+)
+
+// nodeBody is the body of POST /nodes and PATCH /nodes/{node_id}. The
+// public Go client sends its whole Node struct, so these read-only fields
+// of the node are accepted and ignored on these two routes (and only
+// here): node_id, uptime, last_seen, online, approved ("Approved" matches
+// too, JSON field names are case-insensitive).
+type nodeBody struct {
+	api.RegisterNodeRequest
+	NodeID   json.RawMessage `json:"node_id"`
+	Uptime   json.RawMessage `json:"uptime"`
+	LastSeen json.RawMessage `json:"last_seen"`
+	Online   json.RawMessage `json:"online"`
+	Approved json.RawMessage `json:"approved"`
+}
+
+// maxLastSeenMinutes bounds the last_seen filter (one year).
+const maxLastSeenMinutes = 366 * 24 * 60
+
+// onlineCutoff returns the current online cutoff.
+func (s *Server) onlineCutoff(ctx context.Context) time.Duration {
+	return s.sched.cutoff(s.sched.interval(s.nodes.get(ctx)))
+}
+
+// setOnline computes Online from LastSeen (it is never stored).
+func setOnline(n *api.Node, now time.Time, cutoff time.Duration) {
+	n.Online = n.LastSeen != nil && now.Sub(*n.LastSeen) < cutoff
+}
+
+// listNodes is GET /nodes with filters node_id, farm_id, twin_id, online
+// (true/false) and last_seen (seen within that many minutes), and paging.
+// status and healthy, sent by public clients, are accepted and ignored.
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	page, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	var f store.NodeFilter
+	if f.NodeID, err = optionalID(q, "node_id"); err != nil {
+		return err
+	}
+	if f.FarmID, err = optionalID(q, "farm_id"); err != nil {
+		return err
+	}
+	if f.TwinID, err = optionalID(q, "twin_id"); err != nil {
+		return err
+	}
+	now := s.now()
+	cutoff := s.onlineCutoff(r.Context())
+	if v := q.Get("online"); v != "" {
+		online, err := strconv.ParseBool(v)
+		if err != nil {
+			return invalid("online", "%q: want true or false", v)
+		}
+		t := now.Add(-cutoff)
+		if online {
+			f.SeenSince = &t
+		} else {
+			f.NotSeenSince = &t
+		}
+	}
+	if v := q.Get("last_seen"); v != "" {
+		m, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || m > maxLastSeenMinutes {
+			return invalid("last_seen", "%q: want minutes, 0 to %d", v, maxLastSeenMinutes)
+		}
+		t := now.Add(-time.Duration(m) * time.Minute)
+		if f.SeenSince == nil || t.After(*f.SeenSince) {
+			f.SeenSince = &t
+		}
+	}
+	nodes, err := s.store.ListNodes(r.Context(), f, page)
+	if err != nil {
+		return err
+	}
+	if nodes == nil {
+		nodes = []api.Node{}
+	}
+	for i := range nodes {
+		setOnline(&nodes[i], now, cutoff)
+	}
+	writeJSON(w, http.StatusOK, nodes)
+	return nil
+}
+
+// loadNode fetches a node, 404 when absent.
+func (s *Server) loadNode(ctx context.Context, id uint64) (api.Node, error) {
+	n, err := s.store.Node(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return n, notFound("node %d not found", id)
+	}
+	if err == nil {
+		s.owners.put(n.NodeID, n.TwinID)
+	}
+	return n, err
+}
+
+// getNode is GET /nodes/{node_id}.
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID("node_id", r.PathValue("node_id"))
+	if err != nil {
+		return err
+	}
+	n, err := s.loadNode(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	setOnline(&n, s.now(), s.onlineCutoff(r.Context()))
+	writeJSON(w, http.StatusOK, n)
+	return nil
+}
+
+// nodeFromBody copies the writable fields of a request into a node.
+func nodeFromBody(b api.RegisterNodeRequest) api.Node {
+	return api.Node{
+		FarmID:       b.FarmID,
+		TwinID:       b.TwinID,
+		Location:     b.Location,
+		Resources:    b.Resources,
+		Interfaces:   b.Interfaces,
+		SecureBoot:   b.SecureBoot,
+		Virtualized:  b.Virtualized,
+		SerialNumber: b.SerialNumber,
+		ZosVersion:   b.ZosVersion,
+	}
+}
+
+// registerNode is POST /nodes: a node's own twin registers it in a farm.
+func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
+	var req nodeBody
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	c := caller(r)
+	if req.TwinID == 0 {
+		req.TwinID = c
+	}
+	if req.TwinID != c {
+		return notAuthorized("twin_id %d is not the signing twin %d; a node registers itself with its own twin", req.TwinID, c)
+	}
+	if err := validateNode(req.RegisterNodeRequest); err != nil {
+		return err
+	}
+	n, err := s.store.CreateNode(r.Context(), nodeFromBody(req.RegisterNodeRequest))
+	switch {
+	case errors.Is(err, store.ErrFarmNotFound):
+		return badRequest("farm " + strconv.FormatUint(req.FarmID, 10) + " does not exist")
+	case errors.Is(err, store.ErrConflict):
+		return conflict("twin %d already has a node; find it with GET /nodes?twin_id=%d and change it with PATCH /nodes/{node_id}", c, c)
+	case err != nil:
+		return err
+	}
+	s.owners.put(n.NodeID, n.TwinID)
+	writeJSON(w, http.StatusCreated, api.NodeID{NodeID: n.NodeID})
+	return nil
+}
+
+// ownNode checks that the caller is the twin of node id, using the owner
+// cache (a node never changes twin) and the store on a miss.
+func (s *Server) ownNode(r *http.Request, id uint64) error {
+	twin, ok := s.owners.get(id)
+	if !ok {
+		n, err := s.loadNode(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		twin = n.TwinID
+	}
+	if c := caller(r); twin != c {
+		return notAuthorized("node %d belongs to twin %d, not to the signing twin %d", id, twin, c)
+	}
+	return nil
+}
+
+// updateNode is PATCH /nodes/{node_id}: the node's twin replaces its
+// farm, capacity, location, interfaces and hardware facts. Moving to
+// another farm withdraws the farmer's approval.
+func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID("node_id", r.PathValue("node_id"))
+	if err != nil {
+		return err
+	}
+	if err := s.ownNode(r, id); err != nil {
+		return err
+	}
+	var req nodeBody
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := validateNode(req.RegisterNodeRequest); err != nil {
+		return err
+	}
+	n := nodeFromBody(req.RegisterNodeRequest)
+	n.TwinID = caller(r) // twin_id of the body is ignored: a node cannot change twin
+	_, err = s.store.UpdateNode(r.Context(), id, n)
+	switch {
+	case errors.Is(err, store.ErrFarmNotFound):
+		return badRequest("farm " + strconv.FormatUint(req.FarmID, 10) + " does not exist")
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("node %d not found", id)
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.Message{Message: "node updated successfully"})
+	return nil
+}

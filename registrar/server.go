@@ -1,0 +1,580 @@
+// Package registrar is the grid4 registrar: the HTTP server where twins
+// (accounts), farms and nodes are registered, nodes report their uptime and
+// the approved ZOS version is published.
+//
+// It serves the public Grid v4 registrar API under /api/v1 and /v1 (same
+// paths, field names, status codes and error shape, so existing nodes and
+// SDKs work unchanged) and grid4's additions: farmer approval, uptime
+// history, version history with test farms, an OpenAPI document, health
+// checks and Prometheus metrics. See docs/registrar.md.
+package registrar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/grid4/grid4/auth"
+)
+
+// Deps are the registrar's dependencies.
+type Deps struct {
+	// Store persists everything. Required.
+	Store Store
+	// Logger receives structured logs (nil: discarded).
+	Logger *slog.Logger
+	// Metrics is the registry the collectors are registered on and /metrics
+	// serves (nil: a new private registry).
+	Metrics *prometheus.Registry
+	// Now is the clock of every time-dependent behaviour (nil: time.Now).
+	Now func() time.Time
+}
+
+// Server is the registrar HTTP server. Create it with New.
+type Server struct {
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	reg      *prometheus.Registry
+	metrics  *metrics
+	verifier *auth.Verifier
+	ipLimit  *rateLimiter
+	twinLim  *rateLimiter
+	sched    reportSchedule
+	nodes    *nodeCounter
+	owners   *nodeOwners
+	openapi  []byte
+	docs     []byte
+	handler  http.Handler
+}
+
+// nodeCountTTL is how long the fleet size used for the report interval is
+// cached.
+const nodeCountTTL = time.Minute
+
+// New builds a registrar from its settings and dependencies. It does not
+// start listening: use Handler, Serve or Run.
+func New(cfg Config, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	if d.Store == nil {
+		return nil, errors.New("registrar: Deps.Store is required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	m, err := newMetrics(d.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: registering metrics: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   d.Store,
+		log:     d.Logger,
+		now:     d.Now,
+		reg:     d.Metrics,
+		metrics: m,
+		ipLimit: newRateLimiter(cfg.RateIP, cfg.RateIPBurst, cfg.RateLimitKeys, d.Now),
+		twinLim: newRateLimiter(cfg.RateTwin, cfg.RateTwinBurst, cfg.RateLimitKeys, d.Now),
+		sched:   reportSchedule{base: cfg.ReportInterval, rate: cfg.ReportRate, multiple: cfg.OnlineMultiple},
+		owners:  newNodeOwners(),
+	}
+	s.nodes = newNodeCounter(d.Store.CountNodes, d.Now, nodeCountTTL)
+	s.verifier, err = auth.NewVerifier(auth.Config{
+		Keys:              newKeyCache(d.Store, cfg.KeyCacheTTL, d.Now),
+		Nonces:            storeNonces{d.Store},
+		DisableLegacy:     !cfg.LegacyAuth,
+		LegacyReplayGuard: cfg.LegacyReplayGuard,
+		LegacyWindow:      cfg.LegacyWindow,
+		ClockSkew:         cfg.ClockSkew,
+		MaxValidity:       cfg.SignatureMaxValidity,
+		MaxBodyBytes:      cfg.MaxBody,
+		Now:               d.Now,
+		Logger:            d.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	s.openapi = openAPIDocument
+	s.docs, err = renderDocs(openAPIDocument)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: rendering the docs page: %w", err)
+	}
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+// Handler returns the registrar's HTTP handler (all routes).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on the configured address and serves until ctx is done, then
+// shuts down gracefully (see Serve).
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("registrar: listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln and runs the retention loops until ctx is done. Then
+// it stops accepting connections and waits up to the shutdown timeout for
+// requests in flight. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	loopsDone := make(chan struct{})
+	go func() {
+		defer close(loopsDone)
+		s.RunMaintenance(loopCtx)
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("registrar listening", "addr", ln.Addr().String(), "legacy_auth", s.cfg.LegacyAuth, "admin_twins", s.cfg.AdminTwins)
+
+	select {
+	case err := <-errc:
+		stopLoops()
+		<-loopsDone
+		return fmt.Errorf("registrar: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("registrar shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	stopLoops()
+	<-loopsDone
+	if err != nil {
+		return fmt.Errorf("registrar: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("registrar: serve: %w", err)
+	}
+	return nil
+}
+
+// RunMaintenance deletes uptime history older than the retention and
+// expired nonces, once at start and then every prune interval, until ctx is
+// done. Serve runs it; call it yourself only when you use Handler alone.
+func (s *Server) RunMaintenance(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		s.prune(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prune runs one round of the retention policy. Several processes may
+// prune the same database; the deletes are idempotent.
+func (s *Server) prune(ctx context.Context) {
+	now := s.now()
+	if n, err := s.store.PruneUptime(ctx, now.Add(-s.cfg.UptimeRetention)); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("pruning uptime history", "error", err)
+		}
+	} else {
+		s.metrics.pruned.WithLabelValues("uptime_sessions").Add(float64(n))
+		if n > 0 {
+			s.log.Info("pruned uptime history", "rows", n, "retention", formatDuration(s.cfg.UptimeRetention))
+		}
+	}
+	if n, err := s.store.PruneNonces(ctx, now); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("pruning nonces", "error", err)
+		}
+	} else {
+		s.metrics.pruned.WithLabelValues("nonces").Add(float64(n))
+	}
+}
+
+// handlerFunc is a route handler: it writes a success itself or returns an
+// error, which the server answers as JSON (an *httpError with its status,
+// anything else as 500).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one entry of the route table. Every API route is served under
+// each of apiPrefixes; ops routes at the root.
+type route struct {
+	method string
+	// path is relative to the API prefix (or absolute for ops routes),
+	// in net/http.ServeMux pattern syntax.
+	path string
+	// auth requires a signed request (v2 or legacy X-Auth).
+	auth bool
+	// slash also serves path + "/" (the public registrar does for some
+	// collection routes, and clients rely on it).
+	slash bool
+	// ops routes live at the root, are not rate limited and are logged at
+	// debug level.
+	ops bool
+	h   handlerFunc
+}
+
+// apiPrefixes are the base paths of the API, both live on the public
+// registrar and both used by clients.
+var apiPrefixes = [...]string{"/api/v1", "/v1"}
+
+// routes is the route table: the single source of what is served, used to
+// build the mux and, in tests, to check the OpenAPI document.
+func (s *Server) routes() []route {
+	return []route{
+		{method: "POST", path: "/accounts", slash: true, h: s.createAccount},
+		{method: "GET", path: "/accounts", slash: true, h: s.getAccount},
+		{method: "PATCH", path: "/accounts/{twin_id}", auth: true, h: s.updateAccount},
+
+		{method: "GET", path: "/farms", h: s.listFarms},
+		{method: "GET", path: "/farms/{farm_id}", h: s.getFarm},
+		{method: "POST", path: "/farms", slash: true, auth: true, h: s.createFarm},
+		{method: "PATCH", path: "/farms/{farm_id}", auth: true, h: s.updateFarm},
+		{method: "POST", path: "/farms/{farm_id}/approve", auth: true, h: s.approveNodes},
+		{method: "POST", path: "/farms/{farm_id}/reject", auth: true, h: s.rejectNodes},
+
+		{method: "GET", path: "/nodes", h: s.listNodes},
+		{method: "GET", path: "/nodes/{node_id}", h: s.getNode},
+		{method: "POST", path: "/nodes", auth: true, h: s.registerNode},
+		{method: "PATCH", path: "/nodes/{node_id}", auth: true, h: s.updateNode},
+		{method: "POST", path: "/nodes/{node_id}/uptime", auth: true, h: s.reportUptime},
+		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
+
+		{method: "GET", path: "/zos/version", h: s.getZosVersionCompat},
+		{method: "PUT", path: "/zos/version", auth: true, h: s.setZosVersionCompat},
+		{method: "GET", path: "/zos/versions/current", h: s.getZosVersion},
+		{method: "GET", path: "/zos/versions", h: s.listZosVersions},
+		{method: "POST", path: "/zos/versions", auth: true, h: s.setZosVersion},
+
+		{method: "GET", path: "/healthz", ops: true, h: s.healthz},
+		{method: "GET", path: "/readyz", ops: true, h: s.readyz},
+		{method: "GET", path: "/metrics", ops: true, h: s.serveMetrics},
+		{method: "GET", path: "/openapi.json", ops: true, h: s.serveOpenAPI},
+		{method: "GET", path: "/docs", ops: true, h: s.serveDocs},
+	}
+}
+
+// servedRoute is one mux pattern and its metrics label.
+type servedRoute struct {
+	method, path string // path as registered (with prefix, maybe "/{$}")
+	label        string // "METHOD /path" without prefix or slash variant
+	r            route
+}
+
+// expand lists every pattern a route table is served under.
+func expand(rs []route) []servedRoute {
+	var out []servedRoute
+	for _, r := range rs {
+		label := r.method + " " + r.path
+		if r.ops {
+			out = append(out, servedRoute{r.method, r.path, label, r})
+			continue
+		}
+		for _, p := range apiPrefixes {
+			out = append(out, servedRoute{r.method, p + r.path, label, r})
+			if r.slash {
+				out = append(out, servedRoute{r.method, p + r.path + "/{$}", label, r})
+			}
+		}
+	}
+	return out
+}
+
+// buildHandler registers the route table on a mux and wraps it with the
+// server-wide middleware: panic recovery, metrics, logging, JSON 404/405.
+func (s *Server) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	labels := map[string]string{}
+	for _, sr := range expand(s.routes()) {
+		pattern := sr.method + " " + sr.path
+		mux.Handle(pattern, s.wrapRoute(sr.r))
+		labels[pattern] = sr.label
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		rec := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel value compared as net/http does
+					panic(p)
+				}
+				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				if !rec.wrote {
+					writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			label, ok := labels[r.Pattern]
+			if !ok {
+				label = "unmatched"
+			}
+			elapsed := s.now().Sub(start)
+			s.metrics.observe(label, rec.code(), elapsed)
+			s.logRequest(r, rec, label, elapsed)
+		}()
+		if _, pattern := mux.Handler(r); pattern == "" {
+			s.unmatched(rec, r, mux)
+			return
+		}
+		mux.ServeHTTP(rec, r)
+	})
+}
+
+// unmatched answers a request no route matches with the mux's status (404,
+// 405 with Allow, or a redirect for an unclean path) and a JSON body.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	probe := &headerProbe{header: http.Header{}}
+	mux.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
+		w.Header().Set("Location", probe.header.Get("Location"))
+		writeError(w, probe.status, "moved to "+probe.header.Get("Location"))
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s; see /docs", r.Method, r.URL.Path))
+	}
+}
+
+// wrapRoute applies the per-route middleware: body limit, rate limits,
+// authentication, then the handler and its error answer.
+func (s *Server) wrapRoute(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.ops {
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+			}
+			if ok, wait := s.ipLimit.allow(ipKey(s.clientIP(r))); !ok {
+				s.metrics.rateLimited.WithLabelValues("ip").Inc()
+				writeHTTPError(w, tooManyRequests("IP address", wait))
+				return
+			}
+		}
+		if rt.auth {
+			c, err := s.verifier.Verify(r)
+			if err != nil {
+				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+				if auth.HTTPStatus(err) == http.StatusInternalServerError {
+					s.log.Error("authentication back end failed", "path", r.URL.Path, "error", err)
+				}
+				auth.WriteError(w, err)
+				return
+			}
+			if ok, wait := s.twinLim.allow(strconv.FormatUint(c.TwinID, 10)); !ok {
+				s.metrics.rateLimited.WithLabelValues("twin").Inc()
+				writeHTTPError(w, tooManyRequests("twin", wait))
+				return
+			}
+			r = r.WithContext(auth.WithCaller(r.Context(), c))
+			if sw, ok := w.(*statusWriter); ok {
+				sw.twin = c.TwinID
+			}
+		}
+		if err := rt.h(w, r); err != nil {
+			s.answerError(w, r, err)
+		}
+	})
+}
+
+// answerError writes a handler's error: its own status for *httpError,
+// 500 with a generic message (and a log record) otherwise.
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
+	if he, ok := asHTTPError(err); ok {
+		writeHTTPError(w, he)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody reads the answer.
+		writeError(w, 499, "request canceled")
+		return
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// clientIP is the peer address, or for a trusted proxy the right-most
+// untrusted address of X-Forwarded-For.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a
+		}
+	}
+	return peer
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// logRequest writes one structured record per request; ops routes at debug
+// level so health checks and scrapes do not flood the log.
+func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d time.Duration) {
+	level := slog.LevelInfo
+	if strings.HasPrefix(route, "GET /healthz") || strings.HasPrefix(route, "GET /readyz") || strings.HasPrefix(route, "GET /metrics") {
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", rec.code()),
+		slog.Int64("bytes", rec.n),
+		slog.Duration("duration", d),
+		slog.String("remote", s.clientIP(r).String()),
+	}
+	if rec.twin != 0 {
+		attrs = append(attrs, slog.Uint64("twin", rec.twin))
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	wrote  bool
+	twin   uint64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if !w.wrote {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// headerProbe captures what the mux would answer for an unmatched request.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+// Ops routes.
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store unreachable")
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.interval.Set(s.sched.interval(s.nodes.get(r.Context())).Seconds())
+	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(s.openapi)
+	return nil
+}
+
+func (s *Server) serveDocs(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(s.docs)
+	return nil
+}

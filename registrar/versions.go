@@ -1,0 +1,224 @@
+package registrar
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/store"
+)
+
+// compatVersion is the JSON that the public registrar's GET /zos/version
+// carries base64-encoded in a JSON string. TestFarms is grid4's; readers
+// of the public format ignore it, and it is left out when empty so the
+// common case is byte for byte what the public registrar sends.
+type compatVersion struct {
+	Version       string   `json:"version"`
+	SafeToUpgrade bool     `json:"safe_to_upgrade"`
+	TestFarms     []uint64 `json:"test_farms,omitempty"`
+}
+
+// encodeCompatVersion is base64(JSON{version, safe_to_upgrade[, test_farms]}).
+func encodeCompatVersion(v api.ZosVersion) string {
+	b, _ := json.Marshal(compatVersion{Version: v.Version, SafeToUpgrade: v.SafeToUpgrade, TestFarms: v.TestFarms})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// decodeCompatVersion parses the base64 form a PUT /zos/version carries:
+// standard base64 of {"version": ..., "safe_to_upgrade": ...}, where
+// single quotes stand for double quotes (as every public consumer
+// tolerates).
+func decodeCompatVersion(s string) (compatVersion, error) {
+	var v compatVersion
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return v, invalid("version", `%q is neither a version with "safe_to_upgrade" nor standard base64 of {"version":"v4.1.2","safe_to_upgrade":true}`, truncate(s, 80))
+	}
+	raw = bytes.ReplaceAll(raw, []byte("'"), []byte(`"`))
+	if err := decodeJSON(raw, &v); err != nil {
+		return v, invalid("version", `the base64 does not hold {"version":"v4.1.2","safe_to_upgrade":true}: %v`, err)
+	}
+	return v, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// versionBody is the body of PUT /zos/version and POST /zos/versions.
+// SafeToUpgrade is a pointer so that the PUT can tell the typed form
+// {"version":"v4.1.2","safe_to_upgrade":true} from the base64 form
+// {"version":"<base64>"}. A nil TestFarms keeps the current test farms; []
+// clears them.
+type versionBody struct {
+	Version       string   `json:"version"`
+	SafeToUpgrade *bool    `json:"safe_to_upgrade"`
+	TestFarms     []uint64 `json:"test_farms"`
+}
+
+// requireAdmin refuses callers that are not admin twins, and everybody
+// when none is configured.
+func (s *Server) requireAdmin(r *http.Request) error {
+	c := caller(r)
+	if len(s.cfg.AdminTwins) == 0 {
+		return notAuthorized("no admin twin is configured on this registrar (start it with --admin-twin or REGISTRAR_ADMIN_TWIN), so the ZOS version cannot be set")
+	}
+	if !s.cfg.isAdmin(c) {
+		return notAuthorized("twin %d is not an admin twin of this registrar; only admins set the ZOS version", c)
+	}
+	return nil
+}
+
+// versionFromBody validates a version request into the value to store.
+func (s *Server) versionFromBody(r *http.Request, b versionBody, allowBase64 bool) (api.ZosVersion, error) {
+	v := api.ZosVersion{TestFarms: b.TestFarms, SetBy: caller(r)}
+	switch {
+	case b.SafeToUpgrade != nil:
+		v.Version, v.SafeToUpgrade = b.Version, *b.SafeToUpgrade
+	case allowBase64:
+		cv, err := decodeCompatVersion(b.Version)
+		if err != nil {
+			return v, err
+		}
+		v.Version, v.SafeToUpgrade = cv.Version, cv.SafeToUpgrade
+		if cv.TestFarms != nil {
+			v.TestFarms = cv.TestFarms
+		}
+	}
+	if err := validateVersion("version", v.Version, true); err != nil {
+		return v, err
+	}
+	if v.TestFarms == nil {
+		cur, err := s.store.CurrentZosVersion(r.Context())
+		switch {
+		case err == nil:
+			v.TestFarms = cur.TestFarms
+		case !errors.Is(err, store.ErrNotFound):
+			return v, err
+		}
+	}
+	tf, err := normalizeTestFarms(v.TestFarms)
+	if err != nil {
+		return v, err
+	}
+	v.TestFarms = tf
+	return v, nil
+}
+
+// getZosVersionCompat is GET /zos/version: a JSON string holding
+// base64(JSON{version, safe_to_upgrade}), the public registrar's format,
+// which every existing node and SDK decodes.
+func (s *Server) getZosVersionCompat(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.store.CurrentZosVersion(r.Context())
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("zos version not set")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, encodeCompatVersion(v))
+	return nil
+}
+
+// setZosVersionCompat is PUT /zos/version (admins only): the body is
+// {"version": "<base64 of the JSON>"} or the typed
+// {"version": "v4.1.2", "safe_to_upgrade": true}. 200 with an empty body,
+// 409 when nothing changes.
+func (s *Server) setZosVersionCompat(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	var b versionBody
+	if err := decodeBody(r, &b); err != nil {
+		return err
+	}
+	v, err := s.versionFromBody(r, b, true)
+	if err != nil {
+		return err
+	}
+	if _, err := s.storeVersion(r, v); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) storeVersion(r *http.Request, v api.ZosVersion) (api.ZosVersion, error) {
+	saved, err := s.store.SetZosVersion(r.Context(), v)
+	if errors.Is(err, store.ErrNotChanged) {
+		return saved, conflict("version already set")
+	}
+	if err == nil {
+		s.log.Info("zos version set", "version", saved.Version, "safe_to_upgrade", saved.SafeToUpgrade,
+			"test_farms", saved.TestFarms, "serial", saved.Serial, "by_twin", saved.SetBy)
+	}
+	return saved, err
+}
+
+// getZosVersion is GET /zos/versions/current: the version as plain JSON
+// with its test farms and serial.
+func (s *Server) getZosVersion(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.store.CurrentZosVersion(r.Context())
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("zos version not set")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// listZosVersions is GET /zos/versions: the history, newest first.
+func (s *Server) listZosVersions(w http.ResponseWriter, r *http.Request) error {
+	page, err := parsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	vs, err := s.store.ZosVersionHistory(r.Context(), page)
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []api.ZosVersion{}
+	}
+	writeJSON(w, http.StatusOK, vs)
+	return nil
+}
+
+// setZosVersion is POST /zos/versions (admins only): the typed body
+// {"version", "safe_to_upgrade", "test_farms"}; 201 with the stored
+// version and its serial.
+func (s *Server) setZosVersion(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireAdmin(r); err != nil {
+		return err
+	}
+	var b versionBody
+	if err := decodeBody(r, &b); err != nil {
+		return err
+	}
+	if b.SafeToUpgrade == nil {
+		f := false
+		b.SafeToUpgrade = &f
+	}
+	if strings.TrimSpace(b.Version) == "" {
+		return invalid("version", "required, e.g. v4.1.2")
+	}
+	v, err := s.versionFromBody(r, b, false)
+	if err != nil {
+		return err
+	}
+	saved, err := s.storeVersion(r, v)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, saved)
+	return nil
+}
