@@ -1,0 +1,345 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/grid4/grid4/api"
+)
+
+// nodeCols are the node columns, qualified so that they work both in a
+// SELECT joined with node_liveness and in an UPDATE's RETURNING.
+const nodeCols = `nodes.node_id, nodes.farm_id, nodes.twin_id, nodes.country, nodes.city, nodes.longitude, nodes.latitude,
+	nodes.hru, nodes.sru, nodes.cru, nodes.mru, nodes.interfaces, nodes.secure_boot, nodes.virtualized,
+	nodes.serial_number, nodes.zos_version, nodes.approved, nodes.created_at, nodes.updated_at`
+
+// nodeSelect selects nodeCols and the node's last_seen.
+const nodeSelect = `SELECT ` + nodeCols + `, l.last_seen
+	FROM nodes LEFT JOIN node_liveness l ON l.node_id = nodes.node_id`
+
+// nodeReturning returns nodeCols and the node's last_seen from an INSERT
+// or UPDATE of nodes.
+const nodeReturning = ` RETURNING ` + nodeCols +
+	`, (SELECT l.last_seen FROM node_liveness l WHERE l.node_id = nodes.node_id)`
+
+// scanNode reads nodeCols and last_seen.
+func scanNode(row interface{ Scan(...any) error }) (api.Node, error) {
+	var (
+		n     api.Node
+		ifs   []byte
+		resrc = &n.Resources
+		loc   = &n.Location
+	)
+	err := row.Scan(u64Col{&n.NodeID}, u64Col{&n.FarmID}, u64Col{&n.TwinID},
+		&loc.Country, &loc.City, &loc.Longitude, &loc.Latitude,
+		u64Col{&resrc.HRU}, u64Col{&resrc.SRU}, u64Col{&resrc.CRU}, u64Col{&resrc.MRU},
+		&ifs, &n.SecureBoot, &n.Virtualized, &n.SerialNumber, &n.ZosVersion, &n.Approved,
+		timeCol{&n.CreatedAt}, timeCol{&n.UpdatedAt}, nullTimeCol{&n.LastSeen})
+	if err != nil {
+		return api.Node{}, err
+	}
+	if err := json.Unmarshal(ifs, &n.Interfaces); err != nil {
+		return api.Node{}, fmt.Errorf("decode interfaces: %w", err)
+	}
+	if n.Interfaces == nil {
+		n.Interfaces = []api.Interface{}
+	}
+	return n, nil
+}
+
+// nodeValues are the stored forms of a node's writable fields, in the
+// order of the columns farm_id, country, city, longitude, latitude, hru,
+// sru, cru, mru, interfaces, secure_boot, virtualized, serial_number,
+// zos_version.
+func nodeValues(n api.Node) ([]any, error) {
+	farm, ok := idArg(n.FarmID)
+	if !ok {
+		return nil, fmt.Errorf("farm %d: %w", n.FarmID, ErrFarmNotFound)
+	}
+	var res [4]int64
+	for i, f := range []struct {
+		name string
+		v    uint64
+	}{{"hru", n.Resources.HRU}, {"sru", n.Resources.SRU}, {"cru", n.Resources.CRU}, {"mru", n.Resources.MRU}} {
+		v, err := toInt64("resources."+f.name, f.v)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = v
+	}
+	ifs, err := jsonList(n.Interfaces)
+	if err != nil {
+		return nil, fmt.Errorf("interfaces: %w", err)
+	}
+	return []any{farm, n.Location.Country, n.Location.City, n.Location.Longitude, n.Location.Latitude,
+		res[0], res[1], res[2], res[3], ifs, n.SecureBoot, n.Virtualized, n.SerialNumber, n.ZosVersion}, nil
+}
+
+// NodeFilter selects nodes for ListNodes. Zero fields match every node.
+type NodeFilter struct {
+	NodeID uint64
+	FarmID uint64
+	TwinID uint64
+	// SeenSince keeps nodes whose last report is at or after it.
+	SeenSince *time.Time
+	// NotSeenSince keeps nodes whose last report is before it, or that
+	// never reported.
+	NotSeenSince *time.Time
+}
+
+// CreateNode registers n (its FarmID, TwinID, location, resources,
+// interfaces, secure_boot, virtualized, serial_number and zos_version; the
+// rest is ignored) and returns the node as stored, with NodeID, CreatedAt
+// and UpdatedAt assigned and Approved false. ErrConflict if the twin
+// already has a node; ErrFarmNotFound if the farm does not exist;
+// ErrNotFound if the twin does not exist; ErrInvalid for a resource above
+// math.MaxInt64.
+func (db *DB) CreateNode(ctx context.Context, n api.Node) (api.Node, error) {
+	twin, ok := idArg(n.TwinID)
+	if !ok {
+		return api.Node{}, fmt.Errorf("store: create node for twin %d: twin: %w", n.TwinID, ErrNotFound)
+	}
+	vals, err := nodeValues(n)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("store: create node for twin %d: %w", n.TwinID, err)
+	}
+	t := db.ts(now())
+	out, err := scanNode(db.rw.QueryRowContext(ctx,
+		`INSERT INTO nodes (farm_id, country, city, longitude, latitude, hru, sru, cru, mru, interfaces,
+		   secure_boot, virtualized, serial_number, zos_version, twin_id, approved, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16)`+nodeReturning,
+		append(vals, twin, t)...))
+	switch {
+	case err == nil:
+		return out, nil
+	case isUnique(err):
+		return api.Node{}, fmt.Errorf("store: create node for twin %d: the twin already has a node: %w", n.TwinID, ErrConflict)
+	case isForeignKey(err):
+		return api.Node{}, fmt.Errorf("store: create node for twin %d: %w", n.TwinID, db.missingParent(ctx, err, n.FarmID, n.TwinID))
+	default:
+		return api.Node{}, fmt.Errorf("store: create node for twin %d: %w", n.TwinID, err)
+	}
+}
+
+// missingParent explains a foreign-key violation on nodes: ErrFarmNotFound
+// or ErrNotFound (twin). PostgreSQL names the constraint; SQLite does not,
+// so then the farm is looked up (farms and accounts are never deleted, so
+// the answer cannot change in between).
+func (db *DB) missingParent(ctx context.Context, fkErr error, farmID, twinID uint64) error {
+	_, constraint := constraintError(fkErr)
+	switch constraint {
+	case "nodes_farm_id_fkey":
+		return fmt.Errorf("farm %d: %w", farmID, ErrFarmNotFound)
+	case "nodes_twin_id_fkey":
+		return fmt.Errorf("twin %d: %w", twinID, ErrNotFound)
+	}
+	if _, err := db.Farm(ctx, farmID); errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("farm %d: %w", farmID, ErrFarmNotFound)
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("twin %d: %w", twinID, ErrNotFound)
+}
+
+// Node returns node nodeID with LastSeen from its liveness (nil if it never
+// reported). Online is left false: the caller computes it from LastSeen and
+// its cutoff. ErrNotFound if none.
+func (db *DB) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
+	id, ok := idArg(nodeID)
+	if !ok {
+		return api.Node{}, fmt.Errorf("store: node %d: %w", nodeID, ErrNotFound)
+	}
+	n, err := scanNode(db.ro.QueryRowContext(ctx, nodeSelect+` WHERE nodes.node_id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.Node{}, fmt.Errorf("store: node %d: %w", nodeID, ErrNotFound)
+	}
+	if err != nil {
+		return api.Node{}, fmt.Errorf("store: node %d: %w", nodeID, err)
+	}
+	return n, nil
+}
+
+// ListNodes returns a page of the nodes matching filter, in node_id order,
+// with LastSeen filled as by Node. The result is never nil.
+func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]api.Node, error) {
+	out := []api.Node{}
+	limit, offset, ok := page.limitOffset()
+	if !ok {
+		return out, nil
+	}
+	var (
+		a     args
+		conds []string
+	)
+	for _, f := range []struct {
+		col string
+		v   uint64
+	}{{"nodes.node_id", filter.NodeID}, {"nodes.farm_id", filter.FarmID}, {"nodes.twin_id", filter.TwinID}} {
+		if f.v == 0 {
+			continue
+		}
+		id, ok := idArg(f.v)
+		if !ok {
+			return out, nil
+		}
+		conds = append(conds, f.col+" = "+a.add(id))
+	}
+	if filter.SeenSince != nil {
+		conds = append(conds, "l.last_seen >= "+a.add(db.ts(*filter.SeenSince)))
+	}
+	if filter.NotSeenSince != nil {
+		conds = append(conds, "(l.last_seen IS NULL OR l.last_seen < "+a.add(db.ts(*filter.NotSeenSince))+")")
+	}
+	q := nodeSelect + where(conds) + ` ORDER BY nodes.node_id LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset)
+	rows, err := db.ro.QueryContext(ctx, q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateNode replaces the farm, resources, location, interfaces,
+// secure_boot, virtualized, serial_number and zos_version of node nodeID
+// with those of n (zero values overwrite too; n's other fields are
+// ignored) and returns the node as stored. Moving the node to another farm
+// clears Approved. ErrNotFound if there is no such node; ErrFarmNotFound
+// if the farm does not exist; ErrInvalid for a resource above
+// math.MaxInt64.
+func (db *DB) UpdateNode(ctx context.Context, nodeID uint64, n api.Node) (api.Node, error) {
+	id, ok := idArg(nodeID)
+	if !ok {
+		return api.Node{}, fmt.Errorf("store: update node %d: %w", nodeID, ErrNotFound)
+	}
+	vals, err := nodeValues(n)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("store: update node %d: %w", nodeID, err)
+	}
+	out, err := scanNode(db.rw.QueryRowContext(ctx,
+		`UPDATE nodes SET
+		   approved = CASE WHEN farm_id = $1 THEN approved ELSE FALSE END,
+		   farm_id = $1, country = $2, city = $3, longitude = $4, latitude = $5,
+		   hru = $6, sru = $7, cru = $8, mru = $9, interfaces = $10,
+		   secure_boot = $11, virtualized = $12, serial_number = $13, zos_version = $14, updated_at = $15
+		 WHERE node_id = $16`+nodeReturning,
+		append(vals, db.ts(now()), id)...))
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return api.Node{}, fmt.Errorf("store: update node %d: %w", nodeID, ErrNotFound)
+	case isForeignKey(err):
+		return api.Node{}, fmt.Errorf("store: update node %d: farm %d: %w", nodeID, n.FarmID, ErrFarmNotFound)
+	default:
+		return api.Node{}, fmt.Errorf("store: update node %d: %w", nodeID, err)
+	}
+}
+
+// approvalBatch bounds the ids bound in one statement of SetApproval.
+const approvalBatch = 500
+
+// SetApproval sets Approved to approved on the nodes nodeIDs of farm
+// farmID, all or nothing, in one transaction. If some of the ids are not
+// nodes of that farm nothing changes and the error wraps ErrNotFound and
+// names them. Duplicate ids are allowed; an empty list does nothing.
+func (db *DB) SetApproval(ctx context.Context, farmID uint64, nodeIDs []uint64, approved bool) error {
+	ids := slices.Clone(nodeIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	farm, farmOK := idArg(farmID)
+	var missing []uint64
+	if !farmOK {
+		missing = ids
+	}
+	for _, v := range ids {
+		if _, ok := idArg(v); !ok && farmOK {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("store: set approval in farm %d: %w", farmID, notInFarm(farmID, missing))
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		found := make(map[uint64]bool, len(ids))
+		t := db.ts(now())
+		for chunk := range slices.Chunk(ids, approvalBatch) {
+			a := args{approved, t, farm}
+			ph := make([]string, len(chunk))
+			for i, v := range chunk {
+				ph[i] = a.add(int64(v))
+			}
+			rows, err := tx.QueryContext(ctx,
+				`UPDATE nodes SET approved = $1, updated_at = $2 WHERE farm_id = $3 AND node_id IN (`+
+					strings.Join(ph, ", ")+`) RETURNING node_id`, a...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id uint64
+				if err := rows.Scan(u64Col{&id}); err != nil {
+					rows.Close()
+					return err
+				}
+				found[id] = true
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		for _, v := range ids {
+			if !found[v] {
+				missing = append(missing, v)
+			}
+		}
+		if len(missing) > 0 {
+			return notInFarm(farmID, missing)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set approval in farm %d: %w", farmID, err)
+	}
+	return nil
+}
+
+// notInFarm is the ErrNotFound of SetApproval, naming the missing nodes.
+func notInFarm(farmID uint64, ids []uint64) error {
+	s := make([]string, len(ids))
+	for i, v := range ids {
+		s[i] = fmt.Sprint(v)
+	}
+	return fmt.Errorf("nodes %s are not in farm %d: %w", strings.Join(s, ", "), farmID, ErrNotFound)
+}
+
+// CountNodes returns the number of registered nodes. It counts rows, which
+// on PostgreSQL takes tens of milliseconds at a million nodes: callers on a
+// hot path should cache it.
+func (db *DB) CountNodes(ctx context.Context) (uint64, error) {
+	var n uint64
+	if err := db.ro.QueryRowContext(ctx, `SELECT COUNT(*) FROM nodes`).Scan(u64Col{&n}); err != nil {
+		return 0, fmt.Errorf("store: count nodes: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DefaultURL is the database Open uses for an empty URL: a SQLite file in
+// the working directory.
+const DefaultURL = "sqlite:registrar.db"
+
+// sqliteBusyTimeout is how long a SQLite statement waits for another
+// process's write lock before failing with SQLITE_BUSY.
+const sqliteBusyTimeout = 10 * time.Second
+
+// Open opens the database at url, creating it if needed (SQLite), and
+// brings its schema up to date. url is one of
+//
+//	sqlite:PATH            a SQLite file (created if missing)
+//	sqlite::memory:        a private in-memory SQLite database (tests)
+//	postgres://...         PostgreSQL (also postgresql://...); any libpq
+//	                       URL parameter pgx understands, plus
+//	                       pool_max_conns=N (default 4 per CPU, at least 8)
+//
+// An empty url means DefaultURL.
+func Open(ctx context.Context, url string) (*DB, error) {
+	if url == "" {
+		url = DefaultURL
+	}
+	var (
+		db  *DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		db, err = openSQLite(strings.TrimPrefix(url, "sqlite:"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		db, err = openPostgres(url)
+	default:
+		return nil, fmt.Errorf("store: open %q: unsupported database URL: want sqlite:PATH, sqlite::memory: or a postgres:// URL", redact(url))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
+	}
+	if err := db.rw.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
+	}
+	return db, nil
+}
+
+// redact hides the password of a database URL for messages.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		if i := strings.Index(s, "@"); i >= 0 {
+			return "..." + s[i:]
+		}
+		return s
+	}
+	return u.Redacted()
+}
+
+// openSQLite opens a SQLite file (or a private in-memory database for
+// ":memory:").
+func openSQLite(path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("empty SQLite path (want sqlite:PATH)")
+	}
+	pragmas := url.Values{}
+	pragmas.Add("_pragma", "busy_timeout("+strconv.FormatInt(sqliteBusyTimeout.Milliseconds(), 10)+")")
+	pragmas.Add("_pragma", "foreign_keys(1)")
+	if path == ":memory:" {
+		// A private in-memory database lives as long as its connection:
+		// one connection, never closed, serves reads and writes. The
+		// memdb VFS name makes it private to this Open.
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		pragmas.Set("_txlock", "immediate")
+		dsn := "file:/grid4-" + hex.EncodeToString(b[:]) + "?vfs=memdb&" + pragmas.Encode()
+		rw, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		rw.SetMaxOpenConns(1)
+		rw.SetMaxIdleConns(1)
+		rw.SetConnMaxLifetime(0)
+		rw.SetConnMaxIdleTime(0)
+		return &DB{dialect: DialectSQLite, rw: rw, ro: rw}, nil
+	}
+	name := "file:" + (&url.URL{Path: path}).EscapedPath()
+
+	w := url.Values{}
+	for k, v := range pragmas {
+		w[k] = append([]string(nil), v...)
+	}
+	w.Add("_pragma", "journal_mode(WAL)")
+	// NORMAL is durable against process crashes in WAL mode; a power loss
+	// may lose the last transactions, never corrupt the file.
+	w.Add("_pragma", "synchronous(NORMAL)")
+	w.Set("_txlock", "immediate")
+	rw, err := sql.Open("sqlite", name+"?"+w.Encode())
+	if err != nil {
+		return nil, err
+	}
+	rw.SetMaxOpenConns(1)
+	rw.SetMaxIdleConns(1)
+	rw.SetConnMaxLifetime(0)
+	rw.SetConnMaxIdleTime(0)
+
+	r := url.Values{}
+	for k, v := range pragmas {
+		r[k] = append([]string(nil), v...)
+	}
+	r.Add("_pragma", "query_only(1)")
+	ro, err := sql.Open("sqlite", name+"?"+r.Encode())
+	if err != nil {
+		rw.Close()
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	ro.SetMaxOpenConns(n)
+	ro.SetMaxIdleConns(n)
+	ro.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{dialect: DialectSQLite, rw: rw, ro: ro}, nil
+}
+
+// openPostgres opens a PostgreSQL pool.
+//
+// It uses pgx through database/sql (pgx/v5/stdlib) rather than pgxpool: the
+// store keeps one implementation of each query for both dialects on
+// database/sql, and pgx's stdlib driver still caches prepared statements
+// per connection, so a query is one round trip (Bind/Execute/Sync) and the
+// database/sql layer costs a few microseconds per call, small beside the
+// round trip. The one place where native pgx matters, bulk loading, uses
+// COPY through (*sql.Conn).Raw (see SeedNodes).
+func openPostgres(dsn string) (*DB, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, errors.New("malformed PostgreSQL URL")
+	}
+	q := u.Query()
+	maxConns := max(8, 4*runtime.GOMAXPROCS(0))
+	if v := q.Get("pool_max_conns"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("pool_max_conns %q: want a positive integer", v)
+		}
+		maxConns = n
+		q.Del("pool_max_conns")
+		u.RawQuery = q.Encode()
+	}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		// pgx's message may quote the URL; keep only its kind.
+		var pe *pgconn.ParseConfigError
+		if errors.As(err, &pe) {
+			return nil, errors.New("malformed PostgreSQL URL")
+		}
+		return nil, errors.New("malformed PostgreSQL URL")
+	}
+	rw := stdlib.OpenDB(*cfg)
+	rw.SetMaxOpenConns(maxConns)
+	// database/sql keeps only 2 idle connections by default, which makes a
+	// busy pool reconnect constantly.
+	rw.SetMaxIdleConns(maxConns)
+	rw.SetConnMaxIdleTime(5 * time.Minute)
+	rw.SetConnMaxLifetime(time.Hour)
+	return &DB{dialect: DialectPostgres, rw: rw, ro: rw}, nil
+}
+
+// errKind is what a database error means to the store.
+type errKind int
+
+const (
+	errOther errKind = iota
+	errUnique
+	errForeignKey
+)
+
+// constraintError describes a constraint violation; constraint is the
+// constraint's name when the database reports it (PostgreSQL), "" when it
+// does not (SQLite).
+func constraintError(err error) (kind errKind, constraint string) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return errUnique, pe.ConstraintName
+		case "23503":
+			return errForeignKey, pe.ConstraintName
+		}
+		return errOther, ""
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errUnique, ""
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return errForeignKey, ""
+		}
+	}
+	return errOther, ""
+}
+
+// classify wraps a uniqueness violation with ErrConflict and leaves other
+// errors as they are.
+func classify(err error) error {
+	if k, _ := constraintError(err); k == errUnique {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// isUnique reports whether err is a uniqueness violation.
+func isUnique(err error) bool {
+	k, _ := constraintError(err)
+	return k == errUnique
+}
+
+// isForeignKey reports whether err is a foreign-key violation.
+func isForeignKey(err error) bool {
+	k, _ := constraintError(err)
+	return k == errForeignKey
+}
