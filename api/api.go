@@ -1,0 +1,223 @@
+// Package api holds the registrar's wire types: the JSON documents that the
+// registrar serves and accepts, shared by the server, the Go client, gridctl
+// and the node.
+//
+// Field names follow the public Grid v4 registrar API (`/api/v1`), so that
+// existing nodes and SDKs decode what grid4 sends and grid4 accepts what they
+// send. Fields grid4 adds are optional for readers and writers alike.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Account is a twin: an identity on the grid, keyed by its public key.
+type Account struct {
+	TwinID uint64 `json:"twin_id"`
+	// PublicKey is the standard base64 (padded) of the 32-byte ed25519 or
+	// sr25519 public key.
+	PublicKey string    `json:"public_key"`
+	Relays    []string  `json:"relays"`
+	RMBEncKey string    `json:"rmb_enc_key"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// CreateAccountRequest is the body of POST /accounts. Signature signs
+// "<timestamp>:<public_key>" with the key itself, public_key being the base64
+// text exactly as sent.
+type CreateAccountRequest struct {
+	Timestamp int64    `json:"timestamp"`
+	PublicKey string   `json:"public_key"`
+	Signature string   `json:"signature"`
+	Relays    []string `json:"relays,omitempty"`
+	RMBEncKey string   `json:"rmb_enc_key,omitempty"`
+}
+
+// UpdateAccountRequest is the body of PATCH /accounts/{twin_id}. Absent or
+// empty fields are left unchanged.
+type UpdateAccountRequest struct {
+	Relays    []string `json:"relays,omitempty"`
+	RMBEncKey string   `json:"rmb_enc_key,omitempty"`
+}
+
+// Farm is a set of nodes run by one farmer (the owning twin).
+type Farm struct {
+	FarmID         uint64    `json:"farm_id"`
+	FarmName       string    `json:"farm_name"`
+	TwinID         uint64    `json:"twin_id"`
+	StellarAddress string    `json:"stellar_address"`
+	Dedicated      bool      `json:"dedicated"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// UpdateFarmRequest is the body of PATCH /farms/{farm_id}. Nil fields are
+// left unchanged.
+type UpdateFarmRequest struct {
+	FarmName       *string `json:"farm_name,omitempty"`
+	StellarAddress *string `json:"stellar_address,omitempty"`
+	Dedicated      *bool   `json:"dedicated,omitempty"`
+}
+
+// FarmID is the reply of POST /farms.
+type FarmID struct {
+	FarmID uint64 `json:"farm_id"`
+}
+
+// Location is where a node is. Coordinates are decimal strings, as in the
+// public API.
+type Location struct {
+	Country   string `json:"country"`
+	City      string `json:"city"`
+	Longitude string `json:"longitude"`
+	Latitude  string `json:"latitude"`
+}
+
+// Resources is a node's capacity: HRU, SRU and MRU in bytes, CRU in logical
+// CPUs.
+type Resources struct {
+	HRU uint64 `json:"hru"`
+	SRU uint64 `json:"sru"`
+	CRU uint64 `json:"cru"`
+	MRU uint64 `json:"mru"`
+}
+
+// Interface is a network interface of a node.
+type Interface struct {
+	Name string `json:"name"`
+	Mac  string `json:"mac"`
+	IPs  IPList `json:"ips"`
+}
+
+// IPList is a list of addresses (with or without a prefix length). It is
+// written as a JSON array and read from an array or from the older form, one
+// string joined with "/" ("10.0.0.2/fe80::1").
+type IPList []string
+
+// UnmarshalJSON accepts both the array and the "/"-joined string form.
+func (l *IPList) UnmarshalJSON(b []byte) error {
+	var arr []string
+	if err := json.Unmarshal(b, &arr); err == nil {
+		*l = arr
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("ips: want an array of strings or a \"/\"-joined string")
+	}
+	*l = nil
+	for _, part := range strings.Split(s, "/") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// Node is a machine running ZOS, registered in a farm by its own twin.
+type Node struct {
+	NodeID       uint64      `json:"node_id"`
+	FarmID       uint64      `json:"farm_id"`
+	TwinID       uint64      `json:"twin_id"`
+	Location     Location    `json:"location"`
+	Resources    Resources   `json:"resources"`
+	Interfaces   []Interface `json:"interfaces"`
+	SecureBoot   bool        `json:"secure_boot"`
+	Virtualized  bool        `json:"virtualized"`
+	SerialNumber string      `json:"serial_number"`
+	// Approved is set by the farm's owner; a node that moves to another farm
+	// loses it.
+	Approved bool `json:"approved"`
+	// LastSeen is when the node last reported its uptime; nil if never.
+	LastSeen *time.Time `json:"last_seen"`
+	// Online is true when LastSeen is within the registrar's online cutoff.
+	Online bool `json:"online"`
+	// ZosVersion is the ZOS version the node last said it runs (grid4).
+	ZosVersion string    `json:"zos_version,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// RegisterNodeRequest is the body of POST /nodes and PATCH /nodes/{node_id}
+// (where twin_id is ignored). Unknown fields sent by older clients (node_id,
+// uptime, last_seen, online, approved) are accepted and ignored on these
+// routes only.
+type RegisterNodeRequest struct {
+	TwinID       uint64      `json:"twin_id"`
+	FarmID       uint64      `json:"farm_id"`
+	Resources    Resources   `json:"resources"`
+	Location     Location    `json:"location"`
+	Interfaces   []Interface `json:"interfaces"`
+	SecureBoot   bool        `json:"secure_boot"`
+	Virtualized  bool        `json:"virtualized"`
+	SerialNumber string      `json:"serial_number"`
+	ZosVersion   string      `json:"zos_version,omitempty"`
+}
+
+// NodeID is the reply of POST /nodes.
+type NodeID struct {
+	NodeID uint64 `json:"node_id"`
+}
+
+// ApprovalRequest is the body of POST /farms/{farm_id}/approve and
+// POST /farms/{farm_id}/reject.
+type ApprovalRequest struct {
+	NodeIDs []uint64 `json:"node_ids"`
+}
+
+// UptimeReport is the body of POST /nodes/{node_id}/uptime: the node's
+// uptime in seconds and the node's clock in unix seconds.
+type UptimeReport struct {
+	Uptime    uint64 `json:"uptime"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+// UptimeReply answers an uptime report. NextReportIn tells the node when to
+// report again (grid4; older nodes ignore it and report every 40 minutes).
+type UptimeReply struct {
+	Message string `json:"message"`
+	// NextReportIn is in seconds.
+	NextReportIn int64 `json:"next_report_in,omitempty"`
+	// Restarted is true when the report shows the node rebooted since its
+	// previous one.
+	Restarted bool `json:"restarted,omitempty"`
+}
+
+// UptimeSession is one boot of a node as seen through its uptime reports:
+// from BootTime (report time minus reported uptime) to LastReport.
+type UptimeSession struct {
+	BootTime   time.Time `json:"boot_time"`
+	LastReport time.Time `json:"last_report"`
+	// Uptime is the uptime in seconds the node gave in its last report of
+	// this boot.
+	Uptime  uint64 `json:"uptime"`
+	Reports uint64 `json:"reports"`
+}
+
+// ZosVersion is the approved ZOS version and its rollout.
+type ZosVersion struct {
+	// Version is what nodes should run, e.g. "v4.1.2".
+	Version string `json:"version"`
+	// SafeToUpgrade lets every node upgrade; when false only nodes in
+	// TestFarms do.
+	SafeToUpgrade bool     `json:"safe_to_upgrade"`
+	TestFarms     []uint64 `json:"test_farms"`
+	// Serial only goes up: each change gets the next one.
+	Serial    uint64    `json:"serial,omitempty"`
+	SetBy     uint64    `json:"set_by,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// Message is the body of successful changes that return nothing else.
+type Message struct {
+	Message string `json:"message"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
