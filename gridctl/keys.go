@@ -276,7 +276,7 @@ Prints "valid" and exits 0, or exits 1 with a one-line reason. Without
 			if err != nil {
 				return fmt.Errorf("--public-key: %w", err)
 			}
-			sig, err := parseSignature(signature)
+			sig, err := keys.ParseSignature(signature)
 			if err != nil {
 				return fmt.Errorf("--signature: %w", err)
 			}
@@ -310,25 +310,4 @@ Prints "valid" and exits 0, or exits 1 with a one-line reason. Without
 	cmd.Flags().StringVar(&signature, "signature", "", "the signature: hex (0x optional) or base64")
 	cmd.Flags().StringVar(&scheme, "scheme", "", "ed25519 or sr25519 (default: try both)")
 	return cmd
-}
-
-// parseSignature accepts the 64-byte signature as 128 hex digits (0x
-// optional) or base64 (standard or URL-safe, padded or not).
-func parseSignature(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	if len(digits) == 2*keys.SignatureSize {
-		if b, err := hex.DecodeString(digits); err == nil {
-			return b, nil
-		}
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != keys.SignatureSize {
-				return nil, fmt.Errorf("%d bytes, want %d", len(b), keys.SignatureSize)
-			}
-			return b, nil
-		}
-	}
-	return nil, fmt.Errorf("not %d bytes of hex or base64", keys.SignatureSize)
 }

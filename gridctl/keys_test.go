@@ -351,7 +351,7 @@ func TestVerifyInputErrors(t *testing.T) {
 		{[]string{"--public-key", "0x1234", "--signature", sig}, "--public-key"},
 		{[]string{"--public-key", aliceSS58[:len(aliceSS58)-1] + "Z", "--signature", sig}, "checksum"},
 		{[]string{"--public-key", aliceSS58, "--signature", "0x1234"}, "--signature"},
-		{[]string{"--public-key", aliceSS58, "--signature", base64.StdEncoding.EncodeToString(make([]byte, 63))}, "63 bytes"},
+		{[]string{"--public-key", aliceSS58, "--signature", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 63))}, "63 bytes of base64"},
 		{[]string{"--public-key", aliceSS58, "--signature", sig, "--scheme", "rsa"}, "unknown key scheme"},
 		{[]string{"--public-key", aliceSS58, "--signature", sig}, "invalid signature"},
 	}

@@ -210,7 +210,9 @@ func FromMnemonic(scheme Scheme, mnemonic, password, path string) (KeyPair, erro
 // password only applies to mnemonics; giving one with a hex seed is an error
 // (Substrate silently ignores it, which hides mistakes). Unlike subkey, an
 // empty phrase does not default to DevPhrase: a missing secret must not turn
-// into a well-known key.
+// into a well-known key. The URI is used exactly as given, as Substrate
+// does: trim a trailing newline read from a file first, or it becomes part
+// of the last junction or the password.
 func FromSecretURI(scheme Scheme, suri string) (KeyPair, error) {
 	phrase, path, password, hasPassword := splitSecretURI(suri)
 	if strings.TrimSpace(phrase) == "" {

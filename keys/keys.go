@@ -43,6 +43,10 @@ var sr25519SigningContext = []byte("substrate")
 var (
 	ErrUnknownScheme = errors.New("unknown key scheme")
 	ErrInvalidKey    = errors.New("invalid key")
+	// ErrMalformedSignature is returned by ParseSignature for text that is
+	// not a 64-byte signature (as opposed to a signature that does not
+	// verify, which Verify reports as false).
+	ErrMalformedSignature = errors.New("malformed signature")
 )
 
 // ParseScheme turns "ed25519" or "sr25519" into a Scheme.
@@ -194,23 +198,12 @@ func verifySr25519(pub, msg, sig []byte) bool {
 
 // ParsePublicKey parses a 32-byte public key written as hex (with or
 // without 0x), standard or URL-safe base64 (padded or not), or an SS58
-// address (whose network prefix is ignored).
+// address (whose network prefix is ignored). Surrounding whitespace is
+// ignored.
 func ParsePublicKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
-	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	if len(digits) == 2*PublicKeySize {
-		if b, err := hex.DecodeString(digits); err == nil {
-			return b, nil
-		}
-	}
-	// 32 bytes are 43 base64 characters, 44 with padding; SS58 addresses of
-	// 32-byte keys are longer (47 or more), so the lengths cannot collide.
-	if len(s) == 43 || len(s) == 44 {
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			if b, err := enc.DecodeString(s); err == nil && len(b) == PublicKeySize {
-				return b, nil
-			}
-		}
+	if b, ok := decodeHexOrBase64(s, PublicKeySize); ok {
+		return b, nil
 	}
 	pub, _, err := SS58Decode(s)
 	if err != nil {
@@ -220,4 +213,53 @@ func ParsePublicKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: SS58 address holds %d bytes, want a %d-byte public key", ErrInvalidKey, len(pub), PublicKeySize)
 	}
 	return pub, nil
+}
+
+// ParseSignature parses a 64-byte signature written as hex (with or without
+// 0x) or standard or URL-safe base64 (padded or not). Surrounding whitespace
+// is ignored.
+func ParseSignature(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, ok := decodeHexOrBase64(s, SignatureSize); ok {
+		return b, nil
+	}
+	// Say how long it is, reading it as hex first: hex digits are also
+	// base64 characters.
+	if b, err := hex.DecodeString(cutHexPrefix(s)); err == nil {
+		return nil, fmt.Errorf("%w: %d bytes of hex, want %d", ErrMalformedSignature, len(b), SignatureSize)
+	}
+	for _, enc := range base64Encodings {
+		if b, err := enc.DecodeString(s); err == nil {
+			return nil, fmt.Errorf("%w: %d bytes of base64, want %d", ErrMalformedSignature, len(b), SignatureSize)
+		}
+	}
+	return nil, fmt.Errorf("%w: not hex or base64", ErrMalformedSignature)
+}
+
+// base64Encodings are the base64 forms accepted for keys and signatures.
+var base64Encodings = [...]*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+
+// decodeHexOrBase64 decodes s as exactly n bytes of hex (0x optional) or
+// base64. The forms cannot be confused: n bytes are 2n hex digits but about
+// 4n/3 base64 characters.
+func decodeHexOrBase64(s string, n int) ([]byte, bool) {
+	if digits := cutHexPrefix(s); len(digits) == 2*n {
+		if b, err := hex.DecodeString(digits); err == nil {
+			return b, true
+		}
+	}
+	for _, enc := range base64Encodings {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == n {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// cutHexPrefix removes one leading "0x" or "0X".
+func cutHexPrefix(s string) string {
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return s[2:]
+	}
+	return s
 }

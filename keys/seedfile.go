@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 )
 
 // Seed file errors callers may branch on.
@@ -28,7 +27,7 @@ var (
 	ErrInsecureSeedFile = errors.New("seed file is accessible by group or others (want mode 0600)")
 	// ErrNoSeed is returned when writing a key pair that has no seed (an
 	// sr25519 key whose last derivation step was soft).
-	ErrNoSeed = errors.New("key pair has no seed")
+	ErrNoSeed = errors.New("key pair has no seed (its last derivation step was a soft junction)")
 )
 
 // SeedFileVersion is the seed file format version this package writes and
@@ -256,10 +255,7 @@ func seedFileChecksum(scheme Scheme, seed []byte) string {
 // ParseSeedHex parses a 32-byte seed written as 64 hex digits, with or
 // without a 0x prefix.
 func ParseSeedHex(s string) ([]byte, error) {
-	digits := s
-	if strings.HasPrefix(digits, "0x") || strings.HasPrefix(digits, "0X") {
-		digits = digits[2:]
-	}
+	digits := cutHexPrefix(s)
 	if len(digits) != 2*SeedSize {
 		return nil, fmt.Errorf("%w: hex seed has %d digits, want %d", ErrInvalidKey, len(digits), 2*SeedSize)
 	}

@@ -182,3 +182,35 @@ func FuzzSS58Decode(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSignature(t *testing.T) {
+	want := bytes.Repeat([]byte{0xab, 0x01}, 32)
+	hexSig := hexOf(want)
+	for _, s := range []string{
+		hexSig,
+		"0x" + hexSig,
+		strings.ToUpper(hexSig),
+		base64.StdEncoding.EncodeToString(want),
+		base64.RawStdEncoding.EncodeToString(want),
+		base64.URLEncoding.EncodeToString(want),
+		" " + hexSig + "\n",
+	} {
+		got, err := ParseSignature(s)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ParseSignature(%q) = %x, %v", s, got, err)
+		}
+	}
+	cases := []struct{ in, want string }{
+		{"", "0 bytes"},
+		{hexSig[:126], "63 bytes"},
+		{base64.StdEncoding.EncodeToString(want[:63]), "63 bytes"},
+		{"0x" + hexSig[:10], "5 bytes of hex"},
+		{"not a signature!", "not hex or base64"},
+	}
+	for _, c := range cases {
+		_, err := ParseSignature(c.in)
+		if !errors.Is(err, ErrMalformedSignature) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSignature(%q) err = %v, want ErrMalformedSignature mentioning %q", c.in, err, c.want)
+		}
+	}
+}
