@@ -64,6 +64,11 @@ func NewRootCommand(env Env) *cobra.Command {
 	})
 
 	root.AddCommand(newKeysCommand(env))
+	root.AddCommand(newAccountCommand(env))
+	root.AddCommand(newFarmCommand(env))
+	root.AddCommand(newNodeCommand(env))
+	root.AddCommand(newVersionCommand(env))
+	root.AddCommand(newCompletionCommand(env))
 	return root
 }
 

@@ -1,0 +1,226 @@
+package gridctl
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/client"
+)
+
+func newFarmCommand(env Env) *cobra.Command {
+	var remote remoteFlags
+	cmd := &cobra.Command{
+		Use:   "farm",
+		Short: "Create, list, show and update farms",
+		Long: `Create, list, show and update farms. A farm belongs to the twin that created
+it; only that twin can change it and approve its nodes (see 'gridctl node').`,
+		Example: `  gridctl farm create --name myfarm --mnemonic-file ~/.grid/mnemonic
+  gridctl farm list --mine --mnemonic-file ~/.grid/mnemonic
+  gridctl farm show 3`,
+		Args: noArgs,
+		RunE: showHelp,
+	}
+	remote.register(cmd)
+	cmd.AddCommand(newFarmCreateCommand(env, &remote), newFarmListCommand(env, &remote),
+		newFarmShowCommand(env, &remote), newFarmUpdateCommand(env, &remote))
+	return cmd
+}
+
+func newFarmCreateCommand(env Env, remote *remoteFlags) *cobra.Command {
+	var (
+		id        identityFlags
+		name      string
+		stellar   string
+		dedicated bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a farm owned by your twin",
+		Long: `Create a farm owned by your twin and print it. The name is 1 to 40 ASCII
+letters and digits, unique on the registrar regardless of case. The Stellar
+address (optional) is the account that receives the farm's rewards.`,
+		Example: `  gridctl farm create --name myfarm --mnemonic-file ~/.grid/mnemonic
+  gridctl farm create --name rack2 --dedicated --stellar-address GA7…XYZ -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			ctx, cancel, s, err := remote.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			farmID, err := s.client.CreateFarm(ctx, client.NewFarm{Name: name, StellarAddress: stellar, Dedicated: dedicated})
+			if err != nil {
+				return s.explain(err)
+			}
+			f, err := s.client.Farm(ctx, farmID)
+			if err != nil {
+				return s.explain(err)
+			}
+			return s.printFarm(f)
+		},
+	}
+	id.register(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "farm `NAME`: 1 to 40 ASCII letters and digits (required)")
+	cmd.Flags().StringVar(&stellar, "stellar-address", "", "Stellar `ADDRESS` (G…) receiving the farm's rewards")
+	cmd.Flags().BoolVar(&dedicated, "dedicated", false, "the farm rents out whole nodes only")
+	return cmd
+}
+
+func newFarmListCommand(env Env, remote *remoteFlags) *cobra.Command {
+	var (
+		id   identityFlags
+		twin uint64
+		name string
+		mine bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List farms, optionally by owner or name",
+		Long: `List farms ordered by id, all of them (fetched page by page) unless filtered
+by owner (--twin, or --mine for your own twin) or by a part of the name.`,
+		Example: `  gridctl farm list
+  gridctl farm list --mine --mnemonic-file ~/.grid/mnemonic
+  gridctl farm list --name rack -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mine && twin != 0 {
+				return errors.New("give --mine or --twin, not both")
+			}
+			var idp *identityFlags
+			if mine {
+				idp = &id
+			}
+			ctx, cancel, s, err := remote.open(cmd, env, idp)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if mine {
+				if twin, err = s.client.TwinID(ctx); err != nil {
+					return s.explain(err)
+				}
+			}
+			farms := []api.Farm{}
+			for f, err := range s.client.Farms(ctx, client.FarmFilter{TwinID: twin, Name: name}) {
+				if err != nil {
+					return s.explain(err)
+				}
+				farms = append(farms, f)
+			}
+			if s.out.json {
+				return s.out.JSON(farms)
+			}
+			rows := make([][]string, 0, len(farms))
+			for _, f := range farms {
+				rows = append(rows, []string{
+					strconv.FormatUint(f.FarmID, 10), f.FarmName, strconv.FormatUint(f.TwinID, 10),
+					s.out.yesNo(f.Dedicated), dash(f.StellarAddress), fmtTime(f.CreatedAt),
+				})
+			}
+			return s.out.table([]string{"FARM", "NAME", "TWIN", "DEDICATED", "STELLAR ADDRESS", "CREATED"}, rows)
+		},
+	}
+	id.register(cmd)
+	cmd.Flags().Uint64Var(&twin, "twin", 0, "only farms of this twin `ID`")
+	cmd.Flags().BoolVar(&mine, "mine", false, "only farms of your twin (needs your identity)")
+	cmd.Flags().StringVar(&name, "name", "", "only farms whose name contains `TEXT` (ignoring case)")
+	return cmd
+}
+
+func newFarmShowCommand(env Env, remote *remoteFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show FARM_ID",
+		Short: "Show one farm",
+		Example: `  gridctl farm show 3
+  gridctl farm show 3 -o json`,
+		Args: exactlyOneID("farm id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, _ := parseIDs("farm id", args)
+			ctx, cancel, s, err := remote.open(cmd, env, nil)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			f, err := s.client.Farm(ctx, ids[0])
+			if err != nil {
+				return s.explain(err)
+			}
+			return s.printFarm(f)
+		},
+	}
+	return cmd
+}
+
+func newFarmUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {
+	var (
+		id        identityFlags
+		name      string
+		stellar   string
+		dedicated bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update FARM_ID",
+		Short: "Rename a farm you own, or change its Stellar address or dedication",
+		Long: `Change a farm your twin owns, then print it. Only the fields given change;
+--dedicated=false makes a dedicated farm shared again.`,
+		Example: `  gridctl farm update 3 --name newname --mnemonic-file ~/.grid/mnemonic
+  gridctl farm update 3 --stellar-address GA7…XYZ --dedicated=false`,
+		Args: exactlyOneID("farm id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, _ := parseIDs("farm id", args)
+			var u api.UpdateFarmRequest
+			if cmd.Flags().Changed("name") {
+				u.FarmName = &name
+			}
+			if cmd.Flags().Changed("stellar-address") {
+				u.StellarAddress = &stellar
+			}
+			if cmd.Flags().Changed("dedicated") {
+				u.Dedicated = &dedicated
+			}
+			if u == (api.UpdateFarmRequest{}) {
+				return errors.New("nothing to change: give --name, --stellar-address or --dedicated")
+			}
+			ctx, cancel, s, err := remote.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if err := s.client.UpdateFarm(ctx, ids[0], u); err != nil {
+				return s.explain(err)
+			}
+			f, err := s.client.Farm(ctx, ids[0])
+			if err != nil {
+				return s.explain(err)
+			}
+			return s.printFarm(f)
+		},
+	}
+	id.register(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "new farm `NAME`")
+	cmd.Flags().StringVar(&stellar, "stellar-address", "", "new Stellar `ADDRESS` (G…)")
+	cmd.Flags().BoolVar(&dedicated, "dedicated", false, "whether the farm rents out whole nodes only")
+	return cmd
+}
+
+// printFarm prints one farm.
+func (s *session) printFarm(f api.Farm) error {
+	if s.out.json {
+		return s.out.JSON(f)
+	}
+	return s.out.fields([][2]string{
+		{"farm id", strconv.FormatUint(f.FarmID, 10)},
+		{"name", f.FarmName},
+		{"twin id", strconv.FormatUint(f.TwinID, 10)},
+		{"dedicated", s.out.yesNo(f.Dedicated)},
+		{"stellar address", dash(f.StellarAddress)},
+		{"created", fmtTime(f.CreatedAt)},
+		{"updated", fmtTime(f.UpdatedAt)},
+	})
+}
