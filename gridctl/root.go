@@ -2,8 +2,9 @@
 // its command groups (keys today; account, farm, node and version are meant
 // to be added as one file each, registered in NewRootCommand).
 //
-// Commands get all their inputs and outputs from an Env, never from package
-// state or os directly, so tests run them in-process.
+// Commands take their standard streams and environment from an Env, never
+// from package state, os.Stdin/os.Stdout or os.Getenv, so tests run them
+// in-process.
 package gridctl
 
 import (
@@ -18,8 +19,11 @@ import (
 // Env is what commands read and write: the process's standard streams and
 // environment, or test doubles.
 type Env struct {
-	Stdin  io.Reader
+	// Stdin is read by commands that take data on standard input.
+	Stdin io.Reader
+	// Stdout receives command output; help goes there too.
 	Stdout io.Writer
+	// Stderr receives the one-line error of a failed command.
 	Stderr io.Writer
 	// Getenv looks up an environment variable ("" when unset).
 	Getenv func(string) string
