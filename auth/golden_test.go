@@ -116,6 +116,16 @@ func TestGoldenV2(t *testing.T) {
 	}
 }
 
+func TestEmptyBodyDigest(t *testing.T) {
+	const want = "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"
+	if ContentDigest(nil) != want || ContentDigest([]byte{}) != want {
+		t.Fatalf("empty digest %s", ContentDigest(nil))
+	}
+	if err := VerifyContentDigest(want, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGoldenLegacyAndAccount(t *testing.T) {
 	kp := exampleKey(t)
 	x, err := SignLegacy(kp, exampleTwin, time.Unix(exampleTS, 0))
@@ -163,6 +173,7 @@ func TestDocExample(t *testing.T) {
 		"account signature":    exampleAccountSig,
 		"nonce":                exampleNonce,
 		"example request line": "POST /api/v1/farms?dry_run=true HTTP/1.1",
+		"empty-body digest":    ContentDigest(nil),
 	} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("docs/auth.md does not contain the %s:\n%s", name, want)

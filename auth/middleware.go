@@ -53,13 +53,15 @@ func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 // WriteError answers an authentication failure: the status from HTTPStatus,
 // Content-Type application/json, body {"error": "<message>"}, and for 400
 // and 401 an Accept-Signature hint (plus WWW-Authenticate on 401). Server
-// failures (5xx) get a generic message.
+// failures (5xx) get a generic message (details go to Config.Logger).
 func WriteError(w http.ResponseWriter, err error) {
 	status := HTTPStatus(err)
 	msg := "authentication failed"
 	switch {
 	case status == http.StatusInternalServerError:
 		msg = "internal error while verifying the request"
+	case status == http.StatusServiceUnavailable:
+		msg = "too many signed requests in flight; retry later"
 	case err != nil:
 		msg = err.Error()
 	}
