@@ -25,9 +25,10 @@ var (
 	ErrSoftDerivation = errors.New("soft derivation is not supported for ed25519 (use //hard junctions)")
 )
 
-// ed25519HDKDPrefix is SCALE("Ed25519HDKD"): a compact length (11 << 2) and
-// the bytes, the domain separator Substrate hashes in front of the seed.
-var ed25519HDKDPrefix = append([]byte{11 << 2}, "Ed25519HDKD"...)
+// ed25519HDKDPrefix is SCALE("Ed25519HDKD"): the compact length 11 (one
+// byte, 11 << 2 = 0x2c) and the bytes, the domain separator Substrate hashes
+// in front of the seed.
+const ed25519HDKDPrefix = "\x2cEd25519HDKD"
 
 // Junction is one step of a derivation path: "//name" (hard) or "/name"
 // (soft), reduced to its 32-byte chain code.

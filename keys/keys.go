@@ -37,7 +37,7 @@ const (
 )
 
 // sr25519SigningContext is the context Substrate signs messages under.
-var sr25519SigningContext = []byte("substrate")
+const sr25519SigningContext = "substrate"
 
 // Errors callers may branch on.
 var (
@@ -171,7 +171,7 @@ func (k sr25519Pair) Public() PublicKey {
 	return PublicKey{Scheme: Sr25519, Key: append([]byte(nil), k.pub...)}
 }
 func (k sr25519Pair) Sign(msg []byte) ([]byte, error) {
-	sig, err := k.secret.Sign(schnorrkel.NewSigningContext(sr25519SigningContext, msg))
+	sig, err := k.secret.Sign(schnorrkel.NewSigningContext([]byte(sr25519SigningContext), msg))
 	if err != nil {
 		return nil, fmt.Errorf("sr25519 sign: %w", err)
 	}
@@ -192,7 +192,7 @@ func verifySr25519(pub, msg, sig []byte) bool {
 	if err := s.Decode(sb); err != nil {
 		return false
 	}
-	ok, err := key.Verify(&s, schnorrkel.NewSigningContext(sr25519SigningContext, msg))
+	ok, err := key.Verify(&s, schnorrkel.NewSigningContext([]byte(sr25519SigningContext), msg))
 	return err == nil && ok
 }
 
@@ -228,7 +228,7 @@ func ParseSignature(s string) ([]byte, error) {
 	if b, err := hex.DecodeString(cutHexPrefix(s)); err == nil {
 		return nil, fmt.Errorf("%w: %d bytes of hex, want %d", ErrMalformedSignature, len(b), SignatureSize)
 	}
-	for _, enc := range base64Encodings {
+	for _, enc := range base64Encodings() {
 		if b, err := enc.DecodeString(s); err == nil {
 			return nil, fmt.Errorf("%w: %d bytes of base64, want %d", ErrMalformedSignature, len(b), SignatureSize)
 		}
@@ -237,7 +237,9 @@ func ParseSignature(s string) ([]byte, error) {
 }
 
 // base64Encodings are the base64 forms accepted for keys and signatures.
-var base64Encodings = [...]*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+func base64Encodings() []*base64.Encoding {
+	return []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+}
 
 // decodeHexOrBase64 decodes s as exactly n bytes of hex (0x optional) or
 // base64. The forms cannot be confused: n bytes are 2n hex digits but about
@@ -248,7 +250,7 @@ func decodeHexOrBase64(s string, n int) ([]byte, bool) {
 			return b, true
 		}
 	}
-	for _, enc := range base64Encodings {
+	for _, enc := range base64Encodings() {
 		if b, err := enc.DecodeString(s); err == nil && len(b) == n {
 			return b, true
 		}

@@ -17,14 +17,19 @@ const GenericSS58Prefix uint16 = 42
 // MaxSS58Prefix is the largest SS58 prefix (14 bits).
 const MaxSS58Prefix uint16 = 1<<14 - 1
 
-// Errors callers may branch on. A checksum failure wraps both.
+// Errors callers may branch on.
 var (
+	// ErrInvalidAddress is returned by SS58Decode for anything that is not a
+	// valid SS58 address, a checksum failure included.
 	ErrInvalidAddress = errors.New("invalid SS58 address")
-	ErrSS58Checksum   = errors.New("SS58 checksum mismatch")
+	// ErrSS58Checksum is returned (wrapped together with ErrInvalidAddress)
+	// when the address is well formed but its checksum does not match:
+	// usually a typo.
+	ErrSS58Checksum = errors.New("SS58 checksum mismatch")
 )
 
 // ss58Context is hashed in front of the payload to make the checksum.
-var ss58Context = []byte("SS58PRE")
+const ss58Context = "SS58PRE"
 
 const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -122,7 +127,7 @@ func appendSS58Prefix(dst []byte, prefix uint16) []byte {
 }
 
 func ss58Checksum(data []byte) [64]byte {
-	return blake2b.Sum512(append(append([]byte(nil), ss58Context...), data...))
+	return blake2b.Sum512(append([]byte(ss58Context), data...))
 }
 
 // base58Encode is Bitcoin's base58: the bytes as a big-endian number in
