@@ -166,9 +166,14 @@ func newHarnessOn(t *testing.T, db *store.DB, clock *fakeClock, mutate func(*Con
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return &harness{t: t, cfg: cfg, clock: clock, db: db, srv: srv, ts: newTestServer(t, srv)}
+}
+
+// newTestServer serves srv on a loopback port until t ends.
+func newTestServer(t *testing.T, srv *Server) *httptest.Server {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &harness{t: t, cfg: cfg, clock: clock, db: db, srv: srv, ts: ts}
+	return ts
 }
 
 // twin is a test identity: an ed25519 key with the twin id it got.
