@@ -1,6 +1,6 @@
 // Package gridctl implements the gridctl command line: the root command and
-// its command groups (keys today; account, farm, node and version are meant
-// to be added as one file each, registered in NewRootCommand).
+// its command groups, one file each (keys.go, account.go, ...), registered in
+// NewRootCommand.
 //
 // Commands take their standard streams and environment from an Env, never
 // from package state, os.Stdin/os.Stdout or os.Getenv, so tests run them
