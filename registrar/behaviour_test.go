@@ -355,7 +355,9 @@ func TestValidationRefusals(t *testing.T) {
 			{"location.country", func(m map[string]any) { m["location"].(map[string]any)["country"] = strings.Repeat("x", 65) }},
 			{"resources.cru", func(m map[string]any) { m["resources"].(map[string]any)["cru"] = 1 << 20 }},
 			{"interfaces[0].mac", func(m map[string]any) { m["interfaces"].([]map[string]any)[0]["mac"] = "zz:zz" }},
-			{"interfaces[0].ips[1]", func(m map[string]any) { m["interfaces"].([]map[string]any)[0]["ips"] = []string{"10.0.0.1", "10.0.0.300"} }},
+			{"interfaces[0].ips[1]", func(m map[string]any) {
+				m["interfaces"].([]map[string]any)[0]["ips"] = []string{"10.0.0.1", "10.0.0.300"}
+			}},
 			{"interfaces", func(m map[string]any) { m["interfaces"] = []map[string]any{} }},
 			{"serial_number", func(m map[string]any) { m["serial_number"] = "" }},
 			{"farm_id", func(m map[string]any) { m["farm_id"] = 0 }},
