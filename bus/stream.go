@@ -29,11 +29,12 @@ const (
 	streamBlock = 2 * time.Second
 )
 
-// ErrEventsLost is reported by Stream.Events when events after the
-// position it resumed from were trimmed off the stream before it could read
-// them (the subscriber was away, or slower than the publisher, for longer
-// than the stream's length). A subscriber that gets it should resync the
-// state the events describe.
+// ErrEventsLost is reported by Stream.Events when events after the last one
+// the subscriber saw may be gone: they were trimmed off the stream before
+// it could read them (it was away, or slower than the publishers, for
+// longer than the stream's length), or Redis restarted without persistence.
+// A subscriber that gets it should resync the state the events describe;
+// the subscription goes on with the oldest event still held.
 var ErrEventsLost = errors.New("bus: events were lost")
 
 // Stream is a typed handle on the event stream "module/stream": a Redis
@@ -119,13 +120,13 @@ func (s *Stream[T]) Events(ctx context.Context, after string) iter.Seq2[Event[T]
 		if last == "" {
 			last = FromNow
 		}
-		check := last != FromNow && last != FromStart && last != "0"
+		check := last != FromNow
 		var b backoff
 		fail := func(err error) bool {
 			if !yield(Event[T]{}, err) {
 				return false
 			}
-			check = last != FromStart && last != "0"
+			check = true
 			return sleepCtx(ctx, b.next())
 		}
 		for ctx.Err() == nil {
@@ -223,22 +224,26 @@ func (s *Stream[T]) lastID(ctx context.Context) (string, error) {
 	return msgs[0].ID, nil
 }
 
-// checkLost reports ErrEventsLost when an event after last has been
-// trimmed from the stream (Redis 7's max-deleted-entry-id; older Redis do
-// not tell, and nothing is reported).
+// checkLost reports ErrEventsLost when the stream's oldest event is newer
+// than last, the last event the subscriber saw: the events between were
+// trimmed (or Redis lost the stream, restarting without persistence). When
+// the trim happened to fall just after last nothing was lost; the report
+// errs on the side of a needless resync.
 func (s *Stream[T]) checkLost(ctx context.Context, last string) error {
-	info, err := s.c.rdb.XInfoStream(ctx, s.key).Result()
+	seen, ok := parseID(last)
+	if !ok || seen == (streamID{}) {
+		return nil
+	}
+	msgs, err := s.c.rdb.XRangeN(ctx, s.key, "-", "+", 1).Result()
 	if err != nil {
-		if strings.Contains(err.Error(), "no such key") {
-			return nil
-		}
 		return fmt.Errorf("bus: read stream %s: %w", s.name, err)
 	}
-	deleted, ok1 := parseID(info.MaxDeletedEntryID)
-	seen, ok2 := parseID(last)
-	if ok1 && ok2 && seen.less(deleted) {
-		return fmt.Errorf("%w: events of %s after %s were trimmed (the latest trimmed is %s)",
-			ErrEventsLost, s.name, last, info.MaxDeletedEntryID)
+	if len(msgs) == 0 {
+		return nil
+	}
+	if oldest, ok := parseID(msgs[0].ID); ok && seen.less(oldest) {
+		return fmt.Errorf("%w: %s no longer holds the events after %s (its oldest is %s)",
+			ErrEventsLost, s.name, last, msgs[0].ID)
 	}
 	return nil
 }
