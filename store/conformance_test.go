@@ -594,10 +594,21 @@ func testUptime(t *testing.T, db *store.DB) {
 	if d := boot1.Sub(t0.Add(-time.Hour)); d < 0 || d > 5*time.Second {
 		t.Fatalf("boot time %v, want about %v", boot1, t0.Add(-time.Hour))
 	}
+	// A report that lost a race (received before the last one, lower
+	// uptime) is counted, not a reboot, and does not move LastReport back.
+	last := t0.Add(120*time.Minute + 3*time.Second)
+	r = must(db.RecordUptime(ctx, n.NodeID, last.Add(-time.Second), 3600+3*2400-1))(t)
+	if r.Restarted {
+		t.Fatalf("stale report seen as a restart")
+	}
+	ss = must(db.UptimeSessions(ctx, n.NodeID, time.Time{}, time.Time{}, 0))(t)
+	if len(ss) != 1 || ss[0].Reports != 5 || ss[0].Uptime != 3600+3*2400 || !ss[0].LastReport.Equal(last) || !ss[0].BootTime.Equal(boot1) {
+		t.Fatalf("sessions after a stale report = %+v", ss)
+	}
 	// Reboot: the uptime went down.
 	t1 := t0.Add(3 * time.Hour)
 	r = must(db.RecordUptime(ctx, n.NodeID, t1, 120))(t)
-	if !r.Restarted || r.Previous == nil || r.Previous.Reports != 4 || r.Previous.Uptime != 3600+3*2400 || !r.Previous.BootTime.Equal(boot1) {
+	if !r.Restarted || r.Previous == nil || r.Previous.Reports != 5 || r.Previous.Uptime != 3600+3*2400 || !r.Previous.BootTime.Equal(boot1) {
 		t.Fatalf("restart report = %+v (previous %+v)", r, r.Previous)
 	}
 	// Reboot noticed by the boot time only: the node was down long enough
@@ -617,7 +628,7 @@ func testUptime(t *testing.T, db *store.DB) {
 	}
 	if !ss[0].BootTime.Equal(t2.Add(-3*time.Hour)) || ss[0].Reports != 1 || !ss[0].LastReport.Equal(t2) ||
 		!ss[1].BootTime.Equal(t1.Add(-2*time.Minute)) || ss[1].Reports != 2 ||
-		!ss[2].BootTime.Equal(boot1) || ss[2].Reports != 4 {
+		!ss[2].BootTime.Equal(boot1) || ss[2].Reports != 5 {
 		t.Fatalf("sessions newest first = %+v", ss)
 	}
 	node = must(db.Node(ctx, n.NodeID))(t)

@@ -18,6 +18,26 @@ import (
 // this.
 const RestartSlack = 5 * time.Minute
 
+// sameBootUpdate counts a report of the current boot: the session keeps
+// the newest report's time, uptime and boot time estimate, and a report
+// older than the newest one (requests racing) only adds to the count.
+// Arguments: $1 node id, $2 receive time, $3 boot time, $4 uptime.
+const sameBootUpdate = `UPDATE node_liveness SET
+	last_seen = CASE WHEN last_seen > $2 THEN last_seen ELSE $2 END,
+	boot_time = CASE WHEN last_seen > $2 THEN boot_time ELSE $3 END,
+	uptime = CASE WHEN last_seen > $2 THEN uptime ELSE $4 END,
+	reports = reports + 1
+	WHERE node_id = $1`
+
+// sameBoot reports whether a report received at at, with uptime giving
+// boot time boot, belongs to the current session cur: its boot time is not
+// later than cur's by more than RestartSlack, and its uptime did not go
+// down (unless the report is older than cur's last one, a request that
+// lost a race, not a reboot).
+func sameBoot(cur api.UptimeSession, at, boot time.Time, uptime uint64) bool {
+	return !boot.After(cur.BootTime.Add(RestartSlack)) && (uptime >= cur.Uptime || at.Before(cur.LastReport))
+}
+
 // UptimeResult is what RecordUptime saw.
 type UptimeResult struct {
 	// Restarted is true when the report started a new session because the
@@ -35,7 +55,9 @@ type UptimeResult struct {
 // place: one single-row UPDATE, no transaction. A report showing a reboot
 // (the uptime went down, or the boot time moved forward by more than
 // RestartSlack) closes the current session into the history and starts a
-// new one, so the history grows by one row per reboot, not per report.
+// new one, so the history grows by one row per reboot, not per report. A
+// report received before the session's last one (concurrent requests) is
+// counted but changes nothing else: it is never a reboot.
 // ErrNotFound if there is no such node; ErrInvalid if uptime exceeds
 // math.MaxInt64.
 func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (UptimeResult, error) {
@@ -54,9 +76,7 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 	boot := at.Add(-time.Duration(up) * time.Second)
 
 	// The common case: same boot, one statement.
-	res, err := db.rw.ExecContext(ctx,
-		`UPDATE node_liveness SET last_seen = $2, boot_time = $3, uptime = $4, reports = reports + 1
-		 WHERE node_id = $1 AND uptime <= $4 AND boot_time >= $5`,
+	res, err := db.rw.ExecContext(ctx, sameBootUpdate+` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`,
 		id, db.ts(at), db.ts(boot), up, db.ts(boot.Add(-RestartSlack)))
 	if err != nil {
 		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, err)
@@ -81,11 +101,10 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			// First report. ON CONFLICT: another process may insert it
-			// first; then this report is simply counted in its session.
+			// first; then this report is counted in that session.
 			_, err := tx.ExecContext(ctx,
 				`INSERT INTO node_liveness (node_id, last_seen, boot_time, uptime, reports) VALUES ($1, $2, $3, $4, 1)
-				 ON CONFLICT (node_id) DO UPDATE SET last_seen = excluded.last_seen, uptime = excluded.uptime,
-				   reports = node_liveness.reports + 1`,
+				 ON CONFLICT (node_id) DO UPDATE SET reports = node_liveness.reports + 1`,
 				id, db.ts(at), db.ts(boot), up)
 			if isForeignKey(err) {
 				return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
@@ -94,11 +113,9 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 		case err != nil:
 			return err
 		}
-		if uptime >= cur.Uptime && !boot.After(cur.BootTime.Add(RestartSlack)) {
+		if sameBoot(cur, at, boot, uptime) {
 			// Another report of the same boot got in first: count it.
-			_, err := tx.ExecContext(ctx,
-				`UPDATE node_liveness SET last_seen = $2, boot_time = $3, uptime = $4, reports = reports + 1 WHERE node_id = $1`,
-				id, db.ts(at), db.ts(boot), up)
+			_, err := tx.ExecContext(ctx, sameBootUpdate, id, db.ts(at), db.ts(boot), up)
 			return err
 		}
 		// Reboot: close the current session into the history (merging with
