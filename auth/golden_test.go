@@ -329,7 +329,7 @@ func TestSignerErrors(t *testing.T) {
 		q.Created.Unix() != 100 || q.Expires.Unix() != 160 || len(q.Nonce) != 22 || q.KeyID != "1" || q.Alg != "ed25519" {
 		t.Fatalf("params %+v", q)
 	}
-	if NewNonce() == NewNonce() {
+	if n1, n2 := NewNonce(), NewNonce(); n1 == n2 {
 		t.Fatal("nonces repeat")
 	}
 }

@@ -69,15 +69,6 @@ func mustKey(t testing.TB, scheme keys.Scheme) keys.KeyPair {
 	return kp
 }
 
-func seedKey(t testing.TB, scheme keys.Scheme, b byte) keys.KeyPair {
-	t.Helper()
-	kp, err := keys.FromSeed(scheme, bytes.Repeat([]byte{b}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kp
-}
-
 // echo is the protected handler: it answers the caller and the body it saw.
 type echoReply struct {
 	TwinID uint64 `json:"twin_id"`

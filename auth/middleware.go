@@ -53,7 +53,8 @@ func (v *Verifier) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 // WriteError answers an authentication failure: the status from HTTPStatus,
 // Content-Type application/json, body {"error": "<message>"}, and for 400
 // and 401 an Accept-Signature hint (plus WWW-Authenticate on 401). Server
-// failures (5xx) get a generic message (details go to Config.Logger).
+// failures (5xx) get a generic message (the middleware logs the details to
+// Config.Logger). err must not be nil.
 func WriteError(w http.ResponseWriter, err error) {
 	status := HTTPStatus(err)
 	msg := "authentication failed"

@@ -68,16 +68,6 @@ type sfParam struct {
 // sfParams is an ordered set of parameters.
 type sfParams []sfParam
 
-// get returns the parameter named key.
-func (ps sfParams) get(key string) (sfBare, bool) {
-	for _, p := range ps {
-		if p.key == key {
-			return p.val, true
-		}
-	}
-	return sfBare{}, false
-}
-
 // set adds or overwrites (in place) the parameter key.
 func (ps sfParams) set(key string, v sfBare) sfParams {
 	for i := range ps {
