@@ -75,7 +75,8 @@ func maxNext(interval time.Duration) time.Duration {
 // cutoff is how long after its last report a node still counts as online.
 func (s reportSchedule) cutoff(interval time.Duration) time.Duration {
 	c := time.Duration(s.multiple * float64(interval))
-	return max(c, maxNext(interval)+onlineSlack)
+	// + 1 s: the delay is sent rounded up to whole seconds.
+	return max(c, maxNext(interval)+time.Second+onlineSlack)
 }
 
 // next returns how long node nodeID should wait, from now, before its next
