@@ -52,6 +52,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ZosVersion", testZosVersion},
 		{"Nonces", testNonces},
 		{"BadInput", testBadInput},
+		{"SeedNodes", testSeedNodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -829,5 +830,73 @@ func testBadInput(t *testing.T, db *store.DB) {
 	}
 	if fs := must(db.ListFarms(ctx, store.FarmFilter{NameContains: "'; drop"}, store.Page{}))(t); len(fs) != 1 {
 		t.Fatalf("odd filter = %v", fs)
+	}
+}
+
+func testSeedNodes(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	owner := mkAccount(t, db)
+	farm := mkFarm(t, db, owner.TwinID)
+	seen := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	keys := make([]string, 30)
+	ids, err := db.SeedNodes(ctx, farm.FarmID, len(keys), func(i int) store.SeedNode {
+		keys[i] = pubKey()
+		n := sampleNode(999, 999)
+		n.Approved = true
+		if i%2 == 0 {
+			n.LastSeen = &seen
+		}
+		return store.SeedNode{PublicKey: keys[i], Node: n, Uptime: 600}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(keys) {
+		t.Fatalf("%d ids for %d nodes", len(ids), len(keys))
+	}
+	for i, id := range ids {
+		a := must(db.AccountByPublicKey(ctx, keys[i]))(t)
+		if a.TwinID != id.TwinID {
+			t.Fatalf("node %d: twin %d, account has %d", i, id.TwinID, a.TwinID)
+		}
+		n := must(db.Node(ctx, id.NodeID))(t)
+		if n.TwinID != id.TwinID || n.FarmID != farm.FarmID || n.Approved || (i%2 == 0) != (n.LastSeen != nil) ||
+			n.LastSeen != nil && !n.LastSeen.Equal(seen) || len(n.Interfaces) != 1 {
+			t.Fatalf("seeded node %d = %+v", i, n)
+		}
+		if i%2 == 0 {
+			ss := must(db.UptimeSessions(ctx, id.NodeID, time.Time{}, time.Time{}, 0))(t)
+			if len(ss) != 1 || ss[0].Uptime != 600 || !ss[0].BootTime.Equal(seen.Add(-600*time.Second)) {
+				t.Fatalf("seeded session = %+v", ss)
+			}
+			// The next report of the same boot is a normal one.
+			r := must(db.RecordUptime(ctx, id.NodeID, seen.Add(time.Minute), 660))(t)
+			if r.Restarted {
+				t.Fatal("report after seeding seen as a restart")
+			}
+		}
+	}
+	// The sequences moved past the seeded ids.
+	a := mkAccount(t, db)
+	n := must(db.CreateNode(ctx, sampleNode(farm.FarmID, a.TwinID)))(t)
+	if a.TwinID <= ids[len(ids)-1].TwinID || n.NodeID <= ids[len(ids)-1].NodeID {
+		t.Fatalf("ids after seeding: twin %d node %d, last seeded %+v", a.TwinID, n.NodeID, ids[len(ids)-1])
+	}
+	if c := must(db.CountNodes(ctx))(t); c != uint64(len(keys))+1 {
+		t.Fatalf("CountNodes = %d", c)
+	}
+	// A duplicate key fails its batch, which leaves nothing behind.
+	_, err = db.SeedNodes(ctx, farm.FarmID, 3, func(i int) store.SeedNode {
+		k := pubKey()
+		if i == 2 {
+			k = keys[0]
+		}
+		return store.SeedNode{PublicKey: k, Node: sampleNode(0, 0)}
+	})
+	wantErr(t, err, store.ErrConflict, "seeding a taken key")
+	_, err = db.SeedNodes(ctx, farm.FarmID+100, 1, func(int) store.SeedNode { return store.SeedNode{PublicKey: pubKey()} })
+	wantErr(t, err, store.ErrFarmNotFound, "seeding an unknown farm")
+	if c := must(db.CountNodes(ctx))(t); c != uint64(len(keys))+1 {
+		t.Fatalf("CountNodes after refused seeds = %d", c)
 	}
 }
