@@ -410,9 +410,9 @@ func TestPanicInHandler(t *testing.T) {
 	c := newTestClient(t, Options{})
 	srv := NewServer(c, ServerOptions{Workers: 1})
 	err := srv.Handle("crashd/thing@1.0", Methods{
-		"Boom": Proc0(func(context.Context) error {
-			var m map[string]int
-			m["x"] = 1 // panics: assignment to entry in nil map
+		"Boom": Proc1(func(_ context.Context, key string) error {
+			var slots []int
+			slots[len(key)]++ // panics: index out of range
 			return nil
 		}),
 		"Fine": Func0(func(context.Context) (string, error) { return "still here", nil }),
@@ -424,8 +424,8 @@ func TestPanicInHandler(t *testing.T) {
 	caller := sibling(t, c)
 	ctx := ctxTimeout(t, 5*time.Second)
 	for range 3 {
-		err := caller.Invoke(ctx, "crashd/thing@1.0", "Boom", nil)
-		if !errors.Is(err, CodePanic) || !strings.Contains(err.Error(), "nil map") {
+		err := caller.Invoke(ctx, "crashd/thing@1.0", "Boom", nil, "x")
+		if !errors.Is(err, CodePanic) || !strings.Contains(err.Error(), "index out of range") {
 			t.Fatalf("err = %v; want a panic error naming the cause", err)
 		}
 		// The server (with its single worker) lives on.
