@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -193,8 +194,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return errors.New("--listen must not be empty")
-	case c.DB == "":
-		return errors.New("--db must not be empty")
+	case !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
+		return fmt.Errorf("--db %q: want sqlite:PATH or postgres://user:password@host/database", redactURL(c.DB))
 	case c.LegacyWindow <= 0 || c.AccountWindow <= 0 || c.UptimeWindow <= 0:
 		return errors.New("--legacy-window, --account-window and --uptime-window must be positive")
 	case c.SignatureMaxValidity <= 0 || c.ClockSkew < 0:
@@ -368,4 +369,12 @@ func (l *logLevel) Set(s string) error {
 	}
 	*l = logLevel(lv)
 	return nil
+}
+
+// redactURL hides a password in a database URL for messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }

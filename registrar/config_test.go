@@ -73,6 +73,7 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
 		{[]string{"--max-body", "10"}, nil, "max-body"},
 		{[]string{"stray"}, nil, "stray"},
+		{[]string{"--db", "mysql://u:secret@h/db"}, nil, "--db"},
 		{[]string{"--trusted-proxies", "10.0.0.0/99"}, nil, "trusted-proxies"},
 	} {
 		_, err := ParseConfig(c.args, envOf(c.env), nil)
@@ -80,7 +81,7 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%v %v: accepted", c.args, c.env)
 			continue
 		}
-		if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+		if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") || strings.Contains(msg, "secret") {
 			t.Errorf("%v %v: error %q should be one line naming %s", c.args, c.env, msg, c.want)
 		}
 	}

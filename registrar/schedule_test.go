@@ -101,7 +101,8 @@ func TestSteadyReportsKeepTheirPhase(t *testing.T) {
 		}
 		now = now.Add(wait)
 	}
-	if s.next(id, now, iv) != s.next(id, now, iv) {
+	a, b := s.next(id, now, iv), s.next(id, now, iv)
+	if a != b {
 		t.Fatal("next is not deterministic")
 	}
 }
