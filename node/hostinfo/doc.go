@@ -40,8 +40,10 @@
 //   - Secure boot: the SecureBoot EFI variable (GUID
 //     8be4df61-93ca-11d2-aa0d-00e098032b8c) in
 //     /sys/firmware/efi/efivars: 4 bytes of attributes, then 1 byte, 1 when
-//     secure boot is on. A machine without /sys/firmware/efi did not boot
-//     with EFI, so secure boot is known to be off.
+//     secure boot is on. A machine whose /sys/firmware shows other firmware
+//     but no efi did not boot with EFI, so secure boot is known to be off;
+//     an empty or missing /sys/firmware (container runtimes mask it) leaves
+//     it unknown.
 //   - Virtualization: the hypervisor flag in /proc/cpuinfo; DMI vendor and
 //     product names (/sys/class/dmi/id) of known hypervisors and clouds; and
 //     container markers (/.dockerenv, /run/.containerenv,

@@ -6,6 +6,7 @@ import (
 )
 
 const (
+	firmwarePath = "/sys/firmware"
 	efiPath     = "/sys/firmware/efi"
 	efivarsPath = "/sys/firmware/efi/efivars"
 	// secureBootVar is the SecureBoot variable of the EFI global variable
@@ -16,15 +17,20 @@ const (
 // SecureBoot tells whether the machine booted with UEFI secure boot on.
 //
 // On efivarfs a variable is 4 bytes of attributes followed by its data;
-// SecureBoot's data is one byte, 1 when on. A machine without
-// /sys/firmware/efi booted in legacy BIOS mode, where secure boot does not
-// exist: known off. Firmware without secure boot support has no SecureBoot
-// variable at all: known off too. Unknown means EFI is there but its
-// variables cannot be read (efivarfs not mounted, permissions, malformed).
+// SecureBoot's data is one byte, 1 when on. A machine whose /sys/firmware
+// shows other firmware (acpi, devicetree) but no efi booted without EFI,
+// where secure boot does not exist: known off. Firmware without secure boot
+// support has no SecureBoot variable at all: known off too. Unknown means
+// the firmware cannot be seen (/sys/firmware missing or empty: container
+// runtimes mask it) or EFI is there but its variables cannot be read
+// (efivarfs not mounted, permissions, malformed).
 func (p *Prober) SecureBoot() Fact[bool] {
+	if fw, err := os.ReadDir(p.path(firmwarePath)); err != nil || len(fw) == 0 {
+		return unknown[bool](firmwarePath, "%s is missing or empty (masked in a container?): the firmware cannot be seen", firmwarePath)
+	}
 	if !p.exists(efiPath) {
 		f := known(false, efiPath)
-		f.Reason = "not EFI: " + efiPath + " does not exist (legacy BIOS boot)"
+		f.Reason = "not EFI: " + efiPath + " does not exist (booted by BIOS or a device tree, without UEFI)"
 		return f
 	}
 	if entries, err := os.ReadDir(p.path(efivarsPath)); err != nil || len(entries) == 0 {

@@ -19,6 +19,9 @@ func (p *Prober) Serial() Fact[string] {
 	if err != nil {
 		return unknown[string](serialPath, "%s", p.describe(serialPath, err))
 	}
+	if s == "" {
+		return unknown[string](serialPath, "%s is empty", serialPath)
+	}
 	if placeholderSerial(s) {
 		return unknown[string](serialPath, "%s holds the placeholder %q, not a serial number", serialPath, s)
 	}
