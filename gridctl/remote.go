@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/grid4/grid4/client"
@@ -220,11 +221,7 @@ func colourWanted(env Env) bool {
 		return false
 	}
 	f, ok := env.Stdout.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // JSON writes v as indented JSON.
@@ -329,7 +326,11 @@ func fmtSeconds(secs uint64) string {
 	days := d / (24 * time.Hour)
 	d -= days * 24 * time.Hour
 	if days > 0 {
-		return fmt.Sprintf("%dd%s", days, strings.TrimSuffix(d.String(), "0m0s"))
+		rest := ""
+		if d > 0 {
+			rest = strings.TrimSuffix(d.String(), "0m0s")
+		}
+		return fmt.Sprintf("%dd%s", days, rest)
 	}
 	return d.String()
 }
