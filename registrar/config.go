@@ -72,6 +72,11 @@ type Config struct {
 	// the client IP.
 	TrustedProxies []netip.Prefix
 
+	// CORSOrigin is sent as Access-Control-Allow-Origin so browser apps
+	// (the public TypeScript client, dashboards) can call the API; empty
+	// sends no CORS headers.
+	CORSOrigin string
+
 	// MaxBody is the largest request body accepted, in bytes.
 	MaxBody int64
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -104,6 +109,7 @@ func DefaultConfig() Config {
 		RateTwin:             5,
 		RateTwinBurst:        20,
 		RateLimitKeys:        100_000,
+		CORSOrigin:           "*",
 		MaxBody:              64 << 10,
 		ShutdownTimeout:      15 * time.Second,
 		LogLevel:             slog.LevelInfo,
@@ -154,6 +160,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&c.RateTwinBurst, "rate-twin-burst", c.RateTwinBurst, "burst allowed per twin")
 	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "most clients each rate limiter remembers (least recently seen are forgotten)")
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "CIDRs of reverse proxies whose X-Forwarded-For gives the client IP, comma separated")
+	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients ("*", one origin, or "" for no CORS)`)
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
 	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")

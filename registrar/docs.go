@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -23,8 +24,45 @@ type openAPI struct {
 		Version     string `json:"version"`
 		Description string `json:"description"`
 	} `json:"info"`
-	Servers []openAPIServer                       `json:"servers"`
-	Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	Servers    []openAPIServer                       `json:"servers"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas map[string]openAPISchema `json:"schemas"`
+	} `json:"components"`
+}
+
+// openAPISchema is the part of a schema the docs page shows.
+type openAPISchema struct {
+	Ref         string                   `json:"$ref"`
+	Type        string                   `json:"type"`
+	Description string                   `json:"description"`
+	Required    []string                 `json:"required"`
+	Properties  map[string]openAPISchema `json:"properties"`
+	Items       *openAPISchema           `json:"items"`
+}
+
+// typeName is a short description of a schema's type.
+func (s openAPISchema) typeName() string {
+	switch {
+	case s.Ref != "":
+		return strings.TrimPrefix(s.Ref, "#/components/schemas/")
+	case s.Type == "array" && s.Items != nil:
+		return "array of " + s.Items.typeName()
+	case s.Type == "":
+		return "any"
+	}
+	return s.Type
+}
+
+// docSchema is one schema on the docs page.
+type docSchema struct {
+	Name   string
+	Fields []docField
+}
+
+type docField struct {
+	Name, Type, Description string
+	Required                bool
 }
 
 type openAPIServer struct {
@@ -155,11 +193,23 @@ func renderDocs(spec []byte) ([]byte, error) {
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].Tag < gs[j].Tag })
 
+	var schemas []docSchema
+	for name, sc := range doc.Components.Schemas {
+		ds := docSchema{Name: name}
+		for f, p := range sc.Properties {
+			ds.Fields = append(ds.Fields, docField{Name: f, Type: p.typeName(), Description: p.Description, Required: slices.Contains(sc.Required, f)})
+		}
+		sort.Slice(ds.Fields, func(i, j int) bool { return ds.Fields[i].Name < ds.Fields[j].Name })
+		schemas = append(schemas, ds)
+	}
+	sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
+
 	var buf bytes.Buffer
 	err := docsTemplate.Execute(&buf, struct {
 		Title, Version, Description string
 		Groups                      []group
-	}{doc.Info.Title, doc.Info.Version, doc.Info.Description, gs})
+		Schemas                     []docSchema
+	}{doc.Info.Title, doc.Info.Version, doc.Info.Description, gs, schemas})
 	if err != nil {
 		return nil, fmt.Errorf("rendering: %w", err)
 	}
@@ -175,7 +225,7 @@ h2{border-bottom:1px solid #ccc;margin-top:2rem;text-transform:capitalize}
 .op{margin:1rem 0;padding:.6rem .8rem;border-left:4px solid #888;background:#f7f7f7}
 .m{font-weight:bold;font-family:monospace;display:inline-block;min-width:4.5rem}
 .GET{border-color:#2a7} .POST{border-color:#27a} .PUT{border-color:#a72} .PATCH{border-color:#a2a}
-code{font-family:monospace} .auth{color:#a22;font-size:.85em} ul{margin:.3rem 0}
+code{font-family:monospace} table{border-collapse:collapse} td,th{border-bottom:1px solid #ddd;padding:.2rem .6rem;text-align:left;vertical-align:top} .auth{color:#a22;font-size:.85em} ul{margin:.3rem 0}
 </style></head><body>
 <h1>{{.Title}} <small>{{.Version}}</small></h1>
 <p>{{.Description}}</p>
@@ -184,8 +234,15 @@ code{font-family:monospace} .auth{color:#a22;font-size:.85em} ul{margin:.3rem 0}
 {{range .Ops}}<div class="op {{.Method}}"><span class="m">{{.Method}}</span> <code>{{.Path}}</code>{{if .Auth}} <span class="auth">signed request</span>{{end}}
 <div><b>{{.Summary}}</b></div>{{if .Description}}<div>{{.Description}}</div>{{end}}
 {{if .Params}}<div>Parameters:<ul>{{range .Params}}<li><code>{{.}}</code></li>{{end}}</ul></div>{{end}}
-{{if .Body}}<div>Body: <code>{{.Body}}</code></div>{{end}}
+{{if .Body}}<div>Body: <a href="#schema-{{.Body}}"><code>{{.Body}}</code></a></div>{{end}}
 <div>Statuses: {{range .Statuses}}<code>{{.}}</code> {{end}}</div></div>
 {{end}}{{end}}
+<h2>Objects</h2>
+{{range .Schemas}}<h3 id="schema-{{.Name}}">{{.Name}}</h3>
+{{if .Fields}}<table><tr><th>field</th><th>type</th><th></th></tr>
+{{range .Fields}}<tr><td><code>{{.Name}}</code>{{if .Required}} *{{end}}</td><td>{{.Type}}</td><td>{{.Description}}</td></tr>
+{{end}}</table>{{else}}<p>See /openapi.json.</p>{{end}}
+{{end}}
+<p>* required</p>
 </body></html>
 `))

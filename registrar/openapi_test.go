@@ -134,3 +134,44 @@ func TestOpsEndpoints(t *testing.T) {
 	h.db.Close()
 	h.do("GET", "/readyz", nil, nil).want(t, http.StatusServiceUnavailable)
 }
+
+func TestCORS(t *testing.T) {
+	h := newHarnessOn(t, openStore(t, "sqlite"), newFakeClock(), nil)
+	req, _ := http.NewRequest("OPTIONS", h.ts.URL+"/api/v1/nodes/1", nil)
+	req.Header.Set("Origin", "https://dashboard.example")
+	req.Header.Set("Access-Control-Request-Method", "PATCH")
+	req.Header.Set("Access-Control-Request-Headers", "x-auth, content-type")
+	res, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "PATCH") ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "X-Auth") {
+		t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
+	}
+	req, _ = http.NewRequest("GET", h.ts.URL+"/v1/farms", nil)
+	req.Header.Set("Origin", "https://dashboard.example")
+	res, err = h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("simple request: %d %v", res.StatusCode, res.Header)
+	}
+
+	off := newHarnessOn(t, openStore(t, "sqlite"), newFakeClock(), func(c *Config) { c.CORSOrigin = "" })
+	req, _ = http.NewRequest("OPTIONS", off.ts.URL+"/api/v1/nodes/1", nil)
+	req.Header.Set("Origin", "https://dashboard.example")
+	req.Header.Set("Access-Control-Request-Method", "PATCH")
+	res, err = off.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS off: %d %v", res.StatusCode, res.Header)
+	}
+}

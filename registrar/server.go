@@ -46,7 +46,6 @@ type Server struct {
 	store    Store
 	log      *slog.Logger
 	now      func() time.Time
-	reg      *prometheus.Registry
 	metrics  *metrics
 	verifier *auth.Verifier
 	ipLimit  *rateLimiter
@@ -56,6 +55,7 @@ type Server struct {
 	owners   *nodeOwners
 	openapi  []byte
 	docs     []byte
+	promh    http.Handler
 	handler  http.Handler
 }
 
@@ -90,7 +90,6 @@ func New(cfg Config, d Deps) (*Server, error) {
 		store:   d.Store,
 		log:     d.Logger,
 		now:     d.Now,
-		reg:     d.Metrics,
 		metrics: m,
 		ipLimit: newRateLimiter(cfg.RateIP, cfg.RateIPBurst, cfg.RateLimitKeys, d.Now),
 		twinLim: newRateLimiter(cfg.RateTwin, cfg.RateTwinBurst, cfg.RateLimitKeys, d.Now),
@@ -118,6 +117,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registrar: rendering the docs page: %w", err)
 	}
+	s.promh = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)})
 	s.handler = s.buildHandler()
 	return s, nil
 }
@@ -336,19 +336,53 @@ func (s *Server) buildHandler() http.Handler {
 				}
 			}
 			label, ok := labels[r.Pattern]
-			if !ok {
+			switch {
+			case ok:
+			case r.Method == http.MethodOptions && rec.code() == http.StatusNoContent:
+				label = "CORS preflight"
+			default:
 				label = "unmatched"
 			}
 			elapsed := s.now().Sub(start)
 			s.metrics.observe(label, rec.code(), elapsed)
 			s.logRequest(r, rec, label, elapsed)
 		}()
+		if s.cors(rec, r) {
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			s.unmatched(rec, r, mux)
 			return
 		}
 		mux.ServeHTTP(rec, r)
 	})
+}
+
+// corsAllowHeaders are the request headers a browser may send: the body
+// type and both authentication schemes.
+const corsAllowHeaders = "Content-Type, X-Auth, Signature, Signature-Input, Content-Digest"
+
+// cors adds the CORS headers for browser clients and answers preflight
+// requests itself (they carry no credentials, so they must not reach the
+// authentication). It reports whether the request was answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.CORSOrigin == "" || r.Header.Get("Origin") == "" {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", s.cfg.CORSOrigin)
+	if s.cfg.CORSOrigin != "*" {
+		h.Add("Vary", "Origin")
+	}
+	h.Set("Access-Control-Expose-Headers", "Retry-After, Accept-Signature, WWW-Authenticate")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Max-Age", "43200")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // unmatched answers a request no route matches with the mux's status (404,
@@ -562,7 +596,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.interval.Set(s.sched.interval(s.nodes.get(r.Context())).Seconds())
-	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	s.promh.ServeHTTP(w, r)
 	return nil
 }
 
