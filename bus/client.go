@@ -249,6 +249,9 @@ func (c *Client) Invoke(ctx context.Context, object, method string, result any, 
 	select {
 	case rep := <-ch:
 		if rep.Error != nil {
+			if rep.Error.Code == "" {
+				rep.Error.Code = CodeError
+			}
 			return rep.Error
 		}
 		if result != nil && len(rep.Result) > 0 {

@@ -238,6 +238,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	err := s.fetch(queues)
 	s.inflight.Wait()
+	s.cancelBase()
 	cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	s.c.rdb.Del(cctx, s.control)
 	cancel()
