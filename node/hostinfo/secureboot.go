@@ -7,8 +7,8 @@ import (
 
 const (
 	firmwarePath = "/sys/firmware"
-	efiPath     = "/sys/firmware/efi"
-	efivarsPath = "/sys/firmware/efi/efivars"
+	efiPath      = "/sys/firmware/efi"
+	efivarsPath  = "/sys/firmware/efi/efivars"
 	// secureBootVar is the SecureBoot variable of the EFI global variable
 	// namespace (EFI_GLOBAL_VARIABLE, UEFI specification 3.3).
 	secureBootVar = efivarsPath + "/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
