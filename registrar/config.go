@@ -160,7 +160,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&c.RateTwinBurst, "rate-twin-burst", c.RateTwinBurst, "burst allowed per twin")
 	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "most clients each rate limiter remembers (least recently seen are forgotten)")
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "CIDRs of reverse proxies whose X-Forwarded-For gives the client IP, comma separated")
-	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients ("*", one origin, or "" for no CORS)`)
+	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients: "*", one origin, or "none"`)
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
 	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
@@ -192,6 +192,9 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	if c.CORSOrigin == "none" {
+		c.CORSOrigin = ""
 	}
 	return c, c.Validate()
 }

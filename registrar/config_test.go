@@ -36,6 +36,7 @@ func TestConfigFlagsAndEnv(t *testing.T) {
 		"REGISTRAR_UPTIME_RETENTION": "30d",
 		"REGISTRAR_TRUSTED_PROXIES":  "10.0.0.0/8,192.0.2.1",
 		"REGISTRAR_LOG_LEVEL":        "debug",
+		"REGISTRAR_CORS_ORIGIN":      "none",
 	})
 	c, err := ParseConfig([]string{"--listen", ":7000", "--report-interval=20m", "--rate-ip", "0"}, env, nil)
 	if err != nil {
@@ -52,6 +53,9 @@ func TestConfigFlagsAndEnv(t *testing.T) {
 	}
 	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1] != netip.MustParsePrefix("192.0.2.1/32") {
 		t.Errorf("trusted proxies: %v", c.TrustedProxies)
+	}
+	if c.CORSOrigin != "" {
+		t.Errorf("cors-origin none: %q", c.CORSOrigin)
 	}
 	if c.LogLevel.String() != "DEBUG" {
 		t.Errorf("log level %v", c.LogLevel)
