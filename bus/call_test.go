@@ -253,7 +253,7 @@ func TestDeadlineExceeded(t *testing.T) {
 	if !strings.Contains(err.Error(), "slowd/thing@1.0.Slow") {
 		t.Errorf("message %q does not name the call", err)
 	}
-	if took < 290*time.Millisecond || took > 1500*time.Millisecond {
+	if took < 290*time.Millisecond || took > 3*time.Second {
 		t.Errorf("call returned after %v; want about 300ms", took)
 	}
 	<-started
@@ -332,7 +332,7 @@ func TestNoServer(t *testing.T) {
 	defer c2.Close()
 	start := time.Now()
 	err = c2.Invoke(context.Background(), "ghostd/manager@1.0", "NodeID", nil)
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
 		t.Fatalf("err = %v after %v; want DeadlineExceeded after 100ms", err, time.Since(start))
 	}
 }

@@ -257,10 +257,8 @@ func (s *Server) fetch(queues []string) error {
 		case <-s.stop:
 			return nil
 		}
-		select {
-		case <-s.stop:
+		if s.stopping() {
 			return nil
-		default:
 		}
 		// Rotate the queues so that a busy object does not starve the
 		// others (BRPOP serves the first non-empty key it is given); the
@@ -290,6 +288,12 @@ func (s *Server) fetch(queues []string) error {
 			<-sem
 			continue
 		}
+		if s.stopping() && s.requeue(res[0], res[1]) {
+			// Taken in the moment between Shutdown and the wake-up: put
+			// back at the head of its queue, for another server.
+			<-sem
+			return nil
+		}
 		s.inflight.Add(1)
 		go func(queue, body string) {
 			defer func() { <-sem }()
@@ -299,8 +303,30 @@ func (s *Server) fetch(queues []string) error {
 	}
 }
 
-// Shutdown stops the server gracefully: it takes no new request and waits
-// for the calls in flight to finish. When ctx ends first, it cancels the
+func (s *Server) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// requeue puts a request back where BRPOP takes the next one from; it
+// reports whether it did (if not, the server runs the request after all).
+func (s *Server) requeue(queue, body string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := s.c.rdb.RPush(ctx, queue, body).Err(); err != nil {
+		s.log.Warn("bus: shutting down: could not put a request back; running it", "queue", queue, "err", err)
+		return false
+	}
+	return true
+}
+
+// Shutdown stops the server gracefully: it takes no new request (one taken
+// in the instant Shutdown began is put back at the head of its queue) and
+// waits for the calls in flight to finish. When ctx ends first, it cancels the
 // handlers' contexts and returns ctx's error (Serve still waits for the
 // handlers to return). Shutdown before Serve makes Serve return at once.
 func (s *Server) Shutdown(ctx context.Context) error {
