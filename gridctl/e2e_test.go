@@ -548,3 +548,50 @@ func TestE2ECompletionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestDocStandIn builds the stand-in node program shown in docs/gridctl.md
+// (through a build overlay, so nothing is written to the source tree) and
+// runs it against a registrar, so the document's walkthrough keeps working.
+func TestDocStandIn(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "gridctl.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```go\n")
+	src, _, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		t.Fatal("docs/gridctl.md has no Go block")
+	}
+	dir := t.TempDir()
+	mainGo := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(mainGo, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	virtual, err := filepath.Abs(filepath.Join("_docstandin", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, _ := json.Marshal(map[string]map[string]string{"Replace": {virtual: mainGo}})
+	if err := os.WriteFile(filepath.Join(dir, "overlay.json"), overlay, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "standin")
+	if out, err := exec.Command("go", "build", "-overlay", filepath.Join(dir, "overlay.json"), "-o", bin, "./_docstandin").CombinedOutput(); err != nil {
+		t.Fatalf("building the stand-in of docs/gridctl.md: %v\n%s", err, out)
+	}
+
+	e := newE2E(t, "sqlite")
+	farmer, _ := e.identity("farmer")
+	e.ok(nil, "account", "create", "--mnemonic-file", farmer)
+	e.ok(nil, "farm", "create", "--name", "myfarm", "--mnemonic-file", farmer)
+	cmd := exec.Command(bin, "1")
+	cmd.Env = []string{RegistrarEnv + "=" + e.url}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`^node 1 registered by twin 2; next uptime report in \d+s\n$`).Match(out) {
+		t.Fatalf("stand-in: %v\n%s", err, out)
+	}
+	out2 := e.ok(nil, "node", "approve", "1", "--mnemonic-file", farmer)
+	if !strings.HasPrefix(out2, "approved 1 node(s)\n") || !strings.Contains(out2, " yes ") {
+		t.Fatalf("approve:\n%s", out2)
+	}
+}
