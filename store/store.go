@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,23 +100,35 @@ type DB struct {
 	// rw runs writes (and, on PostgreSQL, everything). On a SQLite file it
 	// has a single connection, so writers queue in Go instead of spinning
 	// on SQLITE_BUSY.
-	rw *sql.DB
+	rw *pool
 	// ro runs single-statement reads. On a SQLite file it is a pool of
 	// query_only connections reading beside the writer (WAL); otherwise it
 	// is rw.
-	ro *sql.DB
+	ro *pool
+	// live runs the uptime report's single-row update. On PostgreSQL it
+	// is a pool with synchronous_commit off (see openPostgres); otherwise
+	// it is rw.
+	live *pool
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.
 func (db *DB) Dialect() string { return db.dialect }
 
+// pools returns the distinct pools of db.
+func (db *DB) pools() []*pool {
+	ps := []*pool{db.rw}
+	for _, p := range []*pool{db.ro, db.live} {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 // Ping checks that the database answers (for readiness probes).
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.rw.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
-	}
-	if db.ro != db.rw {
-		if err := db.ro.PingContext(ctx); err != nil {
+	for _, p := range db.pools() {
+		if err := p.PingContext(ctx); err != nil {
 			return fmt.Errorf("store: ping: %w", err)
 		}
 	}
@@ -124,9 +137,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the database. Calls in flight may fail.
 func (db *DB) Close() error {
-	err := db.rw.Close()
-	if db.ro != db.rw {
-		err = errors.Join(err, db.ro.Close())
+	var err error
+	for _, p := range db.pools() {
+		err = errors.Join(err, p.Close())
 	}
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)

@@ -76,7 +76,7 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 	boot := at.Add(-time.Duration(up) * time.Second)
 
 	// The common case: same boot, one statement.
-	res, err := db.rw.ExecContext(ctx, sameBootUpdate+` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`,
+	res, err := db.live.ExecContext(ctx, sameBootUpdate+` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`,
 		id, db.ts(at), db.ts(boot), up, db.ts(boot.Add(-RestartSlack)))
 	if err != nil {
 		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, err)
