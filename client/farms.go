@@ -15,7 +15,10 @@ import (
 // DefaultPageSize (the registrar refuses more). Zero fields let the
 // registrar choose (page 1, its default size).
 type Page struct {
-	Number, Size uint64
+	// Number is the page, from 1.
+	Number uint64
+	// Size is the number of items per page, at most DefaultPageSize.
+	Size uint64
 }
 
 // set adds page and size to q.
@@ -30,7 +33,9 @@ func (p Page) set(q url.Values) {
 
 // FarmFilter selects farms; zero fields match any farm.
 type FarmFilter struct {
+	// FarmID keeps the farm with this id.
 	FarmID uint64
+	// TwinID keeps the farms of this owner.
 	TwinID uint64
 	// Name matches farms whose name contains it, ignoring case.
 	Name string

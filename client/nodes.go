@@ -14,8 +14,11 @@ import (
 
 // NodeFilter selects nodes; zero fields match any node.
 type NodeFilter struct {
+	// NodeID keeps the node with this id.
 	NodeID uint64
+	// FarmID keeps the nodes of this farm.
 	FarmID uint64
+	// TwinID keeps the node of this twin (a twin has at most one).
 	TwinID uint64
 	// Online, when set, keeps only nodes that are (true) or are not
 	// (false) online: seen within the registrar's online cutoff.
