@@ -24,9 +24,17 @@ const (
 // decode reads a geoip answer (see the package documentation for the
 // accepted shapes) and returns the location it gives, validated.
 func decode(body []byte) (api.Location, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; JSON must
+	// be UTF-8 (RFC 8259), so such an answer is garbage, not a name.
+	if !utf8.Valid(body) {
+		return api.Location{}, fmt.Errorf("%w: not valid UTF-8", ErrBadAnswer)
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
 		return api.Location{}, fmt.Errorf("%w: not a JSON object", ErrBadAnswer)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return api.Location{}, fmt.Errorf("%w: not a JSON object (%s)", ErrBadAnswer, truncate(err.Error(), 120))
 	}
 	if failed, msg := serviceFailure(obj); failed {
 		return api.Location{}, fmt.Errorf("%w: the service reports a failure: %q", ErrBadAnswer, msg)

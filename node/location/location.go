@@ -70,12 +70,12 @@ var (
 	// ErrNoURL: no geoip URL is configured.
 	ErrNoURL = errors.New("no geoip URL configured")
 	// ErrHTTPStatus: the service answered with a status other than 200.
-	ErrHTTPStatus = errors.New("geoip service answered with an error status")
+	ErrHTTPStatus = errors.New("error status")
 	// ErrTooLarge: the answer is larger than the configured limit.
-	ErrTooLarge = errors.New("geoip answer too large")
+	ErrTooLarge = errors.New("answer too large")
 	// ErrBadAnswer: the answer is not a usable location: not a JSON
 	// object, marked as failed by the service, incomplete or out of range.
-	ErrBadAnswer = errors.New("bad geoip answer")
+	ErrBadAnswer = errors.New("bad answer")
 )
 
 // Doer sends HTTP requests; *http.Client is one.
