@@ -71,7 +71,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, backend string)) {
 // storeURL returns the URL of a fresh empty database for t: a SQLite file
 // in a temp dir, or a PostgreSQL schema of its own (dropped at the end).
 // PostgreSQL must be reachable: the test fails, it does not skip.
-func storeURL(t *testing.T, backend string) string {
+func storeURL(t testing.TB, backend string) string {
 	t.Helper()
 	if backend == "sqlite" {
 		return "sqlite:" + filepath.Join(t.TempDir(), "registrar.db")
@@ -112,7 +112,7 @@ func storeURL(t *testing.T, backend string) string {
 }
 
 // openStore opens a fresh store for t.
-func openStore(t *testing.T, backend string) *store.DB {
+func openStore(t testing.TB, backend string) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), storeURL(t, backend))
 	if err != nil {
@@ -125,7 +125,7 @@ func openStore(t *testing.T, backend string) *store.DB {
 // harness is a registrar on a real store behind a real HTTP server on
 // loopback, with a fake clock.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   Config
 	clock *fakeClock
 	db    *store.DB
@@ -144,7 +144,7 @@ func testConfig() Config {
 
 // newHarness starts a registrar on a fresh store of backend; mutate may
 // change the configuration first.
-func newHarness(t *testing.T, backend string, mutate func(*Config)) *harness {
+func newHarness(t testing.TB, backend string, mutate func(*Config)) *harness {
 	t.Helper()
 	db := openStore(t, backend)
 	return newHarnessOn(t, db, newFakeClock(), mutate)
@@ -152,7 +152,7 @@ func newHarness(t *testing.T, backend string, mutate func(*Config)) *harness {
 
 // newHarnessOn starts a registrar on an existing store (several harnesses
 // on one database act as several processes).
-func newHarnessOn(t *testing.T, db *store.DB, clock *fakeClock, mutate func(*Config)) *harness {
+func newHarnessOn(t testing.TB, db *store.DB, clock *fakeClock, mutate func(*Config)) *harness {
 	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
@@ -170,7 +170,7 @@ func newHarnessOn(t *testing.T, db *store.DB, clock *fakeClock, mutate func(*Con
 }
 
 // newTestServer serves srv on a loopback port until t ends.
-func newTestServer(t *testing.T, srv *Server) *httptest.Server {
+func newTestServer(t testing.TB, srv *Server) *httptest.Server {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts
@@ -194,7 +194,7 @@ func newKey() twin {
 func (tw twin) pubB64() string { return base64.StdEncoding.EncodeToString(tw.pub) }
 
 // keyPair returns the twin's key as a keys.KeyPair (for v2 signing).
-func (tw twin) keyPair(t *testing.T) keys.KeyPair {
+func (tw twin) keyPair(t testing.TB) keys.KeyPair {
 	kp, err := keys.FromSeed(keys.Ed25519, tw.priv.Seed())
 	if err != nil {
 		t.Fatal(err)
@@ -211,18 +211,18 @@ func xauth(tw twin, ts int64) string {
 }
 
 // signer decorates a request before it is sent.
-type signer func(t *testing.T, req *http.Request, body []byte)
+type signer func(t testing.TB, req *http.Request, body []byte)
 
 // legacy signs with X-Auth at the harness clock.
 func (h *harness) legacy(tw twin) signer {
-	return func(_ *testing.T, req *http.Request, _ []byte) {
+	return func(_ testing.TB, req *http.Request, _ []byte) {
 		req.Header.Set("X-Auth", xauth(tw, h.clock.Now().Unix()))
 	}
 }
 
 // v2 signs with signed requests v2 at the harness clock.
 func (h *harness) v2(tw twin) signer {
-	return func(t *testing.T, req *http.Request, body []byte) {
+	return func(t testing.TB, req *http.Request, body []byte) {
 		s := auth.Signer{Key: tw.keyPair(t), TwinID: tw.id, Now: h.clock.Now}
 		if err := s.Sign(req, body); err != nil {
 			t.Fatalf("sign: %v", err)
@@ -238,7 +238,7 @@ type resp struct {
 }
 
 // obj decodes the body as a JSON object.
-func (r resp) obj(t *testing.T) map[string]any {
+func (r resp) obj(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -248,7 +248,7 @@ func (r resp) obj(t *testing.T) map[string]any {
 }
 
 // arr decodes the body as a JSON array of objects.
-func (r resp) arr(t *testing.T) []map[string]any {
+func (r resp) arr(t testing.TB) []map[string]any {
 	t.Helper()
 	var a []map[string]any
 	if err := json.Unmarshal(r.body, &a); err != nil {
@@ -258,7 +258,7 @@ func (r resp) arr(t *testing.T) []map[string]any {
 }
 
 // errMsg returns the "error" member of a JSON error body.
-func (r resp) errMsg(t *testing.T) string {
+func (r resp) errMsg(t testing.TB) string {
 	t.Helper()
 	m := r.obj(t)
 	s, ok := m["error"].(string)
@@ -315,7 +315,7 @@ func (h *harness) do(method, path string, body any, sign signer) resp {
 }
 
 // want fails unless r has status.
-func (r resp) want(t *testing.T, status int) resp {
+func (r resp) want(t testing.TB, status int) resp {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
@@ -413,7 +413,7 @@ func (h *harness) uptime(tw twin, node uint64, secs uint64) resp {
 }
 
 // hasKeys fails unless m has every key.
-func hasKeys(t *testing.T, what string, m map[string]any, keys ...string) {
+func hasKeys(t testing.TB, what string, m map[string]any, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		if _, ok := m[k]; !ok {

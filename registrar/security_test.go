@@ -17,7 +17,7 @@ import (
 // again.
 func replayable(h *harness, tw twin) signer {
 	var saved http.Header
-	return func(t *testing.T, req *http.Request, body []byte) {
+	return func(t testing.TB, req *http.Request, body []byte) {
 		if saved == nil {
 			h.v2(tw)(t, req, body)
 			saved = req.Header.Clone()
@@ -31,7 +31,7 @@ func replayable(h *harness, tw twin) signer {
 
 // withParams signs with v2 using explicit created/expires times.
 func withParams(tw twin, created, expires time.Time) signer {
-	return func(t *testing.T, req *http.Request, body []byte) {
+	return func(t testing.TB, req *http.Request, body []byte) {
 		p := auth.SignatureParams{
 			Components: auth.RequiredComponents(),
 			Created:    created, Expires: expires,
@@ -59,7 +59,7 @@ func TestSecurity(t *testing.T) {
 			h.do("POST", uptimePath, report(), h.v2(nodeTw)).want(t, http.StatusCreated)
 		})
 		t.Run("tampered body", func(t *testing.T) {
-			tamper := func(t *testing.T, req *http.Request, body []byte) {
+			tamper := func(t testing.TB, req *http.Request, body []byte) {
 				h.v2(nodeTw)(t, req, []byte(`{"uptime":1,"timestamp":1}`))
 			}
 			r := h.do("POST", uptimePath, report(), tamper).want(t, http.StatusUnauthorized)
@@ -69,7 +69,7 @@ func TestSecurity(t *testing.T) {
 		})
 		t.Run("tampered path", func(t *testing.T) {
 			// Signed for the uptime of another node id, sent to ours.
-			sign := func(t *testing.T, req *http.Request, body []byte) {
+			sign := func(t testing.TB, req *http.Request, body []byte) {
 				orig := req.URL.Path
 				req.URL.Path = fmt.Sprintf("/api/v1/nodes/%d/uptime", node+1000)
 				h.v2(nodeTw)(t, req, body)
@@ -109,10 +109,10 @@ func TestSecurity(t *testing.T) {
 				name string
 				s    signer
 			}{
-				{"legacy stale", func(_ *testing.T, req *http.Request, _ []byte) {
+				{"legacy stale", func(_ testing.TB, req *http.Request, _ []byte) {
 					req.Header.Set("X-Auth", xauth(nodeTw, now.Add(-61*time.Second).Unix()))
 				}},
-				{"legacy future", func(_ *testing.T, req *http.Request, _ []byte) {
+				{"legacy future", func(_ testing.TB, req *http.Request, _ []byte) {
 					req.Header.Set("X-Auth", xauth(nodeTw, now.Add(61*time.Second).Unix()))
 				}},
 				{"v2 expired", withParams(nodeTw, now.Add(-2*time.Minute), now.Add(-time.Minute))},
