@@ -258,20 +258,24 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // path.
 func parseBaseURL(raw string) (*url.URL, error) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, fmt.Errorf("client: empty registrar URL")
+		return nil, fmt.Errorf("%w: empty", ErrInvalidURL)
 	}
-	u, err := url.Parse(strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("%w %q: it must start with http:// or https://", ErrInvalidURL, raw)
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("client: registrar URL: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("client: registrar URL %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("%w %q: the scheme must be http or https", ErrInvalidURL, raw)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("client: registrar URL %q has no host", raw)
+		return nil, fmt.Errorf("%w %q: no host", ErrInvalidURL, raw)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("client: registrar URL %q must not have a query or fragment", raw)
+		return nil, fmt.Errorf("%w %q: a query or fragment is not allowed", ErrInvalidURL, raw)
 	}
 	u.User = nil
 	u.RawPath = ""

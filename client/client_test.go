@@ -36,8 +36,8 @@ func TestNewBaseURL(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://h", "http://", "http://h/?x=1", "http://h/#f", "::"} {
-		if _, err := New(bad); err == nil {
-			t.Errorf("New(%q): no error", bad)
+		if _, err := New(bad); !errors.Is(err, ErrInvalidURL) {
+			t.Errorf("New(%q): err = %v, want ErrInvalidURL", bad, err)
 		}
 	}
 	if _, err := New("http://h", WithIdentity(nil, 1)); err == nil {

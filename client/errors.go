@@ -37,6 +37,8 @@ var (
 	// registrar, so the call cannot be signed; create one first
 	// (CreateAccount or EnsureAccount).
 	ErrNoAccount = errors.New("no account for this key on the registrar")
+	// ErrInvalidURL: New was given a registrar URL it cannot use.
+	ErrInvalidURL = errors.New("invalid registrar URL")
 	// ErrBadResponse: the registrar answered 2xx with a body the client
 	// cannot decode.
 	ErrBadResponse = errors.New("unexpected response from registrar")

@@ -79,16 +79,16 @@ type session struct {
 	out    *printer
 }
 
-// url returns the registrar URL from the flag or the environment.
-func (f *remoteFlags) url(env Env) (string, error) {
-	u := strings.TrimSpace(f.registrar)
-	if u == "" {
-		u = strings.TrimSpace(env.Getenv(RegistrarEnv))
+// url returns the registrar URL from the flag or the environment, and
+// where it came from.
+func (f *remoteFlags) url(env Env) (u, source string, err error) {
+	if u = strings.TrimSpace(f.registrar); u != "" {
+		return u, "--registrar", nil
 	}
-	if u == "" {
-		return "", errNoRegistrar
+	if u = strings.TrimSpace(env.Getenv(RegistrarEnv)); u != "" {
+		return u, RegistrarEnv, nil
 	}
-	return u, nil
+	return "", "", errNoRegistrar
 }
 
 // open checks the flags, loads the identity when id is not nil (it is
@@ -98,7 +98,7 @@ func (f *remoteFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (cont
 	if err := f.check(); err != nil {
 		return nil, nil, nil, err
 	}
-	u, err := f.url(env)
+	u, source, err := f.url(env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -118,7 +118,7 @@ func (f *remoteFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (cont
 	}
 	c, err := client.New(u, opts...)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--registrar %q: %w", u, errors.Unwrap(err))
+		return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	return ctx, cancel, &session{env: env, flags: f, client: c, out: newPrinter(env, f.output)}, nil
