@@ -30,6 +30,7 @@ const (
 
 // Evidence is one sign that the node is virtualized.
 type Evidence struct {
+	// Kind is what the evidence points to: VM or Container.
 	Kind EvidenceKind `json:"kind"`
 	// Source is the file it was found in ("/proc/cpuinfo").
 	Source string `json:"source"`
@@ -41,8 +42,10 @@ type Evidence struct {
 // the probe thinks so.
 type Virtualization struct {
 	// Virtualized is true when there is any evidence.
-	Virtualized bool       `json:"virtualized"`
-	Evidence    []Evidence `json:"evidence"`
+	Virtualized bool `json:"virtualized"`
+	// Evidence is every sign found, in the order the sources are read;
+	// empty (not nil) when there is none.
+	Evidence []Evidence `json:"evidence"`
 }
 
 // VM reports whether any evidence points to a hypervisor.

@@ -113,6 +113,7 @@ const (
 // Source says where the location Locate returned came from, and why the
 // fallback was used when it was.
 type Source struct {
+	// Kind is FromGeoIP or FromFallback.
 	Kind SourceKind `json:"kind"`
 	// Reason is why the geoip lookup failed; empty for FromGeoIP.
 	Reason string `json:"reason,omitempty"`
