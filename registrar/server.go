@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/store"
 )
 
 // Deps are the registrar's dependencies.
@@ -447,6 +448,13 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
 	if he, ok := asHTTPError(err); ok {
 		writeHTTPError(w, he)
+		return
+	}
+	if errors.Is(err, store.ErrInvalid) {
+		// The store refused a value the validation let through: still the
+		// client's input, so a 400, but worth a look.
+		s.log.Warn("store refused a validated value", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusBadRequest, "invalid value: "+err.Error())
 		return
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
