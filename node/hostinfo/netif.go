@@ -83,7 +83,7 @@ func (p *Prober) Interface() Fact[api.Interface] {
 	}
 	prefixes, err := p.addrs.Addrs(name)
 	if err != nil {
-		return unknown[api.Interface](source, "interface %s: %v", name, err)
+		return unknown[api.Interface](source, "listing the addresses: %v", err)
 	}
 	return known(api.Interface{Name: name, Mac: hw.String(), IPs: reportable(prefixes)}, source)
 }
