@@ -308,7 +308,7 @@ func testE2EAccounts(t *testing.T, e *e2e) {
 		t.Fatalf("account show --public-key: %+v", acc)
 	}
 	e.fails(`^gridctl: registrar refused: .*\(404\)\n$`, nil, "account", "show", "--twin", "999")
-	e.fails(`^gridctl: identity \S+ has no account on the registrar at http://127\.0\.0\.1:\d+: create it with 'gridctl account create'\n$`,
+	e.fails(`^gridctl: identity \S+ has no account on the registrar at http://127\.0\.0\.1:\d+: create it with 'gridctl account create' \(or check --scheme and --path\)\n$`,
 		nil, "account", "show", "--mnemonic-file", strangerFile)
 	e.fails(`^gridctl: give --twin or --public-key, not both\n$`, nil, "account", "show", "--twin", "1", "--public-key", farmerAcc.PublicKey)
 

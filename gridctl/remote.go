@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
 )
 
 // RegistrarEnv is the environment variable naming the registrar when
@@ -145,7 +146,7 @@ func (s *session) explain(err error) error {
 	case errors.Is(err, client.ErrUnreachable):
 		return wrapMsg(err, "cannot reach registrar at %s: %s", origin, networkReason(err))
 	case errors.Is(err, client.ErrNoAccount):
-		return wrapMsg(err, "identity %s has no account on the registrar at %s: create it with 'gridctl account create'", s.client.PublicKey(), origin)
+		return wrapMsg(err, "identity %s has no account on the registrar at %s: create it with 'gridctl account create' (or check --scheme and --path)", identityName(s.client), origin)
 	case errors.Is(err, context.DeadlineExceeded):
 		return wrapMsg(err, "registrar at %s did not answer within %s (--timeout)", origin, s.flags.timeout)
 	case errors.Is(err, context.Canceled):
@@ -154,6 +155,15 @@ func (s *session) explain(err error) error {
 		return wrapMsg(err, "unexpected answer from registrar at %s: %s", origin, err)
 	}
 	return err
+}
+
+// identityName is the client's public key as an SS58 address, the form
+// 'gridctl keys show' and wallets print.
+func identityName(c *client.Client) string {
+	if c.KeyPair() == nil {
+		return "(none)"
+	}
+	return keys.SS58Encode(c.KeyPair().Public().Key, keys.GenericSS58Prefix)
 }
 
 // messageError is an error with its own wording that keeps the cause for
