@@ -115,12 +115,24 @@ func TestBinary(t *testing.T) {
 
 	t.Run("no flags", func(t *testing.T) {
 		// The defaults: :8080 and sqlite:registrar.db in the working directory.
+		dir := t.TempDir()
 		if ln, err := net.Listen("tcp", ":8080"); err != nil {
-			t.Fatalf("port 8080 is taken, so the no-flag default cannot be tested: %v", err)
+			// Something (perhaps a registrar started by hand) holds the
+			// default port: the defaults must then fail cleanly, naming it.
+			t.Logf("port 8080 is taken (%v): checking the no-flag start fails cleanly instead", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin)
+			cmd.Dir, cmd.Env = dir, cleanEnv()
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), ":8080") {
+				t.Fatalf("no flags with :8080 taken: %v\n%s", err, out)
+			}
+			return
 		} else {
 			ln.Close()
 		}
-		dir := t.TempDir()
 		cmd, stderr := start(t, bin, dir, nil)
 		waitGet(t, "http://127.0.0.1:8080/healthz", http.StatusOK, stderr)
 		waitGet(t, "http://127.0.0.1:8080/readyz", http.StatusOK, stderr)
