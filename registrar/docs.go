@@ -90,8 +90,10 @@ type openAPIOperation struct {
 	Responses map[string]json.RawMessage `json:"responses"`
 }
 
-// httpMethods are the OpenAPI operation keys of a path item.
-var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+// httpMethods returns the OpenAPI operation keys of a path item.
+func httpMethods() []string {
+	return []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+}
 
 // docOp is one operation on the docs page.
 type docOp struct {
@@ -131,7 +133,7 @@ func renderDocs(spec []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("path %s: %w", path, err)
 		}
-		for _, m := range httpMethods {
+		for _, m := range httpMethods() {
 			raw, ok := item[m]
 			if !ok {
 				continue

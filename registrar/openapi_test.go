@@ -30,7 +30,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range httpMethods {
+		for _, m := range httpMethods() {
 			if _, ok := item[m]; !ok {
 				continue
 			}

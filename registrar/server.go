@@ -247,9 +247,9 @@ type route struct {
 	h   handlerFunc
 }
 
-// apiPrefixes are the base paths of the API, both live on the public
+// apiPrefixes returns the base paths of the API, both live on the public
 // registrar and both used by clients.
-var apiPrefixes = [...]string{"/api/v1", "/v1"}
+func apiPrefixes() []string { return []string{"/api/v1", "/v1"} }
 
 // routes is the route table: the single source of what is served, used to
 // build the mux and, in tests, to check the OpenAPI document.
@@ -303,7 +303,7 @@ func expand(rs []route) []servedRoute {
 			out = append(out, servedRoute{r.method, r.path, label, r})
 			continue
 		}
-		for _, p := range apiPrefixes {
+		for _, p := range apiPrefixes() {
 			out = append(out, servedRoute{r.method, p + r.path, label, r})
 			if r.slash {
 				out = append(out, servedRoute{r.method, p + r.path + "/{$}", label, r})
@@ -328,7 +328,7 @@ func (s *Server) buildHandler() http.Handler {
 		rec := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel value compared as net/http does
+				if p == http.ErrAbortHandler { // net/http's own sentinel: let it abort the connection
 					panic(p)
 				}
 				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
