@@ -359,7 +359,7 @@ func TestValidationRefusals(t *testing.T) {
 				m["interfaces"].([]map[string]any)[0]["ips"] = []string{"10.0.0.1", "10.0.0.300"}
 			}},
 			{"interfaces", func(m map[string]any) { m["interfaces"] = []map[string]any{} }},
-			{"serial_number", func(m map[string]any) { m["serial_number"] = "" }},
+			{"serial_number", func(m map[string]any) { m["serial_number"] = strings.Repeat("s", 129) }},
 			{"farm_id", func(m map[string]any) { m["farm_id"] = 0 }},
 		} {
 			body := nodeReq(tw, farm)

@@ -305,7 +305,9 @@ func validateNode(n api.RegisterNodeRequest) error {
 	if err := validateInterfaces(n.Interfaces); err != nil {
 		return err
 	}
-	if err := validateText("serial_number", n.SerialNumber, maxSerialLen, true); err != nil {
+	// A serial is optional: VMs, containers and many boards have none, and a
+	// node should report a missing fact as missing rather than invent one.
+	if err := validateText("serial_number", n.SerialNumber, maxSerialLen, false); err != nil {
 		return err
 	}
 	return validateVersion("zos_version", n.ZosVersion, false)

@@ -165,10 +165,11 @@ func TestValidateText(t *testing.T) {
 		"Bel\tgium":               false,
 		string([]byte{0xff, 'a'}): false,
 	})
-	serial := func(s string) error { return validateText("serial_number", s, maxSerialLen, true) }
+	serial := func(s string) error { return validateText("serial_number", s, maxSerialLen, false) }
 	checkValidation(t, "serial_number", serial, map[string]bool{
 		"ABC123":                 true,
-		"":                       false,
+		"":                       true,
+		"SN\n1":                  false,
 		strings.Repeat("x", 129): false,
 	})
 }
@@ -221,7 +222,7 @@ func TestValidateNode(t *testing.T) {
 		"interfaces[0].name":   func(n *api.RegisterNodeRequest) { n.Interfaces[0].Name = "eth 0" },
 		"interfaces[0].ips":    func(n *api.RegisterNodeRequest) { n.Interfaces[0].IPs = make(api.IPList, maxIPsPerInterface+1) },
 		"interfaces[0].ips[0]": func(n *api.RegisterNodeRequest) { n.Interfaces[0].IPs = api.IPList{"1.2.3.4.5"} },
-		"serial_number":        func(n *api.RegisterNodeRequest) { n.SerialNumber = "" },
+		"serial_number":        func(n *api.RegisterNodeRequest) { n.SerialNumber = strings.Repeat("s", maxSerialLen+1) },
 		"zos_version":          func(n *api.RegisterNodeRequest) { n.ZosVersion = "latest" },
 	} {
 		n := good
