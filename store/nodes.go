@@ -190,13 +190,27 @@ func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]ap
 		}
 		conds = append(conds, f.col+" = "+a.add(id))
 	}
+	// The liveness filters are (NOT) EXISTS: a semi/anti join that
+	// PostgreSQL runs as a merge join in node_id order and stops after a
+	// page, where "LEFT JOIN ... WHERE last_seen IS NULL OR ..." would
+	// join the whole table first.
 	if filter.SeenSince != nil {
-		conds = append(conds, "l.last_seen >= "+a.add(db.ts(*filter.SeenSince)))
+		conds = append(conds, `EXISTS (SELECT 1 FROM node_liveness l WHERE l.node_id = nodes.node_id AND l.last_seen >= `+
+			a.add(db.ts(*filter.SeenSince))+`)`)
 	}
 	if filter.NotSeenSince != nil {
-		conds = append(conds, "(l.last_seen IS NULL OR l.last_seen < "+a.add(db.ts(*filter.NotSeenSince))+")")
+		conds = append(conds, `NOT EXISTS (SELECT 1 FROM node_liveness l WHERE l.node_id = nodes.node_id AND l.last_seen >= `+
+			a.add(db.ts(*filter.NotSeenSince))+`)`)
 	}
-	q := nodeSelect + where(conds) + ` ORDER BY nodes.node_id LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset)
+	// Deferred join: the page's ids come from the narrow (farm_id,
+	// node_id) or primary key index, skipping OFFSET rows there, and only
+	// the page's rows are read in full.
+	q := `SELECT ` + nodeCols + `, l.last_seen
+		FROM (SELECT nodes.node_id FROM nodes` + where(conds) +
+		` ORDER BY nodes.node_id LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset) + `) page
+		JOIN nodes ON nodes.node_id = page.node_id
+		LEFT JOIN node_liveness l ON l.node_id = nodes.node_id
+		ORDER BY nodes.node_id`
 	rows, err := db.ro.QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list nodes: %w", err)
