@@ -31,7 +31,8 @@ const sqliteBusyTimeout = 10 * time.Second
 // Open opens the database at url, creating it if needed (SQLite), and
 // brings its schema up to date. url is one of
 //
-//	sqlite:PATH            a SQLite file (created if missing)
+//	sqlite:PATH            a SQLite file (created if missing); also
+//	                       sqlite://PATH, so sqlite:///abs/path works
 //	sqlite::memory:        a private in-memory SQLite database (tests)
 //	postgres://...         PostgreSQL (also postgresql://...); any libpq
 //	                       URL parameter pgx understands, plus
@@ -47,6 +48,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		err error
 	)
 	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		db, err = openSQLite(strings.TrimPrefix(url, "sqlite://"))
 	case strings.HasPrefix(url, "sqlite:"):
 		db, err = openSQLite(strings.TrimPrefix(url, "sqlite:"))
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
