@@ -44,11 +44,20 @@ func scanNode(row interface{ Scan(...any) error }) (api.Node, error) {
 	if err != nil {
 		return api.Node{}, err
 	}
-	if err := json.Unmarshal(ifs, &n.Interfaces); err != nil {
+	// The store wrote this JSON (ips always as an array): decode it into
+	// plain types, skipping api.IPList's two-form decoder, which doubled
+	// the cost of listing nodes.
+	var stored []struct {
+		Name string   `json:"name"`
+		Mac  string   `json:"mac"`
+		IPs  []string `json:"ips"`
+	}
+	if err := json.Unmarshal(ifs, &stored); err != nil {
 		return api.Node{}, fmt.Errorf("decode interfaces: %w", err)
 	}
-	if n.Interfaces == nil {
-		n.Interfaces = []api.Interface{}
+	n.Interfaces = make([]api.Interface, len(stored))
+	for i, s := range stored {
+		n.Interfaces[i] = api.Interface{Name: s.Name, Mac: s.Mac, IPs: s.IPs}
 	}
 	return n, nil
 }
