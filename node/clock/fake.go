@@ -15,7 +15,7 @@ import (
 type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
-	pending []*fakeTimer // armed, unfired timers
+	pending []*fakeTimer  // armed, unfired timers
 	changed chan struct{} // closed and replaced whenever pending changes
 }
 
