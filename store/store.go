@@ -11,12 +11,22 @@
 //   - PostgreSQL (github.com/jackc/pgx/v5 through its database/sql driver):
 //     "postgres://..." or "postgresql://...". Several registrar processes may
 //     share one database: identifiers come from identity columns, uniqueness
-//     from constraints, replay protection from one atomic upsert, and the
-//     version serial from a primary key on MAX(serial)+1 with retries.
+//     from constraints, replay protection from one atomic upsert, the
+//     version serial from a primary key on MAX(serial)+1 with retries, and
+//     migrations run under an advisory lock. Uptime reports go through a
+//     second pool whose commits do not wait for the WAL flush (see
+//     RecordUptime); everything else commits durably.
+//
+// Liveness (the current uptime session of each node) lives in its own
+// table, apart from node metadata: a normal report is one single-row
+// update, a reboot adds one history row, and PruneUptime and PruneNonces
+// keep the history and the nonces bounded.
 //
 // Every query is written once, with $N placeholders (modernc's SQLite driver
-// binds $N by position); only DDL lives per dialect, in the versioned
-// migrations embedded in the binary and applied by Open.
+// binds $N by position), and times are bound through one helper (timestamptz
+// on PostgreSQL, unix microseconds on SQLite). What differs per dialect is
+// the DDL, in the versioned migrations embedded in the binary and applied by
+// Open, plus a FOR UPDATE, the migration lock and bulk loading (SeedNodes).
 //
 // Errors wrap one of the sentinels below with context; test them with
 // errors.Is.

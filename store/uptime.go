@@ -58,6 +58,10 @@ type UptimeResult struct {
 // new one, so the history grows by one row per reboot, not per report. A
 // report received before the session's last one (concurrent requests) is
 // counted but changes nothing else: it is never a reboot.
+//
+// On PostgreSQL the single-row update commits with synchronous_commit off:
+// a crash of the database server may forget the last fraction of a second
+// of reports (nodes report again), for several times the throughput.
 // ErrNotFound if there is no such node; ErrInvalid if uptime exceeds
 // math.MaxInt64.
 func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (UptimeResult, error) {
