@@ -62,8 +62,8 @@ type UptimeResult struct {
 // On PostgreSQL the single-row update commits with synchronous_commit off:
 // a crash of the database server may forget the last fraction of a second
 // of reports (nodes report again), for several times the throughput.
-// ErrNotFound if there is no such node; ErrInvalid if uptime exceeds
-// math.MaxInt64.
+// ErrNotFound if there is no such node; ErrInvalid if the uptime would put
+// the boot before 1970.
 func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (UptimeResult, error) {
 	id, ok := idArg(nodeID)
 	if !ok {
