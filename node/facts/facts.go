@@ -14,6 +14,7 @@ package facts
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -173,4 +174,36 @@ func (w *Watcher) Run(ctx context.Context) error {
 // same reports whether two events describe the same interface state.
 func same(a, b AddressChange) bool {
 	return a.Interface == b.Interface && a.Mac == b.Mac && a.Known == b.Known && slices.Equal(a.IPs, b.IPs)
+}
+
+// Changes subscribes to stream and returns a channel that receives
+// (coalesced: one pending signal at most) after each address change, and
+// after events were lost, until ctx ends. The subscription starts after
+// the latest event present now, so old changes are not replayed; a
+// receiver re-reads the interface rather than trusting the event.
+func Changes(ctx context.Context, stream *bus.Stream[AddressChange], log *slog.Logger) <-chan struct{} {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		after := bus.FromStart
+		if last, ok, err := stream.Last(ctx); err == nil && ok {
+			after = last.ID
+		}
+		for _, err := range stream.Events(ctx, after) {
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil && !errors.Is(err, bus.ErrEventsLost) {
+				log.Debug("address events", "err", err)
+				continue
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return ch
 }

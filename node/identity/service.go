@@ -53,7 +53,7 @@ func NewManager(res Result, farmID uint64, file string) *Manager {
 		key:    res.Key,
 		farmID: farmID,
 		info: Info{
-			Address:   address(res.Key),
+			Address:   Address(res.Key),
 			PublicKey: hex.EncodeToString(res.Key.Public().Key),
 			Scheme:    string(res.Key.Scheme()),
 			FarmID:    farmID,

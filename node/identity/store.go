@@ -139,8 +139,52 @@ func copyPath(disk string) string { return filepath.Join(disk, CopyDir, CopyFile
 // ErrConflictingCopies when the node must not start, and otherwise the
 // file system's error (for instance when the primary cannot be written).
 func Open(cfg Config) (Result, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	log := cfg.Logger
+	kp, origin, from, err := decide(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	switch origin {
+	case Loaded:
+		log.Info("identity loaded", "file", cfg.Primary, "public_key", Address(kp))
+	case Recovered:
+		if err := writeSeed(cfg.Primary, kp); err != nil {
+			return Result{}, fmt.Errorf("identity: restoring %s from %s: %w", cfg.Primary, from, err)
+		}
+		log.Warn("identity: primary seed file was missing; restored it from a copy", "file", cfg.Primary, "from", from, "public_key", Address(kp))
+	case Created:
+		if kp, err = keys.Generate(cfg.Scheme); err != nil {
+			return Result{}, fmt.Errorf("identity: generating a key: %w", err)
+		}
+		if err := writeSeed(cfg.Primary, kp); err != nil {
+			return Result{}, fmt.Errorf("identity: writing the new identity: %w", err)
+		}
+		log.Info("identity created", "file", cfg.Primary, "scheme", kp.Scheme(), "public_key", Address(kp))
+	}
+	return Result{Key: kp, Origin: origin, From: from, Copies: syncCopies(cfg, kp)}, nil
+}
+
+// Check tells whether Open would succeed without writing anything: nil
+// when the identity can be loaded, recovered or (there being none)
+// created, and Open's refusal otherwise. zosd checks before starting its
+// modules, so a node with a damaged identity refuses to start instead of
+// restarting identityd in a loop.
+func Check(cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	_, _, _, err = decide(cfg)
+	return err
+}
+
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Primary == "" {
-		return Result{}, errors.New("identity: no primary seed file path")
+		return cfg, errors.New("identity: no primary seed file path")
 	}
 	if cfg.Scheme == "" {
 		cfg.Scheme = keys.Ed25519
@@ -151,19 +195,21 @@ func Open(cfg Config) (Result, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
+	return cfg, nil
+}
 
+// decide reads the primary and the copies and says what Open does: load
+// the primary (Loaded, with its key), restore it from a copy (Recovered,
+// with the copy's key and path) or make a new identity (Created, no key).
+// It writes nothing.
+func decide(cfg Config) (keys.KeyPair, Origin, string, error) {
 	kp, err := keys.ReadSeedFile(cfg.Primary)
 	switch {
 	case err == nil:
-		res := Result{Key: kp, Origin: Loaded}
-		res.Copies = syncCopies(cfg, kp)
-		log.Info("identity loaded", "file", cfg.Primary, "public_key", address(kp))
-		return res, nil
+		return kp, Loaded, "", nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return Result{}, refusal(cfg, cfg.Primary, err)
+		return nil, "", "", refusal(cfg, cfg.Primary, err)
 	}
-
 	// The primary is missing: look for copies.
 	var found keys.KeyPair
 	var from string
@@ -174,35 +220,22 @@ func Open(cfg Config) (Result, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			return Result{}, fmt.Errorf("identity: the primary %s is missing and the copy %s cannot be used: %w; "+
+			return nil, "", "", fmt.Errorf("identity: the primary %s is missing and the copy %s cannot be used: %w; "+
 				"refusing to create a new identity, which would make this machine a new node "+
 				"(restore the seed file, or remove the damaged copy if this machine must become a new node)",
 				cfg.Primary, p, classify(err))
 		case found == nil:
 			found, from = ckp, p
 		case !samePublic(found, ckp):
-			return Result{}, fmt.Errorf("identity: the primary %s is missing and the copies %s (%s) and %s (%s) hold different identities: %w; "+
+			return nil, "", "", fmt.Errorf("identity: the primary %s is missing and the copies %s (%s) and %s (%s) hold different identities: %w; "+
 				"put back the right seed file as %s",
-				cfg.Primary, from, address(found), p, address(ckp), ErrConflictingCopies, cfg.Primary)
+				cfg.Primary, from, Address(found), p, Address(ckp), ErrConflictingCopies, cfg.Primary)
 		}
 	}
 	if found != nil {
-		if err := writeSeed(cfg.Primary, found); err != nil {
-			return Result{}, fmt.Errorf("identity: restoring %s from %s: %w", cfg.Primary, from, err)
-		}
-		log.Warn("identity: primary seed file was missing; restored it from a copy", "file", cfg.Primary, "from", from, "public_key", address(found))
-		return Result{Key: found, Origin: Recovered, From: from, Copies: syncCopies(cfg, found)}, nil
+		return found, Recovered, from, nil
 	}
-
-	kp, err = keys.Generate(cfg.Scheme)
-	if err != nil {
-		return Result{}, fmt.Errorf("identity: generating a key: %w", err)
-	}
-	if err := writeSeed(cfg.Primary, kp); err != nil {
-		return Result{}, fmt.Errorf("identity: writing the new identity: %w", err)
-	}
-	log.Info("identity created", "file", cfg.Primary, "scheme", kp.Scheme(), "public_key", address(kp))
-	return Result{Key: kp, Origin: Created, Copies: syncCopies(cfg, kp)}, nil
+	return nil, Created, "", nil
 }
 
 // refusal explains why a primary that exists but cannot be read stops
@@ -212,7 +245,7 @@ func refusal(cfg Config, path string, err error) error {
 	for _, disk := range cfg.Disks {
 		p := copyPath(disk)
 		if ckp, cerr := keys.ReadSeedFile(p); cerr == nil {
-			copies = append(copies, fmt.Sprintf("%s (%s)", p, address(ckp)))
+			copies = append(copies, fmt.Sprintf("%s (%s)", p, Address(ckp)))
 		}
 	}
 	hint := "no readable copy exists on the data disks"
@@ -269,7 +302,7 @@ func syncCopy(cfg Config, disk string, kp keys.KeyPair) Copy {
 		c.State = CopyOK
 		return c
 	case err == nil:
-		c.State, c.Detail = CopyForeign, fmt.Sprintf("holds identity %s, not %s; left alone", address(ckp), address(kp))
+		c.State, c.Detail = CopyForeign, fmt.Sprintf("holds identity %s, not %s; left alone", Address(ckp), Address(kp))
 		return c
 	case errors.Is(err, keys.ErrCorruptSeedFile):
 		aside := fmt.Sprintf("%s.corrupt-%d", p, cfg.Now().Unix())
@@ -307,7 +340,8 @@ func samePublic(a, b keys.KeyPair) bool {
 	return a.Scheme() == b.Scheme() && string(a.Public().Key) == string(b.Public().Key)
 }
 
-// address is the SS58 address of kp's public key, the node's identifier.
-func address(kp keys.KeyPair) string {
+// Address is the SS58 address (prefix 42) of kp's public key: the node's
+// identifier.
+func Address(kp keys.KeyPair) string {
 	return keys.SS58Encode(kp.Public().Key, keys.GenericSS58Prefix)
 }

@@ -1,0 +1,422 @@
+package zosd
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/node/facts"
+	"github.com/grid4/grid4/node/geo"
+	"github.com/grid4/grid4/node/location"
+	"github.com/grid4/grid4/node/power"
+	"github.com/grid4/grid4/node/registration"
+	"github.com/grid4/grid4/node/supervisor"
+)
+
+// EnvPrefix prefixes the environment variable of every flag: --farm is
+// ZOSD_FARM.
+const EnvPrefix = "ZOSD_"
+
+// EnvName returns the environment variable read for flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Defaults of Config that are not another package's.
+const (
+	DefaultDataDir   = "/var/lib/zosd"
+	DefaultGeoIPURL  = "https://geoip.grid.tf/"
+	DefaultBusPrefix = "bus:"
+)
+
+// ErrUsage marks a command-line error (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// errHelp is returned when -h or --help was given (exit status 0).
+var errHelp = flag.ErrHelp
+
+// Config is every setting of zosd and its modules.
+type Config struct {
+	// Registrar is the registrar's URL.
+	Registrar string
+	// Farm is the node's farm id.
+	Farm uint64
+	// DataDir holds the identity, the private Redis and the run file.
+	DataDir string
+	// DataDisks get a copy of the identity each.
+	DataDisks []string
+	// Interface is the management interface ("": the default route's).
+	Interface string
+	// Redis is the bus's Redis URL ("": a private redis-server).
+	Redis string
+	// BusPrefix prefixes every bus key (nodes sharing a Redis need one
+	// each).
+	BusPrefix string
+	// RedisServer is the redis-server program for the private Redis.
+	RedisServer string
+	// HostRoot is where /proc and /sys are read (tests use fixture trees).
+	HostRoot string
+
+	// GeoIPURL is the geoip service ("" or "none": fallback only).
+	GeoIPURL string
+	// Fallback is the location used when geoip fails.
+	Fallback api.Location
+	// LocationRefresh is how long a geoip answer is reused.
+	LocationRefresh time.Duration
+
+	// The registration schedule (registrar_light).
+	AccountCheck, Update, Uptime, UptimeMin, RetryMin, RetryMax time.Duration
+	// AuthScheme is "v2" (signed requests v2) or "legacy" (X-Auth).
+	AuthScheme string
+	// ZosVersion is reported to the registrar when set.
+	ZosVersion string
+
+	// AddressPoll is how often noded re-reads the management addresses.
+	AddressPoll time.Duration
+	// HealthInterval is how often powerd re-evaluates health for its log.
+	HealthInterval time.Duration
+	// MinFreeDisk is the least free space of the data directory for a
+	// healthy node, in bytes.
+	MinFreeDisk uint64
+
+	// RestartMin and RestartMax bound the backoff of module restarts.
+	RestartMin, RestartMax time.Duration
+	// InProcess runs the modules as goroutines of zosd instead of
+	// processes.
+	InProcess bool
+
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// DefaultConfig returns the defaults: the seed's schedule.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:         DefaultDataDir,
+		BusPrefix:       DefaultBusPrefix,
+		RedisServer:     "redis-server",
+		HostRoot:        "/",
+		GeoIPURL:        DefaultGeoIPURL,
+		LocationRefresh: geo.DefaultTTL,
+		AccountCheck:    registration.DefaultAccountCheck,
+		Update:          registration.DefaultUpdate,
+		Uptime:          registration.DefaultUptime,
+		UptimeMin:       registration.DefaultUptimeMin,
+		RetryMin:        registration.DefaultRetryMin,
+		RetryMax:        registration.DefaultRetryMax,
+		AuthScheme:      "v2",
+		AddressPoll:     facts.DefaultPollInterval,
+		HealthInterval:  power.DefaultCheckInterval,
+		MinFreeDisk:     power.DefaultMinFree,
+		RestartMin:      supervisor.DefaultRestartMin,
+		RestartMax:      supervisor.DefaultRestartMax,
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+	}
+}
+
+// SeedFile is the primary seed file of the identity.
+func (c Config) SeedFile() string { return filepath.Join(c.DataDir, "identity.seed") }
+
+// RunFile is where a running zosd says how to reach its bus.
+func (c Config) RunFile() string { return filepath.Join(c.DataDir, "zosd.run") }
+
+// LockFile keeps two zosd off one data directory.
+func (c Config) LockFile() string { return filepath.Join(c.DataDir, "zosd.lock") }
+
+// RedisSocket is the private Redis's socket.
+func (c Config) RedisSocket() string { return filepath.Join(c.DataDir, "redis.sock") }
+
+// LocationConfig is the location module's configuration.
+func (c Config) LocationConfig() location.Config {
+	fb := c.Fallback
+	return location.Config{URL: c.GeoIPURL, Fallback: &fb}
+}
+
+// flagSet declares the node's flags on fs, bound to c.
+func (c *Config) flagSet(fs *flag.FlagSet) {
+	fs.StringVar(&c.Registrar, "registrar", c.Registrar, "registrar URL, e.g. https://registrar.example.org (required)")
+	fs.Var((*uintValue)(&c.Farm), "farm", "farm id of the node (required)")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory: identity, private Redis, run file")
+	fs.Var((*listValue)(&c.DataDisks), "data-disk", "mount point of a data disk that keeps a copy of the identity (repeatable, or comma separated)")
+	fs.StringVar(&c.Interface, "interface", c.Interface, "management interface (default: the interface of the default route)")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis of the bus: redis://host:port/db or unix:///path.sock (default: a private redis-server in the data directory)")
+	fs.StringVar(&c.BusPrefix, "bus-prefix", c.BusPrefix, "prefix of every bus key in Redis (give each node sharing a Redis its own)")
+	fs.StringVar(&c.RedisServer, "redis-server", c.RedisServer, "redis-server program for the private Redis")
+	fs.StringVar(&c.HostRoot, "host-root", c.HostRoot, "directory /proc and /sys are read under")
+	fs.StringVar(&c.GeoIPURL, "geoip-url", c.GeoIPURL, `geoip service URL ("none": use the fallback location only)`)
+	fs.StringVar(&c.Fallback.Country, "country", c.Fallback.Country, "fallback location: country")
+	fs.StringVar(&c.Fallback.City, "city", c.Fallback.City, "fallback location: city")
+	fs.StringVar(&c.Fallback.Latitude, "latitude", c.Fallback.Latitude, "fallback location: latitude (decimal)")
+	fs.StringVar(&c.Fallback.Longitude, "longitude", c.Fallback.Longitude, "fallback location: longitude (decimal)")
+	fs.Var((*durationValue)(&c.LocationRefresh), "location-refresh", "how long a geoip answer is reused")
+	fs.Var((*durationValue)(&c.AccountCheck), "account-check-interval", "how often the account and the registration are checked")
+	fs.Var((*durationValue)(&c.Update), "update-interval", "how often the node's information is sent again")
+	fs.Var((*durationValue)(&c.Uptime), "uptime-interval", "how often uptime is reported when the registrar does not say (next_report_in)")
+	fs.Var((*durationValue)(&c.UptimeMin), "uptime-min-interval", "shortest wait between uptime reports, whatever the registrar says")
+	fs.Var((*durationValue)(&c.RetryMin), "retry-min", "first wait after a failed registrar call (doubles up to --retry-max)")
+	fs.Var((*durationValue)(&c.RetryMax), "retry-max", "longest wait between retries of a failed registrar call")
+	fs.StringVar(&c.AuthScheme, "auth", c.AuthScheme, "how requests to the registrar are signed: v2 or legacy (X-Auth)")
+	fs.StringVar(&c.ZosVersion, "zos-version", c.ZosVersion, "version reported to the registrar (vMAJOR.MINOR.PATCH; empty: none)")
+	fs.Var((*durationValue)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
+	fs.Var((*durationValue)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
+	fs.Var((*sizeValue)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
+	fs.Var((*durationValue)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
+	fs.Var((*durationValue)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
+	fs.BoolVar(&c.InProcess, "in-process", c.InProcess, "run the modules as goroutines of zosd instead of one process each")
+	fs.Var((*levelValue)(&c.LogLevel), "log-level", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// parse reads args and the environment into c with fs; a flag given on
+// the command line wins over its variable.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer, usage string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(out, fs, usage)
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if envErr != nil || set[f.Name] || getenv == nil {
+			return
+		}
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%w: invalid value %q for %s: %v", ErrUsage, v, name, err)
+			}
+		}
+	})
+	return envErr
+}
+
+// args renders fs's current values as flags, for a child process.
+func args(fs *flag.FlagSet) []string {
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) {
+		out = append(out, "--"+f.Name+"="+f.Value.String())
+	})
+	return out
+}
+
+// validate checks the settings needed by what will run: "node" (all),
+// or one module.
+func (c *Config) validate(what string) error {
+	needs := func(mods ...string) bool { return what == "node" || slices.Contains(mods, what) }
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: --data must not be empty", ErrUsage)
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("--data: %w", err)
+	}
+	c.DataDir = abs
+	for i, d := range c.DataDisks {
+		if c.DataDisks[i], err = filepath.Abs(d); err != nil {
+			return fmt.Errorf("--data-disk: %w", err)
+		}
+	}
+	if needs(ModuleGateway) {
+		if c.Registrar == "" {
+			return fmt.Errorf("%w: --registrar is required (or %s)", ErrUsage, EnvName("registrar"))
+		}
+		u, err := url.Parse(c.Registrar)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: --registrar %q: want an http or https URL", ErrUsage, c.Registrar)
+		}
+	}
+	if needs(ModuleIdentity) && c.Farm == 0 {
+		return fmt.Errorf("%w: --farm is required (or %s): the id of the farm the node belongs to", ErrUsage, EnvName("farm"))
+	}
+	if c.GeoIPURL == "none" {
+		c.GeoIPURL = ""
+	}
+	if needs(ModuleLocation) {
+		if err := location.Validate(c.Fallback); err != nil {
+			return fmt.Errorf("%w: fallback location: %v", ErrUsage, err)
+		}
+	}
+	if c.AuthScheme != "v2" && c.AuthScheme != "legacy" {
+		return fmt.Errorf("%w: --auth %q: want v2 or legacy", ErrUsage, c.AuthScheme)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("%w: --log-format %q: want text or json", ErrUsage, c.LogFormat)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"account-check-interval", c.AccountCheck}, {"update-interval", c.Update}, {"uptime-interval", c.Uptime},
+		{"uptime-min-interval", c.UptimeMin}, {"retry-min", c.RetryMin}, {"retry-max", c.RetryMax},
+		{"address-poll", c.AddressPoll}, {"health-interval", c.HealthInterval}, {"location-refresh", c.LocationRefresh},
+		{"restart-min", c.RestartMin}, {"restart-max", c.RestartMax},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%w: --%s must be positive", ErrUsage, d.name)
+		}
+	}
+	if c.Redis == "" && needs() && len(c.RedisSocket()) > 100 {
+		return fmt.Errorf("%w: the private Redis socket %s is longer than a unix socket path may be: use a shorter --data or give --redis", ErrUsage, c.RedisSocket())
+	}
+	return nil
+}
+
+// lightConfig is registrar_light's configuration.
+func (c Config) lightConfig() registration.Config {
+	return registration.Config{
+		AccountCheck: c.AccountCheck, Update: c.Update, Uptime: c.Uptime,
+		UptimeMin: c.UptimeMin, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
+		ZosVersion: c.ZosVersion,
+	}
+}
+
+func writeUsage(out io.Writer, fs *flag.FlagSet, usage string) {
+	if out == nil {
+		return
+	}
+	fmt.Fprint(out, usage)
+	fmt.Fprintf(out, "\nEvery flag can also be set with an environment variable %s<FLAG> (e.g. %s); a flag wins.\n\nFlags:\n", EnvPrefix, EnvName("farm"))
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
+	})
+}
+
+// Flag values.
+
+type uintValue uint64
+
+func (v *uintValue) String() string { return strconv.FormatUint(uint64(*v), 10) }
+func (v *uintValue) Set(s string) error {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return errors.New("want a positive integer")
+	}
+	*v = uintValue(n)
+	return nil
+}
+
+type listValue []string
+
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+func (v *listValue) Set(s string) error {
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" && !slices.Contains(*v, p) {
+			*v = append(*v, p)
+		}
+	}
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+// parseDuration is time.ParseDuration with a leading day count ("1d12h").
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q (e.g. 30s, 40m, 24h, 1d)", s)
+	}
+	return days + d, nil
+}
+
+type sizeValue uint64
+
+func (v *sizeValue) String() string { return formatSize(uint64(*v)) }
+func (v *sizeValue) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*v = sizeValue(n)
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// parseSize reads a byte count with an optional unit ("100MiB", "1GB",
+// "4096").
+func parseSize(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	mult := uint64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(strings.ToLower(s), strings.ToLower(u.suffix)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || (mult > 1 && n > ^uint64(0)/mult) {
+		return 0, errors.New("want a size such as 100MiB, 1GB or 4096")
+	}
+	return n * mult, nil
+}
+
+func formatSize(n uint64) string {
+	for _, u := range sizeUnits[:4] {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatUint(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+type levelValue slog.Level
+
+func (v *levelValue) String() string { return strings.ToLower(slog.Level(*v).String()) }
+func (v *levelValue) Set(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("want debug, info, warn or error")
+	}
+	*v = levelValue(l)
+	return nil
+}

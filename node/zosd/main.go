@@ -1,0 +1,243 @@
+// Package zosd is the node daemon: it runs the modules of a Grid v4 node
+// (identityd, noded, location, powerd, registrar_gateway,
+// registrar_light), each as a `zosd run <module>` process or, when
+// configured, as goroutines, over a Redis bus (its own private
+// redis-server unless given one), restarts a module that dies, and shows
+// the node's state (`zosd status`). See docs/node.md.
+package zosd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/node/clock"
+	"github.com/grid4/grid4/node/supervisor"
+)
+
+// Exit statuses of Main.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+	// ExitFatal: a module refused to run for a reason a restart does not
+	// fix (supervisor.ExitFatal).
+	ExitFatal = supervisor.ExitFatal
+)
+
+// Env is what Main reads and writes: the process's streams and
+// environment, or test doubles.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Executable is the zosd program started for each module (default:
+	// os.Executable()).
+	Executable string
+	// Clock drives every timer (default clock.Real{}).
+	Clock clock.Clock
+}
+
+const usageNode = `Usage:
+  zosd --registrar URL --farm ID [--data DIR] [--interface NAME] [--redis URL] [flags]
+      run a node: its private Redis (unless --redis) and every module, restarting those that die
+  zosd run MODULE [flags]
+      run one module (` + "identityd, noded, location, powerd, registrar_gateway, registrar_light" + `) alone
+  zosd status [--data DIR] [-o text|json]
+      show each module's state and the registration
+`
+
+// Main runs zosd with args (without the program name) until ctx ends and
+// returns the exit status. Errors are one line on Stderr: "zosd: <why>".
+func Main(ctx context.Context, args []string, e Env) int {
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
+	}
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
+	}
+	if e.Getenv == nil {
+		e.Getenv = func(string) string { return "" }
+	}
+	if e.Clock == nil {
+		e.Clock = clock.Real{}
+	}
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "run":
+		err = mainRun(ctx, args[1:], e)
+	case len(args) > 0 && args[0] == "status":
+		err = mainStatus(ctx, args[1:], e)
+	case len(args) > 0 && args[0] == "help":
+		fmt.Fprint(e.Stdout, usageNode)
+		return ExitOK
+	default:
+		err = mainNode(ctx, args, e)
+	}
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return ExitOK
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(e.Stderr, "zosd: %v (see zosd --help)\n", unwrapUsage(err))
+		return ExitUsage
+	default:
+		fmt.Fprintf(e.Stderr, "zosd: %v\n", err)
+		var fe *supervisor.FatalError
+		if errors.Is(err, supervisor.ErrFatal) && !errors.As(err, &fe) {
+			return ExitFatal // a module run alone
+		}
+		return ExitError
+	}
+}
+
+// unwrapUsage drops the "usage: " prefix ErrUsage adds.
+func unwrapUsage(err error) string {
+	s := err.Error()
+	const p = "usage: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// mainNode runs a node.
+func mainNode(ctx context.Context, args []string, e Env) error {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("zosd", flag.ContinueOnError)
+	cfg.flagSet(fs)
+	if err := parse(fs, args, e.Getenv, e.Stdout, usageNode); err != nil {
+		return err
+	}
+	if err := cfg.validate("node"); err != nil {
+		return err
+	}
+	exe := e.Executable
+	if exe == "" && !cfg.InProcess {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("finding the zosd program to start the modules: %w", err)
+		}
+	}
+	// The children get every setting as a flag, with absolute paths.
+	_ = fs.Set("data", cfg.DataDir)
+	_ = fs.Set("geoip-url", cfg.GeoIPURL)
+	n := &node{cfg: cfg, childArgs: args0(fs), exe: exe, stderr: e.Stderr, clock: e.Clock, log: newLogger(cfg, e.Stderr)}
+	return n.run(ctx)
+}
+
+// args0 renders fs's values as flags, leaving out --redis (the node adds
+// the one its modules use) and --data-disk when empty.
+func args0(fs *flag.FlagSet) []string {
+	var out []string
+	for _, a := range args(fs) {
+		if len(a) >= 8 && a[:8] == "--redis=" {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// mainRun runs one module.
+func mainRun(ctx context.Context, args []string, e Env) error {
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(e.Stdout, usageNode)
+			return errHelp
+		}
+		return fmt.Errorf("%w: zosd run MODULE: name a module (%v)", ErrUsage, Modules())
+	}
+	name := args[0]
+	if _, ok := moduleFuncs()[name]; !ok {
+		return fmt.Errorf("%w: unknown module %q (modules: %v)", ErrUsage, name, Modules())
+	}
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("zosd run", flag.ContinueOnError)
+	cfg.flagSet(fs)
+	if err := parse(fs, args[1:], e.Getenv, e.Stdout, usageNode); err != nil {
+		return err
+	}
+	if err := cfg.validate(name); err != nil {
+		return err
+	}
+	if cfg.Redis == "" {
+		info, err := readRunFile(cfg.RunFile())
+		if err != nil {
+			return fmt.Errorf("%w: --redis is required when no zosd runs on %s", ErrUsage, cfg.DataDir)
+		}
+		cfg.Redis, cfg.BusPrefix = info.Redis, info.BusPrefix
+	}
+	ctx, cancel := supervisor.WatchLifeline(ctx, e.Getenv)
+	defer cancel()
+	return runModule(ctx, name, cfg, e.Clock, newLogger(cfg, e.Stderr))
+}
+
+// mainStatus prints the node's state.
+func mainStatus(ctx context.Context, args []string, e Env) error {
+	cfg := DefaultConfig()
+	output := "text"
+	fs := flag.NewFlagSet("zosd status", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of the node")
+	fs.StringVar(&cfg.Redis, "redis", "", "Redis of the node's bus (default: from the node's run file)")
+	fs.StringVar(&cfg.BusPrefix, "bus-prefix", "", "bus key prefix (default: from the node's run file)")
+	fs.StringVar(&output, "o", output, "output: text or json")
+	fs.StringVar(&output, "output", output, "output: text or json")
+	if err := parse(fs, args, e.Getenv, e.Stdout, "Usage: zosd status [--data DIR] [-o text|json]\n"); err != nil {
+		return err
+	}
+	if output != "text" && output != "json" {
+		return fmt.Errorf("%w: -o %q: want text or json", ErrUsage, output)
+	}
+	if err := cfg.validate("status"); err != nil {
+		return err
+	}
+	info, err := readRunFile(cfg.RunFile())
+	if err != nil && cfg.Redis == "" {
+		return fmt.Errorf("%w on %s", ErrNotRunning, cfg.DataDir)
+	}
+	if cfg.Redis != "" {
+		info.Redis = cfg.Redis
+	}
+	if cfg.BusPrefix != "" {
+		info.BusPrefix = cfg.BusPrefix
+	}
+	if info.BusPrefix == "" {
+		info.BusPrefix = DefaultBusPrefix
+	}
+	b, err := bus.Open(info.Redis, bus.Options{Prefix: info.BusPrefix, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
+	}
+	defer b.Close()
+	pctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	err = b.Ping(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the node's bus at %s does not answer (is zosd running on %s?): %w", info.Redis, cfg.DataDir, err)
+	}
+	r := collect(ctx, b, info)
+	if run, err := func() (RunInfo, error) {
+		cctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		defer cancel()
+		return NewSupervisorStub(b).Info(cctx)
+	}(); err == nil {
+		r.Run = run
+	}
+	if output == "json" {
+		return printJSON(e.Stdout, r)
+	}
+	printReport(e.Stdout, r, e.Clock.Now())
+	return nil
+}

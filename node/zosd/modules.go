@@ -1,0 +1,227 @@
+package zosd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/node/clock"
+	"github.com/grid4/grid4/node/facts"
+	"github.com/grid4/grid4/node/geo"
+	"github.com/grid4/grid4/node/hostinfo"
+	"github.com/grid4/grid4/node/identity"
+	"github.com/grid4/grid4/node/location"
+	"github.com/grid4/grid4/node/power"
+	"github.com/grid4/grid4/node/registration"
+	"github.com/grid4/grid4/node/supervisor"
+)
+
+// The modules zosd runs, in start order.
+const (
+	ModuleIdentity = "identityd"
+	ModuleNoded    = "noded"
+	ModuleLocation = "location"
+	ModulePower    = "powerd"
+	ModuleGateway  = "registrar_gateway"
+	ModuleLight    = "registrar_light"
+)
+
+// Modules returns the module names in start order.
+func Modules() []string {
+	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight}
+}
+
+// env is what a module runs with.
+type env struct {
+	cfg   Config
+	bus   *bus.Client
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// moduleFunc runs one module until ctx ends.
+type moduleFunc func(ctx context.Context, e env) error
+
+// moduleFuncs maps module names to their implementations.
+func moduleFuncs() map[string]moduleFunc {
+	return map[string]moduleFunc{
+		ModuleIdentity: runIdentity,
+		ModuleNoded:    runNoded,
+		ModuleLocation: runLocation,
+		ModulePower:    runPower,
+		ModuleGateway:  runGateway,
+		ModuleLight:    runLight,
+	}
+}
+
+// runModule opens the bus and runs module name.
+func runModule(ctx context.Context, name string, cfg Config, c clock.Clock, log *slog.Logger) error {
+	f, ok := moduleFuncs()[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown module %q (modules: %v)", ErrUsage, name, Modules())
+	}
+	log = log.With("module", name)
+	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return f(ctx, env{cfg: cfg, bus: b, clock: c, log: log})
+}
+
+// serve serves one object until ctx ends.
+func serve(ctx context.Context, b *bus.Client, object string, methods bus.Methods) error {
+	srv := bus.NewServer(b, bus.ServerOptions{})
+	if err := srv.Handle(object, methods); err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+// all runs fs concurrently until ctx ends or one fails; then it cancels
+// the others and returns the first error.
+func all(ctx context.Context, fs ...func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, f := range fs {
+		wg.Go(func() {
+			if err := f(ctx); err != nil {
+				once.Do(func() { first = err })
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// runIdentity is identityd. An identity that cannot be loaded is fatal:
+// restarting would not repair it.
+func runIdentity(ctx context.Context, e env) error {
+	res, err := identity.Open(identity.Config{Primary: e.cfg.SeedFile(), Disks: e.cfg.DataDisks, Logger: e.log})
+	if err != nil {
+		if errors.Is(err, identity.ErrCorrupt) || errors.Is(err, identity.ErrUnreadable) || errors.Is(err, identity.ErrConflictingCopies) {
+			return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+		}
+		return err
+	}
+	m := identity.NewManager(res, e.cfg.Farm, e.cfg.SeedFile())
+	return serve(ctx, e.bus, identity.Object, m.Methods())
+}
+
+// runNoded is noded: the facts and the address watcher.
+func runNoded(ctx context.Context, e env) error {
+	p, err := hostinfo.New(hostinfo.Config{Root: e.cfg.HostRoot, Interface: e.cfg.Interface})
+	if err != nil {
+		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+	}
+	stream, err := facts.NewAddressStream(e.bus)
+	if err != nil {
+		return err
+	}
+	wake, err := facts.NetlinkWakeups(ctx, e.log)
+	if err != nil {
+		e.log.Warn("no netlink notifications; watching addresses by polling only", "err", err, "every", e.cfg.AddressPoll)
+	}
+	w := facts.NewWatcher(p, stream, e.clock, e.cfg.AddressPoll, wake, e.log)
+	return all(ctx,
+		func(ctx context.Context) error { return serve(ctx, e.bus, facts.Object, facts.NewService(p).Methods()) },
+		w.Run,
+	)
+}
+
+// runLocation is the location module.
+func runLocation(ctx context.Context, e env) error {
+	loc, err := location.New(e.cfg.LocationConfig(), nil, e.log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+	}
+	svc := geo.NewService(loc, e.clock, e.cfg.LocationRefresh)
+	return serve(ctx, e.bus, geo.Object, svc.Methods())
+}
+
+// runPower is powerd.
+func runPower(ctx context.Context, e env) error {
+	m, err := power.New(power.Config{Root: e.cfg.HostRoot, DataDir: e.cfg.DataDir, MinFree: e.cfg.MinFreeDisk, CheckInterval: e.cfg.HealthInterval}, e.bus, e.clock, e.log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+	}
+	return all(ctx,
+		func(ctx context.Context) error { return serve(ctx, e.bus, power.Object, m.Methods()) },
+		m.Watch,
+	)
+}
+
+// gatewayHTTPTimeout bounds one HTTP attempt to the registrar.
+const gatewayHTTPTimeout = 30 * time.Second
+
+// runGateway is registrar_gateway. It signs through identityd, so it
+// first waits for identityd to answer.
+func runGateway(ctx context.Context, e env) error {
+	stub := identity.NewStub(e.bus)
+	var key *identity.RemoteKey
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		k, err := identity.NewRemoteKey(cctx, stub)
+		cancel()
+		if err == nil {
+			key = k
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.log.Info("waiting for identityd", "err", err)
+		if clock.Sleep(ctx, e.clock, wait) != nil {
+			return nil
+		}
+	}
+	scheme := client.AuthV2
+	if e.cfg.AuthScheme == "legacy" {
+		scheme = client.AuthLegacy
+	}
+	c, err := client.New(e.cfg.Registrar,
+		client.WithIdentity(key, 0),
+		client.WithAuthScheme(scheme),
+		client.WithHTTPClient(&http.Client{Timeout: gatewayHTTPTimeout}),
+		client.WithUserAgent("zosd"),
+	)
+	if err != nil {
+		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+	}
+	return serve(ctx, e.bus, registration.GatewayObject, registration.NewGateway(c).Methods())
+}
+
+// runLight is registrar_light.
+func runLight(ctx context.Context, e env) error {
+	stream, err := facts.NewAddressStream(e.bus)
+	if err != nil {
+		return err
+	}
+	l, err := registration.NewLight(e.cfg.lightConfig(), registration.Deps{
+		Registrar: registration.NewGatewayStub(e.bus),
+		Facts:     facts.NewStub(e.bus),
+		Location:  geo.NewStub(e.bus),
+		Farm:      identity.NewStub(e.bus),
+		Power:     power.NewStub(e.bus),
+		Addresses: facts.Changes(ctx, stream, e.log),
+		Clock:     e.clock,
+		Logger:    e.log,
+	})
+	if err != nil {
+		return err
+	}
+	return all(ctx,
+		func(ctx context.Context) error { return serve(ctx, e.bus, registration.LightObject, l.Methods()) },
+		l.Run,
+	)
+}

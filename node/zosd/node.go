@@ -1,0 +1,223 @@
+package zosd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/node/clock"
+	"github.com/grid4/grid4/node/identity"
+	"github.com/grid4/grid4/node/supervisor"
+)
+
+// SupervisorObject is the bus object zosd itself serves.
+const SupervisorObject = "zosd/supervisor@1.0"
+
+// ModuleRedis names the private redis-server among the supervised
+// processes.
+const ModuleRedis = "redis"
+
+// RunInfo is the content of the run file: how to reach a running node.
+type RunInfo struct {
+	PID       int       `json:"pid"`
+	DataDir   string    `json:"data_dir"`
+	Redis     string    `json:"redis"`
+	BusPrefix string    `json:"bus_prefix"`
+	InProcess bool      `json:"in_process"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// node is a running zosd.
+type node struct {
+	cfg Config
+	// childArgs are the flags passed to `zosd run <module>`.
+	childArgs []string
+	// exe is the zosd executable started for each module.
+	exe    string
+	stderr io.Writer
+	clock  clock.Clock
+	log    *slog.Logger
+}
+
+// run runs the node until ctx ends.
+func (n *node) run(ctx context.Context) error {
+	cfg := n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Check the identity before starting anything: a node whose identity
+	// cannot be loaded must refuse to start, not restart identityd in a
+	// loop.
+	if err := identity.Check(identity.Config{Primary: cfg.SeedFile(), Disks: cfg.DataDisks}); err != nil {
+		return err
+	}
+	n.log.Info("starting node", "farm", cfg.Farm, "registrar", cfg.Registrar, "data", cfg.DataDir, "in_process", cfg.InProcess)
+
+	var specs []supervisor.Spec
+	if cfg.Redis == "" {
+		cfg.Redis = "unix://" + cfg.RedisSocket()
+		specs = append(specs, n.redisSpec(cfg))
+	}
+	childArgs := append(append([]string(nil), n.childArgs...), "--redis="+cfg.Redis)
+	for _, name := range Modules() {
+		spec := supervisor.Spec{Name: name}
+		if cfg.InProcess {
+			spec.Start = supervisor.Func(func(ctx context.Context) error {
+				return runModule(ctx, name, cfg, n.clock, n.log)
+			})
+		} else {
+			spec.Start = supervisor.Exec{
+				Path:     n.exe,
+				Args:     append([]string{"run", name}, childArgs...),
+				Stderr:   n.stderr,
+				Lifeline: true,
+			}.Start
+		}
+		specs = append(specs, spec)
+	}
+	sup := supervisor.New(supervisor.Config{RestartMin: cfg.RestartMin, RestartMax: cfg.RestartMax}, specs, n.clock, n.log.With("module", "zosd"))
+
+	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: n.log.With("module", "zosd")})
+	if err != nil {
+		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
+	}
+	defer b.Close()
+	info := RunInfo{PID: os.Getpid(), DataDir: cfg.DataDir, Redis: cfg.Redis, BusPrefix: cfg.BusPrefix, InProcess: cfg.InProcess, StartedAt: n.clock.Now()}
+	if err := writeRunFile(cfg.RunFile(), info); err != nil {
+		return err
+	}
+	defer os.Remove(cfg.RunFile())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		// Serve retries until the Redis the supervisor starts answers.
+		served <- serve(ctx, b, SupervisorObject, bus.Methods{
+			"Modules": bus.Func0(sup.Statuses),
+			"Info":    bus.Func0(func(context.Context) (RunInfo, error) { return info, nil }),
+		})
+	}()
+	err = sup.Run(ctx)
+	cancel()
+	<-served
+	if err != nil {
+		return err
+	}
+	n.log.Info("node stopped")
+	return nil
+}
+
+// redisSpec is the private redis-server: on a unix socket in the data
+// directory, without persistence (the bus carries calls and recent
+// events, nothing to keep across restarts).
+func (n *node) redisSpec(cfg Config) supervisor.Spec {
+	sock := cfg.RedisSocket()
+	return supervisor.Spec{
+		Name: ModuleRedis,
+		Start: supervisor.Exec{
+			Path: cfg.RedisServer,
+			Args: []string{
+				"--port", "0",
+				"--unixsocket", sock,
+				"--unixsocketperm", "700",
+				"--save", "",
+				"--appendonly", "no",
+				"--dir", cfg.DataDir,
+				"--loglevel", "warning",
+			},
+			Stderr: n.stderr,
+			// redis-server cannot watch a lifeline; the kernel stops it
+			// if zosd dies without stopping it.
+			ParentDeathSignal: syscall.SIGTERM,
+		}.Start,
+		Ready: func(ctx context.Context) error {
+			b, err := bus.Open("unix://"+sock, bus.Options{})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			for {
+				pctx, cancel := context.WithTimeout(ctx, time.Second)
+				err := b.Ping(pctx)
+				cancel()
+				if err == nil {
+					return nil
+				}
+				if clock.Sleep(ctx, clock.Real{}, 20*time.Millisecond) != nil {
+					return fmt.Errorf("redis at %s: %w", sock, err)
+				}
+			}
+		},
+	}
+}
+
+// ErrLocked: another zosd runs on the data directory.
+var ErrLocked = errors.New("another zosd is running on this data directory")
+
+// lockDataDir takes an exclusive lock on the data directory for the life
+// of the process.
+func lockDataDir(cfg Config) (func(), error) {
+	f, err := os.OpenFile(cfg.LockFile(), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := ""
+			if info, rerr := readRunFile(cfg.RunFile()); rerr == nil {
+				who = fmt.Sprintf(" (pid %d)", info.PID)
+			}
+			return nil, fmt.Errorf("%w: %s%s", ErrLocked, cfg.DataDir, who)
+		}
+		return nil, fmt.Errorf("lock %s: %w", cfg.LockFile(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func writeRunFile(path string, info RunInfo) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("run file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("run file: %w", err)
+	}
+	return nil
+}
+
+// ErrNotRunning: no zosd runs on the data directory.
+var ErrNotRunning = errors.New("zosd is not running")
+
+func readRunFile(path string) (RunInfo, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return RunInfo{}, fmt.Errorf("%w (no %s)", ErrNotRunning, path)
+	}
+	if err != nil {
+		return RunInfo{}, err
+	}
+	var info RunInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return RunInfo{}, fmt.Errorf("run file %s: %w", path, err)
+	}
+	return info, nil
+}

@@ -1,0 +1,231 @@
+package zosd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/node/identity"
+	"github.com/grid4/grid4/node/power"
+	"github.com/grid4/grid4/node/registration"
+	"github.com/grid4/grid4/node/supervisor"
+)
+
+// statusTimeout bounds each call `zosd status` makes.
+const statusTimeout = 3 * time.Second
+
+// Report is what `zosd status` shows (and prints with -o json).
+type Report struct {
+	Run          RunInfo             `json:"run"`
+	Identity     *identity.Info      `json:"identity,omitempty"`
+	Modules      []supervisor.Status `json:"modules"`
+	Registration *registration.State `json:"registration,omitempty"`
+	Power        *power.Status       `json:"power,omitempty"`
+	// Errors holds, per part, why it could not be read.
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// SupervisorStub calls zosd's own bus object.
+type SupervisorStub struct{ c *bus.Client }
+
+// NewSupervisorStub returns a stub calling zosd through c.
+func NewSupervisorStub(c *bus.Client) SupervisorStub { return SupervisorStub{c: c} }
+
+// Modules returns the state of every supervised process.
+func (s SupervisorStub) Modules(ctx context.Context) ([]supervisor.Status, error) {
+	return bus.Call[[]supervisor.Status](ctx, s.c, SupervisorObject, "Modules")
+}
+
+// Info returns how zosd runs.
+func (s SupervisorStub) Info(ctx context.Context) (RunInfo, error) {
+	return bus.Call[RunInfo](ctx, s.c, SupervisorObject, "Info")
+}
+
+// collect asks every module for its state. Parts that do not answer are
+// listed in Errors.
+func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
+	r := Report{Run: run, Modules: []supervisor.Status{}, Errors: map[string]string{}}
+	call := func(part string, f func(ctx context.Context) error) {
+		cctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		defer cancel()
+		if err := f(cctx); err != nil {
+			r.Errors[part] = err.Error()
+		}
+	}
+	call("zosd", func(ctx context.Context) error {
+		m, err := NewSupervisorStub(b).Modules(ctx)
+		if err == nil {
+			r.Modules = m
+		}
+		return err
+	})
+	call(ModuleIdentity, func(ctx context.Context) error {
+		info, err := identity.NewStub(b).Info(ctx)
+		if err == nil {
+			r.Identity = &info
+		}
+		return err
+	})
+	call(ModuleLight, func(ctx context.Context) error {
+		st, err := registration.NewLightStub(b).State(ctx)
+		if err == nil {
+			r.Registration = &st
+		}
+		return err
+	})
+	call(ModulePower, func(ctx context.Context) error {
+		st, err := power.NewStub(b).Status(ctx)
+		if err == nil {
+			r.Power = &st
+		}
+		return err
+	})
+	if len(r.Errors) == 0 {
+		r.Errors = nil
+	}
+	return r
+}
+
+// printReport writes r as text.
+func printReport(w io.Writer, r Report, now time.Time) {
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return age(now.Sub(t)) + " ago"
+	}
+	in := func(t time.Time) string {
+		if t.IsZero() {
+			return "not scheduled"
+		}
+		if d := t.Sub(now); d > 0 {
+			return "in " + age(d)
+		}
+		return "now"
+	}
+	fmt.Fprintf(w, "zosd        pid %d, %s, up %s, data %s\n", r.Run.PID, map[bool]string{true: "modules in-process", false: "one process per module"}[r.Run.InProcess], age(now.Sub(r.Run.StartedAt)), r.Run.DataDir)
+	fmt.Fprintf(w, "bus         %s (prefix %q)\n", r.Run.Redis, r.Run.BusPrefix)
+	if id := r.Identity; id != nil {
+		fmt.Fprintf(w, "identity    %s (%s), farm %d, %s\n", id.Address, id.Scheme, id.FarmID, id.Origin)
+		for _, c := range id.Copies {
+			fmt.Fprintf(w, "  copy      %s: %s %s\n", c.Path, c.State, c.Detail)
+		}
+	} else {
+		fmt.Fprintf(w, "identity    no answer: %s\n", r.Errors[ModuleIdentity])
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tSTATE\tPID\tRESTARTS\tSINCE\tLAST EXIT")
+	if len(r.Modules) == 0 {
+		fmt.Fprintf(tw, "?\tno answer from zosd: %s\t\t\t\t\n", r.Errors["zosd"])
+	}
+	for _, m := range r.Modules {
+		pid := "-"
+		if m.PID != 0 {
+			pid = fmt.Sprint(m.PID)
+		}
+		state := string(m.State)
+		if m.State == supervisor.Restarting {
+			state += " " + in(m.NextStart)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", m.Name, state, pid, m.Restarts, age(now.Sub(m.Since)), oneLine(m.LastExit, 60))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	if s := r.Registration; s != nil {
+		switch s.Phase {
+		case registration.Done:
+			fmt.Fprintf(w, "registration  done: node %d, twin %d, farm %d (registered %s)\n", s.NodeID, s.TwinID, s.FarmID, ago(s.RegisteredAt))
+		case registration.Failed:
+			fmt.Fprintf(w, "registration  failed (%d attempts), retrying %s: %s\n", s.Attempts, in(s.Register.Next), s.Reason)
+		default:
+			fmt.Fprintf(w, "registration  in progress\n")
+		}
+		if s.Interface != nil {
+			fmt.Fprintf(w, "  interface   %s %s %s\n", s.Interface.Name, s.Interface.Mac, strings.Join(s.Interface.IPs, ", "))
+		}
+		if s.Location != nil {
+			fmt.Fprintf(w, "  location    %s (%s)\n", place(s.Location.Country, s.Location.City, s.Location.Latitude, s.Location.Longitude), s.LocationSource)
+		}
+		task := func(name string, t registration.Task) {
+			status := "ok"
+			if !t.OK && t.Runs > 0 {
+				status = "FAILED: " + t.Error
+			}
+			if t.Runs == 0 {
+				status = "not run yet"
+			}
+			fmt.Fprintf(w, "  %-11s last %s, next %s — %s\n", name, ago(t.Last), in(t.Next), status)
+		}
+		if s.Register.Runs > 0 && !s.Register.OK {
+			task("register", s.Register)
+		}
+		task("account", s.AccountCheck)
+		task("update", s.Update)
+		task("uptime", s.Uptime)
+	} else {
+		fmt.Fprintf(w, "registration  no answer: %s\n", r.Errors[ModuleLight])
+	}
+	if p := r.Power; p != nil {
+		if p.Health.Healthy {
+			fmt.Fprintf(w, "health        healthy; machine up %s\n", age(time.Duration(p.Uptime*float64(time.Second))))
+		} else {
+			fmt.Fprintf(w, "health        UNHEALTHY (uptime reports skipped): %s\n", p.Health.Reason())
+		}
+	} else {
+		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
+	}
+}
+
+// printJSON writes r as indented JSON.
+func printJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func place(country, city, lat, long string) string {
+	parts := []string{}
+	for _, p := range []string{city, country} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if lat != "" || long != "" {
+		parts = append(parts, lat+","+long)
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, " ")
+}
+
+// age is a duration rounded for humans: 45s, 12m, 3h5m, 2d4h.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return d.Truncate(time.Second).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
