@@ -3,9 +3,6 @@ package gridctl
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,17 +19,12 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the per-test schemas
-
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/registrar"
-	"github.com/grid4/grid4/store"
+	"github.com/grid4/grid4/store/storetest"
 )
-
-// e2ePostgresDefault is used when GRID4_TEST_POSTGRES is unset.
-const e2ePostgresDefault = "postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable"
 
 // e2eStellar is a Stellar public key with a valid checksum.
 const e2eStellar = "GA7QYNF7SOWQ3GLR2BGMZEHXAVIRZA4KVWLTJJFC7MGXUA74P7UJVSGZ"
@@ -70,60 +61,13 @@ type e2e struct {
 	dir string
 }
 
-// e2eStoreURL returns a fresh database of backend: a SQLite file, or a
-// PostgreSQL schema of its own selected with search_path (dropped at the
-// end). An unreachable PostgreSQL fails the test.
-func e2eStoreURL(t *testing.T, backend string) string {
-	t.Helper()
-	if backend == "sqlite" {
-		return "sqlite:" + filepath.Join(t.TempDir(), "registrar.db")
-	}
-	base := os.Getenv("GRID4_TEST_POSTGRES")
-	if base == "" {
-		base = e2ePostgresDefault
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("PostgreSQL %s: %v", base, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL is unreachable (%v); run `make test-services` or set GRID4_TEST_POSTGRES", err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "gridctl_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("GRID4_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // newE2E starts a registrar on backend whose admin is twin 1.
 func newE2E(t *testing.T, backend string) *e2e {
 	t.Helper()
 	if gridctlBin == "" {
 		t.Fatal(buildErr)
 	}
-	db, err := store.Open(context.Background(), e2eStoreURL(t, backend))
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, backend)
 	cfg := registrar.DefaultConfig()
 	cfg.RateIP, cfg.RateTwin = 0, 0
 	cfg.AdminTwins = []uint64{1}

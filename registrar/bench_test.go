@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/grid4/grid4/store/storetest"
 )
 
 // BenchmarkUptimeReport measures the hot path end to end over loopback:
@@ -14,7 +16,7 @@ import (
 //
 //	go test -run '^$' -bench UptimeReport -benchtime 5s ./registrar/
 func BenchmarkUptimeReport(b *testing.B) {
-	for _, backend := range backends {
+	for _, backend := range storetest.Backends() {
 		for _, scheme := range []string{"legacy", "v2"} {
 			b.Run(backend+"/"+scheme, func(b *testing.B) {
 				benchUptime(b, backend, scheme)

@@ -2,36 +2,27 @@ package registrar
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the per-test schemas
-
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/store"
+	"github.com/grid4/grid4/store/storetest"
 )
-
-// defaultTestPostgres is used when GRID4_TEST_POSTGRES is unset.
-const defaultTestPostgres = "postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable"
 
 // fakeClock is the injected clock of a test server.
 type fakeClock struct {
@@ -55,12 +46,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// backends are the stores every HTTP test runs against.
-var backends = []string{"sqlite", "postgres"}
-
-// forEachBackend runs f as a subtest per store.
+// forEachBackend runs f as a parallel subtest per kind of store.
 func forEachBackend(t *testing.T, f func(t *testing.T, backend string)) {
-	for _, b := range backends {
+	for _, b := range storetest.Backends() {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			f(t, b)
@@ -68,59 +56,8 @@ func forEachBackend(t *testing.T, f func(t *testing.T, backend string)) {
 	}
 }
 
-// storeURL returns the URL of a fresh empty database for t: a SQLite file
-// in a temp dir, or a PostgreSQL schema of its own (dropped at the end).
-// PostgreSQL must be reachable: the test fails, it does not skip.
-func storeURL(t testing.TB, backend string) string {
-	t.Helper()
-	if backend == "sqlite" {
-		return "sqlite:" + filepath.Join(t.TempDir(), "registrar.db")
-	}
-	base := os.Getenv("GRID4_TEST_POSTGRES")
-	if base == "" {
-		base = defaultTestPostgres
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("PostgreSQL %s: %v", base, err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL is unreachable (%v); run `make test-services` or set GRID4_TEST_POSTGRES", err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "reg_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("GRID4_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // openStore opens a fresh store for t.
-func openStore(t testing.TB, backend string) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), storeURL(t, backend))
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func openStore(t testing.TB, backend string) *store.DB { return storetest.Open(t, backend) }
 
 // harness is a registrar on a real store behind a real HTTP server on
 // loopback, with a fake clock.

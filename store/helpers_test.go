@@ -3,27 +3,16 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/store"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/grid4/grid4/store/storetest"
 )
-
-// defaultTestPostgres is used when GRID4_TEST_POSTGRES is unset (as the
-// Makefile sets it).
-const defaultTestPostgres = "postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable"
 
 // opener opens a fresh, empty store for one test; each call may be given
 // the same t to get several handles on the same database (as several
@@ -35,71 +24,11 @@ type opener struct {
 }
 
 func sqliteFileOpener() opener {
-	return opener{name: "sqlite", url: func(t testing.TB) string {
-		return "sqlite:" + filepath.Join(t.TempDir(), "registrar.db")
-	}}
+	return opener{name: storetest.SQLite, url: func(t testing.TB) string { return storetest.URL(t, storetest.SQLite) }}
 }
 
 func postgresOpener() opener {
-	return opener{name: "postgres", url: postgresSchemaURL}
-}
-
-// pgAdmin is one connection pool per test binary for creating and dropping
-// schemas.
-var pgAdmin = sync.OnceValues(func() (*sql.DB, error) {
-	db, err := sql.Open("pgx", postgresBaseURL())
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
-})
-
-func postgresBaseURL() string {
-	if u := os.Getenv("GRID4_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return defaultTestPostgres
-}
-
-// postgresSchemaURL creates a schema of its own for t, dropped when t ends,
-// and returns a URL whose search_path is that schema.
-func postgresSchemaURL(t testing.TB) string {
-	t.Helper()
-	admin, err := pgAdmin()
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable (%v); start it with `make test-services` (or set GRID4_TEST_POSTGRES)",
-			redactURL(postgresBaseURL()), err)
-	}
-	schema := "t_" + randHex(8)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(postgresBaseURL())
-	if err != nil {
-		t.Fatalf("GRID4_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
+	return opener{name: storetest.Postgres, url: storetest.PostgresURL}
 }
 
 func randHex(n int) string {
