@@ -1,0 +1,152 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/grid4/grid4/flist"
+)
+
+// PublishOptions tune PublishDir.
+type PublishOptions struct {
+	// KeepMtimes records modification times in the flist (off: the same
+	// tree always gives the same flist).
+	KeepMtimes bool
+	// ScratchDir is where blocks wait for upload ("": the system's
+	// temporary directory). It needs room for the tree's compressed size.
+	ScratchDir string
+	// Uploads is how many blocks are uploaded at once (0: 4).
+	Uploads int
+	// Progress, if set, is told the total once the missing blocks are known
+	// (Start), then after each uploaded block (Add). Calls are serialised.
+	Progress Progress
+}
+
+// Progress follows an upload.
+type Progress interface {
+	// Start announces blocks blocks of bytes stored bytes to upload (of
+	// all the flist's blocks, the rest being on the hub already).
+	Start(blocks, all int, bytes int64)
+	// Add reports one more block of n stored bytes uploaded.
+	Add(n int64)
+}
+
+// PublishResult says what PublishDir did.
+type PublishResult struct {
+	// Info is the flist as the hub named it.
+	Info FlistInfo
+	// Flist is what was built.
+	Flist *flist.Flist
+	// Blocks is the flist's number of distinct blocks; Uploaded of them
+	// were sent (the others were on the hub), UploadedBytes bytes in all.
+	Blocks, Uploaded int
+	UploadedBytes    int64
+}
+
+// PublishDir builds an flist of dir and publishes it as name in
+// publisher/repo: it asks the hub which blocks it lacks, uploads only
+// those, then uploads the document. c must be signed (AsPublisher).
+func (c *Client) PublishDir(ctx context.Context, publisher, repo, name, dir string, opts PublishOptions) (PublishResult, error) {
+	for _, n := range []string{publisher, repo, name} {
+		if err := flist.ValidName(n); err != nil {
+			return PublishResult{}, err
+		}
+	}
+	scratch, err := os.MkdirTemp(opts.ScratchDir, "hub-publish-")
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("hub: publish: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	store, err := flist.NewDirStore(scratch)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	store.NoSync = true
+	f, err := flist.Builder{KeepMtimes: opts.KeepMtimes}.Build(ctx, dir, store)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	res := PublishResult{Flist: f}
+	blocks := f.Blocks()
+	res.Blocks = len(blocks)
+	ids := make([]flist.ID, len(blocks))
+	for i, b := range blocks {
+		ids[i] = b.ID
+	}
+	missing, err := c.MissingBlocks(ctx, ids)
+	if err != nil {
+		return res, err
+	}
+	doc := f.Encode()
+	for round := 0; ; round++ {
+		n, bytes, err := c.upload(ctx, store, missing, len(blocks), opts)
+		res.Uploaded += n
+		res.UploadedBytes += bytes
+		if err != nil {
+			return res, err
+		}
+		res.Info, err = c.PutFlist(ctx, publisher, repo, name, doc)
+		var ae *APIError
+		// Blocks can go missing between the question and the document
+		// (another hub process, an operator cleaning up): upload what the
+		// hub now names, once.
+		if round == 0 && errors.As(err, &ae) && ae.Status == 409 && len(ae.Missing) > 0 {
+			missing = ae.Missing
+			continue
+		}
+		return res, err
+	}
+}
+
+// upload sends the given blocks from store.
+func (c *Client) upload(ctx context.Context, store *flist.DirStore, ids []flist.ID, all int, opts PublishOptions) (int, int64, error) {
+	var total int64
+	for _, id := range ids {
+		st, err := os.Stat(store.Path(id))
+		if err != nil {
+			return 0, 0, fmt.Errorf("hub: publish: block %s: %w", id, err)
+		}
+		total += st.Size()
+	}
+	prog := opts.Progress
+	if prog != nil {
+		prog.Start(len(ids), all, total)
+	}
+	workers := opts.Uploads
+	if workers <= 0 {
+		workers = 4
+	}
+	var (
+		done  atomic.Int64
+		bytes atomic.Int64
+		mu    = make(chan struct{}, 1)
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, id := range ids {
+		g.Go(func() error {
+			stored, err := store.Stored(id)
+			if err != nil {
+				return err
+			}
+			if err := c.PutBlock(gctx, id, stored); err != nil {
+				return fmt.Errorf("uploading block %s: %w", id, err)
+			}
+			done.Add(1)
+			bytes.Add(int64(len(stored)))
+			if prog != nil {
+				mu <- struct{}{}
+				prog.Add(int64(len(stored)))
+				<-mu
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(done.Load()), bytes.Load(), err
+}
