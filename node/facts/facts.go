@@ -186,11 +186,17 @@ func Changes(ctx context.Context, stream *bus.Stream[AddressChange], log *slog.L
 		log = slog.New(slog.DiscardHandler)
 	}
 	ch := make(chan struct{}, 1)
+	// The starting point is taken now, before returning, so that a change
+	// published right after Changes returns is seen. If Redis does not
+	// answer, all retained events are read: a spurious signal only makes
+	// the receiver re-read the interface.
+	after := bus.FromStart
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	if last, ok, err := stream.Last(lctx); err == nil && ok {
+		after = last.ID
+	}
+	cancel()
 	go func() {
-		after := bus.FromStart
-		if last, ok, err := stream.Last(ctx); err == nil && ok {
-			after = last.ID
-		}
 		for _, err := range stream.Events(ctx, after) {
 			if ctx.Err() != nil {
 				return
