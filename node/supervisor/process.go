@@ -167,7 +167,9 @@ func WatchLifeline(ctx context.Context, getenv func(string) string) (context.Con
 // restarted.
 func Func(run func(ctx context.Context) error) func(ctx context.Context) (Process, error) {
 	return func(ctx context.Context) (Process, error) {
-		ctx, cancel := context.WithCancel(ctx)
+		// Only Stop ends the function: the supervisor stops its children
+		// one by one, in order, whatever happens to its own context.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p := &funcProcess{cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(p.done)
