@@ -38,6 +38,12 @@ func (t Task) ID() string {
 	return fmt.Sprintf("%d-%d-%s", t.TwinID, t.DeploymentID, t.Workload.Name)
 }
 
+// Sibling is the ID of another workload of the same deployment (the
+// machine a log stream reads, the network a machine joins).
+func (t Task) Sibling(name string) string {
+	return fmt.Sprintf("%d-%d-%s", t.TwinID, t.DeploymentID, name)
+}
+
 // Manager makes and removes the workloads of one type. Both methods must be
 // idempotent: the engine calls them again after a crash, and Deprovision
 // also cleans up after a failed Provision, so it must accept a workload
