@@ -87,8 +87,10 @@ type recProgress struct {
 	bytes, added int64
 }
 
-func (p *recProgress) Start(blocks, all int, bytes int64) { p.blocks, p.all, p.bytes = blocks, all, bytes }
-func (p *recProgress) Add(n int64)                        { p.added += n }
+func (p *recProgress) Start(blocks, all int, bytes int64) {
+	p.blocks, p.all, p.bytes = blocks, all, bytes
+}
+func (p *recProgress) Add(n int64) { p.added += n }
 
 func TestPublishingNeedsAPublisherSignature(t *testing.T) {
 	h := newTestHub(t)
