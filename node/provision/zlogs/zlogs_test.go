@@ -392,4 +392,3 @@ func TestRestoreSkipsPaused(t *testing.T) {
 	appendLines(t, m.LogFile(tk, "vm"), "new")
 	srv.expect(t, "new")
 }
-
