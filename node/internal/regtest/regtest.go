@@ -1,0 +1,88 @@
+// Package regtest runs a real registrar (package registrar on SQLite in a
+// temporary directory, served on loopback) for the node packages' tests,
+// and creates farms on it.
+package regtest
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/store"
+)
+
+// Registrar is a registrar running for one test.
+type Registrar struct {
+	// URL is its base URL (http://127.0.0.1:port).
+	URL string
+	srv *httptest.Server
+}
+
+// Start starts a registrar whose uptime report interval is
+// reportInterval (the registrar's default, 40 minutes, when 0) and stops
+// it when the test ends.
+func Start(t testing.TB, reportInterval time.Duration) *Registrar {
+	t.Helper()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "registrar.db"))
+	if err != nil {
+		t.Fatalf("registrar store: %v", err)
+	}
+	cfg := registrar.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	if reportInterval > 0 {
+		cfg.ReportInterval = reportInterval
+	}
+	srv, err := registrar.New(cfg, registrar.Deps{Store: db})
+	if err != nil {
+		t.Fatalf("registrar: %v", err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		db.Close()
+	})
+	return &Registrar{URL: ts.URL, srv: ts}
+}
+
+// Stop stops serving (connections are refused from then on).
+func (r *Registrar) Stop() { r.srv.Close() }
+
+// Client returns an unsigned client of the registrar.
+func (r *Registrar) Client(t testing.TB) *client.Client {
+	t.Helper()
+	c, err := client.New(r.URL, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Farm creates a farmer's account and a farm, and returns the farm id.
+func (r *Registrar) Farm(t testing.TB) uint64 {
+	t.Helper()
+	kp, err := keys.Generate(keys.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(r.URL, client.WithIdentity(kp, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.EnsureAccount(ctx, client.AccountOptions{}); err != nil {
+		t.Fatalf("farmer account: %v", err)
+	}
+	id, err := c.CreateFarm(ctx, client.NewFarm{Name: fmt.Sprintf("farm%s", rand.Text()[:10])})
+	if err != nil {
+		t.Fatalf("farm: %v", err)
+	}
+	return id
+}

@@ -1,0 +1,166 @@
+package zosd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseNode(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("zosd", flag.ContinueOnError)
+	cfg.flagSet(fs)
+	if err := parse(fs, args, func(k string) string { return env[k] }, nil, ""); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate("node")
+}
+
+// TestDefaults: the real schedule is the seed's, whatever the tests use.
+func TestDefaults(t *testing.T) {
+	cfg, err := parseNode(t, []string{"--registrar", "http://r", "--farm", "3"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AccountCheck != 30*time.Minute || cfg.Update != 24*time.Hour || cfg.Uptime != 40*time.Minute {
+		t.Errorf("schedule: %v %v %v", cfg.AccountCheck, cfg.Update, cfg.Uptime)
+	}
+	if cfg.AddressPoll != 10*time.Second || cfg.DataDir != DefaultDataDir || cfg.Redis != "" || cfg.BusPrefix != "bus:" ||
+		cfg.GeoIPURL != DefaultGeoIPURL || cfg.MinFreeDisk != 100<<20 || cfg.InProcess || cfg.AuthScheme != "v2" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+// TestEnvAndFlags: every flag has a ZOSD_ variable; a flag wins.
+func TestEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"ZOSD_REGISTRAR":       "http://from-env",
+		"ZOSD_FARM":            "9",
+		"ZOSD_DATA_DISK":       "/mnt/a,/mnt/b",
+		"ZOSD_UPTIME_INTERVAL": "2s",
+		"ZOSD_UPDATE_INTERVAL": "1d",
+		"ZOSD_MIN_FREE_DISK":   "1GiB",
+		"ZOSD_GEOIP_URL":       "none",
+		"ZOSD_IN_PROCESS":      "true",
+	}
+	cfg, err := parseNode(t, []string{"--farm", "4", "--data-disk", "/mnt/c", "--data", "rel"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Registrar != "http://from-env" || cfg.Farm != 4 || cfg.Uptime != 2*time.Second || cfg.Update != 24*time.Hour ||
+		cfg.MinFreeDisk != 1<<30 || cfg.GeoIPURL != "" || !cfg.InProcess {
+		t.Errorf("config: %+v", cfg)
+	}
+	if strings.Join(cfg.DataDisks, ",") != "/mnt/c" {
+		t.Errorf("a flag must win over its variable: %v", cfg.DataDisks)
+	}
+	if !strings.HasPrefix(cfg.DataDir, "/") {
+		t.Errorf("data dir not made absolute: %s", cfg.DataDir)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "--registrar is required"},
+		{[]string{"--registrar", "ftp://x"}, nil, "want an http or https URL"},
+		{[]string{"--registrar", "http://r"}, nil, "--farm is required"},
+		{[]string{"--registrar", "http://r", "--farm", "x"}, nil, "want a positive integer"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--uptime-interval", "0s"}, nil, "--uptime-interval must be positive"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--latitude", "100"}, nil, "fallback location"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--auth", "x"}, nil, "--auth"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--data", "/" + strings.Repeat("d", 120)}, nil, "longer than a unix socket path"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "extra"}, nil, "unexpected argument"},
+		{[]string{"--registrar", "http://r"}, map[string]string{"ZOSD_FARM": "-1"}, "ZOSD_FARM"},
+	} {
+		_, err := parseNode(t, tc.args, tc.env)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: %v, want a usage error with %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestParseDurationAndSize(t *testing.T) {
+	for in, want := range map[string]time.Duration{"40m": 40 * time.Minute, "1d": 24 * time.Hour, "1d12h": 36 * time.Hour, "500ms": 500 * time.Millisecond} {
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "x", "1dx", "d"} {
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) accepted", in)
+		}
+	}
+	for in, want := range map[string]uint64{"100MiB": 100 << 20, "1GB": 1e9, "4096": 4096, "2 kib": 2048, "0": 0} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "99999999999TiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+	if formatSize(100<<20) != "100MiB" || formatSize(1000) != "1000" {
+		t.Errorf("formatSize: %s %s", formatSize(100<<20), formatSize(1000))
+	}
+}
+
+// TestChildArgsRoundTrip: the flags zosd passes to its modules give them
+// the same configuration.
+func TestChildArgsRoundTrip(t *testing.T) {
+	cfg, err := parseNode(t, []string{"--registrar", "http://r", "--farm", "4", "--data-disk", "/a,/b", "--uptime-interval", "3s",
+		"--city", "Ghent", "--min-free-disk", "5MiB", "--log-level", "debug"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	cfg2 := DefaultConfig()
+	cfg2.flagSet(fs)
+	src := flag.NewFlagSet("y", flag.ContinueOnError)
+	cfg.flagSet(src)
+	if err := parse(fs, args(src), nil, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg2.validate(ModuleLight); err != nil {
+		t.Fatal(err)
+	}
+	if cfg2.Registrar != cfg.Registrar || cfg2.Farm != 4 || strings.Join(cfg2.DataDisks, ",") != "/a,/b" || cfg2.Uptime != 3*time.Second ||
+		cfg2.Fallback.City != "Ghent" || cfg2.MinFreeDisk != 5<<20 || cfg2.LogLevel != cfg.LogLevel || cfg2.DataDir != cfg.DataDir {
+		t.Errorf("round trip:\n%+v\n%+v", cfg, cfg2)
+	}
+}
+
+func TestMainErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, ExitUsage, "zosd: --registrar is required"},
+		{[]string{"run"}, ExitUsage, "name a module"},
+		{[]string{"run", "vmd"}, ExitUsage, `unknown module "vmd"`},
+		{[]string{"status", "--data", t.TempDir()}, ExitError, "zosd is not running"},
+		{[]string{"status", "-o", "yaml"}, ExitUsage, "want text or json"},
+		{[]string{"run", "powerd", "--data", t.TempDir()}, ExitUsage, "--redis is required"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(ctx, tc.args, Env{Stdout: &out, Stderr: &errb})
+		if code != tc.code || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q on one line", tc.args, code, errb.String(), tc.code, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := Main(ctx, []string{"--help"}, Env{Stdout: &out}); code != 0 || !strings.Contains(out.String(), "ZOSD_FARM") || !strings.Contains(out.String(), "--uptime-interval") {
+		t.Errorf("--help: %d %s", code, out.String())
+	}
+}
