@@ -353,11 +353,15 @@ func (l *Light) call(ctx context.Context, f func(ctx context.Context) error) err
 	return f(ctx)
 }
 
-// record notes the outcome of one run of a job.
+// record notes the outcome of one run of a job, and logs when a job that
+// failed succeeds again (the failures were logged as they happened).
 func (l *Light) record(task func(s *State) *Task, err error) {
 	now := l.d.Clock.Now()
 	l.update(func(s *State) {
 		t := task(s)
+		if err == nil && t.Runs > 0 && !t.OK {
+			l.d.Logger.Info("succeeded again", "job", l.jobName(s, t), "failing_since", t.LastOK, "last_error", t.Error)
+		}
 		t.Last, t.Runs = now, t.Runs+1
 		t.OK = err == nil
 		t.Error = ""
@@ -367,6 +371,19 @@ func (l *Light) record(task func(s *State) *Task, err error) {
 			t.LastOK = now
 		}
 	})
+}
+
+// jobName names the job whose record is t, for logs.
+func (l *Light) jobName(s *State, t *Task) string {
+	switch t {
+	case &s.Register:
+		return "registration"
+	case &s.AccountCheck:
+		return "account check"
+	case &s.Update:
+		return "daily update"
+	}
+	return "uptime report"
 }
 
 // register ensures the account and registers or updates the node. The
@@ -433,6 +450,8 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 	l.update(func(s *State) {
 		if s.NodeID != nodeID || s.TwinID != acc.TwinID {
 			log.Info("registration done", "node_id", nodeID, "twin_id", acc.TwinID, "farm_id", farm, "ips", iface.IPs)
+		} else {
+			log.Info("node information sent", "node_id", nodeID, "ips", iface.IPs)
 		}
 		s.Phase, s.Reason, s.Attempts = Done, "", 0
 		s.NodeID, s.TwinID, s.FarmID = nodeID, acc.TwinID, farm
