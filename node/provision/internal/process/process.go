@@ -1,0 +1,97 @@
+// Package process starts and stops the long-running helper processes of
+// the type managers (cloud-hypervisor, virtiofsd, zdb, zstor, zdbfs) so
+// that they outlive the engine's process and can be found again after it
+// restarts: each is recorded in a pid file, and identified by a marker (a
+// path unique to the workload) in its command line, so a recycled pid is
+// never mistaken for it.
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Start runs name with args in a session of its own (it survives the
+// engine), output appended to logFile, and writes its pid to pidFile. The
+// command line must contain marker.
+func Start(name string, args []string, pidFile, logFile, marker string) (int, error) {
+	if !strings.Contains(strings.Join(args, " "), marker) {
+		return 0, fmt.Errorf("process: %s: marker %q not in the arguments", name, marker)
+	}
+	out, err := os.OpenFile(logFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it dies while we still run; after a restart of the
+	// engine, init does.
+	go func() { _ = cmd.Wait() }()
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		_ = cmd.Process.Kill()
+		return 0, err
+	}
+	return pid, nil
+}
+
+// Running returns the pid recorded in pidFile if that process still runs
+// and its command line contains marker.
+func Running(pidFile, marker string) (int, bool) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+		return 0, false
+	}
+	// A zombie still has a cmdline of nothing; one with ours is alive.
+	return pid, true
+}
+
+// Stop ends the process of pidFile (if it is ours): SIGTERM, then SIGKILL
+// after grace. The pid file is removed.
+func Stop(ctx context.Context, pidFile, marker string, grace time.Duration) error {
+	pid, ok := Running(pidFile, marker)
+	if ok {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(grace)
+		for {
+			if _, still := Running(pidFile, marker); !still {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

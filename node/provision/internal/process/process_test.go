@@ -1,0 +1,37 @@
+package process
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestStartFindStop(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker-sock")
+	pidFile := filepath.Join(dir, "p.pid")
+	pid, err := Start("sh", []string{"-c", "sleep 30", marker}, pidFile, filepath.Join(dir, "log"), marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := Running(pidFile, marker); !ok || got != pid {
+		t.Fatalf("Running = %d %v, want %d", got, ok, pid)
+	}
+	if _, ok := Running(pidFile, "another-marker"); ok {
+		t.Fatal("matched another marker")
+	}
+	if err := Stop(context.Background(), pidFile, marker, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Running(pidFile, marker); ok {
+		t.Fatal("still running")
+	}
+	// Stopping again is fine.
+	if err := Stop(context.Background(), pidFile, marker, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start("sh", []string{"-c", "true"}, pidFile, filepath.Join(dir, "log"), marker); err == nil {
+		t.Fatal("started without the marker in its arguments")
+	}
+}
