@@ -165,6 +165,38 @@ func TestEndToEnd(t *testing.T) {
 	}
 	step("registrar stopped 4s and restarted: nothing lost or crashed", s)
 
+	// --- a module and the private Redis die: restarted, node carries on -
+	s = time.Now()
+	r = n1.status(t)
+	pids := map[string]int{}
+	for _, m := range r.Modules {
+		pids[m.Name] = m.PID
+	}
+	for _, name := range []string{zosd.ModuleLight, zosd.ModuleRedis} {
+		if pids[name] == 0 {
+			t.Fatalf("no pid for %s: %+v", name, r.Modules)
+		}
+		if err := syscall.Kill(pids[name], syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %s: %v", name, err)
+		}
+		n1.waitStatus(t, name+" restarted", func(r zosd.Report) bool {
+			for _, m := range r.Modules {
+				if m.Name == name {
+					return m.State == "running" && m.Restarts == 1 && m.PID != pids[name]
+				}
+			}
+			return false
+		})
+	}
+	killed := time.Now()
+	r = n1.waitStatus(t, "uptime reported after the restarts", func(r zosd.Report) bool {
+		return r.Registration != nil && r.Registration.Phase == registration.Done && r.Registration.Uptime.OK && r.Registration.Uptime.LastOK.After(killed)
+	})
+	if r.Registration.NodeID != ids["node1"].NodeID || r.Registration.TwinID != ids["node1"].TwinID {
+		t.Errorf("node1 after its modules died: %+v", r.Registration)
+	}
+	step("node1: registrar_light and redis killed, restarted", s)
+
 	// --- the disk of the primary seed file fails: the copy keeps the id -
 	s = time.Now()
 	n2 := nodes[1]

@@ -360,7 +360,7 @@ func (l *Light) record(task func(s *State) *Task, err error) {
 	l.update(func(s *State) {
 		t := task(s)
 		if err == nil && t.Runs > 0 && !t.OK {
-			l.d.Logger.Info("succeeded again", "job", l.jobName(s, t), "failing_since", t.LastOK, "last_error", t.Error)
+			l.d.Logger.Info("succeeded again", "job", l.jobName(s, t), "last_failure", t.Last, "last_error", t.Error)
 		}
 		t.Last, t.Runs = now, t.Runs+1
 		t.OK = err == nil

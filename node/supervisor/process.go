@@ -99,15 +99,21 @@ func (p *execProcess) Wait() error {
 	if err == nil {
 		return nil
 	}
+	// A process that exited by itself usually said why in its last line
+	// (zosd prints its error last); one killed by a signal did not.
 	last := p.tail.last()
 	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == ExitFatal {
+	switch {
+	case !errors.As(err, &ee) || !ee.Exited():
+		return err
+	case ee.ExitCode() == ExitFatal && last == "":
+		return fmt.Errorf("%w: %w", ErrFatal, err)
+	case ee.ExitCode() == ExitFatal:
 		return fmt.Errorf("%w: %s", ErrFatal, last)
+	case last == "":
+		return err
 	}
-	if last != "" {
-		return fmt.Errorf("%w: %s", err, last)
-	}
-	return err
+	return fmt.Errorf("%w: %s", err, last)
 }
 
 // tailWriter forwards everything and remembers the last complete line.
