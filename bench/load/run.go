@@ -1,0 +1,563 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/keys"
+)
+
+// Scenarios.
+const (
+	// ScenarioUptime sends signed uptime reports, POST
+	// /api/v1/nodes/{id}/uptime, each from the node's own twin, visiting
+	// the fleet in a random order (every node once before any node
+	// twice).
+	ScenarioUptime = "uptime"
+	// ScenarioList sends GET /api/v1/nodes?farm_id=F&size=S for random
+	// farms F of the fleet.
+	ScenarioList = "list"
+)
+
+// Authentication schemes of the uptime scenario.
+const (
+	// AuthV2 signs with signed requests v2 (RFC 9421), a fresh nonce each.
+	AuthV2 = "v2"
+	// AuthLegacy signs with the legacy X-Auth header.
+	AuthLegacy = "legacy"
+)
+
+// Stop reasons of a Result.
+const (
+	StopCount    = "count"            // every request was sent
+	StopDuration = "duration"         // RunConfig.Duration passed
+	StopWindow   = "signature window" // presigned requests would be refused from now on
+	StopCanceled = "canceled"         // the context ended
+)
+
+// Defaults of RunConfig.
+const (
+	DefaultConcurrency = 32
+	DefaultRequests    = 100_000
+	DefaultDuration    = 30 * time.Second
+	DefaultPageSize    = 50
+	DefaultSignWindow  = 60 * time.Second
+)
+
+// RunConfig describes one run of a scenario. Zero fields take the defaults.
+type RunConfig struct {
+	// BaseURL is the registrar, http://127.0.0.1:PORT (loopback only).
+	BaseURL string
+	// Scenario is ScenarioUptime or ScenarioList.
+	Scenario string
+	// Auth is AuthV2 or AuthLegacy (uptime only; default AuthV2).
+	Auth string
+	// Concurrency is the number of requests in flight (connections).
+	Concurrency int
+	// Requests bounds the measured requests.
+	Requests int
+	// Duration bounds the measured phase.
+	Duration time.Duration
+	// Warmup requests are sent before the measured phase and not counted.
+	Warmup int
+	// Presign signs every uptime report (warm-up and measured) before
+	// anything is sent, on every CPU, so that signing does not take CPU
+	// from the registrar during the measured phase. Presigned reports
+	// carry the time signing began, so the measured phase is cut short
+	// when they would fall outside SignWindow.
+	Presign bool
+	// SignWindow is how long after signing a report is accepted: the
+	// smaller of the registrar's --uptime-window and, for legacy,
+	// --legacy-window (default 60 s, both defaults).
+	SignWindow time.Duration
+	// Rate paces the measured phase at this many requests per second (0:
+	// as fast as the registrar answers). When paced, latency is measured
+	// from when a request was due, so a registrar falling behind shows in
+	// the percentiles.
+	Rate float64
+	// PageSize is the list scenario's size parameter.
+	PageSize int
+	// Seed chooses the order of the nodes and the farms listed.
+	Seed uint64
+	// Client sends the requests (nil: a keep-alive client sized for
+	// Concurrency).
+	Client *http.Client
+}
+
+// Result is what one run measured. Requests = sum(Status) +
+// TransportErrors; OK counts the answers with the expected status and body.
+type Result struct {
+	Name        string  `json:"name"`
+	Scenario    string  `json:"scenario"`
+	Auth        string  `json:"auth,omitempty"`
+	Nodes       int     `json:"nodes"`
+	Farms       int     `json:"farms"`
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"`
+	Presigned   bool    `json:"presigned"`
+	// PresignSeconds is how long signing took, before the measured phase.
+	PresignSeconds float64 `json:"presign_seconds,omitempty"`
+	Warmup         int     `json:"warmup"`
+
+	Requests        int     `json:"requests"`
+	OK              int     `json:"ok"`
+	ElapsedSeconds  float64 `json:"elapsed_seconds"`
+	Throughput      float64 `json:"throughput"`
+	Latency         Latency `json:"latency"`
+	Histogram       []Bucket    `json:"histogram"`
+	Status          map[int]int `json:"status"`
+	TransportErrors int         `json:"transport_errors"`
+	// BadBodies counts answers with the expected status whose body is not
+	// what the scenario expects (a list page without nodes, ...).
+	BadBodies int `json:"bad_bodies"`
+	// Restarts counts uptime replies saying the node restarted (expected:
+	// 0; a restart takes the registrar's slower path).
+	Restarts   int    `json:"restarts"`
+	FirstError string `json:"first_error,omitempty"`
+	Stop       string `json:"stop"`
+
+	// Memory of the registrar after the run, when known.
+	Memory *Memory `json:"memory,omitempty"`
+	// PeakRSS is the registrar's highest sampled RSS during the run.
+	PeakRSS uint64 `json:"peak_rss_bytes,omitempty"`
+}
+
+// Name returns the name of a scenario run: "uptime-v2", "uptime-legacy",
+// "list".
+func Name(scenario, scheme string) string {
+	if scenario == ScenarioUptime {
+		return scenario + "-" + scheme
+	}
+	return scenario
+}
+
+// Run runs one scenario against the registrar at cfg.BaseURL with fleet f
+// and returns what it measured. It stops by itself after cfg.Requests
+// requests or cfg.Duration, whichever comes first. Answers other than
+// success are counted, not errors; Run fails only when it cannot run.
+func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
+	if err := cfg.fill(f); err != nil {
+		return Result{}, err
+	}
+	r := &runner{cfg: cfg, fleet: f, client: cfg.Client}
+	if r.client == nil {
+		r.client = newClient(cfg.Concurrency)
+		defer r.client.CloseIdleConnections()
+	}
+	res := Result{
+		Name: Name(cfg.Scenario, cfg.Auth), Scenario: cfg.Scenario, Nodes: len(f.Nodes), Farms: len(f.Farms),
+		Concurrency: cfg.Concurrency, Rate: cfg.Rate, Warmup: cfg.Warmup,
+	}
+	total := cfg.Warmup + cfg.Requests
+	deadline := time.Time{} // none beyond Duration
+	switch cfg.Scenario {
+	case ScenarioUptime:
+		res.Auth = cfg.Auth
+		r.order = rand.New(rand.NewPCG(cfg.Seed, 1)).Perm(len(f.Nodes))
+		if cfg.Presign {
+			res.Presigned = true
+			start := time.Now()
+			if err := r.presign(ctx, total, start); err != nil {
+				return res, err
+			}
+			res.PresignSeconds = time.Since(start).Seconds()
+			// Keep a margin of 5 s for requests in flight and clocks.
+			deadline = start.Add(cfg.SignWindow - 5*time.Second)
+			if !time.Now().Before(deadline) {
+				return res, fmt.Errorf("load: presigning %d reports took %v, longer than the signature window %v allows: send fewer (-n) or sign inline",
+					total, time.Since(start).Round(time.Millisecond), cfg.SignWindow)
+			}
+		} else {
+			r.keyCache = &sync.Map{}
+		}
+	case ScenarioList:
+		r.farmSeed = cfg.Seed
+	}
+
+	if cfg.Warmup > 0 {
+		if _, _, err := r.phase(ctx, 0, cfg.Warmup, deadline, false); err != nil {
+			return res, err
+		}
+	}
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	stop := StopDuration
+	if !deadline.IsZero() && deadline.Before(end) {
+		end, stop = deadline, StopWindow
+	}
+	st, hitEnd, err := r.phase(ctx, cfg.Warmup, total, end, true)
+	if err != nil {
+		return res, err
+	}
+	elapsed := time.Since(start)
+	switch {
+	case ctx.Err() != nil:
+		res.Stop = StopCanceled
+	case hitEnd:
+		res.Stop = stop
+	default:
+		res.Stop = StopCount
+	}
+	res.Requests = len(st.lat)
+	res.OK, res.Status, res.TransportErrors = st.ok, st.status, st.transport
+	res.BadBodies, res.Restarts, res.FirstError = st.bad, st.restarts, st.firstErr
+	res.ElapsedSeconds = elapsed.Seconds()
+	res.Throughput = float64(res.Requests) / elapsed.Seconds()
+	res.Latency, res.Histogram = summarize(st.lat)
+	return res, nil
+}
+
+// fill checks cfg and sets its defaults.
+func (cfg *RunConfig) fill(f *Fleet) error {
+	if f == nil || len(f.Nodes) == 0 || len(f.Farms) == 0 {
+		return errors.New("load: run: empty fleet")
+	}
+	if err := CheckLoopback(cfg.BaseURL); err != nil {
+		return err
+	}
+	switch cfg.Scenario {
+	case ScenarioUptime:
+		if cfg.Auth == "" {
+			cfg.Auth = AuthV2
+		}
+		if cfg.Auth != AuthV2 && cfg.Auth != AuthLegacy {
+			return fmt.Errorf("load: run: auth scheme %q: want %s or %s", cfg.Auth, AuthV2, AuthLegacy)
+		}
+	case ScenarioList:
+		cfg.Auth = ""
+	default:
+		return fmt.Errorf("load: run: scenario %q: want %s or %s", cfg.Scenario, ScenarioUptime, ScenarioList)
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Requests == 0 {
+		cfg.Requests = DefaultRequests
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = DefaultDuration
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.SignWindow == 0 {
+		cfg.SignWindow = DefaultSignWindow
+	}
+	switch {
+	case cfg.Concurrency < 1, cfg.Requests < 1, cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.PageSize < 1:
+		return fmt.Errorf("load: run: concurrency %d, requests %d, duration %v, warm-up %d, rate %g, page size %d: out of range",
+			cfg.Concurrency, cfg.Requests, cfg.Duration, cfg.Warmup, cfg.Rate, cfg.PageSize)
+	case cfg.Presign && cfg.SignWindow <= 5*time.Second:
+		return fmt.Errorf("load: run: signature window %v is too short for presigning", cfg.SignWindow)
+	}
+	return nil
+}
+
+// newClient returns a keep-alive HTTP client for loopback load with
+// conns connections.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     time.Minute,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// runner holds one run's state.
+type runner struct {
+	cfg    RunConfig
+	fleet  *Fleet
+	client *http.Client
+
+	// uptime
+	order    []int          // request i reports for node order[i % len]
+	signed   []signedReport // presigned reports, by request index
+	keyCache *sync.Map      // node index → keys.KeyPair when signing inline
+
+	// list
+	farmSeed uint64
+}
+
+// signedReport is a signed uptime report ready to send.
+type signedReport struct {
+	path string
+	body []byte
+	// header holds name, value pairs.
+	header []string
+}
+
+// presign signs requests 0 .. n-1 at time at, on every CPU.
+func (r *runner) presign(ctx context.Context, n int, at time.Time) error {
+	r.signed = make([]signedReport, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if err := ctx.Err(); err != nil {
+					errs[w] = fmt.Errorf("load: presigning: %w", err)
+					return
+				}
+				k, err := NodeKey(r.node(i).Index)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				if r.signed[i], err = r.sign(i, k, at); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// node is the node of uptime request i.
+func (r *runner) node(i int) Node { return r.fleet.Nodes[r.order[i%len(r.order)]] }
+
+// sign builds and signs uptime request i at time at. A node's k-th report
+// of the run claims k seconds more uptime, so that every report differs
+// (the legacy replay guard refuses an identical request) and the uptime
+// never goes down.
+func (r *runner) sign(i int, k keys.KeyPair, at time.Time) (signedReport, error) {
+	n := r.node(i)
+	round := i / len(r.order)
+	uptime := at.Unix() - FleetBoot().Unix() + int64(round)
+	path := "/api/v1/nodes/" + strconv.FormatUint(n.NodeID, 10) + "/uptime"
+	body := []byte(`{"uptime":` + strconv.FormatInt(uptime, 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`)
+	s := signedReport{path: path, body: body}
+	if r.cfg.Auth == AuthLegacy {
+		v, err := auth.SignLegacy(k, n.TwinID, at)
+		if err != nil {
+			return s, fmt.Errorf("load: signing report %d: %w", i, err)
+		}
+		s.header = []string{auth.HeaderXAuth, v}
+		return s, nil
+	}
+	req, err := http.NewRequest(http.MethodPost, r.cfg.BaseURL+path, nil)
+	if err != nil {
+		return s, fmt.Errorf("load: report %d: %w", i, err)
+	}
+	signer := auth.Signer{Key: k, TwinID: n.TwinID, Validity: r.cfg.SignWindow, Now: func() time.Time { return at }}
+	if err := signer.Sign(req, body); err != nil {
+		return s, fmt.Errorf("load: signing report %d: %w", i, err)
+	}
+	for _, h := range []string{auth.HeaderContentDigest, auth.HeaderSignatureInput, auth.HeaderSignature} {
+		s.header = append(s.header, h, req.Header.Get(h))
+	}
+	return s, nil
+}
+
+// inlineKey returns node index idx's key, derived once per run.
+func (r *runner) inlineKey(idx int) (keys.KeyPair, error) {
+	if k, ok := r.keyCache.Load(idx); ok {
+		return k.(keys.KeyPair), nil
+	}
+	k, err := NodeKey(idx)
+	if err != nil {
+		return nil, err
+	}
+	r.keyCache.Store(idx, k)
+	return k, nil
+}
+
+// request builds request i.
+func (r *runner) request(ctx context.Context, i int) (*http.Request, error) {
+	if r.cfg.Scenario == ScenarioList {
+		farm := r.fleet.Farms[mix64(r.farmSeed^uint64(i))%uint64(len(r.fleet.Farms))]
+		target := r.cfg.BaseURL + "/api/v1/nodes?farm_id=" + strconv.FormatUint(farm, 10) + "&size=" + strconv.Itoa(r.cfg.PageSize)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, fmt.Errorf("load: request %d: %w", i, err)
+		}
+		return req, nil
+	}
+	var s signedReport
+	if r.signed != nil {
+		s = r.signed[i]
+	} else {
+		k, err := r.inlineKey(r.node(i).Index)
+		if err != nil {
+			return nil, err
+		}
+		if s, err = r.sign(i, k, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.BaseURL+s.path, bytes.NewReader(s.body))
+	if err != nil {
+		return nil, fmt.Errorf("load: request %d: %w", i, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for j := 0; j+1 < len(s.header); j += 2 {
+		req.Header.Set(s.header[j], s.header[j+1])
+	}
+	return req, nil
+}
+
+// check tells whether an answer is the scenario's success, and whether an
+// uptime reply reports a restart.
+func (r *runner) check(status int, body []byte) (ok, restarted bool) {
+	if r.cfg.Scenario == ScenarioList {
+		return status == http.StatusOK && bytes.HasPrefix(body, []byte(`[{"node_id":`)), false
+	}
+	ok = status == http.StatusCreated && bytes.Contains(body, []byte(`"message":"uptime reported successfully"`))
+	return ok, ok && bytes.Contains(body, []byte(`"restarted":true`))
+}
+
+// phaseStats is what a phase measured.
+type phaseStats struct {
+	lat       []time.Duration
+	status    map[int]int
+	ok        int
+	bad       int
+	restarts  int
+	transport int
+	firstErr  string
+}
+
+func (a *phaseStats) merge(b *phaseStats) {
+	a.lat = append(a.lat, b.lat...)
+	for k, v := range b.status {
+		a.status[k] += v
+	}
+	a.ok += b.ok
+	a.bad += b.bad
+	a.restarts += b.restarts
+	a.transport += b.transport
+	if a.firstErr == "" {
+		a.firstErr = b.firstErr
+	}
+}
+
+// phase sends requests from .. to-1 with cfg.Concurrency workers until
+// they are sent or end passes (hitEnd). A zero end means no time limit.
+func (r *runner) phase(ctx context.Context, from, to int, end time.Time, measure bool) (st phaseStats, hitEnd bool, err error) {
+	var (
+		next    atomic.Int64
+		late    atomic.Bool
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		failure error
+	)
+	st.status = map[int]int{}
+	start := time.Now()
+	for range r.cfg.Concurrency {
+		wg.Go(func() {
+			mine := phaseStats{status: map[int]int{}}
+			defer func() {
+				mu.Lock()
+				st.merge(&mine)
+				mu.Unlock()
+			}()
+			var buf bytes.Buffer
+			for ctx.Err() == nil {
+				i := from + int(next.Add(1)-1)
+				if i >= to {
+					return
+				}
+				due := time.Now()
+				if measure && r.cfg.Rate > 0 {
+					due = start.Add(time.Duration(float64(i-from) / r.cfg.Rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(d):
+						}
+					}
+				}
+				if !end.IsZero() && time.Now().After(end) {
+					late.Store(true)
+					return
+				}
+				req, err := r.request(ctx, i)
+				if err != nil {
+					mu.Lock()
+					failure = errors.Join(failure, err)
+					mu.Unlock()
+					return
+				}
+				sent := time.Now()
+				if !measure || r.cfg.Rate == 0 {
+					due = sent
+				}
+				res, err := r.client.Do(req)
+				if err != nil {
+					mine.lat = append(mine.lat, time.Since(due))
+					mine.transport++
+					if mine.firstErr == "" {
+						mine.firstErr = err.Error()
+					}
+					continue
+				}
+				buf.Reset()
+				_, rerr := buf.ReadFrom(res.Body)
+				res.Body.Close()
+				mine.lat = append(mine.lat, time.Since(due))
+				if rerr != nil {
+					mine.transport++
+					if mine.firstErr == "" {
+						mine.firstErr = rerr.Error()
+					}
+					continue
+				}
+				mine.status[res.StatusCode]++
+				ok, restarted := r.check(res.StatusCode, buf.Bytes())
+				switch {
+				case ok:
+					mine.ok++
+				case res.StatusCode/100 == 2:
+					mine.bad++
+				}
+				if restarted {
+					mine.restarts++
+				}
+				if !ok && mine.firstErr == "" {
+					mine.firstErr = strconv.Itoa(res.StatusCode) + ": " + truncate(buf.String(), 300)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failure != nil {
+		return st, false, failure
+	}
+	return st, late.Load(), nil
+}
+
+// truncate shortens s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// mix64 is the SplitMix64 finalizer, to pick farms from request indexes.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}

@@ -1,0 +1,262 @@
+// Command loadgen benchmarks the registrar: it seeds a fleet of nodes
+// straight into the registrar's database (or reuses one seeded before),
+// starts the registrar (or targets one running on loopback) and drives
+// signed uptime reports and farm-filtered node listings at it, then prints
+// throughput, latency percentiles, answers by status and the registrar's
+// memory.
+//
+//	loadgen -db postgres://postgres:postgres@127.0.0.1:5432/grid4_bench \
+//	    -nodes 1000000 -registrar bin/registrar -scenario uptime,list -auth v2,legacy
+//
+// See docs/benchmarks.md for the figures and how they were made.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grid4/grid4/bench/load"
+	"github.com/grid4/grid4/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	db           string
+	nodes        int
+	farmSize     int
+	seedOnly     bool
+	registrar    string
+	registrarArg stringList
+	registrarLog string
+	url          string
+	scenarios    []string
+	auths        []string
+	run          load.RunConfig
+	jsonOut      string
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var (
+		o                     options
+		scenarios, authScheme string
+	)
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.db, "db", "", "registrar database to seed and read the fleet from: sqlite:PATH or postgres://... (required)")
+	fs.IntVar(&o.nodes, "nodes", 10_000, "nodes in the fleet (seeded if the database holds fewer)")
+	fs.IntVar(&o.farmSize, "farm-size", load.DefaultFarmSize, "nodes per farm")
+	fs.BoolVar(&o.seedOnly, "seed-only", false, "seed the fleet and exit")
+	fs.StringVar(&o.registrar, "registrar", "", "registrar executable to start on a free loopback port (its memory is then reported)")
+	fs.Var(&o.registrarArg, "registrar-arg", "extra argument for the started registrar (repeatable), e.g. -registrar-arg=--key-cache-ttl=1m")
+	fs.StringVar(&o.registrarLog, "registrar-log", "", "file for the started registrar's output (default: discarded)")
+	fs.StringVar(&o.url, "url", "", "base URL of a running registrar on loopback (instead of -registrar)")
+	fs.StringVar(&scenarios, "scenario", "uptime,list", "scenarios to run, in order: uptime, list")
+	fs.StringVar(&authScheme, "auth", "v2,legacy", "auth schemes of the uptime scenario, each a run: v2, legacy")
+	fs.IntVar(&o.run.Concurrency, "c", load.DefaultConcurrency, "requests in flight (connections)")
+	fs.IntVar(&o.run.Requests, "n", load.DefaultRequests, "most requests per run (measured)")
+	fs.DurationVar(&o.run.Duration, "duration", load.DefaultDuration, "longest measured phase per run")
+	fs.IntVar(&o.run.Warmup, "warmup", 1000, "requests sent before each measured phase, not counted")
+	fs.BoolVar(&o.run.Presign, "presign", true, "sign all uptime reports before the measured phase (else: sign each just before sending)")
+	fs.DurationVar(&o.run.SignWindow, "sign-window", load.DefaultSignWindow, "the registrar's --uptime-window (and --legacy-window): presigned runs end before it passes")
+	fs.Float64Var(&o.run.Rate, "rate", 0, "pace each run at this many requests/s (0: as fast as answered)")
+	fs.IntVar(&o.run.PageSize, "page-size", load.DefaultPageSize, "size parameter of the list scenario")
+	fs.Uint64Var(&o.run.Seed, "seed", 1, "random seed: order of the nodes, farms listed")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.db == "":
+		return o, errors.New("-db is required (the fleet is seeded into it and read back from it)")
+	case o.nodes < 1 || o.farmSize < 1:
+		return o, errors.New("-nodes and -farm-size must be at least 1")
+	case !o.seedOnly && (o.registrar == "") == (o.url == ""):
+		return o, errors.New("give one of -registrar (start it) and -url (a running registrar)")
+	}
+	if o.url != "" {
+		if err := load.CheckLoopback(o.url); err != nil {
+			return o, err
+		}
+	}
+	o.scenarios = splitList(scenarios)
+	o.auths = splitList(authScheme)
+	for _, s := range o.scenarios {
+		if s != load.ScenarioUptime && s != load.ScenarioList {
+			return o, fmt.Errorf("-scenario %q: want %s or %s", s, load.ScenarioUptime, load.ScenarioList)
+		}
+	}
+	for _, a := range o.auths {
+		if a != load.AuthV2 && a != load.AuthLegacy {
+			return o, fmt.Errorf("-auth %q: want %s or %s", a, load.AuthV2, load.AuthLegacy)
+		}
+	}
+	if len(o.scenarios) == 0 || (slices.Contains(o.scenarios, load.ScenarioUptime) && len(o.auths) == 0) {
+		return o, errors.New("-scenario and -auth must name at least one")
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// run is the command: seed, start, run every scenario, report.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	fleet, err := prepare(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	if o.seedOnly {
+		fmt.Fprintf(stdout, "fleet ready: %d nodes in %d farms (%d seeded now)\n", len(fleet.Nodes), len(fleet.Farms), fleet.Seeded)
+		return nil
+	}
+
+	base := o.url
+	var (
+		srv     *load.Server
+		sampler *load.MemorySampler
+	)
+	if o.registrar != "" {
+		var logw io.Writer
+		if o.registrarLog != "" {
+			f, err := os.Create(o.registrarLog)
+			if err != nil {
+				return fmt.Errorf("registrar log: %w", err)
+			}
+			defer f.Close()
+			logw = f
+		}
+		start := time.Now()
+		srv, err = load.StartServer(ctx, load.ServerConfig{Binary: o.registrar, DB: o.db, Args: o.registrarArg, Log: logw})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		base = srv.URL
+		sampler = load.SampleMemory(ctx, srv.PID(), 100*time.Millisecond)
+		defer sampler.Stop()
+		m, _, err := sampler.Take()
+		if err != nil {
+			return err
+		}
+		log.Info("registrar ready", "url", base, "pid", srv.PID(), "startup", time.Since(start).Round(time.Millisecond), "rss", load.MiB(m.RSS))
+	}
+
+	var results []load.Result
+	for _, sc := range o.scenarios {
+		schemes := []string{""}
+		if sc == load.ScenarioUptime {
+			schemes = o.auths
+		}
+		for _, scheme := range schemes {
+			cfg := o.run
+			cfg.BaseURL, cfg.Scenario, cfg.Auth = base, sc, scheme
+			log.Info("running", "scenario", load.Name(sc, scheme), "concurrency", cfg.Concurrency, "requests", cfg.Requests, "duration", cfg.Duration)
+			res, err := load.Run(ctx, fleet, cfg)
+			if err != nil {
+				return err
+			}
+			if sampler != nil {
+				m, peak, err := sampler.Take()
+				if err != nil {
+					return err
+				}
+				res.Memory, res.PeakRSS = &m, peak
+			}
+			if err := load.WriteResult(stdout, res); err != nil {
+				return err
+			}
+			results = append(results, res)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	fmt.Fprintln(stdout)
+	if err := load.WriteSummary(stdout, results); err != nil {
+		return err
+	}
+	if o.jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding results: %w", err)
+		}
+		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("writing results: %w", err)
+		}
+	}
+	if srv != nil {
+		sampler.Stop()
+		if err := srv.Stop(); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return nil
+}
+
+// prepare opens the database, seeds or reads back the fleet and closes
+// the database again (the registrar is its only user during the runs).
+func prepare(ctx context.Context, o options, log *slog.Logger) (*load.Fleet, error) {
+	db, err := store.Open(ctx, o.db)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	f, err := load.PrepareFleet(ctx, db, load.FleetConfig{Nodes: o.nodes, FarmSize: o.farmSize, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	log.Info("fleet ready", "nodes", len(f.Nodes), "farms", len(f.Farms), "seeded", f.Seeded, "elapsed", time.Since(start).Round(time.Millisecond))
+	if err := db.Close(); err != nil {
+		return nil, fmt.Errorf("closing the database: %w", err)
+	}
+	return f, nil
+}
