@@ -110,11 +110,11 @@ type Result struct {
 	PresignSeconds float64 `json:"presign_seconds,omitempty"`
 	Warmup         int     `json:"warmup"`
 
-	Requests        int     `json:"requests"`
-	OK              int     `json:"ok"`
-	ElapsedSeconds  float64 `json:"elapsed_seconds"`
-	Throughput      float64 `json:"throughput"`
-	Latency         Latency `json:"latency"`
+	Requests        int         `json:"requests"`
+	OK              int         `json:"ok"`
+	ElapsedSeconds  float64     `json:"elapsed_seconds"`
+	Throughput      float64     `json:"throughput"`
+	Latency         Latency     `json:"latency"`
 	Histogram       []Bucket    `json:"histogram"`
 	Status          map[int]int `json:"status"`
 	TransportErrors int         `json:"transport_errors"`

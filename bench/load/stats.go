@@ -1,7 +1,7 @@
 package load
 
 import (
-		"maps"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
