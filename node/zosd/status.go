@@ -113,7 +113,11 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	if id := r.Identity; id != nil {
 		fmt.Fprintf(w, "identity    %s (%s), farm %d, %s\n", id.Address, id.Scheme, id.FarmID, id.Origin)
 		for _, c := range id.Copies {
-			fmt.Fprintf(w, "  copy      %s: %s %s\n", c.Path, c.State, c.Detail)
+			detail := ""
+			if c.Detail != "" {
+				detail = " (" + c.Detail + ")"
+			}
+			fmt.Fprintf(w, "  copy      %s: %s%s\n", c.Path, c.State, detail)
 		}
 	} else {
 		fmt.Fprintf(w, "identity    no answer: %s\n", r.Errors[ModuleIdentity])
