@@ -47,6 +47,12 @@ type Fleet struct {
 	Farms []uint64
 	// Seeded is how many nodes this PrepareFleet added (0: all reused).
 	Seeded int
+
+	// uptimeNext is the least unix time a later uptime run may report
+	// from: a run on a fleet smaller than its request count reports some
+	// nodes several times, claiming one more second each time, and the
+	// next run must not report less (that would be a restart).
+	uptimeNext int64
 }
 
 // farmName names farm k of the fleet (farm names are alphanumeric).

@@ -143,7 +143,8 @@ func Name(scenario, scheme string) string {
 }
 
 // Run runs one scenario against the registrar at cfg.BaseURL with fleet f
-// and returns what it measured. It stops by itself after cfg.Requests
+// and returns what it measured. It records on f the uptime it reached, so
+// that a later run on f reports more. It stops by itself after cfg.Requests
 // requests or cfg.Duration, whichever comes first. Answers other than
 // success are counted, not errors; Run fails only when it cannot run.
 func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
@@ -165,6 +166,10 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 	case ScenarioUptime:
 		res.Auth = cfg.Auth
 		r.order = rand.New(rand.NewPCG(cfg.Seed, 1)).Perm(len(f.Nodes))
+		r.shift = max(0, f.uptimeNext-time.Now().Unix())
+		defer func() {
+			f.uptimeNext = time.Now().Unix() + r.shift + int64((total-1)/len(r.order)) + 1
+		}()
 		if cfg.Presign {
 			res.Presigned = true
 			start := time.Now()
@@ -288,6 +293,7 @@ type runner struct {
 
 	// uptime
 	order    []int          // request i reports for node order[i % len]
+	shift    int64          // seconds added to the uptime (see Fleet.uptimeNext)
 	signed   []signedReport // presigned reports, by request index
 	keyCache *sync.Map      // node index → keys.KeyPair when signing inline
 
@@ -338,11 +344,11 @@ func (r *runner) node(i int) Node { return r.fleet.Nodes[r.order[i%len(r.order)]
 // sign builds and signs uptime request i at time at. A node's k-th report
 // of the run claims k seconds more uptime, so that every report differs
 // (the legacy replay guard refuses an identical request) and the uptime
-// never goes down.
+// never goes down; so do the runs after it (r.shift).
 func (r *runner) sign(i int, k keys.KeyPair, at time.Time) (signedReport, error) {
 	n := r.node(i)
 	round := i / len(r.order)
-	uptime := at.Unix() - FleetBoot().Unix() + int64(round)
+	uptime := at.Unix() + r.shift - FleetBoot().Unix() + int64(round)
 	path := "/api/v1/nodes/" + strconv.FormatUint(n.NodeID, 10) + "/uptime"
 	body := []byte(`{"uptime":` + strconv.FormatInt(uptime, 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`)
 	s := signedReport{path: path, body: body}
