@@ -120,6 +120,7 @@ type FatalError struct {
 	Err  error
 }
 
+// Error returns "<name>: <the child's error>".
 func (e *FatalError) Error() string { return fmt.Sprintf("%s: %v", e.Name, e.Err) }
 
 // Unwrap returns the child's error (which wraps ErrFatal).

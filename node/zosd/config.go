@@ -374,12 +374,19 @@ func (v *sizeValue) Set(s string) error {
 	return nil
 }
 
-var sizeUnits = []struct {
+// sizeUnit is a unit of parseSize.
+type sizeUnit struct {
 	suffix string
 	mult   uint64
-}{
-	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// sizeUnits lists the units, binary first (formatSize uses those), each
+// before any suffix of it ("MiB" before "B").
+func sizeUnits() []sizeUnit {
+	return []sizeUnit{
+		{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+		{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+	}
 }
 
 // parseSize reads a byte count with an optional unit ("100MiB", "1GB",
@@ -387,7 +394,7 @@ var sizeUnits = []struct {
 func parseSize(s string) (uint64, error) {
 	s = strings.TrimSpace(s)
 	mult := uint64(1)
-	for _, u := range sizeUnits {
+	for _, u := range sizeUnits() {
 		if strings.HasSuffix(strings.ToLower(s), strings.ToLower(u.suffix)) {
 			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
 			break
@@ -401,7 +408,7 @@ func parseSize(s string) (uint64, error) {
 }
 
 func formatSize(n uint64) string {
-	for _, u := range sizeUnits[:4] {
+	for _, u := range sizeUnits()[:4] {
 		if n >= u.mult && n%u.mult == 0 {
 			return strconv.FormatUint(n/u.mult, 10) + u.suffix
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 
@@ -68,6 +69,9 @@ func (n *node) run(ctx context.Context) error {
 
 	var specs []supervisor.Spec
 	if cfg.Redis == "" {
+		if _, err := exec.LookPath(cfg.RedisServer); err != nil {
+			return fmt.Errorf("the private Redis needs %s: %w (install redis-server, or give --redis)", cfg.RedisServer, err)
+		}
 		cfg.Redis = "unix://" + cfg.RedisSocket()
 		specs = append(specs, n.redisSpec(cfg))
 	}
@@ -157,7 +161,7 @@ func (n *node) redisSpec(cfg Config) supervisor.Spec {
 				if err == nil {
 					return nil
 				}
-				if clock.Sleep(ctx, clock.Real{}, 20*time.Millisecond) != nil {
+				if clock.Sleep(ctx, n.clock, 20*time.Millisecond) != nil {
 					return fmt.Errorf("redis at %s: %w", sock, err)
 				}
 			}

@@ -239,6 +239,13 @@ func TestRefusals(t *testing.T) {
 	}
 
 	errb.Reset()
+	noRedis := newTestNode(t, reg, 1, t.TempDir(), "x:", "--redis", "", "--redis-server", "/nonexistent/redis-server")
+	code = Main(context.Background(), noRedis.args, Env{Stderr: &errb})
+	if code != ExitError || !strings.Contains(errb.String(), "the private Redis needs /nonexistent/redis-server") {
+		t.Errorf("no redis-server: exit %d, %q", code, errb.String())
+	}
+
+	errb.Reset()
 	code = Main(context.Background(), []string{"run", "identityd", "--data", data, "--farm", "1", "--redis", bustest.URL(), "--bus-prefix", n.prefix}, Env{Stderr: &errb})
 	if code != ExitFatal || !strings.Contains(errb.String(), "identity file is corrupt") {
 		t.Errorf("identityd alone: exit %d, %q", code, errb.String())
