@@ -86,20 +86,23 @@ type Config struct {
 // current size.
 type Stats struct {
 	// CacheHits and CacheMisses count block lookups.
-	CacheHits, CacheMisses int64
+	CacheHits   int64 `json:"cache_hits"`
+	CacheMisses int64 `json:"cache_misses"`
 	// Downloads counts blocks downloaded and installed; DownloadedBytes
 	// the bytes received for them (stored form, retries included).
-	Downloads, DownloadedBytes int64
+	Downloads       int64 `json:"downloads"`
+	DownloadedBytes int64 `json:"downloaded_bytes"`
 	// Resumed counts requests that continued a partial download.
-	Resumed int64
+	Resumed int64 `json:"resumed"`
 	// CorruptDownloads counts downloads thrown away because the content
 	// did not match; CorruptCached cached blocks found damaged on use.
-	CorruptDownloads, CorruptCached int64
+	CorruptDownloads int64 `json:"corrupt_downloads"`
+	CorruptCached    int64 `json:"corrupt_cached"`
 	// Evictions counts blocks evicted to respect the limit.
-	Evictions int64
+	Evictions int64 `json:"evictions"`
 	// CachedBlocks and CachedBytes are the cache's current content.
-	CachedBlocks int
-	CachedBytes  int64
+	CachedBlocks int   `json:"cached_blocks"`
+	CachedBytes  int64 `json:"cached_bytes"`
 }
 
 // Manager fetches and materialises flists. It is safe for concurrent use.

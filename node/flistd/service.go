@@ -1,0 +1,187 @@
+package flistd
+
+import (
+	"context"
+	"errors"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub"
+)
+
+// Object is the bus object flistd serves (docs/bus.md).
+const Object = "flistd/manager@1.0"
+
+// Error codes of Object's methods. Callers branch with errors.Is on the
+// stub's errors: errors.Is(err, flistd.CodeCorrupt).
+const (
+	// CodeCorrupt: the hub keeps serving content that does not match
+	// (ErrCorrupt).
+	CodeCorrupt bus.Code = "corrupt"
+	// CodeNotFound: the hub has no such flist, block, tag or link.
+	CodeNotFound bus.Code = "not_found"
+	// CodeInvalid: an flist or tag breaks the format's rules, or an
+	// argument is malformed.
+	CodeInvalid bus.Code = "invalid"
+	// CodeBadSignature: a tag is not signed by the given publisher key.
+	CodeBadSignature bus.Code = "bad_signature"
+	// CodeTagMismatch: the hub served a tag of another name (ErrTagMismatch).
+	CodeTagMismatch bus.Code = "tag_mismatch"
+	// CodeExists: the materialisation target exists.
+	CodeExists bus.Code = "exists"
+	// CodeUnreachable: the hub could not be reached.
+	CodeUnreachable bus.Code = "hub_unreachable"
+)
+
+// FlistInfo summarises an flist (the document itself can be large; it stays
+// in flistd).
+type FlistInfo struct {
+	ID      flist.ID `json:"id"`
+	Entries int      `json:"entries"`
+	Size    int64    `json:"size"`
+	Blocks  int      `json:"blocks"`
+}
+
+// TagRequest names a tag and the publisher key to check it with.
+type TagRequest struct {
+	Publisher    string `json:"publisher"`
+	Repo         string `json:"repo"`
+	Tag          string `json:"tag"`
+	PublisherKey []byte `json:"publisher_key"`
+}
+
+// Release is a verified tag.
+type Release struct {
+	Publisher string `json:"publisher"`
+	Repo      string `json:"repo"`
+	Tag       string `json:"tag"`
+	// Created is when the publisher signed it (Unix seconds).
+	Created int64 `json:"created"`
+	// Hash is the release hash (SHA-256 of the signed tag document).
+	Hash flist.ID `json:"hash"`
+	// Entries are in installation order, the zos entry last.
+	Entries []ReleaseEntry `json:"entries"`
+}
+
+// ReleaseEntry is one package of a release.
+type ReleaseEntry struct {
+	Name  string     `json:"name"`
+	Flist flist.ID   `json:"flist"`
+	Role  flist.Role `json:"role"`
+}
+
+// Methods returns the bus methods of Object, served by m.
+func (m *Manager) Methods() bus.Methods {
+	return bus.Methods{
+		"Flist":       bus.Func1(m.busFlist),
+		"Download":    bus.Proc1(m.busDownload),
+		"Materialize": bus.Proc2(m.busMaterialize),
+		"ResolveLink": bus.Func3(m.busResolveLink),
+		"VerifiedTag": bus.Func1(m.busVerifiedTag),
+		"Stats":       bus.Func0(m.busStats),
+	}
+}
+
+func (m *Manager) busFlist(ctx context.Context, id flist.ID) (FlistInfo, error) {
+	f, err := m.Fetch(ctx, id)
+	if err != nil {
+		return FlistInfo{}, coded(err)
+	}
+	return FlistInfo{ID: id, Entries: len(f.Entries), Size: f.Size(), Blocks: len(f.Blocks())}, nil
+}
+
+func (m *Manager) busDownload(ctx context.Context, id flist.ID) error {
+	f, err := m.Fetch(ctx, id)
+	if err != nil {
+		return coded(err)
+	}
+	return coded(m.Download(ctx, f))
+}
+
+func (m *Manager) busMaterialize(ctx context.Context, id flist.ID, dir string) error {
+	f, err := m.Fetch(ctx, id)
+	if err != nil {
+		return coded(err)
+	}
+	return coded(m.Materialize(ctx, f, dir))
+}
+
+func (m *Manager) busResolveLink(ctx context.Context, publisher, repo, link string) (string, error) {
+	tag, err := m.ResolveLink(ctx, publisher, repo, link)
+	return tag, coded(err)
+}
+
+func (m *Manager) busVerifiedTag(ctx context.Context, req TagRequest) (Release, error) {
+	t, st, err := m.VerifiedTag(ctx, req.Publisher, req.Repo, req.Tag, req.PublisherKey)
+	if err != nil {
+		return Release{}, coded(err)
+	}
+	r := Release{Publisher: t.Publisher, Repo: t.Repo, Tag: t.Name, Created: t.Created, Hash: st.Hash(), Entries: make([]ReleaseEntry, len(t.Entries))}
+	for i, e := range t.Entries {
+		r.Entries[i] = ReleaseEntry(e)
+	}
+	return r, nil
+}
+
+func (m *Manager) busStats(context.Context) (Stats, error) { return m.Stats(), nil }
+
+// coded gives err the bus code callers branch on (nil stays nil).
+func coded(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range []struct {
+		target error
+		code   bus.Code
+	}{
+		{ErrCorrupt, CodeCorrupt},
+		{ErrTagMismatch, CodeTagMismatch},
+		{flist.ErrBadSignature, CodeBadSignature},
+		{flist.ErrInvalid, CodeInvalid},
+		{flist.ErrExist, CodeExists},
+		{hub.ErrNotFound, CodeNotFound},
+		{hub.ErrUnreachable, CodeUnreachable},
+	} {
+		if errors.Is(err, c.target) {
+			return bus.Errorf(c.code, "%w", err)
+		}
+	}
+	return err
+}
+
+// Stub calls flistd over the bus.
+type Stub struct{ c *bus.Client }
+
+// NewStub returns a stub calling flistd through c.
+func NewStub(c *bus.Client) Stub { return Stub{c: c} }
+
+// Flist fetches flist id (into flistd's cache) and summarises it.
+func (s Stub) Flist(ctx context.Context, id flist.ID) (FlistInfo, error) {
+	return bus.Call[FlistInfo](ctx, s.c, Object, "Flist", id)
+}
+
+// Download puts every block of flist id in the cache.
+func (s Stub) Download(ctx context.Context, id flist.ID) error {
+	return s.c.Invoke(ctx, Object, "Download", nil, id)
+}
+
+// Materialize writes flist id into dir (which must not exist) as a
+// read-only tree, atomically.
+func (s Stub) Materialize(ctx context.Context, id flist.ID, dir string) error {
+	return s.c.Invoke(ctx, Object, "Materialize", nil, id, dir)
+}
+
+// ResolveLink returns the tag a link points at.
+func (s Stub) ResolveLink(ctx context.Context, publisher, repo, link string) (string, error) {
+	return bus.Call[string](ctx, s.c, Object, "ResolveLink", publisher, repo, link)
+}
+
+// VerifiedTag fetches a tag and checks it with the publisher key.
+func (s Stub) VerifiedTag(ctx context.Context, req TagRequest) (Release, error) {
+	return bus.Call[Release](ctx, s.c, Object, "VerifiedTag", req)
+}
+
+// Stats returns flistd's counters.
+func (s Stub) Stats(ctx context.Context) (Stats, error) {
+	return bus.Call[Stats](ctx, s.c, Object, "Stats")
+}
