@@ -61,7 +61,7 @@ type TagInfo struct {
 	// Created is when the publisher signed it.
 	Created time.Time `json:"created"`
 	// Published is when the hub accepted it.
-	Published time.Time `json:"published"`
+	Published time.Time `json:"published,omitzero"`
 	// Entries are its flists in installation order.
 	Entries []TagEntryInfo `json:"entries"`
 }

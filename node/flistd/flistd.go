@@ -49,10 +49,11 @@ var (
 
 // Defaults of Config.
 const (
-	DefaultCacheLimit  = 2 << 30
-	DefaultConcurrency = 8
-	DefaultAttempts    = 4
-	DefaultRetryDelay  = 250 * time.Millisecond
+	DefaultCacheLimit   = 2 << 30
+	DefaultConcurrency  = 8
+	DefaultAttempts     = 4
+	DefaultRetryDelay   = 250 * time.Millisecond
+	DefaultBlockTimeout = 2 * time.Minute
 )
 
 // Config configures a Manager.
@@ -75,6 +76,10 @@ type Config struct {
 	// RetryDelay is the wait before the second attempt, doubling after
 	// (DefaultRetryDelay).
 	RetryDelay time.Duration
+	// BlockTimeout bounds one block request (DefaultBlockTimeout), so a
+	// stalled connection is abandoned; what arrived is kept and the next
+	// attempt resumes from it.
+	BlockTimeout time.Duration
 	// Logger receives warnings (corrupt blocks, retries) and debug records
 	// (nil: discarded).
 	Logger *slog.Logger
@@ -146,6 +151,9 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = DefaultRetryDelay
+	}
+	if cfg.BlockTimeout <= 0 {
+		cfg.BlockTimeout = DefaultBlockTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -391,6 +399,8 @@ func (m *Manager) download(ctx context.Context, ref flist.BlockRef) ([]byte, err
 // partial file holds and appends it. An error leaves the partial file for
 // the next attempt.
 func (m *Manager) fetchPartial(ctx context.Context, id flist.ID, part string) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.BlockTimeout)
+	defer cancel()
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err

@@ -91,6 +91,23 @@ func TestInterruptedDownloadResumes(t *testing.T) {
 	}
 }
 
+func TestStalledDownloadResumes(t *testing.T) {
+	e := newEnv(t)
+	files := map[string]string{"blob": random(t, 500_000)}
+	f := e.publish("blob", files)
+	id := f.Blocks()[0].ID
+	e.faults.stall[id] = 1
+	m := e.manager(Config{BlockTimeout: 300 * time.Millisecond})
+	out := filepath.Join(t.TempDir(), "out")
+	if err := m.Materialize(ctxT(t), f, out); err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, out, files)
+	if ranges := e.faults.rangesOf(id); len(ranges) != 2 || ranges[1] == "" {
+		t.Fatalf("ranges %q, want a resume after the stall", ranges)
+	}
+}
+
 func TestInterruptedDownloadResumesAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	files := map[string]string{"blob": random(t, 600_000)}

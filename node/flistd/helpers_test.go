@@ -132,6 +132,7 @@ func random(t *testing.T, n int) string {
 type faults struct {
 	mu          sync.Mutex
 	cut         map[flist.ID]int // responses still to cut
+	stall       map[flist.ID]int // responses still to stall after half the body
 	lie         map[flist.ID]int // responses still to falsify (-1: always)
 	ranges      map[flist.ID][]string
 	requests    int
@@ -141,7 +142,7 @@ type faults struct {
 }
 
 func newFaults() *faults {
-	return &faults{cut: map[flist.ID]int{}, lie: map[flist.ID]int{}, ranges: map[flist.ID][]string{}}
+	return &faults{cut: map[flist.ID]int{}, stall: map[flist.ID]int{}, lie: map[flist.ID]int{}, ranges: map[flist.ID][]string{}}
 }
 
 func (f *faults) blockRequests() int {
@@ -173,6 +174,10 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 		if cut {
 			f.cut[id]--
 		}
+		stall := f.stall[id] > 0
+		if stall {
+			f.stall[id]--
+		}
 		lie := f.lie[id] != 0
 		if f.lie[id] > 0 {
 			f.lie[id]--
@@ -190,7 +195,7 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 			other := flist.EncodeBlock([]byte("not what you asked for " + id.String()))
 			w.Header().Set("Content-Length", strconv.Itoa(len(other)))
 			_, _ = w.Write(other)
-		case cut:
+		case cut || stall:
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
@@ -200,6 +205,10 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 			w.WriteHeader(rec.Code)
 			_, _ = io.Copy(w, bytes.NewReader(body[:len(body)/2]))
 			http.NewResponseController(w).Flush()
+			if stall {
+				// Send nothing more until the client gives up.
+				<-r.Context().Done()
+			}
 			// Drop the connection: the client sees a short body.
 			panic(http.ErrAbortHandler)
 		default:
