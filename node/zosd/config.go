@@ -246,6 +246,9 @@ func (c *Config) validate(what string) error {
 	if needs(ModuleIdentity) && c.Farm == 0 {
 		return fmt.Errorf("%w: --farm is required (or %s): the id of the farm the node belongs to", ErrUsage, EnvName("farm"))
 	}
+	if c.Interface != "" && !validIfName(c.Interface) {
+		return fmt.Errorf("%w: --interface %q is not a network interface name", ErrUsage, c.Interface)
+	}
 	if c.GeoIPURL == "none" {
 		c.GeoIPURL = ""
 	}
@@ -426,4 +429,13 @@ func (v *levelValue) Set(s string) error {
 	}
 	*v = levelValue(l)
 	return nil
+}
+
+// validIfName reports whether s can be a Linux interface name: 1 to 15
+// bytes, no slash, colon or white space, not "." or "..".
+func validIfName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	return !strings.ContainsAny(s, "/: \t\n")
 }
