@@ -101,6 +101,18 @@ func Open(c Config) (*Engine, error) {
 	return &Engine{c: c, db: db, log: c.Logger, wake: make(chan struct{}, 1), changed: make(chan struct{})}, nil
 }
 
+// WorkloadTypes lists the types this engine has managers for, in
+// processing order.
+func (e *Engine) WorkloadTypes() []WorkloadType {
+	var out []WorkloadType
+	for _, t := range Types() {
+		if _, ok := e.c.Managers[t]; ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // Close closes the database. Stop Run first.
 func (e *Engine) Close() error { return e.db.Close() }
 

@@ -9,7 +9,8 @@
 //     devices are attached;
 //   - a veth pair g4v<id> (on the bridge) / lan0 (in the namespace).
 //
-// <id> is 10 hex characters derived from the workload. The bridge has no
+// <id> is 10 hex characters derived from the workload (and Config.Salt,
+// which only tests that share a host need). The bridge has no
 // address and the namespace no route out: the network carries traffic
 // between its machines and its gateway only (public access is a
 // PublicIPv4 workload's job). Every step checks what exists first, so
@@ -37,16 +38,27 @@ const (
 	LAN = "lan0"
 )
 
-// Manager makes NetworkLight workloads with iproute2.
-type Manager struct {
-	ip iproute.IP
+// Config configures a Manager.
+type Config struct {
+	// IP runs ip (nil: the host's).
+	IP *iproute.IP
+	// Salt is mixed into the names of the network's parts. A node leaves
+	// it empty (its workload IDs are unique); tests running several
+	// engines on one host give each its own.
+	Salt string
 }
 
-// New returns a manager running ip (nil: the host's "ip").
-func New(ip *iproute.IP) *Manager {
-	m := &Manager{}
-	if ip != nil {
-		m.ip = *ip
+// Manager makes NetworkLight workloads with iproute2.
+type Manager struct {
+	ip   iproute.IP
+	salt string
+}
+
+// New returns a manager for c.
+func New(c Config) *Manager {
+	m := &Manager{salt: c.Salt}
+	if c.IP != nil {
+		m.ip = *c.IP
 	}
 	return m
 }
@@ -59,9 +71,9 @@ type Names struct {
 }
 
 // NamesOf returns the names for the network workload with the given ID
-// (provision.Task.ID or Task.Sibling).
-func NamesOf(workloadID string) Names {
-	id := iproute.ShortID(workloadID)
+// (provision.Task.ID or Task.Sibling) under salt (Config.Salt).
+func NamesOf(salt, workloadID string) Names {
+	id := iproute.ShortID(salt + workloadID)
 	return Names{Namespace: NamespacePrefix + id, Bridge: BridgePrefix + id, Veth: vethPrefix + id}
 }
 
@@ -87,7 +99,7 @@ func (m *Manager) Provision(ctx context.Context, t provision.Task) (any, error) 
 		return nil, fmt.Errorf("network-light: %w", err)
 	}
 	gw := netip.PrefixFrom(subnet.Addr().Next(), subnet.Bits())
-	n := NamesOf(t.ID())
+	n := NamesOf(m.salt, t.ID())
 	steps := []struct {
 		skip bool
 		args []string
@@ -136,7 +148,7 @@ func (m *Manager) Provision(ctx context.Context, t provision.Task) (any, error) 
 // Deprovision removes the network's links and namespace. Machines must be
 // gone first (the engine removes them before their networks).
 func (m *Manager) Deprovision(ctx context.Context, t provision.Task) error {
-	n := NamesOf(t.ID())
+	n := NamesOf(m.salt, t.ID())
 	if iproute.LinkExists(n.Veth) {
 		if err := m.ip.Do(ctx, "link", "del", "dev", n.Veth); err != nil {
 			return fmt.Errorf("network-light: %w", err)

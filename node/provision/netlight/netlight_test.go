@@ -75,7 +75,7 @@ func sh(t *testing.T, name string, args ...string) string {
 func TestNetworkCarriesTraffic(t *testing.T) {
 	needNetAdmin(t)
 	ctx := context.Background()
-	m := New(nil)
+	m := New(Config{})
 	tk := task(rand.Uint64N(1<<40)+1, "10.77.1.0/24")
 	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
 	res, err := m.Provision(ctx, tk)
@@ -83,7 +83,7 @@ func TestNetworkCarriesTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := res.(Result)
-	if r.Gateway != "10.77.1.1/24" || r.Namespace != NamesOf(tk.ID()).Namespace {
+	if r.Gateway != "10.77.1.1/24" || r.Namespace != NamesOf("", tk.ID()).Namespace {
 		t.Fatalf("result %+v", r)
 	}
 	// Idempotent.
@@ -145,10 +145,10 @@ func TestNetworkCarriesTraffic(t *testing.T) {
 func TestHalfMadeNetworkIsCompleted(t *testing.T) {
 	needNetAdmin(t)
 	ctx := context.Background()
-	m := New(nil)
+	m := New(Config{})
 	tk := task(rand.Uint64N(1<<40)+1, "192.168.50.0/29")
 	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
-	n := NamesOf(tk.ID())
+	n := NamesOf("", tk.ID())
 	// As if the process died after creating the namespace and a veth
 	// whose other end is missing.
 	sh(t, "ip", "netns", "add", n.Namespace)
@@ -162,7 +162,7 @@ func TestHalfMadeNetworkIsCompleted(t *testing.T) {
 }
 
 func TestFailsWithoutIproute(t *testing.T) {
-	m := New(&iproute.IP{Bin: "ip-not-installed"})
+	m := New(Config{IP: &iproute.IP{Bin: "ip-not-installed"}})
 	_, err := m.Provision(context.Background(), task(1, "10.1.0.0/16"))
 	want := "network-light: cannot manage networks on this node: ip-not-installed (iproute2) not found in PATH"
 	if err == nil || err.Error() != want {

@@ -68,6 +68,9 @@ type Config struct {
 	Storage Storage
 	// IP runs ip for the TAP devices (nil: the host's).
 	IP *iproute.IP
+	// NetworkSalt is the netlight manager's Config.Salt (to find the
+	// networks' bridges).
+	NetworkSalt string
 }
 
 // Manager runs ZMachineLight workloads.
@@ -198,7 +201,7 @@ func (m *Manager) prepare(ctx context.Context, t provision.Task, d *provision.ZM
 		err     error
 	)
 	for i, nic := range d.Network.Interfaces {
-		bridge := netlight.NamesOf(t.Sibling(nic.Network)).Bridge
+		bridge := netlight.NamesOf(m.c.NetworkSalt, t.Sibling(nic.Network)).Bridge
 		if !iproute.LinkExists(bridge) {
 			return VM{}, Result{}, fmt.Errorf("network %s is not set up on this node (no bridge %s)", nic.Network, bridge)
 		}
@@ -239,7 +242,7 @@ func (m *Manager) prepare(ctx context.Context, t provision.Task, d *provision.ZM
 // ip=<client>::<gateway>:<netmask>::eth0:off, with the gateway and prefix
 // read from the network's router (lan0 in its namespace).
 func (m *Manager) kernelIP(ctx context.Context, ip, networkID string) (string, error) {
-	ns := netlight.NamesOf(networkID).Namespace
+	ns := netlight.NamesOf(m.c.NetworkSalt, networkID).Namespace
 	out, err := m.ip.Output(ctx, "-n", ns, "-o", "-4", "addr", "show", "dev", netlight.LAN)
 	if err != nil {
 		return "", err

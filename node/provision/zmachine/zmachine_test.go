@@ -140,7 +140,7 @@ func TestMachineWiring(t *testing.T) {
 	vmTask := machine(twin)
 	netData, _ := json.Marshal(provision.NetworkLightData{Subnet: "10.20.1.0/24"})
 	netTask := provision.Task{TwinID: twin, DeploymentID: 1, Workload: provision.Workload{Name: "net", Type: provision.NetworkLightType, Data: netData}}
-	nl := netlight.New(nil)
+	nl := netlight.New(netlight.Config{})
 	t.Cleanup(func() { _ = nl.Deprovision(ctx, netTask) })
 	if _, err := nl.Provision(ctx, netTask); err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestMachineWiring(t *testing.T) {
 		t.Fatalf("cmdline %s", vm.Cmdline)
 	}
 	out, _ := exec.Command("ip", "-o", "link", "show", "dev", tap).CombinedOutput()
-	if !strings.Contains(string(out), "master "+netlight.NamesOf(netTask.ID()).Bridge) {
+	if !strings.Contains(string(out), "master "+netlight.NamesOf("", netTask.ID()).Bridge) {
 		t.Fatalf("tap not on the network's bridge: %s", out)
 	}
 	// The cloud-hypervisor command line for it.

@@ -1,0 +1,213 @@
+package zosapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/provision"
+)
+
+// ErrUnauthorized is wrapped by HTTPError for 401 answers (the node did
+// not accept the request's signature).
+var ErrUnauthorized = errors.New("unauthorized")
+
+// HTTPError is an answer that is not JSON-RPC: the node refused the
+// request before reading it (authentication, size), or something else
+// answered.
+type HTTPError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Message is the "error" member of the body, or the body.
+	Message string
+}
+
+// Error returns "node answered <status>: <message>".
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("node answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Is matches ErrUnauthorized for 401.
+func (e *HTTPError) Is(target error) bool {
+	return target == ErrUnauthorized && e.Status == http.StatusUnauthorized
+}
+
+// maxAnswer bounds an answer the client reads.
+const maxAnswer = 16 << 20
+
+// Client calls a node's zos-api-light, signing every request as a twin.
+// It is safe for concurrent use.
+type Client struct {
+	endpoint string
+	hc       *http.Client
+	id       atomic.Uint64
+}
+
+// NewClient returns a client of the node at nodeURL (its base URL, e.g.
+// http://node:2021; a URL with a path is used as the endpoint as it is)
+// signing as twinID with key. base sends the signed requests (nil:
+// http.DefaultTransport).
+func NewClient(nodeURL string, key keys.KeyPair, twinID uint64, base http.RoundTripper) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(nodeURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("node URL %q: want http(s)://host[:port]", nodeURL)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = RPCPath
+	}
+	if key == nil || twinID == 0 {
+		return nil, errors.New("zosapi: a client needs a key and its twin id")
+	}
+	return &Client{endpoint: u.String(), hc: &http.Client{Transport: auth.NewTransport(base, key, twinID)}}, nil
+}
+
+// Endpoint is the URL the client posts to.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// Call calls method with by-name params (nil for none) and decodes the
+// result into result (nil to drop it). JSON-RPC errors are *Error, which
+// match the provision sentinels with errors.Is; refusals before JSON-RPC
+// are *HTTPError.
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	req := struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      uint64 `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{Version, c.id.Add(1), method, params}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("%s: reading the answer: %w", method, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return &HTTPError{Status: resp.StatusCode, Message: msg}
+	}
+	var r Response
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: answer is not JSON-RPC: %w", method, err)
+	}
+	if r.Error != nil {
+		return r.Error
+	}
+	if result != nil {
+		if err := json.Unmarshal(r.Result, result); err != nil {
+			return fmt.Errorf("%s: decoding the result: %w", method, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) record(ctx context.Context, method string, params any) (provision.Record, error) {
+	var r provision.Record
+	err := c.Call(ctx, method, params, &r)
+	return r, err
+}
+
+// Deploy sends a new, signed deployment.
+func (c *Client) Deploy(ctx context.Context, d provision.Deployment) (provision.Record, error) {
+	return c.record(ctx, MethodDeploy, map[string]any{"deployment": d})
+}
+
+// Update sends a new, signed version of a deployment.
+func (c *Client) Update(ctx context.Context, d provision.Deployment) (provision.Record, error) {
+	return c.record(ctx, MethodUpdate, map[string]any{"deployment": d})
+}
+
+// Delete removes a deployment's workloads.
+func (c *Client) Delete(ctx context.Context, id uint64) (provision.Record, error) {
+	return c.record(ctx, MethodDelete, IDParams{ID: id})
+}
+
+// Get returns a deployment.
+func (c *Client) Get(ctx context.Context, id uint64) (provision.Record, error) {
+	return c.record(ctx, MethodGet, IDParams{ID: id})
+}
+
+// Pause suspends a deployment's workloads.
+func (c *Client) Pause(ctx context.Context, id uint64) (provision.Record, error) {
+	return c.record(ctx, MethodPause, IDParams{ID: id})
+}
+
+// Resume resumes them.
+func (c *Client) Resume(ctx context.Context, id uint64) (provision.Record, error) {
+	return c.record(ctx, MethodResume, IDParams{ID: id})
+}
+
+// List returns the caller's deployments.
+func (c *Client) List(ctx context.Context) ([]provision.Summary, error) {
+	var out []provision.Summary
+	err := c.Call(ctx, MethodList, nil, &out)
+	return out, err
+}
+
+// Changes returns a deployment's history.
+func (c *Client) Changes(ctx context.Context, id uint64) ([]provision.Change, error) {
+	var out []provision.Change
+	err := c.Call(ctx, MethodChanges, IDParams{ID: id}, &out)
+	return out, err
+}
+
+// Capacity returns the node's capacity.
+func (c *Client) Capacity(ctx context.Context) (provision.CapacityReport, error) {
+	var out provision.CapacityReport
+	err := c.Call(ctx, MethodCapacity, nil, &out)
+	return out, err
+}
+
+// Statistics returns the node's statistics.
+func (c *Client) Statistics(ctx context.Context) (provision.Statistics, error) {
+	var out provision.Statistics
+	err := c.Call(ctx, MethodStatistics, nil, &out)
+	return out, err
+}
+
+// Version returns the node's versions.
+func (c *Client) Version(ctx context.Context) (NodeVersion, error) {
+	var out NodeVersion
+	err := c.Call(ctx, MethodVersion, nil, &out)
+	return out, err
+}
+
+// Interfaces returns the node's network interfaces.
+func (c *Client) Interfaces(ctx context.Context) ([]Interface, error) {
+	var out []Interface
+	err := c.Call(ctx, MethodInterfaces, nil, &out)
+	return out, err
+}
+
+// Discover returns the node's OpenRPC document.
+func (c *Client) Discover(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.Call(ctx, MethodDiscover, nil, &out)
+	return out, err
+}
