@@ -44,7 +44,9 @@ const (
 // BlockRef is one block of a file: the SHA-256 of its uncompressed bytes
 // and their number.
 type BlockRef struct {
-	ID   ID
+	// ID is the SHA-256 of the block's uncompressed bytes.
+	ID ID
+	// Size is their number, 1 to MaxBlockSize.
 	Size int64
 }
 
@@ -76,6 +78,7 @@ type Entry struct {
 // Flist is a tree: entries sorted by path, every parent directory listed
 // before its children. The root directory is implicit.
 type Flist struct {
+	// Entries are the directories, files and symlinks, sorted by path.
 	Entries []Entry
 }
 

@@ -49,10 +49,12 @@ type TagEntry struct {
 // publisher, repository and tag so that a signed tag cannot be served under
 // another name.
 type Tag struct {
-	// Publisher, Repo and Name say where the tag is published.
+	// Publisher is the publisher whose key signs the tag.
 	Publisher string
-	Repo      string
-	Name      string
+	// Repo is the repository, of that publisher, the tag belongs to.
+	Repo string
+	// Name is the tag's name, e.g. the ZOS version "v4.1.2".
+	Name string
 	// Created is when it was signed, in Unix seconds.
 	Created int64
 	// Entries are the flists in installation order: dependencies first,

@@ -20,11 +20,13 @@ type PublisherInfo struct {
 
 // RepoInfo summarises a repository.
 type RepoInfo struct {
+	// Publisher and Repo name the repository, Publisher/Repo.
 	Publisher string `json:"publisher"`
 	Repo      string `json:"repo"`
-	Flists    int    `json:"flists"`
-	Tags      int    `json:"tags"`
-	Links     int    `json:"links"`
+	// Flists, Tags and Links count what it holds.
+	Flists int `json:"flists"`
+	Tags   int `json:"tags"`
+	Links  int `json:"links"`
 }
 
 // FlistInfo is a named flist of a repository.
@@ -47,9 +49,12 @@ type FlistInfo struct {
 
 // TagEntryInfo is one flist of a tag, as listed.
 type TagEntryInfo struct {
-	Name  string     `json:"name"`
-	Flist flist.ID   `json:"flist"`
-	Role  flist.Role `json:"role"`
+	// Name is the package's name in the release.
+	Name string `json:"name"`
+	// Flist is the package's flist ID.
+	Flist flist.ID `json:"flist"`
+	// Role is dependency or zos.
+	Role flist.Role `json:"role"`
 }
 
 // TagInfo describes a tag without its signature.
@@ -68,34 +73,44 @@ type TagInfo struct {
 
 // LinkInfo is a tag link: a name pointing at a tag of the same repository.
 type LinkInfo struct {
-	Link    string    `json:"link"`
-	Tag     string    `json:"tag"`
+	// Link is the link's name.
+	Link string `json:"link"`
+	// Tag is the tag it points at.
+	Tag string `json:"tag"`
+	// Updated is when it was last set.
 	Updated time.Time `json:"updated"`
 }
 
 // RepoListing is everything a repository holds.
 type RepoListing struct {
-	Publisher string      `json:"publisher"`
-	Repo      string      `json:"repo"`
-	Flists    []FlistInfo `json:"flists"`
-	Tags      []TagInfo   `json:"tags"`
-	Links     []LinkInfo  `json:"links"`
+	// Publisher and Repo name the repository.
+	Publisher string `json:"publisher"`
+	Repo      string `json:"repo"`
+	// Flists are its named flists, by name.
+	Flists []FlistInfo `json:"flists"`
+	// Tags are its tags, the most recently published first.
+	Tags []TagInfo `json:"tags"`
+	// Links are its links, by name.
+	Links []LinkInfo `json:"links"`
 }
 
 // MissingRequest asks which blocks the hub does not have
 // (POST /api/v1/blocks/missing).
 type MissingRequest struct {
+	// Blocks are the IDs asked about.
 	Blocks []flist.ID `json:"blocks"`
 }
 
 // MissingResponse lists the blocks of a MissingRequest the hub does not
 // have, in the order asked, each once.
 type MissingResponse struct {
+	// Missing are the IDs the hub lacks.
 	Missing []flist.ID `json:"missing"`
 }
 
 // LinkRequest is the body of PUT .../links/{link}.
 type LinkRequest struct {
+	// Tag is the tag the link is to point at.
 	Tag string `json:"tag"`
 }
 

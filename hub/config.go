@@ -36,8 +36,9 @@ type Config struct {
 	ClockSkew time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
-	// LogLevel and LogFormat ("text" or "json") configure the logger.
-	LogLevel  slog.Level
+	// LogLevel is the lowest level logged.
+	LogLevel slog.Level
+	// LogFormat is "text" or "json".
 	LogFormat string
 }
 

@@ -42,10 +42,12 @@ type PublishResult struct {
 	Info FlistInfo
 	// Flist is what was built.
 	Flist *flist.Flist
-	// Blocks is the flist's number of distinct blocks; Uploaded of them
-	// were sent (the others were on the hub), UploadedBytes bytes in all.
-	Blocks, Uploaded int
-	UploadedBytes    int64
+	// Blocks is the flist's number of distinct blocks.
+	Blocks int
+	// Uploaded of them were sent (the others were on the hub).
+	Uploaded int
+	// UploadedBytes is the stored size of the uploaded blocks.
+	UploadedBytes int64
 }
 
 // PublishDir builds an flist of dir and publishes it as name in

@@ -90,24 +90,28 @@ type Config struct {
 // Stats are counters of a Manager since it was created, plus the cache's
 // current size.
 type Stats struct {
-	// CacheHits and CacheMisses count block lookups.
-	CacheHits   int64 `json:"cache_hits"`
+	// CacheHits counts blocks found intact in the cache.
+	CacheHits int64 `json:"cache_hits"`
+	// CacheMisses counts blocks that had to be downloaded.
 	CacheMisses int64 `json:"cache_misses"`
-	// Downloads counts blocks downloaded and installed; DownloadedBytes
-	// the bytes received for them (stored form, retries included).
-	Downloads       int64 `json:"downloads"`
+	// Downloads counts blocks downloaded, checked and cached.
+	Downloads int64 `json:"downloads"`
+	// DownloadedBytes counts the bytes received for blocks (stored form,
+	// failed attempts included).
 	DownloadedBytes int64 `json:"downloaded_bytes"`
 	// Resumed counts requests that continued a partial download.
 	Resumed int64 `json:"resumed"`
 	// CorruptDownloads counts downloads thrown away because the content
-	// did not match; CorruptCached cached blocks found damaged on use.
+	// did not match.
 	CorruptDownloads int64 `json:"corrupt_downloads"`
-	CorruptCached    int64 `json:"corrupt_cached"`
+	// CorruptCached counts cached blocks found damaged when used.
+	CorruptCached int64 `json:"corrupt_cached"`
 	// Evictions counts blocks evicted to respect the limit.
 	Evictions int64 `json:"evictions"`
-	// CachedBlocks and CachedBytes are the cache's current content.
-	CachedBlocks int   `json:"cached_blocks"`
-	CachedBytes  int64 `json:"cached_bytes"`
+	// CachedBlocks is the number of blocks in the cache now.
+	CachedBlocks int `json:"cached_blocks"`
+	// CachedBytes is their total stored size.
+	CachedBytes int64 `json:"cached_bytes"`
 }
 
 // Manager fetches and materialises flists. It is safe for concurrent use.

@@ -36,25 +36,36 @@ const (
 // FlistInfo summarises an flist (the document itself can be large; it stays
 // in flistd).
 type FlistInfo struct {
-	ID      flist.ID `json:"id"`
-	Entries int      `json:"entries"`
-	Size    int64    `json:"size"`
-	Blocks  int      `json:"blocks"`
+	// ID is the flist's ID.
+	ID flist.ID `json:"id"`
+	// Entries counts its directories, files and symlinks.
+	Entries int `json:"entries"`
+	// Size is the total length of its files.
+	Size int64 `json:"size"`
+	// Blocks counts its distinct blocks.
+	Blocks int `json:"blocks"`
 }
 
 // TagRequest names a tag and the publisher key to check it with.
 type TagRequest struct {
-	Publisher    string `json:"publisher"`
-	Repo         string `json:"repo"`
-	Tag          string `json:"tag"`
+	// Publisher, Repo and Tag name the tag: Publisher/Repo:Tag.
+	Publisher string `json:"publisher"`
+	// Repo is the publisher's repository.
+	Repo string `json:"repo"`
+	// Tag is the tag's name, e.g. a ZOS version.
+	Tag string `json:"tag"`
+	// PublisherKey is the 32-byte key the node trusts for Publisher.
 	PublisherKey []byte `json:"publisher_key"`
 }
 
 // Release is a verified tag.
 type Release struct {
+	// Publisher, Repo and Tag name the release, as signed.
 	Publisher string `json:"publisher"`
-	Repo      string `json:"repo"`
-	Tag       string `json:"tag"`
+	// Repo is the publisher's repository.
+	Repo string `json:"repo"`
+	// Tag is the tag's name.
+	Tag string `json:"tag"`
 	// Created is when the publisher signed it (Unix seconds).
 	Created int64 `json:"created"`
 	// Hash is the release hash (SHA-256 of the signed tag document).
@@ -65,9 +76,12 @@ type Release struct {
 
 // ReleaseEntry is one package of a release.
 type ReleaseEntry struct {
-	Name  string     `json:"name"`
-	Flist flist.ID   `json:"flist"`
-	Role  flist.Role `json:"role"`
+	// Name is the package's name: the directory it is installed in.
+	Name string `json:"name"`
+	// Flist is the package's flist ID.
+	Flist flist.ID `json:"flist"`
+	// Role is dependency or zos.
+	Role flist.Role `json:"role"`
 }
 
 // Methods returns the bus methods of Object, served by m.
