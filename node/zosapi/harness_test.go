@@ -160,34 +160,33 @@ type nodeOptions struct {
 }
 
 // buildNode assembles a node in dir against the registrar; it does not run
-// the engine or serve.
-func buildNode(t testing.TB, dir, registrarURL string, o nodeOptions) (*provision.Engine, *Server, *node) {
-	t.Helper()
+// the engine or serve. The crash test's child process uses it too.
+func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	logDir := filepath.Join(dir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	zm, err := zmount.New(filepath.Join(dir, "zmounts"), nil)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	vol, err := volume.New(volume.Config{Dir: filepath.Join(dir, "volumes"), Mode: volume.Accounting})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	zl, err := zlogs.New(zlogs.Config{LogDir: logDir, Poll: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	qs, err := qsfs.New(qsfs.Config{Dir: filepath.Join(dir, "qsfs")})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	j := &journal{}
 	var machines provision.Manager = fakeMachines{j: j, logDir: logDir, block: o.block}
 	if o.realMachines {
 		if machines, err = zmachine.New(zmachine.Config{Dir: filepath.Join(dir, "machines"), LogDir: logDir, NetworkSalt: dir}); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	var networks provision.Manager = netlight.New(netlight.Config{Salt: dir})
@@ -205,7 +204,7 @@ func buildNode(t testing.TB, dir, registrarURL string, o nodeOptions) (*provisio
 	}
 	reg, err := client.New(registrarURL)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	tk := NewTwinKeyCache(reg, KeyCacheConfig{})
 	capacity := o.capacity
@@ -214,19 +213,23 @@ func buildNode(t testing.TB, dir, registrarURL string, o nodeOptions) (*provisio
 	}
 	e, err := provision.Open(provision.Config{Dir: filepath.Join(dir, "provision"), Managers: managers, Keys: tk, Capacity: capacity})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	srv, err := New(Config{Engine: e, Keys: tk, NodeVersion: "v0.0.0-test", NodeID: 9, TwinID: 99})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return e, srv, &node{engine: e, server: srv, dir: dir, machines: j, zlogs: zl, zmount: zm}
+	return &node{engine: e, server: srv, dir: dir, machines: j, zlogs: zl, zmount: zm}, nil
 }
 
 // startNode runs a node in a temp dir until the test ends.
 func startNode(t *testing.T, registrarURL string, o nodeOptions) *node {
 	t.Helper()
-	e, srv, n := buildNode(t, t.TempDir(), registrarURL, o)
+	n, err := buildNode(t.TempDir(), registrarURL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, srv := n.engine, n.server
 	ts := httptest.NewServer(srv.Handler())
 	n.url = ts.URL
 	ctx, cancel := context.WithCancel(context.Background())
