@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/zosapi"
+	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/store"
+)
+
+func TestFlags(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), nil, func(string) string { return "" }, &out, &out); code != 2 || !strings.Contains(out.String(), "--registrar is required") {
+		t.Fatalf("no registrar: %d %s", code, out.String())
+	}
+	env := map[string]string{"PROVISIOND_REGISTRAR": "http://r", "PROVISIOND_LISTEN": ":1"}
+	c, err := parse([]string{"--listen", ":2"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.registrar != "http://r" || c.listen != ":2" {
+		t.Fatalf("env and flags: %+v %v", c, err)
+	}
+	if _, err := parse([]string{"--registrar", "http://r", "extra"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("accepted a positional argument")
+	}
+	if _, err := capacityOf(config{mru: "lots"}); err == nil {
+		t.Fatal("accepted --mru lots")
+	}
+	capa, err := capacityOf(config{cru: 4, mru: "8GiB", sru: "100GB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := capa.Total(context.Background()); r.CRU != 4 || r.MRU != 8<<30 || r.SRU != 100e9 {
+		t.Fatalf("capacity %+v", r)
+	}
+}
+
+// TestServes runs provisiond against a real registrar, deploys a disk
+// through the API and stops it.
+func TestServes(t *testing.T) {
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := registrar.DefaultConfig()
+	cfg.RateIP, cfg.RateTwin = 0, 0
+	rs, err := registrar.New(cfg, registrar.Deps{Store: db, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(rs.Handler())
+	defer ts.Close()
+	kp, _ := keys.Generate(keys.Sr25519)
+	rc, _ := client.New(ts.URL, client.WithIdentity(kp, 0))
+	acc, err := rc.CreateAccount(context.Background(), client.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := parse([]string{"--registrar", ts.URL, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--cru", "2", "--mru", "4GiB", "--sru", "10GiB", "--log-level", "warn"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	c.ready = func(a string) { addr <- a }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, c, io.Discard) }()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	api, err := zosapi.NewClient(url, kp, acc.TwinID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := api.Version(ctx)
+	if err != nil || v.Version != version || len(v.Types) != 7 {
+		t.Fatalf("version %+v %v", v, err)
+	}
+	d := provision.Deployment{TwinID: acc.TwinID, Workloads: []provision.Workload{{Name: "disk", Type: provision.ZMountType, Data: []byte(`{"size":1048576}`)}}}
+	if err := d.Sign(acc.TwinID, kp); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := api.Deploy(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.Pending != "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		rec, _ = api.Get(ctx, rec.Deployment.ID)
+	}
+	if w, _ := rec.Deployment.Get("disk"); w.Result == nil || w.Result.State != provision.StateOk {
+		t.Fatalf("disk %+v", rec)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("did not stop")
+	}
+}
