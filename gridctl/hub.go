@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -368,6 +369,18 @@ new release.`,
 				return err
 			}
 			info, err := c.PutTag(ctx, st)
+			if errors.Is(err, hub.ErrConflict) {
+				// Running the same command again (after a lost answer, say)
+				// signs a new document (another created time): if the tag on
+				// the hub holds the same flists, it is already done.
+				if same, existing := s.sameTag(ctx, t, kp.Public().Key); same {
+					fmt.Fprintf(env.Stderr, "tag %s:%s was already published with these flists\n", ref, name)
+					st, info, err = existing, hub.TagInfo{}, nil
+					if et, perr := existing.Tag(); perr == nil {
+						info = tagInfoOf(existing, et)
+					}
+				}
+			}
 			if err != nil {
 				return s.explain(err)
 			}
@@ -379,6 +392,30 @@ new release.`,
 	cmd.Flags().Var(&deps, "dep", "a dependency flist, installed before the zos one (repeatable, in order)")
 	cmd.Flags().StringVar(&zos, "zos", "", "the zos flist, installed last (`NAME[=FLIST]`)")
 	return cmd
+}
+
+// sameTag reports whether the hub's tag of t's name, signed by key, lists
+// exactly t's entries, and returns it.
+func (s *hubSession) sameTag(ctx context.Context, t *flist.Tag, key []byte) (bool, flist.SignedTag) {
+	st, err := s.client.Tag(ctx, t.Publisher, t.Repo, t.Name)
+	if err != nil {
+		return false, st
+	}
+	old, err := flist.VerifyTag(st, key)
+	if err != nil || old.Publisher != t.Publisher || old.Repo != t.Repo || old.Name != t.Name {
+		return false, st
+	}
+	return slices.Equal(old.Entries, t.Entries), st
+}
+
+// tagInfoOf summarises a signed tag as the hub lists it (without the
+// publication time).
+func tagInfoOf(st flist.SignedTag, t *flist.Tag) hub.TagInfo {
+	info := hub.TagInfo{Tag: t.Name, Hash: st.Hash(), Created: time.Unix(t.Created, 0).UTC(), Entries: make([]hub.TagEntryInfo, len(t.Entries))}
+	for i, e := range t.Entries {
+		info.Entries[i] = hub.TagEntryInfo(e)
+	}
+	return info
 }
 
 // tagEntry resolves NAME or NAME=FLIST (an id or a flist name).
@@ -665,10 +702,7 @@ func (s *hubSession) lsTag(ctx context.Context, ref repoRef, keyArg string) erro
 	if len(key) == keys.PublicKeySize {
 		view.VerifyKey = keys.SS58Encode(key, keys.GenericSS58Prefix)
 	}
-	view.Tag = hub.TagInfo{Tag: t.Name, Hash: st.Hash(), Created: time.Unix(t.Created, 0).UTC(), Entries: make([]hub.TagEntryInfo, len(t.Entries))}
-	for i, e := range t.Entries {
-		view.Tag.Entries[i] = hub.TagEntryInfo(e)
-	}
+	view.Tag = tagInfoOf(st, t)
 	if err := s.printTag(view); err != nil {
 		return err
 	}
