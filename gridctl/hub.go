@@ -250,6 +250,8 @@ plain lines otherwise.`,
 				return err
 			}
 			prog := newUploadProgress(env, "uploading "+name)
+			// Building a large tree takes a while: say what is going on.
+			fmt.Fprintf(env.Stderr, "building %s from %s\n", name, dir)
 			res, err := c.PublishDir(ctx, ref.publisher, ref.repo, name, dir, hub.PublishOptions{
 				KeepMtimes: keepMtimes, ScratchDir: scratch, Progress: prog,
 			})
