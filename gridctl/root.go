@@ -72,6 +72,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.AddCommand(newFarmCommand(env))
 	root.AddCommand(newNodeCommand(env))
 	root.AddCommand(newVersionCommand(env))
+	root.AddCommand(newDeployCommands(env)...)
 	root.AddCommand(newHubCommand(env))
 	root.AddCommand(newCompletionCommand(env))
 	return root

@@ -1,0 +1,478 @@
+package gridctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/zosapi"
+)
+
+// NodeEnv is the environment variable naming the node when --node is not
+// given.
+const NodeEnv = "GRID_NODE"
+
+// errNoNode is returned when neither --node nor GRID_NODE is set.
+var errNoNode = errors.New("no node: pass --node URL (e.g. http://node.example.org:2021) or set " + NodeEnv)
+
+// newDeployCommands returns "deploy" and the "deployment" group: what
+// users run against a node's zos-api-light.
+func newDeployCommands(env Env) []*cobra.Command {
+	return []*cobra.Command{newDeployCommand(env), newDeploymentCommand(env)}
+}
+
+// nodeFlags are the flags of commands that call a node.
+type nodeFlags struct {
+	remote remoteFlags
+	node   string
+	twin   uint64
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	f.remote.register(cmd)
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.node, "node", "", "node `URL`, e.g. http://node.example.org:2021 (default $"+NodeEnv+")")
+	fl.Uint64Var(&f.twin, "twin", 0, "your twin `ID` (default: looked up on the registrar by your key)")
+}
+
+// nodeSession is what a node command runs with.
+type nodeSession struct {
+	api  *zosapi.Client
+	key  keys.KeyPair
+	twin uint64
+	out  *printer
+	node string
+	wait time.Duration
+}
+
+// open loads the identity, finds its twin (--twin, or the registrar) and
+// builds the node client. The context carries --timeout.
+func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (context.Context, context.CancelFunc, *nodeSession, error) {
+	if err := f.remote.check(); err != nil {
+		return nil, nil, nil, err
+	}
+	node := strings.TrimSpace(f.node)
+	if node == "" {
+		node = strings.TrimSpace(env.Getenv(NodeEnv))
+	}
+	if node == "" {
+		return nil, nil, nil, errNoNode
+	}
+	kp, err := id.load(cmd, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.remote.timeout)
+	twin := f.twin
+	if twin == 0 {
+		u, source, err := f.remote.url(env)
+		if err != nil {
+			cancel()
+			return nil, nil, nil, errors.New("no twin: pass --twin ID, or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
+		}
+		rc, err := client.New(u, client.WithIdentity(kp, 0), client.WithUserAgent("gridctl"))
+		if err != nil {
+			cancel()
+			return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if twin, err = rc.TwinID(ctx); err != nil {
+			cancel()
+			s := &session{env: env, flags: &f.remote, client: rc}
+			return nil, nil, nil, s.explain(err)
+		}
+	}
+	api, err := zosapi.NewClient(node, kp, twin, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, cancel, &nodeSession{api: api, key: kp, twin: twin, out: newPrinter(env, f.remote.output), node: node}, nil
+}
+
+// explain words a node error for the one-line output.
+func (s *nodeSession) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *zosapi.Error
+	var he *zosapi.HTTPError
+	switch {
+	case errors.As(err, &re):
+		return wrapMsg(err, "node refused: %s", re.Message)
+	case errors.As(err, &he):
+		if he.Status == 401 {
+			return wrapMsg(err, "node refused the signature of twin %d: %s", s.twin, he.Message)
+		}
+		return wrapMsg(err, "node answered %d: %s", he.Status, he.Message)
+	case errors.Is(err, context.DeadlineExceeded):
+		return wrapMsg(err, "node at %s did not answer in time (--timeout)", s.node)
+	}
+	var ne net.Error
+	var op *net.OpError
+	if errors.As(err, &ne) || errors.As(err, &op) {
+		return wrapMsg(err, "cannot reach node at %s: %s", s.node, networkReason(err))
+	}
+	return err
+}
+
+// readDeploymentFile reads a deployment from a JSON file ("-": standard
+// input).
+func readDeploymentFile(env Env, path string) (provision.Deployment, error) {
+	var r io.Reader
+	if path == "-" {
+		r = env.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return provision.Deployment{}, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, provision.MaxDeploymentBytes+1))
+	if err != nil {
+		return provision.Deployment{}, err
+	}
+	d, err := provision.DecodeDeployment(data)
+	if err != nil {
+		return provision.Deployment{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+func newDeployCommand(env Env) *cobra.Command {
+	var (
+		nf   nodeFlags
+		id   identityFlags
+		wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy FILE",
+		Short: "Deploy workloads on a node from a JSON deployment file",
+		Long: `Deploy the workloads of a JSON deployment file ("-" for standard input) on a
+node. The file holds the deployment's workloads (and optionally description,
+metadata and a signature requirement); gridctl sets twin_id to your twin,
+signs the deployment and sends it to the node's zos-api-light. The node checks
+everything (types, data, signatures, capacity) before it queues anything.
+
+Your twin is --twin, or looked up on the registrar (--registrar or
+` + RegistrarEnv + `) by your key. The node is --node or ` + NodeEnv + `.
+Workload types and their data: docs/provisioning.md.`,
+		Example: `  export ` + NodeEnv + `=http://node.example.org:2021 ` + RegistrarEnv + `=https://registrar.example.org
+  gridctl deploy vm.json --mnemonic-file ~/.grid/mnemonic --wait`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := readDeploymentFile(env, args[0])
+			if err != nil {
+				return err
+			}
+			if d.ID != 0 {
+				return fmt.Errorf("%s has id %d: change an existing deployment with 'gridctl deployment update %d %s'", args[0], d.ID, d.ID, args[0])
+			}
+			ctx, cancel, s, err := nf.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if d.TwinID == 0 {
+				d.TwinID = s.twin
+			}
+			d.Version = 0
+			for i := range d.Workloads {
+				d.Workloads[i].Version = 0
+			}
+			if err := d.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if err := d.Sign(s.twin, s.key); err != nil {
+				return err
+			}
+			rec, err := s.api.Deploy(ctx, d)
+			if err != nil {
+				return s.explain(err)
+			}
+			if wait {
+				if rec, err = s.waitDone(ctx, rec.Deployment.ID); err != nil {
+					return s.explain(err)
+				}
+			}
+			return s.printRecord(rec)
+		},
+	}
+	nf.register(cmd)
+	id.register(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the node has processed the deployment")
+	return cmd
+}
+
+func newDeploymentCommand(env Env) *cobra.Command {
+	var nf nodeFlags
+	cmd := &cobra.Command{
+		Use:   "deployment",
+		Short: "List, show, update, pause, resume and delete your deployments on a node",
+		Long: `List, show, update, pause, resume and delete your deployments on a node, and
+see their history. Only a deployment's owner can see or change it.`,
+		Example: `  gridctl deployment list --node http://node.example.org:2021 --mnemonic-file ~/.grid/mnemonic
+  gridctl deployment show 3
+  gridctl deployment pause 3 --wait`,
+		Args: noArgs,
+		RunE: showHelp,
+	}
+	nf.register(cmd)
+	cmd.AddCommand(
+		newDeploymentListCommand(env, &nf),
+		newDeploymentIDCommand(env, &nf, "show", "Show a deployment and the state of its workloads", nil),
+		newDeploymentIDCommand(env, &nf, "delete", "Remove all the workloads of a deployment", (*zosapi.Client).Delete),
+		newDeploymentIDCommand(env, &nf, "pause", "Suspend the workloads of a deployment that can be suspended", (*zosapi.Client).Pause),
+		newDeploymentIDCommand(env, &nf, "resume", "Resume the paused workloads of a deployment", (*zosapi.Client).Resume),
+		newDeploymentUpdateCommand(env, &nf),
+		newDeploymentChangesCommand(env, &nf),
+	)
+	return cmd
+}
+
+func newDeploymentListCommand(env Env, nf *nodeFlags) *cobra.Command {
+	var id identityFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List your deployments on the node",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel, s, err := nf.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			list, err := s.api.List(ctx)
+			if err != nil {
+				return s.explain(err)
+			}
+			if s.out.json {
+				return s.out.JSON(list)
+			}
+			rows := make([][]string, 0, len(list))
+			for _, d := range list {
+				state := "deleted"
+				if !d.Deleted {
+					state = countStates(d.Workloads)
+				}
+				rows = append(rows, []string{strconv.FormatUint(d.ID, 10), strconv.FormatUint(uint64(d.Version), 10), state, dash(d.Pending), dash(d.Description), fmtTime(d.Updated)})
+			}
+			return s.out.table([]string{"ID", "VERSION", "WORKLOADS", "PENDING", "DESCRIPTION", "UPDATED"}, rows)
+		},
+	}
+	id.register(cmd)
+	return cmd
+}
+
+// countStates renders workload counts as "3 ok, 1 error".
+func countStates(m map[provision.State]int) string {
+	var parts []string
+	for _, st := range []provision.State{provision.StateOk, provision.StateInit, provision.StatePaused, provision.StateError, provision.StateDeleted} {
+		if n := m[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return dash(strings.Join(parts, ", "))
+}
+
+// newDeploymentIDCommand makes a command on one deployment: show when op
+// is nil, else the operation (delete, pause, resume).
+func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosapi.Client, context.Context, uint64) (provision.Record, error)) *cobra.Command {
+	var (
+		id   identityFlags
+		wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   name + " ID",
+		Short: short,
+		Args:  exactlyOneID("deployment id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
+			ctx, cancel, s, err := nf.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			var rec provision.Record
+			if op == nil {
+				rec, err = s.api.Get(ctx, depID)
+			} else {
+				rec, err = op(s.api, ctx, depID)
+				if err == nil && wait {
+					rec, err = s.waitDone(ctx, depID)
+				}
+			}
+			if err != nil {
+				return s.explain(err)
+			}
+			return s.printRecord(rec)
+		},
+	}
+	id.register(cmd)
+	if op != nil {
+		cmd.Flags().BoolVar(&wait, "wait", false, "wait until the node has done it")
+	}
+	return cmd
+}
+
+func newDeploymentUpdateCommand(env Env, nf *nodeFlags) *cobra.Command {
+	var (
+		id   identityFlags
+		wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update ID FILE",
+		Short: "Change a deployment to what a JSON file describes",
+		Long: `Change deployment ID to the workloads of FILE (the same form as for deploy).
+gridctl raises the version, marks the workloads that changed, signs and sends
+it; the node adds, removes and changes only those workloads. Workload types
+cannot change; disks and volumes can grow, not shrink.`,
+		Example: `  gridctl deployment update 3 vm.json --wait`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return fmt.Errorf("%q takes a deployment id and a file, got %d argument(s)", cmd.CommandPath(), len(args))
+			}
+			_, err := parseIDs("deployment id", args[:1])
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
+			want, err := readDeploymentFile(env, args[1])
+			if err != nil {
+				return err
+			}
+			ctx, cancel, s, err := nf.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			cur, err := s.api.Get(ctx, depID)
+			if err != nil {
+				return s.explain(err)
+			}
+			next, err := provision.PrepareUpdate(cur.Deployment, want)
+			if err != nil {
+				return err
+			}
+			if err := next.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", args[1], err)
+			}
+			if err := next.Sign(s.twin, s.key); err != nil {
+				return err
+			}
+			rec, err := s.api.Update(ctx, next)
+			if err == nil && wait {
+				rec, err = s.waitDone(ctx, depID)
+			}
+			if err != nil {
+				return s.explain(err)
+			}
+			return s.printRecord(rec)
+		},
+	}
+	id.register(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the node has applied it")
+	return cmd
+}
+
+func newDeploymentChangesCommand(env Env, nf *nodeFlags) *cobra.Command {
+	var id identityFlags
+	cmd := &cobra.Command{
+		Use:   "changes ID",
+		Short: "Show the history of a deployment's workloads",
+		Args:  exactlyOneID("deployment id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
+			ctx, cancel, s, err := nf.open(cmd, env, &id)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			changes, err := s.api.Changes(ctx, depID)
+			if err != nil {
+				return s.explain(err)
+			}
+			if s.out.json {
+				return s.out.JSON(changes)
+			}
+			rows := make([][]string, 0, len(changes))
+			for _, c := range changes {
+				rows = append(rows, []string{fmtTime(c.Time), strconv.FormatUint(uint64(c.Version), 10), c.Workload, string(c.Type), string(c.Op), s.styleState(c.State), dash(c.Message)})
+			}
+			return s.out.table([]string{"TIME", "VERSION", "WORKLOAD", "TYPE", "OP", "STATE", "MESSAGE"}, rows)
+		},
+	}
+	id.register(cmd)
+	return cmd
+}
+
+// waitDone polls the deployment until no operation is pending.
+func (s *nodeSession) waitDone(ctx context.Context, id uint64) (provision.Record, error) {
+	delay := 100 * time.Millisecond
+	for {
+		rec, err := s.api.Get(ctx, id)
+		if err != nil || rec.Pending == "" {
+			return rec, err
+		}
+		select {
+		case <-ctx.Done():
+			return rec, fmt.Errorf("deployment %d still has a pending %s: %w", id, rec.Pending, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+func (s *nodeSession) styleState(st provision.State) string {
+	switch st {
+	case provision.StateOk:
+		return s.out.style(styleGreen, string(st))
+	case provision.StateError:
+		return s.out.style(styleRed, string(st))
+	}
+	return string(st)
+}
+
+// printRecord shows a deployment: its fields, then a workload table.
+func (s *nodeSession) printRecord(r provision.Record) error {
+	if s.out.json {
+		return s.out.JSON(r)
+	}
+	d := r.Deployment
+	if err := s.out.fields([][2]string{
+		{"deployment", strconv.FormatUint(d.ID, 10)},
+		{"twin", strconv.FormatUint(d.TwinID, 10)},
+		{"version", strconv.FormatUint(uint64(d.Version), 10)},
+		{"description", dash(d.Description)},
+		{"pending", dash(r.Pending)},
+		{"deleted", s.out.yesNo(r.Deleted)},
+		{"created", fmtTime(r.Created)},
+		{"updated", fmtTime(r.Updated)},
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(s.out.w)
+	workloads := slices.Clone(d.Workloads)
+	rows := make([][]string, 0, len(workloads))
+	for _, w := range workloads {
+		state, msg := provision.StateInit, ""
+		if w.Result != nil {
+			state, msg = w.Result.State, w.Result.Message
+		}
+		rows = append(rows, []string{w.Name, string(w.Type), strconv.FormatUint(uint64(w.Version), 10), s.styleState(state), dash(msg)})
+	}
+	return s.out.table([]string{"WORKLOAD", "TYPE", "VERSION", "STATE", "MESSAGE"}, rows)
+}

@@ -1,0 +1,262 @@
+package gridctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provision/netlight"
+	"github.com/grid4/grid4/node/provision/volume"
+	"github.com/grid4/grid4/node/provision/zmount"
+	"github.com/grid4/grid4/node/zosapi"
+	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/store"
+)
+
+// deployRig is a registrar and a node (engine and zos-api-light) in this
+// process, and identities to run gridctl with.
+type deployRig struct {
+	t         *testing.T
+	registrar string
+	node      string
+	dir       string
+}
+
+// pausable stands in for machines: it records nothing and can pause.
+type pausable struct{}
+
+func (pausable) Provision(context.Context, provision.Task) (any, error) { return nil, nil }
+func (pausable) Deprovision(context.Context, provision.Task) error      { return nil }
+func (pausable) Pause(context.Context, provision.Task) error            { return nil }
+func (pausable) Resume(context.Context, provision.Task) error           { return nil }
+
+// newDeployRig starts the registrar and a node with real zmount, volume
+// and (as root) network managers; withMachines adds a stand-in machine
+// manager.
+func newDeployRig(t *testing.T, withMachines bool) *deployRig {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "registrar.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := registrar.DefaultConfig()
+	cfg.RateIP, cfg.RateTwin = 0, 0
+	rs, err := registrar.New(cfg, registrar.Deps{Store: db, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rts := httptest.NewServer(rs.Handler())
+	t.Cleanup(rts.Close)
+
+	dir := t.TempDir()
+	zm, err := zmount.New(filepath.Join(dir, "zmounts"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := volume.New(volume.Config{Dir: filepath.Join(dir, "volumes"), Mode: volume.Accounting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managers := map[provision.WorkloadType]provision.Manager{provision.ZMountType: zm, provision.VolumeType: vol}
+	if os.Geteuid() == 0 {
+		managers[provision.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
+	} else {
+		managers[provision.NetworkLightType] = pausable{}
+	}
+	if withMachines {
+		managers[provision.ZMachineLightType] = pausable{}
+	}
+	rc, err := client.New(rts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := zosapi.NewTwinKeyCache(rc, zosapi.KeyCacheConfig{})
+	e, err := provision.Open(provision.Config{Dir: filepath.Join(dir, "engine"), Managers: managers, Keys: tk,
+		Capacity: provision.FixedCapacity{CRU: 8, MRU: 16 * provision.GiB, SRU: 100 * provision.GiB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := zosapi.New(zosapi.Config{Engine: e, Keys: tk, NodeVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nts := httptest.NewServer(srv.Handler())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	t.Cleanup(func() {
+		nts.Close()
+		cancel()
+		<-done
+		e.Close()
+	})
+	return &deployRig{t: t, registrar: rts.URL, node: nts.URL, dir: t.TempDir()}
+}
+
+// identity returns the environment of a new identity with an account.
+func (r *deployRig) identity() map[string]string {
+	r.t.Helper()
+	kp, err := keys.Generate(keys.Sr25519)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c, _ := client.New(r.registrar, client.WithIdentity(kp, 0))
+	if _, err := c.CreateAccount(context.Background(), client.AccountOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	return map[string]string{MnemonicEnv: "0x" + hex.EncodeToString(kp.Seed()), RegistrarEnv: r.registrar, NodeEnv: r.node, NoColorEnv: "1"}
+}
+
+// run runs gridctl in-process with env and returns the exit code and
+// outputs.
+func (r *deployRig) run(env map[string]string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), args, Env{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errOut.String()
+}
+
+func (r *deployRig) ok(env map[string]string, args ...string) string {
+	r.t.Helper()
+	code, out, errOut := r.run(env, args...)
+	if code != 0 {
+		r.t.Fatalf("gridctl %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func (r *deployRig) file(name, content string) string {
+	p := filepath.Join(r.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
+func TestDeployCommands(t *testing.T) {
+	r := newDeployRig(t, true)
+	alice, bob := r.identity(), r.identity()
+	file := r.file("app.json", `{
+  "description": "app",
+  "workloads": [
+    {"name": "vm", "type": "zmachine-light", "data": {"flist": "https://hub.grid.tf/tf-official-apps/base:latest.flist", "compute_capacity": {"cpu": 1, "memory": 536870912}, "network": {"interfaces": [{"network": "net", "ip": "10.66.0.2"}]}, "mounts": [{"name": "disk", "mountpoint": "/data"}]}},
+    {"name": "net", "type": "network-light", "data": {"subnet": "10.66.0.0/24"}},
+    {"name": "disk", "type": "zmount", "data": {"size": 10485760}}
+  ]
+}`)
+	out := r.ok(alice, "deploy", file, "--wait", "--scheme", "sr25519")
+	for _, want := range []string{"deployment:", "version:      0", "vm        zmachine-light  0        ok", "disk      zmount          0        ok"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("deploy output lacks %q:\n%s", want, out)
+		}
+	}
+	out = r.ok(alice, "deployment", "list")
+	if !strings.Contains(out, "3 ok") || !strings.Contains(out, "app") {
+		t.Fatalf("list:\n%s", out)
+	}
+
+	// Update: a bigger disk; only the disk changes version.
+	r.file("app.json", strings.Replace(mustRead(t, file), `"size": 10485760`, `"size": 20971520`, 1))
+	out = r.ok(alice, "deployment", "update", "1", file, "--wait", "-o", "json")
+	var rec provision.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("update -o json: %v\n%s", err, out)
+	}
+	disk, _ := rec.Deployment.Get("disk")
+	vm, _ := rec.Deployment.Get("vm")
+	if rec.Deployment.Version != 1 || disk.Version != 1 || vm.Version != 0 || disk.Result.State != provision.StateOk {
+		t.Fatalf("after update %+v", rec)
+	}
+
+	out = r.ok(alice, "deployment", "pause", "1", "--wait")
+	if !strings.Contains(out, "vm        zmachine-light  0        paused") {
+		t.Fatalf("pause:\n%s", out)
+	}
+	out = r.ok(alice, "deployment", "resume", "1", "--wait")
+	if !strings.Contains(out, "vm        zmachine-light  0        ok") {
+		t.Fatalf("resume:\n%s", out)
+	}
+
+	// Bob sees nothing of it and changes nothing.
+	code, _, errOut := r.run(bob, "deployment", "show", "1")
+	if code != 1 || !strings.Contains(errOut, "node refused: deployment belongs to another twin") {
+		t.Fatalf("bob show: %d %s", code, errOut)
+	}
+	code, _, errOut = r.run(bob, "deployment", "delete", "1")
+	if code != 1 || !strings.Contains(errOut, "another twin") {
+		t.Fatalf("bob delete: %d %s", code, errOut)
+	}
+	if out := r.ok(bob, "deployment", "list", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("bob list: %s", out)
+	}
+
+	out = r.ok(alice, "deployment", "delete", "1", "--wait")
+	if !strings.Contains(out, "deleted:      yes") {
+		t.Fatalf("delete:\n%s", out)
+	}
+	out = r.ok(alice, "deployment", "changes", "1")
+	for _, want := range []string{"provision    ok", "update       ok", "pause        paused", "deprovision  deleted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("changes lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDeployErrors(t *testing.T) {
+	r := newDeployRig(t, false)
+	alice := r.identity()
+	noNode := map[string]string{MnemonicEnv: alice[MnemonicEnv], RegistrarEnv: r.registrar}
+	good := r.file("disk.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1048576}}]}`)
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{noNode, []string{"deploy", good}, "gridctl: no node: pass --node URL"},
+		{alice, []string{"deploy", r.file("bad.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1}}]}`)}, "workloads[0].data.size: must be 1 MiB to 16 TiB"},
+		{alice, []string{"deploy", r.file("unknown.json", `{"workloads":[{"name":"k","type":"k8s","data":{}}]}`)}, `unknown workload type "k8s"`},
+		{alice, []string{"deploy", r.file("typo.json", `{"workload":[]}`)}, `unknown member "workload"`},
+		{alice, []string{"deploy", r.file("withid.json", `{"id":4,"workloads":[{"name":"disk","type":"zmount","data":{"size":1048576}}]}`)}, "change an existing deployment with 'gridctl deployment update 4"},
+		{alice, []string{"deploy", r.file("huge.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1099511627776}}]}`)}, "node refused: not enough capacity: sru: need 1099511627776"},
+		{alice, []string{"deploy", r.file("ipv4.json", `{"workloads":[{"name":"net","type":"network-light","data":{"subnet":"10.0.0.0/24"}},{"name":"x","type":"ipv4","data":{}}]}`)}, "this node does not run ipv4 workloads"},
+		{alice, []string{"deployment", "show", "77"}, "node refused: deployment not found: 77"},
+		{alice, []string{"deployment", "show", "x"}, `deployment id "x"`},
+		{map[string]string{NodeEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, []string{"deployment", "list"}, "no twin: pass --twin ID"},
+	}
+	for _, c := range cases {
+		code, out, errOut := r.run(c.env, c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("gridctl %s: exit %d\n%s%s\nwant %q", strings.Join(c.args, " "), code, out, errOut, c.want)
+		}
+	}
+	// A twin the registrar does not know is refused by the node (401).
+	code, _, errOut := r.run(map[string]string{NodeEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, "deployment", "list", "--twin", "999")
+	if code != 1 || !strings.Contains(errOut, "node refused the signature of twin 999") {
+		t.Fatalf("unknown twin: %d %s", code, errOut)
+	}
+	// Nothing was deployed.
+	if out := r.ok(alice, "deployment", "list", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list: %s", out)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
