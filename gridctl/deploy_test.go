@@ -259,4 +259,3 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
