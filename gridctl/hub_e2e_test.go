@@ -169,7 +169,9 @@ func TestHubE2E(t *testing.T) {
 	if !tv.Verified || tv.Tag.Tag != "v4.1.2" || len(tv.Tag.Entries) != 2 || tv.Tag.Entries[1].Flist != pub.Flist.Flist || tv.Tag.Entries[1].Role != flist.RoleZos {
 		t.Fatalf("tag: %+v", tv)
 	}
-	// The same command again: the tag is there with these flists already.
+	// The same command again, in a later second (so another document, with
+	// another created time): the tag is there with these flists already.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	p = e.ok(nil, append([]string{"hub", "tag", "tf/zos", "v4.1.2", "--dep", "containerd", "--zos", "zos"}, keyArgs...)...)
 	if p.stderr != "tag tf/zos:v4.1.2 was already published with these flists\n" || !strings.Contains(p.stdout, tv.Tag.Hash.String()) {
 		t.Fatalf("tag again: %q\n%s", p.stderr, p.stdout)
