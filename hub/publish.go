@@ -95,10 +95,12 @@ func (c *Client) PublishDir(ctx context.Context, publisher, repo, name, dir stri
 		res.Info, err = c.PutFlist(ctx, publisher, repo, name, doc)
 		var ae *APIError
 		// Blocks can go missing between the question and the document
-		// (another hub process, an operator cleaning up): upload what the
-		// hub now names, once.
+		// (another hub process, an operator cleaning up): ask again and
+		// upload what is missing now, once. (The 409 names at most 100.)
 		if round == 0 && errors.As(err, &ae) && ae.Status == 409 && len(ae.Missing) > 0 {
-			missing = ae.Missing
+			if missing, err = c.MissingBlocks(ctx, ids); err != nil {
+				return res, err
+			}
 			continue
 		}
 		return res, err
