@@ -24,6 +24,10 @@ import (
 // given.
 const NodeEnv = "GRID_NODE"
 
+// TwinEnv is the environment variable holding your twin id when --twin is
+// not given (saves a registrar lookup per command).
+const TwinEnv = "GRID_TWIN"
+
 // errNoNode is returned when neither --node nor GRID_NODE is set.
 var errNoNode = errors.New("no node: pass --node URL (e.g. http://node.example.org:2021) or set " + NodeEnv)
 
@@ -44,7 +48,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	f.remote.register(cmd)
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.node, "node", "", "node `URL`, e.g. http://node.example.org:2021 (default $"+NodeEnv+")")
-	fl.Uint64Var(&f.twin, "twin", 0, "your twin `ID` (default: looked up on the registrar by your key)")
+	fl.Uint64Var(&f.twin, "twin", 0, "your twin `ID` (default $"+TwinEnv+", else looked up on the registrar by your key)")
 }
 
 // nodeSession is what a node command runs with.
@@ -76,11 +80,19 @@ func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (contex
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.remote.timeout)
 	twin := f.twin
+	if v := strings.TrimSpace(env.Getenv(TwinEnv)); twin == 0 && v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || id == 0 {
+			cancel()
+			return nil, nil, nil, fmt.Errorf("%s=%q: want a twin id", TwinEnv, v)
+		}
+		twin = id
+	}
 	if twin == 0 {
 		u, source, err := f.remote.url(env)
 		if err != nil {
 			cancel()
-			return nil, nil, nil, errors.New("no twin: pass --twin ID, or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
+			return nil, nil, nil, errors.New("no twin: pass --twin ID (or set " + TwinEnv + "), or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
 		}
 		rc, err := client.New(u, client.WithIdentity(kp, 0), client.WithUserAgent("gridctl"))
 		if err != nil {
@@ -167,8 +179,8 @@ metadata and a signature requirement); gridctl sets twin_id to your twin,
 signs the deployment and sends it to the node's zos-api-light. The node checks
 everything (types, data, signatures, capacity) before it queues anything.
 
-Your twin is --twin, or looked up on the registrar (--registrar or
-` + RegistrarEnv + `) by your key. The node is --node or ` + NodeEnv + `.
+Your twin is --twin or ` + TwinEnv + `, else looked up on the registrar
+(--registrar or ` + RegistrarEnv + `) by your key. The node is --node or ` + NodeEnv + `.
 Workload types and their data: docs/provisioning.md.`,
 		Example: `  export ` + NodeEnv + `=http://node.example.org:2021 ` + RegistrarEnv + `=https://registrar.example.org
   gridctl deploy vm.json --mnemonic-file ~/.grid/mnemonic --wait`,

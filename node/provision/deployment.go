@@ -124,13 +124,13 @@ type Result struct {
 type SignatureRequirement struct {
 	// Requests are the twins that may sign. Empty means the owner alone,
 	// required, with weight 1.
-	Requests []SignatureRequest `json:"requests"`
+	Requests []SignatureRequest `json:"requests,omitempty"`
 	// WeightRequired is the minimum total weight of valid signatures
 	// (0 means 1).
-	WeightRequired uint32 `json:"weight_required"`
+	WeightRequired uint32 `json:"weight_required,omitempty"`
 	// Signatures are the signatures collected so far. They are not part of
 	// the hash they sign.
-	Signatures []Signature `json:"signatures"`
+	Signatures []Signature `json:"signatures,omitempty"`
 }
 
 // SignatureRequest names a twin that may sign.
