@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the services the tests talk to are present and listening on
-# loopback: PostgreSQL (127.0.0.1:5432) with a test database, and Redis
+# Makes sure the tools and services the tests use are present: iproute2, and
+# on loopback PostgreSQL (127.0.0.1:5432) with a test database and Redis
 # (127.0.0.1:6379). Installs them with apt-get when missing and starts them
 # when stopped, so `make test` works on a bare Debian machine as well as on
 # one where they already run. Idempotent.
@@ -42,6 +42,12 @@ wait_for() { # wait_for <description> <command...>
 
 pg_ready() { pg_isready -q -h "$PGHOST" -p "$PGPORT"; }
 pg_login() { psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -Atqc 'select 1'; }
+
+# --- Tools the tests run ------------------------------------------------
+# iproute2: the node end-to-end tests build network namespaces with `ip`.
+if ! command -v ip >/dev/null 2>&1; then
+	apt_install iproute2
+fi
 
 # --- PostgreSQL ---------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then

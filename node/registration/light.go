@@ -25,10 +25,6 @@ const LightObject = "registrar_light/registration@1.0"
 // while the node is not registered yet.
 const ErrNotRegistered bus.Code = "not_registered"
 
-// UnknownSerial is the serial number sent when the machine has none (the
-// registrar requires one).
-const UnknownSerial = "unknown"
-
 // Defaults of Config: the seed's schedule.
 const (
 	DefaultAccountCheck = 30 * time.Minute
@@ -524,8 +520,8 @@ func (l *Light) locate(ctx context.Context, log *slog.Logger) geo.Result {
 
 // BuildRequest makes the registration of a node from its facts. It fails
 // when the management interface is unknown (the registrar requires an
-// interface); other unknown facts are sent as zero, false or
-// UnknownSerial.
+// interface); other unknown facts are sent as zero, false or an empty
+// serial number (the registrar takes a missing serial as missing).
 func BuildRequest(f hostinfo.Facts, loc api.Location, farmID uint64, zosVersion string) (api.RegisterNodeRequest, error) {
 	if !f.Interface.Known {
 		return api.RegisterNodeRequest{}, fmt.Errorf("the management interface is unknown: %s", f.Interface.Reason)
@@ -535,8 +531,8 @@ func BuildRequest(f hostinfo.Facts, loc api.Location, farmID uint64, zosVersion 
 		iface.IPs = api.IPList{}
 	}
 	serial := f.Serial.Value
-	if !f.Serial.Known || serial == "" {
-		serial = UnknownSerial
+	if !f.Serial.Known {
+		serial = ""
 	}
 	return api.RegisterNodeRequest{
 		FarmID:       farmID,

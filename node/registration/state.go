@@ -57,7 +57,7 @@ type State struct {
 	Location       *api.Location `json:"location,omitempty"`
 	LocationSource string        `json:"location_source,omitempty"`
 	// Missing lists the node facts that could not be established at the
-	// last registration (sent as zero/false/"unknown").
+	// last registration (sent as zero/false/empty).
 	Missing []string `json:"missing,omitempty"`
 	// RegisteredAt is when the node was last registered or updated.
 	RegisteredAt time.Time `json:"registered_at,omitzero"`
