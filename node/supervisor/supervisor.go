@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 
 // ErrFatal marks the error of a process that must not be restarted.
 var ErrFatal = errors.New("fatal")
+
+// ErrUnknownProcess: Restart was asked for a name no Spec has.
+var ErrUnknownProcess = errors.New("no such process")
 
 // Defaults of Config.
 const (
@@ -133,8 +137,17 @@ type Supervisor struct {
 	clock clock.Clock
 	log   *slog.Logger
 
+	// restarts carries Restart's requests to Run's loop.
+	restarts chan restartRequest
+
 	mu     sync.Mutex
 	status []Status
+}
+
+// restartRequest asks Run to restart some children.
+type restartRequest struct {
+	names []string
+	done  chan error
 }
 
 // New returns a Supervisor of specs.
@@ -149,7 +162,7 @@ func New(cfg Config, specs []Spec, c clock.Clock, log *slog.Logger) *Supervisor 
 	for i, s := range specs {
 		st[i] = Status{Name: s.Name, State: Stopped}
 	}
-	return &Supervisor{cfg: cfg.withDefaults(), specs: specs, clock: c, log: log, status: st}
+	return &Supervisor{cfg: cfg.withDefaults(), specs: specs, clock: c, log: log, status: st, restarts: make(chan restartRequest)}
 }
 
 // Statuses returns the state of every child, in start order.
@@ -157,6 +170,35 @@ func (s *Supervisor) Statuses(context.Context) ([]Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Status(nil), s.status...), nil
+}
+
+// Restart stops the named children (every child when names is empty) in
+// reverse start order and starts them again in start order, waiting for
+// each one's Ready like the first start, and returns once they are
+// started. A child waiting for its restart after a death starts at once.
+// Deliberate restarts do not count in Status.Restarts. The upgrader uses
+// it to move the modules onto a new generation: a Spec whose Start looks
+// up its program when called starts the new program. Restart waits for
+// Run to be running (or ctx to end); an unknown name is ErrUnknownProcess
+// and restarts nothing.
+func (s *Supervisor) Restart(ctx context.Context, names ...string) error {
+	for _, n := range names {
+		if !slices.ContainsFunc(s.specs, func(sp Spec) bool { return sp.Name == n }) {
+			return fmt.Errorf("supervisor: restart %q: %w", n, ErrUnknownProcess)
+		}
+	}
+	req := restartRequest{names: names, done: make(chan error, 1)}
+	select {
+	case s.restarts <- req:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func (s *Supervisor) set(i int, f func(st *Status)) {
@@ -178,6 +220,13 @@ type exit struct {
 	c *child
 }
 
+// due says the restart wait of child i, which died as c, is over; it is
+// stale when the child was started again meanwhile (by Restart).
+type due struct {
+	i int
+	c *child
+}
+
 // Run starts the children in order and keeps them running until ctx
 // ends; then it stops them in reverse order and returns nil. When a child
 // fails fatally it stops the others and returns a *FatalError.
@@ -187,7 +236,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	children := make([]*child, len(s.specs))
 	backoff := make([]time.Duration, len(s.specs))
 	exits := make(chan exit)
-	due := make(chan int)
+	dues := make(chan due)
 
 	start := func(i int) {
 		spec := s.specs[i]
@@ -220,45 +269,49 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}()
 	}
 
-	stopAll := func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			c := children[i]
-			if c == nil {
-				continue
-			}
-			select {
-			case <-c.done:
-				s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
-				continue
-			default:
-			}
-			s.set(i, func(st *Status) { st.State, st.Since = Stopping, s.clock.Now() })
-			c.proc.Stop()
-			t := s.clock.NewTimer(s.cfg.StopTimeout)
+	// stop stops child i, killing it after StopTimeout.
+	stop := func(i int) {
+		c := children[i]
+		if c == nil {
+			return
+		}
+		select {
+		case <-c.done:
+			s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
+			return
+		default:
+		}
+		s.set(i, func(st *Status) { st.State, st.Since = Stopping, s.clock.Now() })
+		c.proc.Stop()
+		t := s.clock.NewTimer(s.cfg.StopTimeout)
+		select {
+		case <-c.done:
+		case <-t.C():
+			s.log.Warn("did not stop in time; killing it", "process", s.specs[i].Name, "timeout", s.cfg.StopTimeout)
+			c.proc.Kill()
+			t.Reset(s.cfg.StopTimeout)
 			select {
 			case <-c.done:
 			case <-t.C():
-				s.log.Warn("did not stop in time; killing it", "process", s.specs[i].Name, "timeout", s.cfg.StopTimeout)
-				c.proc.Kill()
-				t.Reset(s.cfg.StopTimeout)
-				select {
-				case <-c.done:
-				case <-t.C():
-					// A goroutine cannot be killed; leave it behind
-					// rather than hang the shutdown.
-					s.log.Error("still running after kill; abandoning it", "process", s.specs[i].Name)
-				}
+				// A goroutine cannot be killed; leave it behind
+				// rather than hang the shutdown.
+				s.log.Error("still running after kill; abandoning it", "process", s.specs[i].Name)
 			}
-			t.Stop()
-			s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
-			s.log.Info("stopped", "process", s.specs[i].Name)
+		}
+		t.Stop()
+		s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
+		s.log.Info("stopped", "process", s.specs[i].Name)
+	}
+
+	stopAll := func() {
+		for i := len(children) - 1; i >= 0; i-- {
+			stop(i)
 		}
 	}
 
-	for i, spec := range s.specs {
-		if ctx.Err() != nil {
-			break
-		}
+	// startReady starts child i and waits for its Ready, if any.
+	startReady := func(i int) {
+		spec := s.specs[i]
 		start(i)
 		if spec.Ready != nil && children[i].proc != nil {
 			rctx, rcancel := context.WithTimeout(runCtx, s.cfg.ReadyWait)
@@ -268,6 +321,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.log.Warn("not ready in time; starting the others anyway", "process", spec.Name, "err", err)
 			}
 		}
+	}
+
+	for i := range s.specs {
+		if ctx.Err() != nil {
+			break
+		}
+		startReady(i)
 	}
 
 	for {
@@ -306,18 +366,40 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				st.State, st.PID, st.Since, st.LastExit, st.NextStart = Restarting, 0, s.clock.Now(), why, next
 			})
 			s.log.Warn("died; restarting", "process", name, "err", why, "ran", ran.Round(time.Millisecond), "in", wait)
-			go func(i int) {
+			go func(d due) {
 				if clock.Sleep(runCtx, s.clock, wait) != nil {
 					return
 				}
 				select {
-				case due <- i:
+				case dues <- d:
 				case <-runCtx.Done():
 				}
-			}(e.i)
-		case i := <-due:
-			s.set(i, func(st *Status) { st.Restarts++ })
-			start(i)
+			}(due{e.i, e.c})
+		case d := <-dues:
+			if children[d.i] != d.c {
+				continue // started again by Restart meanwhile
+			}
+			s.set(d.i, func(st *Status) { st.Restarts++ })
+			start(d.i)
+		case req := <-s.restarts:
+			var which []int
+			for i, spec := range s.specs {
+				if len(req.names) == 0 || slices.Contains(req.names, spec.Name) {
+					which = append(which, i)
+				}
+			}
+			for k := len(which) - 1; k >= 0; k-- {
+				stop(which[k])
+			}
+			for _, i := range which {
+				if ctx.Err() != nil {
+					break
+				}
+				s.log.Info("restarting on request", "process", s.specs[i].Name)
+				backoff[i] = 0
+				startReady(i)
+			}
+			req.done <- ctx.Err()
 		}
 	}
 }

@@ -116,6 +116,81 @@ func TestOrder(t *testing.T) {
 	}
 }
 
+// TestRestart: Restart stops the named children in reverse order and
+// starts them again in order, leaves the others alone, does not count as
+// a death, and starts at once a child that was waiting for its restart
+// (whose pending restart is then dropped).
+func TestRestart(t *testing.T) {
+	j := &journal{}
+	c := clock.NewFake(t0)
+	crash := make(chan struct{}, 1)
+	flaky := func(ctx context.Context) error {
+		j.add("start c")
+		select {
+		case <-crash:
+			return errors.New("boom")
+		case <-ctx.Done():
+			j.add("stop c")
+			return nil
+		}
+	}
+	specs := []Spec{
+		{Name: "a", Start: Func(steady(j, "a"))},
+		{Name: "b", Start: Func(steady(j, "b"))},
+		{Name: "c", Start: Func(flaky)},
+	}
+	s := New(Config{RestartMin: time.Minute}, specs, c, nil)
+	run(t, s)
+	waitFor(t, "all running", func() bool { return statusOf(s, "c").State == Running && len(j.list()) == 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	if err := s.Restart(ctx, "nope"); !errors.Is(err, ErrUnknownProcess) {
+		t.Fatalf("Restart of an unknown name: %v", err)
+	}
+	if err := s.Restart(ctx, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	// Goroutine children write their start entry when they get to run:
+	// the stop order is exact, the starts may come in any order.
+	waitFor(t, "b and c started again", func() bool { return len(j.list()) == 7 })
+	got := j.list()[3:]
+	if !slices.Equal(got[:2], []string{"stop c", "stop b"}) || !sameSet(got[2:], "start b", "start c") {
+		t.Errorf("restart of b and c: %v", got)
+	}
+	if st := statusOf(s, "b"); st.State != Running || st.Restarts != 0 {
+		t.Errorf("b after a restart: %+v", st)
+	}
+
+	// c dies: it waits a minute for its restart; Restart starts it now.
+	crash <- struct{}{}
+	waitFor(t, "c restarting", func() bool { return statusOf(s, "c").State == Restarting })
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "everything started again", func() bool { return len(j.list()) == 12 })
+	got = j.list()[7:]
+	if !slices.Equal(got[:2], []string{"stop b", "stop a"}) || !sameSet(got[2:], "start a", "start b", "start c") {
+		t.Errorf("restart of everything: %v", got)
+	}
+	// The minute passes: the stale restart does not start c twice.
+	c.Advance(2 * time.Minute)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(j.list()); n != 12 {
+		t.Errorf("after the stale restart time: %v", j.list())
+	}
+	if st := statusOf(s, "c"); st.State != Running || st.Restarts != 0 {
+		t.Errorf("c: %+v", st)
+	}
+}
+
+func sameSet(got []string, want ...string) bool {
+	g := slices.Clone(got)
+	slices.Sort(g)
+	slices.Sort(want)
+	return slices.Equal(g, want)
+}
+
 // TestRestartBackoff: a child that keeps dying is restarted after 1s, 2s,
 // 4s, ... up to RestartMax, on the clock; once it has run StableAfter the
 // backoff starts over.
