@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,6 +31,7 @@ type deployRig struct {
 	registrar string
 	node      string
 	dir       string
+	nodeDir   string
 }
 
 // pausable stands in for machines: it records nothing and can pause.
@@ -41,9 +43,8 @@ func (pausable) Pause(context.Context, provision.Task) error            { return
 func (pausable) Resume(context.Context, provision.Task) error           { return nil }
 
 // newDeployRig starts the registrar and a node with real zmount, volume
-// and (as root) network managers; withMachines adds a stand-in machine
-// manager.
-func newDeployRig(t *testing.T, withMachines bool) *deployRig {
+// and (as root) network managers, and machines (nil: none).
+func newDeployRig(t *testing.T, machines provision.Manager) *deployRig {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "registrar.db"))
@@ -75,8 +76,8 @@ func newDeployRig(t *testing.T, withMachines bool) *deployRig {
 	} else {
 		managers[provision.NetworkLightType] = pausable{}
 	}
-	if withMachines {
-		managers[provision.ZMachineLightType] = pausable{}
+	if machines != nil {
+		managers[provision.ZMachineLightType] = machines
 	}
 	rc, err := client.New(rts.URL)
 	if err != nil {
@@ -102,10 +103,11 @@ func newDeployRig(t *testing.T, withMachines bool) *deployRig {
 		<-done
 		e.Close()
 	})
-	return &deployRig{t: t, registrar: rts.URL, node: nts.URL, dir: t.TempDir()}
+	return &deployRig{t: t, registrar: rts.URL, node: nts.URL, dir: t.TempDir(), nodeDir: dir}
 }
 
-// identity returns the environment of a new identity with an account.
+// identity returns the environment of a new identity with an account
+// (GRID_TWIN set to its twin).
 func (r *deployRig) identity() map[string]string {
 	r.t.Helper()
 	kp, err := keys.Generate(keys.Sr25519)
@@ -113,10 +115,12 @@ func (r *deployRig) identity() map[string]string {
 		r.t.Fatal(err)
 	}
 	c, _ := client.New(r.registrar, client.WithIdentity(kp, 0))
-	if _, err := c.CreateAccount(context.Background(), client.AccountOptions{}); err != nil {
+	acc, err := c.CreateAccount(context.Background(), client.AccountOptions{})
+	if err != nil {
 		r.t.Fatal(err)
 	}
-	return map[string]string{MnemonicEnv: "0x" + hex.EncodeToString(kp.Seed()), RegistrarEnv: r.registrar, NodeEnv: r.node, NoColorEnv: "1"}
+	return map[string]string{MnemonicEnv: "0x" + hex.EncodeToString(kp.Seed()), RegistrarEnv: r.registrar, NodeEnv: r.node, NoColorEnv: "1",
+		TwinEnv: strconv.FormatUint(acc.TwinID, 10)}
 }
 
 // run runs gridctl in-process with env and returns the exit code and
@@ -145,7 +149,7 @@ func (r *deployRig) file(name, content string) string {
 }
 
 func TestDeployCommands(t *testing.T) {
-	r := newDeployRig(t, true)
+	r := newDeployRig(t, pausable{})
 	alice, bob := r.identity(), r.identity()
 	file := r.file("app.json", `{
   "description": "app",
@@ -214,7 +218,7 @@ func TestDeployCommands(t *testing.T) {
 }
 
 func TestDeployErrors(t *testing.T) {
-	r := newDeployRig(t, false)
+	r := newDeployRig(t, nil)
 	alice := r.identity()
 	noNode := map[string]string{MnemonicEnv: alice[MnemonicEnv], RegistrarEnv: r.registrar}
 	good := r.file("disk.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1048576}}]}`)

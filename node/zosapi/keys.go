@@ -120,7 +120,7 @@ func (c *TwinKeyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte
 			ttl = c.c.NegativeTTL
 		}
 		if now.Sub(e.fetched) < ttl {
-			return e.result(twinID)
+			return e.result()
 		}
 	}
 	v, err, _ := c.group.Do(fmt.Sprint(twinID), func() (any, error) {
@@ -148,12 +148,13 @@ func (c *TwinKeyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	return v.(keyEntry).result(twinID)
+	return v.(keyEntry).result()
 }
 
-func (e keyEntry) result(twinID uint64) ([]byte, error) {
+func (e keyEntry) result() ([]byte, error) {
 	if e.key == nil {
-		return nil, fmt.Errorf("twin %d: %w", twinID, auth.ErrUnknownTwin)
+		// The verifier names the twin already.
+		return nil, fmt.Errorf("%w: no account on the registrar", auth.ErrUnknownTwin)
 	}
 	return e.key, nil
 }
