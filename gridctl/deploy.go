@@ -58,7 +58,6 @@ type nodeSession struct {
 	twin uint64
 	out  *printer
 	node string
-	wait time.Duration
 }
 
 // open loads the identity, finds its twin (--twin, or the registrar) and
