@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/provision"
@@ -65,6 +66,7 @@ type config struct {
 	volumeMode                    string
 	nodeID, twinID                uint64
 	logLevel                      string
+	busURL                        string
 	ready                         func(addr string)
 }
 
@@ -90,6 +92,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provision.BusObject+" to other modules (empty: not served)")
 	// Environment first, so flags given on the command line win.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -188,6 +191,31 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	defer cancel()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(ctx) }()
+	if c.busURL != "" {
+		bc, err := bus.Open(c.busURL, bus.Options{Logger: log.With("module", "bus")})
+		if err != nil {
+			cancel()
+			<-engineDone
+			return fmt.Errorf("--bus: %w", err)
+		}
+		defer bc.Close()
+		bs := bus.NewServer(bc, bus.ServerOptions{})
+		if err := bs.Handle(provision.BusObject, engine.BusMethods()); err != nil {
+			cancel()
+			<-engineDone
+			return err
+		}
+		busDone := make(chan struct{})
+		go func() {
+			defer close(busDone)
+			if err := bs.Serve(ctx); err != nil {
+				log.Error("bus server stopped", "error", err)
+			}
+		}()
+		// Runs before bc.Close (deferred earlier): the server drains first.
+		defer func() { <-busDone }()
+		log.Info("serving on the bus", "object", provision.BusObject)
+	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- hs.Serve(ln) }()
 
