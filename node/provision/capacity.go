@@ -76,9 +76,12 @@ func (h *HostCapacity) Total(ctx context.Context) (Resources, error) {
 // CapacityReport is the node's capacity: what it has, what workloads use
 // (queued ones included) and the difference.
 type CapacityReport struct {
+	// Total is the node's capacity for workloads.
 	Total Resources `json:"total"`
-	Used  Resources `json:"used"`
-	Free  Resources `json:"free"`
+	// Used is what workloads in state init, ok or paused hold.
+	Used Resources `json:"used"`
+	// Free is Total minus Used.
+	Free Resources `json:"free"`
 }
 
 // holdsResources reports whether a workload in state s counts against the

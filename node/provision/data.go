@@ -38,10 +38,15 @@ const (
 // Resources are the node capacity a workload uses: CRU in vCPUs, MRU, SRU
 // and HRU in bytes, IPv4 in public addresses.
 type Resources struct {
-	CRU  uint64 `json:"cru"`
-	MRU  uint64 `json:"mru"`
-	SRU  uint64 `json:"sru"`
-	HRU  uint64 `json:"hru"`
+	// CRU is virtual CPUs.
+	CRU uint64 `json:"cru"`
+	// MRU is memory in bytes.
+	MRU uint64 `json:"mru"`
+	// SRU is SSD storage in bytes.
+	SRU uint64 `json:"sru"`
+	// HRU is HDD storage in bytes.
+	HRU uint64 `json:"hru"`
+	// IPv4 is public IPv4 addresses.
 	IPv4 uint64 `json:"ipv4"`
 }
 
@@ -155,6 +160,7 @@ type QSFSMetadata struct {
 
 // QSFSGroup is a group of data backends (usually on one farm).
 type QSFSGroup struct {
+	// Backends are the group's 0-db namespaces (at least one).
 	Backends []QSFSBackend `json:"backends"`
 }
 
@@ -252,10 +258,13 @@ type NetworkLightData struct {
 	Subnet string `json:"subnet"`
 }
 
-var privateV4 = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
+// privateV4 are the RFC 1918 ranges networks must be in.
+func privateV4() [3]netip.Prefix {
+	return [3]netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+	}
 }
 
 // Prefix parses Subnet (valid after validation).
@@ -274,7 +283,7 @@ func (d *NetworkLightData) check() error {
 	if p.Bits() < 16 || p.Bits() > 29 {
 		return fieldErr("subnet", "prefix length must be 16 to 29")
 	}
-	for _, priv := range privateV4 {
+	for _, priv := range privateV4() {
 		if priv.Bits() <= p.Bits() && priv.Contains(p.Addr()) {
 			return nil
 		}

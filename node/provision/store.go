@@ -19,15 +19,18 @@ import (
 //
 // Every state transition is one bbolt transaction, so the file is always
 // consistent: a crash loses at most the transaction being committed.
-var (
-	bucketMeta        = []byte("meta")
-	bucketDeployments = []byte("deployments")
-	bucketChanges     = []byte("changes")
-	bucketJobs        = []byte("jobs")
+const (
+	bucketMeta        = "meta"
+	bucketDeployments = "deployments"
+	bucketChanges     = "changes"
+	bucketJobs        = "jobs"
 
-	keySchema = []byte("schema")
-	keyNextID = []byte("next_id")
+	keySchema = "schema"
+	keyNextID = "next_id"
 )
+
+// bucket returns the named bucket of tx (created by initStore).
+func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(name)) }
 
 // schemaVersion is the layout of the file described above.
 const schemaVersion = 1
@@ -67,16 +70,16 @@ func u64key(v uint64) []byte {
 // initStore creates the buckets and checks the schema version.
 func initStore(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketDeployments, bucketChanges, bucketJobs} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+		for _, b := range []string{bucketMeta, bucketDeployments, bucketChanges, bucketJobs} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get(keySchema)
+		meta := bucket(tx, bucketMeta)
+		v := meta.Get([]byte(keySchema))
 		switch {
 		case v == nil:
-			return meta.Put(keySchema, u64key(schemaVersion))
+			return meta.Put([]byte(keySchema), u64key(schemaVersion))
 		case len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion:
 			return fmt.Errorf("provision database has schema %x, this engine knows %d", v, schemaVersion)
 		}
@@ -88,7 +91,7 @@ func initStore(db *bolt.DB) error {
 type txStore struct{ tx *bolt.Tx }
 
 func (s txStore) record(id uint64) (*Record, error) {
-	v := s.tx.Bucket(bucketDeployments).Get(u64key(id))
+	v := bucket(s.tx, bucketDeployments).Get(u64key(id))
 	if v == nil {
 		return nil, fmt.Errorf("%w: %d", ErrNotFound, id)
 	}
@@ -104,12 +107,12 @@ func (s txStore) putRecord(r *Record) error {
 	if err != nil {
 		return err
 	}
-	return s.tx.Bucket(bucketDeployments).Put(u64key(r.Deployment.ID), v)
+	return bucket(s.tx, bucketDeployments).Put(u64key(r.Deployment.ID), v)
 }
 
 // records calls f for every record in id order until it returns false.
 func (s txStore) records(f func(*Record) bool) error {
-	c := s.tx.Bucket(bucketDeployments).Cursor()
+	c := bucket(s.tx, bucketDeployments).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r Record
 		if err := json.Unmarshal(v, &r); err != nil {
@@ -123,17 +126,17 @@ func (s txStore) records(f func(*Record) bool) error {
 }
 
 func (s txStore) nextID() (uint64, error) {
-	meta := s.tx.Bucket(bucketMeta)
+	meta := bucket(s.tx, bucketMeta)
 	var id uint64
-	if v := meta.Get(keyNextID); len(v) == 8 {
+	if v := meta.Get([]byte(keyNextID)); len(v) == 8 {
 		id = binary.BigEndian.Uint64(v)
 	}
 	id++
-	return id, meta.Put(keyNextID, u64key(id))
+	return id, meta.Put([]byte(keyNextID), u64key(id))
 }
 
 func (s txStore) addChange(id uint64, c Change) error {
-	b := s.tx.Bucket(bucketChanges)
+	b := bucket(s.tx, bucketChanges)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -148,7 +151,7 @@ func (s txStore) addChange(id uint64, c Change) error {
 
 func (s txStore) changes(id uint64) ([]Change, error) {
 	prefix := u64key(id)
-	c := s.tx.Bucket(bucketChanges).Cursor()
+	c := bucket(s.tx, bucketChanges).Cursor()
 	var out []Change
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var ch Change
@@ -161,7 +164,7 @@ func (s txStore) changes(id uint64) ([]Change, error) {
 }
 
 func (s txStore) enqueue(j *job) error {
-	b := s.tx.Bucket(bucketJobs)
+	b := bucket(s.tx, bucketJobs)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -175,16 +178,16 @@ func (s txStore) putJob(j *job) error {
 	if err != nil {
 		return err
 	}
-	return s.tx.Bucket(bucketJobs).Put(u64key(j.Seq), v)
+	return bucket(s.tx, bucketJobs).Put(u64key(j.Seq), v)
 }
 
 func (s txStore) deleteJob(seq uint64) error {
-	return s.tx.Bucket(bucketJobs).Delete(u64key(seq))
+	return bucket(s.tx, bucketJobs).Delete(u64key(seq))
 }
 
 // firstJob returns the oldest queued job, or nil.
 func (s txStore) firstJob() (*job, error) {
-	k, v := s.tx.Bucket(bucketJobs).Cursor().First()
+	k, v := bucket(s.tx, bucketJobs).Cursor().First()
 	if k == nil {
 		return nil, nil
 	}
@@ -196,5 +199,5 @@ func (s txStore) firstJob() (*job, error) {
 }
 
 func (s txStore) jobCount() int {
-	return s.tx.Bucket(bucketJobs).Stats().KeyN
+	return bucket(s.tx, bucketJobs).Stats().KeyN
 }

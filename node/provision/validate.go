@@ -23,6 +23,8 @@ const (
 	MaxSignatureRequests = 16
 )
 
+// workloadNameRE is compiled once; a Regexp never changes and is safe for
+// concurrent use.
 var workloadNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // ParseDeployment decodes a deployment from JSON (DecodeDeployment) and

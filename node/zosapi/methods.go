@@ -33,11 +33,13 @@ const (
 // DeploymentParams are the parameters of deployment.deploy and
 // deployment.update.
 type DeploymentParams struct {
+	// Deployment is the signed deployment document.
 	Deployment json.RawMessage `json:"deployment"`
 }
 
 // IDParams are the parameters of the calls on one deployment.
 type IDParams struct {
+	// ID is the deployment's id.
 	ID uint64 `json:"id"`
 }
 
@@ -58,11 +60,16 @@ type NodeVersion struct {
 
 // Interface is a network interface of the node (node.interfaces).
 type Interface struct {
-	Name string   `json:"name"`
-	MAC  string   `json:"mac"`
-	IPs  []string `json:"ips"`
-	Up   bool     `json:"up"`
-	MTU  int      `json:"mtu"`
+	// Name is the interface's name (eth0).
+	Name string `json:"name"`
+	// MAC is its hardware address ("" for none).
+	MAC string `json:"mac"`
+	// IPs are its addresses with prefix length.
+	IPs []string `json:"ips"`
+	// Up is whether it is administratively up.
+	Up bool `json:"up"`
+	// MTU is its MTU.
+	MTU int `json:"mtu"`
 }
 
 // InterfaceLister lists the node's network interfaces.

@@ -39,24 +39,34 @@ const Version = "2.0"
 
 // Request is a JSON-RPC 2.0 request (a notification when ID is absent).
 type Request struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id,omitempty"`
-	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params,omitempty"`
+	// JSONRPC must be "2.0".
+	JSONRPC string `json:"jsonrpc"`
+	// ID is a string, number or null; absent for a notification.
+	ID json.RawMessage `json:"id,omitempty"`
+	// Method is the method's name.
+	Method string `json:"method"`
+	// Params are the by-name parameters (an object).
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // Response is a JSON-RPC 2.0 response.
 type Response struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Result  json.RawMessage `json:"result,omitempty"`
-	Error   *Error          `json:"error,omitempty"`
+	// JSONRPC is "2.0".
+	JSONRPC string `json:"jsonrpc"`
+	// ID is the request's (null when it could not be read).
+	ID json.RawMessage `json:"id"`
+	// Result is set on success.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error is set on failure.
+	Error *Error `json:"error,omitempty"`
 }
 
 // Error is a JSON-RPC error object. It is also the error type of Client
 // calls.
 type Error struct {
-	Code    int    `json:"code"`
+	// Code is one of the Code constants.
+	Code int `json:"code"`
+	// Message is for people; branch on Code.
 	Message string `json:"message"`
 	// Data carries details: {"field": "..."} for invalid deployments.
 	Data any `json:"data,omitempty"`

@@ -65,9 +65,12 @@ func New(c Config) *Manager {
 
 // Names are the host names of a network's parts.
 type Names struct {
+	// Namespace is the network's router namespace (g4n-<id>).
 	Namespace string `json:"namespace"`
-	Bridge    string `json:"bridge"`
-	Veth      string `json:"veth"`
+	// Bridge is where machines' TAP devices go (g4b<id>).
+	Bridge string `json:"bridge"`
+	// Veth is the host end of the bridge-to-router pair (g4v<id>).
+	Veth string `json:"veth"`
 }
 
 // NamesOf returns the names for the network workload with the given ID

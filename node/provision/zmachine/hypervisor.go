@@ -43,13 +43,17 @@ type VM struct {
 
 // Share is a host directory shared with the machine.
 type Share struct {
-	Tag  string
+	// Tag is the virtiofs tag the guest mounts by.
+	Tag string
+	// Path is the host directory.
 	Path string
 }
 
 // NIC is a TAP device and the machine's MAC on it.
 type NIC struct {
+	// Tap is the host's TAP device.
 	Tap string
+	// MAC is the guest's address on it.
 	MAC string
 }
 
