@@ -799,7 +799,7 @@ func (e *Engine) perform(ctx context.Context, st step, t Task) (res outcome, int
 	start := e.now()
 	switch st.Op {
 	case OpProvision:
-		res = e.provision(opCtx, m, t, "")
+		res = e.provision(opCtx, ctx, m, t, "")
 	case OpUpdate:
 		if u, ok := m.(Updater); ok {
 			data, err := u.Update(opCtx, t)
@@ -811,7 +811,7 @@ func (e *Engine) perform(ctx context.Context, st step, t Task) (res outcome, int
 			if err := m.Deprovision(opCtx, t); err != nil {
 				res = outcome{state: StateError, msg: "redeploy: deprovision: " + err.Error()}
 			} else {
-				res = e.provision(opCtx, m, t, "redeploy: ")
+				res = e.provision(opCtx, ctx, m, t, "redeploy: ")
 			}
 		}
 	case OpDeprovision:
@@ -842,13 +842,21 @@ func (e *Engine) perform(ctx context.Context, st step, t Task) (res outcome, int
 }
 
 // provision runs Provision and, when it fails, Deprovision to remove
-// whatever it made: a workload in error holds nothing.
-func (e *Engine) provision(ctx context.Context, m Manager, t Task, prefix string) outcome {
+// whatever it made: a workload in error holds nothing. When the engine is
+// stopping (parent done) there is no cleanup: the step will run again.
+func (e *Engine) provision(ctx, parent context.Context, m Manager, t Task, prefix string) outcome {
 	data, err := m.Provision(ctx, t)
 	if err == nil {
 		return resultOf(StateOk, data, nil, "")
 	}
-	if derr := m.Deprovision(ctx, t); derr != nil {
+	if parent.Err() != nil {
+		return outcome{state: StateError, msg: prefix + err.Error()}
+	}
+	// The operation's context may be what failed (its timeout); the
+	// cleanup gets a fresh one.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(parent), e.c.OpTimeout)
+	defer cancel()
+	if derr := m.Deprovision(cctx, t); derr != nil {
 		e.log.Warn("cleanup after failed provision failed", "workload", t.ID(), "error", derr)
 		return outcome{state: StateError, msg: prefix + err.Error() + " (cleanup failed: " + derr.Error() + ")"}
 	}

@@ -409,3 +409,54 @@ func TestInterruptedTooOftenRollsBack(t *testing.T) {
 		t.Fatalf("ops %v", ops)
 	}
 }
+
+// TestCleanStopResumes: stopping the engine while a manager works leaves
+// the step to run again (not counted as an attempt, nothing rolled back),
+// and the next Run finishes it.
+func TestCleanStopResumes(t *testing.T) {
+	rec := &recorder{j: &journal{}, block: map[string]chan struct{}{"vm": make(chan struct{})}, started: make(chan string, 1)}
+	tw := newTwins(t, 1)
+	e, err := Open(Config{Dir: t.TempDir(), Managers: managers(rec), Keys: tw, Capacity: bigCapacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	d := sample(1)
+	tw.sign(t, &d)
+	r, err := e.Deploy(context.Background(), 1, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-rec.started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	j, _ := e.firstJob()
+	if j == nil || j.Attempts != 0 || j.Steps[j.Next].Workload.Name != "vm" {
+		t.Fatalf("job after a clean stop: %+v", j)
+	}
+	if slices.Contains(rec.j.list(), "deprovision vm") {
+		t.Fatalf("cleaned up on a clean stop: %v", rec.j.list())
+	}
+	rec.mu.Lock()
+	delete(rec.block, "vm")
+	rec.mu.Unlock()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- e.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	r, err = e.Wait(wctx, 1, r.Deployment.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := states(r); st["vm"] != StateOk || st["logs"] != StateOk {
+		t.Fatalf("states %v", st)
+	}
+	cancel()
+	<-done
+}
