@@ -33,6 +33,10 @@ const (
 	MinMemory = 256 * MiB
 	// MaxCPU is the most vCPUs a ZMachineLight may ask for.
 	MaxCPU = 32
+	// MaxInterfaces and MaxMounts bound a ZMachineLight's network cards
+	// and mounts.
+	MaxInterfaces = 8
+	MaxMounts     = 16
 )
 
 // Resources are the node capacity a workload uses: CRU in vCPUs, MRU, SRU
@@ -402,6 +406,12 @@ func (d *ZMachineLightData) check() error {
 	}
 	if len(d.Network.Interfaces) == 0 {
 		return fieldErr("network.interfaces", "a machine needs at least one network-light interface")
+	}
+	if len(d.Network.Interfaces) > MaxInterfaces {
+		return fieldErr("network.interfaces", "at most %d interfaces", MaxInterfaces)
+	}
+	if len(d.Mounts) > MaxMounts {
+		return fieldErr("mounts", "at most %d mounts", MaxMounts)
 	}
 	for i, nic := range d.Network.Interfaces {
 		if a, err := netip.ParseAddr(nic.IP); err != nil || !a.Is4() {

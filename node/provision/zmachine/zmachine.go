@@ -282,7 +282,7 @@ func (m *Manager) Deprovision(ctx context.Context, t provision.Task) error {
 	}
 	var errs []error
 	errs = append(errs, m.hv.Stop(ctx, t.ID(), dir))
-	for i := range 8 {
+	for i := range provision.MaxInterfaces {
 		if tap := TapName(t.ID(), i); iproute.LinkExists(tap) {
 			errs = append(errs, m.ip.Do(ctx, "link", "del", "dev", tap))
 		}
