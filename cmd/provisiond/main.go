@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/node/hostinfo"
@@ -172,6 +173,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := zosapi.New(zosapi.Config{
 		Engine: engine, Keys: keys, NodeVersion: version, NodeID: c.nodeID, TwinID: c.twinID,
+		// X-Auth covers no body: at least refuse the same request twice.
+		Auth: auth.Config{LegacyReplayGuard: true},
 		Registry: metrics, Logger: log.With("module", "zos-api-light"),
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provision"
 )
@@ -386,6 +387,11 @@ func TestRawProtocol(t *testing.T) {
 	var resps []Response
 	if err := json.Unmarshal([]byte(body), &resps); err != nil || len(resps) != 1 {
 		t.Fatalf("batch: %s", body)
+	}
+	// Legacy X-Auth (the seed's header) is accepted too.
+	legacy := &http.Client{Transport: &auth.Transport{Signer: auth.Signer{Key: alice.key, TwinID: alice.id}, Legacy: true}}
+	if code, body := post(legacy, RPCPath, `{"jsonrpc":"2.0","id":9,"method":"node.version"}`); code != 200 || !strings.Contains(body, `"api":"1.0.0"`) {
+		t.Fatalf("legacy: %d %s", code, body)
 	}
 	// The OpenRPC document is public.
 	resp, err := http.Get(n.url + OpenRPCPath)
