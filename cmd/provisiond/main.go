@@ -174,7 +174,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	api, err := zosapi.New(zosapi.Config{
 		Engine: engine, Keys: keys, NodeVersion: version, NodeID: c.nodeID, TwinID: c.twinID,
 		// X-Auth covers no body: at least refuse the same request twice.
-		Auth: auth.Config{LegacyReplayGuard: true},
+		Auth:     auth.Config{LegacyReplayGuard: true},
 		Registry: metrics, Logger: log.With("module", "zos-api-light"),
 	})
 	if err != nil {
