@@ -227,8 +227,8 @@ func (e *Engine) Deploy(ctx context.Context, caller uint64, d Deployment) (Recor
 
 // Update accepts a new version of a deployment of caller. Workloads added
 // are provisioned, removed ones deprovisioned, changed ones updated (or
-// redeployed when their manager cannot update); unchanged workloads are not
-// touched. The new version must be signed as the current and the new
+// redeployed when their manager cannot update), failed ones provisioned
+// again; other unchanged workloads are not touched. The new version must be signed as the current and the new
 // signature requirements ask.
 func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Record, error) {
 	cur, err := e.Get(ctx, caller, next.ID)
@@ -308,8 +308,14 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 					return err
 				}
 				w.Result = old.Result
-				if oh != nh {
+				switch {
+				case oh != nh:
 					changes = append(changes, step{Op: OpUpdate, Workload: withoutResult(*w)})
+					w.Result = &Result{State: StateInit, Created: now}
+				case old.Result != nil && old.Result.State == StateError:
+					// A failed workload holds nothing (it was rolled
+					// back): any new version tries it again.
+					changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
 					w.Result = &Result{State: StateInit, Created: now}
 				}
 			}

@@ -356,6 +356,22 @@ func TestFailedProvisionRollsBack(t *testing.T) {
 	if st.Workloads[ZMachineLightType][StateError] != 1 || st.Deployments != 1 || st.Twins != 1 {
 		t.Fatalf("statistics %+v", st)
 	}
+	// Once the host is fixed, any new version tries the failed workload
+	// again (and only it).
+	te.rec.mu.Lock()
+	delete(te.rec.fail, "vm")
+	te.rec.mu.Unlock()
+	te.rec.j.reset()
+	next, _ := PrepareUpdate(r.Deployment, r.Deployment)
+	next.Description = "retry"
+	te.twins.sign(t, &next)
+	if _, err := te.Update(context.Background(), 1, next); err != nil {
+		t.Fatal(err)
+	}
+	r = te.wait(t, 1, r.Deployment.ID)
+	if got := te.rec.j.list(); !slices.Equal(got, []string{"provision vm"}) || states(r)["vm"] != StateOk {
+		t.Fatalf("retry: %v %v", got, states(r))
+	}
 }
 
 // TestInterruptedTooOftenRollsBack simulates a step that the process died
