@@ -196,4 +196,3 @@ func TestRollout(t *testing.T) {
 	step("the repaired release: every node upgraded", s)
 	step("total", begin)
 }
-

@@ -306,8 +306,8 @@ func release(t testing.TB, g *upgradetest.Grid, version, zosd string) flist.ID {
 
 func containerd() upgradetest.Tree {
 	return upgradetest.Tree{
-		"bin/containerd": "#!/bin/sh\necho containerd\n",
-		"lib/libcontainerd.so": strings.Repeat("a shared library of 1.6 MB in two blocks\n", 40_000),
+		"bin/containerd":         "#!/bin/sh\necho containerd\n",
+		"lib/libcontainerd.so":   strings.Repeat("a shared library of 1.6 MB in two blocks\n", 40_000),
 		"lib/libcontainerd.so.1": "->libcontainerd.so",
 	}
 }
