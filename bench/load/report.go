@@ -36,6 +36,9 @@ func WriteResult(w io.Writer, r Result) error {
 		fmt.Fprintf(&b, "   registrar memory: RSS %s now, %s peak during the run, VmHWM %s\n",
 			MiB(r.Memory.RSS), MiB(r.PeakRSS), MiB(r.Memory.HWM))
 	}
+	if srv, db := r.CPUPerRequest(); srv > 0 || db > 0 {
+		fmt.Fprintf(&b, "   CPU per request: registrar %.0f µs, PostgreSQL backends %.0f µs\n", srv, db)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -63,15 +66,16 @@ func FormatHistogram(h []Bucket) string {
 // WriteSummary writes one line per run as a table.
 func WriteSummary(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tnodes\tconc\trequests\tok\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS\tpeak RSS\t")
+	fmt.Fprintln(tw, "run\tnodes\tconc\trequests\tok\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS\tpeak RSS\tsrv µs/req\tdb µs/req\t")
 	for _, r := range rs {
 		rss, peak := "-", "-"
 		if r.Memory != nil {
 			rss, peak = MiB(r.Memory.RSS), MiB(r.PeakRSS)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+		srv, db := r.CPUPerRequest()
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%.0f\t%.0f\t\n",
 			r.Name, r.Nodes, r.Concurrency, r.Requests, r.OK, r.Throughput,
-			r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, rss, peak)
+			r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, rss, peak, srv, db)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("load: writing the summary: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -93,6 +94,8 @@ type RunConfig struct {
 	// Client sends the requests (nil: a keep-alive client sized for
 	// Concurrency).
 	Client *http.Client
+	// Logger receives a record when each phase starts (nil: none).
+	Logger *slog.Logger
 }
 
 // Result is what one run measured. Requests = sum(Status) +
@@ -131,6 +134,22 @@ type Result struct {
 	Memory *Memory `json:"memory,omitempty"`
 	// PeakRSS is the registrar's highest sampled RSS during the run.
 	PeakRSS uint64 `json:"peak_rss_bytes,omitempty"`
+	// ServerCPUSeconds is the CPU time the registrar used during the run
+	// (warm-up included), when known.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	// DBCPUSeconds is the CPU time PostgreSQL backends of the database
+	// used during the run (warm-up included), when known.
+	DBCPUSeconds float64 `json:"db_cpu_seconds,omitempty"`
+}
+
+// CPUPerRequest returns the registrar's and the database's CPU time per
+// request (warm-up included), in microseconds; 0 when unknown.
+func (r Result) CPUPerRequest() (server, db float64) {
+	n := float64(r.Requests + r.Warmup)
+	if n == 0 {
+		return 0, 0
+	}
+	return r.ServerCPUSeconds / n * 1e6, r.DBCPUSeconds / n * 1e6
 }
 
 // Name returns the name of a scenario run: "uptime-v2", "uptime-legacy",
@@ -177,6 +196,7 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 				return res, err
 			}
 			res.PresignSeconds = time.Since(start).Seconds()
+			cfg.Logger.Info("presigned", "run", res.Name, "requests", total, "elapsed", time.Since(start).Round(time.Millisecond))
 			// Keep a margin of 5 s for requests in flight and clocks.
 			deadline = start.Add(cfg.SignWindow - 5*time.Second)
 			if !time.Now().Before(deadline) {
@@ -191,10 +211,12 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 	}
 
 	if cfg.Warmup > 0 {
+		cfg.Logger.Info("warming up", "run", res.Name, "requests", cfg.Warmup)
 		if _, _, err := r.phase(ctx, 0, cfg.Warmup, deadline, false); err != nil {
 			return res, err
 		}
 	}
+	cfg.Logger.Info("measuring", "run", res.Name, "requests", cfg.Requests, "duration", cfg.Duration)
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	stop := StopDuration
@@ -258,6 +280,9 @@ func (cfg *RunConfig) fill(f *Fleet) error {
 	}
 	if cfg.SignWindow == 0 {
 		cfg.SignWindow = DefaultSignWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
 	case cfg.Concurrency < 1, cfg.Requests < 1, cfg.Duration < 0, cfg.Warmup < 0, cfg.Rate < 0, cfg.PageSize < 1:

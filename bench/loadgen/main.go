@@ -156,10 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	base := o.url
-	var (
-		srv     *load.Server
-		sampler *load.MemorySampler
-	)
+	var srv *load.Server
 	if o.registrar != "" {
 		var logw io.Writer
 		if o.registrarLog != "" {
@@ -177,14 +174,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer srv.Stop()
 		base = srv.URL
-		sampler = load.SampleMemory(ctx, srv.PID(), 100*time.Millisecond)
-		defer sampler.Stop()
-		m, _, err := sampler.Take()
+		m, err := load.ReadMemory(srv.PID())
 		if err != nil {
 			return err
 		}
 		log.Info("registrar ready", "url", base, "pid", srv.PID(), "startup", time.Since(start).Round(time.Millisecond), "rss", load.MiB(m.RSS))
 	}
+	pid := 0
+	if srv != nil {
+		pid = srv.PID()
+	}
+	probe, err := load.NewProbe(ctx, pid, o.db)
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
 
 	var results []load.Result
 	for _, sc := range o.scenarios {
@@ -194,18 +198,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		for _, scheme := range schemes {
 			cfg := o.run
-			cfg.BaseURL, cfg.Scenario, cfg.Auth = base, sc, scheme
-			log.Info("running", "scenario", load.Name(sc, scheme), "concurrency", cfg.Concurrency, "requests", cfg.Requests, "duration", cfg.Duration)
+			cfg.BaseURL, cfg.Scenario, cfg.Auth, cfg.Logger = base, sc, scheme, log
+			if err := probe.Start(ctx); err != nil {
+				return err
+			}
 			res, err := load.Run(ctx, fleet, cfg)
 			if err != nil {
 				return err
 			}
-			if sampler != nil {
-				m, peak, err := sampler.Take()
-				if err != nil {
-					return err
-				}
-				res.Memory, res.PeakRSS = &m, peak
+			if err := probe.Finish(ctx, &res); err != nil {
+				return err
 			}
 			if err := load.WriteResult(stdout, res); err != nil {
 				return err
@@ -230,7 +232,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if srv != nil {
-		sampler.Stop()
+		probe.Close()
 		if err := srv.Stop(); err != nil {
 			return err
 		}
