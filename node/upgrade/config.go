@@ -60,6 +60,9 @@ type Config struct {
 	// PublisherKey is the publisher's 32-byte public key: a tag is only
 	// installed when its signature verifies with it. Required.
 	PublisherKey []byte
+	// FirstCheck is the wait before the first check, after a start (0:
+	// check at once).
+	FirstCheck time.Duration
 	// Interval is the time between two checks of the registrar
 	// (DefaultInterval), to which a jitter of up to MaxJitter is added
 	// (DefaultMaxJitter; negative: none), so a fleet does not check in
@@ -109,7 +112,7 @@ func (c Config) validate() error {
 		return errors.New("upgrade: Config.Farm is required")
 	case len(c.PublisherKey) != keys.PublicKeySize:
 		return fmt.Errorf("upgrade: Config.PublisherKey is %d bytes, want %d", len(c.PublisherKey), keys.PublicKeySize)
-	case c.Interval < 0 || c.HealthDeadline < 0 || c.HealthPoll < 0 || c.InstallTimeout < 0:
+	case c.FirstCheck < 0 || c.Interval < 0 || c.HealthDeadline < 0 || c.HealthPoll < 0 || c.InstallTimeout < 0:
 		return errors.New("upgrade: durations must not be negative")
 	}
 	for _, n := range []string{c.Publisher, c.Repo} {

@@ -65,15 +65,20 @@ func specFromEnv() (nodeSpec, error) {
 func newSpec(t testing.TB, g *upgradetest.Grid, farm uint64, base string) nodeSpec {
 	t.Helper()
 	root := t.TempDir()
-	s := nodeSpec{
-		Dir: filepath.Join(root, "upgrade"), Marks: filepath.Join(root, "marks"), Bootstrap: filepath.Join(root, "bootstrap", "zosd"),
-		Farm: farm, Base: base, HubURL: g.HubURL, RegistrarURL: g.RegistrarURL, PublisherKey: g.PublisherKey,
-	}
+	s := specAt(root, g, farm, base)
 	upgradetest.Write(t, filepath.Join(root, "bootstrap"), upgradetest.Tree{"zosd": upgradetest.ZosScript(base)})
 	if err := os.Mkdir(s.Marks, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// specAt is the spec of the node laid out under root.
+func specAt(root string, g *upgradetest.Grid, farm uint64, base string) nodeSpec {
+	return nodeSpec{
+		Dir: filepath.Join(root, "upgrade"), Marks: filepath.Join(root, "marks"), Bootstrap: filepath.Join(root, "bootstrap", "zosd"),
+		Farm: farm, Base: base, HubURL: g.HubURL, RegistrarURL: g.RegistrarURL, PublisherKey: g.PublisherKey,
+	}
 }
 
 // options tune a test node.
@@ -157,7 +162,7 @@ func buildNode(s nodeSpec, o options) (*testNode, error) {
 	}
 	up, err := New(Config{
 		Dir: s.Dir, Farm: s.Farm, BaseVersion: s.Base, PublisherKey: s.PublisherKey,
-		Interval: time.Hour, HealthDeadline: deadline, HealthPoll: 20 * time.Millisecond,
+		FirstCheck: time.Hour, Interval: time.Hour, HealthDeadline: deadline, HealthPoll: 20 * time.Millisecond,
 	}, Deps{
 		Registrar: reg,
 		Packages:  FlistdPackages{Manager: m},

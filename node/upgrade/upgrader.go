@@ -177,19 +177,27 @@ func (u *Upgrader) update(f func(s *State)) {
 func (u *Upgrader) activity(a Activity) { u.update(func(s *State) { s.Activity = a }) }
 
 // Run takes the upgrade directory (one upgrader per directory:
-// ErrLocked), finishes or undoes what an interrupted run left, checks the
-// registrar at once, then every Interval plus jitter, until ctx ends.
+// ErrLocked), finishes or undoes at once what an interrupted run left,
+// checks the registrar after FirstCheck, then every Interval plus jitter,
+// until ctx ends.
 func (u *Upgrader) Run(ctx context.Context) error {
 	unlock, err := u.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := u.recover(ctx); err != nil && ctx.Err() == nil {
+		// Every check tries again first.
+		u.log.Error("finishing an interrupted upgrade", "err", err)
+		u.update(func(s *State) { s.Last = &Result{Outcome: Failed, Detail: err.Error(), At: u.d.Clock.Now()} })
+	}
+	u.refresh()
 	u.running.Store(true)
 	defer u.running.Store(false)
 
 	c := u.d.Clock
-	timer := c.NewTimer(0)
+	timer := c.NewTimer(u.cfg.FirstCheck)
+	u.update(func(s *State) { s.NextCheck = c.Now().Add(u.cfg.FirstCheck) })
 	defer timer.Stop()
 	for {
 		select {
