@@ -374,7 +374,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				case dues <- d:
 				case <-runCtx.Done():
 				}
-			}(due{e.i, e.c})
+			}(due(e))
 		case d := <-dues:
 			if children[d.i] != d.c {
 				continue // started again by Restart meanwhile

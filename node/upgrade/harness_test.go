@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/node/flistd"
@@ -271,13 +270,6 @@ func (n *testNode) waitModules(t testing.TB, version string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// staticVersion is a registrar that always says the same.
-type staticVersion api.ZosVersion
-
-func (s staticVersion) ZosVersion(context.Context) (api.ZosVersion, error) {
-	return api.ZosVersion(s), nil
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer.

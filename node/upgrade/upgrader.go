@@ -209,8 +209,8 @@ func (u *Upgrader) Run(ctx context.Context) error {
 				return nil
 			}
 			next := u.cfg.Interval + u.d.Jitter(u.cfg.MaxJitter)
-			timer.Reset(next)
 			u.update(func(s *State) { s.NextCheck = c.Now().Add(next) })
+			timer.Reset(next)
 		case reply := <-u.requests:
 			reply <- u.check(ctx)
 		}
