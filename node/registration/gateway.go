@@ -57,6 +57,7 @@ type Client interface {
 	RegisterNode(ctx context.Context, n api.RegisterNodeRequest) (uint64, error)
 	UpdateNode(ctx context.Context, nodeID uint64, n api.RegisterNodeRequest) error
 	ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error)
+	ZosVersion(ctx context.Context) (api.ZosVersion, error)
 }
 
 // Gateway is registrar_gateway: it serves the registrar calls the node
@@ -75,6 +76,7 @@ func (g *Gateway) Methods() bus.Methods {
 		"RegisterNode":  bus.Func1(g.RegisterNode),
 		"UpdateNode":    bus.Proc2(g.UpdateNode),
 		"ReportUptime":  bus.Func2(g.ReportUptime),
+		"ZosVersion":    bus.Func0(g.ZosVersion),
 	}
 }
 
@@ -106,6 +108,13 @@ func (g *Gateway) UpdateNode(ctx context.Context, nodeID uint64, req api.Registe
 func (g *Gateway) ReportUptime(ctx context.Context, nodeID, seconds uint64) (api.UptimeReply, error) {
 	r, err := g.c.ReportUptime(ctx, nodeID, time.Duration(seconds)*time.Second)
 	return r, coded(err)
+}
+
+// ZosVersion returns the registrar's approved ZOS version with its
+// rollout and serial (the upgrader follows it).
+func (g *Gateway) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
+	v, err := g.c.ZosVersion(ctx)
+	return v, coded(err)
 }
 
 // coded gives a client error the bus code of its sentinel, keeping its
@@ -169,4 +178,9 @@ func (s GatewayStub) UpdateNode(ctx context.Context, nodeID uint64, req api.Regi
 func (s GatewayStub) ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error) {
 	secs := max(uint64(uptime/time.Second), 1)
 	return bus.Call[api.UptimeReply](ctx, s.c, GatewayObject, "ReportUptime", nodeID, secs)
+}
+
+// ZosVersion returns the registrar's approved ZOS version.
+func (s GatewayStub) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
+	return bus.Call[api.ZosVersion](ctx, s.c, GatewayObject, "ZosVersion")
 }

@@ -105,6 +105,10 @@ func TestGatewayAgainstRegistrar(t *testing.T) {
 			if err != nil || got.TwinID != acc.TwinID || got.LastSeen == nil || !got.Online {
 				t.Errorf("registrar's view: %+v %v", got, err)
 			}
+			// No version was ever set on this registrar.
+			if _, err := gw.ZosVersion(ctx); !errors.Is(err, ErrNotFound) {
+				t.Errorf("ZosVersion: %v", err)
+			}
 			reg.Stop()
 			_, err = gw.EnsureAccount(ctx)
 			var be *bus.Error

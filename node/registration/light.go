@@ -68,6 +68,12 @@ type PowerSource interface {
 	Health(ctx context.Context) (power.Health, error)
 }
 
+// VersionSource gives the ZOS version the node runs; upgrade.Installed
+// is one.
+type VersionSource interface {
+	RunningVersion(ctx context.Context) (string, error)
+}
+
 // Config is registrar_light's schedule. Zero fields take the defaults.
 type Config struct {
 	// AccountCheck is how often the account (and that the registrar still
@@ -89,7 +95,8 @@ type Config struct {
 	// CallTimeout bounds each call to another module (2 minutes: the
 	// gateway's client retries within it).
 	CallTimeout time.Duration
-	// ZosVersion is sent as the node's version when not empty.
+	// ZosVersion is sent as the node's version when not empty and
+	// Deps.Version gives none.
 	ZosVersion string
 }
 
@@ -119,6 +126,10 @@ type Deps struct {
 	Location  LocationSource
 	Farm      FarmSource
 	Power     PowerSource
+	// Version, when set, gives the version sent with each registration
+	// and update (the upgrader's current generation), read afresh each
+	// time; Config.ZosVersion is sent when it gives none.
+	Version VersionSource
 	// Addresses receives when the management interface's addresses may
 	// have changed (facts.Watcher events); nil: never.
 	Addresses <-chan struct{}
@@ -431,7 +442,7 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("node facts from noded: %w", err)
 	}
 	loc := l.locate(ctx, log)
-	req, err := BuildRequest(facts, loc.Location, farm, l.cfg.ZosVersion)
+	req, err := BuildRequest(facts, loc.Location, farm, l.version(ctx, log))
 	if err != nil {
 		return err
 	}
@@ -457,6 +468,23 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 		s.RegisteredAt = now
 	})
 	return nil
+}
+
+// version is the ZOS version to report: Deps.Version's, else
+// Config.ZosVersion. A version that cannot be read is not worth failing a
+// registration for.
+func (l *Light) version(ctx context.Context, log *slog.Logger) string {
+	if l.d.Version == nil {
+		return l.cfg.ZosVersion
+	}
+	v, err := l.d.Version.RunningVersion(ctx)
+	if err != nil {
+		log.Warn("cannot read the running version; reporting the configured one", "err", err, "version", l.cfg.ZosVersion)
+	}
+	if v == "" {
+		return l.cfg.ZosVersion
+	}
+	return v
 }
 
 // registerOrUpdate updates the twin's node when the registrar has one and

@@ -588,3 +588,45 @@ func TestBuildRequest(t *testing.T) {
 		t.Errorf("request: %+v", req)
 	}
 }
+
+// versionSource is what the upgrader says the node runs.
+type versionSource struct {
+	mu  sync.Mutex
+	v   string
+	err error
+}
+
+func (s *versionSource) set(v string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.v, s.err = v, err
+}
+
+func (s *versionSource) RunningVersion(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v, s.err
+}
+
+// TestReportedVersion: the version sent is the running one, read at each
+// registration and update; the configured one when it cannot be read.
+func TestReportedVersion(t *testing.T) {
+	src := &versionSource{v: "v4.1.1"}
+	h := newHarness(t, Config{ZosVersion: "v4.1.0", AccountCheck: 1000 * time.Hour, Uptime: 1000 * time.Hour}, func(h *harness) {
+		h.light.d.Version = src
+	})
+	h.settle(3)
+	if got := h.reg.lastReq("RegisterNode").ZosVersion; got != "v4.1.1" {
+		t.Errorf("registered with version %q", got)
+	}
+	src.set("v4.1.2", nil)
+	h.runUntil(24*time.Hour, 3)
+	if got := h.reg.lastReq("UpdateNode").ZosVersion; got != "v4.1.2" {
+		t.Errorf("updated with version %q", got)
+	}
+	src.set("", errors.New("upgrade directory damaged"))
+	h.runUntil(48*time.Hour, 3)
+	if got := h.reg.lastReq("UpdateNode").ZosVersion; got != "v4.1.0" {
+		t.Errorf("updated with version %q, want the configured one", got)
+	}
+}
