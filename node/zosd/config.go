@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/facts"
 	"github.com/grid4/grid4/node/geo"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/power"
 	"github.com/grid4/grid4/node/registration"
 	"github.com/grid4/grid4/node/supervisor"
+	"github.com/grid4/grid4/node/upgrade"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --farm is
@@ -88,6 +91,22 @@ type Config struct {
 	// healthy node, in bytes.
 	MinFreeDisk uint64
 
+	// Hub is the hub releases are installed from ("": the node does not
+	// upgrade).
+	Hub string
+	// UpgradePublisher and UpgradeRepo name the hub repository whose tags
+	// are the ZOS versions; UpgradePublisherKey is the publisher's public
+	// key (hex, base64 or SS58), the only key a release is accepted from.
+	UpgradePublisher, UpgradeRepo, UpgradePublisherKey string
+	// UpgradeFirstCheck, UpgradeInterval and UpgradeJitter are the
+	// upgrader's schedule: the first check after a start, then every
+	// interval plus up to the jitter.
+	UpgradeFirstCheck, UpgradeInterval, UpgradeJitter time.Duration
+	// UpgradeHealthDeadline bounds the wait for a new generation to be
+	// healthy; UpgradeHealthStable is how long every module must have run
+	// on it.
+	UpgradeHealthDeadline, UpgradeHealthStable time.Duration
+
 	// RestartMin and RestartMax bound the backoff of module restarts.
 	RestartMin, RestartMax time.Duration
 	// InProcess runs the modules as goroutines of zosd instead of
@@ -101,26 +120,32 @@ type Config struct {
 // DefaultConfig returns the defaults: the seed's schedule.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:         DefaultDataDir,
-		BusPrefix:       DefaultBusPrefix,
-		RedisServer:     "redis-server",
-		HostRoot:        "/",
-		GeoIPURL:        DefaultGeoIPURL,
-		LocationRefresh: geo.DefaultTTL,
-		AccountCheck:    registration.DefaultAccountCheck,
-		Update:          registration.DefaultUpdate,
-		Uptime:          registration.DefaultUptime,
-		UptimeMin:       registration.DefaultUptimeMin,
-		RetryMin:        registration.DefaultRetryMin,
-		RetryMax:        registration.DefaultRetryMax,
-		AuthScheme:      "v2",
-		AddressPoll:     facts.DefaultPollInterval,
-		HealthInterval:  power.DefaultCheckInterval,
-		MinFreeDisk:     power.DefaultMinFree,
-		RestartMin:      supervisor.DefaultRestartMin,
-		RestartMax:      supervisor.DefaultRestartMax,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
+		DataDir:               DefaultDataDir,
+		BusPrefix:             DefaultBusPrefix,
+		RedisServer:           "redis-server",
+		HostRoot:              "/",
+		GeoIPURL:              DefaultGeoIPURL,
+		LocationRefresh:       geo.DefaultTTL,
+		AccountCheck:          registration.DefaultAccountCheck,
+		Update:                registration.DefaultUpdate,
+		Uptime:                registration.DefaultUptime,
+		UptimeMin:             registration.DefaultUptimeMin,
+		RetryMin:              registration.DefaultRetryMin,
+		RetryMax:              registration.DefaultRetryMax,
+		AuthScheme:            "v2",
+		AddressPoll:           facts.DefaultPollInterval,
+		HealthInterval:        power.DefaultCheckInterval,
+		MinFreeDisk:           power.DefaultMinFree,
+		UpgradePublisher:      upgrade.DefaultPublisher,
+		UpgradeRepo:           upgrade.DefaultRepo,
+		UpgradeInterval:       upgrade.DefaultInterval,
+		UpgradeJitter:         upgrade.DefaultMaxJitter,
+		UpgradeHealthDeadline: upgrade.DefaultHealthDeadline,
+		UpgradeHealthStable:   upgrade.DefaultStable,
+		RestartMin:            supervisor.DefaultRestartMin,
+		RestartMax:            supervisor.DefaultRestartMax,
+		LogLevel:              slog.LevelInfo,
+		LogFormat:             "text",
 	}
 }
 
@@ -132,6 +157,15 @@ func (c Config) RunFile() string { return filepath.Join(c.DataDir, "zosd.run") }
 
 // LockFile keeps two zosd off one data directory.
 func (c Config) LockFile() string { return filepath.Join(c.DataDir, "zosd.lock") }
+
+// UpgradeDir is the upgrader's directory: generations, packages, the
+// current link and its state.
+func (c Config) UpgradeDir() string { return filepath.Join(c.DataDir, "upgrade") }
+
+// installed reads what the upgrade directory says the node runs.
+func (c Config) installed() upgrade.Installed {
+	return upgrade.Installed{Dir: c.UpgradeDir(), Base: c.ZosVersion}
+}
 
 // RedisSocket is the private Redis's socket.
 func (c Config) RedisSocket() string { return filepath.Join(c.DataDir, "redis.sock") }
@@ -170,6 +204,15 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
 	fs.Var((*durationValue)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
 	fs.Var((*sizeValue)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
+	fs.StringVar(&c.Hub, "hub", c.Hub, "hub URL releases are installed from (empty: the node does not upgrade)")
+	fs.StringVar(&c.UpgradePublisher, "upgrade-publisher", c.UpgradePublisher, "hub publisher of the ZOS releases")
+	fs.StringVar(&c.UpgradeRepo, "upgrade-repo", c.UpgradeRepo, "hub repository of the ZOS releases (its tags are the versions)")
+	fs.StringVar(&c.UpgradePublisherKey, "upgrade-publisher-key", c.UpgradePublisherKey, "public key of the publisher (hex, base64 or SS58): a release is installed only if it signed it (required with --hub)")
+	fs.Var((*durationValue)(&c.UpgradeFirstCheck), "upgrade-first-check", "wait before the first version check after a start")
+	fs.Var((*durationValue)(&c.UpgradeInterval), "upgrade-interval", "how often the registrar's version is checked")
+	fs.Var((*durationValue)(&c.UpgradeJitter), "upgrade-jitter", "longest random wait added to each --upgrade-interval")
+	fs.Var((*durationValue)(&c.UpgradeHealthDeadline), "upgrade-health-deadline", "how long a new generation has to come up healthy before the node switches back")
+	fs.Var((*durationValue)(&c.UpgradeHealthStable), "upgrade-health-stable", "how long every module must have run on a new generation for it to be healthy")
 	fs.Var((*durationValue)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
 	fs.Var((*durationValue)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
 	fs.BoolVar(&c.InProcess, "in-process", c.InProcess, "run the modules as goroutines of zosd instead of one process each")
@@ -274,6 +317,36 @@ func (c *Config) validate(what string) error {
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", ErrUsage, d.name)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"upgrade-interval", c.UpgradeInterval}, {"upgrade-health-deadline", c.UpgradeHealthDeadline}, {"upgrade-health-stable", c.UpgradeHealthStable},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%w: --%s must be positive", ErrUsage, d.name)
+		}
+	}
+	if c.UpgradeFirstCheck < 0 || c.UpgradeJitter < 0 {
+		return fmt.Errorf("%w: --upgrade-first-check and --upgrade-jitter must not be negative", ErrUsage)
+	}
+	if needs(ModuleUpgrader) && c.Hub != "" {
+		u, err := url.Parse(c.Hub)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: --hub %q: want an http or https URL", ErrUsage, c.Hub)
+		}
+		if c.UpgradePublisherKey == "" {
+			return fmt.Errorf("%w: --upgrade-publisher-key is required with --hub (or %s): the key releases must be signed with", ErrUsage, EnvName("upgrade-publisher-key"))
+		}
+		if _, err := keys.ParsePublicKey(c.UpgradePublisherKey); err != nil {
+			return fmt.Errorf("%w: --upgrade-publisher-key: %v", ErrUsage, err)
+		}
+		for _, n := range []struct{ flag, v string }{{"upgrade-publisher", c.UpgradePublisher}, {"upgrade-repo", c.UpgradeRepo}} {
+			if err := flist.ValidName(n.v); err != nil {
+				return fmt.Errorf("%w: --%s: %v", ErrUsage, n.flag, err)
+			}
 		}
 	}
 	if c.Redis == "" && needs() && len(c.RedisSocket()) > 100 {

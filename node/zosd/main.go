@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/clock"
@@ -46,9 +47,11 @@ const usageNode = `Usage:
   zosd --registrar URL --farm ID [--data DIR] [--interface NAME] [--redis URL] [flags]
       run a node: its private Redis (unless --redis) and every module, restarting those that die
   zosd run MODULE [flags]
-      run one module (` + "identityd, noded, location, powerd, registrar_gateway, registrar_light" + `) alone
+      run one module (` + "identityd, noded, location, powerd, registrar_gateway, registrar_light, upgrader" + `) alone
   zosd status [--data DIR] [-o text|json]
-      show each module's state and the registration
+      show each module's state, the registration and the running version
+  zosd version
+      print this program's build (the upgrader runs it before switching to a release)
 `
 
 // Main runs zosd with args (without the program name) until ctx ends and
@@ -72,6 +75,9 @@ func Main(ctx context.Context, args []string, e Env) int {
 		err = mainRun(ctx, args[1:], e)
 	case len(args) > 0 && args[0] == "status":
 		err = mainStatus(ctx, args[1:], e)
+	case len(args) > 0 && args[0] == "version":
+		fmt.Fprintln(e.Stdout, buildVersion())
+		return ExitOK
 	case len(args) > 0 && args[0] == "help":
 		fmt.Fprint(e.Stdout, usageNode)
 		return ExitOK
@@ -92,6 +98,22 @@ func Main(ctx context.Context, args []string, e Env) int {
 		}
 		return ExitError
 	}
+}
+
+// buildVersion describes the running program from its build
+// information: "zosd <module version> <go version> [rev <vcs revision>]".
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "zosd (no build information)"
+	}
+	out := "zosd " + bi.Main.Version + " " + bi.GoVersion
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			out += " rev " + s.Value
+		}
+	}
+	return out
 }
 
 // unwrapUsage drops the "usage: " prefix ErrUsage adds.

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/clock"
 	"github.com/grid4/grid4/node/facts"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/geo"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/identity"
@@ -20,6 +25,7 @@ import (
 	"github.com/grid4/grid4/node/power"
 	"github.com/grid4/grid4/node/registration"
 	"github.com/grid4/grid4/node/supervisor"
+	"github.com/grid4/grid4/node/upgrade"
 )
 
 // The modules zosd runs, in start order.
@@ -30,11 +36,22 @@ const (
 	ModulePower    = "powerd"
 	ModuleGateway  = "registrar_gateway"
 	ModuleLight    = "registrar_light"
+	// ModuleUpgrader follows the registrar's version (package upgrade).
+	// Unlike the others it always runs from the zosd that started the
+	// node, never from a generation: it judges generations, so one must
+	// not be able to replace it.
+	ModuleUpgrader = "upgrader"
 )
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight}
+	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleUpgrader}
+}
+
+// generationModules are the modules run from the current generation and
+// restarted onto a new one: all but the upgrader.
+func generationModules() []string {
+	return slices.DeleteFunc(Modules(), func(m string) bool { return m == ModuleUpgrader })
 }
 
 // env is what a module runs with.
@@ -57,6 +74,7 @@ func moduleFuncs() map[string]moduleFunc {
 		ModulePower:    runPower,
 		ModuleGateway:  runGateway,
 		ModuleLight:    runLight,
+		ModuleUpgrader: runUpgrader,
 	}
 }
 
@@ -208,6 +226,7 @@ func runLight(ctx context.Context, e env) error {
 		return err
 	}
 	l, err := registration.NewLight(e.cfg.lightConfig(), registration.Deps{
+		Version:   e.cfg.installed(),
 		Registrar: registration.NewGatewayStub(e.bus),
 		Facts:     facts.NewStub(e.bus),
 		Location:  geo.NewStub(e.bus),
@@ -224,4 +243,99 @@ func runLight(ctx context.Context, e env) error {
 		func(ctx context.Context) error { return serve(ctx, e.bus, registration.LightObject, l.Methods()) },
 		l.Run,
 	)
+}
+
+// Timeouts of the upgrader's calls to the other modules: a version read
+// goes through the gateway, whose client retries within it; a restart
+// stops and starts every module, each allowed 10 s to stop.
+const (
+	upgradeVersionTimeout = 2 * time.Minute
+	upgradeRestartTimeout = 5 * time.Minute
+	upgradeStatusTimeout  = 10 * time.Second
+	upgradeHubTimeout     = 2 * time.Minute
+)
+
+// runUpgrader is the upgrader: it serves its state on the bus and, with
+// --hub, follows the registrar's version.
+func runUpgrader(ctx context.Context, e env) error {
+	inst := e.cfg.installed()
+	if e.cfg.Hub == "" {
+		run, err := inst.Running()
+		if err != nil {
+			e.log.Warn("reading the current generation", "err", err)
+		}
+		return serve(ctx, e.bus, upgrade.Object, upgrade.Disabled{Reason: "no --hub configured", Running: run}.Methods())
+	}
+	key, err := keys.ParsePublicKey(e.cfg.UpgradePublisherKey)
+	if err != nil {
+		return fmt.Errorf("%w: --upgrade-publisher-key: %w", supervisor.ErrFatal, err)
+	}
+	m, err := flistd.New(flistd.Config{
+		HubURL:   e.cfg.Hub,
+		CacheDir: filepath.Join(e.cfg.UpgradeDir(), upgrade.CacheDir),
+		Logger:   e.log.With("part", "flistd"),
+	}, &http.Client{Timeout: upgradeHubTimeout})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	sup := NewSupervisorStub(e.bus)
+	poll := min(upgrade.DefaultHealthPoll, max(e.cfg.UpgradeHealthStable/4, 100*time.Millisecond))
+	up, err := upgrade.New(upgrade.Config{
+		Dir: e.cfg.UpgradeDir(), Farm: e.cfg.Farm, BaseVersion: e.cfg.ZosVersion,
+		Publisher: e.cfg.UpgradePublisher, Repo: e.cfg.UpgradeRepo, PublisherKey: key,
+		FirstCheck: e.cfg.UpgradeFirstCheck, Interval: e.cfg.UpgradeInterval, MaxJitter: e.cfg.UpgradeJitter,
+		HealthDeadline: e.cfg.UpgradeHealthDeadline, HealthPoll: poll,
+	}, upgrade.Deps{
+		Registrar: versionWithTimeout{registration.NewGatewayStub(e.bus)},
+		Packages:  upgrade.FlistdPackages{Manager: m},
+		Restarter: upgrade.RestarterFunc(func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, upgradeRestartTimeout)
+			defer cancel()
+			return sup.Restart(ctx)
+		}),
+		Health: upgrade.ModulesHealth{
+			Modules: statusesWithTimeout{sup},
+			Power:   powerWithTimeout{power.NewStub(e.bus)},
+			Ignore:  []string{ModuleRedis, ModuleUpgrader},
+			Stable:  e.cfg.UpgradeHealthStable,
+			Clock:   e.clock,
+		},
+		Clock:  e.clock,
+		Logger: e.log,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
+	}
+	return all(ctx,
+		func(ctx context.Context) error { return serve(ctx, e.bus, upgrade.Object, up.Methods()) },
+		up.Run,
+	)
+}
+
+// versionWithTimeout bounds the upgrader's version reads.
+type versionWithTimeout struct{ s registration.GatewayStub }
+
+func (v versionWithTimeout) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
+	ctx, cancel := context.WithTimeout(ctx, upgradeVersionTimeout)
+	defer cancel()
+	return v.s.ZosVersion(ctx)
+}
+
+// statusesWithTimeout gives the upgrader the supervisor's module states.
+type statusesWithTimeout struct{ s SupervisorStub }
+
+func (v statusesWithTimeout) Statuses(ctx context.Context) ([]supervisor.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, upgradeStatusTimeout)
+	defer cancel()
+	return v.s.Modules(ctx)
+}
+
+// powerWithTimeout gives the upgrader powerd's verdict.
+type powerWithTimeout struct{ s power.Stub }
+
+func (v powerWithTimeout) Health(ctx context.Context) (power.Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, upgradeStatusTimeout)
+	defer cancel()
+	return v.s.Health(ctx)
 }

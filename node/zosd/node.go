@@ -76,19 +76,37 @@ func (n *node) run(ctx context.Context) error {
 		specs = append(specs, n.redisSpec(cfg))
 	}
 	childArgs := append(append([]string(nil), n.childArgs...), "--redis="+cfg.Redis)
+	installed := cfg.installed()
 	for _, name := range Modules() {
 		spec := supervisor.Spec{Name: name}
-		if cfg.InProcess {
+		switch {
+		case cfg.InProcess:
 			spec.Start = supervisor.Func(func(ctx context.Context) error {
 				return runModule(ctx, name, cfg, n.clock, n.log)
 			})
-		} else {
+		case name == ModuleUpgrader:
+			// The judge of generations runs from the bootstrap.
 			spec.Start = supervisor.Exec{
 				Path:     n.exe,
 				Args:     append([]string{"run", name}, childArgs...),
 				Stderr:   n.stderr,
 				Lifeline: true,
 			}.Start
+		default:
+			// The program is looked up at every start: after a switch,
+			// the restart runs the new generation's zosd.
+			spec.Start = func(ctx context.Context) (supervisor.Process, error) {
+				exe := n.exe
+				if p, ok := installed.ModuleProgram(); ok {
+					exe = p
+				}
+				return supervisor.Exec{
+					Path:     exe,
+					Args:     append([]string{"run", name}, childArgs...),
+					Stderr:   n.stderr,
+					Lifeline: true,
+				}.Start(ctx)
+			}
 		}
 		specs = append(specs, spec)
 	}
@@ -113,6 +131,17 @@ func (n *node) run(ctx context.Context) error {
 		served <- serve(ctx, b, SupervisorObject, bus.Methods{
 			"Modules": bus.Func0(sup.Statuses),
 			"Info":    bus.Func0(func(context.Context) (RunInfo, error) { return info, nil }),
+			"Restart": bus.Proc1(func(ctx context.Context, names []string) error {
+				if len(names) == 0 {
+					names = generationModules()
+				}
+				n.log.Info("restarting modules", "module", "zosd", "modules", names)
+				err := sup.Restart(ctx, names...)
+				if errors.Is(err, supervisor.ErrUnknownProcess) {
+					return bus.Errorf(bus.CodeBadArguments, "%w", err)
+				}
+				return err
+			}),
 		})
 	}()
 	err = sup.Run(ctx)

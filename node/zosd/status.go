@@ -14,6 +14,7 @@ import (
 	"github.com/grid4/grid4/node/power"
 	"github.com/grid4/grid4/node/registration"
 	"github.com/grid4/grid4/node/supervisor"
+	"github.com/grid4/grid4/node/upgrade"
 )
 
 // statusTimeout bounds each call `zosd status` makes.
@@ -26,6 +27,9 @@ type Report struct {
 	Modules      []supervisor.Status `json:"modules"`
 	Registration *registration.State `json:"registration,omitempty"`
 	Power        *power.Status       `json:"power,omitempty"`
+	// Upgrade is the upgrader's state: the running version, the last
+	// check, a switch in progress or the last rollback.
+	Upgrade *upgrade.State `json:"upgrade,omitempty"`
 	// Errors holds, per part, why it could not be read.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -39,6 +43,16 @@ func NewSupervisorStub(c *bus.Client) SupervisorStub { return SupervisorStub{c: 
 // Modules returns the state of every supervised process.
 func (s SupervisorStub) Modules(ctx context.Context) ([]supervisor.Status, error) {
 	return bus.Call[[]supervisor.Status](ctx, s.c, SupervisorObject, "Modules")
+}
+
+// Restart restarts the named modules (none: every module but the
+// upgrader and the private Redis) and returns once they are started
+// again: the upgrader moves the node onto a new generation with it.
+func (s SupervisorStub) Restart(ctx context.Context, names ...string) error {
+	if names == nil {
+		names = []string{}
+	}
+	return s.c.Invoke(ctx, SupervisorObject, "Restart", nil, names)
 }
 
 // Info returns how zosd runs.
@@ -82,6 +96,13 @@ func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
 		st, err := power.NewStub(b).Status(ctx)
 		if err == nil {
 			r.Power = &st
+		}
+		return err
+	})
+	call(ModuleUpgrader, func(ctx context.Context) error {
+		st, err := upgrade.NewStub(b).State(ctx)
+		if err == nil {
+			r.Upgrade = &st
 		}
 		return err
 	})
@@ -177,6 +198,7 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "registration  no answer: %s\n", r.Errors[ModuleLight])
 	}
+	printUpgrade(w, r, ago, in)
 	if p := r.Power; p != nil {
 		if p.Health.Healthy {
 			fmt.Fprintf(w, "health        healthy; machine up %s\n", age(time.Duration(p.Uptime*float64(time.Second))))
@@ -186,6 +208,68 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
 	}
+}
+
+// printUpgrade writes the running version and the upgrader's state.
+func printUpgrade(w io.Writer, r Report, ago, in func(time.Time) string) {
+	u := r.Upgrade
+	if u == nil {
+		fmt.Fprintf(w, "version       no answer from the upgrader: %s\n", r.Errors[ModuleUpgrader])
+		return
+	}
+	fmt.Fprintf(w, "version       %s\n", describeRunning(u.Running, ago))
+	if !u.Enabled {
+		fmt.Fprintf(w, "upgrades      off: %s\n", u.Disabled)
+		return
+	}
+	if u.Previous != nil {
+		fmt.Fprintf(w, "  previous    %s\n", describeRunning(*u.Previous, ago))
+	}
+	line := fmt.Sprintf("upgrades      %s, farm %d", u.Source, u.Farm)
+	switch {
+	case u.Trial != nil && u.Trial.Phase == upgrade.PhaseRollingBack:
+		line += fmt.Sprintf("; ROLLING BACK from %s: %s", u.Trial.Version, u.Trial.Reason)
+	case u.Trial != nil:
+		line += fmt.Sprintf("; switched to %s %s, checking its health", u.Trial.Version, ago(u.Trial.Started))
+	case u.Activity != "" && u.Activity != upgrade.Idle:
+		line += "; " + string(u.Activity)
+	}
+	fmt.Fprintln(w, line)
+	if l := u.Last; l != nil {
+		status := string(l.Outcome)
+		if l.Outcome == upgrade.Failed || l.Outcome == upgrade.RolledBack || l.Outcome == upgrade.Refused {
+			status = strings.ToUpper(strings.ReplaceAll(status, "_", " "))
+		}
+		fmt.Fprintf(w, "  check       last %s, next %s — %s: %s\n", ago(u.LastCheck), in(u.NextCheck), status, oneLine(l.Detail, 200))
+	} else {
+		fmt.Fprintf(w, "  check       not run yet, next %s\n", in(u.NextCheck))
+	}
+	if v := u.Registrar; v != nil {
+		rollout := "safe to upgrade"
+		if !v.SafeToUpgrade {
+			rollout = fmt.Sprintf("test farms %v only", v.TestFarms)
+		}
+		fmt.Fprintf(w, "  registrar   %s (record %d), %s\n", v.Version, v.Serial, rollout)
+	}
+	if rb := u.RolledBack; rb != nil {
+		what := "refused"
+		if rb.Switched {
+			what = "rolled back"
+		}
+		fmt.Fprintf(w, "  %-11s %s (record %d, %s; not retried under this record): %s\n", what, rb.Version, rb.Serial, ago(rb.At), oneLine(rb.Reason, 200))
+	}
+}
+
+// describeRunning is a generation for people.
+func describeRunning(r upgrade.Running, ago func(time.Time) string) string {
+	if r.Generation == 0 {
+		v := r.Version
+		if v == "" {
+			v = "unknown"
+		}
+		return v + " (bootstrap)"
+	}
+	return fmt.Sprintf("%s (generation %d, release %s, installed %s)", r.Version, r.Generation, r.Release.String()[:12], ago(r.Installed))
 }
 
 // printJSON writes r as indented JSON.
