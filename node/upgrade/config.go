@@ -30,6 +30,10 @@ var (
 	ErrLocked = errors.New("upgrade directory in use by another upgrader")
 	// ErrNotRunning: CheckNow was called while Run is not running.
 	ErrNotRunning = errors.New("upgrader not running")
+	// ErrNoVersion: the registrar has no version set. A VersionSource
+	// returns an error wrapping it, so the upgrader reports a grid that
+	// approves no version as such rather than as a failure.
+	ErrNoVersion = errors.New("the registrar has no ZOS version set")
 )
 
 // Defaults of Config.
@@ -124,7 +128,8 @@ func (c Config) validate() error {
 }
 
 // VersionSource gives the registrar's approved version;
-// registration.GatewayStub and *client.Client are ones.
+// registration.GatewayStub and *client.Client are ones (wrap them to map
+// their "not found" to ErrNoVersion).
 type VersionSource interface {
 	ZosVersion(ctx context.Context) (api.ZosVersion, error)
 }

@@ -57,6 +57,7 @@ const (
 // Manifest describes a generation: the release it holds. It is written
 // once, when the generation is built, and never changed.
 type Manifest struct {
+	// Format is ManifestFormat.
 	Format string `json:"format"`
 	// Generation is the generation's number (its directory's name).
 	Generation uint64 `json:"generation"`
@@ -65,10 +66,12 @@ type Manifest struct {
 	// Serial is the registrar's version record the release was installed
 	// for.
 	Serial uint64 `json:"serial"`
-	// Publisher, Repo and Tag name the release on the hub.
+	// Publisher is the hub publisher of the release.
 	Publisher string `json:"publisher"`
-	Repo      string `json:"repo"`
-	Tag       string `json:"tag"`
+	// Repo is its repository.
+	Repo string `json:"repo"`
+	// Tag is the release's tag (the version).
+	Tag string `json:"tag"`
 	// Release is the release hash (SHA-256 of the signed tag document).
 	Release flist.ID `json:"release"`
 	// Installed is when the generation was built.
@@ -120,12 +123,15 @@ const (
 // Trial is a switch in progress: written before the switch, removed once
 // the new generation proved healthy (commit) or the old one is back.
 type Trial struct {
-	// Generation is the new generation, From the one it replaces.
+	// Generation is the new generation.
 	Generation uint64 `json:"generation"`
-	From       uint64 `json:"from"`
-	// Version, Serial and Release identify the release being tried.
-	Version string   `json:"version"`
-	Serial  uint64   `json:"serial"`
+	// From is the generation it replaces (0: the bootstrap).
+	From uint64 `json:"from"`
+	// Version is the release's version.
+	Version string `json:"version"`
+	// Serial is the registrar's version record it is installed for.
+	Serial uint64 `json:"serial"`
+	// Release is the release hash.
 	Release flist.ID `json:"release"`
 	// Phase is PhaseSwitching or PhaseRollingBack.
 	Phase string `json:"phase"`
@@ -141,9 +147,11 @@ type Trial struct {
 
 // Rollback records a release the node did not keep.
 type Rollback struct {
-	// Version, Serial and Release identify the release.
-	Version string   `json:"version"`
-	Serial  uint64   `json:"serial"`
+	// Version is the release's version.
+	Version string `json:"version"`
+	// Serial is the registrar's version record it was refused under.
+	Serial uint64 `json:"serial"`
+	// Release is the release hash.
 	Release flist.ID `json:"release,omitzero"`
 	// Switched is true when the node switched to it and back (it was not
 	// healthy), false when it was refused before the switch (its zos

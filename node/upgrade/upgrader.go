@@ -27,6 +27,8 @@ type Outcome string
 const (
 	// UpToDate: the node runs the registrar's version.
 	UpToDate Outcome = "up_to_date"
+	// NoVersion: the registrar has no version set (ErrNoVersion).
+	NoVersion Outcome = "no_version"
 	// Waiting: the version is not safe to upgrade yet and the node's farm
 	// is not one of its test farms.
 	Waiting Outcome = "waiting"
@@ -50,6 +52,7 @@ const (
 
 // Result is the outcome of one check.
 type Result struct {
+	// Outcome is what the check did.
 	Outcome Outcome `json:"outcome"`
 	// Version is the version the check was about, when there was one.
 	Version string `json:"version,omitempty"`
@@ -88,26 +91,29 @@ type Running struct {
 // State is the upgrader's state, served on the bus (upgrade/upgrader@1.0)
 // and shown by `zosd status`.
 type State struct {
-	// Enabled is false when the node does not upgrade; Disabled says why.
-	Enabled  bool   `json:"enabled"`
+	// Enabled is false when the node does not upgrade.
+	Enabled bool `json:"enabled"`
+	// Disabled says why it does not.
 	Disabled string `json:"disabled,omitempty"`
 	// Source is where releases come from: "<publisher>/<repo>".
 	Source string `json:"source,omitempty"`
 	// Farm is the node's farm.
-	Farm     uint64   `json:"farm,omitempty"`
+	Farm uint64 `json:"farm,omitempty"`
+	// Activity is what the upgrader is doing.
 	Activity Activity `json:"activity,omitempty"`
-	// Running is the generation the node runs, Previous the one it would
-	// go back to.
-	Running  Running  `json:"running"`
+	// Running is the generation the node runs.
+	Running Running `json:"running"`
+	// Previous is the one it would go back to (nil without a generation).
 	Previous *Running `json:"previous,omitempty"`
 	// Registrar is the version record last read.
 	Registrar *api.ZosVersion `json:"registrar,omitempty"`
 	// SeenSerial is the highest record serial acted on.
 	SeenSerial uint64 `json:"seen_serial,omitempty"`
-	// LastCheck, Last and NextCheck: when the last check ended and what
-	// it did, and when the next one is due.
+	// LastCheck is when the last check ended.
 	LastCheck time.Time `json:"last_check,omitzero"`
-	Last      *Result   `json:"last,omitempty"`
+	// Last is what it did.
+	Last *Result `json:"last,omitempty"`
+	// NextCheck is when the next one is due.
 	NextCheck time.Time `json:"next_check,omitzero"`
 	// Checks counts the checks.
 	Checks uint64 `json:"checks"`
@@ -174,7 +180,12 @@ func (u *Upgrader) update(f func(s *State)) {
 	f(&u.st)
 }
 
-func (u *Upgrader) activity(a Activity) { u.update(func(s *State) { s.Activity = a }) }
+// activity says what the upgrader does now, with the state on disk
+// (a switch written down shows as the trial).
+func (u *Upgrader) activity(a Activity) {
+	u.refresh()
+	u.update(func(s *State) { s.Activity = a })
+}
 
 // Run takes the upgrade directory (one upgrader per directory:
 // ErrLocked), finishes or undoes at once what an interrupted run left,
@@ -281,6 +292,9 @@ func (u *Upgrader) checkOnce(ctx context.Context) Result {
 		return Result{Outcome: Failed, Detail: err.Error()}
 	}
 	v, err := u.d.Registrar.ZosVersion(ctx)
+	if errors.Is(err, ErrNoVersion) {
+		return Result{Outcome: NoVersion, Detail: ErrNoVersion.Error()}
+	}
 	if err != nil {
 		return Result{Outcome: Failed, Detail: fmt.Sprintf("reading the registrar's version: %v", err)}
 	}
@@ -396,6 +410,7 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 	}
 	u.d.AtStep(StepSwitched)
 	u.log.Info("switched", "generation", n, "version", v.Version, "from", cur)
+	u.refresh()
 	r.Outcome, r.Detail = u.verify(ctx, &p)
 	return r
 }

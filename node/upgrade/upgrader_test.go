@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,6 +263,8 @@ func TestPolicy(t *testing.T) {
 
 	f.reg.err = errors.New("connection refused")
 	f.expect(Failed, "reading the registrar's version: connection refused")
+	f.reg.err = fmt.Errorf("GET /zos/versions/current: %w", ErrNoVersion)
+	f.expect(NoVersion, "the registrar has no ZOS version set")
 	f.reg.err = nil
 
 	f.reg.set(api.ZosVersion{Version: "v4.1.0", Serial: 1})

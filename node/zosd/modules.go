@@ -316,15 +316,22 @@ func runUpgrader(ctx context.Context, e env) error {
 // versionWithTimeout bounds the upgrader's version reads.
 type versionWithTimeout struct{ s registration.GatewayStub }
 
+// ZosVersion asks the gateway, within upgradeVersionTimeout; a registrar
+// without a version is upgrade.ErrNoVersion.
 func (v versionWithTimeout) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
 	ctx, cancel := context.WithTimeout(ctx, upgradeVersionTimeout)
 	defer cancel()
-	return v.s.ZosVersion(ctx)
+	ver, err := v.s.ZosVersion(ctx)
+	if errors.Is(err, registration.ErrNotFound) {
+		return ver, fmt.Errorf("%w: %w", upgrade.ErrNoVersion, err)
+	}
+	return ver, err
 }
 
 // statusesWithTimeout gives the upgrader the supervisor's module states.
 type statusesWithTimeout struct{ s SupervisorStub }
 
+// Statuses asks zosd for its processes' states.
 func (v statusesWithTimeout) Statuses(ctx context.Context) ([]supervisor.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, upgradeStatusTimeout)
 	defer cancel()
@@ -334,6 +341,7 @@ func (v statusesWithTimeout) Statuses(ctx context.Context) ([]supervisor.Status,
 // powerWithTimeout gives the upgrader powerd's verdict.
 type powerWithTimeout struct{ s power.Stub }
 
+// Health asks powerd whether the node is healthy.
 func (v powerWithTimeout) Health(ctx context.Context) (power.Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, upgradeStatusTimeout)
 	defer cancel()

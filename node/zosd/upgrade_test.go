@@ -65,6 +65,9 @@ func TestNodeUpgrade(t *testing.T) {
 		}
 	}
 
+	// No version on the registrar yet (a 404 through the gateway).
+	check(upgrade.NoVersion, "the registrar has no ZOS version set")
+
 	g.Release(t, "v4.1.1", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.ZosScript("v4.1.1")})
 	g.SetVersion(t, "v4.1.1", false, farm)
 	check(upgrade.Upgraded, "upgraded to v4.1.1 (generation 1")

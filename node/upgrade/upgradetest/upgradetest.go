@@ -177,9 +177,12 @@ func (g *Grid) PublishPackage(t testing.TB, name string, tree Tree) *flist.Flist
 
 // Entry is one package of a release.
 type Entry struct {
-	Name  string
+	// Name is the package's name in the release.
+	Name string
+	// Flist is its flist.
 	Flist flist.ID
-	Role  flist.Role
+	// Role is dependency or zos.
+	Role flist.Role
 }
 
 // Tag signs and publishes the tag version of entries (as `gridctl hub
