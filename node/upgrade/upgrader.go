@@ -673,3 +673,41 @@ func (i Installed) ModuleProgram() (string, bool) {
 	}
 	return p, true
 }
+
+// AbortTrial switches the node back from a generation it is trying, for
+// the supervisor (zosd) when a module of that generation fails in a way
+// that stops the whole node — before the upgrader could judge it. It does
+// so only while the current generation is the one being tried: it writes
+// the rollback down with reason, switches back, and returns the trial;
+// the upgrader, when it runs again, restarts the modules and records the
+// rollback. Without such a trial it changes nothing and returns nil. The
+// upgrader must not be running (ErrLocked).
+func AbortTrial(dir, reason string) (*Trial, error) {
+	l := layout{dir: dir, step: func(Step) {}}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	u := &Upgrader{l: l, cfg: Config{Dir: dir}}
+	unlock, err := u.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, err := l.readState()
+	if err != nil {
+		return nil, err
+	}
+	t := p.Trial
+	cur, err := l.current()
+	if t == nil || err != nil || cur != t.Generation || cur == t.From {
+		return nil, nil
+	}
+	t.Phase, t.Reason = PhaseRollingBack, reason
+	if err := l.writeState(p); err != nil {
+		return nil, fmt.Errorf("upgrade: writing the rollback down: %w", err)
+	}
+	if err := l.switchTo(t.From); err != nil {
+		return nil, fmt.Errorf("upgrade: switching back to generation %d: %w", t.From, err)
+	}
+	return t, nil
+}

@@ -504,3 +504,69 @@ func TestModulesHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestAbortTrial: zosd switches back from a generation on trial (and only
+// then, and only once the upgrader stopped); the upgrader then finishes
+// the rollback.
+func TestAbortTrial(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	if tr, err := AbortTrial(f.dir, "x"); tr != nil || err != nil {
+		t.Fatalf("AbortTrial of a directory that does not exist: %v %v", tr, err)
+	}
+	f.pkgs.publish("v4.1.1", upgradetest.ZosScript("v4.1.1"))
+	f.pkgs.publish("v4.1.2", upgradetest.ZosScript("v4.1.2"))
+	f.reg.set(api.ZosVersion{Version: "v4.1.1", Serial: 1, SafeToUpgrade: true})
+	// The node stops (its module failed fatally) while v4.1.2 is checked.
+	stopped := make(chan struct{})
+	f.node.health = errors.New("starting")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.up.Run(ctx) }()
+	for !f.up.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	f.node.set(nil, nil)
+	f.expect(Upgraded, "v4.1.1")
+	if tr, err := AbortTrial(f.dir, "x"); !errors.Is(err, ErrLocked) || tr != nil {
+		t.Fatalf("AbortTrial while the upgrader runs: %v %v", tr, err)
+	}
+	if tr, err := AbortTrial(filepath.Dir(f.dir), "x"); tr != nil || err != nil {
+		t.Fatalf("AbortTrial without a trial: %v %v", tr, err)
+	}
+	f.node.set(nil, errors.New("identityd is failed"))
+	f.reg.set(api.ZosVersion{Version: "v4.1.2", Serial: 2, SafeToUpgrade: true})
+	go func() {
+		defer close(stopped)
+		for {
+			if p, _ := (layout{dir: f.dir}).readState(); p.Trial != nil && p.Trial.Attempts > 0 {
+				cancel() // zosd stops the upgrader with the node
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r, _ := f.up.CheckNow(cctx)
+	ccancel()
+	<-stopped
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != Failed || !strings.Contains(r.Detail, "stopped while checking v4.1.2") {
+		t.Errorf("check interrupted by the stop: %+v", r)
+	}
+	tr, err := AbortTrial(f.dir, "identityd failed fatally on the new generation")
+	if err != nil || tr == nil || tr.Version != "v4.1.2" || tr.From != 1 {
+		t.Fatalf("AbortTrial: %+v %v", tr, err)
+	}
+	if n, _ := (layout{dir: f.dir}).current(); n != 1 {
+		t.Errorf("current after AbortTrial: %d", n)
+	}
+	if tr, err := AbortTrial(f.dir, "again"); tr != nil || err != nil {
+		t.Errorf("AbortTrial on the old generation: %+v %v", tr, err)
+	}
+	// The upgrader starts again: restarts the modules, records why.
+	f.node.set(nil, nil)
+	f.run()
+	f.expect(Skipped, "v4.1.2 was rolled back under record 2 (identityd failed fatally on the new generation)")
+}

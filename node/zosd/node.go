@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/node/clock"
 	"github.com/grid4/grid4/node/identity"
 	"github.com/grid4/grid4/node/supervisor"
+	"github.com/grid4/grid4/node/upgrade"
 )
 
 // SupervisorObject is the bus object zosd itself serves.
@@ -144,7 +145,28 @@ func (n *node) run(ctx context.Context) error {
 			}),
 		})
 	}()
-	err = sup.Run(ctx)
+	for {
+		err = sup.Run(ctx)
+		var fe *supervisor.FatalError
+		if !errors.As(err, &fe) || ctx.Err() != nil {
+			break
+		}
+		// A module that refuses to run stops the node. When it runs from
+		// a generation on trial, that is the generation's fault, and the
+		// upgrader cannot judge it any more (it was stopped too): switch
+		// back here and start the node again, rather than stop on a
+		// generation that would stop every start.
+		t, aerr := upgrade.AbortTrial(cfg.UpgradeDir(), fmt.Sprintf("%s failed fatally on the new generation: %v", fe.Name, fe.Err))
+		if aerr != nil {
+			n.log.Error("cannot switch back from the generation being tried", "err", aerr)
+			break
+		}
+		if t == nil {
+			break
+		}
+		n.log.Error("a module failed fatally on the generation being tried; switched back to the previous one, starting the modules again",
+			"module", fe.Name, "err", fe.Err, "version", t.Version, "generation", t.Generation, "back_to", t.From)
+	}
 	cancel()
 	<-served
 	if err != nil {
