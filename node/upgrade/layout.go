@@ -422,13 +422,15 @@ func (l layout) cleanLeftovers() ([]string, error) {
 }
 
 // collect removes the generations not in keep, and the packages no kept
-// generation uses.
+// generation uses. When a kept generation's manifest cannot be read, its
+// packages are unknown: no package is removed.
 func (l layout) collect(keep ...uint64) error {
 	gens, err := l.generations()
 	if err != nil {
 		return err
 	}
 	used := map[flist.ID]bool{}
+	unknown := false
 	for _, n := range gens {
 		if !slices.Contains(keep, n) {
 			if err := l.discard(GenerationsDir, strconv.FormatUint(n, 10)); err != nil {
@@ -438,11 +440,15 @@ func (l layout) collect(keep ...uint64) error {
 		}
 		m, err := l.manifest(n)
 		if err != nil {
-			return err
+			unknown = true
+			continue
 		}
 		for _, p := range m.Packages {
 			used[p.Flist] = true
 		}
+	}
+	if unknown {
+		return nil
 	}
 	ents, err := os.ReadDir(l.path(PackagesDir))
 	if err != nil {

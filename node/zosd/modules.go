@@ -281,10 +281,14 @@ func runUpgrader(ctx context.Context, e env) error {
 	defer m.Close()
 	sup := NewSupervisorStub(e.bus)
 	poll := min(upgrade.DefaultHealthPoll, max(e.cfg.UpgradeHealthStable/4, 100*time.Millisecond))
+	jitter := e.cfg.UpgradeJitter
+	if jitter == 0 {
+		jitter = -1 // none (0 is the package's default)
+	}
 	up, err := upgrade.New(upgrade.Config{
 		Dir: e.cfg.UpgradeDir(), Farm: e.cfg.Farm, BaseVersion: e.cfg.ZosVersion,
 		Publisher: e.cfg.UpgradePublisher, Repo: e.cfg.UpgradeRepo, PublisherKey: key,
-		FirstCheck: e.cfg.UpgradeFirstCheck, Interval: e.cfg.UpgradeInterval, MaxJitter: e.cfg.UpgradeJitter,
+		FirstCheck: e.cfg.UpgradeFirstCheck, Interval: e.cfg.UpgradeInterval, MaxJitter: jitter,
 		HealthDeadline: e.cfg.UpgradeHealthDeadline, HealthPoll: poll,
 	}, upgrade.Deps{
 		Registrar: versionWithTimeout{registration.NewGatewayStub(e.bus)},
