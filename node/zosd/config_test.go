@@ -81,6 +81,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--registrar", "http://r", "--farm", "1", "--data", "/" + strings.Repeat("d", 120)}, nil, "longer than a unix socket path"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "extra"}, nil, "unexpected argument"},
 		{[]string{"--registrar", "http://r"}, map[string]string{"ZOSD_FARM": "-1"}, "ZOSD_FARM"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--hub", "http://h"}, nil, "--upgrade-publisher-key is required with --hub"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--hub", "h:1"}, nil, "--hub \"h:1\": want an http or https URL"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--hub", "http://h", "--upgrade-publisher-key", "0x12"}, nil, "--upgrade-publisher-key: "},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--hub", "http://h", "--upgrade-publisher-key", strings.Repeat("ab", 32), "--upgrade-repo", "a/b"}, nil, "--upgrade-repo: "},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--upgrade-interval", "0s"}, nil, "--upgrade-interval must be positive"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--upgrade-jitter", "-1s"}, nil, "must not be negative"},
 	} {
 		_, err := parseNode(t, tc.args, tc.env)
 		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
@@ -163,5 +169,9 @@ func TestMainErrors(t *testing.T) {
 	var out bytes.Buffer
 	if code := Main(ctx, []string{"--help"}, Env{Stdout: &out}); code != 0 || !strings.Contains(out.String(), "ZOSD_FARM") || !strings.Contains(out.String(), "--uptime-interval") {
 		t.Errorf("--help: %d %s", code, out.String())
+	}
+	out.Reset()
+	if code := Main(ctx, []string{"version"}, Env{Stdout: &out}); code != 0 || !strings.HasPrefix(out.String(), "zosd ") {
+		t.Errorf("version: %d %q", code, out.String())
 	}
 }
