@@ -18,8 +18,12 @@ import (
 )
 
 // crashEnv names the step at which the crash helper kills itself:
-// "STEP" or "STEP#N" (its Nth occurrence).
-const crashEnv = "UPGRADE_CRASH_AT"
+// "STEP" or "STEP#N" (its Nth occurrence); deadlineEnv is its health
+// deadline.
+const (
+	crashEnv    = "UPGRADE_CRASH_AT"
+	deadlineEnv = "UPGRADE_CRASH_DEADLINE"
+)
 
 func TestMain(m *testing.M) {
 	if at := os.Getenv(crashEnv); at != "" {
@@ -45,9 +49,13 @@ func crashHelper(at string) int {
 			return 2
 		}
 	}
+	deadline, err := time.ParseDuration(os.Getenv(deadlineEnv))
+	if err != nil {
+		return 2
+	}
 	var mu sync.Mutex
 	seen := 0
-	n, err := buildNode(spec, options{stable: 100 * time.Millisecond, deadline: 600 * time.Millisecond, atStep: func(s Step) {
+	n, err := buildNode(spec, options{stable: 100 * time.Millisecond, deadline: deadline, atStep: func(s Step) {
 		mu.Lock()
 		defer mu.Unlock()
 		if string(s) != name {
@@ -103,10 +111,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 		return specAt(root, g, farm, "v4.1.0")
 	}
 	// crash runs the helper until it dies at step.
+	// A release that works gets a long health deadline (it ends as soon
+	// as the modules are stable, so a loaded machine does not make it
+	// fail); one whose modules die a short one (it always runs out).
+	deadline := 5 * time.Second
 	crash := func(t *testing.T, spec nodeSpec, at string) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(append(os.Environ(), spec.env()...), crashEnv+"="+at)
+		cmd.Env = append(append(os.Environ(), spec.env()...), crashEnv+"="+at, deadlineEnv+"="+deadline.String())
 		var out syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -137,7 +149,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		for _, m := range testModules {
 			_ = os.Remove(filepath.Join(spec.Marks, m))
 		}
-		n := startNode(t, spec, options{stable: 100 * time.Millisecond, deadline: 600 * time.Millisecond})
+		n := startNode(t, spec, options{stable: 100 * time.Millisecond, deadline: deadline})
 		r := n.check(t)
 		if r.Outcome != want {
 			t.Fatalf("check after the crash: %s %q, want %s\nlog:\n%s", r.Outcome, r.Detail, want, n.log)
@@ -193,6 +205,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	// Backward: v4.1.1 → v4.1.3, whose modules die, → v4.1.1. The next
 	// upgrader finishes the rollback; v4.1.3 is not tried again.
 	g.SetVersion(t, "v4.1.3", true)
+	deadline = 600 * time.Millisecond
 	backward := []string{
 		string(StepSwitched), string(StepRestarted), string(StepStateTemp) + "#4", string(StepRollingBack),
 		string(StepLinkTemp) + "#2", string(StepSwitchedBack), string(StepStateTemp) + "#5", string(StepRolledBack),

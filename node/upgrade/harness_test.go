@@ -157,7 +157,7 @@ func buildNode(s nodeSpec, o options) (*testNode, error) {
 		stable = 150 * time.Millisecond
 	}
 	if deadline == 0 {
-		deadline = 1500 * time.Millisecond
+		deadline = 2 * time.Second
 	}
 	up, err := New(Config{
 		Dir: s.Dir, Farm: s.Farm, BaseVersion: s.Base, PublisherKey: s.PublisherKey,
