@@ -303,6 +303,8 @@ func (u *Upgrader) checkOnce(ctx context.Context) Result {
 	if err != nil {
 		return Result{Outcome: Failed, Detail: err.Error()}
 	}
+	// recover switched away from a damaged generation: what runs now
+	// reads, or is the bootstrap.
 	run, _ := u.runningNow()
 	r := Result{Version: v.Version}
 	switch {
