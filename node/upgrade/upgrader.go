@@ -352,6 +352,10 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 		return fail("release %s/%s:%s: %v", u.cfg.Publisher, u.cfg.Repo, v.Version, err)
 	}
 	u.d.AtStep(StepVerified)
+	if _, ok := tag.Zos(); !ok {
+		// Nothing to run the modules from: no need to download the rest.
+		return u.refuse(p, v, hash, fmt.Errorf("%w: the release has no %s package", ErrBadRelease, flist.RoleZos))
+	}
 	cur := run.Generation
 	if err := u.l.collect(cur, p.Previous); err != nil {
 		return fail("removing old generations: %v", err)
@@ -407,7 +411,8 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 	}
 	u.d.AtStep(StepTrial)
 	if err := u.l.switchTo(n); err != nil {
-		// Whether the link changed or not, settle finds out and finishes.
+		// Whether the link changed or not, the next check's recover
+		// finds out and finishes the switch or forgets it.
 		return fail("switching to generation %d: %v", n, err)
 	}
 	u.d.AtStep(StepSwitched)

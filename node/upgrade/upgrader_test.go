@@ -370,6 +370,31 @@ func TestRefusedBinary(t *testing.T) {
 	}
 }
 
+// noZos is a Packages whose releases have no zos package.
+type noZos struct{ *fakePackages }
+
+func (n noZos) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.ID, error) {
+	t, h, err := n.fakePackages.Release(ctx, publisher, repo, tag, key)
+	if err == nil {
+		t.Entries[0].Role = flist.RoleDependency
+	}
+	return t, h, err
+}
+
+// TestNoZosPackage: a release without a zos package is refused before
+// anything is downloaded.
+func TestNoZosPackage(t *testing.T) {
+	pk := newFakePackages()
+	f := newFixture(t, nil, func(_ *Config, d *Deps) { d.Packages = noZos{pk} })
+	pk.publish("v4.1.1", upgradetest.ZosScript("v4.1.1"))
+	f.reg.set(api.ZosVersion{Version: "v4.1.1", Serial: 1, SafeToUpgrade: true})
+	f.run()
+	f.expect(Refused, "bad release: the release has no zos package")
+	if pk.installs != 0 {
+		t.Errorf("%d packages installed", pk.installs)
+	}
+}
+
 // TestDamaged: what the upgrader makes of a directory it did not leave so.
 func TestDamaged(t *testing.T) {
 	f := newFixture(t, nil, nil)
