@@ -98,8 +98,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		owners:  newNodeOwners(),
 	}
 	s.nodes = newNodeCounter(d.Store.CountNodes, d.Now, nodeCountTTL)
+	keys := newKeyCache(d.Store, cfg.KeyCacheTTL, d.Now)
+	keys.owners = s.owners
 	s.verifier, err = auth.NewVerifier(auth.Config{
-		Keys:              newKeyCache(d.Store, cfg.KeyCacheTTL, d.Now),
+		Keys:              keys,
 		Nonces:            storeNonces{d.Store},
 		DisableLegacy:     !cfg.LegacyAuth,
 		LegacyReplayGuard: cfg.LegacyReplayGuard,

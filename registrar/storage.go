@@ -60,6 +60,15 @@ func (n storeNonces) UseNonce(ctx context.Context, keyID, nonce string, expires 
 	return err
 }
 
+// twinKeyStore is implemented by stores (*store.DB) that read a twin's key
+// and its node's id in one query. The key cache then fills the node owner
+// cache on the way, so an uptime report whose twin and node are not cached
+// (the normal case in a large fleet: each node reports once an interval)
+// costs one read instead of two.
+type twinKeyStore interface {
+	TwinKey(ctx context.Context, twinID uint64) (pubB64 string, nodeID uint64, err error)
+}
+
 // keyCache implements auth.TwinKeys over the store with a small cache.
 // Entries expire after ttl, so a key changed in the database (by another
 // process, or by an operator) is picked up within ttl. Unknown twins are not
@@ -70,6 +79,9 @@ type keyCache struct {
 	ttl time.Duration
 	now func() time.Time
 	max int
+	// owners, when set and the store is a twinKeyStore, learns the node
+	// of every twin whose key is read from the store.
+	owners *nodeOwners
 
 	mu      sync.Mutex
 	entries map[uint64]cachedKey
@@ -98,14 +110,14 @@ func (c *keyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte, er
 			return e.key, nil
 		}
 	}
-	acc, err := c.s.AccountByTwin(ctx, twinID)
+	pubB64, err := c.load(ctx, twinID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no account with twin id %d", auth.ErrUnknownTwin, twinID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading account of twin %d: %w", twinID, err)
 	}
-	key, err := base64.StdEncoding.DecodeString(acc.PublicKey)
+	key, err := base64.StdEncoding.DecodeString(pubB64)
 	if err != nil {
 		return nil, fmt.Errorf("stored public key of twin %d is not base64: %w", twinID, err)
 	}
@@ -118,6 +130,20 @@ func (c *keyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte, er
 		c.mu.Unlock()
 	}
 	return key, nil
+}
+
+// load reads the base64 key of twinID from the store, noting the twin's
+// node in the owner cache when the store tells it.
+func (c *keyCache) load(ctx context.Context, twinID uint64) (string, error) {
+	if ks, ok := c.s.(twinKeyStore); ok && c.owners != nil {
+		pub, node, err := ks.TwinKey(ctx, twinID)
+		if err == nil && node != 0 {
+			c.owners.put(node, twinID)
+		}
+		return pub, err
+	}
+	acc, err := c.s.AccountByTwin(ctx, twinID)
+	return acc.PublicKey, err
 }
 
 // nodeOwners caches which twin owns a node. A node's twin never changes
