@@ -86,23 +86,27 @@ func (db *DB) AccountByTwin(ctx context.Context, twinID uint64) (api.Account, er
 // TwinKey returns the public key of twinID (base64, as registered) and
 // the id of the twin's node, 0 when it has none, in one indexed query: what
 // a signed request needs to authenticate its twin and, for a node's own
-// routes (uptime reports), to check the node is the twin's. ErrNotFound if
+// routes (uptime reports), to check the node is the twin's (on PostgreSQL
+// the query is shared with concurrent calls: see batch.go). ErrNotFound if
 // there is no such account.
 func (db *DB) TwinKey(ctx context.Context, twinID uint64) (pubB64 string, nodeID uint64, err error) {
 	id, ok := idArg(twinID)
 	if !ok {
 		return "", 0, fmt.Errorf("store: key of twin %d: %w", twinID, ErrNotFound)
 	}
-	err = db.ro.QueryRowContext(ctx,
-		`SELECT a.public_key, n.node_id FROM accounts a LEFT JOIN nodes n ON n.twin_id = a.twin_id WHERE a.twin_id = $1`, id).
-		Scan(&pubB64, u64Col{&nodeID})
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, fmt.Errorf("store: key of twin %d: %w", twinID, ErrNotFound)
+	var r twinKeyRow
+	if db.batch != nil {
+		r, err = db.batch.twinKey.do(ctx, id)
+	} else {
+		r, err = db.twinKeyOne(ctx, id)
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("store: key of twin %d: %w", twinID, err)
 	}
-	return pubB64, nodeID, nil
+	if !r.found {
+		return "", 0, fmt.Errorf("store: key of twin %d: %w", twinID, ErrNotFound)
+	}
+	return r.pub, r.nodeID, nil
 }
 
 // AccountByPublicKey returns the account whose public key is pubB64 (the

@@ -201,7 +201,9 @@ func openPostgres(dsn string) (*DB, error) {
 	// waits for a disk flush.
 	lc := cfg.Copy()
 	lc.RuntimeParams["synchronous_commit"] = "off"
-	return &DB{dialect: DialectPostgres, rw: rw, ro: rw, live: newPool(open(lc), false)}, nil
+	db := &DB{dialect: DialectPostgres, rw: rw, ro: rw, live: newPool(open(lc), false)}
+	db.batch = db.newBatches()
+	return db, nil
 }
 
 // errKind is what a database error means to the store.

@@ -119,6 +119,9 @@ type DB struct {
 	// is a pool with synchronous_commit off (see openPostgres); otherwise
 	// it is rw.
 	live *pool
+	// batch shares the hot statements between concurrent calls on
+	// PostgreSQL (see batch.go); nil on SQLite.
+	batch *batches
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.

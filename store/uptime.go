@@ -79,15 +79,22 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 	up := int64(uptime)
 	boot := at.Add(-time.Duration(up) * time.Second)
 
-	// The common case: same boot, one statement.
-	res, err := db.live.ExecContext(ctx, sameBootUpdate+` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`,
-		id, db.ts(at), db.ts(boot), up, db.ts(boot.Add(-RestartSlack)))
+	// The common case: same boot, one statement (on PostgreSQL shared with
+	// concurrent reports, see batch.go).
+	fast := uptimeArgs{node: id, at: at, boot: boot, bootFrom: boot.Add(-RestartSlack), uptime: up}
+	var (
+		done bool
+		err  error
+	)
+	if db.batch != nil {
+		done, err = db.batch.uptime.do(ctx, fast)
+	} else {
+		done, err = db.uptimeOne(ctx, fast)
+	}
 	if err != nil {
 		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, err)
-	} else if n == 1 {
+	if done {
 		return UptimeResult{}, nil
 	}
 

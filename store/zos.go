@@ -153,24 +153,44 @@ func (db *DB) ZosVersionHistory(ctx context.Context, page Page) ([]api.ZosVersio
 // protection shared by every registrar process on the database. It returns
 // an error wrapping ErrConflict if the pair is recorded and not expired; an
 // expired record is reused. The check and the record are one atomic
-// statement.
+// statement (on PostgreSQL, shared with concurrent calls: see batch.go).
 func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
+	if db.batch != nil {
+		ok, err := db.batch.nonce.do(ctx, nonceArgs{keyID: keyID, nonce: nonce, expires: expires})
+		if err != nil {
+			return fmt.Errorf("store: use nonce: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("store: use nonce %q of key %q: already used: %w", nonce, keyID, ErrConflict)
+		}
+		return nil
+	}
+	ok, err := db.useNonceOne(ctx, keyID, nonce, expires)
+	if err != nil {
+		return fmt.Errorf("store: use nonce: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("store: use nonce %q of key %q: already used: %w", nonce, keyID, ErrConflict)
+	}
+	return nil
+}
+
+// useNonceOne records one nonce; false means it is already recorded and
+// live.
+func (db *DB) useNonceOne(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
 	res, err := db.rw.ExecContext(ctx,
 		`INSERT INTO nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
 		 ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 		 WHERE nonces.expires_at <= $4`,
 		keyID, nonce, db.ts(expires), db.ts(now()))
 	if err != nil {
-		return fmt.Errorf("store: use nonce: %w", err)
+		return false, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("store: use nonce: %w", err)
+		return false, err
 	}
-	if n == 0 {
-		return fmt.Errorf("store: use nonce %q of key %q: already used: %w", nonce, keyID, ErrConflict)
-	}
-	return nil
+	return n == 1, nil
 }
 
 // PruneNonces deletes the nonces that expired at or before now and returns
