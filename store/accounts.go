@@ -95,7 +95,7 @@ func (db *DB) TwinKey(ctx context.Context, twinID uint64) (pubB64 string, nodeID
 		return "", 0, fmt.Errorf("store: key of twin %d: %w", twinID, ErrNotFound)
 	}
 	var r twinKeyRow
-	if db.batch != nil {
+	if db.batch != nil && db.batch.twinKey != nil {
 		r, err = db.batch.twinKey.do(ctx, id)
 	} else {
 		r, err = db.twinKeyOne(ctx, id)

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Batching of the hot statements on PostgreSQL.
+// Batching of the hot statements.
 //
 // An uptime report costs the registrar three statements: the twin's key
 // (TwinKey), the nonce (UseNonce) and the liveness update (RecordUptime).
@@ -26,6 +26,12 @@ import (
 // it, and the database does far less work per call. Each call still gets
 // its own answer with the single-call semantics; only the round trip is
 // shared.
+//
+// SQLite runs in process, so there is no round trip to share, but each
+// write is a transaction of its own on the one writer connection: there
+// the coalescer groups the nonce and liveness writes of concurrent calls
+// into one transaction per batch (fewer commits, WAL frames and
+// checkpoints), one statement per call.
 
 // batchTimeout bounds one batched statement. A batch serves many callers,
 // so it does not run under any one caller's context.
@@ -153,7 +159,7 @@ func (c *coalescer[Q, R]) lead(ctx context.Context) {
 	}
 }
 
-// batches are the coalescers of a PostgreSQL DB.
+// batches are the coalescers of a DB; twinKey is nil on SQLite.
 type batches struct {
 	twinKey *coalescer[int64, twinKeyRow]
 	nonce   *coalescer[nonceArgs, bool]
@@ -162,6 +168,17 @@ type batches struct {
 
 func (db *DB) newBatches() *batches {
 	n := batchSlots()
+	if !db.pg() {
+		// SQLite runs in process: no round trip to share, but one
+		// transaction per batch of writes instead of one per write
+		// (fewer commits, WAL frames and checkpoints). Reads need none.
+		return &batches{
+			nonce: newCoalescer(1, maxBatch, db.nonceBatchTx, func(ctx context.Context, a nonceArgs) (bool, error) {
+				return db.useNonceOne(ctx, a.keyID, a.nonce, a.expires)
+			}),
+			uptime: newCoalescer(1, maxBatch, db.uptimeBatchTx, db.uptimeOne),
+		}
+	}
 	return &batches{
 		twinKey: newCoalescer(n, maxBatch, db.twinKeyBatch, db.twinKeyOne),
 		nonce: newCoalescer(n, maxBatch, db.nonceBatch, func(ctx context.Context, a nonceArgs) (bool, error) {
@@ -283,11 +300,14 @@ func (db *DB) nonceRows(ctx context.Context, keyIDs, nonces []string, expires []
 	return out, rows.Err()
 }
 
+// sameBootFast is sameBootUpdate restricted to a report of the current
+// boot ($5: the earliest boot time that is still the same boot).
+const sameBootFast = sameBootUpdate + ` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`
+
 // uptimeOne runs the fast path of one RecordUptime call (see
 // uptimeBatch).
 func (db *DB) uptimeOne(ctx context.Context, u uptimeArgs) (bool, error) {
-	res, err := db.live.ExecContext(ctx, sameBootUpdate+` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`,
-		u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom))
+	res, err := db.live.ExecContext(ctx, sameBootFast, u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom))
 	if err != nil {
 		return false, err
 	}
@@ -353,4 +373,52 @@ func (db *DB) uptimeBatch(ctx context.Context, us []uptimeArgs) ([]bool, error) 
 		out[idx[id]] = true
 	}
 	return out, rows.Err()
+}
+
+// nonceBatchTx records many nonces in one transaction, one statement each
+// (SQLite: no arrays; the transaction saves the commits).
+func (db *DB) nonceBatchTx(ctx context.Context, ns []nonceArgs) ([]bool, error) {
+	t := db.ts(now())
+	return db.execBatchTx(ctx, useNonceSQL, len(ns), func(i int) []any {
+		return []any{ns[i].keyID, ns[i].nonce, db.ts(ns[i].expires), t}
+	})
+}
+
+// uptimeBatchTx runs the fast path of many RecordUptime calls in one
+// transaction, one statement each (SQLite).
+func (db *DB) uptimeBatchTx(ctx context.Context, us []uptimeArgs) ([]bool, error) {
+	return db.execBatchTx(ctx, sameBootFast, len(us), func(i int) []any {
+		u := us[i]
+		return []any{u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom)}
+	})
+}
+
+// execBatchTx runs q with args(i) for i in [0, n) in one write
+// transaction; result i tells whether run i affected one row.
+func (db *DB) execBatchTx(ctx context.Context, q string, n int, args func(i int) []any) ([]bool, error) {
+	out := make([]bool, n)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := db.rw.txStmt(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i := range n {
+			res, err := st.ExecContext(ctx, args(i)...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			out[i] = k == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	db.rw.warm(ctx, q)
+	return out, nil
 }

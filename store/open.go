@@ -109,7 +109,9 @@ func openSQLite(path string) (*DB, error) {
 		rw.SetConnMaxLifetime(0)
 		rw.SetConnMaxIdleTime(0)
 		p := newPool(rw, true)
-		return &DB{dialect: DialectSQLite, rw: p, ro: p, live: p}, nil
+		db := &DB{dialect: DialectSQLite, rw: p, ro: p, live: p}
+		db.batch = db.newBatches()
+		return db, nil
 	}
 	name := "file:" + (&url.URL{Path: path}).EscapedPath()
 
@@ -146,7 +148,9 @@ func openSQLite(path string) (*DB, error) {
 	ro.SetMaxIdleConns(n)
 	ro.SetConnMaxIdleTime(5 * time.Minute)
 	wp := newPool(rw, true)
-	return &DB{dialect: DialectSQLite, rw: wp, ro: newPool(ro, true), live: wp}, nil
+	db := &DB{dialect: DialectSQLite, rw: wp, ro: newPool(ro, true), live: wp}
+	db.batch = db.newBatches()
+	return db, nil
 }
 
 // openPostgres opens a PostgreSQL pool.

@@ -75,6 +75,20 @@ func (p *pool) ExecContext(ctx context.Context, q string, args ...any) (sql.Resu
 	return p.DB.ExecContext(ctx, q, args...)
 }
 
+// txStmt returns q prepared for tx, a transaction on p: the cached
+// statement if there is one, else q prepared on tx for this transaction
+// only (preparing through the pool would wait for the connection tx
+// holds, the only one of a SQLite writer). warm caches it afterwards.
+func (p *pool) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if s, ok := p.stmts.Load(q); ok {
+		return tx.StmtContext(ctx, s.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+// warm prepares and caches q, outside any transaction.
+func (p *pool) warm(ctx context.Context, q string) { p.stmt(ctx, q) }
+
 // Close closes the cached statements and the pool.
 func (p *pool) Close() error {
 	p.stmts.Range(func(k, v any) bool {

@@ -17,6 +17,11 @@
 //     second pool whose commits do not wait for the WAL flush (see
 //     RecordUptime); everything else commits durably.
 //
+// The statements of the uptime hot path (TwinKey, UseNonce and the common
+// case of RecordUptime) are shared by concurrent calls: on PostgreSQL one
+// statement over arrays serves a batch of calls, on SQLite one transaction
+// (see batch.go). Each call keeps its own answer and semantics.
+//
 // Liveness (the current uptime session of each node) lives in its own
 // table, apart from node metadata: a normal report is one single-row
 // update, a reboot adds one history row, and PruneUptime and PruneNonces

@@ -175,14 +175,16 @@ func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Ti
 	return nil
 }
 
+// useNonceSQL records nonce $2 of key $1 until $3 unless a record live at
+// $4 exists; it affects one row when it records.
+const useNonceSQL = `INSERT INTO nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
+	ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+	WHERE nonces.expires_at <= $4`
+
 // useNonceOne records one nonce; false means it is already recorded and
 // live.
 func (db *DB) useNonceOne(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
-	res, err := db.rw.ExecContext(ctx,
-		`INSERT INTO nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
-		 WHERE nonces.expires_at <= $4`,
-		keyID, nonce, db.ts(expires), db.ts(now()))
+	res, err := db.rw.ExecContext(ctx, useNonceSQL, keyID, nonce, db.ts(expires), db.ts(now()))
 	if err != nil {
 		return false, err
 	}
