@@ -36,8 +36,11 @@ func WriteResult(w io.Writer, r Result) error {
 		fmt.Fprintf(&b, "   registrar memory: RSS %s now, %s peak during the run, VmHWM %s\n",
 			MiB(r.Memory.RSS), MiB(r.PeakRSS), MiB(r.Memory.HWM))
 	}
-	if srv, db := r.CPUPerRequest(); srv > 0 || db > 0 {
+	switch srv, db := r.CPUPerRequest(); {
+	case db > 0:
 		fmt.Fprintf(&b, "   CPU per request: registrar %.0f µs, PostgreSQL backends %.0f µs\n", srv, db)
+	case srv > 0:
+		fmt.Fprintf(&b, "   CPU per request: registrar %.0f µs\n", srv)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
