@@ -120,6 +120,23 @@ func TestLoadgenSmoke(t *testing.T) {
 				}
 			}
 
+			// Signing inline (not presigned), on the seeded fleet.
+			jsonOut = filepath.Join(dir, "inline.json")
+			runLoadgen(t, "-db", db, "-nodes", "180", "-farm-size", "50", "-registrar", self,
+				"-scenario", "uptime", "-auth", "v2", "-presign=false",
+				"-c", "4", "-n", fmt.Sprint(smokeRequests), "-duration", "3s", "-warmup", "0", "-json", jsonOut)
+			if b, err = os.ReadFile(jsonOut); err != nil {
+				t.Fatal(err)
+			}
+			results = nil
+			if err := json.Unmarshal(b, &results); err != nil || len(results) != 1 {
+				t.Fatalf("inline results (%v): %s", err, b)
+			}
+			if r := results[0]; r.Presigned || r.Restarts != 0 {
+				t.Errorf("inline run: presigned %v, %d restarts", r.Presigned, r.Restarts)
+			}
+			checkResult(t, results[0])
+
 			// A second run reuses the seeded fleet, tops up the partial
 			// farm and adds one.
 			stdout = runLoadgen(t, "-db", db, "-nodes", "230", "-farm-size", "50", "-seed-only")
