@@ -11,13 +11,14 @@ package keys
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	schnorrkel "github.com/ChainSafe/go-schnorrkel"
+
+	"github.com/grid4/grid4/internal/strictb64"
 )
 
 // Scheme names a signature scheme.
@@ -79,16 +80,17 @@ type PublicKey struct {
 	Key    []byte
 }
 
-// Verify reports whether sig is a valid signature of msg by p.
+// Verify reports whether sig is a valid signature of msg by p. A key that
+// CheckPublicKey refuses verifies nothing.
 func (p PublicKey) Verify(msg, sig []byte) bool {
 	if len(p.Key) != PublicKeySize || len(sig) != SignatureSize {
 		return false
 	}
 	switch p.Scheme {
 	case Ed25519:
-		return ed25519.Verify(ed25519.PublicKey(p.Key), msg, sig)
+		return weakEd25519(p.Key) == nil && ed25519.Verify(ed25519.PublicKey(p.Key), msg, sig)
 	case Sr25519:
-		return verifySr25519(p.Key, msg, sig)
+		return weakSr25519(p.Key) == nil && verifySr25519(p.Key, msg, sig)
 	}
 	return false
 }
@@ -228,17 +230,18 @@ func ParseSignature(s string) ([]byte, error) {
 	if b, err := hex.DecodeString(cutHexPrefix(s)); err == nil {
 		return nil, fmt.Errorf("%w: %d bytes of hex, want %d", ErrMalformedSignature, len(b), SignatureSize)
 	}
-	for _, enc := range base64Encodings() {
-		if b, err := enc.DecodeString(s); err == nil {
+	for _, dec := range base64Decoders() {
+		if b, err := dec(s); err == nil {
 			return nil, fmt.Errorf("%w: %d bytes of base64, want %d", ErrMalformedSignature, len(b), SignatureSize)
 		}
 	}
 	return nil, fmt.Errorf("%w: not hex or base64", ErrMalformedSignature)
 }
 
-// base64Encodings are the base64 forms accepted for keys and signatures.
-func base64Encodings() []*base64.Encoding {
-	return []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+// base64Decoders are the base64 forms accepted for keys and signatures,
+// each in its canonical spelling only.
+func base64Decoders() []func(string) ([]byte, error) {
+	return []func(string) ([]byte, error){strictb64.Std, strictb64.RawStd, strictb64.URL, strictb64.RawURL}
 }
 
 // decodeHexOrBase64 decodes s as exactly n bytes of hex (0x optional) or
@@ -250,8 +253,8 @@ func decodeHexOrBase64(s string, n int) ([]byte, bool) {
 			return b, true
 		}
 	}
-	for _, enc := range base64Encodings() {
-		if b, err := enc.DecodeString(s); err == nil && len(b) == n {
+	for _, dec := range base64Decoders() {
+		if b, err := dec(s); err == nil && len(b) == n {
 			return b, true
 		}
 	}
