@@ -13,6 +13,10 @@ var (
 	// ErrMalformed: a header (or the account-creation fields) could not be
 	// parsed, or breaks a syntactic rule of the scheme.
 	ErrMalformed = errors.New("malformed authentication data")
+	// ErrWeakKey: an account-creation public key is one anybody could sign
+	// for (an ed25519 point of small order or a non-canonical encoding, the
+	// sr25519 identity); see keys.CheckPublicKey.
+	ErrWeakKey = errors.New("unusable public key")
 	// ErrUnsupportedAlgorithm: the v2 alg parameter names an algorithm other
 	// than ed25519 or sr25519.
 	ErrUnsupportedAlgorithm = errors.New("unsupported signature algorithm")
@@ -49,14 +53,14 @@ var (
 )
 
 // HTTPStatus returns the HTTP status code for an error returned by
-// Verifier.Verify: 400 for ErrMalformed, 413 for ErrBodyTooLarge, 503 for
+// Verifier.Verify: 400 for ErrMalformed and ErrWeakKey, 413 for ErrBodyTooLarge, 503 for
 // ErrNonceStoreFull, 401 for the other sentinels and 500 for anything else
 // (a failing TwinKeys or NonceStore back end).
 func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, ErrMalformed):
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrWeakKey):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge

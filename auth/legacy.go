@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -64,14 +65,17 @@ type LegacyHeader struct {
 // ParseLegacyHeader parses an X-Auth value with the same rules as the public
 // registrar: exactly one ':' between two standard-base64 (padded) parts; the
 // decoded challenge is exactly "<ts>:<twin>" with ts a base-10 int64 and twin
-// a base-10 uint64. Errors wrap ErrMalformed.
+// a base-10 uint64. Unlike the public registrar, each part must be the
+// canonical spelling of its bytes (no line breaks, zero padding bits: what
+// every encoder writes), so a header cannot be re-spelled past a replay
+// check. Errors wrap ErrMalformed.
 func ParseLegacyHeader(v string) (LegacyHeader, error) {
 	var h LegacyHeader
 	chB64, sigB64, ok := strings.Cut(v, ":")
 	if !ok || strings.Contains(sigB64, ":") {
 		return h, fmt.Errorf("%w: X-Auth must be <base64 challenge>:<base64 signature>", ErrMalformed)
 	}
-	ch, err := base64.StdEncoding.DecodeString(chB64)
+	ch, err := strictb64.Std(chB64)
 	if err != nil {
 		return h, fmt.Errorf("%w: X-Auth challenge is not standard base64: %w", ErrMalformed, err)
 	}
@@ -87,7 +91,7 @@ func ParseLegacyHeader(v string) (LegacyHeader, error) {
 	if err != nil {
 		return h, fmt.Errorf("%w: X-Auth twin id: %w", ErrMalformed, err)
 	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	sig, err := strictb64.Std(sigB64)
 	if err != nil {
 		return h, fmt.Errorf("%w: X-Auth signature is not standard base64: %w", ErrMalformed, err)
 	}
@@ -147,23 +151,27 @@ func SignAccount(key keys.KeyPair, now time.Time) (AccountSignature, error) {
 
 // VerifyAccount checks an account-creation signature the way the public
 // registrar does: the public key must be standard base64 of 32 bytes, the
-// timestamp within window of now (both directions; window <= 0 means
+// key must be sound (keys.CheckAnyPublicKey: not of small order, canonical),
+// the timestamp within window of now (both directions; window <= 0 means
 // DefaultAccountWindow), and the signature must verify over
 // "<timestamp>:<public_key as sent>" with ed25519 or else sr25519. It returns
 // the decoded key and the scheme that verified. Errors wrap ErrMalformed,
-// ErrExpired, ErrNotYetValid or ErrBadSignature.
+// ErrWeakKey, ErrExpired, ErrNotYetValid or ErrBadSignature.
 func VerifyAccount(a AccountSignature, now time.Time, window time.Duration) ([]byte, keys.Scheme, error) {
 	if window <= 0 {
 		window = DefaultAccountWindow
 	}
-	pub, err := base64.StdEncoding.DecodeString(a.PublicKey)
+	pub, err := strictb64.Std(a.PublicKey)
 	if err != nil || len(pub) != keys.PublicKeySize {
 		return nil, "", fmt.Errorf("%w: public_key must be standard base64 of %d bytes", ErrMalformed, keys.PublicKeySize)
+	}
+	if err := keys.CheckAnyPublicKey(pub); err != nil {
+		return nil, "", fmt.Errorf("%w: public_key: %w", ErrWeakKey, err)
 	}
 	if err := checkWindow(a.Timestamp, now, window); err != nil {
 		return nil, "", err
 	}
-	sig, err := base64.StdEncoding.DecodeString(a.Signature)
+	sig, err := strictb64.Std(a.Signature)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: signature is not standard base64: %w", ErrMalformed, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/grid4/grid4/internal/strictb64"
 )
 
 // errSF is the root of every structured-field parse or serialize failure.
@@ -476,7 +478,9 @@ func (p *sfParser) parseByteSequence() (sfBare, error) {
 			content += strings.Repeat("=", 4-r)
 		}
 	}
-	b, err := base64.StdEncoding.DecodeString(content)
+	// Canonical spelling only (zero padding bits), so that a signature or
+	// digest has one textual form.
+	b, err := strictb64.Std(content)
 	if err != nil {
 		return sfBare{}, sfErrorf("byte sequence: %v", err)
 	}

@@ -79,9 +79,9 @@ type Config struct {
 	Nonces NonceStore
 	// DisableLegacy refuses X-Auth with 401 (ErrLegacyDisabled).
 	DisableLegacy bool
-	// LegacyReplayGuard refuses a legacy request whose exact X-Auth value,
-	// method, request target and body digest were already accepted within
-	// the legacy window.
+	// LegacyReplayGuard refuses a legacy request whose decoded challenge
+	// (twin and second), method, decoded path and body digest were already
+	// accepted within the legacy window (see legacyFingerprint).
 	LegacyReplayGuard bool
 	// LegacyWindow bounds |now - X-Auth timestamp| (DefaultLegacyWindow).
 	LegacyWindow time.Duration
@@ -142,21 +142,47 @@ func HasCredentials(r *http.Request) bool {
 		r.Header.Get(HeaderXAuth) != ""
 }
 
+// Policy tightens verification for one kind of route (see VerifyPolicy).
+// The zero Policy is what Verify applies.
+type Policy struct {
+	// NoLegacy refuses X-Auth (ErrLegacyDisabled) whatever
+	// Config.DisableLegacy says: for routes that need a signature over the
+	// method, target and body.
+	NoLegacy bool
+	// LegacyOnce accepts each X-Auth challenge (twin and second) once on
+	// every route with this policy, whatever the method, target and body,
+	// so a captured header cannot be reused with another body. It applies
+	// even when Config.LegacyReplayGuard is off.
+	LegacyOnce bool
+	// ReadOnly checks the credentials (signature, window, key) but records
+	// no nonce and no legacy request: for safe methods on routes that need
+	// no credentials, where a replay gains nothing.
+	ReadOnly bool
+}
+
 // Verify authenticates r: signed requests v2 when Signature-Input is
 // present, else legacy X-Auth. On success the body has been read (up to
 // MaxBodyBytes) and r.Body replaced by an in-memory copy. Errors wrap the
 // package's sentinels; HTTPStatus maps them to status codes.
 func (v *Verifier) Verify(r *http.Request) (Caller, error) {
+	return v.VerifyPolicy(r, Policy{})
+}
+
+// VerifyPolicy is Verify under policy p.
+func (v *Verifier) VerifyPolicy(r *http.Request, p Policy) (Caller, error) {
 	switch {
 	case r.Header.Get(HeaderSignatureInput) != "":
-		return v.verifyV2(r)
+		return v.verifyV2(r, p)
 	case r.Header.Get(HeaderSignature) != "":
 		return Caller{}, fmt.Errorf("%w: Signature without Signature-Input", ErrMalformed)
 	case r.Header.Get(HeaderXAuth) != "":
 		if v.c.DisableLegacy {
 			return Caller{}, ErrLegacyDisabled
 		}
-		return v.verifyLegacy(r)
+		if p.NoLegacy {
+			return Caller{}, fmt.Errorf("%w: X-Auth is refused on this route", ErrLegacyDisabled)
+		}
+		return v.verifyLegacy(r, p)
 	}
 	return Caller{}, fmt.Errorf("%w: sign the request (Signature-Input and Signature, RFC 9421) or send X-Auth", ErrNoCredentials)
 }
@@ -200,7 +226,45 @@ func (v *Verifier) lookupKey(ctx context.Context, twinID uint64) ([]byte, error)
 	return pub, nil
 }
 
-func (v *Verifier) verifyLegacy(r *http.Request) (Caller, error) {
+// legacyFingerprint identifies a legacy request by what it means rather than
+// how it is spelled: the decoded challenge (twin and second), the method,
+// the decoded path and the body's SHA-256. The header's text is left out
+// (base64 has other spellings of the same bytes) and so is the signature (a
+// second valid signature of the same challenge, as sr25519's randomized
+// signing gives, is the same request again); so is the query, which no
+// authenticated route reads.
+func legacyFingerprint(h LegacyHeader, method, path string, body []byte) []byte {
+	bodySum := sha256.Sum256(body)
+	f := sha256.New()
+	f.Write(h.Challenge)
+	f.Write([]byte{0})
+	f.Write([]byte(method))
+	f.Write([]byte{0})
+	f.Write([]byte(path))
+	f.Write([]byte{0})
+	f.Write(bodySum[:])
+	return f.Sum(nil)
+}
+
+// useLegacy records a legacy request under key in the nonce store until the
+// window has passed, refusing it with ErrReplay when it was recorded
+// before.
+func (v *Verifier) useLegacy(r *http.Request, h LegacyHeader, space string, key []byte) error {
+	keep := time.Unix(h.Timestamp, 0).Add(v.c.LegacyWindow + time.Second)
+	keyID := space + strconv.FormatUint(h.TwinID, 10)
+	if err := v.c.Nonces.UseNonce(r.Context(), keyID, hex.EncodeToString(key), keep); err != nil {
+		if errors.Is(err, ErrReplay) {
+			if space == "x-auth-once:" {
+				return fmt.Errorf("%w: this X-Auth challenge was already used on a route that takes each once; sign each request anew", ErrReplay)
+			}
+			return fmt.Errorf("%w: this X-Auth request was already accepted; sign each request anew", ErrReplay)
+		}
+		return fmt.Errorf("auth: legacy replay guard: %w", err)
+	}
+	return nil
+}
+
+func (v *Verifier) verifyLegacy(r *http.Request, p Policy) (Caller, error) {
 	raw := r.Header.Get(HeaderXAuth)
 	h, err := ParseLegacyHeader(raw)
 	if err != nil {
@@ -222,20 +286,17 @@ func (v *Verifier) verifyLegacy(r *http.Request) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
-	if v.c.LegacyReplayGuard {
-		rt, err := requestTarget(r)
-		if err != nil {
+	switch {
+	case p.ReadOnly:
+	case p.LegacyOnce:
+		// Once per challenge (twin and second) on these routes, whatever
+		// the method, target and body: X-Auth signs none of them.
+		if err := v.useLegacy(r, h, "x-auth-once:", h.Challenge); err != nil {
 			return Caller{}, err
 		}
-		bodySum := sha256.Sum256(body)
-		fp := sha256.Sum256([]byte(raw + "\n" + r.Method + "\n" + rt + "\n" + hex.EncodeToString(bodySum[:])))
-		keep := time.Unix(h.Timestamp, 0).Add(v.c.LegacyWindow + time.Second)
-		keyID := "x-auth:" + strconv.FormatUint(h.TwinID, 10)
-		if err := v.c.Nonces.UseNonce(r.Context(), keyID, hex.EncodeToString(fp[:]), keep); err != nil {
-			if errors.Is(err, ErrReplay) {
-				return Caller{}, fmt.Errorf("%w: this exact X-Auth request was already accepted; sign each request anew", ErrReplay)
-			}
-			return Caller{}, fmt.Errorf("auth: legacy replay guard: %w", err)
+	case v.c.LegacyReplayGuard:
+		if err := v.useLegacy(r, h, "x-auth:", legacyFingerprint(h, r.Method, r.URL.Path, body)); err != nil {
+			return Caller{}, err
 		}
 	}
 	return Caller{TwinID: h.TwinID, Scheme: scheme, Method: MethodLegacy}, nil
@@ -342,7 +403,7 @@ func parseV2(r *http.Request) (v2Signature, error) {
 	return s, nil
 }
 
-func (v *Verifier) verifyV2(r *http.Request) (Caller, error) {
+func (v *Verifier) verifyV2(r *http.Request, p Policy) (Caller, error) {
 	s, err := parseV2(r)
 	if err != nil {
 		return Caller{}, err
@@ -404,6 +465,9 @@ func (v *Verifier) verifyV2(r *http.Request) (Caller, error) {
 		return Caller{}, err
 	}
 
+	if p.ReadOnly {
+		return Caller{TwinID: s.twinID, Scheme: keys.Scheme(s.alg), Method: MethodV2}, nil
+	}
 	keep := s.expire.Add(v.c.ClockSkew)
 	if err := v.c.Nonces.UseNonce(r.Context(), s.keyID, s.nonce, keep); err != nil {
 		if errors.Is(err, ErrReplay) {
