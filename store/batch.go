@@ -207,11 +207,13 @@ type twinKeyRow struct {
 	found  bool
 }
 
+// twinKeyBatchSQL reads the keys and nodes of the twins $1 (PostgreSQL).
+const twinKeyBatchSQL = `SELECT a.twin_id, a.public_key, n.node_id FROM accounts a LEFT JOIN nodes n ON n.twin_id = a.twin_id
+	WHERE a.twin_id = ANY($1::bigint[])`
+
 // twinKeyBatch looks up many twins' keys and nodes in one query.
 func (db *DB) twinKeyBatch(ctx context.Context, twins []int64) ([]twinKeyRow, error) {
-	rows, err := db.ro.QueryContext(ctx,
-		`SELECT a.twin_id, a.public_key, n.node_id FROM accounts a LEFT JOIN nodes n ON n.twin_id = a.twin_id
-		 WHERE a.twin_id = ANY($1::bigint[])`, twins)
+	rows, err := db.ro.QueryContext(ctx, twinKeyBatchSQL, twins)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +325,20 @@ type uptimeArgs struct {
 	uptime             int64
 }
 
+// uptimeBatchSQL is sameBootFast over arrays (PostgreSQL): $1 node ids,
+// $2 receive times, $3 boot times, $4 uptimes, $5 earliest boot times of
+// the same boot. It changes no indexed column of node_liveness, so each
+// update is HOT (plan_test.go asserts it).
+const uptimeBatchSQL = `UPDATE node_liveness l SET
+	last_seen = CASE WHEN l.last_seen > v.at THEN l.last_seen ELSE v.at END,
+	boot_time = CASE WHEN l.last_seen > v.at THEN l.boot_time ELSE v.boot END,
+	uptime = CASE WHEN l.last_seen > v.at THEN l.uptime ELSE v.up END,
+	reports = l.reports + 1
+	FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::timestamptz[])
+	  AS v(node_id, at, boot, up, boot_from)
+	WHERE l.node_id = v.node_id AND l.boot_time >= v.boot_from AND (l.uptime <= v.up OR l.last_seen > v.at)
+	RETURNING l.node_id`
+
 // uptimeBatch runs the fast path of many RecordUptime calls in one
 // statement; true means the report was counted in the node's current
 // session, false that the caller must take the slow path (first report, a
@@ -349,17 +365,7 @@ func (db *DB) uptimeBatch(ctx context.Context, us []uptimeArgs) ([]bool, error) 
 		u := us[i]
 		nodes[j], ups[j], ats[j], boots[j], froms[j] = u.node, u.uptime, u.at, u.boot, u.bootFrom
 	}
-	rows, err := db.live.QueryContext(ctx,
-		`UPDATE node_liveness l SET
-		   last_seen = CASE WHEN l.last_seen > v.at THEN l.last_seen ELSE v.at END,
-		   boot_time = CASE WHEN l.last_seen > v.at THEN l.boot_time ELSE v.boot END,
-		   uptime = CASE WHEN l.last_seen > v.at THEN l.uptime ELSE v.up END,
-		   reports = l.reports + 1
-		 FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::timestamptz[])
-		   AS v(node_id, at, boot, up, boot_from)
-		 WHERE l.node_id = v.node_id AND l.boot_time >= v.boot_from AND (l.uptime <= v.up OR l.last_seen > v.at)
-		 RETURNING l.node_id`,
-		nodes, ats, boots, ups, froms)
+	rows, err := db.live.QueryContext(ctx, uptimeBatchSQL, nodes, ats, boots, ups, froms)
 	if err != nil {
 		return nil, err
 	}

@@ -396,6 +396,27 @@ func testListNodes(t *testing.T, db *store.DB) {
 	if got := list(store.NodeFilter{FarmID: f1.FarmID}, store.Page{Number: 2, Size: 2}); !slices.Equal(got, ids(3, 4)) {
 		t.Fatalf("farm 1 page 2 = %v", got)
 	}
+	// Keyset pages: the nodes after a node id, in order; a page number
+	// still applies on top.
+	if got := list(store.NodeFilter{FarmID: f1.FarmID, AfterNodeID: ns[1].NodeID}, store.Page{Size: 2}); !slices.Equal(got, ids(3, 4)) {
+		t.Fatalf("farm 1 after node 1 = %v", got)
+	}
+	if got := list(store.NodeFilter{FarmID: f1.FarmID, AfterNodeID: ns[4].NodeID}, store.Page{Size: 2}); !slices.Equal(got, ids(6)) {
+		t.Fatalf("farm 1 after node 4 = %v", got)
+	}
+	if got := list(store.NodeFilter{FarmID: f1.FarmID, AfterNodeID: ns[6].NodeID}, store.Page{}); len(got) != 0 {
+		t.Fatalf("farm 1 after its last node = %v", got)
+	}
+	if got := list(store.NodeFilter{AfterNodeID: ns[0].NodeID}, store.Page{Number: 2, Size: 2}); !slices.Equal(got, ids(3, 4)) {
+		t.Fatalf("all after node 0, page 2 = %v", got)
+	}
+	if got := list(store.NodeFilter{AfterNodeID: math.MaxUint64}, store.Page{}); len(got) != 0 {
+		t.Fatalf("after the largest id = %v", got)
+	}
+	cut0 := base.Add(2 * time.Minute)
+	if got := list(store.NodeFilter{FarmID: f1.FarmID, AfterNodeID: ns[0].NodeID, SeenSince: &cut0}, store.Page{Size: 1}); !slices.Equal(got, ids(3)) {
+		t.Fatalf("farm 1 online after node 0 = %v", got)
+	}
 	if got := list(store.NodeFilter{NodeID: ns[3].NodeID}, store.Page{}); !slices.Equal(got, ids(3)) {
 		t.Fatalf("by node id = %v", got)
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,6 +102,13 @@ type NodeFilter struct {
 	// NotSeenSince keeps nodes whose last report is before it, or that
 	// never reported.
 	NotSeenSince *time.Time
+	// AfterNodeID keeps the nodes whose id is above it: keyset
+	// pagination. With the last id of a page it gives the next page, as
+	// fast on the last page of a million-node farm as on the first (an
+	// index range scan), where a page number makes the database skip
+	// every node before the page. A page number still applies on top of
+	// it (normally 1).
+	AfterNodeID uint64
 }
 
 // CreateNode registers n (its FarmID, TwinID, location, resources,
@@ -178,48 +187,10 @@ func (db *DB) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
 // with LastSeen filled as by Node. The result is never nil.
 func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]api.Node, error) {
 	out := []api.Node{}
-	limit, offset, ok := page.limitOffset()
+	q, a, ok := db.listNodesQuery(filter, page)
 	if !ok {
 		return out, nil
 	}
-	var (
-		a     args
-		conds []string
-	)
-	for _, f := range []struct {
-		col string
-		v   uint64
-	}{{"nodes.node_id", filter.NodeID}, {"nodes.farm_id", filter.FarmID}, {"nodes.twin_id", filter.TwinID}} {
-		if f.v == 0 {
-			continue
-		}
-		id, ok := idArg(f.v)
-		if !ok {
-			return out, nil
-		}
-		conds = append(conds, f.col+" = "+a.add(id))
-	}
-	// The liveness filters are (NOT) EXISTS: a semi/anti join that
-	// PostgreSQL runs as a merge join in node_id order and stops after a
-	// page, where "LEFT JOIN ... WHERE last_seen IS NULL OR ..." would
-	// join the whole table first.
-	if filter.SeenSince != nil {
-		conds = append(conds, `EXISTS (SELECT 1 FROM node_liveness l WHERE l.node_id = nodes.node_id AND l.last_seen >= `+
-			a.add(db.ts(*filter.SeenSince))+`)`)
-	}
-	if filter.NotSeenSince != nil {
-		conds = append(conds, `NOT EXISTS (SELECT 1 FROM node_liveness l WHERE l.node_id = nodes.node_id AND l.last_seen >= `+
-			a.add(db.ts(*filter.NotSeenSince))+`)`)
-	}
-	// Deferred join: the page's ids come from the narrow (farm_id,
-	// node_id) or primary key index, skipping OFFSET rows there, and only
-	// the page's rows are read in full.
-	q := `SELECT ` + nodeCols + `, l.last_seen
-		FROM (SELECT nodes.node_id FROM nodes` + where(conds) +
-		` ORDER BY nodes.node_id LIMIT ` + a.add(limit) + ` OFFSET ` + a.add(offset) + `) page
-		JOIN nodes ON nodes.node_id = page.node_id
-		LEFT JOIN node_liveness l ON l.node_id = nodes.node_id
-		ORDER BY nodes.node_id`
 	rows, err := db.ro.QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list nodes: %w", err)
@@ -236,6 +207,97 @@ func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]ap
 		return nil, fmt.Errorf("store: list nodes: %w", err)
 	}
 	return out, nil
+}
+
+// listNodesQuery builds the query of ListNodes; ok is false when no node
+// can match. The text depends only on which filters are set, never on
+// their values, so that each variant is one prepared statement with one
+// generic plan (see openPostgres).
+func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok bool) {
+	limit, offset, ok := page.limitOffset()
+	if !ok {
+		return "", nil, false
+	}
+	var conds []string
+	for _, f := range []struct {
+		col string
+		v   uint64
+	}{{"nodes.node_id", filter.NodeID}, {"nodes.farm_id", filter.FarmID}, {"nodes.twin_id", filter.TwinID}} {
+		if f.v == 0 {
+			continue
+		}
+		id, ok := idArg(f.v)
+		if !ok {
+			return "", nil, false
+		}
+		p := a.add(id)
+		if f.col == "nodes.farm_id" {
+			// A range of one farm rather than farm_id = $N, so that
+			// "ORDER BY farm_id, node_id" below stays an order only the
+			// (farm_id, node_id) index gives. With an equality the
+			// planner drops farm_id from the order, and a generic plan
+			// (see openPostgres) may then walk the primary key in
+			// node_id order filtering by farm: fine for the big farm
+			// the statistics describe, a scan of the whole table for a
+			// small one.
+			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
+			continue
+		}
+		conds = append(conds, f.col+" = "+p)
+	}
+	if filter.AfterNodeID != 0 {
+		if filter.AfterNodeID >= math.MaxInt64 {
+			return "", nil, false
+		}
+		conds = append(conds, "nodes.node_id > "+a.add(int64(filter.AfterNodeID)))
+	}
+	// The liveness filters test each candidate node's liveness row by
+	// primary key, in node_id order, until a page is full: a subquery per
+	// node, which no plan turns into a join (a join's method would be
+	// chosen by the table sizes the generic plan was made for, hashing the
+	// whole liveness table where it is small).
+	if filter.SeenSince != nil {
+		conds = append(conds, `COALESCE((SELECT l.last_seen >= `+a.add(db.ts(*filter.SeenSince))+
+			` FROM node_liveness l WHERE l.node_id = nodes.node_id), FALSE)`)
+	}
+	if filter.NotSeenSince != nil {
+		conds = append(conds, `NOT COALESCE((SELECT l.last_seen >= `+a.add(db.ts(*filter.NotSeenSince))+
+			` FROM node_liveness l WHERE l.node_id = nodes.node_id), FALSE)`)
+	}
+	// The page size is written into the text, not bound: the statement is
+	// planned once (generic plan, see openPostgres), and a plan made
+	// without knowing the LIMIT assumes a tenth of the rows are wanted,
+	// which on a large farm favours reading the whole table and sorting
+	// it. Page sizes are few (1..MaxPageSize, in practice the default), so
+	// the statements stay few.
+	lim := ` LIMIT ` + strconv.FormatInt(limit, 10)
+	// Within one farm, node_id order is (farm_id, node_id) order, the
+	// order of the farm's index (see the farm condition above).
+	order := ` ORDER BY nodes.node_id`
+	if filter.FarmID != 0 {
+		order = ` ORDER BY nodes.farm_id, nodes.node_id`
+	}
+	// last_seen comes from a subquery per node of the page (a primary key
+	// lookup each) rather than a join, for the same reason.
+	sel := `SELECT ` + nodeCols + `, (SELECT l.last_seen FROM node_liveness l WHERE l.node_id = nodes.node_id) FROM nodes`
+	if offset == 0 {
+		// The first page, and every keyset page: the (farm_id, node_id)
+		// or primary key index in node_id order, stopped after a page.
+		q = sel + where(conds) + order + lim
+		return q, a, true
+	}
+	// A page further on: its ids come from the narrow index, skipping
+	// OFFSET entries there (index-only), and only the page's rows are
+	// read in full, by primary key. On PostgreSQL the ids are collected
+	// into an array first so that the plan cannot join the whole table
+	// instead.
+	ids := `SELECT nodes.node_id FROM nodes` + where(conds) + order + lim + ` OFFSET ` + a.add(offset)
+	if db.pg() {
+		q = sel + ` WHERE nodes.node_id = ANY (ARRAY(` + ids + `)) ORDER BY nodes.node_id`
+	} else {
+		q = sel + ` WHERE nodes.node_id IN (` + ids + `) ORDER BY nodes.node_id`
+	}
+	return q, a, true
 }
 
 // UpdateNode replaces the farm, resources, location, interfaces,

@@ -186,6 +186,17 @@ func openPostgres(dsn string) (*DB, error) {
 		}
 		return nil, errors.New("malformed PostgreSQL URL")
 	}
+	// Plan each prepared statement once. pgx prepares every query text
+	// once per connection, but PostgreSQL still plans it afresh on each
+	// execution while it judges a plan for the actual values cheaper than
+	// the generic one, which it did for the node list: planning cost more
+	// than running it. Every statement of the store is a small indexed
+	// lookup whose best plan does not depend on the values bound (the
+	// tests in plan_test.go assert the plans of the hot ones), so one
+	// generic plan per statement and connection is right for all of them.
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	open := func(c *pgx.ConnConfig) *sql.DB {
 		db := stdlib.OpenDB(*c)
 		db.SetMaxOpenConns(maxConns)
