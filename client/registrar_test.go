@@ -307,7 +307,8 @@ func TestAgainstRegistrar(t *testing.T) {
 }
 
 func TestAgainstRegistrarLegacyAuth(t *testing.T) {
-	url := startRegistrar(t, nil)
+	// The admin routes take X-Auth only with --admin-legacy-auth.
+	url := startRegistrar(t, func(c *registrar.Config) { c.AdminLegacyAuth = true })
 	ctx := context.Background()
 	admin := newClient(t, url, keys.Ed25519, client.WithAuthScheme(client.AuthLegacy))
 	try(admin.CreateAccount(ctx, client.AccountOptions{})).must(t)
@@ -319,6 +320,10 @@ func TestAgainstRegistrarLegacyAuth(t *testing.T) {
 	if err := admin.SetLegacyZosVersion(ctx, "v4.0.1", true); err != nil {
 		t.Fatal(err)
 	}
+	strict := startRegistrar(t, nil)
+	strictAdmin := newClient(t, strict, keys.Ed25519, client.WithAuthScheme(client.AuthLegacy))
+	try(strictAdmin.CreateAccount(ctx, client.AccountOptions{})).must(t)
+	wantIs(t, strictAdmin.SetLegacyZosVersion(ctx, "v4.0.1", true), client.ErrUnauthorized)
 
 	// A registrar with legacy auth off refuses it, with its reason.
 	off := startRegistrar(t, func(c *registrar.Config) { c.LegacyAuth = false })

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/internal/strictb64"
 )
 
 // ZosVersion returns the approved ZOS version with its rollout (safe to
@@ -89,9 +90,9 @@ func DecodeLegacyZosVersion(body []byte) (api.ZosVersion, error) {
 		return api.ZosVersion{}, fmt.Errorf("want a JSON string of base64 or an object: %w", err)
 	}
 	s = strings.TrimSpace(s)
-	dec, err := base64.StdEncoding.DecodeString(s)
+	dec, err := strictb64.Std(s)
 	if err != nil {
-		if dec, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err != nil {
+		if dec, err = strictb64.RawStd(strings.TrimRight(s, "=")); err != nil {
 			return api.ZosVersion{}, fmt.Errorf("version is not base64: %w", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -290,7 +291,7 @@ func (st *SignedTag) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return fmt.Errorf("%w: signed tag: %w", ErrInvalid, err)
 	}
-	sig, err := base64.StdEncoding.DecodeString(w.Signature)
+	sig, err := strictb64.Std(w.Signature)
 	if err != nil || len(sig) != keys.SignatureSize {
 		return fmt.Errorf("%w: signed tag: signature is not %d bytes of standard base64", ErrInvalid, keys.SignatureSize)
 	}

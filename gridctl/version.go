@@ -81,7 +81,7 @@ Setting exactly the current value fails with 409. With --legacy, use the
 compatibility endpoint (PUT /zos/version), which cannot carry test farms.`,
 		Example: `  gridctl version set v4.1.2 --test-farms 1,2 --mnemonic-file ~/.grid/admin
   gridctl version set v4.1.2 --safe-to-upgrade --mnemonic-file ~/.grid/admin
-  gridctl version set v4.1.2 --safe-to-upgrade --legacy --legacy-auth`,
+  gridctl version set v4.1.2 --safe-to-upgrade --legacy`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
 				return errors.New(`"gridctl version set" takes the version, e.g. v4.1.2 (see 'gridctl version set --help')`)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/store"
 )
 
@@ -51,6 +52,8 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 			msg:    "timestamp outside acceptable window",
 			extra:  map[string]any{"server_time": now.Unix(), "window_seconds": int64(s.cfg.AccountWindow.Seconds())},
 		}
+	case errors.Is(err, auth.ErrWeakKey):
+		return badRequest("invalid public key: " + err.Error() + "; generate a new key")
 	case errors.Is(err, auth.ErrMalformed):
 		if strings.Contains(err.Error(), "public_key") {
 			return badRequest("invalid public key format: public_key must be standard base64 (padded) of 32 bytes")
@@ -103,7 +106,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 		// An unescaped '+' in a query string arrives as a space; base64
 		// has no spaces, so put it back.
 		pk = strings.ReplaceAll(pk, " ", "+")
-		key, derr := base64.StdEncoding.DecodeString(pk)
+		key, derr := strictb64.Std(pk)
 		if derr != nil || len(key) != 32 {
 			return invalid("public_key", "must be standard base64 (padded) of 32 bytes; URL-encode '+' as %%2B")
 		}

@@ -240,7 +240,7 @@ func TestZosVersion(t *testing.T) {
 		h := newHarness(t, backend, nil)
 		admin := h.newTwin()
 		h.cfg.AdminTwins = []uint64{admin.id}
-		h2 := newHarnessOn(t, h.db, h.clock, func(c *Config) { c.AdminTwins = []uint64{admin.id} })
+		h2 := newHarnessOn(t, h.db, h.clock, func(c *Config) { c.AdminTwins, c.AdminLegacyAuth = []uint64{admin.id}, true })
 		user := h.newTwin()
 
 		// No admin configured on h: refused with a clear message.

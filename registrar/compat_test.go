@@ -54,7 +54,8 @@ func TestCompatibility(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		for _, prefix := range []string{"/api/v1", "/v1"} {
 			t.Run(strings.TrimPrefix(prefix, "/"), func(t *testing.T) {
-				h := newHarness(t, backend, func(c *Config) { c.AdminTwins = []uint64{1} })
+				// Legacy X-Auth on admin routes, as the public tooling sends it.
+				h := newHarness(t, backend, func(c *Config) { c.AdminTwins, c.AdminLegacyAuth = []uint64{1}, true })
 				compatSuite(t, h, prefix)
 			})
 		}

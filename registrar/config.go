@@ -29,9 +29,13 @@ type Config struct {
 	LegacyAuth bool
 	// LegacyWindow bounds |now - X-Auth timestamp|.
 	LegacyWindow time.Duration
-	// LegacyReplayGuard refuses an exact X-Auth request seen before within
-	// the legacy window.
+	// LegacyReplayGuard refuses an X-Auth request seen before within the
+	// legacy window (same twin, second, method, path and body).
 	LegacyReplayGuard bool
+	// AdminLegacyAuth accepts X-Auth on the admin routes (setting the ZOS
+	// version), each challenge once. Off, admins must use signed requests
+	// v2, which bind the body: the setting for production.
+	AdminLegacyAuth bool
 	// SignatureMaxValidity bounds expires - created of v2 signatures.
 	SignatureMaxValidity time.Duration
 	// ClockSkew is how far in the future a v2 created time may be.
@@ -143,7 +147,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*twinList)(&c.AdminTwins), "admin-twin", "twin id(s) allowed to set the ZOS version, comma separated (default none: setting the version is refused)")
 	fs.BoolVar(&c.LegacyAuth, "legacy-auth", c.LegacyAuth, "accept the legacy X-Auth header besides signed requests v2")
 	fs.Var((*duration)(&c.LegacyWindow), "legacy-window", "how far an X-Auth timestamp may be from now, either way")
-	fs.BoolVar(&c.LegacyReplayGuard, "legacy-replay-guard", c.LegacyReplayGuard, "refuse an exact X-Auth request already accepted within the legacy window")
+	fs.BoolVar(&c.LegacyReplayGuard, "legacy-replay-guard", c.LegacyReplayGuard, "refuse an X-Auth request (same twin, second, method, path and body) already accepted within the legacy window")
+	fs.BoolVar(&c.AdminLegacyAuth, "admin-legacy-auth", c.AdminLegacyAuth, "accept X-Auth on the admin routes (setting the ZOS version), each header once; off (the default), admins sign with v2")
 	fs.Var((*duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a v2 signature")
 	fs.Var((*duration)(&c.ClockSkew), "clock-skew", "how far in the future a v2 created time may be")
 	fs.Var((*duration)(&c.AccountWindow), "account-window", "how far the account creation timestamp may be from now, either way")

@@ -243,6 +243,10 @@ type route struct {
 	// slash also serves path + "/" (the public registrar does for some
 	// collection routes, and clients rely on it).
 	slash bool
+	// admin routes (setting the ZOS version) take a legacy X-Auth
+	// challenge once whatever the body, and only with
+	// Config.AdminLegacyAuth.
+	admin bool
 	// ops routes live at the root, are not rate limited and are logged at
 	// debug level.
 	ops bool
@@ -276,10 +280,10 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
 
 		{method: "GET", path: "/zos/version", h: s.getZosVersionCompat},
-		{method: "PUT", path: "/zos/version", auth: true, h: s.setZosVersionCompat},
+		{method: "PUT", path: "/zos/version", auth: true, admin: true, h: s.setZosVersionCompat},
 		{method: "GET", path: "/zos/versions/current", h: s.getZosVersion},
 		{method: "GET", path: "/zos/versions", h: s.listZosVersions},
-		{method: "POST", path: "/zos/versions", auth: true, h: s.setZosVersion},
+		{method: "POST", path: "/zos/versions", auth: true, admin: true, h: s.setZosVersion},
 
 		{method: "GET", path: "/healthz", ops: true, h: s.healthz},
 		{method: "GET", path: "/readyz", ops: true, h: s.readyz},
@@ -419,8 +423,9 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 				return
 			}
 		}
-		if rt.auth {
-			c, err := s.verifier.Verify(r)
+		switch {
+		case rt.auth:
+			c, err := s.verifier.VerifyPolicy(r, s.authPolicy(rt))
 			if err != nil {
 				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
 				if auth.HTTPStatus(err) == http.StatusInternalServerError {
@@ -438,11 +443,32 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 			if sw, ok := w.(*statusWriter); ok {
 				sw.twin = c.TwinID
 			}
+		case !rt.ops && auth.HasCredentials(r):
+			// A route that needs no credentials still checks those it is
+			// given: a client that signs every request learns at once
+			// that its key or clock is wrong, rather than when it first
+			// writes. Nothing is recorded against replay (ReadOnly): the
+			// credentials grant nothing here.
+			c, err := s.verifier.VerifyPolicy(r, auth.Policy{ReadOnly: true})
+			if err != nil {
+				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+				auth.WriteError(w, err)
+				return
+			}
+			r = r.WithContext(auth.WithCaller(r.Context(), c))
 		}
 		if err := rt.h(w, r); err != nil {
 			s.answerError(w, r, err)
 		}
 	})
+}
+
+// authPolicy is how a route verifies its signed requests.
+func (s *Server) authPolicy(rt route) auth.Policy {
+	if !rt.admin {
+		return auth.Policy{}
+	}
+	return auth.Policy{NoLegacy: !s.cfg.AdminLegacyAuth, LegacyOnce: true}
 }
 
 // answerError writes a handler's error: its own status for *httpError,

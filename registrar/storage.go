@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/store"
 )
 
@@ -117,7 +117,7 @@ func (c *keyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("loading account of twin %d: %w", twinID, err)
 	}
-	key, err := base64.StdEncoding.DecodeString(pubB64)
+	key, err := strictb64.Std(pubB64)
 	if err != nil {
 		return nil, fmt.Errorf("stored public key of twin %d is not base64: %w", twinID, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/store"
 )
 
@@ -34,7 +35,7 @@ func encodeCompatVersion(v api.ZosVersion) string {
 // tolerates).
 func decodeCompatVersion(s string) (compatVersion, error) {
 	var v compatVersion
-	raw, err := base64.StdEncoding.DecodeString(s)
+	raw, err := strictb64.Std(s)
 	if err != nil {
 		return v, invalid("version", `%q is neither a version with "safe_to_upgrade" nor standard base64 of {"version":"v4.1.2","safe_to_upgrade":true}`, truncate(s, 80))
 	}

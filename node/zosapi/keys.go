@@ -2,7 +2,6 @@ package zosapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -136,7 +136,7 @@ func (c *TwinKeyCache) TwinPublicKey(ctx context.Context, twinID uint64) ([]byte
 		case err != nil:
 			return nil, fmt.Errorf("key of twin %d from the registrar: %w", twinID, err)
 		default:
-			key, derr := base64.StdEncoding.DecodeString(acc.PublicKey)
+			key, derr := strictb64.Std(acc.PublicKey)
 			if derr != nil || len(key) != keys.PublicKeySize {
 				return nil, fmt.Errorf("registrar account of twin %d has an unusable public key", twinID)
 			}
