@@ -95,7 +95,11 @@ type Interface struct {
 
 // IPList is a list of addresses (with or without a prefix length). It is
 // written as a JSON array and read from an array or from the older form, one
-// string joined with "/" ("10.0.0.2/fe80::1").
+// string joined with "/" ("10.0.0.2/fe80::1"), which is what the public node
+// client falls back to. That form is ambiguous with prefix lengths
+// ("10.1.2.3/24/fe80::1/64"); a part made only of digits is the prefix
+// length of the address before it, so the example reads as
+// ["10.1.2.3/24", "fe80::1/64"] (an address always has a '.' or a ':').
 type IPList []string
 
 // UnmarshalJSON accepts both the array and the "/"-joined string form.
@@ -109,13 +113,41 @@ func (l *IPList) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("ips: want an array of strings or a \"/\"-joined string")
 	}
-	*l = nil
+	*l = splitJoinedIPs(s)
+	return nil
+}
+
+// splitJoinedIPs splits the "/"-joined form of an address list (see
+// IPList), giving each bare prefix length back to the address before it.
+// Empty parts are dropped; a prefix length with no address before it, or a
+// second one after an address, stays a part of its own (and is then refused
+// by validation as not an address).
+func splitJoinedIPs(s string) []string {
+	var out []string
+	prefixed := true // whether the last part may not take a prefix length
 	for _, part := range strings.Split(s, "/") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "":
+		case !prefixed && isDigits(part):
+			out[len(out)-1] += "/" + part
+			prefixed = true
+		default:
+			out = append(out, part)
+			prefixed = isDigits(part)
 		}
 	}
-	return nil
+	return out
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Node is a machine running ZOS, registered in a farm by its own twin.
