@@ -125,8 +125,10 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 // updateAccount is PATCH /accounts/{twin_id}: the twin itself changes its
-// relays and RMB encryption key. Absent or empty values are left as they
-// are (as on the public registrar).
+// relays and RMB encryption key. The body is a JSON merge patch (RFC
+// 7396): omitted fields are unchanged and null clears a field. Empty values
+// ([] and "") leave the field unchanged too, as on the public registrar,
+// whose clients send them meaning "not given".
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	twin, err := parseID("twin_id", r.PathValue("twin_id"))
 	if err != nil {
@@ -135,8 +137,12 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if c := caller(r); c != twin {
 		return notAuthorized("twin %d cannot change the account of twin %d", c, twin)
 	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
 	var req api.UpdateAccountRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeJSON(data, &req); err != nil {
 		return err
 	}
 	if err := validateRelays(req.Relays); err != nil {
@@ -145,13 +151,23 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := validateRMBEncKey(req.RMBEncKey); err != nil {
 		return err
 	}
-	var relays []string
-	if len(req.Relays) > 0 {
-		relays = req.Relays
+	nulls, err := nullMembers(data)
+	if err != nil {
+		return err
 	}
-	var key *string
-	if req.RMBEncKey != "" {
+	var relays []string // nil: unchanged
+	switch {
+	case len(req.Relays) > 0:
+		relays = req.Relays
+	case nulls["relays"]:
+		relays = []string{}
+	}
+	var key *string // nil: unchanged
+	switch {
+	case req.RMBEncKey != "":
 		key = &req.RMBEncKey
+	case nulls["rmb_enc_key"]:
+		key = new(string)
 	}
 	if relays != nil || key != nil {
 		_, err = s.store.UpdateAccount(r.Context(), twin, relays, key)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/store"
@@ -17,8 +18,11 @@ import (
 func parsePage(q url.Values) (store.Page, error) {
 	p := store.Page{Number: 1, Size: defaultPageSize}
 	if v := q.Get("page"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n == 0 {
+		n, err := parseUint("page", v)
+		if err != nil {
+			return p, err
+		}
+		if n == 0 {
 			return p, invalid("page", "%q is not a page number (1, 2, ...)", v)
 		}
 		p.Number = n
@@ -26,7 +30,7 @@ func parsePage(q url.Values) (store.Page, error) {
 	if v := q.Get("size"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			return p, invalid("size", "%q is not a page size (1 to %d)", v, maxPageSize)
+			return p, invalid("size", "%q is not a page size (1 to %d)", truncate(v, 40), maxPageSize)
 		}
 		if n > maxPageSize {
 			return p, invalid("size", "%d is above the maximum page size %d", n, maxPageSize)
@@ -43,11 +47,7 @@ func optionalID(q url.Values, name string) (uint64, error) {
 	if v == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, invalid(name, "%q is not a non-negative integer", v)
-	}
-	return n, nil
+	return parseUint(name, v)
 }
 
 // listFarms is GET /farms with filters farm_name (case-insensitive
@@ -166,15 +166,34 @@ func (s *Server) ownFarm(r *http.Request) (api.Farm, error) {
 }
 
 // updateFarm is PATCH /farms/{farm_id}: the owner renames the farm, sets
-// its Stellar address (empty clears it) or the dedicated flag.
+// its Stellar address or the dedicated flag. The body is a JSON merge patch
+// (RFC 7396): omitted fields are unchanged; null (or "") clears the Stellar
+// address, null sets dedicated to false, and a farm always keeps a name.
 func (s *Server) updateFarm(w http.ResponseWriter, r *http.Request) error {
 	farm, err := s.ownFarm(r)
 	if err != nil {
 		return err
 	}
-	var req api.UpdateFarmRequest
-	if err := decodeBody(r, &req); err != nil {
+	data, err := readBody(r)
+	if err != nil {
 		return err
+	}
+	var req api.UpdateFarmRequest
+	if err := decodeJSON(data, &req); err != nil {
+		return err
+	}
+	nulls, err := nullMembers(data)
+	if err != nil {
+		return err
+	}
+	if nulls["farm_name"] {
+		return invalid("farm_name", "cannot be cleared: a farm always has a name")
+	}
+	if nulls["stellar_address"] {
+		req.StellarAddress = new(string)
+	}
+	if nulls["dedicated"] {
+		req.Dedicated = new(bool)
 	}
 	if req.FarmName != nil {
 		if err := validateFarmName("farm_name", *req.FarmName); err != nil {
@@ -227,7 +246,13 @@ func (s *Server) setApproval(w http.ResponseWriter, r *http.Request, approved bo
 	}
 	err = s.store.SetApproval(r.Context(), farm.FarmID, req.NodeIDs, approved)
 	if errors.Is(err, store.ErrNotFound) {
-		return newHTTPError(http.StatusNotFound, "not all node_ids are nodes of farm %d, nothing changed: %v", farm.FarmID, err)
+		// The store's error names the missing ids after its own prefix,
+		// which is no business of the client's.
+		why := "not all node_ids are nodes of farm " + strconv.FormatUint(farm.FarmID, 10) + ", nothing changed"
+		if inner := errors.Unwrap(err); inner != nil {
+			why += ": " + strings.TrimSuffix(inner.Error(), ": "+store.ErrNotFound.Error())
+		}
+		return newHTTPError(http.StatusNotFound, "%s", why)
 	}
 	if err != nil {
 		return err

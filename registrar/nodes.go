@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,15 +16,18 @@ import (
 // nodeBody is the body of POST /nodes and PATCH /nodes/{node_id}. The
 // public Go client sends its whole Node struct, so these read-only fields
 // of the node are accepted and ignored on these two routes (and only
-// here): node_id, uptime, last_seen, online, approved ("Approved" matches
-// too, JSON field names are case-insensitive).
+// here): node_id, uptime, last_seen, online, and approved both as
+// documented and as that client spells it ("Approved": its field has no
+// JSON tag). Field names are matched exactly (see decodeJSON), so each
+// accepted spelling is a field of its own.
 type nodeBody struct {
 	api.RegisterNodeRequest
-	NodeID   json.RawMessage `json:"node_id"`
-	Uptime   json.RawMessage `json:"uptime"`
-	LastSeen json.RawMessage `json:"last_seen"`
-	Online   json.RawMessage `json:"online"`
-	Approved json.RawMessage `json:"approved"`
+	NodeID     json.RawMessage `json:"node_id"`
+	Uptime     json.RawMessage `json:"uptime"`
+	LastSeen   json.RawMessage `json:"last_seen"`
+	Online     json.RawMessage `json:"online"`
+	Approved   json.RawMessage `json:"approved"`
+	ApprovedGo json.RawMessage `json:"Approved"`
 }
 
 // maxLastSeenMinutes bounds the last_seen filter (one year).
@@ -138,6 +142,22 @@ func nodeFromBody(b api.RegisterNodeRequest) api.Node {
 	}
 }
 
+// bodyFromNode is the inverse of nodeFromBody: the writable fields of a
+// stored node, as a PATCH applies to them.
+func bodyFromNode(n api.Node) api.RegisterNodeRequest {
+	return api.RegisterNodeRequest{
+		TwinID:       n.TwinID,
+		FarmID:       n.FarmID,
+		Resources:    n.Resources,
+		Location:     n.Location,
+		Interfaces:   n.Interfaces,
+		SecureBoot:   n.SecureBoot,
+		Virtualized:  n.Virtualized,
+		SerialNumber: n.SerialNumber,
+		ZosVersion:   n.ZosVersion,
+	}
+}
+
 // registerNode is POST /nodes: a node's own twin registers it in a farm.
 func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	var req nodeBody
@@ -185,9 +205,14 @@ func (s *Server) ownNode(r *http.Request, id uint64) error {
 	return nil
 }
 
-// updateNode is PATCH /nodes/{node_id}: the node's twin replaces its
-// farm, capacity, location, interfaces and hardware facts. Moving to
-// another farm withdraws the farmer's approval.
+// updateNode is PATCH /nodes/{node_id}: the node's twin changes its
+// farm, capacity, location, interfaces and hardware facts. The body is a
+// JSON merge patch (RFC 7396) on the node's writable fields: omitted
+// fields keep their value, objects (location, resources) merge field by
+// field, arrays (interfaces) are replaced whole, null clears a field that
+// may be empty; the result is validated as a registration is. The public
+// client sends the whole node, which replaces it. Moving to another farm
+// withdraws the farmer's approval.
 func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseID("node_id", r.PathValue("node_id"))
 	if err != nil {
@@ -196,8 +221,29 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ownNode(r, id); err != nil {
 		return err
 	}
+	patch, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	// The patch itself must be a well-formed node body (names, types,
+	// text); the merged node is checked again below.
+	if err := decodeJSON(patch, &nodeBody{}); err != nil {
+		return err
+	}
+	cur, err := s.loadNode(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	curJSON, err := json.Marshal(bodyFromNode(cur))
+	if err != nil {
+		return fmt.Errorf("update node %d: %w", id, err)
+	}
+	merged, err := mergePatch(curJSON, patch)
+	if err != nil {
+		return fmt.Errorf("update node %d: %w", id, err)
+	}
 	var req nodeBody
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeJSON(merged, &req); err != nil {
 		return err
 	}
 	if err := validateNode(req.RegisterNodeRequest); err != nil {

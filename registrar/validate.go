@@ -3,6 +3,7 @@ package registrar
 import (
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -173,7 +174,10 @@ func validateCoordinate(field, s string, limit float64) error {
 }
 
 // validateText checks a free-text field: at most max characters, valid
-// UTF-8, no control characters.
+// UTF-8, no control characters and no format characters (Unicode category
+// Cf: bidi overrides, isolates and marks, zero-width spaces and joiners,
+// the BOM, soft hyphens), which make a name display as something other
+// than what it is.
 func validateText(field, s string, max int, required bool) error {
 	if s == "" {
 		if required {
@@ -190,6 +194,9 @@ func validateText(field, s string, max int, required bool) error {
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			return invalid(field, "contains a control character")
+		}
+		if unicode.Is(unicode.Cf, r) {
+			return invalid(field, "contains the invisible formatting character U+%04X (bidi controls and zero-width characters are not allowed)", r)
 		}
 	}
 	return nil
@@ -408,14 +415,28 @@ func validateNodeIDs(ids []uint64) error {
 	return nil
 }
 
-// parseID parses a path or query id: a decimal uint64 >= 1.
+// parseID parses a path or query id: a decimal integer from 1 to
+// maxInteger.
 func parseID(field, s string) (uint64, error) {
-	id, err := strconv.ParseUint(s, 10, 64)
+	id, err := parseUint(field, s)
 	if err != nil {
-		return 0, invalid(field, "%q is not a positive integer", s)
+		return 0, err
 	}
 	if id == 0 {
 		return 0, invalid(field, "must not be zero")
 	}
 	return id, nil
+}
+
+// parseUint parses a path or query number: decimal digits, at most
+// maxInteger (the same refusal as for integers in bodies).
+func parseUint(field, s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) || err == nil && n > maxInteger {
+		return 0, outOfRange(field, s)
+	}
+	if err != nil {
+		return 0, invalid(field, "%q is not a non-negative integer", truncate(s, 40))
+	}
+	return n, nil
 }

@@ -162,6 +162,16 @@ func TestValidateText(t *testing.T) {
 		strings.Repeat("é", 64):   true,
 		strings.Repeat("é", 65):   false,
 		"Bel\x00gium":             false,
+		"Bel\u202egium":           false,
+		"Bel\u2066gium\u2069":     false,
+		"Belgium\u200f":           false,
+		"Bel\u061cgium":           false,
+		"Bel\u200bgium":           false,
+		"Bel\u200cgium":           false,
+		"Bel\u200dgium":           false,
+		"Bel\u2060gium":           false,
+		"\ufeffBelgium":           false,
+		"België 🇧🇪":               true,
 		"Bel\tgium":               false,
 		string([]byte{0xff, 'a'}): false,
 	})
@@ -269,7 +279,8 @@ func TestParsePageAndIDs(t *testing.T) {
 			t.Errorf("parsePage(%q): %v", q, err)
 		}
 	}
-	for s, ok := range map[string]bool{"1": true, "18446744073709551615": true, "0": false, "-1": false, "1.0": false, "": false, "18446744073709551616": false} {
+	for s, ok := range map[string]bool{"1": true, "9223372036854775807": true, "9223372036854775808": false, "18446744073709551615": false,
+		"0": false, "-1": false, "+1": false, "1.0": false, "": false, "18446744073709551616": false} {
 		if _, err := parseID("node_id", s); (err == nil) != ok {
 			t.Errorf("parseID(%q): %v", s, err)
 		}
