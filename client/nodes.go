@@ -112,8 +112,10 @@ func (c *Client) NodeByTwin(ctx context.Context, twinID uint64) (api.Node, error
 }
 
 // UpdateNode replaces the registration of the client's node:
-// PATCH /nodes/{id}. Every field of n is written (false and empty too); its
-// twin id is ignored. Moving the node to another farm clears its approval.
+// PATCH /nodes/{id}, a merge patch that n fills whole. Every field of n is
+// written (false and empty too) except an empty ZosVersion, which is left
+// out and so keeps the registered one; its twin id is ignored. Moving the
+// node to another farm clears its approval.
 func (c *Client) UpdateNode(ctx context.Context, nodeID uint64, n api.RegisterNodeRequest) error {
 	if n.Interfaces == nil {
 		n.Interfaces = []api.Interface{}

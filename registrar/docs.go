@@ -35,23 +35,42 @@ type openAPI struct {
 type openAPISchema struct {
 	Ref         string                   `json:"$ref"`
 	Type        string                   `json:"type"`
+	Format      string                   `json:"format"`
+	Nullable    bool                     `json:"nullable"`
+	OneOf       []openAPISchema          `json:"oneOf"`
 	Description string                   `json:"description"`
 	Required    []string                 `json:"required"`
 	Properties  map[string]openAPISchema `json:"properties"`
 	Items       *openAPISchema           `json:"items"`
 }
 
-// typeName is a short description of a schema's type.
+// typeName is a short description of a schema's type, as docs/registrar.md
+// writes it: "integer", "string (date-time)", "array of Interface",
+// "array of string or string", "boolean or null", "any".
 func (s openAPISchema) typeName() string {
+	var t string
 	switch {
 	case s.Ref != "":
-		return strings.TrimPrefix(s.Ref, "#/components/schemas/")
+		t = strings.TrimPrefix(s.Ref, "#/components/schemas/")
+	case len(s.OneOf) > 0:
+		names := make([]string, len(s.OneOf))
+		for i, o := range s.OneOf {
+			names[i] = o.typeName()
+		}
+		t = strings.Join(names, " or ")
 	case s.Type == "array" && s.Items != nil:
-		return "array of " + s.Items.typeName()
+		t = "array of " + s.Items.typeName()
 	case s.Type == "":
-		return "any"
+		t = "any"
+	case s.Format != "":
+		t = s.Type + " (" + s.Format + ")"
+	default:
+		t = s.Type
 	}
-	return s.Type
+	if s.Nullable {
+		t += " or null"
+	}
+	return t
 }
 
 // docSchema is one schema on the docs page.
