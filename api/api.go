@@ -175,9 +175,11 @@ type Node struct {
 }
 
 // RegisterNodeRequest is the body of POST /nodes and PATCH /nodes/{node_id}
-// (where twin_id is ignored). Unknown fields sent by older clients (node_id,
-// uptime, last_seen, online, approved) are accepted and ignored on these
-// routes only.
+// (where twin_id is ignored, and which is a JSON merge patch: absent fields
+// keep their value, so an empty ZosVersion, left out, keeps the registered
+// one). The read-only fields the public Go client sends with its whole node
+// (node_id, uptime, last_seen, online, approved and Approved) are accepted
+// and ignored on these routes only.
 type RegisterNodeRequest struct {
 	TwinID       uint64      `json:"twin_id"`
 	FarmID       uint64      `json:"farm_id"`

@@ -119,6 +119,11 @@ func (c *jsonChecker) value(path string, t reflect.Type, depth int) error {
 		return err
 	}
 	t = checkedType(t)
+	if tok == nil && depth == 0 && t != nil && t.Kind() == reflect.Struct {
+		// encoding/json would take null for an empty object, and a merge
+		// patch of null would clear everything.
+		return badRequest("invalid request body: expected a JSON object, got null")
+	}
 	switch v := tok.(type) {
 	case json.Delim:
 		if v == '[' {

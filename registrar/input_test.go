@@ -273,6 +273,8 @@ func TestPatchMerges(t *testing.T) {
 			t.Fatalf("after secure_boot false: %+v", n)
 		}
 		patch(`{}`).want(t, http.StatusOK)
+		wantField(t, "null body", patch(`null`), "request body", "null")
+		wantField(t, "null farm body", h.do("PATCH", fmt.Sprintf("/api/v1/farms/%d", farm), `null`, h.v2(farmer)), "request body", "null")
 		if n := h.nodeJSON(node); n.ZosVersion != "v4.1.0" || n.Location != orig.Location {
 			t.Fatalf("after {}: %+v", n)
 		}
