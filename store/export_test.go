@@ -54,3 +54,14 @@ func Literal(v any) (string, error) {
 	}
 	return "", fmt.Errorf("no literal for %T", v)
 }
+
+// ZosCacheLive reports whether the version cache may answer (on
+// PostgreSQL: the listener is listening).
+func (db *DB) ZosCacheLive() bool {
+	db.zos.mu.Lock()
+	defer db.zos.mu.Unlock()
+	return db.zos.live
+}
+
+// ZosCacheGeneration counts the invalidations of the version cache.
+func (db *DB) ZosCacheGeneration() uint64 { return db.zos.generation() }

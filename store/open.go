@@ -111,6 +111,7 @@ func openSQLite(path string) (*DB, error) {
 		p := newPool(rw, true)
 		db := &DB{dialect: DialectSQLite, rw: p, ro: p, live: p}
 		db.batch = db.newBatches()
+		db.zos.live = true // one process: its own writes invalidate
 		return db, nil
 	}
 	name := "file:" + (&url.URL{Path: path}).EscapedPath()
@@ -150,6 +151,7 @@ func openSQLite(path string) (*DB, error) {
 	wp := newPool(rw, true)
 	db := &DB{dialect: DialectSQLite, rw: wp, ro: newPool(ro, true), live: wp}
 	db.batch = db.newBatches()
+	db.zos.live = true // one process: its own writes invalidate
 	return db, nil
 }
 
@@ -216,7 +218,7 @@ func openPostgres(dsn string) (*DB, error) {
 	// waits for a disk flush.
 	lc := cfg.Copy()
 	lc.RuntimeParams["synchronous_commit"] = "off"
-	db := &DB{dialect: DialectPostgres, rw: rw, ro: rw, live: newPool(open(lc), false)}
+	db := &DB{dialect: DialectPostgres, rw: rw, ro: rw, live: newPool(open(lc), false), listen: newListener(cfg.Copy())}
 	db.batch = db.newBatches()
 	return db, nil
 }

@@ -124,9 +124,14 @@ type DB struct {
 	// is a pool with synchronous_commit off (see openPostgres); otherwise
 	// it is rw.
 	live *pool
-	// batch shares the hot statements between concurrent calls on
-	// PostgreSQL (see batch.go); nil on SQLite.
+	// batch shares the hot statements between concurrent calls (see
+	// batch.go).
 	batch *batches
+	// zos caches the current ZOS version (see zoscache.go).
+	zos zosCache
+	// listen listens for version changes of other processes; nil on
+	// SQLite.
+	listen *listener
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.
@@ -155,6 +160,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the database. Calls in flight may fail.
 func (db *DB) Close() error {
+	db.stopListener()
 	var err error
 	for _, p := range db.pools() {
 		err = errors.Join(err, p.Close())

@@ -80,8 +80,16 @@ func (db *DB) SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVersi
 				`INSERT INTO zos_versions (serial, version, safe_to_upgrade, test_farms, set_by, created_at)
 				 VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+zosCols,
 				int64(cur.Serial)+1, v.Version, v.SafeToUpgrade, string(farmsJSON), setBy, db.ts(now())))
+			if err != nil || !db.pg() {
+				return err
+			}
+			// Every registrar process on the database drops its cached
+			// version when this commits (see zoscache.go).
+			_, err = tx.ExecContext(ctx, `SELECT pg_notify('`+zosChannel+`', current_schema())`)
 			return err
 		})
+		// Whatever happened, this process reads the version afresh.
+		db.zos.invalidateKeep()
 		switch {
 		case err == nil:
 			return out, nil
@@ -109,9 +117,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// CurrentZosVersion returns the current ZOS version; ErrNotFound if none
-// was ever set.
-func (db *DB) CurrentZosVersion(ctx context.Context) (api.ZosVersion, error) {
+// readZosVersion reads the current ZOS version from the database;
+// ErrNotFound if none was ever set.
+func (db *DB) readZosVersion(ctx context.Context) (api.ZosVersion, error) {
 	v, err := scanZos(db.ro.QueryRowContext(ctx, `SELECT `+zosCols+` FROM zos_versions ORDER BY serial DESC LIMIT 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return api.ZosVersion{}, fmt.Errorf("store: current zos version: never set: %w", ErrNotFound)
