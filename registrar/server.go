@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,9 @@ type Server struct {
 	docs     []byte
 	promh    http.Handler
 	handler  http.Handler
+	// version is the last rendering of the current ZOS version (see
+	// serveVersion).
+	version atomic.Pointer[renderedVersion]
 }
 
 // nodeCountTTL is how long the fleet size used for the report interval is
@@ -187,43 +191,67 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// RunMaintenance deletes uptime history older than the retention and
-// expired nonces, once at start and then every prune interval, until ctx is
-// done. Serve runs it; call it yourself only when you use Handler alone.
+// noncePruneInterval is how often expired nonces are deleted at most.
+// Every signed request v2 adds one and they expire within minutes: pruned
+// only hourly, the table would hold an hour of requests and each insert
+// would cost more as its index grows.
+const noncePruneInterval = time.Minute
+
+// RunMaintenance deletes uptime history older than the retention (every
+// prune interval) and expired nonces (every minute, or every prune
+// interval if that is shorter), once at start and then periodically, until
+// ctx is done. Serve runs it; call it yourself only when you use Handler
+// alone.
 func (s *Server) RunMaintenance(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneInterval)
 	defer t.Stop()
+	nt := time.NewTicker(min(s.cfg.PruneInterval, noncePruneInterval))
+	defer nt.Stop()
+	s.prune(ctx)
 	for {
-		s.prune(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.pruneUptime(ctx)
+		case <-nt.C:
+			s.pruneNonces(ctx)
 		}
 	}
 }
 
-// prune runs one round of the retention policy. Several processes may
-// prune the same database; the deletes are idempotent.
+// prune runs one round of both retention policies.
 func (s *Server) prune(ctx context.Context) {
-	now := s.now()
-	if n, err := s.store.PruneUptime(ctx, now.Add(-s.cfg.UptimeRetention)); err != nil {
+	s.pruneUptime(ctx)
+	s.pruneNonces(ctx)
+}
+
+// pruneUptime runs one round of the uptime retention policy. Several
+// processes may prune the same database; the deletes are idempotent.
+func (s *Server) pruneUptime(ctx context.Context) {
+	n, err := s.store.PruneUptime(ctx, s.now().Add(-s.cfg.UptimeRetention))
+	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("pruning uptime history", "error", err)
 		}
-	} else {
-		s.metrics.pruned.WithLabelValues("uptime_sessions").Add(float64(n))
-		if n > 0 {
-			s.log.Info("pruned uptime history", "rows", n, "retention", formatDuration(s.cfg.UptimeRetention))
-		}
+		return
 	}
-	if n, err := s.store.PruneNonces(ctx, now); err != nil {
+	s.metrics.pruned.WithLabelValues("uptime_sessions").Add(float64(n))
+	if n > 0 {
+		s.log.Info("pruned uptime history", "rows", n, "retention", formatDuration(s.cfg.UptimeRetention))
+	}
+}
+
+// pruneNonces deletes the expired nonces.
+func (s *Server) pruneNonces(ctx context.Context) {
+	n, err := s.store.PruneNonces(ctx, s.now())
+	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("pruning nonces", "error", err)
 		}
-	} else {
-		s.metrics.pruned.WithLabelValues("nonces").Add(float64(n))
+		return
 	}
+	s.metrics.pruned.WithLabelValues("nonces").Add(float64(n))
 }
 
 // handlerFunc is a route handler: it writes a success itself or returns an

@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/grid4/grid4/api"
@@ -115,17 +118,9 @@ func (s *Server) versionFromBody(r *http.Request, b versionBody, allowBase64 boo
 
 // getZosVersionCompat is GET /zos/version: a JSON string holding
 // base64(JSON{version, safe_to_upgrade}), the public registrar's format,
-// which every existing node and SDK decodes.
+// which every existing node and SDK decodes. See serveVersion.
 func (s *Server) getZosVersionCompat(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.store.CurrentZosVersion(r.Context())
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("zos version not set")
-	}
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, encodeCompatVersion(v))
-	return nil
+	return s.serveVersion(w, r, true)
 }
 
 // setZosVersionCompat is PUT /zos/version (admins only): the body is
@@ -164,8 +159,49 @@ func (s *Server) storeVersion(r *http.Request, v api.ZosVersion) (api.ZosVersion
 }
 
 // getZosVersion is GET /zos/versions/current: the version as plain JSON
-// with its test farms and serial.
+// with its test farms and serial. See serveVersion.
 func (s *Server) getZosVersion(w http.ResponseWriter, r *http.Request) error {
+	return s.serveVersion(w, r, false)
+}
+
+// renderedVersion is the current version with both its answers encoded,
+// so that the route every node polls costs no encoding: the store serves
+// the version from memory (invalidated when any registrar process changes
+// it), and the bodies are rendered again only when it differs.
+type renderedVersion struct {
+	v                     api.ZosVersion
+	compat, current       []byte // bodies, as writeJSON writes them
+	compatTag, currentTag string // their entity tags
+}
+
+// renderVersion returns the rendering of v, reusing the last one while v
+// is the same.
+func (s *Server) renderVersion(v api.ZosVersion) *renderedVersion {
+	if rv := s.version.Load(); rv != nil && rv.v.Serial == v.Serial && rv.v.Version == v.Version &&
+		rv.v.SafeToUpgrade == v.SafeToUpgrade && slices.Equal(rv.v.TestFarms, v.TestFarms) && rv.v.CreatedAt.Equal(v.CreatedAt) {
+		return rv
+	}
+	rv := &renderedVersion{v: v}
+	rv.compat, _ = json.Marshal(encodeCompatVersion(v))
+	rv.current, _ = json.Marshal(v)
+	rv.compat, rv.current = append(rv.compat, '\n'), append(rv.current, '\n')
+	rv.compatTag, rv.currentTag = entityTag(rv.compat), entityTag(rv.current)
+	s.version.Store(rv)
+	return rv
+}
+
+// entityTag is a strong entity tag of body: its FNV-1a hash.
+func entityTag(body []byte) string {
+	h := fnv.New64a()
+	_, _ = h.Write(body)
+	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
+}
+
+// serveVersion answers GET /zos/version (compat) or /zos/versions/current
+// with an ETag, and 304 Not Modified when If-None-Match names it: a node
+// that keeps the tag it last saw gets an empty answer until the version
+// changes.
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, compat bool) error {
 	v, err := s.store.CurrentZosVersion(r.Context())
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("zos version not set")
@@ -173,8 +209,39 @@ func (s *Server) getZosVersion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	rv := s.renderVersion(v)
+	body, tag := rv.current, rv.currentTag
+	if compat {
+		body, tag = rv.compat, rv.compatTag
+	}
+	h := w.Header()
+	h.Set("ETag", tag)
+	// Caches must ask again each time (the version may change at any
+	// moment); the ETag makes asking cheap.
+	h.Set("Cache-Control", "no-cache")
+	if etagMatch(r.Header.Values("If-None-Match"), tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 	return nil
+}
+
+// etagMatch reports whether If-None-Match values name tag, by the weak
+// comparison RFC 9110 prescribes for If-None-Match ("*" matches any).
+func etagMatch(values []string, tag string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // listZosVersions is GET /zos/versions: the history, newest first.
