@@ -330,6 +330,11 @@ type runner struct {
 
 	// list
 	farmSeed uint64
+
+	// build and verify, when set, replace the scenario's requests and
+	// answer check (side-by-side runs, see side.go).
+	build  func(ctx context.Context, i int) (*http.Request, error)
+	verify func(status int, body []byte) bool
 }
 
 // signedReport is a signed uptime report ready to send.
@@ -434,6 +439,9 @@ func (r *runner) deriveKeys(ctx context.Context, n int) error {
 
 // request builds request i.
 func (r *runner) request(ctx context.Context, i int) (*http.Request, error) {
+	if r.build != nil {
+		return r.build(ctx, i)
+	}
 	if r.cfg.Scenario == ScenarioList {
 		farm := r.fleet.Farms[mix64(r.farmSeed^uint64(i))%uint64(len(r.fleet.Farms))]
 		target := r.cfg.BaseURL + "/api/v1/nodes?farm_id=" + strconv.FormatUint(farm, 10) + "&size=" + strconv.Itoa(r.cfg.PageSize)
@@ -466,6 +474,9 @@ func (r *runner) request(ctx context.Context, i int) (*http.Request, error) {
 // check tells whether an answer is the scenario's success, and whether an
 // uptime reply reports a restart.
 func (r *runner) check(status int, body []byte) (ok, restarted bool) {
+	if r.verify != nil {
+		return r.verify(status, body), false
+	}
 	if r.cfg.Scenario == ScenarioList {
 		return status == http.StatusOK && bytes.HasPrefix(body, []byte(`[{"node_id":`)), false
 	}
