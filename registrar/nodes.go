@@ -44,7 +44,9 @@ func setOnline(n *api.Node, now time.Time, cutoff time.Duration) {
 }
 
 // listNodes is GET /nodes with filters node_id, farm_id, twin_id, online
-// (true/false) and last_seen (seen within that many minutes), and paging.
+// (true/false) and last_seen (seen within that many minutes), and paging:
+// page and size, or after_node_id (the nodes after that id) and size. A
+// full page carries a Link to the next one by after_node_id.
 // status and healthy, sent by public clients, are accepted and ignored.
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -60,6 +62,11 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if f.TwinID, err = optionalID(q, "twin_id"); err != nil {
+		return err
+	}
+	// Keyset pagination (see store.NodeFilter.AfterNodeID): the pages of a
+	// large farm stay as fast to the last as the first.
+	if f.AfterNodeID, err = optionalID(q, "after_node_id"); err != nil {
 		return err
 	}
 	now := s.now()
@@ -96,7 +103,16 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	for i := range nodes {
 		setOnline(&nodes[i], now, cutoff)
 	}
-	writeJSON(w, http.StatusOK, nodes)
+	if len(nodes) > 0 && uint64(len(nodes)) == page.Size {
+		// The next page, by keyset (RFC 8288 link).
+		next := *r.URL
+		nq := next.Query()
+		nq.Del("page")
+		nq.Set("after_node_id", strconv.FormatUint(nodes[len(nodes)-1].NodeID, 10))
+		next.RawQuery = nq.Encode()
+		w.Header().Set("Link", "<"+next.RequestURI()+`>; rel="next"`)
+	}
+	writeNodes(w, nodes)
 	return nil
 }
 

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -119,6 +121,44 @@ func TestMigrationsEmbedded(t *testing.T) {
 	for i := range a {
 		if a[i].version != b[i].version || a[i].name != b[i].name {
 			t.Fatalf("migration %d differs: %s vs %s", i, a[i].name, b[i].name)
+		}
+	}
+}
+
+// TestParseInterfaces: the interfaces scanner agrees with encoding/json
+// on what the store writes (as PostgreSQL's jsonb and SQLite give it back)
+// and gives up on anything else.
+func TestParseInterfaces(t *testing.T) {
+	type stored struct {
+		Name string   `json:"name"`
+		Mac  string   `json:"mac"`
+		IPs  []string `json:"ips"`
+	}
+	for _, in := range []string{
+		`[]`, ` [ ] `,
+		`[{"name":"eth0","mac":"52:54:00:12:34:56","ips":["10.0.0.2/24","2001:db8::2/64"]}]`,
+		`[{"ips": ["10.0.0.2/24"], "mac": "52:54:00:12:34:56", "name": "eth0"}, {"ips": [], "mac": "", "name": "x"}]`,
+		`[{"name":"eth0","mac":"m","ips":null}]`,
+		`[{"name":"é ü","mac":"m"}]`,
+	} {
+		got, ok := parseInterfaces([]byte(in))
+		var want []stored
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || len(got) != len(want) {
+			t.Fatalf("%s: %v, ok %v", in, got, ok)
+		}
+		for i := range want {
+			g := got[i]
+			if g.Name != want[i].Name || g.Mac != want[i].Mac || !slices.Equal([]string(g.IPs), want[i].IPs) || (g.IPs == nil) != (want[i].IPs == nil) {
+				t.Errorf("%s: interface %d = %+v, want %+v", in, i, g, want[i])
+			}
+		}
+	}
+	for _, in := range []string{``, `[`, `[{"name":"a\"b"}]`, `[{"name":"a","other":1}]`, `[{"name":1}]`, `[] x`, `[{"ips":nul}]`, `{}`} {
+		if _, ok := parseInterfaces([]byte(in)); ok {
+			t.Errorf("%q: accepted", in)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -46,22 +47,123 @@ func scanNode(row interface{ Scan(...any) error }) (api.Node, error) {
 	if err != nil {
 		return api.Node{}, err
 	}
-	// The store wrote this JSON (ips always as an array): decode it into
-	// plain types, skipping api.IPList's two-form decoder, which doubled
-	// the cost of listing nodes.
-	var stored []struct {
-		Name string   `json:"name"`
-		Mac  string   `json:"mac"`
-		IPs  []string `json:"ips"`
-	}
-	if err := json.Unmarshal(ifs, &stored); err != nil {
-		return api.Node{}, fmt.Errorf("decode interfaces: %w", err)
-	}
-	n.Interfaces = make([]api.Interface, len(stored))
-	for i, s := range stored {
-		n.Interfaces[i] = api.Interface{Name: s.Name, Mac: s.Mac, IPs: s.IPs}
+	// The store wrote this JSON (ips always as an array or null): decode
+	// it with a scanner for exactly that shape, which costs a fraction of
+	// json.Unmarshal (a quarter of a node list's CPU); anything else (an
+	// escaped character, say) goes to json.Unmarshal.
+	var ok bool
+	if n.Interfaces, ok = parseInterfaces(ifs); !ok {
+		var stored []struct {
+			Name string   `json:"name"`
+			Mac  string   `json:"mac"`
+			IPs  []string `json:"ips"`
+		}
+		if err := json.Unmarshal(ifs, &stored); err != nil {
+			return api.Node{}, fmt.Errorf("decode interfaces: %w", err)
+		}
+		n.Interfaces = make([]api.Interface, len(stored))
+		for i, s := range stored {
+			n.Interfaces[i] = api.Interface{Name: s.Name, Mac: s.Mac, IPs: s.IPs}
+		}
 	}
 	return n, nil
+}
+
+// ifaceScanner reads the interfaces column: [{"name": s, "mac": s, "ips":
+// [s, ...] | null}, ...] in any key order and spacing, strings without
+// escapes. Any other input makes it fail, and the caller decodes with
+// encoding/json.
+type ifaceScanner struct {
+	b   []byte
+	i   int
+	bad bool
+}
+
+func (s *ifaceScanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\n' || s.b[s.i] == '\t' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// eat consumes c (after spaces), or fails.
+func (s *ifaceScanner) eat(c byte) {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return
+	}
+	s.bad = true
+}
+
+// peek reports whether c is next (after spaces).
+func (s *ifaceScanner) peek(c byte) bool {
+	s.space()
+	return !s.bad && s.i < len(s.b) && s.b[s.i] == c
+}
+
+// str reads a string without escapes.
+func (s *ifaceScanner) str() string {
+	s.eat('"')
+	if s.bad {
+		return ""
+	}
+	j := bytes.IndexByte(s.b[s.i:], '"')
+	if j < 0 || bytes.IndexByte(s.b[s.i:s.i+j], '\\') >= 0 {
+		s.bad = true
+		return ""
+	}
+	v := string(s.b[s.i : s.i+j])
+	s.i += j + 1
+	return v
+}
+
+// parseInterfaces decodes the interfaces column; ok is false when it is
+// not in the shape ifaceScanner reads.
+func parseInterfaces(b []byte) (_ []api.Interface, ok bool) {
+	s := ifaceScanner{b: b}
+	out := []api.Interface{}
+	s.eat('[')
+	for !s.bad && !s.peek(']') {
+		if len(out) > 0 {
+			s.eat(',')
+		}
+		var f api.Interface
+		s.eat('{')
+		for k := 0; !s.bad && !s.peek('}'); k++ {
+			if k > 0 {
+				s.eat(',')
+			}
+			key := s.str()
+			s.eat(':')
+			switch key {
+			case "name":
+				f.Name = s.str()
+			case "mac":
+				f.Mac = s.str()
+			case "ips":
+				if s.peek('n') && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+					s.i += 4
+					continue
+				}
+				s.eat('[')
+				f.IPs = []string{}
+				for !s.bad && !s.peek(']') {
+					if len(f.IPs) > 0 {
+						s.eat(',')
+					}
+					f.IPs = append(f.IPs, s.str())
+				}
+				s.eat(']')
+			default:
+				s.bad = true
+			}
+		}
+		s.eat('}')
+		out = append(out, f)
+	}
+	s.eat(']')
+	s.space()
+	return out, !s.bad && s.i == len(s.b)
 }
 
 // nodeValues are the stored forms of a node's writable fields, in the
