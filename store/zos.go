@@ -204,7 +204,12 @@ func (db *DB) useNonceOne(ctx context.Context, keyID, nonce string, expires time
 }
 
 // PruneNonces deletes the nonces that expired at or before now and returns
-// how many it deleted.
+// how many it deleted. On PostgreSQL it then vacuums the table (unless
+// another process is vacuuming it): one row per signed request is
+// deleted, and without a vacuum the space of the deleted rows is not
+// reused, so the table would grow for as long as autovacuum does not run
+// (it may be off, or busy elsewhere). The table holds a few minutes of
+// requests, so the vacuum is short.
 func (db *DB) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
 	res, err := db.rw.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at <= $1`, db.ts(now))
 	if err != nil {
@@ -213,6 +218,11 @@ func (db *DB) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("store: prune nonces: %w", err)
+	}
+	if n > 0 && db.pg() {
+		if _, err := db.rw.ExecContext(ctx, `VACUUM (SKIP_LOCKED) nonces`); err != nil {
+			return n, fmt.Errorf("store: prune nonces: vacuum: %w", err)
+		}
 	}
 	return n, nil
 }
