@@ -216,6 +216,7 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 			s.pruneUptime(ctx)
 		case <-nt.C:
 			s.pruneNonces(ctx)
+			s.refreshStatistics(ctx)
 		}
 	}
 }
@@ -239,6 +240,25 @@ func (s *Server) pruneUptime(ctx context.Context) {
 	s.metrics.pruned.WithLabelValues("uptime_sessions").Add(float64(n))
 	if n > 0 {
 		s.log.Info("pruned uptime history", "rows", n, "retention", formatDuration(s.cfg.UptimeRetention))
+	}
+}
+
+// refreshStatistics has the store analyze the tables that grew, so that
+// the plans of its statements follow the size of the fleet (see
+// store.RefreshStatistics).
+func (s *Server) refreshStatistics(ctx context.Context) {
+	rs, ok := s.store.(interface {
+		RefreshStatistics(ctx context.Context) (string, error)
+	})
+	if !ok {
+		return
+	}
+	tables, err := rs.RefreshStatistics(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("refreshing table statistics", "error", err)
+	case tables != "":
+		s.log.Info("analyzed grown tables", "tables", tables)
 	}
 }
 

@@ -279,3 +279,38 @@ func TestUptimeUpdatesAreHOT(t *testing.T) {
 		t.Errorf("%d of %d liveness updates were HOT; all must be (no index on a column a report changes, room on each page)", hot, upd)
 	}
 }
+
+// TestRefreshStatistics: tables that grew since their statistics were
+// gathered are analyzed, once.
+func TestRefreshStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpen(t, postgresOpener().url(t))
+	owner := mkAccount(t, db)
+	f := mkFarm(t, db, owner.TwinID)
+	seen := time.Now()
+	if _, err := db.SeedNodes(ctx, f.FarmID, 300, func(int) store.SeedNode {
+		nd := sampleNode(0, 0)
+		nd.LastSeen = &seen
+		return store.SeedNode{PublicKey: pubKey(), Node: nd, Uptime: 60}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The statistics collector counts the inserts asynchronously.
+	var tables string
+	eventually(t, "the grown tables are analyzed", func() bool {
+		var err error
+		if tables, err = db.RefreshStatistics(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return tables != ""
+	})
+	for _, want := range []string{"accounts", "nodes", "node_liveness"} {
+		if !strings.Contains(tables, want) {
+			t.Errorf("analyzed %q, want %s among them", tables, want)
+		}
+	}
+	if again, err := db.RefreshStatistics(ctx); err != nil || again != "" {
+		t.Errorf("second call analyzed %q (%v); nothing grew", again, err)
+	}
+}
