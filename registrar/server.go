@@ -208,6 +208,7 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 	nt := time.NewTicker(min(s.cfg.PruneInterval, noncePruneInterval))
 	defer nt.Stop()
 	s.prune(ctx)
+	s.refreshStatistics(ctx)
 	for {
 		select {
 		case <-ctx.Done():
