@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/node/provision/zmachine"
+	"github.com/grid4/grid4/node/provisiond/zmachine"
 )
 
 // TestZosAPIWalkthrough runs the gridctl commands of docs/zos-api.md's

@@ -15,10 +15,10 @@ import (
 
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
-	"github.com/grid4/grid4/node/provision/netlight"
-	"github.com/grid4/grid4/node/provision/volume"
-	"github.com/grid4/grid4/node/provision/zmount"
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/netlight"
+	"github.com/grid4/grid4/node/provisiond/volume"
+	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/store"
@@ -37,14 +37,14 @@ type deployRig struct {
 // pausable stands in for machines: it records nothing and can pause.
 type pausable struct{}
 
-func (pausable) Provision(context.Context, provision.Task) (any, error) { return nil, nil }
-func (pausable) Deprovision(context.Context, provision.Task) error      { return nil }
-func (pausable) Pause(context.Context, provision.Task) error            { return nil }
-func (pausable) Resume(context.Context, provision.Task) error           { return nil }
+func (pausable) Provision(context.Context, provisiond.Task) (any, error) { return nil, nil }
+func (pausable) Deprovision(context.Context, provisiond.Task) error      { return nil }
+func (pausable) Pause(context.Context, provisiond.Task) error            { return nil }
+func (pausable) Resume(context.Context, provisiond.Task) error           { return nil }
 
 // newDeployRig starts the registrar and a node with real zmount, volume
 // and (as root) network managers, and machines (nil: none).
-func newDeployRig(t *testing.T, machines provision.Manager) *deployRig {
+func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "registrar.db"))
@@ -70,22 +70,22 @@ func newDeployRig(t *testing.T, machines provision.Manager) *deployRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	managers := map[provision.WorkloadType]provision.Manager{provision.ZMountType: zm, provision.VolumeType: vol}
+	managers := map[provisiond.WorkloadType]provisiond.Manager{provisiond.ZMountType: zm, provisiond.VolumeType: vol}
 	if os.Geteuid() == 0 {
-		managers[provision.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
+		managers[provisiond.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
 	} else {
-		managers[provision.NetworkLightType] = pausable{}
+		managers[provisiond.NetworkLightType] = pausable{}
 	}
 	if machines != nil {
-		managers[provision.ZMachineLightType] = machines
+		managers[provisiond.ZMachineLightType] = machines
 	}
 	rc, err := client.New(rts.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tk := zosapi.NewTwinKeyCache(rc, zosapi.KeyCacheConfig{})
-	e, err := provision.Open(provision.Config{Dir: filepath.Join(dir, "engine"), Managers: managers, Keys: tk,
-		Capacity: provision.FixedCapacity{CRU: 8, MRU: 16 * provision.GiB, SRU: 100 * provision.GiB}})
+	e, err := provisiond.Open(provisiond.Config{Dir: filepath.Join(dir, "engine"), Managers: managers, Keys: tk,
+		Capacity: provisiond.FixedCapacity{CRU: 8, MRU: 16 * provisiond.GiB, SRU: 100 * provisiond.GiB}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +173,13 @@ func TestDeployCommands(t *testing.T) {
 	// Update: a bigger disk; only the disk changes version.
 	r.file("app.json", strings.Replace(mustRead(t, file), `"size": 10485760`, `"size": 20971520`, 1))
 	out = r.ok(alice, "deployment", "update", "1", file, "--wait", "-o", "json")
-	var rec provision.Record
+	var rec provisiond.Record
 	if err := json.Unmarshal([]byte(out), &rec); err != nil {
 		t.Fatalf("update -o json: %v\n%s", err, out)
 	}
 	disk, _ := rec.Deployment.Get("disk")
 	vm, _ := rec.Deployment.Get("vm")
-	if rec.Deployment.Version != 1 || disk.Version != 1 || vm.Version != 0 || disk.Result.State != provision.StateOk {
+	if rec.Deployment.Version != 1 || disk.Version != 1 || vm.Version != 0 || disk.Result.State != provisiond.StateOk {
 		t.Fatalf("after update %+v", rec)
 	}
 

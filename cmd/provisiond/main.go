@@ -36,14 +36,14 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/node/hostinfo"
-	"github.com/grid4/grid4/node/provision"
-	"github.com/grid4/grid4/node/provision/netlight"
-	"github.com/grid4/grid4/node/provision/publicip"
-	"github.com/grid4/grid4/node/provision/qsfs"
-	"github.com/grid4/grid4/node/provision/volume"
-	"github.com/grid4/grid4/node/provision/zlogs"
-	"github.com/grid4/grid4/node/provision/zmachine"
-	"github.com/grid4/grid4/node/provision/zmount"
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/netlight"
+	"github.com/grid4/grid4/node/provisiond/publicip"
+	"github.com/grid4/grid4/node/provisiond/qsfs"
+	"github.com/grid4/grid4/node/provisiond/volume"
+	"github.com/grid4/grid4/node/provisiond/zlogs"
+	"github.com/grid4/grid4/node/provisiond/zmachine"
+	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/zosapi"
 )
 
@@ -93,7 +93,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provision.BusObject+" to other modules (empty: not served)")
+	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.BusObject+" to other modules (empty: not served)")
 	// Environment first, so flags given on the command line win.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -157,10 +157,10 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	defer closeManagers()
-	if pool, _ := managers[provision.PublicIPv4Type].(*publicip.Manager); pool != nil {
+	if pool, _ := managers[provisiond.PublicIPv4Type].(*publicip.Manager); pool != nil {
 		capacity = withIPv4(capacity, pool.Size())
 	}
-	engine, err := provision.Open(provision.Config{
+	engine, err := provisiond.Open(provisiond.Config{
 		Dir: filepath.Join(c.data, "engine"), Managers: managers, Keys: keys, Capacity: capacity,
 		Logger: log.With("module", "provisiond"),
 	})
@@ -203,7 +203,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 		defer bc.Close()
 		bs := bus.NewServer(bc, bus.ServerOptions{})
-		if err := bs.Handle(provision.BusObject, engine.BusMethods()); err != nil {
+		if err := bs.Handle(provisiond.BusObject, engine.BusMethods()); err != nil {
 			cancel()
 			<-engineDone
 			return err
@@ -217,7 +217,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}()
 		// Runs before bc.Close (deferred earlier): the server drains first.
 		defer func() { <-busDone }()
-		log.Info("serving on the bus", "object", provision.BusObject)
+		log.Info("serving on the bus", "object", provisiond.BusObject)
 	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- hs.Serve(ln) }()
@@ -246,7 +246,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 }
 
 // buildManagers makes one manager per workload type.
-func buildManagers(c config, log *slog.Logger) (map[provision.WorkloadType]provision.Manager, func(), error) {
+func buildManagers(c config, log *slog.Logger) (map[provisiond.WorkloadType]provisiond.Manager, func(), error) {
 	dir := func(name string) string { return filepath.Join(c.data, name) }
 	zm, err := zmount.New(dir("zmounts"), nil)
 	if err != nil {
@@ -298,14 +298,14 @@ func buildManagers(c config, log *slog.Logger) (map[provision.WorkloadType]provi
 	if err != nil {
 		return nil, nil, err
 	}
-	return map[provision.WorkloadType]provision.Manager{
-		provision.ZMountType:        zm,
-		provision.VolumeType:        vol,
-		provision.QuantumSafeFSType: qs,
-		provision.NetworkLightType:  netlight.New(netlight.Config{}),
-		provision.PublicIPv4Type:    pip,
-		provision.ZMachineLightType: zmach,
-		provision.ZLogsType:         zl,
+	return map[provisiond.WorkloadType]provisiond.Manager{
+		provisiond.ZMountType:        zm,
+		provisiond.VolumeType:        vol,
+		provisiond.QuantumSafeFSType: qs,
+		provisiond.NetworkLightType:  netlight.New(netlight.Config{}),
+		provisiond.PublicIPv4Type:    pip,
+		provisiond.ZMachineLightType: zmach,
+		provisiond.ZLogsType:         zl,
 	}, zl.Close, nil
 }
 
@@ -329,7 +329,7 @@ func (s storageLocator) Locate(id string) (string, bool, error) {
 }
 
 // capacityOf is the configured capacity, or the probed one.
-func capacityOf(c config) (provision.CapacityProvider, error) {
+func capacityOf(c config) (provisiond.CapacityProvider, error) {
 	size := func(flagName, v string) (uint64, error) {
 		if v == "" {
 			return 0, nil
@@ -340,7 +340,7 @@ func capacityOf(c config) (provision.CapacityProvider, error) {
 		}
 		return n, nil
 	}
-	var r provision.Resources
+	var r provisiond.Resources
 	var err error
 	r.CRU = c.cru
 	if r.MRU, err = size("mru", c.mru); err != nil {
@@ -353,9 +353,9 @@ func capacityOf(c config) (provision.CapacityProvider, error) {
 		return nil, err
 	}
 	if r.CRU != 0 || r.MRU != 0 || r.SRU != 0 || r.HRU != 0 {
-		return provision.FixedCapacity(r), nil
+		return provisiond.FixedCapacity(r), nil
 	}
-	var reserved provision.Resources
+	var reserved provisiond.Resources
 	if reserved.MRU, err = size("reserve-mru", c.reserveMRU); err != nil {
 		return nil, err
 	}
@@ -366,21 +366,21 @@ func capacityOf(c config) (provision.CapacityProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return provision.NewHostCapacity(prober, reserved, 0, 0, nil), nil
+	return provisiond.NewHostCapacity(prober, reserved, 0, 0, nil), nil
 }
 
 // withIPv4 sets the IPv4 capacity to the public pool's size.
-func withIPv4(p provision.CapacityProvider, n uint64) provision.CapacityProvider {
+func withIPv4(p provisiond.CapacityProvider, n uint64) provisiond.CapacityProvider {
 	return ipv4Capacity{p: p, n: n}
 }
 
 type ipv4Capacity struct {
-	p provision.CapacityProvider
+	p provisiond.CapacityProvider
 	n uint64
 }
 
-// Total implements provision.CapacityProvider.
-func (c ipv4Capacity) Total(ctx context.Context) (provision.Resources, error) {
+// Total implements provisiond.CapacityProvider.
+func (c ipv4Capacity) Total(ctx context.Context) (provisiond.Resources, error) {
 	r, err := c.p.Total(ctx)
 	r.IPv4 = c.n
 	return r, err

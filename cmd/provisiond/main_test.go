@@ -13,7 +13,7 @@ import (
 
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/store"
@@ -91,7 +91,7 @@ func TestServes(t *testing.T) {
 	if err != nil || v.Version != version || len(v.Types) != 7 {
 		t.Fatalf("version %+v %v", v, err)
 	}
-	d := provision.Deployment{TwinID: acc.TwinID, Workloads: []provision.Workload{{Name: "disk", Type: provision.ZMountType, Data: []byte(`{"size":1048576}`)}}}
+	d := provisiond.Deployment{TwinID: acc.TwinID, Workloads: []provisiond.Workload{{Name: "disk", Type: provisiond.ZMountType, Data: []byte(`{"size":1048576}`)}}}
 	if err := d.Sign(acc.TwinID, kp); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestServes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		rec, _ = api.Get(ctx, rec.Deployment.ID)
 	}
-	if w, _ := rec.Deployment.Get("disk"); w.Result == nil || w.Result.State != provision.StateOk {
+	if w, _ := rec.Deployment.Get("disk"); w.Result == nil || w.Result.State != provisiond.StateOk {
 		t.Fatalf("disk %+v", rec)
 	}
 	cancel()

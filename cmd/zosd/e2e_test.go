@@ -21,7 +21,7 @@ import (
 
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/registration"
+	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/zosd"
 )
 
@@ -61,10 +61,10 @@ func TestEndToEnd(t *testing.T) {
 	for _, n := range nodes {
 		n.start(t)
 	}
-	ids := map[string]registration.State{}
+	ids := map[string]registrarlight.State{}
 	for _, n := range nodes {
 		r := n.waitStatus(t, "registered with an uptime report", func(r zosd.Report) bool {
-			return r.Registration != nil && r.Registration.Phase == registration.Done && r.Registration.Uptime.OK
+			return r.Registration != nil && r.Registration.Phase == registrarlight.Done && r.Registration.Uptime.OK
 		})
 		ids[n.name] = *r.Registration
 	}
@@ -102,7 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	n1.start(t)
 	r := n1.waitStatus(t, "registered again", func(r zosd.Report) bool {
-		return r.Registration != nil && r.Registration.Phase == registration.Done && r.Registration.Uptime.OK
+		return r.Registration != nil && r.Registration.Phase == registrarlight.Done && r.Registration.Uptime.OK
 	})
 	if r.Registration.NodeID != ids["node1"].NodeID || r.Registration.TwinID != ids["node1"].TwinID {
 		t.Fatalf("node1 after restart: node %d twin %d, was node %d twin %d", r.Registration.NodeID, r.Registration.TwinID, ids["node1"].NodeID, ids["node1"].TwinID)
@@ -131,7 +131,7 @@ func TestEndToEnd(t *testing.T) {
 		r := n.waitStatus(t, "uptime reports failing", func(r zosd.Report) bool {
 			return r.Registration != nil && !r.Registration.Uptime.OK && strings.Contains(r.Registration.Uptime.Error, "cannot reach registrar")
 		})
-		if r.Registration.Phase != registration.Done {
+		if r.Registration.Phase != registrarlight.Done {
 			t.Errorf("%s while the registrar is down: %+v", n.name, r.Registration)
 		}
 	}
@@ -190,7 +190,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	killed := time.Now()
 	r = n1.waitStatus(t, "uptime reported after the restarts", func(r zosd.Report) bool {
-		return r.Registration != nil && r.Registration.Phase == registration.Done && r.Registration.Uptime.OK && r.Registration.Uptime.LastOK.After(killed)
+		return r.Registration != nil && r.Registration.Phase == registrarlight.Done && r.Registration.Uptime.OK && r.Registration.Uptime.LastOK.After(killed)
 	})
 	if r.Registration.NodeID != ids["node1"].NodeID || r.Registration.TwinID != ids["node1"].TwinID {
 		t.Errorf("node1 after its modules died: %+v", r.Registration)
@@ -208,7 +208,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	n2.start(t)
 	r = n2.waitStatus(t, "registered from the recovered identity", func(r zosd.Report) bool {
-		return r.Registration != nil && r.Registration.Phase == registration.Done
+		return r.Registration != nil && r.Registration.Phase == registrarlight.Done
 	})
 	if r.Registration.NodeID != ids["node2"].NodeID || r.Registration.TwinID != ids["node2"].TwinID || r.Identity.Origin != "recovered" || !strings.HasSuffix(r.Identity.From, "disk2/zosd/identity.seed") {
 		t.Errorf("node2 after losing its seed file: %+v %+v", r.Registration, r.Identity)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/node/upgrade"
-	"github.com/grid4/grid4/node/upgrade/upgradetest"
+	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/upgrader/upgradetest"
 	"github.com/grid4/grid4/node/zosd"
 )
 
@@ -109,7 +109,7 @@ func TestUpgradeFatalModule(t *testing.T) {
 		for _, m := range r.Modules {
 			running = running && m.State == "running"
 		}
-		if running && r.Upgrade != nil && r.Upgrade.Last != nil && r.Upgrade.Last.Outcome == upgrade.Skipped {
+		if running && r.Upgrade != nil && r.Upgrade.Last != nil && r.Upgrade.Last.Outcome == upgrader.Skipped {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -117,7 +117,7 @@ func TestUpgradeFatalModule(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := os.Readlink(filepath.Join(data, "upgrade", upgrade.CurrentLink)); !os.IsNotExist(err) {
+	if _, err := os.Readlink(filepath.Join(data, "upgrade", upgrader.CurrentLink)); !os.IsNotExist(err) {
 		t.Errorf("current link after the rollback to the bootstrap: %v", err)
 	}
 	t.Logf("rolled back after a fatal module in %.1fs", time.Since(begin).Seconds())

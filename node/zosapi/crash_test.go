@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 )
 
 // nodeEnv makes this test binary run a node (engine and API) instead of
@@ -155,7 +155,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mid.Pending != "deploy" || stateOf(mid, "disk") != provision.StateOk || stateOf(mid, "net") != provision.StateOk || stateOf(mid, "vm") != provision.StateInit {
+	if mid.Pending != "deploy" || stateOf(mid, "disk") != provisiond.StateOk || stateOf(mid, "net") != provisiond.StateOk || stateOf(mid, "vm") != provisiond.StateInit {
 		t.Fatalf("before the kill: %+v", mid)
 	}
 	first.kill(t)
@@ -166,7 +166,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	second := startNodeProcess(t, dir, addr, reg, "")
 	rec = waitDone(t, c, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provision.StateOk {
+		if w.Result.State != provisiond.StateOk {
 			t.Errorf("%s: %+v", w.Name, w.Result)
 		}
 	}
@@ -178,7 +178,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	}
 	var provisioned []string
 	for _, ch := range changes {
-		if ch.Op == provision.OpProvision {
+		if ch.Op == provisiond.OpProvision {
 			provisioned = append(provisioned, ch.Workload)
 		}
 	}
@@ -193,7 +193,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	}
 	rec = waitDone(t, c, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provision.StateDeleted {
+		if w.Result.State != provisiond.StateDeleted {
 			t.Errorf("%s: %s after delete", w.Name, w.Result.State)
 		}
 	}

@@ -16,31 +16,31 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 )
 
 // deployment is the end-to-end deployment of owner: a disk, a volume, a
 // network, a machine on it using both, and its log stream to collector.
-func deployment(owner twin, collector string) provision.Deployment {
-	return provision.Deployment{
+func deployment(owner twin, collector string) provisiond.Deployment {
+	return provisiond.Deployment{
 		TwinID:      owner.id,
 		Description: "e2e",
-		Workloads: []provision.Workload{
-			{Name: "logs", Type: provision.ZLogsType, Data: raw(provision.ZLogsData{ZMachine: "vm", Output: collector})},
-			{Name: "vm", Type: provision.ZMachineLightType, Data: raw(provision.ZMachineLightData{
+		Workloads: []provisiond.Workload{
+			{Name: "logs", Type: provisiond.ZLogsType, Data: raw(provisiond.ZLogsData{ZMachine: "vm", Output: collector})},
+			{Name: "vm", Type: provisiond.ZMachineLightType, Data: raw(provisiond.ZMachineLightData{
 				Flist:           "https://hub.grid.tf/tf-official-apps/base:latest.flist",
-				ComputeCapacity: provision.ComputeCapacity{CPU: 2, Memory: provision.GiB},
-				Network:         provision.MachineNetwork{Interfaces: []provision.MachineInterface{{Network: "net", IP: "10.99.0.5"}}},
-				Mounts:          []provision.MachineMount{{Name: "disk", Mountpoint: "/disk"}, {Name: "vol", Mountpoint: "/vol"}},
+				ComputeCapacity: provisiond.ComputeCapacity{CPU: 2, Memory: provisiond.GiB},
+				Network:         provisiond.MachineNetwork{Interfaces: []provisiond.MachineInterface{{Network: "net", IP: "10.99.0.5"}}},
+				Mounts:          []provisiond.MachineMount{{Name: "disk", Mountpoint: "/disk"}, {Name: "vol", Mountpoint: "/vol"}},
 			})},
-			{Name: "net", Type: provision.NetworkLightType, Data: raw(provision.NetworkLightData{Subnet: "10.99.0.0/24"})},
-			{Name: "disk", Type: provision.ZMountType, Data: raw(provision.ZMountData{Size: 64 * provision.MiB})},
-			{Name: "vol", Type: provision.VolumeType, Data: raw(provision.VolumeData{Size: 32 * provision.MiB})},
+			{Name: "net", Type: provisiond.NetworkLightType, Data: raw(provisiond.NetworkLightData{Subnet: "10.99.0.0/24"})},
+			{Name: "disk", Type: provisiond.ZMountType, Data: raw(provisiond.ZMountData{Size: 64 * provisiond.MiB})},
+			{Name: "vol", Type: provisiond.VolumeType, Data: raw(provisiond.VolumeData{Size: 32 * provisiond.MiB})},
 		},
 	}
 }
 
-func sign(t *testing.T, d *provision.Deployment, tw twin) {
+func sign(t *testing.T, d *provisiond.Deployment, tw twin) {
 	t.Helper()
 	if err := d.Sign(tw.id, tw.key); err != nil {
 		t.Fatal(err)
@@ -76,12 +76,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("deploy: %v", err)
 	}
 	id := rec.Deployment.ID
-	if id == 0 || rec.Pending != "deploy" || stateOf(rec, "vm") != provision.StateInit {
+	if id == 0 || rec.Pending != "deploy" || stateOf(rec, "vm") != provisiond.StateInit {
 		t.Fatalf("accepted record %+v", rec)
 	}
 	rec = waitDone(t, ca, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provision.StateOk {
+		if w.Result.State != provisiond.StateOk {
 			t.Fatalf("%s: %+v", w.Name, w.Result)
 		}
 	}
@@ -98,7 +98,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(zr.Path, &st); err != nil || st.Size != int64(64*provision.MiB) || st.Blocks*512 > 1<<20 {
+	if err := syscall.Stat(zr.Path, &st); err != nil || st.Size != int64(64*provisiond.MiB) || st.Blocks*512 > 1<<20 {
 		t.Fatalf("disk %s: size %d blocks %d err %v", zr.Path, st.Size, st.Blocks, err)
 	}
 	// The machine's console reaches the collector over WebSocket.
@@ -106,9 +106,9 @@ func TestEndToEnd(t *testing.T) {
 
 	// Update: grow the disk, send logs elsewhere; the machine, volume and
 	// network are not touched.
-	next, err := provision.PrepareUpdate(rec.Deployment, withData(rec.Deployment, map[string]any{
-		"disk": provision.ZMountData{Size: 128 * provision.MiB},
-		"logs": provision.ZLogsData{ZMachine: "vm", Output: lc.url("/alice2")},
+	next, err := provisiond.PrepareUpdate(rec.Deployment, withData(rec.Deployment, map[string]any{
+		"disk": provisiond.ZMountData{Size: 128 * provisiond.MiB},
+		"logs": provisiond.ZLogsData{ZMachine: "vm", Output: lc.url("/alice2")},
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +119,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("update: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if rec.Deployment.Version != 1 || stateOf(rec, "disk") != provision.StateOk || stateOf(rec, "logs") != provision.StateOk {
+	if rec.Deployment.Version != 1 || stateOf(rec, "disk") != provisiond.StateOk || stateOf(rec, "logs") != provisiond.StateOk {
 		t.Fatalf("after update %+v", rec)
 	}
 	if touched := n.machines.list()[before:]; len(touched) != 0 {
 		t.Fatalf("update touched unchanged workloads: %v", touched)
 	}
-	if fi, _ := os.Stat(zr.Path); fi.Size() != int64(128*provision.MiB) {
+	if fi, _ := os.Stat(zr.Path); fi.Size() != int64(128*provisiond.MiB) {
 		t.Fatalf("disk not grown: %d", fi.Size())
 	}
 	w, _ := rec.Deployment.Get("vm")
@@ -138,49 +138,49 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("pause: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if stateOf(rec, "vm") != provision.StatePaused || stateOf(rec, "logs") != provision.StatePaused || stateOf(rec, "disk") != provision.StateOk {
+	if stateOf(rec, "vm") != provisiond.StatePaused || stateOf(rec, "logs") != provisiond.StatePaused || stateOf(rec, "disk") != provisiond.StateOk {
 		t.Fatalf("after pause %+v", rec.Deployment.Workloads)
 	}
 	if _, err := ca.Resume(ctx, id); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if stateOf(rec, "vm") != provision.StateOk || stateOf(rec, "logs") != provision.StateOk {
+	if stateOf(rec, "vm") != provisiond.StateOk || stateOf(rec, "logs") != provisiond.StateOk {
 		t.Fatalf("after resume %+v", rec.Deployment.Workloads)
 	}
 
 	// Another twin is refused everything on it.
 	_, err = cb.Get(ctx, id)
-	wantCode(t, err, CodeForbidden, provision.ErrForbidden)
+	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
 	_, err = cb.Changes(ctx, id)
-	wantCode(t, err, CodeForbidden, provision.ErrForbidden)
-	for _, f := range []func(context.Context, uint64) (provision.Record, error){cb.Delete, cb.Pause, cb.Resume} {
+	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
+	for _, f := range []func(context.Context, uint64) (provisiond.Record, error){cb.Delete, cb.Pause, cb.Resume} {
 		_, err = f(ctx, id)
-		wantCode(t, err, CodeForbidden, provision.ErrForbidden)
+		wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
 	}
 	bobNext := next
 	bobNext.Version = 2
 	sign(t, &bobNext, bob)
 	_, err = cb.Update(ctx, bobNext)
-	wantCode(t, err, CodeForbidden, provision.ErrForbidden)
+	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
 	stolen := deployment(alice, lc.url("/x"))
 	sign(t, &stolen, alice)
 	_, err = cb.Deploy(ctx, stolen)
-	wantCode(t, err, CodeForbidden, provision.ErrForbidden)
+	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
 	if l, err := cb.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("bob lists %v %v", l, err)
 	}
-	if l, err := ca.List(ctx); err != nil || len(l) != 1 || l[0].ID != id || l[0].Workloads[provision.StateOk] != 5 {
+	if l, err := ca.List(ctx); err != nil || len(l) != 1 || l[0].ID != id || l[0].Workloads[provisiond.StateOk] != 5 {
 		t.Fatalf("alice lists %+v %v", l, err)
 	}
 
 	// Node calls.
 	capa, err := ca.Capacity(ctx)
-	if err != nil || capa.Used.CRU != 2 || capa.Used.SRU != (128+32)*provision.MiB || capa.Free.CRU != 14 {
+	if err != nil || capa.Used.CRU != 2 || capa.Used.SRU != (128+32)*provisiond.MiB || capa.Free.CRU != 14 {
 		t.Fatalf("capacity %+v %v", capa, err)
 	}
 	stats, err := cb.Statistics(ctx)
-	if err != nil || stats.Deployments != 1 || stats.Twins != 1 || stats.Workloads[provision.ZMountType][provision.StateOk] != 1 {
+	if err != nil || stats.Deployments != 1 || stats.Twins != 1 || stats.Workloads[provisiond.ZMountType][provisiond.StateOk] != 1 {
 		t.Fatalf("statistics %+v %v", stats, err)
 	}
 	v, err := ca.Version(ctx)
@@ -205,7 +205,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("not deleted")
 	}
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provision.StateDeleted {
+		if w.Result.State != provisiond.StateDeleted {
 			t.Fatalf("%s: %s", w.Name, w.Result.State)
 		}
 	}
@@ -218,7 +218,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var removal []string
 	for _, c := range changes {
-		if c.Op == provision.OpDeprovision {
+		if c.Op == provisiond.OpDeprovision {
 			removal = append(removal, c.Workload)
 		}
 	}
@@ -226,7 +226,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("removal order %v, want %v", removal, want)
 	}
 	_, err = ca.Delete(ctx, id)
-	wantCode(t, err, CodeConflict, provision.ErrConflict)
+	wantCode(t, err, CodeConflict, provisiond.ErrConflict)
 
 	// Metrics saw the calls.
 	resp, err := http.Get(n.url + MetricsPath)
@@ -243,7 +243,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // withData returns a copy of d with the data of some workloads replaced.
-func withData(d provision.Deployment, data map[string]any) provision.Deployment {
+func withData(d provisiond.Deployment, data map[string]any) provisiond.Deployment {
 	d.Workloads = slices.Clone(d.Workloads)
 	for i := range d.Workloads {
 		if v, ok := data[d.Workloads[i].Name]; ok {
@@ -264,7 +264,7 @@ func wantCode(t *testing.T, err error, code int, sentinel error) {
 func TestRefusedBeforeQueueing(t *testing.T) {
 	reg := startRegistrar(t)
 	alice := newTwin(t, reg, keys.Ed25519)
-	n := startNode(t, reg, nodeOptions{capacity: provision.FixedCapacity{CRU: 1, MRU: 4 * provision.GiB, SRU: 10 * provision.GiB}})
+	n := startNode(t, reg, nodeOptions{capacity: provisiond.FixedCapacity{CRU: 1, MRU: 4 * provisiond.GiB, SRU: 10 * provisiond.GiB}})
 	ctx := context.Background()
 	ca := n.client(t, alice)
 
@@ -272,7 +272,7 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	d := deployment(alice, "ws://127.0.0.1:9/x")
 	sign(t, &d, alice)
 	_, err := ca.Deploy(ctx, d)
-	wantCode(t, err, CodeCapacity, provision.ErrCapacity)
+	wantCode(t, err, CodeCapacity, provisiond.ErrCapacity)
 	if !strings.Contains(err.Error(), "cru: need 2, free 1") {
 		t.Fatalf("capacity message %v", err)
 	}
@@ -291,12 +291,12 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	unknown.Workloads[3].Type = "gateway-name"
 	sign(t, &unknown, alice)
 	_, err = ca.Deploy(ctx, unknown)
-	wantCode(t, err, CodeInvalidParams, provision.ErrInvalid)
+	wantCode(t, err, CodeInvalidParams, provisiond.ErrInvalid)
 	// Unsigned deployment.
 	unsigned := deployment(alice, "ws://127.0.0.1:9/x")
 	unsigned.Workloads = unsigned.Workloads[3:]
 	_, err = ca.Deploy(ctx, unsigned)
-	wantCode(t, err, CodeSignature, provision.ErrSignature)
+	wantCode(t, err, CodeSignature, provisiond.ErrSignature)
 
 	st, err := ca.Statistics(ctx)
 	if err != nil || st.Queued != 0 || st.Deployments != 0 {
@@ -312,10 +312,10 @@ func TestMissingHardwareFailsClearly(t *testing.T) {
 	ca := n.client(t, alice)
 	d := deployment(alice, "ws://127.0.0.1:9/x")
 	d.Workloads = d.Workloads[1:] // no log stream
-	d.Workloads = append(d.Workloads, provision.Workload{Name: "fs", Type: provision.QuantumSafeFSType, Data: raw(provision.QSFSData{
-		Cache: 64 * provision.MiB, MinimalShards: 1, ExpectedShards: 1, EncryptionKey: strings.Repeat("0f", 32), Compression: "none",
-		Metadata: provision.QSFSMetadata{Prefix: "p", Backends: []provision.QSFSBackend{{Address: "10.0.0.1:9900", Namespace: "m"}}},
-		Groups:   []provision.QSFSGroup{{Backends: []provision.QSFSBackend{{Address: "10.0.0.2:9900", Namespace: "d"}}}},
+	d.Workloads = append(d.Workloads, provisiond.Workload{Name: "fs", Type: provisiond.QuantumSafeFSType, Data: raw(provisiond.QSFSData{
+		Cache: 64 * provisiond.MiB, MinimalShards: 1, ExpectedShards: 1, EncryptionKey: strings.Repeat("0f", 32), Compression: "none",
+		Metadata: provisiond.QSFSMetadata{Prefix: "p", Backends: []provisiond.QSFSBackend{{Address: "10.0.0.1:9900", Namespace: "m"}}},
+		Groups:   []provisiond.QSFSGroup{{Backends: []provisiond.QSFSBackend{{Address: "10.0.0.2:9900", Namespace: "d"}}}},
 	})})
 	sign(t, &d, alice)
 	rec, err := ca.Deploy(ctx, d)
@@ -327,13 +327,13 @@ func TestMissingHardwareFailsClearly(t *testing.T) {
 	fs, _ := rec.Deployment.Get("fs")
 	t.Logf("vm: %s", vm.Result.Message)
 	t.Logf("fs: %s", fs.Result.Message)
-	if vm.Result.State != provision.StateError || !strings.HasPrefix(vm.Result.Message, "zmachine-light: ") {
+	if vm.Result.State != provisiond.StateError || !strings.HasPrefix(vm.Result.Message, "zmachine-light: ") {
 		t.Fatalf("vm %+v", vm.Result)
 	}
-	if fs.Result.State != provision.StateError || !strings.HasPrefix(fs.Result.Message, "quantum-safe-fs: quantum-safe file systems unsupported on this node: ") {
+	if fs.Result.State != provisiond.StateError || !strings.HasPrefix(fs.Result.Message, "quantum-safe-fs: quantum-safe file systems unsupported on this node: ") {
 		t.Fatalf("fs %+v", fs.Result)
 	}
-	if stateOf(rec, "disk") != provision.StateOk {
+	if stateOf(rec, "disk") != provisiond.StateOk {
 		t.Fatalf("disk %s", stateOf(rec, "disk"))
 	}
 	if _, err := ca.Delete(ctx, rec.Deployment.ID); err != nil {

@@ -16,13 +16,13 @@ import (
 
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
-	"github.com/grid4/grid4/node/provision/netlight"
-	"github.com/grid4/grid4/node/provision/qsfs"
-	"github.com/grid4/grid4/node/provision/volume"
-	"github.com/grid4/grid4/node/provision/zlogs"
-	"github.com/grid4/grid4/node/provision/zmachine"
-	"github.com/grid4/grid4/node/provision/zmount"
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/netlight"
+	"github.com/grid4/grid4/node/provisiond/qsfs"
+	"github.com/grid4/grid4/node/provisiond/volume"
+	"github.com/grid4/grid4/node/provisiond/zlogs"
+	"github.com/grid4/grid4/node/provisiond/zmachine"
+	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/store"
 )
@@ -98,7 +98,7 @@ type fakeMachines struct {
 	block string
 }
 
-func (f fakeMachines) Provision(ctx context.Context, t provision.Task) (any, error) {
+func (f fakeMachines) Provision(ctx context.Context, t provisiond.Task) (any, error) {
 	f.j.add("provision " + t.Workload.Name)
 	if t.Workload.Name == f.block {
 		if err := os.WriteFile(filepath.Join(f.logDir, "blocked"), nil, 0o600); err != nil {
@@ -117,29 +117,29 @@ func (f fakeMachines) Provision(ctx context.Context, t provision.Task) (any, err
 	return map[string]string{"console": log}, nil
 }
 
-func (f fakeMachines) Deprovision(_ context.Context, t provision.Task) error {
+func (f fakeMachines) Deprovision(_ context.Context, t provisiond.Task) error {
 	f.j.add("deprovision " + t.Workload.Name)
 	return nil
 }
 
-func (f fakeMachines) Update(_ context.Context, t provision.Task) (any, error) {
+func (f fakeMachines) Update(_ context.Context, t provisiond.Task) (any, error) {
 	f.j.add("update " + t.Workload.Name)
 	return nil, nil
 }
 
-func (f fakeMachines) Pause(_ context.Context, t provision.Task) error {
+func (f fakeMachines) Pause(_ context.Context, t provisiond.Task) error {
 	f.j.add("pause " + t.Workload.Name)
 	return nil
 }
 
-func (f fakeMachines) Resume(_ context.Context, t provision.Task) error {
+func (f fakeMachines) Resume(_ context.Context, t provisiond.Task) error {
 	f.j.add("resume " + t.Workload.Name)
 	return nil
 }
 
 // node is a node under test: engine, managers and API server.
 type node struct {
-	engine   *provision.Engine
+	engine   *provisiond.Engine
 	server   *Server
 	url      string
 	dir      string
@@ -152,7 +152,7 @@ type node struct {
 
 // nodeOptions vary the node.
 type nodeOptions struct {
-	capacity provision.CapacityProvider
+	capacity provisiond.CapacityProvider
 	block    string
 	// realMachines uses the real zmachine manager (which fails here
 	// without a hypervisor) instead of the fake.
@@ -183,24 +183,24 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 		return nil, err
 	}
 	j := &journal{}
-	var machines provision.Manager = fakeMachines{j: j, logDir: logDir, block: o.block}
+	var machines provisiond.Manager = fakeMachines{j: j, logDir: logDir, block: o.block}
 	if o.realMachines {
 		if machines, err = zmachine.New(zmachine.Config{Dir: filepath.Join(dir, "machines"), LogDir: logDir, NetworkSalt: dir}); err != nil {
 			return nil, err
 		}
 	}
-	var networks provision.Manager = netlight.New(netlight.Config{Salt: dir})
+	var networks provisiond.Manager = netlight.New(netlight.Config{Salt: dir})
 	if os.Geteuid() != 0 {
 		// Namespaces need root; the network part is then only recorded.
 		networks = fakeMachines{j: j, logDir: logDir}
 	}
-	managers := map[provision.WorkloadType]provision.Manager{
-		provision.ZMountType:        zm,
-		provision.VolumeType:        vol,
-		provision.QuantumSafeFSType: qs,
-		provision.NetworkLightType:  networks,
-		provision.ZMachineLightType: machines,
-		provision.ZLogsType:         zl,
+	managers := map[provisiond.WorkloadType]provisiond.Manager{
+		provisiond.ZMountType:        zm,
+		provisiond.VolumeType:        vol,
+		provisiond.QuantumSafeFSType: qs,
+		provisiond.NetworkLightType:  networks,
+		provisiond.ZMachineLightType: machines,
+		provisiond.ZLogsType:         zl,
 	}
 	reg, err := client.New(registrarURL)
 	if err != nil {
@@ -209,9 +209,9 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	tk := NewTwinKeyCache(reg, KeyCacheConfig{})
 	capacity := o.capacity
 	if capacity == nil {
-		capacity = provision.FixedCapacity{CRU: 16, MRU: 64 * provision.GiB, SRU: 100 * provision.GiB, HRU: 0, IPv4: 0}
+		capacity = provisiond.FixedCapacity{CRU: 16, MRU: 64 * provisiond.GiB, SRU: 100 * provisiond.GiB, HRU: 0, IPv4: 0}
 	}
-	e, err := provision.Open(provision.Config{Dir: filepath.Join(dir, "provision"), Managers: managers, Keys: tk, Capacity: capacity})
+	e, err := provisiond.Open(provisiond.Config{Dir: filepath.Join(dir, "provision"), Managers: managers, Keys: tk, Capacity: capacity})
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (n *node) client(t testing.TB, tw twin) *Client {
 }
 
 // waitDone polls deployment.get until nothing is pending.
-func waitDone(t testing.TB, c *Client, id uint64) provision.Record {
+func waitDone(t testing.TB, c *Client, id uint64) provisiond.Record {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -283,7 +283,7 @@ func raw(v any) json.RawMessage {
 	return b
 }
 
-func stateOf(r provision.Record, name string) provision.State {
+func stateOf(r provisiond.Record, name string) provisiond.State {
 	w, ok := r.Deployment.Get(name)
 	if !ok || w.Result == nil {
 		return ""

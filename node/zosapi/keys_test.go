@@ -18,7 +18,7 @@ import (
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 )
 
 // fakeAccounts is a registrar whose twins' keys the test changes.
@@ -153,12 +153,12 @@ func TestKeyCacheBounded(t *testing.T) {
 // stubEngine answers node.version only.
 type stubEngine struct{ Engine }
 
-func (stubEngine) Statistics(context.Context) (provision.Statistics, error) {
-	return provision.Statistics{}, nil
+func (stubEngine) Statistics(context.Context) (provisiond.Statistics, error) {
+	return provisiond.Statistics{}, nil
 }
 
-func (stubEngine) Capacity(context.Context) (provision.CapacityReport, error) {
-	return provision.CapacityReport{}, nil
+func (stubEngine) Capacity(context.Context) (provisiond.CapacityReport, error) {
+	return provisiond.CapacityReport{}, nil
 }
 
 // TestChangedKeyNotLockedOut: a twin whose key changed on the registrar

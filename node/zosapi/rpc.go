@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 )
 
 // JSON-RPC 2.0 error codes. The first five are the specification's; the
@@ -80,19 +80,19 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code
 func (e *Error) Is(target error) bool {
 	switch e.Code {
 	case CodeInvalidParams:
-		return target == provision.ErrInvalid
+		return target == provisiond.ErrInvalid
 	case CodeNotFound:
-		return target == provision.ErrNotFound
+		return target == provisiond.ErrNotFound
 	case CodeForbidden:
-		return target == provision.ErrForbidden
+		return target == provisiond.ErrForbidden
 	case CodeConflict:
-		return target == provision.ErrConflict
+		return target == provisiond.ErrConflict
 	case CodeBusy:
-		return target == provision.ErrBusy
+		return target == provisiond.ErrBusy
 	case CodeCapacity:
-		return target == provision.ErrCapacity
+		return target == provisiond.ErrCapacity
 	case CodeSignature:
-		return target == provision.ErrSignature
+		return target == provisiond.ErrSignature
 	}
 	return false
 }
@@ -104,23 +104,23 @@ func errorOf(err error) *Error {
 	if errors.As(err, &re) {
 		return re
 	}
-	var ve *provision.ValidationError
+	var ve *provisiond.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		return &Error{Code: CodeInvalidParams, Message: err.Error(), Data: map[string]string{"field": ve.Field}}
-	case errors.Is(err, provision.ErrInvalid):
+	case errors.Is(err, provisiond.ErrInvalid):
 		return &Error{Code: CodeInvalidParams, Message: err.Error()}
-	case errors.Is(err, provision.ErrNotFound):
+	case errors.Is(err, provisiond.ErrNotFound):
 		return &Error{Code: CodeNotFound, Message: err.Error()}
-	case errors.Is(err, provision.ErrForbidden):
+	case errors.Is(err, provisiond.ErrForbidden):
 		return &Error{Code: CodeForbidden, Message: err.Error()}
-	case errors.Is(err, provision.ErrConflict):
+	case errors.Is(err, provisiond.ErrConflict):
 		return &Error{Code: CodeConflict, Message: err.Error()}
-	case errors.Is(err, provision.ErrBusy):
+	case errors.Is(err, provisiond.ErrBusy):
 		return &Error{Code: CodeBusy, Message: err.Error()}
-	case errors.Is(err, provision.ErrCapacity):
+	case errors.Is(err, provisiond.ErrCapacity):
 		return &Error{Code: CodeCapacity, Message: err.Error()}
-	case errors.Is(err, provision.ErrSignature):
+	case errors.Is(err, provisiond.ErrSignature):
 		return &Error{Code: CodeSignature, Message: err.Error()}
 	}
 	return &Error{Code: CodeInternal, Message: "internal error"}

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
-	"github.com/grid4/grid4/node/provision"
+	"github.com/grid4/grid4/node/provisiond"
 )
 
 // Routes of the API.
@@ -38,18 +38,18 @@ var openRPCDocument []byte
 func OpenRPC() json.RawMessage { return bytes.Clone(openRPCDocument) }
 
 // Engine is what the API serves: the provisioning engine
-// (*provision.Engine).
+// (*provisiond.Engine).
 type Engine interface {
-	Deploy(ctx context.Context, caller uint64, d provision.Deployment) (provision.Record, error)
-	Update(ctx context.Context, caller uint64, d provision.Deployment) (provision.Record, error)
-	Delete(ctx context.Context, caller, id uint64) (provision.Record, error)
-	Pause(ctx context.Context, caller, id uint64) (provision.Record, error)
-	Resume(ctx context.Context, caller, id uint64) (provision.Record, error)
-	Get(ctx context.Context, caller, id uint64) (provision.Record, error)
-	List(ctx context.Context, caller uint64) ([]provision.Summary, error)
-	Changes(ctx context.Context, caller, id uint64) ([]provision.Change, error)
-	Capacity(ctx context.Context) (provision.CapacityReport, error)
-	Statistics(ctx context.Context) (provision.Statistics, error)
+	Deploy(ctx context.Context, caller uint64, d provisiond.Deployment) (provisiond.Record, error)
+	Update(ctx context.Context, caller uint64, d provisiond.Deployment) (provisiond.Record, error)
+	Delete(ctx context.Context, caller, id uint64) (provisiond.Record, error)
+	Pause(ctx context.Context, caller, id uint64) (provisiond.Record, error)
+	Resume(ctx context.Context, caller, id uint64) (provisiond.Record, error)
+	Get(ctx context.Context, caller, id uint64) (provisiond.Record, error)
+	List(ctx context.Context, caller uint64) ([]provisiond.Summary, error)
+	Changes(ctx context.Context, caller, id uint64) ([]provisiond.Change, error)
+	Capacity(ctx context.Context) (provisiond.CapacityReport, error)
+	Statistics(ctx context.Context) (provisiond.Statistics, error)
 }
 
 // TwinKeys is the key lookup of the API: auth.TwinKeys, plus Refresh to

@@ -16,13 +16,13 @@ import (
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/facts"
-	"github.com/grid4/grid4/node/geo"
+	"github.com/grid4/grid4/node/internal/geoip"
+	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
-	"github.com/grid4/grid4/node/power"
-	"github.com/grid4/grid4/node/registration"
-	"github.com/grid4/grid4/node/supervisor"
-	"github.com/grid4/grid4/node/upgrade"
+	"github.com/grid4/grid4/node/noded"
+	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/upgrader"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --farm is
@@ -125,23 +125,23 @@ func DefaultConfig() Config {
 		RedisServer:           "redis-server",
 		HostRoot:              "/",
 		GeoIPURL:              DefaultGeoIPURL,
-		LocationRefresh:       geo.DefaultTTL,
-		AccountCheck:          registration.DefaultAccountCheck,
-		Update:                registration.DefaultUpdate,
-		Uptime:                registration.DefaultUptime,
-		UptimeMin:             registration.DefaultUptimeMin,
-		RetryMin:              registration.DefaultRetryMin,
-		RetryMax:              registration.DefaultRetryMax,
+		LocationRefresh:       location.DefaultTTL,
+		AccountCheck:          registrarlight.DefaultAccountCheck,
+		Update:                registrarlight.DefaultUpdate,
+		Uptime:                registrarlight.DefaultUptime,
+		UptimeMin:             registrarlight.DefaultUptimeMin,
+		RetryMin:              registrarlight.DefaultRetryMin,
+		RetryMax:              registrarlight.DefaultRetryMax,
 		AuthScheme:            "v2",
-		AddressPoll:           facts.DefaultPollInterval,
-		HealthInterval:        power.DefaultCheckInterval,
-		MinFreeDisk:           power.DefaultMinFree,
-		UpgradePublisher:      upgrade.DefaultPublisher,
-		UpgradeRepo:           upgrade.DefaultRepo,
-		UpgradeInterval:       upgrade.DefaultInterval,
-		UpgradeJitter:         upgrade.DefaultMaxJitter,
-		UpgradeHealthDeadline: upgrade.DefaultHealthDeadline,
-		UpgradeHealthStable:   upgrade.DefaultStable,
+		AddressPoll:           noded.DefaultPollInterval,
+		HealthInterval:        powerd.DefaultCheckInterval,
+		MinFreeDisk:           powerd.DefaultMinFree,
+		UpgradePublisher:      upgrader.DefaultPublisher,
+		UpgradeRepo:           upgrader.DefaultRepo,
+		UpgradeInterval:       upgrader.DefaultInterval,
+		UpgradeJitter:         upgrader.DefaultMaxJitter,
+		UpgradeHealthDeadline: upgrader.DefaultHealthDeadline,
+		UpgradeHealthStable:   upgrader.DefaultStable,
 		RestartMin:            supervisor.DefaultRestartMin,
 		RestartMax:            supervisor.DefaultRestartMax,
 		LogLevel:              slog.LevelInfo,
@@ -163,17 +163,17 @@ func (c Config) LockFile() string { return filepath.Join(c.DataDir, "zosd.lock")
 func (c Config) UpgradeDir() string { return filepath.Join(c.DataDir, "upgrade") }
 
 // installed reads what the upgrade directory says the node runs.
-func (c Config) installed() upgrade.Installed {
-	return upgrade.Installed{Dir: c.UpgradeDir(), Base: c.ZosVersion}
+func (c Config) installed() upgrader.Installed {
+	return upgrader.Installed{Dir: c.UpgradeDir(), Base: c.ZosVersion}
 }
 
 // RedisSocket is the private Redis's socket.
 func (c Config) RedisSocket() string { return filepath.Join(c.DataDir, "redis.sock") }
 
 // LocationConfig is the location module's configuration.
-func (c Config) LocationConfig() location.Config {
+func (c Config) LocationConfig() geoip.Config {
 	fb := c.Fallback
-	return location.Config{URL: c.GeoIPURL, Fallback: &fb}
+	return geoip.Config{URL: c.GeoIPURL, Fallback: &fb}
 }
 
 // flagSet declares the node's flags on fs, bound to c.
@@ -296,7 +296,7 @@ func (c *Config) validate(what string) error {
 		c.GeoIPURL = ""
 	}
 	if needs(ModuleLocation) {
-		if err := location.Validate(c.Fallback); err != nil {
+		if err := geoip.Validate(c.Fallback); err != nil {
 			return fmt.Errorf("%w: fallback location: %v", ErrUsage, err)
 		}
 	}
@@ -356,8 +356,8 @@ func (c *Config) validate(what string) error {
 }
 
 // lightConfig is registrar_light's configuration.
-func (c Config) lightConfig() registration.Config {
-	return registration.Config{
+func (c Config) lightConfig() registrarlight.Config {
+	return registrarlight.Config{
 		AccountCheck: c.AccountCheck, Update: c.Update, Uptime: c.Uptime,
 		UptimeMin: c.UptimeMin, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
 		ZosVersion: c.ZosVersion,

@@ -17,8 +17,8 @@ import (
 	"runtime/debug"
 
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/node/clock"
-	"github.com/grid4/grid4/node/supervisor"
+	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/internal/supervisor"
 )
 
 // Exit statuses of Main.

@@ -15,17 +15,17 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/clock"
-	"github.com/grid4/grid4/node/facts"
 	"github.com/grid4/grid4/node/flistd"
-	"github.com/grid4/grid4/node/geo"
 	"github.com/grid4/grid4/node/hostinfo"
-	"github.com/grid4/grid4/node/identity"
+	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/internal/geoip"
+	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
-	"github.com/grid4/grid4/node/power"
-	"github.com/grid4/grid4/node/registration"
-	"github.com/grid4/grid4/node/supervisor"
-	"github.com/grid4/grid4/node/upgrade"
+	"github.com/grid4/grid4/node/noded"
+	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/upgrader"
 )
 
 // The modules zosd runs, in start order.
@@ -125,15 +125,15 @@ func all(ctx context.Context, fs ...func(ctx context.Context) error) error {
 // runIdentity is identityd. An identity that cannot be loaded is fatal:
 // restarting would not repair it.
 func runIdentity(ctx context.Context, e env) error {
-	res, err := identity.Open(identity.Config{Primary: e.cfg.SeedFile(), Disks: e.cfg.DataDisks, Logger: e.log})
+	res, err := identityd.Open(identityd.Config{Primary: e.cfg.SeedFile(), Disks: e.cfg.DataDisks, Logger: e.log})
 	if err != nil {
-		if errors.Is(err, identity.ErrCorrupt) || errors.Is(err, identity.ErrUnreadable) || errors.Is(err, identity.ErrConflictingCopies) {
+		if errors.Is(err, identityd.ErrCorrupt) || errors.Is(err, identityd.ErrUnreadable) || errors.Is(err, identityd.ErrConflictingCopies) {
 			return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 		}
 		return err
 	}
-	m := identity.NewManager(res, e.cfg.Farm, e.cfg.SeedFile())
-	return serve(ctx, e.bus, identity.Object, m.Methods())
+	m := identityd.NewManager(res, e.cfg.Farm, e.cfg.SeedFile())
+	return serve(ctx, e.bus, identityd.Object, m.Methods())
 }
 
 // runNoded is noded: the facts and the address watcher.
@@ -142,39 +142,39 @@ func runNoded(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
-	stream, err := facts.NewAddressStream(e.bus)
+	stream, err := noded.NewAddressStream(e.bus)
 	if err != nil {
 		return err
 	}
-	wake, err := facts.NetlinkWakeups(ctx, e.log)
+	wake, err := noded.NetlinkWakeups(ctx, e.log)
 	if err != nil {
 		e.log.Warn("no netlink notifications; watching addresses by polling only", "err", err, "every", e.cfg.AddressPoll)
 	}
-	w := facts.NewWatcher(p, stream, e.clock, e.cfg.AddressPoll, wake, e.log)
+	w := noded.NewWatcher(p, stream, e.clock, e.cfg.AddressPoll, wake, e.log)
 	return all(ctx,
-		func(ctx context.Context) error { return serve(ctx, e.bus, facts.Object, facts.NewService(p).Methods()) },
+		func(ctx context.Context) error { return serve(ctx, e.bus, noded.Object, noded.NewService(p).Methods()) },
 		w.Run,
 	)
 }
 
 // runLocation is the location module.
 func runLocation(ctx context.Context, e env) error {
-	loc, err := location.New(e.cfg.LocationConfig(), nil, e.log)
+	loc, err := geoip.New(e.cfg.LocationConfig(), nil, e.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
-	svc := geo.NewService(loc, e.clock, e.cfg.LocationRefresh)
-	return serve(ctx, e.bus, geo.Object, svc.Methods())
+	svc := location.NewService(loc, e.clock, e.cfg.LocationRefresh)
+	return serve(ctx, e.bus, location.Object, svc.Methods())
 }
 
 // runPower is powerd.
 func runPower(ctx context.Context, e env) error {
-	m, err := power.New(power.Config{Root: e.cfg.HostRoot, DataDir: e.cfg.DataDir, MinFree: e.cfg.MinFreeDisk, CheckInterval: e.cfg.HealthInterval}, e.bus, e.clock, e.log)
+	m, err := powerd.New(powerd.Config{Root: e.cfg.HostRoot, DataDir: e.cfg.DataDir, MinFree: e.cfg.MinFreeDisk, CheckInterval: e.cfg.HealthInterval}, e.bus, e.clock, e.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
 	return all(ctx,
-		func(ctx context.Context) error { return serve(ctx, e.bus, power.Object, m.Methods()) },
+		func(ctx context.Context) error { return serve(ctx, e.bus, powerd.Object, m.Methods()) },
 		m.Watch,
 	)
 }
@@ -185,11 +185,11 @@ const gatewayHTTPTimeout = 30 * time.Second
 // runGateway is registrar_gateway. It signs through identityd, so it
 // first waits for identityd to answer.
 func runGateway(ctx context.Context, e env) error {
-	stub := identity.NewStub(e.bus)
-	var key *identity.RemoteKey
+	stub := identityd.NewStub(e.bus)
+	var key *identityd.RemoteKey
 	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		k, err := identity.NewRemoteKey(cctx, stub)
+		k, err := identityd.NewRemoteKey(cctx, stub)
 		cancel()
 		if err == nil {
 			key = k
@@ -216,23 +216,23 @@ func runGateway(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
-	return serve(ctx, e.bus, registration.GatewayObject, registration.NewGateway(c).Methods())
+	return serve(ctx, e.bus, registrarlight.GatewayObject, registrarlight.NewGateway(c).Methods())
 }
 
 // runLight is registrar_light.
 func runLight(ctx context.Context, e env) error {
-	stream, err := facts.NewAddressStream(e.bus)
+	stream, err := noded.NewAddressStream(e.bus)
 	if err != nil {
 		return err
 	}
-	l, err := registration.NewLight(e.cfg.lightConfig(), registration.Deps{
+	l, err := registrarlight.NewLight(e.cfg.lightConfig(), registrarlight.Deps{
 		Version:   e.cfg.installed(),
-		Registrar: registration.NewGatewayStub(e.bus),
-		Facts:     facts.NewStub(e.bus),
-		Location:  geo.NewStub(e.bus),
-		Farm:      identity.NewStub(e.bus),
-		Power:     power.NewStub(e.bus),
-		Addresses: facts.Changes(ctx, stream, e.log),
+		Registrar: registrarlight.NewGatewayStub(e.bus),
+		Facts:     noded.NewStub(e.bus),
+		Location:  location.NewStub(e.bus),
+		Farm:      identityd.NewStub(e.bus),
+		Power:     powerd.NewStub(e.bus),
+		Addresses: noded.Changes(ctx, stream, e.log),
 		Clock:     e.clock,
 		Logger:    e.log,
 	})
@@ -240,7 +240,7 @@ func runLight(ctx context.Context, e env) error {
 		return err
 	}
 	return all(ctx,
-		func(ctx context.Context) error { return serve(ctx, e.bus, registration.LightObject, l.Methods()) },
+		func(ctx context.Context) error { return serve(ctx, e.bus, registrarlight.LightObject, l.Methods()) },
 		l.Run,
 	)
 }
@@ -264,7 +264,7 @@ func runUpgrader(ctx context.Context, e env) error {
 		if err != nil {
 			e.log.Warn("reading the current generation", "err", err)
 		}
-		return serve(ctx, e.bus, upgrade.Object, upgrade.Disabled{Reason: "no --hub configured", Running: run}.Methods())
+		return serve(ctx, e.bus, upgrader.Object, upgrader.Disabled{Reason: "no --hub configured", Running: run}.Methods())
 	}
 	key, err := keys.ParsePublicKey(e.cfg.UpgradePublisherKey)
 	if err != nil {
@@ -272,7 +272,7 @@ func runUpgrader(ctx context.Context, e env) error {
 	}
 	m, err := flistd.New(flistd.Config{
 		HubURL:   e.cfg.Hub,
-		CacheDir: filepath.Join(e.cfg.UpgradeDir(), upgrade.CacheDir),
+		CacheDir: filepath.Join(e.cfg.UpgradeDir(), upgrader.CacheDir),
 		Logger:   e.log.With("part", "flistd"),
 	}, &http.Client{Timeout: upgradeHubTimeout})
 	if err != nil {
@@ -280,27 +280,27 @@ func runUpgrader(ctx context.Context, e env) error {
 	}
 	defer m.Close()
 	sup := NewSupervisorStub(e.bus)
-	poll := min(upgrade.DefaultHealthPoll, max(e.cfg.UpgradeHealthStable/4, 100*time.Millisecond))
+	poll := min(upgrader.DefaultHealthPoll, max(e.cfg.UpgradeHealthStable/4, 100*time.Millisecond))
 	jitter := e.cfg.UpgradeJitter
 	if jitter == 0 {
 		jitter = -1 // none (0 is the package's default)
 	}
-	up, err := upgrade.New(upgrade.Config{
+	up, err := upgrader.New(upgrader.Config{
 		Dir: e.cfg.UpgradeDir(), Farm: e.cfg.Farm, BaseVersion: e.cfg.ZosVersion,
 		Publisher: e.cfg.UpgradePublisher, Repo: e.cfg.UpgradeRepo, PublisherKey: key,
 		FirstCheck: e.cfg.UpgradeFirstCheck, Interval: e.cfg.UpgradeInterval, MaxJitter: jitter,
 		HealthDeadline: e.cfg.UpgradeHealthDeadline, HealthPoll: poll,
-	}, upgrade.Deps{
-		Registrar: versionWithTimeout{registration.NewGatewayStub(e.bus)},
-		Packages:  upgrade.FlistdPackages{Manager: m},
-		Restarter: upgrade.RestarterFunc(func(ctx context.Context) error {
+	}, upgrader.Deps{
+		Registrar: versionWithTimeout{registrarlight.NewGatewayStub(e.bus)},
+		Packages:  upgrader.FlistdPackages{Manager: m},
+		Restarter: upgrader.RestarterFunc(func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, upgradeRestartTimeout)
 			defer cancel()
 			return sup.Restart(ctx)
 		}),
-		Health: upgrade.ModulesHealth{
+		Health: upgrader.ModulesHealth{
 			Modules: statusesWithTimeout{sup},
-			Power:   powerWithTimeout{power.NewStub(e.bus)},
+			Power:   powerWithTimeout{powerd.NewStub(e.bus)},
 			Ignore:  []string{ModuleRedis, ModuleUpgrader},
 			Stable:  e.cfg.UpgradeHealthStable,
 			Clock:   e.clock,
@@ -312,22 +312,22 @@ func runUpgrader(ctx context.Context, e env) error {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
 	return all(ctx,
-		func(ctx context.Context) error { return serve(ctx, e.bus, upgrade.Object, up.Methods()) },
+		func(ctx context.Context) error { return serve(ctx, e.bus, upgrader.Object, up.Methods()) },
 		up.Run,
 	)
 }
 
 // versionWithTimeout bounds the upgrader's version reads.
-type versionWithTimeout struct{ s registration.GatewayStub }
+type versionWithTimeout struct{ s registrarlight.GatewayStub }
 
 // ZosVersion asks the gateway, within upgradeVersionTimeout; a registrar
-// without a version is upgrade.ErrNoVersion.
+// without a version is upgrader.ErrNoVersion.
 func (v versionWithTimeout) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
 	ctx, cancel := context.WithTimeout(ctx, upgradeVersionTimeout)
 	defer cancel()
 	ver, err := v.s.ZosVersion(ctx)
-	if errors.Is(err, registration.ErrNotFound) {
-		return ver, fmt.Errorf("%w: %w", upgrade.ErrNoVersion, err)
+	if errors.Is(err, registrarlight.ErrNotFound) {
+		return ver, fmt.Errorf("%w: %w", upgrader.ErrNoVersion, err)
 	}
 	return ver, err
 }
@@ -343,10 +343,10 @@ func (v statusesWithTimeout) Statuses(ctx context.Context) ([]supervisor.Status,
 }
 
 // powerWithTimeout gives the upgrader powerd's verdict.
-type powerWithTimeout struct{ s power.Stub }
+type powerWithTimeout struct{ s powerd.Stub }
 
 // Health asks powerd whether the node is healthy.
-func (v powerWithTimeout) Health(ctx context.Context) (power.Health, error) {
+func (v powerWithTimeout) Health(ctx context.Context) (powerd.Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, upgradeStatusTimeout)
 	defer cancel()
 	return v.s.Health(ctx)

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/node/clock"
-	"github.com/grid4/grid4/node/identity"
-	"github.com/grid4/grid4/node/supervisor"
-	"github.com/grid4/grid4/node/upgrade"
+	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/internal/supervisor"
+	"github.com/grid4/grid4/node/upgrader"
 )
 
 // SupervisorObject is the bus object zosd itself serves.
@@ -63,7 +63,7 @@ func (n *node) run(ctx context.Context) error {
 	// Check the identity before starting anything: a node whose identity
 	// cannot be loaded must refuse to start, not restart identityd in a
 	// loop.
-	if err := identity.Check(identity.Config{Primary: cfg.SeedFile(), Disks: cfg.DataDisks}); err != nil {
+	if err := identityd.Check(identityd.Config{Primary: cfg.SeedFile(), Disks: cfg.DataDisks}); err != nil {
 		return err
 	}
 	n.log.Info("starting node", "farm", cfg.Farm, "registrar", cfg.Registrar, "data", cfg.DataDir, "in_process", cfg.InProcess)
@@ -156,7 +156,7 @@ func (n *node) run(ctx context.Context) error {
 		// upgrader cannot judge it any more (it was stopped too): switch
 		// back here and start the node again, rather than stop on a
 		// generation that would stop every start.
-		t, aerr := upgrade.AbortTrial(cfg.UpgradeDir(), fmt.Sprintf("%s failed fatally on the new generation: %v", fe.Name, fe.Err))
+		t, aerr := upgrader.AbortTrial(cfg.UpgradeDir(), fmt.Sprintf("%s failed fatally on the new generation: %v", fe.Name, fe.Err))
 		if aerr != nil {
 			n.log.Error("cannot switch back from the generation being tried", "err", aerr)
 			break

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/node/identity"
+	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/bustest"
 	"github.com/grid4/grid4/node/internal/regtest"
-	"github.com/grid4/grid4/node/registration"
+	"github.com/grid4/grid4/node/registrarlight"
 )
 
 // hostRoot makes a fixture machine: 2 CPUs, 4 GiB, interface lo with a
@@ -129,7 +129,7 @@ func (n *testNode) waitReport(what string, cond func(r Report) bool) Report {
 }
 
 func registered(r Report) bool {
-	return r.Registration != nil && r.Registration.Phase == registration.Done && r.Registration.Uptime.OK
+	return r.Registration != nil && r.Registration.Phase == registrarlight.Done && r.Registration.Uptime.OK
 }
 
 // TestNodeInProcess: a node with its modules in-process registers with a
@@ -156,7 +156,7 @@ func TestNodeInProcess(t *testing.T) {
 			t.Errorf("module %+v", m)
 		}
 	}
-	if r.Identity == nil || r.Identity.FarmID != farm || r.Identity.Origin != identity.Created {
+	if r.Identity == nil || r.Identity.FarmID != farm || r.Identity.Origin != identityd.Created {
 		t.Errorf("identity: %+v", r.Identity)
 	}
 	if r.Power == nil || !r.Power.Health.Healthy || r.Power.Uptime != 5000 {
@@ -212,7 +212,7 @@ func TestNodeInProcess(t *testing.T) {
 	// Started again: same identity, same node, same twin.
 	n.start()
 	r2 := n.waitReport("registration after restart", func(r Report) bool { return registered(r) && r.Registration.Uptime.Runs > 0 })
-	if r2.Registration.NodeID != st.NodeID || r2.Registration.TwinID != st.TwinID || r2.Identity.Origin != identity.Loaded || r2.Identity.Address != r.Identity.Address {
+	if r2.Registration.NodeID != st.NodeID || r2.Registration.TwinID != st.TwinID || r2.Identity.Origin != identityd.Loaded || r2.Identity.Address != r.Identity.Address {
 		t.Errorf("after restart: %+v %+v", r2.Registration, r2.Identity)
 	}
 }
@@ -274,7 +274,7 @@ func TestRunModuleAlone(t *testing.T) {
 		done <- Main(ctx, []string{"run", "identityd", "--data", data, "--farm", "5", "--redis", bustest.URL(), "--bus-prefix", prefix}, Env{Stderr: &errb})
 	}()
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-	farm, err := identity.NewStub(b).FarmID(cctx)
+	farm, err := identityd.NewStub(b).FarmID(cctx)
 	ccancel()
 	if err != nil || farm != 5 {
 		t.Errorf("FarmID: %d %v; log:\n%s", farm, err, errb.String())

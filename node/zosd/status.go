@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/node/identity"
-	"github.com/grid4/grid4/node/power"
-	"github.com/grid4/grid4/node/registration"
-	"github.com/grid4/grid4/node/supervisor"
-	"github.com/grid4/grid4/node/upgrade"
+	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/supervisor"
+	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/upgrader"
 )
 
 // statusTimeout bounds each call `zosd status` makes.
@@ -22,14 +22,14 @@ const statusTimeout = 3 * time.Second
 
 // Report is what `zosd status` shows (and prints with -o json).
 type Report struct {
-	Run          RunInfo             `json:"run"`
-	Identity     *identity.Info      `json:"identity,omitempty"`
-	Modules      []supervisor.Status `json:"modules"`
-	Registration *registration.State `json:"registration,omitempty"`
-	Power        *power.Status       `json:"power,omitempty"`
+	Run          RunInfo               `json:"run"`
+	Identity     *identityd.Info       `json:"identity,omitempty"`
+	Modules      []supervisor.Status   `json:"modules"`
+	Registration *registrarlight.State `json:"registration,omitempty"`
+	Power        *powerd.Status        `json:"power,omitempty"`
 	// Upgrade is the upgrader's state: the running version, the last
 	// check, a switch in progress or the last rollback.
-	Upgrade *upgrade.State `json:"upgrade,omitempty"`
+	Upgrade *upgrader.State `json:"upgrade,omitempty"`
 	// Errors holds, per part, why it could not be read.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -79,28 +79,28 @@ func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
 		return err
 	})
 	call(ModuleIdentity, func(ctx context.Context) error {
-		info, err := identity.NewStub(b).Info(ctx)
+		info, err := identityd.NewStub(b).Info(ctx)
 		if err == nil {
 			r.Identity = &info
 		}
 		return err
 	})
 	call(ModuleLight, func(ctx context.Context) error {
-		st, err := registration.NewLightStub(b).State(ctx)
+		st, err := registrarlight.NewLightStub(b).State(ctx)
 		if err == nil {
 			r.Registration = &st
 		}
 		return err
 	})
 	call(ModulePower, func(ctx context.Context) error {
-		st, err := power.NewStub(b).Status(ctx)
+		st, err := powerd.NewStub(b).Status(ctx)
 		if err == nil {
 			r.Power = &st
 		}
 		return err
 	})
 	call(ModuleUpgrader, func(ctx context.Context) error {
-		st, err := upgrade.NewStub(b).State(ctx)
+		st, err := upgrader.NewStub(b).State(ctx)
 		if err == nil {
 			r.Upgrade = &st
 		}
@@ -166,9 +166,9 @@ func printReport(w io.Writer, r Report, now time.Time) {
 
 	if s := r.Registration; s != nil {
 		switch s.Phase {
-		case registration.Done:
+		case registrarlight.Done:
 			fmt.Fprintf(w, "registration  done: node %d, twin %d, farm %d (registered %s)\n", s.NodeID, s.TwinID, s.FarmID, ago(s.RegisteredAt))
-		case registration.Failed:
+		case registrarlight.Failed:
 			fmt.Fprintf(w, "registration  failed (%d attempts), retrying %s: %s\n", s.Attempts, in(s.Register.Next), s.Reason)
 		default:
 			fmt.Fprintf(w, "registration  in progress\n")
@@ -179,7 +179,7 @@ func printReport(w io.Writer, r Report, now time.Time) {
 		if s.Location != nil {
 			fmt.Fprintf(w, "  location    %s (%s)\n", place(s.Location.Country, s.Location.City, s.Location.Latitude, s.Location.Longitude), s.LocationSource)
 		}
-		task := func(name string, t registration.Task) {
+		task := func(name string, t registrarlight.Task) {
 			status := "ok"
 			if !t.OK && t.Runs > 0 {
 				status = "FAILED: " + t.Error
@@ -227,17 +227,17 @@ func printUpgrade(w io.Writer, r Report, ago, in func(time.Time) string) {
 	}
 	line := fmt.Sprintf("upgrades      %s, farm %d", u.Source, u.Farm)
 	switch {
-	case u.Trial != nil && u.Trial.Phase == upgrade.PhaseRollingBack:
+	case u.Trial != nil && u.Trial.Phase == upgrader.PhaseRollingBack:
 		line += fmt.Sprintf("; ROLLING BACK from %s: %s", u.Trial.Version, u.Trial.Reason)
 	case u.Trial != nil:
 		line += fmt.Sprintf("; switched to %s %s, checking its health", u.Trial.Version, ago(u.Trial.Started))
-	case u.Activity != "" && u.Activity != upgrade.Idle:
+	case u.Activity != "" && u.Activity != upgrader.Idle:
 		line += "; " + string(u.Activity)
 	}
 	fmt.Fprintln(w, line)
 	if l := u.Last; l != nil {
 		status := string(l.Outcome)
-		if l.Outcome == upgrade.Failed || l.Outcome == upgrade.RolledBack || l.Outcome == upgrade.Refused {
+		if l.Outcome == upgrader.Failed || l.Outcome == upgrader.RolledBack || l.Outcome == upgrader.Refused {
 			status = strings.ToUpper(strings.ReplaceAll(status, "_", " "))
 		}
 		fmt.Fprintf(w, "  check       last %s, next %s — %s: %s\n", ago(u.LastCheck), in(u.NextCheck), status, oneLine(l.Detail, 200))
@@ -261,7 +261,7 @@ func printUpgrade(w io.Writer, r Report, ago, in func(time.Time) string) {
 }
 
 // describeRunning is a generation for people.
-func describeRunning(r upgrade.Running, ago func(time.Time) string) string {
+func describeRunning(r upgrader.Running, ago func(time.Time) string) string {
 	if r.Generation == 0 {
 		v := r.Version
 		if v == "" {

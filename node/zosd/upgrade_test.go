@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/node/internal/bustest"
-	"github.com/grid4/grid4/node/upgrade"
-	"github.com/grid4/grid4/node/upgrade/upgradetest"
+	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/upgrader/upgradetest"
 )
 
 // TestNodeUpgrade: an in-process node with the upgrader on, against a
@@ -55,22 +55,22 @@ func TestNodeUpgrade(t *testing.T) {
 	if r.Upgrade == nil || !r.Upgrade.Enabled || r.Upgrade.Running.Version != "v4.1.0" {
 		t.Fatalf("upgrade state: %+v", r.Upgrade)
 	}
-	check := func(want upgrade.Outcome, detail string) {
+	check := func(want upgrader.Outcome, detail string) {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		res, err := upgrade.NewStub(b).CheckNow(cctx)
+		res, err := upgrader.NewStub(b).CheckNow(cctx)
 		if err != nil || res.Outcome != want || !strings.Contains(res.Detail, detail) {
 			t.Fatalf("check: %+v %v; want %s with %q\nlog:\n%s", res, err, want, detail, n.stderr)
 		}
 	}
 
 	// No version on the registrar yet (a 404 through the gateway).
-	check(upgrade.NoVersion, "the registrar has no ZOS version set")
+	check(upgrader.NoVersion, "the registrar has no ZOS version set")
 
 	g.Release(t, "v4.1.1", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.ZosScript("v4.1.1")})
 	g.SetVersion(t, "v4.1.1", false, farm)
-	check(upgrade.Upgraded, "upgraded to v4.1.1 (generation 1")
+	check(upgrader.Upgraded, "upgraded to v4.1.1 (generation 1")
 	deadline := time.Now().Add(20 * time.Second)
 	for zosVersion() != "v4.1.1" {
 		if time.Now().After(deadline) {
@@ -88,7 +88,7 @@ func TestNodeUpgrade(t *testing.T) {
 
 	g.Release(t, "v4.1.2", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.BrokenBinaryScript})
 	g.SetVersion(t, "v4.1.2", true)
-	check(upgrade.Refused, "exec format error")
+	check(upgrader.Refused, "exec format error")
 	text, _ = n.status("text")
 	if !strings.Contains(text, "REFUSED: ") || !strings.Contains(text, "refused     v4.1.2 (record 2") {
 		t.Errorf("status after a refused release:\n%s", text)
@@ -98,7 +98,7 @@ func TestNodeUpgrade(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "maintenance"), []byte("disk swap\n"), 0o600)
 	g.Release(t, "v4.1.3", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.ZosScript("v4.1.3")})
 	g.SetVersion(t, "v4.1.3", true)
-	check(upgrade.RolledBack, "node unhealthy: maintenance")
+	check(upgrader.RolledBack, "node unhealthy: maintenance")
 	os.Remove(filepath.Join(data, "maintenance"))
 	r = n.waitReport("the rollback", func(r Report) bool {
 		return r.Upgrade != nil && r.Upgrade.RolledBack != nil && r.Upgrade.RolledBack.Version == "v4.1.3"

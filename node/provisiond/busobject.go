@@ -1,0 +1,168 @@
+package provisiond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/grid4/grid4/bus"
+)
+
+// BusObject is the engine's name on the node's bus (docs/bus.md). Other
+// modules of the node are trusted: they name the twin they act for; users
+// go through zos-api-light, which authenticates them.
+const BusObject = "provisiond/engine@1.0"
+
+// Bus error codes of the engine's sentinels; Stub turns them back into the
+// sentinels, so errors.Is works the same locally and across the bus.
+const (
+	CodeInvalid   bus.Code = "invalid_deployment"
+	CodeSignature bus.Code = "bad_signature"
+	CodeNotFound  bus.Code = "not_found"
+	CodeForbidden bus.Code = "forbidden"
+	CodeConflict  bus.Code = "conflict"
+	CodeBusy      bus.Code = "busy"
+	CodeCapacity  bus.Code = "no_capacity"
+)
+
+// codes pairs the codes with the sentinels.
+func codes() []struct {
+	code bus.Code
+	err  error
+} {
+	return []struct {
+		code bus.Code
+		err  error
+	}{
+		{CodeInvalid, ErrInvalid}, {CodeSignature, ErrSignature}, {CodeNotFound, ErrNotFound},
+		{CodeForbidden, ErrForbidden}, {CodeConflict, ErrConflict}, {CodeBusy, ErrBusy}, {CodeCapacity, ErrCapacity},
+	}
+}
+
+// toBus gives an engine error its bus code.
+func toBus(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range codes() {
+		if errors.Is(err, c.err) {
+			return bus.Errorf(c.code, "%v", err)
+		}
+	}
+	return err
+}
+
+// fromBus turns a bus error with an engine code back into an error that
+// matches the sentinel (and keeps the bus error).
+func fromBus(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range codes() {
+		if errors.Is(err, c.code) {
+			return fmt.Errorf("%w (%w)", c.err, err)
+		}
+	}
+	return err
+}
+
+// BusMethods are the engine's methods for bus.Server.Handle(BusObject, ...).
+func (e *Engine) BusMethods() bus.Methods {
+	record := func(f func(context.Context, uint64, uint64) (Record, error)) bus.Handler {
+		return bus.Func2(func(ctx context.Context, caller, id uint64) (Record, error) {
+			r, err := f(ctx, caller, id)
+			return r, toBus(err)
+		})
+	}
+	deployment := func(f func(context.Context, uint64, Deployment) (Record, error)) bus.Handler {
+		return bus.Func2(func(ctx context.Context, caller uint64, d Deployment) (Record, error) {
+			r, err := f(ctx, caller, d)
+			return r, toBus(err)
+		})
+	}
+	return bus.Methods{
+		"Deploy": deployment(e.Deploy),
+		"Update": deployment(e.Update),
+		"Delete": record(e.Delete),
+		"Pause":  record(e.Pause),
+		"Resume": record(e.Resume),
+		"Get":    record(e.Get),
+		"List": bus.Func1(func(ctx context.Context, caller uint64) ([]Summary, error) {
+			l, err := e.List(ctx, caller)
+			return l, toBus(err)
+		}),
+		"Changes": bus.Func2(func(ctx context.Context, caller, id uint64) ([]Change, error) {
+			c, err := e.Changes(ctx, caller, id)
+			return c, toBus(err)
+		}),
+		"Capacity":   bus.Func0(e.Capacity),
+		"Statistics": bus.Func0(e.Statistics),
+	}
+}
+
+// Stub calls the engine over the bus.
+type Stub struct{ c *bus.Client }
+
+// NewStub returns a stub over c.
+func NewStub(c *bus.Client) Stub { return Stub{c: c} }
+
+// Deploy calls Engine.Deploy.
+func (s Stub) Deploy(ctx context.Context, caller uint64, d Deployment) (Record, error) {
+	r, err := bus.Call[Record](ctx, s.c, BusObject, "Deploy", caller, d)
+	return r, fromBus(err)
+}
+
+// Update calls Engine.Update.
+func (s Stub) Update(ctx context.Context, caller uint64, d Deployment) (Record, error) {
+	r, err := bus.Call[Record](ctx, s.c, BusObject, "Update", caller, d)
+	return r, fromBus(err)
+}
+
+func (s Stub) record(ctx context.Context, method string, caller, id uint64) (Record, error) {
+	r, err := bus.Call[Record](ctx, s.c, BusObject, method, caller, id)
+	return r, fromBus(err)
+}
+
+// Delete calls Engine.Delete.
+func (s Stub) Delete(ctx context.Context, caller, id uint64) (Record, error) {
+	return s.record(ctx, "Delete", caller, id)
+}
+
+// Pause calls Engine.Pause.
+func (s Stub) Pause(ctx context.Context, caller, id uint64) (Record, error) {
+	return s.record(ctx, "Pause", caller, id)
+}
+
+// Resume calls Engine.Resume.
+func (s Stub) Resume(ctx context.Context, caller, id uint64) (Record, error) {
+	return s.record(ctx, "Resume", caller, id)
+}
+
+// Get calls Engine.Get.
+func (s Stub) Get(ctx context.Context, caller, id uint64) (Record, error) {
+	return s.record(ctx, "Get", caller, id)
+}
+
+// List calls Engine.List.
+func (s Stub) List(ctx context.Context, caller uint64) ([]Summary, error) {
+	l, err := bus.Call[[]Summary](ctx, s.c, BusObject, "List", caller)
+	return l, fromBus(err)
+}
+
+// Changes calls Engine.Changes.
+func (s Stub) Changes(ctx context.Context, caller, id uint64) ([]Change, error) {
+	c, err := bus.Call[[]Change](ctx, s.c, BusObject, "Changes", caller, id)
+	return c, fromBus(err)
+}
+
+// Capacity calls Engine.Capacity.
+func (s Stub) Capacity(ctx context.Context) (CapacityReport, error) {
+	c, err := bus.Call[CapacityReport](ctx, s.c, BusObject, "Capacity")
+	return c, fromBus(err)
+}
+
+// Statistics calls Engine.Statistics.
+func (s Stub) Statistics(ctx context.Context) (Statistics, error) {
+	st, err := bus.Call[Statistics](ctx, s.c, BusObject, "Statistics")
+	return st, fromBus(err)
+}

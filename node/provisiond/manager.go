@@ -1,0 +1,79 @@
+package provisiond
+
+import (
+	"context"
+	"fmt"
+)
+
+// Op is an operation on a workload.
+type Op string
+
+// Operations of the queue. OpAccept only appears in a deployment's history:
+// it records that a version was accepted and its workloads queued.
+const (
+	OpProvision   Op = "provision"
+	OpDeprovision Op = "deprovision"
+	OpUpdate      Op = "update"
+	OpPause       Op = "pause"
+	OpResume      Op = "resume"
+	OpAccept      Op = "accept"
+)
+
+// Task is what a type manager works on: one workload of one deployment.
+type Task struct {
+	// TwinID and DeploymentID name the deployment.
+	TwinID       uint64
+	DeploymentID uint64
+	// Workload is the workload as the deployment version being applied
+	// defines it (for a deprovision: its last version).
+	Workload Workload
+	// State is the workload's state before the operation (for Restore:
+	// StateOk or StatePaused).
+	State State
+}
+
+// ID is a name for the workload unique on the node and safe in file names
+// and device names: "<twin>-<deployment>-<workload>".
+func (t Task) ID() string {
+	return fmt.Sprintf("%d-%d-%s", t.TwinID, t.DeploymentID, t.Workload.Name)
+}
+
+// Sibling is the ID of another workload of the same deployment (the
+// machine a log stream reads, the network a machine joins).
+func (t Task) Sibling(name string) string {
+	return fmt.Sprintf("%d-%d-%s", t.TwinID, t.DeploymentID, name)
+}
+
+// Manager makes and removes the workloads of one type. Both methods must be
+// idempotent: the engine calls them again after a crash, and Deprovision
+// also cleans up after a failed Provision, so it must accept a workload
+// that exists only in part, or not at all.
+type Manager interface {
+	// Provision creates the workload and returns what to report about it
+	// (JSON-encodable; nil for nothing).
+	Provision(ctx context.Context, t Task) (any, error)
+	// Deprovision removes the workload and everything it holds.
+	Deprovision(ctx context.Context, t Task) error
+}
+
+// Updater is implemented by managers that change a workload in place.
+// Workloads of other types are redeployed (Deprovision, then Provision).
+type Updater interface {
+	// Update brings the workload to t.Workload; idempotent.
+	Update(ctx context.Context, t Task) (any, error)
+}
+
+// Pauser is implemented by managers whose workloads can be suspended.
+type Pauser interface {
+	// Pause suspends the workload, keeping its resources; idempotent.
+	Pause(ctx context.Context, t Task) error
+	// Resume undoes Pause; idempotent.
+	Resume(ctx context.Context, t Task) error
+}
+
+// Restorer is implemented by managers that keep something running in the
+// engine's process (a log stream): when the engine starts, Restore is
+// called for each of their workloads in state ok or paused.
+type Restorer interface {
+	Restore(ctx context.Context, t Task) error
+}

@@ -1,0 +1,108 @@
+package publicip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/internal/iproute"
+)
+
+func task(name, ip string) provisiond.Task {
+	data, _ := json.Marshal(provisiond.PublicIPv4Data{IP: ip})
+	return provisiond.Task{TwinID: 5, DeploymentID: rand.Uint64N(1 << 40), Workload: provisiond.Workload{Name: name, Type: provisiond.PublicIPv4Type, Data: data}}
+}
+
+func TestNotConfigured(t *testing.T) {
+	m, err := New(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Provision(context.Background(), task("ip", ""))
+	want := "public-ipv4: this node has no public IPv4 network configured (no public interface and address pool)"
+	if !errors.Is(err, ErrNotConfigured) || err.Error() != want {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestMissingParent(t *testing.T) {
+	if (iproute.IP{}).Check() != nil {
+		t.Skip("no iproute2 or CAP_NET_ADMIN")
+	}
+	m, _ := New(Config{Dir: t.TempDir(), Parent: "g4nosuchif", Pool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, Gateway: netip.MustParseAddr("198.51.100.1")})
+	_, err := m.Provision(context.Background(), task("ip", ""))
+	if err == nil || err.Error() != "public-ipv4: public interface g4nosuchif not found" {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// TestAddressOnMacvlan uses one end of a veth pair with no address as the
+// "public" interface: the macvlans live on it and nothing leaves the host.
+func TestAddressOnMacvlan(t *testing.T) {
+	if err := (iproute.IP{}).Check(); err != nil {
+		t.Skipf("cannot create networks here: %v", err)
+	}
+	id := iproute.ShortID(fmt.Sprint(t.Name(), rand.Uint64()))
+	parent, peer := "g4tp"+id, "g4tq"+id
+	if out, err := exec.Command("ip", "link", "add", "name", parent, "type", "veth", "peer", "name", peer).CombinedOutput(); err != nil {
+		t.Skipf("no veth: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
+	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
+
+	dir := t.TempDir()
+	m, err := New(Config{Dir: dir, Parent: parent, Gateway: netip.MustParseAddr("198.51.100.1"),
+		Pool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, b, c := task("a", "198.51.100.11"), task("b", ""), task("c", "")
+	for _, tk := range []provisiond.Task{a, b, c} {
+		t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
+	}
+	ra, err := m.Provision(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra.(Result).IP != "198.51.100.11/24" {
+		t.Fatalf("a got %+v", ra)
+	}
+	rb, err := m.Provision(ctx, b)
+	if err != nil || rb.(Result).IP != "198.51.100.10/24" {
+		t.Fatalf("b got %+v %v", rb, err)
+	}
+	if _, err := m.Provision(ctx, c); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("c: %v", err)
+	}
+	// Idempotent: same address again.
+	if again, err := m.Provision(ctx, a); err != nil || again.(Result).IP != "198.51.100.11/24" {
+		t.Fatalf("again %+v %v", again, err)
+	}
+	ns := ra.(Result).Namespace
+	out, _ := exec.Command("ip", "-n", ns, "-o", "addr", "show", "dev", Link).CombinedOutput()
+	if !strings.Contains(string(out), "198.51.100.11/24") {
+		t.Fatalf("address not set: %s", out)
+	}
+	out, _ = exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
+	if !strings.Contains(string(out), "via 198.51.100.1 dev public") {
+		t.Fatalf("route: %s", out)
+	}
+	// Freed addresses are given again.
+	if err := m.Deprovision(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if iproute.NetnsExists(ns) {
+		t.Fatal("namespace left")
+	}
+	if rc, err := m.Provision(ctx, c); err != nil || rc.(Result).IP != "198.51.100.11/24" {
+		t.Fatalf("c after a left: %+v %v", rc, err)
+	}
+}

@@ -1,0 +1,221 @@
+// Package qsfs is the type manager of QuantumSafeFS workloads: a FUSE file
+// system (0-db-fs) over a local 0-db cache whose data zstor encrypts,
+// erasure-codes and spreads over the workload's 0-db backends.
+//
+// It needs /dev/fuse and the zdb, zdbfs and zstor binaries; a host without
+// them fails the workload naming what is missing, e.g.
+// "quantum-safe-fs: zstor not found in PATH". The three processes run per
+// workload under <Dir>/<workload ID>/ and are found again after the engine
+// restarts (pid files); the file system is mounted at
+// <Dir>/<workload ID>/mnt, where machines get it over virtiofs.
+package qsfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/internal/process"
+)
+
+// ErrUnsupported is wrapped when the host lacks what QSFS needs.
+var ErrUnsupported = errors.New("quantum-safe file systems unsupported on this node")
+
+// Config configures a Manager. Empty fields take the defaults in
+// brackets.
+type Config struct {
+	// Dir holds the workloads. Required.
+	Dir string
+	// Fuse is the FUSE device [/dev/fuse].
+	Fuse string
+	// Zdb, Zdbfs and Zstor are the binaries [zdb, zdbfs, zstor].
+	Zdb, Zdbfs, Zstor string
+}
+
+// Manager runs QuantumSafeFS workloads.
+type Manager struct{ c Config }
+
+// New returns a manager for c.
+func New(c Config) (*Manager, error) {
+	if c.Dir == "" {
+		return nil, errors.New("qsfs: Config.Dir is required")
+	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&c.Fuse, "/dev/fuse")
+	def(&c.Zdb, "zdb")
+	def(&c.Zdbfs, "zdbfs")
+	def(&c.Zstor, "zstor")
+	return &Manager{c: c}, nil
+}
+
+// Check says what the host lacks, or nil.
+func (m *Manager) Check() error {
+	if _, err := os.Stat(m.c.Fuse); err != nil {
+		return fmt.Errorf("%w: %s not present", ErrUnsupported, m.c.Fuse)
+	}
+	for _, bin := range []string{m.c.Zstor, m.c.Zdb, m.c.Zdbfs} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%w: %s not found in PATH", ErrUnsupported, bin)
+		}
+	}
+	return nil
+}
+
+// Result is what a QuantumSafeFS workload reports.
+type Result struct {
+	// Path is where the file system is mounted on the node.
+	Path string `json:"path"`
+}
+
+// Path is the mount point of t's file system.
+func (m *Manager) Path(t provisiond.Task) string { return filepath.Join(m.c.Dir, t.ID(), "mnt") }
+
+// Provision writes zstor's configuration and starts zstor, the 0-db cache
+// and the FUSE mount (each only if not running).
+func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
+	var d provisiond.QSFSData
+	if err := t.Workload.DecodeData(&d); err != nil {
+		return nil, fmt.Errorf("quantum-safe-fs: %w", err)
+	}
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("quantum-safe-fs: %w", err)
+	}
+	dir := filepath.Join(m.c.Dir, t.ID())
+	mnt := m.Path(t)
+	for _, p := range []string{filepath.Join(dir, "data"), filepath.Join(dir, "index"), mnt} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("quantum-safe-fs: %w", err)
+		}
+	}
+	conf := filepath.Join(dir, "zstor.toml")
+	if err := os.WriteFile(conf, []byte(ZstorConfig(&d, dir)), 0o600); err != nil {
+		return nil, fmt.Errorf("quantum-safe-fs: %w", err)
+	}
+	zdbSock := filepath.Join(dir, "zdb.sock")
+	procs := []struct {
+		name, bin, marker string
+		args              []string
+		wait              string
+	}{
+		{"zstor", m.c.Zstor, conf, []string{"--config", conf, "monitor"}, filepath.Join(dir, "zstor.sock")},
+		{"zdb", m.c.Zdb, zdbSock, []string{"--index", filepath.Join(dir, "index"), "--data", filepath.Join(dir, "data"),
+			"--datasize", strconv.FormatUint(d.Cache, 10), "--mode", "seq", "--socket", zdbSock,
+			"--hook", m.c.Zstor + " --config " + conf}, zdbSock},
+		{"zdbfs", m.c.Zdbfs, mnt, []string{"-f", "-o", "autons,unix-socket=" + zdbSock, mnt}, ""},
+	}
+	for _, p := range procs {
+		pid := filepath.Join(dir, p.name+".pid")
+		if _, ok := process.Running(pid, p.marker); ok {
+			continue
+		}
+		if _, err := process.Start(p.bin, p.args, pid, filepath.Join(dir, "processes.log"), p.marker); err != nil {
+			return nil, fmt.Errorf("quantum-safe-fs: %s: %w", p.name, err)
+		}
+		if p.wait != "" {
+			if err := waitFor(ctx, p.wait); err != nil {
+				return nil, fmt.Errorf("quantum-safe-fs: %s did not start (see %s): %w", p.name, filepath.Join(dir, "processes.log"), err)
+			}
+		}
+	}
+	return Result{Path: mnt}, nil
+}
+
+// Deprovision unmounts the file system and stops the processes (zstor
+// last, so it can flush what the cache still holds), then removes the
+// workload's directory. The data stays on the backends.
+func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
+	dir := filepath.Join(m.c.Dir, t.ID())
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	mnt := m.Path(t)
+	_ = exec.CommandContext(ctx, "umount", mnt).Run()
+	var errs []error
+	for _, p := range []struct{ name, marker string }{{"zdbfs", mnt}, {"zdb", filepath.Join(dir, "zdb.sock")}, {"zstor", filepath.Join(dir, "zstor.toml")}} {
+		errs = append(errs, process.Stop(ctx, filepath.Join(dir, p.name+".pid"), p.marker, 30*time.Second))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("quantum-safe-fs: %w", err)
+	}
+	// The mount point must be empty (unmounted) before the tree goes.
+	if err := os.Remove(mnt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("quantum-safe-fs: %s still in use: %w", mnt, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("quantum-safe-fs: %w", err)
+	}
+	return nil
+}
+
+// ZstorConfig renders zstor's TOML configuration for d, with its state
+// under dir.
+func ZstorConfig(d *provisiond.QSFSData, dir string) string {
+	var b strings.Builder
+	q := tomlString
+	fmt.Fprintf(&b, "minimal_shards = %d\nexpected_shards = %d\nredundant_groups = %d\nredundant_nodes = %d\n",
+		d.MinimalShards, d.ExpectedShards, d.RedundantGroups, d.RedundantNodes)
+	fmt.Fprintf(&b, "root = %s\nsocket = %s\nzdbfs_mountpoint = %s\nzdb_data_dir_path = %s\nmax_zdb_data_dir_size = %d\n",
+		q("/"), q(filepath.Join(dir, "zstor.sock")), q(filepath.Join(dir, "mnt")), q(filepath.Join(dir, "data", "zdbfs-data")), d.Cache>>20)
+	fmt.Fprintf(&b, "\n[encryption]\nalgorithm = \"AES\"\nkey = %s\n", q(d.EncryptionKey))
+	if d.Compression == "snappy" {
+		b.WriteString("\n[compression]\nalgorithm = \"snappy\"\n")
+	}
+	fmt.Fprintf(&b, "\n[meta]\ntype = \"zdb\"\n\n[meta.config]\nprefix = %s\n\n[meta.config.encryption]\nalgorithm = \"AES\"\nkey = %s\n", q(d.Metadata.Prefix), q(d.EncryptionKey))
+	for _, be := range d.Metadata.Backends {
+		fmt.Fprintf(&b, "\n[[meta.config.backends]]\naddress = %s\nnamespace = %s\npassword = %s\n", q(be.Address), q(be.Namespace), q(be.Password))
+	}
+	for _, g := range d.Groups {
+		b.WriteString("\n[[groups]]\n")
+		for _, be := range g.Backends {
+			fmt.Fprintf(&b, "\n[[groups.backends]]\naddress = %s\nnamespace = %s\npassword = %s\n", q(be.Address), q(be.Namespace), q(be.Password))
+		}
+	}
+	return b.String()
+}
+
+// tomlString quotes s as a TOML basic string: '"' and '\\' escaped,
+// control characters as \uXXXX, everything else (UTF-8) as is.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func waitFor(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not appear: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package registrarlight
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/bustest"
+	"github.com/grid4/grid4/node/internal/regtest"
+)
+
+// gatewayOverBus serves identityd and registrar_gateway (for the
+// registrar at url) on one bus and returns a stub of the gateway and the
+// node's identity.
+func gatewayOverBus(t *testing.T, url string, scheme client.AuthScheme) (GatewayStub, identityd.Result) {
+	t.Helper()
+	res, err := identityd.Open(identityd.Config{Primary: filepath.Join(t.TempDir(), "identity.seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bustest.New(t)
+	bustest.Serve(t, b, identityd.Object, identityd.NewManager(res, 1, "").Methods())
+	key, err := identityd.NewRemoteKey(context.Background(), identityd.NewStub(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(url, client.WithIdentity(key, 0), client.WithAuthScheme(scheme),
+		client.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}),
+		client.WithRetry(client.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Serve(t, b, GatewayObject, NewGateway(c).Methods())
+	return NewGatewayStub(b), res
+}
+
+func nodeRequest(farm uint64, ips ...string) api.RegisterNodeRequest {
+	return api.RegisterNodeRequest{
+		FarmID:       farm,
+		Resources:    api.Resources{CRU: 4, MRU: 8 << 30, SRU: 100 << 30},
+		Interfaces:   []api.Interface{{Name: "eth0", Mac: "02:00:00:00:00:01", IPs: ips}},
+		SerialNumber: "S1",
+	}
+}
+
+// TestGatewayAgainstRegistrar: every gateway call against a real
+// registrar, signed through identityd over the bus, with the registrar's
+// refusals crossing the bus as codes.
+func TestGatewayAgainstRegistrar(t *testing.T) {
+	for _, scheme := range []client.AuthScheme{client.AuthV2, client.AuthLegacy} {
+		t.Run(scheme.String(), func(t *testing.T) {
+			reg := regtest.Start(t, 0)
+			farm := reg.Farm(t)
+			gw, res := gatewayOverBus(t, reg.URL, scheme)
+			ctx := context.Background()
+
+			acc, err := gw.EnsureAccount(ctx)
+			if err != nil || acc.TwinID == 0 {
+				t.Fatalf("EnsureAccount: %+v %v", acc, err)
+			}
+			if again, err := gw.EnsureAccount(ctx); err != nil || again.TwinID != acc.TwinID {
+				t.Errorf("EnsureAccount again: %+v %v", again, err)
+			}
+			if acc.PublicKey != base64.StdEncoding.EncodeToString(res.Key.Public().Key) {
+				t.Errorf("account %+v is not the node key's", acc)
+			}
+			_, err = gw.NodeByTwin(ctx, acc.TwinID)
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("NodeByTwin before registration: %v", err)
+			}
+			id, err := gw.RegisterNode(ctx, nodeRequest(farm, "10.0.0.5"))
+			if err != nil || id == 0 {
+				t.Fatalf("RegisterNode: %d %v", id, err)
+			}
+			if _, err := gw.RegisterNode(ctx, nodeRequest(farm)); !errors.Is(err, ErrConflict) {
+				t.Errorf("RegisterNode twice: %v", err)
+			}
+			if err := gw.UpdateNode(ctx, id, nodeRequest(farm, "10.0.0.6")); err != nil {
+				t.Fatalf("UpdateNode: %v", err)
+			}
+			n, err := gw.NodeByTwin(ctx, acc.TwinID)
+			if err != nil || n.NodeID != id || n.FarmID != farm || n.Interfaces[0].IPs[0] != "10.0.0.6" {
+				t.Errorf("NodeByTwin: %+v %v", n, err)
+			}
+			if err := gw.UpdateNode(ctx, id, nodeRequest(farm+100)); !errors.Is(err, ErrInvalid) {
+				t.Errorf("UpdateNode into a missing farm: %v", err)
+			}
+			reply, err := gw.ReportUptime(ctx, id, 90*time.Second)
+			if err != nil || reply.NextReportIn <= 0 {
+				t.Fatalf("ReportUptime: %+v %v", reply, err)
+			}
+			if err := gw.UpdateNode(ctx, id+1000, nodeRequest(farm)); err == nil {
+				t.Error("UpdateNode of another node accepted")
+			}
+			got, err := reg.Client(t).Node(ctx, id)
+			if err != nil || got.TwinID != acc.TwinID || got.LastSeen == nil || !got.Online {
+				t.Errorf("registrar's view: %+v %v", got, err)
+			}
+			// No version was ever set on this registrar.
+			if _, err := gw.ZosVersion(ctx); !errors.Is(err, ErrNotFound) {
+				t.Errorf("ZosVersion: %v", err)
+			}
+			reg.Stop()
+			_, err = gw.EnsureAccount(ctx)
+			var be *bus.Error
+			if !errors.Is(err, ErrUnreachable) || !errors.As(err, &be) || !strings.Contains(be.Message, "cannot reach registrar") {
+				t.Errorf("registrar down: %v", err)
+			}
+		})
+	}
+}
