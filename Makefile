@@ -5,7 +5,7 @@ PKGS ?= ./...
 export GRID4_TEST_POSTGRES ?= postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable
 export GRID4_TEST_REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: all build test test-services lint fmt-check vet staticcheck unit fuzz bench clean
+.PHONY: all build test test-services lint fmt-check tidy-check vet staticcheck unit fuzz bench clean
 
 all: build
 
@@ -18,11 +18,15 @@ test: test-services lint unit
 test-services:
 	bash scripts/test-services.sh
 
-lint: fmt-check vet staticcheck
+lint: fmt-check tidy-check vet staticcheck
 
 fmt-check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## tidy-check: fails when go mod tidy would change go.mod or go.sum.
+tidy-check:
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 
 vet:
 	$(GO) vet $(PKGS)
