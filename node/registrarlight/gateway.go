@@ -1,9 +1,12 @@
-// Package registration holds the two registration modules of the node:
+// Package registrarlight holds the two registration modules of the node:
 //
-//   - registrar_gateway (Gateway): the only module that talks to the
-//     registrar. It calls the registrar through package client, signing
-//     every request with the node key — through identityd over the bus
-//     (identity.RemoteKey), so the secret never leaves identityd.
+//   - registrar_gateway (Gateway): the only module that speaks to the
+//     registrar as the node. It calls the registrar through package client,
+//     signing every request with the node key — through identityd over the
+//     bus (identityd.RemoteKey), so the secret never leaves identityd.
+//     Unsigned public reads (zos-api-light looking up a caller's twin key)
+//     go to the registrar directly: they need no identity and must not
+//     queue behind the node's own requests.
 //   - registrar_light (Light): the registration flow of the Grid v4 seed
 //     ("Node Registration Process"): ensure the account (create the twin
 //     the first time), register or update the node with its farm, twin,
