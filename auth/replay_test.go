@@ -10,36 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/keys"
 )
-
-// respellings returns the other spellings of standard base64 text s that a
-// lenient decoder maps to the same bytes: the unused low bits of the last
-// character before the padding set to every other value.
-func respellings(t *testing.T, s string) []string {
-	t.Helper()
-	want, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := strings.Count(s, "=")
-	if pad == 0 {
-		return nil
-	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	i := len(s) - pad - 1
-	var out []string
-	for _, c := range alphabet {
-		v := s[:i] + string(c) + s[i+1:]
-		if v == s {
-			continue
-		}
-		if got, err := base64.StdEncoding.DecodeString(v); err == nil && string(got) == string(want) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // TestLegacyRespelledBase64Refused is the outside probe's finding: a
 // captured X-Auth header re-spelled (same decoded bytes) was accepted once
@@ -55,7 +28,7 @@ func TestLegacyRespelledBase64Refused(t *testing.T) {
 
 	ch, sig, _ := strings.Cut(caps[0].header.Get(HeaderXAuth), ":")
 	variants := 0
-	for _, v := range respellings(t, sig) {
+	for _, v := range strictb64.Respellings(sig) {
 		r := caps[0]
 		r.header = r.header.Clone()
 		r.header.Set(HeaderXAuth, ch+":"+v)
@@ -63,7 +36,7 @@ func TestLegacyRespelledBase64Refused(t *testing.T) {
 		variants++
 	}
 	// "<10 digits>:42" is 13 bytes: its base64 has padding bits too.
-	for _, v := range respellings(t, ch) {
+	for _, v := range strictb64.Respellings(ch) {
 		r := caps[0]
 		r.header = r.header.Clone()
 		r.header.Set(HeaderXAuth, v+":"+sig)
@@ -201,7 +174,7 @@ func TestVerifyAccountRefusesWeakKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range respellings(t, a.PublicKey) {
+	for _, v := range strictb64.Respellings(a.PublicKey) {
 		b := a
 		b.PublicKey = v
 		if _, _, err := VerifyAccount(b, now, 0); !errors.Is(err, ErrMalformed) {

@@ -13,31 +13,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/internal/strictb64"
 )
-
-// respell returns the spellings of standard base64 text s that a lenient
-// decoder maps to the same bytes (other values of the padding bits).
-func respell(t testing.TB, s string) []string {
-	t.Helper()
-	want, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := strings.Count(s, "=")
-	if pad == 0 {
-		return nil
-	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	i := len(s) - pad - 1
-	var out []string
-	for _, c := range alphabet {
-		v := s[:i] + string(c) + s[i+1:]
-		if got, err := base64.StdEncoding.DecodeString(v); v != s && err == nil && string(got) == string(want) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // header sets a fixed X-Auth value.
 func header(v string) signer {
@@ -58,7 +35,7 @@ func TestLegacyRespelledHeaderNotReplayable(t *testing.T) {
 		h.do("POST", path, body, header(captured)).want(t, http.StatusCreated)
 
 		ch, sig, _ := strings.Cut(captured, ":")
-		spellings := respell(t, sig)
+		spellings := strictb64.Respellings(sig)
 		if len(spellings) != 15 {
 			t.Fatalf("%d re-spellings of a 64-byte signature, want 15", len(spellings))
 		}

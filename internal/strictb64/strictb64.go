@@ -55,3 +55,25 @@ func decode(enc *base64.Encoding, s string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Respellings returns the other texts that a lenient standard-base64
+// decoder maps to the same bytes as the padded text s: the unused low bits
+// of its last character set to every other value. Std refuses each of them.
+// Tests use it to show that a re-spelled credential is refused.
+func Respellings(s string) []string {
+	want, err := base64.StdEncoding.DecodeString(s)
+	pad := strings.Count(s, "=")
+	if err != nil || pad == 0 {
+		return nil
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := len(s) - pad - 1
+	var out []string
+	for _, c := range alphabet {
+		v := s[:i] + string(c) + s[i+1:]
+		if got, err := base64.StdEncoding.DecodeString(v); v != s && err == nil && string(got) == string(want) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -72,3 +72,18 @@ func FuzzStd(f *testing.F) {
 		}
 	})
 }
+
+func TestRespellings(t *testing.T) {
+	r := Respellings("QQ==")
+	if len(r) != 15 {
+		t.Fatalf("%d re-spellings of QQ==, want 15: %v", len(r), r)
+	}
+	for _, v := range r {
+		if _, err := Std(v); err == nil {
+			t.Errorf("Std accepted %q", v)
+		}
+	}
+	if Respellings("QUJD") != nil {
+		t.Error("unpadded text has no free bits")
+	}
+}
