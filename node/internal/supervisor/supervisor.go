@@ -233,173 +233,214 @@ type due struct {
 func (s *Supervisor) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	children := make([]*child, len(s.specs))
-	backoff := make([]time.Duration, len(s.specs))
-	exits := make(chan exit)
-	dues := make(chan due)
-
-	start := func(i int) {
-		spec := s.specs[i]
-		s.set(i, func(st *Status) { st.State, st.Since, st.NextStart = Starting, s.clock.Now(), time.Time{} })
-		p, err := spec.Start(runCtx)
-		if err != nil {
-			s.log.Error("cannot start", "process", spec.Name, "err", err)
-			c := &child{done: make(chan struct{}), err: fmt.Errorf("start: %w", err), started: s.clock.Now()}
-			close(c.done)
-			children[i] = c
-			go func() {
-				select {
-				case exits <- exit{i, c}:
-				case <-runCtx.Done():
-				}
-			}()
-			return
-		}
-		c := &child{proc: p, started: s.clock.Now(), done: make(chan struct{})}
-		children[i] = c
-		s.set(i, func(st *Status) { st.State, st.PID, st.Since = Running, p.PID(), s.clock.Now() })
-		s.log.Info("started", "process", spec.Name, "pid", p.PID())
-		go func() {
-			c.err = p.Wait()
-			close(c.done)
-			select {
-			case exits <- exit{i, c}:
-			case <-runCtx.Done():
-			}
-		}()
+	r := &runState{
+		s:        s,
+		ctx:      ctx,
+		runCtx:   runCtx,
+		cancel:   cancel,
+		children: make([]*child, len(s.specs)),
+		backoff:  make([]time.Duration, len(s.specs)),
+		exits:    make(chan exit),
+		dues:     make(chan due),
 	}
-
-	// stop stops child i, killing it after StopTimeout.
-	stop := func(i int) {
-		c := children[i]
-		if c == nil {
-			return
-		}
-		select {
-		case <-c.done:
-			s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
-			return
-		default:
-		}
-		s.set(i, func(st *Status) { st.State, st.Since = Stopping, s.clock.Now() })
-		c.proc.Stop()
-		t := s.clock.NewTimer(s.cfg.StopTimeout)
-		select {
-		case <-c.done:
-		case <-t.C():
-			s.log.Warn("did not stop in time; killing it", "process", s.specs[i].Name, "timeout", s.cfg.StopTimeout)
-			c.proc.Kill()
-			t.Reset(s.cfg.StopTimeout)
-			select {
-			case <-c.done:
-			case <-t.C():
-				// A goroutine cannot be killed; leave it behind
-				// rather than hang the shutdown.
-				s.log.Error("still running after kill; abandoning it", "process", s.specs[i].Name)
-			}
-		}
-		t.Stop()
-		s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
-		s.log.Info("stopped", "process", s.specs[i].Name)
-	}
-
-	stopAll := func() {
-		for i := len(children) - 1; i >= 0; i-- {
-			stop(i)
-		}
-	}
-
-	// startReady starts child i and waits for its Ready, if any.
-	startReady := func(i int) {
-		spec := s.specs[i]
-		start(i)
-		if spec.Ready != nil && children[i].proc != nil {
-			rctx, rcancel := context.WithTimeout(runCtx, s.cfg.ReadyWait)
-			err := spec.Ready(rctx)
-			rcancel()
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("not ready in time; starting the others anyway", "process", spec.Name, "err", err)
-			}
-		}
-	}
-
 	for i := range s.specs {
 		if ctx.Err() != nil {
 			break
 		}
-		startReady(i)
+		r.startReady(i)
 	}
-
 	for {
 		select {
 		case <-ctx.Done():
 			cancel()
-			stopAll()
+			r.stopAll()
 			return nil
-		case e := <-exits:
-			if children[e.i] != e.c {
+		case e := <-r.exits:
+			if r.children[e.i] != e.c {
 				continue // a stale exit
 			}
-			name := s.specs[e.i].Name
-			why := "exited"
-			if e.c.err != nil {
-				why = e.c.err.Error()
+			if err := r.exited(e); err != nil {
+				return err
 			}
-			if errors.Is(e.c.err, ErrFatal) {
-				s.log.Error("failed fatally; stopping the node", "process", name, "err", e.c.err)
-				s.set(e.i, func(st *Status) { st.State, st.PID, st.Since, st.LastExit = Failed, 0, s.clock.Now(), why })
-				cancel()
-				stopAll()
-				s.set(e.i, func(st *Status) { st.State = Failed })
-				return &FatalError{Name: name, Err: e.c.err}
-			}
-			ran := s.clock.Now().Sub(e.c.started)
-			switch {
-			case ran >= s.cfg.StableAfter || backoff[e.i] == 0:
-				backoff[e.i] = s.cfg.RestartMin
-			default:
-				backoff[e.i] = min(backoff[e.i]*2, s.cfg.RestartMax)
-			}
-			wait := backoff[e.i]
-			next := s.clock.Now().Add(wait)
-			s.set(e.i, func(st *Status) {
-				st.State, st.PID, st.Since, st.LastExit, st.NextStart = Restarting, 0, s.clock.Now(), why, next
-			})
-			s.log.Warn("died; restarting", "process", name, "err", why, "ran", ran.Round(time.Millisecond), "in", wait)
-			go func(d due) {
-				if clock.Sleep(runCtx, s.clock, wait) != nil {
-					return
-				}
-				select {
-				case dues <- d:
-				case <-runCtx.Done():
-				}
-			}(due(e))
-		case d := <-dues:
-			if children[d.i] != d.c {
+		case d := <-r.dues:
+			if r.children[d.i] != d.c {
 				continue // started again by Restart meanwhile
 			}
 			s.set(d.i, func(st *Status) { st.Restarts++ })
-			start(d.i)
+			r.start(d.i)
 		case req := <-s.restarts:
-			var which []int
-			for i, spec := range s.specs {
-				if len(req.names) == 0 || slices.Contains(req.names, spec.Name) {
-					which = append(which, i)
-				}
-			}
-			for k := len(which) - 1; k >= 0; k-- {
-				stop(which[k])
-			}
-			for _, i := range which {
-				if ctx.Err() != nil {
-					break
-				}
-				s.log.Info("restarting on request", "process", s.specs[i].Name)
-				backoff[i] = 0
-				startReady(i)
-			}
-			req.done <- ctx.Err()
+			r.restart(req)
 		}
 	}
+}
+
+// runState is the state of one Run: the children and their restart backoff,
+// owned by Run's goroutine; the goroutines waiting on children report
+// through exits and dues.
+type runState struct {
+	s *Supervisor
+	// ctx is Run's context; runCtx is cancelled when Run stops.
+	ctx, runCtx context.Context
+	cancel      context.CancelFunc
+	children    []*child
+	backoff     []time.Duration
+	exits       chan exit
+	dues        chan due
+}
+
+// start starts child i and watches for its exit.
+func (r *runState) start(i int) {
+	s := r.s
+	spec := s.specs[i]
+	s.set(i, func(st *Status) { st.State, st.Since, st.NextStart = Starting, s.clock.Now(), time.Time{} })
+	p, err := spec.Start(r.runCtx)
+	if err != nil {
+		s.log.Error("cannot start", "process", spec.Name, "err", err)
+		c := &child{done: make(chan struct{}), err: fmt.Errorf("start: %w", err), started: s.clock.Now()}
+		close(c.done)
+		r.children[i] = c
+		go r.report(exit{i, c})
+		return
+	}
+	c := &child{proc: p, started: s.clock.Now(), done: make(chan struct{})}
+	r.children[i] = c
+	s.set(i, func(st *Status) { st.State, st.PID, st.Since = Running, p.PID(), s.clock.Now() })
+	s.log.Info("started", "process", spec.Name, "pid", p.PID())
+	go func() {
+		c.err = p.Wait()
+		close(c.done)
+		r.report(exit{i, c})
+	}()
+}
+
+// report hands an exit to Run, unless Run has stopped.
+func (r *runState) report(e exit) {
+	select {
+	case r.exits <- e:
+	case <-r.runCtx.Done():
+	}
+}
+
+// stop stops child i, killing it after StopTimeout.
+func (r *runState) stop(i int) {
+	s := r.s
+	c := r.children[i]
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+		s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
+		return
+	default:
+	}
+	s.set(i, func(st *Status) { st.State, st.Since = Stopping, s.clock.Now() })
+	c.proc.Stop()
+	t := s.clock.NewTimer(s.cfg.StopTimeout)
+	select {
+	case <-c.done:
+	case <-t.C():
+		s.log.Warn("did not stop in time; killing it", "process", s.specs[i].Name, "timeout", s.cfg.StopTimeout)
+		c.proc.Kill()
+		t.Reset(s.cfg.StopTimeout)
+		select {
+		case <-c.done:
+		case <-t.C():
+			// A goroutine cannot be killed; leave it behind rather than
+			// hang the shutdown.
+			s.log.Error("still running after kill; abandoning it", "process", s.specs[i].Name)
+		}
+	}
+	t.Stop()
+	s.set(i, func(st *Status) { st.State, st.PID, st.Since = Stopped, 0, s.clock.Now() })
+	s.log.Info("stopped", "process", s.specs[i].Name)
+}
+
+// stopAll stops every child, in reverse start order.
+func (r *runState) stopAll() {
+	for i := len(r.children) - 1; i >= 0; i-- {
+		r.stop(i)
+	}
+}
+
+// startReady starts child i and waits for its Ready, if any.
+func (r *runState) startReady(i int) {
+	s := r.s
+	spec := s.specs[i]
+	r.start(i)
+	if spec.Ready != nil && r.children[i].proc != nil {
+		rctx, rcancel := context.WithTimeout(r.runCtx, s.cfg.ReadyWait)
+		err := spec.Ready(rctx)
+		rcancel()
+		if err != nil && r.ctx.Err() == nil {
+			s.log.Warn("not ready in time; starting the others anyway", "process", spec.Name, "err", err)
+		}
+	}
+}
+
+// exited handles the exit of a current child: a fatal failure stops
+// everything and is returned; any other exit schedules a restart after a
+// backoff that doubles while the child keeps dying young.
+func (r *runState) exited(e exit) error {
+	s := r.s
+	name := s.specs[e.i].Name
+	why := "exited"
+	if e.c.err != nil {
+		why = e.c.err.Error()
+	}
+	if errors.Is(e.c.err, ErrFatal) {
+		s.log.Error("failed fatally; stopping the node", "process", name, "err", e.c.err)
+		s.set(e.i, func(st *Status) { st.State, st.PID, st.Since, st.LastExit = Failed, 0, s.clock.Now(), why })
+		r.cancel()
+		r.stopAll()
+		s.set(e.i, func(st *Status) { st.State = Failed })
+		return &FatalError{Name: name, Err: e.c.err}
+	}
+	ran := s.clock.Now().Sub(e.c.started)
+	switch {
+	case ran >= s.cfg.StableAfter || r.backoff[e.i] == 0:
+		r.backoff[e.i] = s.cfg.RestartMin
+	default:
+		r.backoff[e.i] = min(r.backoff[e.i]*2, s.cfg.RestartMax)
+	}
+	wait := r.backoff[e.i]
+	next := s.clock.Now().Add(wait)
+	s.set(e.i, func(st *Status) {
+		st.State, st.PID, st.Since, st.LastExit, st.NextStart = Restarting, 0, s.clock.Now(), why, next
+	})
+	s.log.Warn("died; restarting", "process", name, "err", why, "ran", ran.Round(time.Millisecond), "in", wait)
+	go func(d due) {
+		if clock.Sleep(r.runCtx, s.clock, wait) != nil {
+			return
+		}
+		select {
+		case r.dues <- d:
+		case <-r.runCtx.Done():
+		}
+	}(due(e))
+	return nil
+}
+
+// restart serves a Restart request: stop the named children in reverse
+// order, then start them again in order, each with a fresh backoff.
+func (r *runState) restart(req restartRequest) {
+	s := r.s
+	var which []int
+	for i, spec := range s.specs {
+		if len(req.names) == 0 || slices.Contains(req.names, spec.Name) {
+			which = append(which, i)
+		}
+	}
+	for k := len(which) - 1; k >= 0; k-- {
+		r.stop(which[k])
+	}
+	for _, i := range which {
+		if r.ctx.Err() != nil {
+			break
+		}
+		s.log.Info("restarting on request", "process", s.specs[i].Name)
+		r.backoff[i] = 0
+		r.startReady(i)
+	}
+	req.done <- r.ctx.Err()
 }
