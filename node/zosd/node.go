@@ -76,8 +76,44 @@ func (n *node) run(ctx context.Context) error {
 		cfg.Redis = "unix://" + cfg.RedisSocket()
 		specs = append(specs, n.redisSpec(cfg))
 	}
+	specs = append(specs, n.moduleSpecs(cfg)...)
+	sup := supervisor.New(supervisor.Config{RestartMin: cfg.RestartMin, RestartMax: cfg.RestartMax}, specs, n.clock, n.log.With("module", "zosd"))
+
+	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: n.log.With("module", "zosd")})
+	if err != nil {
+		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
+	}
+	defer b.Close()
+	info := RunInfo{PID: os.Getpid(), DataDir: cfg.DataDir, Redis: cfg.Redis, BusPrefix: cfg.BusPrefix, InProcess: cfg.InProcess, StartedAt: n.clock.Now()}
+	if err := writeRunFile(cfg.RunFile(), info); err != nil {
+		return err
+	}
+	defer os.Remove(cfg.RunFile())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		// Serve retries until the Redis the supervisor starts answers.
+		served <- serve(ctx, b, SupervisorObject, n.supervisorMethods(sup, info))
+	}()
+	err = n.supervise(ctx, sup)
+	cancel()
+	<-served
+	if err != nil {
+		return err
+	}
+	n.log.Info("node stopped")
+	return nil
+}
+
+// moduleSpecs are the supervisor's specs of the modules, in start order:
+// in process (tests), from the bootstrap (the upgrader) or from the
+// current generation (the rest). cfg.Redis is the bus they use.
+func (n *node) moduleSpecs(cfg Config) []supervisor.Spec {
 	childArgs := append(append([]string(nil), n.childArgs...), "--redis="+cfg.Redis)
 	installed := cfg.installed()
+	var specs []supervisor.Spec
 	for _, name := range Modules() {
 		spec := supervisor.Spec{Name: name}
 		switch {
@@ -111,69 +147,51 @@ func (n *node) run(ctx context.Context) error {
 		}
 		specs = append(specs, spec)
 	}
-	sup := supervisor.New(supervisor.Config{RestartMin: cfg.RestartMin, RestartMax: cfg.RestartMax}, specs, n.clock, n.log.With("module", "zosd"))
+	return specs
+}
 
-	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: n.log.With("module", "zosd")})
-	if err != nil {
-		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
+// supervisorMethods are the methods of zosd/supervisor@1.0.
+func (n *node) supervisorMethods(sup *supervisor.Supervisor, info RunInfo) bus.Methods {
+	return bus.Methods{
+		"Modules": bus.Func0(sup.Statuses),
+		"Info":    bus.Func0(func(context.Context) (RunInfo, error) { return info, nil }),
+		"Restart": bus.Proc1(func(ctx context.Context, names []string) error {
+			if len(names) == 0 {
+				names = generationModules()
+			}
+			n.log.Info("restarting modules", "module", "zosd", "modules", names)
+			err := sup.Restart(ctx, names...)
+			if errors.Is(err, supervisor.ErrUnknownProcess) {
+				return bus.Errorf(bus.CodeBadArguments, "%w", err)
+			}
+			return err
+		}),
 	}
-	defer b.Close()
-	info := RunInfo{PID: os.Getpid(), DataDir: cfg.DataDir, Redis: cfg.Redis, BusPrefix: cfg.BusPrefix, InProcess: cfg.InProcess, StartedAt: n.clock.Now()}
-	if err := writeRunFile(cfg.RunFile(), info); err != nil {
-		return err
-	}
-	defer os.Remove(cfg.RunFile())
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() {
-		// Serve retries until the Redis the supervisor starts answers.
-		served <- serve(ctx, b, SupervisorObject, bus.Methods{
-			"Modules": bus.Func0(sup.Statuses),
-			"Info":    bus.Func0(func(context.Context) (RunInfo, error) { return info, nil }),
-			"Restart": bus.Proc1(func(ctx context.Context, names []string) error {
-				if len(names) == 0 {
-					names = generationModules()
-				}
-				n.log.Info("restarting modules", "module", "zosd", "modules", names)
-				err := sup.Restart(ctx, names...)
-				if errors.Is(err, supervisor.ErrUnknownProcess) {
-					return bus.Errorf(bus.CodeBadArguments, "%w", err)
-				}
-				return err
-			}),
-		})
-	}()
+// supervise runs the modules until ctx ends or one fails fatally. A module
+// that refuses to run stops the node. When it runs from a generation on
+// trial, that is the generation's fault, and the upgrader cannot judge it
+// any more (it was stopped too): switch back and start the modules again,
+// rather than stop on a generation that would stop every start.
+func (n *node) supervise(ctx context.Context, sup *supervisor.Supervisor) error {
 	for {
-		err = sup.Run(ctx)
+		err := sup.Run(ctx)
 		var fe *supervisor.FatalError
 		if !errors.As(err, &fe) || ctx.Err() != nil {
-			break
+			return err
 		}
-		// A module that refuses to run stops the node. When it runs from
-		// a generation on trial, that is the generation's fault, and the
-		// upgrader cannot judge it any more (it was stopped too): switch
-		// back here and start the node again, rather than stop on a
-		// generation that would stop every start.
-		t, aerr := upgrader.AbortTrial(cfg.UpgradeDir(), fmt.Sprintf("%s failed fatally on the new generation: %v", fe.Name, fe.Err))
+		t, aerr := upgrader.AbortTrial(n.cfg.UpgradeDir(), fmt.Sprintf("%s failed fatally on the new generation: %v", fe.Name, fe.Err))
 		if aerr != nil {
 			n.log.Error("cannot switch back from the generation being tried", "err", aerr)
-			break
+			return err
 		}
 		if t == nil {
-			break
+			return err
 		}
 		n.log.Error("a module failed fatally on the generation being tried; switched back to the previous one, starting the modules again",
 			"module", fe.Name, "err", fe.Err, "version", t.Version, "generation", t.Generation, "back_to", t.From)
 	}
-	cancel()
-	<-served
-	if err != nil {
-		return err
-	}
-	n.log.Info("node stopped")
-	return nil
 }
 
 // redisSpec is the private redis-server: on a unix socket in the data
