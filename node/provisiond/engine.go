@@ -287,47 +287,18 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 			return err
 		}
 		now := e.now()
-		j := &job{Deployment: next.ID, TwinID: next.TwinID, Kind: "update", Version: next.Version}
-		var removals, changes []step
-		for _, old := range r.Deployment.Workloads {
-			if _, ok := next.Get(old.Name); !ok && old.Result != nil && old.Result.State != StateDeleted {
-				removals = append(removals, step{Op: OpDeprovision, Workload: withoutResult(old)})
-			}
+		steps, err := updateSteps(&r.Deployment, &next, now)
+		if err != nil {
+			return err
 		}
-		for i := range next.Workloads {
-			w := &next.Workloads[i]
-			old, existed := r.Deployment.Get(w.Name)
-			switch {
-			case !existed:
-				changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
-				w.Result = &Result{State: StateInit, Created: now}
-			default:
-				oh, err1 := old.contentHash(false)
-				nh, err2 := w.contentHash(false)
-				if err := errors.Join(err1, err2); err != nil {
-					return err
-				}
-				w.Result = old.Result
-				switch {
-				case oh != nh:
-					changes = append(changes, step{Op: OpUpdate, Workload: withoutResult(*w)})
-					w.Result = &Result{State: StateInit, Created: now}
-				case old.Result != nil && old.Result.State == StateError:
-					// A failed workload holds nothing (it was rolled
-					// back): any new version tries it again.
-					changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
-					w.Result = &Result{State: StateInit, Created: now}
-				}
-			}
+		for _, w := range next.Workloads {
 			if w.Result != nil && w.Result.State == StateInit {
 				if err := s.addChange(next.ID, Change{Time: now, Version: next.Version, Workload: w.Name, Type: w.Type, Op: OpAccept, State: StateInit}); err != nil {
 					return err
 				}
 			}
 		}
-		sortSteps(removals, true)
-		sortSteps(changes, false)
-		j.Steps = append(removals, changes...)
+		j := &job{Deployment: next.ID, TwinID: next.TwinID, Kind: "update", Version: next.Version, Steps: steps}
 		r.Deployment = next
 		r.Updated = now
 		if len(j.Steps) > 0 {
@@ -348,6 +319,48 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 		e.signal()
 	}
 	return rec, nil
+}
+
+// updateSteps compares the stored deployment cur with its next version and
+// returns the steps that take the node from one to the other: removed
+// workloads deprovisioned (in reverse order), new ones provisioned,
+// changed ones updated, failed ones tried again (a failed workload holds
+// nothing: it was rolled back). It sets the result of every workload of
+// next: kept from cur when unchanged, StateInit at now when a step will
+// run for it.
+func updateSteps(cur, next *Deployment, now time.Time) ([]step, error) {
+	var removals, changes []step
+	for _, old := range cur.Workloads {
+		if _, ok := next.Get(old.Name); !ok && old.Result != nil && old.Result.State != StateDeleted {
+			removals = append(removals, step{Op: OpDeprovision, Workload: withoutResult(old)})
+		}
+	}
+	for i := range next.Workloads {
+		w := &next.Workloads[i]
+		old, existed := cur.Get(w.Name)
+		if !existed {
+			changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
+			w.Result = &Result{State: StateInit, Created: now}
+			continue
+		}
+		oh, err1 := old.contentHash(false)
+		nh, err2 := w.contentHash(false)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		w.Result = old.Result
+		switch {
+		case oh != nh:
+			changes = append(changes, step{Op: OpUpdate, Workload: withoutResult(*w)})
+			w.Result = &Result{State: StateInit, Created: now}
+		case old.Result != nil && old.Result.State == StateError:
+			changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
+			w.Result = &Result{State: StateInit, Created: now}
+		}
+	}
+	sortSteps(removals, true)
+	sortSteps(changes, false)
+	return append(removals, changes...), nil
 }
 
 // checkChangeable refuses changes to a deleted or busy deployment.
