@@ -97,45 +97,20 @@ func (b Builder) Build(ctx context.Context, dir string, sink BlockSink) (*Flist,
 		if p == root {
 			return nil
 		}
-		rel, err := filepath.Rel(root, p)
+		e, err := b.entry(gctx, root, p, d, func(id ID, data []byte) error {
+			if seen[id] {
+				return nil
+			}
+			seen[id] = true
+			select {
+			case jobs <- job{id: id, data: data}:
+				return nil
+			case <-gctx.Done():
+				return context.Cause(gctx)
+			}
+		})
 		if err != nil {
 			return err
-		}
-		e := Entry{Path: filepath.ToSlash(rel)}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if b.KeepMtimes && d.Type()&fs.ModeSymlink == 0 {
-			e.Mtime = max(info.ModTime().Unix(), 0)
-		}
-		switch t := d.Type(); {
-		case t.IsDir():
-			e.Type, e.Mode = TypeDir, info.Mode().Perm()
-		case t&fs.ModeSymlink != 0:
-			e.Type = TypeSymlink
-			if e.Target, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case t.IsRegular():
-			e.Type, e.Mode = TypeFile, info.Mode().Perm()
-			e.Blocks, e.Size, err = readBlocks(gctx, p, func(id ID, data []byte) error {
-				if seen[id] {
-					return nil
-				}
-				seen[id] = true
-				select {
-				case jobs <- job{id: id, data: data}:
-					return nil
-				case <-gctx.Done():
-					return context.Cause(gctx)
-				}
-			})
-			if err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("%w: %s is a %s", ErrUnsupportedFile, p, describeType(t))
 		}
 		entries = append(entries, e)
 		return nil
@@ -156,6 +131,40 @@ func (b Builder) Build(ctx context.Context, dir string, sink BlockSink) (*Flist,
 		return nil, fmt.Errorf("flist: build %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// entry describes the file at p (d, below root) and hands each block of a
+// regular file to put.
+func (b Builder) entry(ctx context.Context, root, p string, d fs.DirEntry, put func(ID, []byte) error) (Entry, error) {
+	rel, err := filepath.Rel(root, p)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Path: filepath.ToSlash(rel)}
+	info, err := d.Info()
+	if err != nil {
+		return Entry{}, err
+	}
+	if b.KeepMtimes && d.Type()&fs.ModeSymlink == 0 {
+		e.Mtime = max(info.ModTime().Unix(), 0)
+	}
+	switch t := d.Type(); {
+	case t.IsDir():
+		e.Type, e.Mode = TypeDir, info.Mode().Perm()
+	case t&fs.ModeSymlink != 0:
+		e.Type = TypeSymlink
+		if e.Target, err = os.Readlink(p); err != nil {
+			return Entry{}, err
+		}
+	case t.IsRegular():
+		e.Type, e.Mode = TypeFile, info.Mode().Perm()
+		if e.Blocks, e.Size, err = readBlocks(ctx, p, put); err != nil {
+			return Entry{}, err
+		}
+	default:
+		return Entry{}, fmt.Errorf("%w: %s is a %s", ErrUnsupportedFile, p, describeType(t))
+	}
+	return e, nil
 }
 
 // readBlocks cuts the file at p into blocks, calling put with each block's
