@@ -158,27 +158,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	base := o.url
 	var srv *load.Server
 	if o.registrar != "" {
-		var logw io.Writer
-		if o.registrarLog != "" {
-			f, err := os.Create(o.registrarLog)
-			if err != nil {
-				return fmt.Errorf("registrar log: %w", err)
-			}
-			defer f.Close()
-			logw = f
-		}
-		start := time.Now()
-		srv, err = load.StartServer(ctx, load.ServerConfig{Binary: o.registrar, DB: o.db, Args: o.registrarArg, Log: logw})
-		if err != nil {
+		if srv, err = startRegistrar(ctx, o, log); err != nil {
 			return err
 		}
 		defer srv.Stop()
 		base = srv.URL
-		m, err := load.ReadMemory(srv.PID())
-		if err != nil {
-			return err
-		}
-		log.Info("registrar ready", "url", base, "pid", srv.PID(), "startup", time.Since(start).Round(time.Millisecond), "rss", load.MiB(m.RSS))
 	}
 	pid := 0
 	if srv != nil {
@@ -190,33 +174,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer probe.Close()
 
-	var results []load.Result
-	for _, sc := range o.scenarios {
-		schemes := []string{""}
-		if sc == load.ScenarioUptime {
-			schemes = o.auths
-		}
-		for _, scheme := range schemes {
-			cfg := o.run
-			cfg.BaseURL, cfg.Scenario, cfg.Auth, cfg.Logger = base, sc, scheme, log
-			if err := probe.Start(ctx); err != nil {
-				return err
-			}
-			res, err := load.Run(ctx, fleet, cfg)
-			if err != nil {
-				return err
-			}
-			if err := probe.Finish(ctx, &res); err != nil {
-				return err
-			}
-			if err := load.WriteResult(stdout, res); err != nil {
-				return err
-			}
-			results = append(results, res)
-			if ctx.Err() != nil {
-				break
-			}
-		}
+	results, err := runScenarios(ctx, o, fleet, base, probe, stdout, log)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout)
 	if err := load.WriteSummary(stdout, results); err != nil {
@@ -241,6 +201,67 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("interrupted: %w", err)
 	}
 	return nil
+}
+
+// startRegistrar starts the registrar binary of --registrar on the
+// fleet's database and waits until it answers.
+func startRegistrar(ctx context.Context, o options, log *slog.Logger) (*load.Server, error) {
+	var logw io.Writer
+	if o.registrarLog != "" {
+		f, err := os.Create(o.registrarLog)
+		if err != nil {
+			return nil, fmt.Errorf("registrar log: %w", err)
+		}
+		// The registrar holds its own descriptor; ours is not needed.
+		defer f.Close()
+		logw = f
+	}
+	start := time.Now()
+	srv, err := load.StartServer(ctx, load.ServerConfig{Binary: o.registrar, DB: o.db, Args: o.registrarArg, Log: logw})
+	if err != nil {
+		return nil, err
+	}
+	m, err := load.ReadMemory(srv.PID())
+	if err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	log.Info("registrar ready", "url", srv.URL, "pid", srv.PID(), "startup", time.Since(start).Round(time.Millisecond), "rss", load.MiB(m.RSS))
+	return srv, nil
+}
+
+// runScenarios runs every scenario (uptime once per auth scheme) against
+// base, measuring each with probe, and writes each result as it comes.
+func runScenarios(ctx context.Context, o options, fleet *load.Fleet, base string, probe *load.Probe, stdout io.Writer, log *slog.Logger) ([]load.Result, error) {
+	var results []load.Result
+	for _, sc := range o.scenarios {
+		schemes := []string{""}
+		if sc == load.ScenarioUptime {
+			schemes = o.auths
+		}
+		for _, scheme := range schemes {
+			cfg := o.run
+			cfg.BaseURL, cfg.Scenario, cfg.Auth, cfg.Logger = base, sc, scheme, log
+			if err := probe.Start(ctx); err != nil {
+				return nil, err
+			}
+			res, err := load.Run(ctx, fleet, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if err := probe.Finish(ctx, &res); err != nil {
+				return nil, err
+			}
+			if err := load.WriteResult(stdout, res); err != nil {
+				return nil, err
+			}
+			results = append(results, res)
+			if ctx.Err() != nil {
+				return results, nil
+			}
+		}
+	}
+	return results, nil
 }
 
 // prepare opens the database, seeds or reads back the fleet and closes
