@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/internal/envflag"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -104,9 +105,7 @@ func DefaultConfig() Config {
 const EnvPrefix = "HUB_"
 
 // EnvName returns the environment variable read for flag name.
-func EnvName(flagName string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func EnvName(flagName string) string { return envflag.Name(EnvPrefix, flagName) }
 
 // ErrHelp is returned by ParseConfig when -h or --help was given; the
 // usage has been written to the output.
@@ -130,32 +129,15 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
 			writeUsage(out, fs)
 			return c, ErrHelp
+		case errors.Is(err, envflag.ErrArgument):
+			return c, fmt.Errorf("%w (settings are flags: --listen, --data-dir, ...)", err)
 		}
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (settings are flags: --listen, --data-dir, ...)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if envErr != nil || set[f.Name] || getenv == nil {
-			return
-		}
-		name := EnvName(f.Name)
-		if v := getenv(name); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("invalid value for %s: %v", name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
 	}
 	return c, c.Validate()
 }
@@ -207,14 +189,7 @@ func writeUsage(out io.Writer, fs *flag.FlagSet) {
 		return
 	}
 	fmt.Fprintf(out, "Usage: hub [flags]\n\nThe grid4 hub: flists, their blocks, tags (releases) and tag links over HTTP.\n")
-	fmt.Fprintf(out, "Every flag can also be set with an environment variable %s<FLAG> (e.g. %s); a flag wins.\n\nFlags:\n", EnvPrefix, EnvName("data-dir"))
-	fs.VisitAll(func(f *flag.Flag) {
-		def := f.DefValue
-		if def == "" {
-			def = `""`
-		}
-		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
-	})
+	envflag.PrintDefaults(out, fs, EnvPrefix, "data-dir")
 }
 
 // publisherList is a flag.Value collecting NAME=KEY publishers. The flag

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/grid4/grid4/internal/envflag"
 )
 
 // Config is every setting of the registrar. ParseConfig fills it from
@@ -126,9 +128,7 @@ func DefaultConfig() Config {
 const EnvPrefix = "REGISTRAR_"
 
 // EnvName returns the environment variable read for flag name.
-func EnvName(flagName string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func EnvName(flagName string) string { return envflag.Name(EnvPrefix, flagName) }
 
 // ErrHelp is returned by ParseConfig when -h or --help was given; the
 // usage has been written to the output.
@@ -171,32 +171,15 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
 			writeUsage(out, fs)
 			return c, ErrHelp
+		case errors.Is(err, envflag.ErrArgument):
+			return c, fmt.Errorf("%w (settings are flags: --listen, --db, ...)", err)
 		}
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (settings are flags: --listen, --db, ...)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if envErr != nil || set[f.Name] || getenv == nil {
-			return
-		}
-		name := EnvName(f.Name)
-		if v := getenv(name); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("invalid value %q for %s: %v", v, name, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
 	}
 	if c.CORSOrigin == "none" {
 		c.CORSOrigin = ""
@@ -249,14 +232,7 @@ func writeUsage(out io.Writer, fs *flag.FlagSet) {
 		return
 	}
 	fmt.Fprintf(out, "Usage: registrar [flags]\n\nThe grid4 registrar: accounts, farms, nodes, uptime and ZOS version over HTTP.\n")
-	fmt.Fprintf(out, "Every flag can also be set with an environment variable %s<FLAG> (e.g. %s); a flag wins.\n\nFlags:\n", EnvPrefix, EnvName("admin-twin"))
-	fs.VisitAll(func(f *flag.Flag) {
-		def := f.DefValue
-		if def == "" || def == "[]" {
-			def = `""`
-		}
-		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
-	})
+	envflag.PrintDefaults(out, fs, EnvPrefix, "admin-twin")
 }
 
 // duration is a flag.Value for time.Duration that also accepts a day

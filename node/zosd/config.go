@@ -15,6 +15,7 @@ import (
 
 	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/internal/envflag"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/geoip"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -30,9 +31,7 @@ import (
 const EnvPrefix = "ZOSD_"
 
 // EnvName returns the environment variable read for flag name.
-func EnvName(flagName string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func EnvName(flagName string) string { return envflag.Name(EnvPrefix, flagName) }
 
 // Defaults of Config that are not another package's.
 const (
@@ -224,31 +223,15 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 // the command line wins over its variable.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer, usage string) error {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			writeUsage(out, fs, usage)
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+	err := envflag.Parse(fs, args, EnvPrefix, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(out, fs, usage)
+		return errHelp
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if envErr != nil || set[f.Name] || getenv == nil {
-			return
-		}
-		name := EnvName(f.Name)
-		if v := getenv(name); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%w: invalid value %q for %s: %v", ErrUsage, v, name, err)
-			}
-		}
-	})
-	return envErr
+	return nil
 }
 
 // args renders fs's current values as flags, for a child process.
@@ -369,14 +352,8 @@ func writeUsage(out io.Writer, fs *flag.FlagSet, usage string) {
 		return
 	}
 	fmt.Fprint(out, usage)
-	fmt.Fprintf(out, "\nEvery flag can also be set with an environment variable %s<FLAG> (e.g. %s); a flag wins.\n\nFlags:\n", EnvPrefix, EnvName("farm"))
-	fs.VisitAll(func(f *flag.Flag) {
-		def := f.DefValue
-		if def == "" {
-			def = `""`
-		}
-		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
-	})
+	fmt.Fprintln(out)
+	envflag.PrintDefaults(out, fs, EnvPrefix, "farm")
 }
 
 // Flag values.
