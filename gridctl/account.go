@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/grid4/grid4/api"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 func newAccountCommand(env Env) *cobra.Command {

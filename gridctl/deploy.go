@@ -14,10 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/zosapi"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // NodeEnv is the environment variable naming the node when --node is not

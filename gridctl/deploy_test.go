@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -21,6 +20,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/grid4/grid4/api"
-	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 func newNodeCommand(env Env) *cobra.Command {

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // openPTY opens a pseudo-terminal pair (Linux), so that colour detection

@@ -17,8 +17,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // RegistrarEnv is the environment variable naming the registrar when

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/strictb64"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 

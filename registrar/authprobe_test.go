@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/internal/strictb64"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // header sets a fixed X-Auth value.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // The tests of this file keep docs/registrar.md, the served OpenAPI

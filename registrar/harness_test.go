@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 	"github.com/grid4/grid4/store/storetest"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // The tests of this file encode what an outside probe of the registrar

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // nodeSamples are nodes with every shape a field can take.

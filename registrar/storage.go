@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/strictb64"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // checkValidation runs a table of (input, ok) cases through fn and checks

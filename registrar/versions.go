@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/internal/strictb64"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 const accountCols = `twin_id, public_key, relays, rmb_enc_key, created_at, updated_at`

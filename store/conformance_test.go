@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 const farmCols = `farm_id, farm_name, twin_id, stellar_address, dedicated, created_at, updated_at`

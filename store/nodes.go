@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // nodeCols are the node columns, qualified so that they work both in a

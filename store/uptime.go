@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // RestartSlack is how far a report's boot time (receive time minus

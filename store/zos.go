@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 const zosCols = `serial, version, safe_to_upgrade, test_farms, set_by, created_at`

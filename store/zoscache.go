@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // The current ZOS version is read by every node every report interval and

@@ -34,7 +34,6 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -45,6 +44,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/zosapi"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 

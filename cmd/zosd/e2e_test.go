@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/zosd"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // TestEndToEnd is the "Done when" of the node daemon: a real registrar

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // fixtureAddrs are the addresses the fixture machines' interfaces have: a

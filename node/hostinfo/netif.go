@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // tree writes files (path → content) under a fresh root and returns a

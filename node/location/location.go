@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/geoip"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Object is the bus object the location module serves.

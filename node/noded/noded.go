@@ -19,10 +19,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Object is the bus object noded serves.

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/bustest"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -23,9 +23,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/client"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // GatewayObject is the bus object registrar_gateway serves.

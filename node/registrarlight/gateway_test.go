@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/bustest"
 	"github.com/grid4/grid4/node/internal/regtest"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // gatewayOverBus serves identityd and registrar_gateway (for the

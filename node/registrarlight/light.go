@@ -10,12 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // LightObject is the bus object registrar_light serves.

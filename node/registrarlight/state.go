@@ -3,7 +3,7 @@ package registrarlight
 import (
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Phase is where the registration stands.

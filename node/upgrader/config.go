@@ -8,10 +8,10 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Sentinel errors.

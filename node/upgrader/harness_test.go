@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/upgrader/upgradetest"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // testModules are the modules of a test node: the release's zos program

@@ -15,9 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Outcome is what a check did.

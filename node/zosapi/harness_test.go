@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -24,6 +23,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 

@@ -9,11 +9,11 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/internal/strictb64"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // AccountLookup finds a twin's account on the registrar

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // fakeAccounts is a registrar whose twins' keys the test changes.

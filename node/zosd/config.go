@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/internal/envflag"
 	"github.com/grid4/grid4/keys"
@@ -24,6 +23,7 @@ import (
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --farm is

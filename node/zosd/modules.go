@@ -11,9 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/bus"
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/hostinfo"
@@ -26,6 +24,8 @@ import (
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // The modules zosd runs, in start order.

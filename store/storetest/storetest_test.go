@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"testing"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 func TestEachBackendIsFreshAndIsolated(t *testing.T) {

@@ -52,7 +52,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 const (

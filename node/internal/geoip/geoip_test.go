@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // fallback is the configured location the failure tests expect back.

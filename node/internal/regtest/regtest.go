@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 

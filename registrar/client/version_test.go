@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 func TestZosVersionNative(t *testing.T) {

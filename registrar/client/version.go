@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/internal/strictb64"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // ZosVersion returns the approved ZOS version with its rollout (safe to

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // NodeFilter selects nodes; zero fields match any node.

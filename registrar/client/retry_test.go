@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // fakeTime is a clock that the recorded sleeps advance.

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/grid4/grid4/api"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // Page selects one page of a list: Number counts from 1, Size is at most

@@ -9,9 +9,9 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/grid4/grid4/api"
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/registrar/api"
 )
 
 // AccountOptions are the optional fields of a new account.
