@@ -14,6 +14,8 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -123,10 +125,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*publisherList)(&c.Publishers), "publisher", "NAME=PUBLIC_KEY (hex, base64 or SS58) allowed to publish under NAME; repeat the flag, or separate with commas in the variable")
 	fs.Int64Var(&c.MaxFlistSize, "max-flist-size", c.MaxFlistSize, "largest flist document accepted, in bytes")
 	fs.IntVar(&c.MaxMissingQuery, "max-missing-query", c.MaxMissingQuery, "most block ids in one POST /api/v1/blocks/missing")
-	fs.DurationVar(&c.SignatureMaxValidity, "signature-max-validity", c.SignatureMaxValidity, "longest validity (expires - created) of a signed request")
-	fs.DurationVar(&c.ClockSkew, "clock-skew", c.ClockSkew, "how far in the future a signed request's created time may be")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to wait for requests in flight on SIGINT/SIGTERM")
-	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
+	fs.Var((*flagvalue.Duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a signed request")
+	fs.Var((*flagvalue.Duration)(&c.ClockSkew), "clock-skew", "how far in the future a signed request's created time may be")
+	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
+	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
 	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
@@ -219,19 +221,5 @@ func (l *publisherList) Set(s string) error {
 		}
 		*l = append(*l, p)
 	}
-	return nil
-}
-
-// logLevel is a flag.Value for slog levels.
-type logLevel slog.Level
-
-func (l *logLevel) String() string { return slog.Level(*l).String() }
-
-func (l *logLevel) Set(s string) error {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(s)); err != nil {
-		return fmt.Errorf("%q: want debug, info, warn or error", s)
-	}
-	*l = logLevel(lv)
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/logflag"
 )
 
 // Config is every setting of the registrar. ParseConfig fills it from
@@ -146,19 +148,19 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&c.DB, "db", c.DB, `store URL: "sqlite:PATH" or "postgres://user:pass@host/db"`)
 	fs.Var((*twinList)(&c.AdminTwins), "admin-twin", "twin id(s) allowed to set the ZOS version, comma separated (default none: setting the version is refused)")
 	fs.BoolVar(&c.LegacyAuth, "legacy-auth", c.LegacyAuth, "accept the legacy X-Auth header besides signed requests v2")
-	fs.Var((*duration)(&c.LegacyWindow), "legacy-window", "how far an X-Auth timestamp may be from now, either way")
+	fs.Var((*flagvalue.Duration)(&c.LegacyWindow), "legacy-window", "how far an X-Auth timestamp may be from now, either way")
 	fs.BoolVar(&c.LegacyReplayGuard, "legacy-replay-guard", c.LegacyReplayGuard, "refuse an X-Auth request (same twin, second, method, path and body) already accepted within the legacy window")
 	fs.BoolVar(&c.AdminLegacyAuth, "admin-legacy-auth", c.AdminLegacyAuth, "accept X-Auth on the admin routes (setting the ZOS version), each header once; off (the default), admins sign with v2")
-	fs.Var((*duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a v2 signature")
-	fs.Var((*duration)(&c.ClockSkew), "clock-skew", "how far in the future a v2 created time may be")
-	fs.Var((*duration)(&c.AccountWindow), "account-window", "how far the account creation timestamp may be from now, either way")
-	fs.Var((*duration)(&c.UptimeWindow), "uptime-window", "how far an uptime report timestamp may be from now, either way")
-	fs.Var((*duration)(&c.KeyCacheTTL), "key-cache-ttl", "how long twin public keys are cached (0 disables the cache)")
-	fs.Var((*duration)(&c.ReportInterval), "report-interval", "base uptime report interval")
+	fs.Var((*flagvalue.Duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a v2 signature")
+	fs.Var((*flagvalue.Duration)(&c.ClockSkew), "clock-skew", "how far in the future a v2 created time may be")
+	fs.Var((*flagvalue.Duration)(&c.AccountWindow), "account-window", "how far the account creation timestamp may be from now, either way")
+	fs.Var((*flagvalue.Duration)(&c.UptimeWindow), "uptime-window", "how far an uptime report timestamp may be from now, either way")
+	fs.Var((*flagvalue.Duration)(&c.KeyCacheTTL), "key-cache-ttl", "how long twin public keys are cached (0 disables the cache)")
+	fs.Var((*flagvalue.Duration)(&c.ReportInterval), "report-interval", "base uptime report interval")
 	fs.Float64Var(&c.OnlineMultiple, "online-multiple", c.OnlineMultiple, "a node is online while its last report is younger than this many report intervals (>= 1.5)")
 	fs.Float64Var(&c.ReportRate, "report-rate", c.ReportRate, "target uptime reports per second over the fleet; the interval stretches to nodes/rate (0: never)")
-	fs.Var((*duration)(&c.UptimeRetention), "uptime-retention", "how long uptime history is kept (e.g. 90d)")
-	fs.Var((*duration)(&c.PruneInterval), "prune-interval", "how often old uptime history and expired nonces are deleted")
+	fs.Var((*flagvalue.Duration)(&c.UptimeRetention), "uptime-retention", "how long uptime history is kept (e.g. 90d)")
+	fs.Var((*flagvalue.Duration)(&c.PruneInterval), "prune-interval", "how often old uptime history and expired nonces are deleted")
 	fs.Float64Var(&c.RateIP, "rate-ip", c.RateIP, "requests per second allowed per client IP (IPv6: per /64); 0 disables")
 	fs.IntVar(&c.RateIPBurst, "rate-ip-burst", c.RateIPBurst, "burst allowed per client IP")
 	fs.Float64Var(&c.RateTwin, "rate-twin", c.RateTwin, "authenticated requests per second allowed per twin; 0 disables")
@@ -167,8 +169,8 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "CIDRs of reverse proxies whose X-Forwarded-For gives the client IP, comma separated")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients: "*", one origin, or "none"`)
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
-	fs.Var((*duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
-	fs.Var((*logLevel)(&c.LogLevel), "log-level", "debug, info, warn or error")
+	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
+	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
 	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
@@ -235,52 +237,6 @@ func writeUsage(out io.Writer, fs *flag.FlagSet) {
 	envflag.PrintDefaults(out, fs, EnvPrefix, "admin-twin")
 }
 
-// duration is a flag.Value for time.Duration that also accepts a day
-// suffix ("90d", "1d12h").
-type duration time.Duration
-
-func (d *duration) String() string { return formatDuration(time.Duration(*d)) }
-
-func (d *duration) Set(s string) error {
-	v, err := parseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = duration(v)
-	return nil
-}
-
-// parseDuration parses a Go duration with an optional leading "<n>d" for
-// days.
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var days time.Duration
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 16)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		days = time.Duration(n) * 24 * time.Hour
-		s = s[i+1:]
-		if s == "" {
-			return days, nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q (e.g. 40m, 1h30m, 90d)", s)
-	}
-	return days + v, nil
-}
-
-// formatDuration writes whole days as "<n>d".
-func formatDuration(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	return d.String()
-}
-
 // twinList is a flag.Value of comma-separated twin ids.
 type twinList []uint64
 
@@ -345,20 +301,6 @@ func (l *prefixList) Set(s string) error {
 		out = append(out, pre.Masked())
 	}
 	*l = out
-	return nil
-}
-
-// logLevel is a flag.Value for slog levels.
-type logLevel slog.Level
-
-func (l *logLevel) String() string { return slog.Level(*l).String() }
-
-func (l *logLevel) Set(s string) error {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(s)); err != nil {
-		return fmt.Errorf("%q: want debug, info, warn or error", s)
-	}
-	*l = logLevel(lv)
 	return nil
 }
 

@@ -103,18 +103,3 @@ func TestConfigHelpListsEveryFlagAndVariable(t *testing.T) {
 		}
 	}
 }
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"40m": 40 * time.Minute, "90d": 90 * 24 * time.Hour, "1d12h": 36 * time.Hour, "1.5h": 90 * time.Minute,
-	} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %s, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "d", "xd", "5", "1d2", "-d"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) accepted", in)
-		}
-	}
-}

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/store"
 )
 
@@ -240,7 +241,7 @@ func (s *Server) pruneUptime(ctx context.Context) {
 	}
 	s.metrics.pruned.WithLabelValues("uptime_sessions").Add(float64(n))
 	if n > 0 {
-		s.log.Info("pruned uptime history", "rows", n, "retention", formatDuration(s.cfg.UptimeRetention))
+		s.log.Info("pruned uptime history", "rows", n, "retention", flagvalue.FormatDuration(s.cfg.UptimeRetention))
 	}
 }
 

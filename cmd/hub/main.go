@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/grid4/grid4/hub"
+	"github.com/grid4/grid4/internal/logflag"
 )
 
 func main() {
@@ -42,12 +42,7 @@ func run(cfg hub.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	}
-	log := slog.New(h)
+	log := logflag.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher configured: the hub is read-only (add --publisher NAME=PUBLIC_KEY)")
 	}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/store"
 )
@@ -56,12 +56,7 @@ func run(cfg registrar.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	}
-	log := slog.New(h)
+	log := logflag.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 
 	db, err := store.Open(ctx, cfg.DB)
 	if err != nil {

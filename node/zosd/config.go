@@ -15,6 +15,8 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/geoip"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -191,31 +193,31 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.Fallback.City, "city", c.Fallback.City, "fallback location: city")
 	fs.StringVar(&c.Fallback.Latitude, "latitude", c.Fallback.Latitude, "fallback location: latitude (decimal)")
 	fs.StringVar(&c.Fallback.Longitude, "longitude", c.Fallback.Longitude, "fallback location: longitude (decimal)")
-	fs.Var((*durationValue)(&c.LocationRefresh), "location-refresh", "how long a geoip answer is reused")
-	fs.Var((*durationValue)(&c.AccountCheck), "account-check-interval", "how often the account and the registration are checked")
-	fs.Var((*durationValue)(&c.Update), "update-interval", "how often the node's information is sent again")
-	fs.Var((*durationValue)(&c.Uptime), "uptime-interval", "how often uptime is reported when the registrar does not say (next_report_in)")
-	fs.Var((*durationValue)(&c.UptimeMin), "uptime-min-interval", "shortest wait between uptime reports, whatever the registrar says")
-	fs.Var((*durationValue)(&c.RetryMin), "retry-min", "first wait after a failed registrar call (doubles up to --retry-max)")
-	fs.Var((*durationValue)(&c.RetryMax), "retry-max", "longest wait between retries of a failed registrar call")
+	fs.Var((*flagvalue.Duration)(&c.LocationRefresh), "location-refresh", "how long a geoip answer is reused")
+	fs.Var((*flagvalue.Duration)(&c.AccountCheck), "account-check-interval", "how often the account and the registration are checked")
+	fs.Var((*flagvalue.Duration)(&c.Update), "update-interval", "how often the node's information is sent again")
+	fs.Var((*flagvalue.Duration)(&c.Uptime), "uptime-interval", "how often uptime is reported when the registrar does not say (next_report_in)")
+	fs.Var((*flagvalue.Duration)(&c.UptimeMin), "uptime-min-interval", "shortest wait between uptime reports, whatever the registrar says")
+	fs.Var((*flagvalue.Duration)(&c.RetryMin), "retry-min", "first wait after a failed registrar call (doubles up to --retry-max)")
+	fs.Var((*flagvalue.Duration)(&c.RetryMax), "retry-max", "longest wait between retries of a failed registrar call")
 	fs.StringVar(&c.AuthScheme, "auth", c.AuthScheme, "how requests to the registrar are signed: v2 or legacy (X-Auth)")
 	fs.StringVar(&c.ZosVersion, "zos-version", c.ZosVersion, "version reported to the registrar (vMAJOR.MINOR.PATCH; empty: none)")
-	fs.Var((*durationValue)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
-	fs.Var((*durationValue)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
-	fs.Var((*sizeValue)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
+	fs.Var((*flagvalue.Duration)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
+	fs.Var((*flagvalue.Duration)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
+	fs.Var((*flagvalue.Size)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
 	fs.StringVar(&c.Hub, "hub", c.Hub, "hub URL releases are installed from (empty: the node does not upgrade)")
 	fs.StringVar(&c.UpgradePublisher, "upgrade-publisher", c.UpgradePublisher, "hub publisher of the ZOS releases")
 	fs.StringVar(&c.UpgradeRepo, "upgrade-repo", c.UpgradeRepo, "hub repository of the ZOS releases (its tags are the versions)")
 	fs.StringVar(&c.UpgradePublisherKey, "upgrade-publisher-key", c.UpgradePublisherKey, "public key of the publisher (hex, base64 or SS58): a release is installed only if it signed it (required with --hub)")
-	fs.Var((*durationValue)(&c.UpgradeFirstCheck), "upgrade-first-check", "wait before the first version check after a start")
-	fs.Var((*durationValue)(&c.UpgradeInterval), "upgrade-interval", "how often the registrar's version is checked")
-	fs.Var((*durationValue)(&c.UpgradeJitter), "upgrade-jitter", "longest random wait added to each --upgrade-interval")
-	fs.Var((*durationValue)(&c.UpgradeHealthDeadline), "upgrade-health-deadline", "how long a new generation has to come up healthy before the node switches back")
-	fs.Var((*durationValue)(&c.UpgradeHealthStable), "upgrade-health-stable", "how long every module must have run on a new generation for it to be healthy")
-	fs.Var((*durationValue)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
-	fs.Var((*durationValue)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
+	fs.Var((*flagvalue.Duration)(&c.UpgradeFirstCheck), "upgrade-first-check", "wait before the first version check after a start")
+	fs.Var((*flagvalue.Duration)(&c.UpgradeInterval), "upgrade-interval", "how often the registrar's version is checked")
+	fs.Var((*flagvalue.Duration)(&c.UpgradeJitter), "upgrade-jitter", "longest random wait added to each --upgrade-interval")
+	fs.Var((*flagvalue.Duration)(&c.UpgradeHealthDeadline), "upgrade-health-deadline", "how long a new generation has to come up healthy before the node switches back")
+	fs.Var((*flagvalue.Duration)(&c.UpgradeHealthStable), "upgrade-health-stable", "how long every module must have run on a new generation for it to be healthy")
+	fs.Var((*flagvalue.Duration)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
+	fs.Var((*flagvalue.Duration)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
 	fs.BoolVar(&c.InProcess, "in-process", c.InProcess, "run the modules as goroutines of zosd instead of one process each")
-	fs.Var((*levelValue)(&c.LogLevel), "log-level", "debug, info, warn or error")
+	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
 
@@ -379,105 +381,6 @@ func (v *listValue) Set(s string) error {
 			*v = append(*v, p)
 		}
 	}
-	return nil
-}
-
-type durationValue time.Duration
-
-func (v *durationValue) String() string { return time.Duration(*v).String() }
-func (v *durationValue) Set(s string) error {
-	d, err := parseDuration(s)
-	if err != nil {
-		return err
-	}
-	*v = durationValue(d)
-	return nil
-}
-
-// parseDuration is time.ParseDuration with a leading day count ("1d12h").
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var days time.Duration
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.ParseUint(s[:i], 10, 16)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
-		if s == "" {
-			return days, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q (e.g. 30s, 40m, 24h, 1d)", s)
-	}
-	return days + d, nil
-}
-
-type sizeValue uint64
-
-func (v *sizeValue) String() string { return formatSize(uint64(*v)) }
-func (v *sizeValue) Set(s string) error {
-	n, err := parseSize(s)
-	if err != nil {
-		return err
-	}
-	*v = sizeValue(n)
-	return nil
-}
-
-// sizeUnit is a unit of parseSize.
-type sizeUnit struct {
-	suffix string
-	mult   uint64
-}
-
-// sizeUnits lists the units, binary first (formatSize uses those), each
-// before any suffix of it ("MiB" before "B").
-func sizeUnits() []sizeUnit {
-	return []sizeUnit{
-		{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-		{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
-	}
-}
-
-// parseSize reads a byte count with an optional unit ("100MiB", "1GB",
-// "4096").
-func parseSize(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	mult := uint64(1)
-	for _, u := range sizeUnits() {
-		if strings.HasSuffix(strings.ToLower(s), strings.ToLower(u.suffix)) {
-			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || (mult > 1 && n > ^uint64(0)/mult) {
-		return 0, errors.New("want a size such as 100MiB, 1GB or 4096")
-	}
-	return n * mult, nil
-}
-
-func formatSize(n uint64) string {
-	for _, u := range sizeUnits()[:4] {
-		if n >= u.mult && n%u.mult == 0 {
-			return strconv.FormatUint(n/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatUint(n, 10)
-}
-
-type levelValue slog.Level
-
-func (v *levelValue) String() string { return strings.ToLower(slog.Level(*v).String()) }
-func (v *levelValue) Set(s string) error {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return errors.New("want debug, info, warn or error")
-	}
-	*v = levelValue(l)
 	return nil
 }
 

@@ -95,32 +95,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestParseDurationAndSize(t *testing.T) {
-	for in, want := range map[string]time.Duration{"40m": 40 * time.Minute, "1d": 24 * time.Hour, "1d12h": 36 * time.Hour, "500ms": 500 * time.Millisecond} {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "x", "1dx", "d"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) accepted", in)
-		}
-	}
-	for in, want := range map[string]uint64{"100MiB": 100 << 20, "1GB": 1e9, "4096": 4096, "2 kib": 2048, "0": 0} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %v %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "MiB", "-1", "99999999999TiB"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) accepted", in)
-		}
-	}
-	if formatSize(100<<20) != "100MiB" || formatSize(1000) != "1000" {
-		t.Errorf("formatSize: %s %s", formatSize(100<<20), formatSize(1000))
-	}
-}
-
 // TestChildArgsRoundTrip: the flags zosd passes to its modules give them
 // the same configuration.
 func TestChildArgsRoundTrip(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
 )
@@ -126,14 +127,6 @@ func unwrapUsage(err error) string {
 	return s
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // mainNode runs a node.
 func mainNode(ctx context.Context, args []string, e Env) error {
 	cfg := DefaultConfig()
@@ -155,7 +148,7 @@ func mainNode(ctx context.Context, args []string, e Env) error {
 	// The children get every setting as a flag, with absolute paths.
 	_ = fs.Set("data", cfg.DataDir)
 	_ = fs.Set("geoip-url", cfg.GeoIPURL)
-	n := &node{cfg: cfg, childArgs: args0(fs), exe: exe, stderr: e.Stderr, clock: e.Clock, log: newLogger(cfg, e.Stderr)}
+	n := &node{cfg: cfg, childArgs: args0(fs), exe: exe, stderr: e.Stderr, clock: e.Clock, log: logflag.New(e.Stderr, cfg.LogLevel, cfg.LogFormat)}
 	return n.run(ctx)
 }
 
@@ -203,7 +196,7 @@ func mainRun(ctx context.Context, args []string, e Env) error {
 	}
 	ctx, cancel := supervisor.WatchLifeline(ctx, e.Getenv)
 	defer cancel()
-	return runModule(ctx, name, cfg, e.Clock, newLogger(cfg, e.Stderr))
+	return runModule(ctx, name, cfg, e.Clock, logflag.New(e.Stderr, cfg.LogLevel, cfg.LogFormat))
 }
 
 // mainStatus prints the node's state.

@@ -1,0 +1,40 @@
+// Package logflag is how grid4's programs are told to log: the value of
+// their --log-level flag and the logger their --log-level and --log-format
+// describe, so that every program reads the same words and writes the
+// same records.
+package logflag
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// Level is a flag.Value for the lowest level logged: debug, info, warn or
+// error, in any case. fs.Var((*logflag.Level)(&cfg.LogLevel), ...).
+type Level slog.Level
+
+// String writes the level in lower case, as --help shows it and as a
+// child process is given it.
+func (l *Level) String() string { return strings.ToLower(slog.Level(*l).String()) }
+
+// Set parses s.
+func (l *Level) Set(s string) error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("want debug, info, warn or error")
+	}
+	*l = Level(lv)
+	return nil
+}
+
+// New returns a logger writing records of level and above to w, as JSON
+// lines when format is "json" and as text (key=value) otherwise.
+func New(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
