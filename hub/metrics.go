@@ -2,19 +2,17 @@ package hub
 
 import (
 	"errors"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
 // metrics are the hub's collectors, registered on the registry given to
 // New, never the global one (several hubs live in one test process).
 type metrics struct {
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
+	requests      *httpserve.RequestMetrics
 	authFailures  *prometheus.CounterVec
 	blocksStored  prometheus.Counter
 	blockBytesIn  prometheus.Counter
@@ -24,14 +22,12 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	requests, err := httpserve.NewRequestMetrics(reg, "hub", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10})
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_http_requests_total", Help: "HTTP requests by route pattern and status code.",
-		}, []string{"route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hub_http_request_duration_seconds", Help: "HTTP request durations by route pattern and status code.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
-		}, []string{"route", "code"}),
+		requests: requests,
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_auth_failures_total", Help: "Refused publishing requests by reason.",
 		}, []string{"reason"}),
@@ -51,18 +47,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hub_published_total", Help: "Successful publications by kind (flist, tag, link).",
 		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.blocksStored, m.blockBytesIn, m.blocksRefused, m.blockBytesOut, m.published} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := httpserve.Register(reg, m.authFailures, m.blocksStored, m.blockBytesIn, m.blocksRefused, m.blockBytesOut, m.published); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-func (m *metrics) observe(route string, code int, d time.Duration) {
-	c := strconv.Itoa(code)
-	m.requests.WithLabelValues(route, c).Inc()
-	m.duration.WithLabelValues(route, c).Observe(d.Seconds())
 }
 
 // authReason labels an authentication failure.

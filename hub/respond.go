@@ -1,9 +1,10 @@
 package hub
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
 // httpError is an error answered with its status and {"error": msg}, plus
@@ -21,18 +22,7 @@ func errorf(status int, format string, args ...any) *httpError {
 }
 
 // writeJSON writes v as the JSON body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":"internal error: encoding the response"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpserve.WriteJSON(w, status, v) }
 
 // writeError writes e as {"error": msg, ...extra}.
 func writeError(w http.ResponseWriter, e *httpError) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
 // Deps are the hub's dependencies besides its settings.
@@ -134,31 +135,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:   5 * time.Minute,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	names := make([]string, 0, len(s.cfg.Publishers))
 	for _, p := range s.cfg.Publishers {
 		names = append(names, p.Name)
 	}
 	s.log.Info("hub listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "publishers", names)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("hub: serve: %w", err)
-	case <-ctx.Done():
-	}
-	s.log.Info("hub shutting down", "timeout", s.cfg.ShutdownTimeout.String())
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("hub: shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("hub: serve: %w", err)
-	}
-	return nil
+	return httpserve.Serve(ctx, srv, ln, s.cfg.ShutdownTimeout, s.log, "hub")
 }
 
 // handlerFunc handles a route: it writes a success itself or returns an
@@ -211,9 +194,9 @@ func (s *Server) buildHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			start := s.now()
-			rec := &statusWriter{ResponseWriter: w}
+			rec := httpserve.NewRecorder(w)
 			s.unmatched(rec, r, mux)
-			s.metrics.observe("unmatched", rec.code(), s.now().Sub(start))
+			s.metrics.requests.Observe("unmatched", rec.Status(), s.now().Sub(start))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -229,25 +212,25 @@ func (s *Server) wrap(rt route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		rec := &statusWriter{ResponseWriter: w}
+		rec := httpserve.NewRecorder(w)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
-				if !rec.wrote {
+				if !rec.Wrote() {
 					writeError(rec, errorf(http.StatusInternalServerError, "internal error"))
 				}
 			}
 			elapsed := s.now().Sub(start)
-			s.metrics.observe(rt.pattern, rec.code(), elapsed)
+			s.metrics.requests.Observe(rt.pattern, rec.Status(), elapsed)
 			level := slog.LevelInfo
-			if rt.quiet || (r.Method == http.MethodGet || r.Method == http.MethodHead) && rec.code() < 400 {
+			if rt.quiet || (r.Method == http.MethodGet || r.Method == http.MethodHead) && rec.Status() < 400 {
 				level = slog.LevelDebug
 			}
 			s.log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.code()), slog.Duration("elapsed", elapsed), slog.String("remote", r.RemoteAddr))
+				slog.Int("status", rec.Status()), slog.Duration("elapsed", elapsed), slog.String("remote", r.RemoteAddr))
 		}()
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(rec, r.Body, limit)
@@ -276,7 +259,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 			he = errorf(http.StatusInternalServerError, "internal error")
 		}
-		if rec.wrote {
+		if rec.Wrote() {
 			return
 		}
 		writeError(rec, he)
@@ -286,59 +269,17 @@ func (s *Server) wrap(rt route) http.Handler {
 // unmatched answers a request no route matches with the mux's status (404,
 // or 405 with Allow) as JSON.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
-	probe := &headerProbe{header: http.Header{}}
-	mux.ServeHTTP(probe, r)
-	switch probe.status {
+	status, header := httpserve.Probe(mux, r)
+	switch status {
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", probe.header.Get("Allow"))
-		writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+		w.Header().Set("Allow", header.Get("Allow"))
+		writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, header.Get("Allow")))
 	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect:
-		w.Header().Set("Location", probe.header.Get("Location"))
-		writeError(w, errorf(probe.status, "moved to %s", probe.header.Get("Location")))
+		w.Header().Set("Location", header.Get("Location"))
+		writeError(w, errorf(status, "moved to %s", header.Get("Location")))
 	default:
 		writeError(w, errorf(http.StatusNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	}
-}
-
-// headerProbe records what the mux would answer, writing nothing.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header         { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *headerProbe) WriteHeader(code int)        { p.status = code }
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() int {
-	if !w.wrote {
-		return http.StatusOK
-	}
-	return w.status
 }
 
 type ctxPublisherKey struct{}

@@ -2,20 +2,18 @@ package registrar
 
 import (
 	"errors"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
 // metrics are the registrar's Prometheus collectors, registered on the
 // registry given to New (never the global default one, so several servers
 // can live in one process, as they do in tests).
 type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
+	requests     *httpserve.RequestMetrics
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
 	uptime       prometheus.Counter
@@ -25,16 +23,12 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	requests, err := httpserve.NewRequestMetrics(reg, "registrar", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5})
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "registrar_http_requests_total",
-			Help: "HTTP requests by route pattern, method and status code.",
-		}, []string{"route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "registrar_http_request_duration_seconds",
-			Help:    "HTTP request durations by route pattern and status code.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"route", "code"}),
+		requests: requests,
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "registrar_auth_failures_total",
 			Help: "Refused authentications by reason.",
@@ -60,18 +54,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Effective uptime report interval handed to nodes.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := httpserve.Register(reg, m.authFailures, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-func (m *metrics) observe(route string, code int, d time.Duration) {
-	c := strconv.Itoa(code)
-	m.requests.WithLabelValues(route, c).Inc()
-	m.duration.WithLabelValues(route, c).Observe(d.Seconds())
 }
 
 // authReason labels an authentication failure for the metrics.

@@ -1,12 +1,13 @@
 package registrar
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
 // httpError is an error answered with a status and a JSON body
@@ -43,20 +44,7 @@ func notAuthorized(format string, args ...any) *httpError {
 }
 
 // writeJSON writes v as the JSON body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		// Every value written here is a plain struct; failing to encode
-		// one is a programming error, answered like any other.
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":"internal error: encoding the response"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpserve.WriteJSON(w, status, v) }
 
 // writeError writes {"error": msg} with status.
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/httpserve"
 	"github.com/grid4/grid4/store"
 )
 
@@ -155,8 +156,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
@@ -165,31 +164,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(loopsDone)
 		s.RunMaintenance(loopCtx)
 	}()
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("registrar listening", "addr", ln.Addr().String(), "legacy_auth", s.cfg.LegacyAuth, "admin_twins", s.cfg.AdminTwins)
-
-	select {
-	case err := <-errc:
-		stopLoops()
-		<-loopsDone
-		return fmt.Errorf("registrar: serve: %w", err)
-	case <-ctx.Done():
-	}
-	s.log.Info("registrar shutting down", "timeout", s.cfg.ShutdownTimeout.String())
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(shutCtx)
+	err := httpserve.Serve(ctx, srv, ln, s.cfg.ShutdownTimeout, s.log, "registrar")
 	stopLoops()
 	<-loopsDone
-	if err != nil {
-		return fmt.Errorf("registrar: shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("registrar: serve: %w", err)
-	}
-	return nil
+	return err
 }
 
 // noncePruneInterval is how often expired nonces are deleted at most.
@@ -381,27 +360,27 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		rec := &statusWriter{ResponseWriter: w}
+		rec := &statusWriter{Recorder: httpserve.Recorder{ResponseWriter: w}}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler { // net/http's own sentinel: let it abort the connection
 					panic(p)
 				}
 				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
-				if !rec.wrote {
+				if !rec.Wrote() {
 					writeError(rec, http.StatusInternalServerError, "internal error")
 				}
 			}
 			label, ok := labels[r.Pattern]
 			switch {
 			case ok:
-			case r.Method == http.MethodOptions && rec.code() == http.StatusNoContent:
+			case r.Method == http.MethodOptions && rec.Status() == http.StatusNoContent:
 				label = "CORS preflight"
 			default:
 				label = "unmatched"
 			}
 			elapsed := s.now().Sub(start)
-			s.metrics.observe(label, rec.code(), elapsed)
+			s.metrics.requests.Observe(label, rec.Status(), elapsed)
 			s.logRequest(r, rec, label, elapsed)
 		}()
 		if s.cors(rec, r) {
@@ -445,15 +424,14 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 // unmatched answers a request no route matches with the mux's status (404,
 // 405 with Allow, or a redirect for an unclean path) and a JSON body.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
-	probe := &headerProbe{header: http.Header{}}
-	mux.ServeHTTP(probe, r)
-	switch probe.status {
+	status, header := httpserve.Probe(mux, r)
+	switch status {
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", probe.header.Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+		w.Header().Set("Allow", header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, header.Get("Allow")))
 	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
-		w.Header().Set("Location", probe.header.Get("Location"))
-		writeError(w, probe.status, "moved to "+probe.header.Get("Location"))
+		w.Header().Set("Location", header.Get("Location"))
+		writeError(w, status, "moved to "+header.Get("Location"))
 	default:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s; see /docs", r.Method, r.URL.Path))
 	}
@@ -596,8 +574,8 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("route", route),
-		slog.Int("status", rec.code()),
-		slog.Int64("bytes", rec.n),
+		slog.Int("status", rec.Status()),
+		slog.Int64("bytes", rec.Bytes()),
 		slog.Duration("duration", d),
 		slog.String("remote", s.clientIP(r).String()),
 	}
@@ -607,58 +585,11 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the answer to a request and, for the log, the
+// twin that signed it.
 type statusWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-	wrote  bool
-	twin   uint64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() int {
-	if !w.wrote {
-		return http.StatusOK
-	}
-	return w.status
-}
-
-// headerProbe captures what the mux would answer for an unmatched request.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
-	}
-	return len(b), nil
-}
-func (p *headerProbe) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
+	httpserve.Recorder
+	twin uint64
 }
 
 // Ops routes.

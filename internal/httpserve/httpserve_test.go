@@ -1,0 +1,135 @@
+package httpserve
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestServeFinishesRequestsInFlight: a request running when ctx ends is
+// answered, and Serve returns nil.
+func TestServeFinishesRequestsInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		if r.Context().Err() != nil {
+			t.Error("the request's context ended with the server's")
+		}
+		_, _ = io.WriteString(w, "done")
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, srv, ln, 5*time.Second, slog.New(slog.DiscardHandler), "test") }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if s := <-got; s != "done" {
+		t.Fatalf("answer %q", s)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestServeReportsAClosedListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	err = Serve(context.Background(), &http.Server{}, ln, time.Second, slog.New(slog.DiscardHandler), "test")
+	if err == nil || !strings.HasPrefix(err.Error(), "test: serve: ") {
+		t.Fatalf("Serve on a closed listener: %v", err)
+	}
+}
+
+func TestRecorder(t *testing.T) {
+	w := httptest.NewRecorder()
+	rec := NewRecorder(w)
+	if rec.Status() != http.StatusOK || rec.Wrote() {
+		t.Fatal("fresh recorder")
+	}
+	rec.WriteHeader(http.StatusTeapot)
+	rec.WriteHeader(http.StatusOK)
+	_, _ = rec.Write([]byte("abc"))
+	if rec.Status() != http.StatusTeapot || !rec.Wrote() || rec.Bytes() != 3 || http.NewResponseController(rec).Flush() != nil {
+		t.Fatalf("status %d wrote %v bytes %d", rec.Status(), rec.Wrote(), rec.Bytes())
+	}
+}
+
+func TestProbe(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /a", func(http.ResponseWriter, *http.Request) {})
+	status, h := Probe(mux, httptest.NewRequest("POST", "/a", nil))
+	if status != http.StatusMethodNotAllowed || !strings.Contains(h.Get("Allow"), "GET") {
+		t.Fatalf("POST /a: %d %v", status, h)
+	}
+	if status, _ := Probe(mux, httptest.NewRequest("GET", "/b", nil)); status != http.StatusNotFound {
+		t.Fatalf("GET /b: %d", status)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	w := httptest.NewRecorder()
+	WriteJSON(w, http.StatusCreated, map[string]int{"a": 1})
+	if w.Code != http.StatusCreated || w.Body.String() != "{\"a\":1}\n" || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("%d %q %v", w.Code, w.Body.String(), w.Header())
+	}
+	w = httptest.NewRecorder()
+	WriteJSON(w, http.StatusOK, func() {})
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("unencodable value: %d", w.Code)
+	}
+}
+
+func TestRequestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewRequestMetrics(reg, "x", []float64{.1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe("GET /a", 200, time.Millisecond)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+		if mf.GetName() == "x_http_requests_total" && mf.GetMetric()[0].GetCounter().GetValue() != 1 {
+			t.Errorf("count %v", mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	if strings.Join(names, " ") != "x_http_request_duration_seconds x_http_requests_total" {
+		t.Errorf("collectors %v", names)
+	}
+	if _, err := NewRequestMetrics(reg, "x", nil); err == nil {
+		t.Fatal("registered the same names twice")
+	}
+}

@@ -1,0 +1,53 @@
+package httpserve
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RequestMetrics counts a server's requests and their durations by route
+// and status code: <namespace>_http_requests_total and
+// <namespace>_http_request_duration_seconds.
+type RequestMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewRequestMetrics makes the collectors, duration buckets in seconds, and
+// registers them on reg (a server's own registry, never the global one:
+// several servers live in one test process).
+func NewRequestMetrics(reg prometheus.Registerer, namespace string, buckets []float64) (*RequestMetrics, error) {
+	m := &RequestMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: namespace + "_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: namespace + "_http_request_duration_seconds", Help: "HTTP request durations by route pattern and status code.",
+			Buckets: buckets,
+		}, []string{"route", "code"}),
+	}
+	if err := Register(reg, m.requests, m.duration); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Observe counts one request of route answered with code after d.
+func (m *RequestMetrics) Observe(route string, code int, d time.Duration) {
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(route, c).Inc()
+	m.duration.WithLabelValues(route, c).Observe(d.Seconds())
+}
+
+// Register registers every collector on reg, stopping at the first error
+// (a name registered twice).
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+// Package httpserve is what grid4's HTTP servers (the registrar and the
+// hub) share around their handlers: serving until a context ends and then
+// shutting down gracefully, recording the status and size of every answer
+// for the metrics and the request log, counting requests for Prometheus,
+// and answering in JSON.
+package httpserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Serve serves srv on ln until ctx is done, then stops accepting
+// connections and waits up to timeout for the requests in flight. It
+// returns nil after a clean shutdown.
+//
+// When srv does not set them, the requests' contexts carry ctx's values
+// but not its end (a request in flight is not cancelled by the shutdown
+// it is allowed to finish in), and net/http's own complaints go to log at
+// warning level. name starts the errors ("registrar: serve: ...") and the
+// shutdown record.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger, name string) error {
+	if srv.BaseContext == nil {
+		srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	}
+	if srv.ErrorLog == nil {
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: serve: %w", name, err)
+	case <-ctx.Done():
+	}
+	log.Info(name+" shutting down", "timeout", timeout.String())
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("%s: shutdown: %w", name, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: serve: %w", name, err)
+	}
+	return nil
+}
