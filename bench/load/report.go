@@ -42,6 +42,9 @@ func WriteResult(w io.Writer, r Result) error {
 	case srv > 0:
 		fmt.Fprintf(&b, "   CPU per request: registrar %.0f µs\n", srv)
 	}
+	if c := r.ClientCPUPerRequest(); c > 0 {
+		fmt.Fprintf(&b, "   load generator CPU per measured request: %.0f µs\n", c)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/grid4/grid4/auth"
@@ -91,8 +92,9 @@ type RunConfig struct {
 	PageSize int
 	// Seed chooses the order of the nodes and the farms listed.
 	Seed uint64
-	// Client sends the requests (nil: a keep-alive client sized for
-	// Concurrency).
+	// Client sends the requests with net/http (nil: the load generator's
+	// own minimal HTTP/1.1 client, one keep-alive connection per worker,
+	// see wire.go).
 	Client *http.Client
 	// Logger receives a record when each phase starts (nil: none).
 	Logger *slog.Logger
@@ -140,6 +142,19 @@ type Result struct {
 	// DBCPUSeconds is the CPU time PostgreSQL backends of the database
 	// used during the run (warm-up included), when known.
 	DBCPUSeconds float64 `json:"db_cpu_seconds,omitempty"`
+	// ClientCPUSeconds is the CPU time the load generator's process used
+	// during the measured phase (sending, reading, checking; in a test,
+	// whatever else runs in the process too).
+	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
+}
+
+// ClientCPUPerRequest returns the load generator's CPU time per measured
+// request, in microseconds; 0 when unknown.
+func (r Result) ClientCPUPerRequest() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ClientCPUSeconds / float64(r.Requests) * 1e6
 }
 
 // CPUPerRequest returns the registrar's and the database's CPU time per
@@ -172,8 +187,11 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 	}
 	r := &runner{cfg: cfg, fleet: f, client: cfg.Client}
 	if r.client == nil {
-		r.client = newClient(cfg.Concurrency)
-		defer r.client.CloseIdleConnections()
+		ep, err := parseEndpoint(cfg.BaseURL)
+		if err != nil {
+			return Result{}, err
+		}
+		r.ep, r.wire = ep, r.wireRequest
 	}
 	res := Result{
 		Name: Name(cfg.Scenario, cfg.Auth), Scenario: cfg.Scenario, Nodes: len(f.Nodes), Farms: len(f.Farms),
@@ -214,6 +232,12 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 		}
 	case ScenarioList:
 		r.farmSeed = cfg.Seed
+		if r.wire != nil {
+			r.lists = make([][]byte, len(f.Farms))
+			for k, farm := range f.Farms {
+				r.lists[k] = r.ep.appendRequest(nil, http.MethodGet, r.listTarget(farm), nil, nil)
+			}
+		}
 	}
 
 	if cfg.Warmup > 0 {
@@ -223,6 +247,7 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 		}
 	}
 	cfg.Logger.Info("measuring", "run", res.Name, "requests", cfg.Requests, "duration", cfg.Duration)
+	cpu0 := selfCPU()
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	stop := StopDuration
@@ -234,6 +259,7 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 		return res, err
 	}
 	elapsed := time.Since(start)
+	res.ClientCPUSeconds = (selfCPU() - cpu0).Seconds()
 	switch {
 	case ctx.Err() != nil:
 		res.Stop = StopCanceled
@@ -300,7 +326,16 @@ func (cfg *RunConfig) fill(f *Fleet) error {
 	return nil
 }
 
-// newClient returns a keep-alive HTTP client for loopback load with
+// selfCPU is the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// newClient returns a keep-alive net/http client for loopback load with
 // conns connections.
 func newClient(conns int) *http.Client {
 	return &http.Client{
@@ -318,9 +353,13 @@ func newClient(conns int) *http.Client {
 
 // runner holds one run's state.
 type runner struct {
-	cfg    RunConfig
-	fleet  *Fleet
+	cfg   RunConfig
+	fleet *Fleet
+	// client sends with net/http; when nil, wire builds each request's
+	// bytes and a wireConn per worker sends them to ep.
 	client *http.Client
+	ep     wireEndpoint
+	wire   func(buf *[]byte, i int) ([]byte, error)
 
 	// uptime
 	order  []int          // request i reports for node order[i % len]
@@ -330,6 +369,7 @@ type runner struct {
 
 	// list
 	farmSeed uint64
+	lists    [][]byte // serialized list request of each farm (wire)
 
 	// build and verify, when set, replace the scenario's requests and
 	// answer check (side-by-side runs, see side.go).
@@ -343,6 +383,9 @@ type signedReport struct {
 	body []byte
 	// header holds name, value pairs.
 	header []string
+	// wire is the whole request serialized, when sent by a wireConn
+	// (path, body and header are then unset).
+	wire []byte
 }
 
 // presign signs requests 0 .. n-1 at time at, on every CPU.
@@ -363,10 +406,15 @@ func (r *runner) presign(ctx context.Context, n int, at time.Time) error {
 					errs[w] = err
 					return
 				}
-				if r.signed[i], err = r.sign(i, k, at); err != nil {
+				s, err := r.sign(i, k, at)
+				if err != nil {
 					errs[w] = err
 					return
 				}
+				if r.wire != nil {
+					s = signedReport{wire: r.ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)}
+				}
+				r.signed[i] = s
 			}
 		})
 	}
@@ -437,28 +485,53 @@ func (r *runner) deriveKeys(ctx context.Context, n int) error {
 	return errors.Join(errs...)
 }
 
-// request builds request i.
+// listFarm is the index in the fleet's farms of list request i.
+func (r *runner) listFarm(i int) int {
+	return int(mix64(r.farmSeed^uint64(i)) % uint64(len(r.fleet.Farms)))
+}
+
+// listTarget is the path and query of a list request for farm.
+func (r *runner) listTarget(farm uint64) string {
+	return "/api/v1/nodes?farm_id=" + strconv.FormatUint(farm, 10) + "&size=" + strconv.Itoa(r.cfg.PageSize)
+}
+
+// report is uptime request i, presigned or signed now.
+func (r *runner) report(i int) (signedReport, error) {
+	if r.signed != nil {
+		return r.signed[i], nil
+	}
+	return r.sign(i, r.keys[i%len(r.order)], time.Now())
+}
+
+// wireRequest is request i serialized, in *buf unless prepared before.
+func (r *runner) wireRequest(buf *[]byte, i int) ([]byte, error) {
+	if r.cfg.Scenario == ScenarioList {
+		return r.lists[r.listFarm(i)], nil
+	}
+	s, err := r.report(i)
+	if err != nil || s.wire != nil {
+		return s.wire, err
+	}
+	*buf = r.ep.appendRequest((*buf)[:0], http.MethodPost, s.path, s.header, s.body)
+	return *buf, nil
+}
+
+// request builds request i for net/http.
 func (r *runner) request(ctx context.Context, i int) (*http.Request, error) {
 	if r.build != nil {
 		return r.build(ctx, i)
 	}
 	if r.cfg.Scenario == ScenarioList {
-		farm := r.fleet.Farms[mix64(r.farmSeed^uint64(i))%uint64(len(r.fleet.Farms))]
-		target := r.cfg.BaseURL + "/api/v1/nodes?farm_id=" + strconv.FormatUint(farm, 10) + "&size=" + strconv.Itoa(r.cfg.PageSize)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		farm := r.fleet.Farms[r.listFarm(i)]
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+r.listTarget(farm), nil)
 		if err != nil {
 			return nil, fmt.Errorf("load: request %d: %w", i, err)
 		}
 		return req, nil
 	}
-	var s signedReport
-	if r.signed != nil {
-		s = r.signed[i]
-	} else {
-		var err error
-		if s, err = r.sign(i, r.keys[i%len(r.order)], time.Now()); err != nil {
-			return nil, err
-		}
+	s, err := r.report(i)
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.BaseURL+s.path, bytes.NewReader(s.body))
 	if err != nil {
@@ -529,7 +602,8 @@ func (r *runner) phase(ctx context.Context, from, to int, end time.Time, measure
 				st.merge(&mine)
 				mu.Unlock()
 			}()
-			var buf bytes.Buffer
+			snd := r.sender(ctx)
+			defer snd.close()
 			for ctx.Err() == nil {
 				i := from + int(next.Add(1)-1)
 				if i >= to {
@@ -550,8 +624,7 @@ func (r *runner) phase(ctx context.Context, from, to int, end time.Time, measure
 					late.Store(true)
 					return
 				}
-				req, err := r.request(ctx, i)
-				if err != nil {
+				if err := snd.prepare(ctx, i); err != nil {
 					mu.Lock()
 					failure = errors.Join(failure, err)
 					mu.Unlock()
@@ -561,39 +634,28 @@ func (r *runner) phase(ctx context.Context, from, to int, end time.Time, measure
 				if !measure || r.cfg.Rate == 0 {
 					due = sent
 				}
-				res, err := r.client.Do(req)
+				status, body, err := snd.send()
+				mine.lat = append(mine.lat, time.Since(due))
 				if err != nil {
-					mine.lat = append(mine.lat, time.Since(due))
 					mine.transport++
 					if mine.firstErr == "" {
 						mine.firstErr = err.Error()
 					}
 					continue
 				}
-				buf.Reset()
-				_, rerr := buf.ReadFrom(res.Body)
-				res.Body.Close()
-				mine.lat = append(mine.lat, time.Since(due))
-				if rerr != nil {
-					mine.transport++
-					if mine.firstErr == "" {
-						mine.firstErr = rerr.Error()
-					}
-					continue
-				}
-				mine.status[res.StatusCode]++
-				ok, restarted := r.check(res.StatusCode, buf.Bytes())
+				mine.status[status]++
+				ok, restarted := r.check(status, body)
 				switch {
 				case ok:
 					mine.ok++
-				case res.StatusCode/100 == 2:
+				case status/100 == 2:
 					mine.bad++
 				}
 				if restarted {
 					mine.restarts++
 				}
 				if !ok && mine.firstErr == "" {
-					mine.firstErr = strconv.Itoa(res.StatusCode) + ": " + truncate(buf.String(), 300)
+					mine.firstErr = strconv.Itoa(status) + ": " + truncate(string(body), 300)
 				}
 			}
 		})
@@ -604,6 +666,70 @@ func (r *runner) phase(ctx context.Context, from, to int, end time.Time, measure
 	}
 	return st, late.Load(), nil
 }
+
+// sender sends one worker's requests.
+type sender interface {
+	// prepare builds request i; an error ends the phase.
+	prepare(ctx context.Context, i int) error
+	// send sends the request prepared and reads the answer, whose body is
+	// valid until the next call; an error is a transport error.
+	send() (status int, body []byte, err error)
+	close()
+}
+
+// sender returns a worker's sender: its own wire connection, or the
+// shared net/http client.
+func (r *runner) sender(ctx context.Context) sender {
+	if r.client != nil {
+		return &httpSender{r: r}
+	}
+	return &wireSender{r: r, conn: newWireConn(ctx, r.ep.addr)}
+}
+
+// httpSender sends with net/http.
+type httpSender struct {
+	r   *runner
+	req *http.Request
+	buf bytes.Buffer
+}
+
+func (s *httpSender) prepare(ctx context.Context, i int) (err error) {
+	s.req, err = s.r.request(ctx, i)
+	return err
+}
+
+func (s *httpSender) send() (int, []byte, error) {
+	res, err := s.r.client.Do(s.req)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.buf.Reset()
+	_, err = s.buf.ReadFrom(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return 0, nil, err
+	}
+	return res.StatusCode, s.buf.Bytes(), nil
+}
+
+func (s *httpSender) close() {}
+
+// wireSender sends serialized requests on a connection of its own.
+type wireSender struct {
+	r    *runner
+	conn *wireConn
+	buf  []byte // for requests serialized when sent
+	req  []byte
+}
+
+func (s *wireSender) prepare(_ context.Context, i int) (err error) {
+	s.req, err = s.r.wire(&s.buf, i)
+	return err
+}
+
+func (s *wireSender) send() (int, []byte, error) { return s.conn.Do(s.req) }
+
+func (s *wireSender) close() { s.conn.Close() }
 
 // truncate shortens s to at most n bytes.
 func truncate(s string, n int) string {

@@ -105,7 +105,11 @@ type SideConfig struct {
 	MaxUptime int
 	// SeedConcurrency is the number of seeding requests in flight.
 	SeedConcurrency int
-	Logger          *slog.Logger
+	// NetHTTP sends the measured requests with net/http's client instead
+	// of the load generator's own (wire.go), which costs less CPU per
+	// request; for comparison.
+	NetHTTP bool
+	Logger  *slog.Logger
 }
 
 // SideRun is one measured run of a mix on a target.
@@ -208,18 +212,25 @@ func sideKeys(ctx context.Context, n int) ([]keys.KeyPair, error) {
 // sideRun measures one mix on one target.
 func sideRun(ctx context.Context, cfg SideConfig, t Target, f *sideFleet, ks []keys.KeyPair, seq []int64, mix Mix, seed uint64) (Result, error) {
 	base := strings.TrimSuffix(t.URL, "/")
-	client := newClient(mix.Concurrency)
-	defer client.CloseIdleConnections()
-	r := &runner{cfg: RunConfig{Concurrency: mix.Concurrency}, client: client}
+	ep, err := parseEndpoint(base)
+	if err != nil {
+		return Result{}, err
+	}
+	r := &runner{cfg: RunConfig{Concurrency: mix.Concurrency}, ep: ep}
+	if cfg.NetHTTP {
+		r.client = newClient(mix.Concurrency)
+		defer r.client.CloseIdleConnections()
+	}
 	rng := rand.New(rand.NewPCG(seed, 2))
 	total := unbounded
 	switch mix.Route {
 	case RouteUptime:
 		total = cfg.MaxUptime
-		signed, err := presignUptime(ctx, base, f, ks, seq, rng, total)
+		signed, err := presignUptime(ctx, ep, f, ks, seq, rng, total)
 		if err != nil {
 			return Result{}, err
 		}
+		r.wire = func(_ *[]byte, i int) ([]byte, error) { return signed[i].wire, nil }
 		r.build = func(ctx context.Context, i int) (*http.Request, error) {
 			s := signed[i]
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+s.path, bytes.NewReader(s.body))
@@ -233,14 +244,22 @@ func sideRun(ctx context.Context, cfg SideConfig, t Target, f *sideFleet, ks []k
 		r.verify = func(status int, _ []byte) bool { return status == http.StatusCreated }
 	case RouteList:
 		farmSeed := rng.Uint64()
+		target := func(k int) string { return "/api/v1/nodes?farm_id=" + strconv.FormatUint(f.farms[k], 10) + "&size=50" }
+		pick := func(i int) int { return int(mix64(farmSeed^uint64(i)) % uint64(len(f.farms))) }
+		lists := make([][]byte, len(f.farms))
+		for k := range lists {
+			lists[k] = ep.appendRequest(nil, http.MethodGet, target(k), nil, nil)
+		}
+		r.wire = func(_ *[]byte, i int) ([]byte, error) { return lists[pick(i)], nil }
 		r.build = func(ctx context.Context, i int) (*http.Request, error) {
-			farm := f.farms[mix64(farmSeed^uint64(i))%uint64(len(f.farms))]
-			return http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/nodes?farm_id="+strconv.FormatUint(farm, 10)+"&size=50", nil)
+			return http.NewRequestWithContext(ctx, http.MethodGet, base+target(pick(i)), nil)
 		}
 		r.verify = func(status int, body []byte) bool {
 			return status == http.StatusOK && bytes.HasPrefix(body, []byte(`[{"`))
 		}
 	case RouteVersion:
+		get := ep.appendRequest(nil, http.MethodGet, "/api/v1/zos/version", nil, nil)
+		r.wire = func(*[]byte, int) ([]byte, error) { return get, nil }
 		r.build = func(ctx context.Context, _ int) (*http.Request, error) {
 			return http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/zos/version", nil)
 		}
@@ -264,12 +283,14 @@ func sideRun(ctx context.Context, cfg SideConfig, t Target, f *sideFleet, ks []k
 	if err := probe.Start(ctx); err != nil {
 		return res, err
 	}
+	cpu0 := selfCPU()
 	start := time.Now()
 	st, hitEnd, err := r.phaseFrom(ctx, &next, total, start.Add(cfg.Duration))
 	if err != nil {
 		return res, err
 	}
 	elapsed := time.Since(start)
+	res.ClientCPUSeconds = (selfCPU() - cpu0).Seconds()
 	if err := probe.Finish(ctx, &res); err != nil {
 		return res, err
 	}
@@ -299,8 +320,8 @@ func (r *runner) phaseFrom(ctx context.Context, next *int, to int, end time.Time
 }
 
 // presignUptime signs n legacy uptime reports for nodes in a random
-// order, now, on every CPU.
-func presignUptime(ctx context.Context, base string, f *sideFleet, ks []keys.KeyPair, seq []int64, rng *rand.Rand, n int) ([]signedReport, error) {
+// order, now, on every CPU, and serializes them for ep.
+func presignUptime(ctx context.Context, ep wireEndpoint, f *sideFleet, ks []keys.KeyPair, seq []int64, rng *rand.Rand, n int) ([]signedReport, error) {
 	perm := rng.Perm(len(f.nodes))
 	at := time.Now()
 	upBase := at.Unix() - FleetBoot().Unix()
@@ -326,11 +347,13 @@ func presignUptime(ctx context.Context, base string, f *sideFleet, ks []keys.Key
 					errs[w] = err
 					return
 				}
-				out[i] = signedReport{
+				s := signedReport{
 					path:   "/api/v1/nodes/" + strconv.FormatUint(f.nodes[idx], 10) + "/uptime",
 					body:   []byte(`{"uptime":` + strconv.FormatInt(ups[i], 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`),
 					header: []string{auth.HeaderXAuth, h},
 				}
+				s.wire = ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)
+				out[i] = s
 			}
 		})
 	}
@@ -612,6 +635,7 @@ type SideRow struct {
 	P50, P99   float64
 	ServerCPU  float64 // µs per request, 0 when unknown
 	DBCPU      float64 // µs per request, 0 when unknown
+	ClientCPU  float64 // the load generator's µs per request
 	OK, Total  int
 }
 
@@ -622,7 +646,7 @@ func Summarize(runs []SideRun, mixes []Mix, targets []Target) []SideRow {
 	for _, m := range mixes {
 		for _, t := range targets {
 			row := SideRow{Target: t.Name, Mix: m}
-			var tp, p50, p99, srv, db []float64
+			var tp, p50, p99, srv, db, cli []float64
 			for _, r := range runs {
 				if r.Target != t.Name || r.Mix != m {
 					continue
@@ -637,10 +661,11 @@ func Summarize(runs []SideRun, mixes []Mix, targets []Target) []SideRow {
 				if n > 0 {
 					srv = append(srv, r.Result.ServerCPUSeconds/n*1e6)
 					db = append(db, r.Result.DBCPUSeconds/n*1e6)
+					cli = append(cli, r.Result.ClientCPUPerRequest())
 				}
 			}
 			row.Throughput, row.P50, row.P99 = median(tp), median(p50), median(p99)
-			row.ServerCPU, row.DBCPU = median(srv), median(db)
+			row.ServerCPU, row.DBCPU, row.ClientCPU = median(srv), median(db), median(cli)
 			out = append(out, row)
 		}
 	}
@@ -663,8 +688,8 @@ func median(v []float64) float64 {
 // throughput relative to the first target's.
 func WriteSide(w io.Writer, rows []SideRow, targets []Target) error {
 	var b strings.Builder
-	b.WriteString("| route | in flight | registrar | req/s | × " + targets[0].Name + " | p50 ms | p99 ms | CPU µs/req registrar + db | ok |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| route | in flight | registrar | req/s | × " + targets[0].Name + " | p50 ms | p99 ms | CPU µs/req registrar + db | ok | load generator µs/req |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	first := map[Mix]float64{}
 	for _, r := range rows {
 		if r.Target == targets[0].Name {
@@ -680,8 +705,8 @@ func WriteSide(w io.Writer, rows []SideRow, targets []Target) error {
 		if r.ServerCPU > 0 || r.DBCPU > 0 {
 			cpu = fmt.Sprintf("%.0f + %.0f", r.ServerCPU, r.DBCPU)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %.2f | %.2f | %s | %d/%d |\n",
-			r.Mix.Route, r.Mix.Concurrency, r.Target, r.Throughput, ratio, r.P50, r.P99, cpu, r.OK, r.Total)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %.2f | %.2f | %s | %d/%d | %.0f |\n",
+			r.Mix.Route, r.Mix.Concurrency, r.Target, r.Throughput, ratio, r.P50, r.P99, cpu, r.OK, r.Total, r.ClientCPU)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -14,6 +14,8 @@
 // The first account seeded is the admin that sets the ZOS version when
 // none is set: on a fresh database it is twin 1 (start grid4 with
 // --admin-twin 1 and without rate limits: --rate-ip 0 --rate-twin 0).
+// The measured requests go out through the load generator's own HTTP/1.1
+// client (-nethttp: net/http's); its CPU per request is the last column.
 // See docs/benchmarks.md.
 package main
 
@@ -97,6 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxUptime, "max-uptime", 100_000, "most uptime reports per run (signed before it)")
 	fs.IntVar(&cfg.SeedConcurrency, "seed-c", 16, "seeding requests in flight")
 	fs.StringVar(&jsonOut, "json", "", "also write every run as JSON to this file")
+	fs.BoolVar(&cfg.NetHTTP, "nethttp", false, "send the measured requests with net/http's client instead of the load generator's own (which costs less CPU per request)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
