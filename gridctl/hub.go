@@ -13,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grid4/grid4/flist"
-	"github.com/grid4/grid4/hub"
+	hubapi "github.com/grid4/grid4/hub/api"
+	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -48,7 +49,7 @@ func (f *hubFlags) register(cmd *cobra.Command) {
 type hubSession struct {
 	env    Env
 	flags  *hubFlags
-	client *hub.Client
+	client *hubclient.Client
 	out    *printer
 }
 
@@ -68,7 +69,7 @@ func (f *hubFlags) open(cmd *cobra.Command, env Env) (context.Context, context.C
 	if u == "" {
 		return nil, nil, nil, errNoHub
 	}
-	c, err := hub.NewClient(u, nil)
+	c, err := hubclient.New(u, nil)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
 	}
@@ -77,7 +78,7 @@ func (f *hubFlags) open(cmd *cobra.Command, env Env) (context.Context, context.C
 }
 
 // publisher loads the identity and returns a client publishing as pub.
-func (s *hubSession) publisher(ctx context.Context, cmd *cobra.Command, id *identityFlags, pub string) (*hub.Client, error) {
+func (s *hubSession) publisher(ctx context.Context, cmd *cobra.Command, id *identityFlags, pub string) (*hubclient.Client, error) {
 	kp, err := id.load(cmd, s.env)
 	if err != nil {
 		return nil, err
@@ -94,22 +95,22 @@ func (s *hubSession) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ae *hub.APIError
+	var ae *hubclient.APIError
 	switch {
 	case errors.As(err, &ae):
 		if ae.Status >= 500 {
 			return wrapMsg(err, "hub failed: %s (%d)", ae.Message, ae.Status)
 		}
 		return wrapMsg(err, "hub refused: %s (%d)", ae.Message, ae.Status)
-	case errors.Is(err, hub.ErrNotPublisher):
-		return wrapMsg(err, "%s", strings.TrimPrefix(err.Error(), hub.ErrNotPublisher.Error()+": "))
-	case errors.Is(err, hub.ErrUnreachable):
+	case errors.Is(err, hubclient.ErrNotPublisher):
+		return wrapMsg(err, "%s", strings.TrimPrefix(err.Error(), hubclient.ErrNotPublisher.Error()+": "))
+	case errors.Is(err, hubclient.ErrUnreachable):
 		return wrapMsg(err, "cannot reach hub at %s: %s", s.client.URL(), networkReason(err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return wrapMsg(err, "hub at %s did not answer within %s (--timeout)", s.client.URL(), s.flags.timeout)
 	case errors.Is(err, context.Canceled):
 		return wrapMsg(err, "interrupted")
-	case errors.Is(err, hub.ErrBadResponse):
+	case errors.Is(err, hubclient.ErrBadResponse):
 		return wrapMsg(err, "unexpected answer from hub at %s: %s", s.client.URL(), err)
 	}
 	return err
@@ -195,11 +196,11 @@ A repository is PUBLISHER/REPO. Publishing needs the identity of the publisher
 
 // publishView is the JSON output of hub publish.
 type publishView struct {
-	Repo          string        `json:"repo"`
-	Flist         hub.FlistInfo `json:"flist"`
-	Blocks        int           `json:"blocks"`
-	Uploaded      int           `json:"uploaded"`
-	UploadedBytes int64         `json:"uploaded_bytes"`
+	Repo          string           `json:"repo"`
+	Flist         hubapi.FlistInfo `json:"flist"`
+	Blocks        int              `json:"blocks"`
+	Uploaded      int              `json:"uploaded"`
+	UploadedBytes int64            `json:"uploaded_bytes"`
 }
 
 func newHubPublishCommand(env Env, flags *hubFlags) *cobra.Command {
@@ -252,7 +253,7 @@ plain lines otherwise.`,
 			prog := newUploadProgress(env, "uploading "+name)
 			// Building a large tree takes a while: say what is going on.
 			fmt.Fprintf(env.Stderr, "building %s from %s\n", name, dir)
-			res, err := c.PublishDir(ctx, ref.publisher, ref.repo, name, dir, hub.PublishOptions{
+			res, err := c.PublishDir(ctx, ref.publisher, ref.repo, name, dir, hubclient.PublishOptions{
 				KeepMtimes: keepMtimes, ScratchDir: scratch, Progress: prog,
 			})
 			prog.finish(err == nil)
@@ -290,12 +291,12 @@ func (f *tagEntryFlag) Type() string { return "NAME[=FLIST]" }
 
 // tagView is the JSON output of hub tag and of hub ls REPO:TAG.
 type tagView struct {
-	Repo      string      `json:"repo"`
-	Link      string      `json:"link,omitempty"`
-	Tag       hub.TagInfo `json:"tag"`
-	Alg       string      `json:"alg"`
-	Verified  bool        `json:"signature_verified"`
-	VerifyKey string      `json:"verified_with,omitempty"`
+	Repo      string         `json:"repo"`
+	Link      string         `json:"link,omitempty"`
+	Tag       hubapi.TagInfo `json:"tag"`
+	Alg       string         `json:"alg"`
+	Verified  bool           `json:"signature_verified"`
+	VerifyKey string         `json:"verified_with,omitempty"`
 }
 
 func newHubTagCommand(env Env, flags *hubFlags) *cobra.Command {
@@ -371,13 +372,13 @@ new release.`,
 				return err
 			}
 			info, err := c.PutTag(ctx, st)
-			if errors.Is(err, hub.ErrConflict) {
+			if errors.Is(err, hubclient.ErrConflict) {
 				// Running the same command again (after a lost answer, say)
 				// signs a new document (another created time): if the tag on
 				// the hub holds the same flists, it is already done.
 				if same, existing := s.sameTag(ctx, t, kp.Public().Key); same {
 					fmt.Fprintf(env.Stderr, "tag %s:%s was already published with these flists\n", ref, name)
-					st, info, err = existing, hub.TagInfo{}, nil
+					st, info, err = existing, hubapi.TagInfo{}, nil
 					if et, perr := existing.Tag(); perr == nil {
 						info = tagInfoOf(existing, et)
 					}
@@ -412,10 +413,10 @@ func (s *hubSession) sameTag(ctx context.Context, t *flist.Tag, key []byte) (boo
 
 // tagInfoOf summarises a signed tag as the hub lists it (without the
 // publication time).
-func tagInfoOf(st flist.SignedTag, t *flist.Tag) hub.TagInfo {
-	info := hub.TagInfo{Tag: t.Name, Hash: st.Hash(), Created: time.Unix(t.Created, 0).UTC(), Entries: make([]hub.TagEntryInfo, len(t.Entries))}
+func tagInfoOf(st flist.SignedTag, t *flist.Tag) hubapi.TagInfo {
+	info := hubapi.TagInfo{Tag: t.Name, Hash: st.Hash(), Created: time.Unix(t.Created, 0).UTC(), Entries: make([]hubapi.TagEntryInfo, len(t.Entries))}
 	for i, e := range t.Entries {
-		info.Entries[i] = hub.TagEntryInfo(e)
+		info.Entries[i] = hubapi.TagEntryInfo(e)
 	}
 	return info
 }
@@ -433,7 +434,7 @@ func (s *hubSession) tagEntry(ctx context.Context, ref repoRef, v string, role f
 		return flist.TagEntry{Name: name, Flist: id, Role: role}, nil
 	}
 	fi, err := s.client.FlistInfo(ctx, ref.publisher, ref.repo, target)
-	if errors.Is(err, hub.ErrNotFound) {
+	if errors.Is(err, hubclient.ErrNotFound) {
 		return flist.TagEntry{}, fmt.Errorf("entry %q: no flist %s in %s (publish it first, or give NAME=FLIST_ID)", v, target, ref)
 	}
 	if err != nil {
@@ -660,9 +661,9 @@ func (s *hubSession) lsTag(ctx context.Context, ref repoRef, keyArg string) erro
 	view := tagView{Repo: ref.publisher + "/" + ref.repo}
 	tagName := ref.name
 	st, err := s.client.Tag(ctx, ref.publisher, ref.repo, tagName)
-	if errors.Is(err, hub.ErrNotFound) {
+	if errors.Is(err, hubclient.ErrNotFound) {
 		li, lerr := s.client.Link(ctx, ref.publisher, ref.repo, ref.name)
-		if errors.Is(lerr, hub.ErrNotFound) {
+		if errors.Is(lerr, hubclient.ErrNotFound) {
 			return fmt.Errorf("%s has no tag or link called %s", view.Repo, ref.name)
 		}
 		if lerr != nil {

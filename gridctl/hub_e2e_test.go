@@ -16,6 +16,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/hub"
+	hubapi "github.com/grid4/grid4/hub/api"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/flistd"
 )
@@ -186,7 +187,7 @@ func TestHubE2E(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^tf/zos\s+2\s+1\s+1$`).MatchString(p.stdout) {
 		t.Fatalf("ls:\n%s", p.stdout)
 	}
-	var listing hub.RepoListing
+	var listing hubapi.RepoListing
 	e.okJSON(&listing, nil, "hub", "ls", "tf/zos")
 	if len(listing.Flists) != 2 || len(listing.Tags) != 1 || listing.Links[0].Tag != "v4.1.2" {
 		t.Fatalf("ls tf/zos: %+v", listing)
@@ -197,7 +198,7 @@ func TestHubE2E(t *testing.T) {
 			t.Fatalf("ls tf/zos:production lacks %s:\n%s", want, p.stdout)
 		}
 	}
-	var pubs []hub.PublisherInfo
+	var pubs []hubapi.PublisherInfo
 	e.okJSON(&pubs, nil, "hub", "ls", "--publishers")
 	if len(pubs) != 1 || pubs[0].Name != "tf" {
 		t.Fatalf("publishers: %+v", pubs)

@@ -12,7 +12,7 @@ import (
 
 // uploadProgress shows a publish's upload on standard error: a redrawn bar
 // on a terminal, a few plain lines elsewhere (logs and pipes get no
-// carriage returns or escape codes). It implements hub.Progress; the hub
+// carriage returns or escape codes). It implements hubclient.Progress; the hub
 // client serialises its calls.
 type uploadProgress struct {
 	w     io.Writer
@@ -43,7 +43,7 @@ func newUploadProgress(env Env, label string) *uploadProgress {
 	return p
 }
 
-// Start implements hub.Progress.
+// Start implements hubclient.Progress.
 func (p *uploadProgress) Start(blocks, all int, bytes int64) {
 	p.started, p.start = true, p.now()
 	p.blocks, p.total, p.done, p.cur, p.step = blocks, bytes, 0, 0, 0
@@ -59,7 +59,7 @@ func (p *uploadProgress) Start(blocks, all int, bytes int64) {
 	p.draw()
 }
 
-// Add implements hub.Progress.
+// Add implements hubclient.Progress.
 func (p *uploadProgress) Add(n int64) {
 	p.done++
 	p.cur += n

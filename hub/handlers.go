@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub/api"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -31,9 +32,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listPublishers(w http.ResponseWriter, _ *http.Request) error {
-	out := make([]PublisherInfo, 0, len(s.cfg.Publishers))
+	out := make([]api.PublisherInfo, 0, len(s.cfg.Publishers))
 	for _, p := range s.cfg.Publishers {
-		out = append(out, PublisherInfo{
+		out = append(out, api.PublisherInfo{
 			Name: p.Name, ID: p.ID, PublicKey: fmt.Sprintf("0x%x", p.PublicKey),
 			SS58: keys.SS58Encode(p.PublicKey, keys.GenericSS58Prefix),
 		})
@@ -114,7 +115,7 @@ func (s *Server) getFlistName(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var fi FlistInfo
+	var fi api.FlistInfo
 	if err := s.store.readRecord(n[0], n[1], kindFlists, n[2], &fi); errors.Is(err, errNotFound) {
 		return errorf(http.StatusNotFound, "no flist %s in %s/%s", n[2], n[0], n[1])
 	} else if err != nil {
@@ -158,7 +159,7 @@ func (s *Server) putFlist(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.docs.PutBlock(r.Context(), id, doc); err != nil {
 		return err
 	}
-	fi := FlistInfo{
+	fi := api.FlistInfo{
 		Name: n[2], Flist: id, Size: f.Size(), Entries: len(f.Entries), Blocks: len(blocks),
 		DocumentSize: len(doc), Updated: s.now().UTC().Truncate(time.Second),
 	}
@@ -257,7 +258,7 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var li LinkInfo
+	var li api.LinkInfo
 	if err := s.store.readRecord(n[0], n[1], kindLinks, n[2], &li); errors.Is(err, errNotFound) {
 		return errorf(http.StatusNotFound, "no link %s in %s/%s", n[2], n[0], n[1])
 	} else if err != nil {
@@ -276,7 +277,7 @@ func (s *Server) putLink(w http.ResponseWriter, r *http.Request) error {
 	if err := s.authorize(r, n[0]); err != nil {
 		return err
 	}
-	var req LinkRequest
+	var req api.LinkRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -295,7 +296,7 @@ func (s *Server) putLink(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	li := LinkInfo{Link: n[2], Tag: req.Tag, Updated: s.now().UTC().Truncate(time.Second)}
+	li := api.LinkInfo{Link: n[2], Tag: req.Tag, Updated: s.now().UTC().Truncate(time.Second)}
 	if err := s.store.writeRecord(n[0], n[1], kindLinks, n[2], li); err != nil {
 		return err
 	}
@@ -410,7 +411,7 @@ func (s *Server) putBlock(w http.ResponseWriter, r *http.Request) error {
 // missingBlocks answers which of the listed blocks the hub lacks, so a
 // publisher uploads only those.
 func (s *Server) missingBlocks(w http.ResponseWriter, r *http.Request) error {
-	var req MissingRequest
+	var req api.MissingRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -424,7 +425,7 @@ func (s *Server) missingBlocks(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusRequestEntityTooLarge, "%d block ids, at most %d per request", len(req.Blocks), s.cfg.MaxMissingQuery)
 	}
 	seen := make(map[flist.ID]bool, len(req.Blocks))
-	resp := MissingResponse{Missing: []flist.ID{}}
+	resp := api.MissingResponse{Missing: []flist.ID{}}
 	for _, id := range req.Blocks {
 		if seen[id] {
 			continue

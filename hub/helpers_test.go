@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -21,7 +25,7 @@ type testHub struct {
 	dataDir string
 	reg     *prometheus.Registry
 	// anon reads; tf and alice publish.
-	anon, tf, alice *Client
+	anon, tf, alice *client.Client
 	tfKey, aliceKey keys.KeyPair
 }
 
@@ -48,7 +52,7 @@ func newTestHub(t *testing.T) *testHub {
 	}
 	h.ts = httptest.NewServer(h.srv.Handler())
 	t.Cleanup(h.ts.Close)
-	h.anon, err = NewClient(h.ts.URL, h.ts.Client())
+	h.anon, err = client.New(h.ts.URL, h.ts.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +64,25 @@ func newTestHub(t *testing.T) *testHub {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// putAsTF sends body as a PUT to path, signed as publisher tf, and returns
+// the status: the client checks what it sends, so answers to documents it
+// would never send are provoked by hand.
+func (h *testHub) putAsTF(ctx context.Context, path string, body []byte) int {
+	h.t.Helper()
+	hc := &http.Client{Transport: auth.NewTransport(h.ts.Client().Transport, h.tfKey, PublisherID("tf"))}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, h.ts.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 func ctxT(t *testing.T) context.Context {

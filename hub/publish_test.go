@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/grid4/grid4/hub/client"
 )
 
 // TestPublishReuploadsBlocksLostMeanwhile removes blocks from the hub after
@@ -13,14 +15,14 @@ func TestPublishReuploadsBlocksLostMeanwhile(t *testing.T) {
 	h := newTestHub(t)
 	ctx := ctxT(t)
 	dir := tree(t, map[string]string{"a": strings.Repeat("a", 1000), "b": strings.Repeat("b", 1000)})
-	first, err := h.tf.PublishDir(ctx, "tf", "zos", "ab", dir, PublishOptions{})
+	first, err := h.tf.PublishDir(ctx, "tf", "zos", "ab", dir, client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The progress hook runs between the question and the document: an
 	// operator deletes the blocks there.
 	lose := &loseBlocks{dir: filepath.Join(h.dataDir, "blocks")}
-	res, err := h.tf.PublishDir(ctx, "tf", "zos", "ab2", dir, PublishOptions{Progress: lose})
+	res, err := h.tf.PublishDir(ctx, "tf", "zos", "ab2", dir, client.PublishOptions{Progress: lose})
 	if err != nil {
 		t.Fatalf("publish after losing blocks: %v", err)
 	}

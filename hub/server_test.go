@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub/api"
+	"github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -19,7 +21,7 @@ func TestPublishAndRead(t *testing.T) {
 	h := newTestHub(t)
 	ctx := ctxT(t)
 	dir := tree(t, map[string]string{"bin/zos": "zos binary", "etc/": "", "README": strings.Repeat("x", 5000)})
-	res, err := h.tf.PublishDir(ctx, "tf", "zos", "zos", dir, PublishOptions{})
+	res, err := h.tf.PublishDir(ctx, "tf", "zos", "zos", dir, client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,15 +41,15 @@ func TestPublishAndRead(t *testing.T) {
 		t.Fatalf("FlistInfo: %+v %v", fi, err)
 	}
 	repos, err := h.anon.Repos(ctx, "")
-	if err != nil || len(repos) != 1 || repos[0] != (RepoInfo{Publisher: "tf", Repo: "zos", Flists: 1}) {
+	if err != nil || len(repos) != 1 || repos[0] != (api.RepoInfo{Publisher: "tf", Repo: "zos", Flists: 1}) {
 		t.Fatalf("Repos: %+v %v", repos, err)
 	}
 	// Publishing the same tree again uploads nothing.
-	again, err := h.tf.PublishDir(ctx, "tf", "zos", "zos-copy", dir, PublishOptions{})
+	again, err := h.tf.PublishDir(ctx, "tf", "zos", "zos-copy", dir, client.PublishOptions{})
 	if err != nil || again.Uploaded != 0 {
 		t.Fatalf("second publish uploaded %d blocks (%v)", again.Uploaded, err)
 	}
-	if _, err := h.anon.Flist(ctx, flist.Sum([]byte("nope"))); !errors.Is(err, ErrNotFound) {
+	if _, err := h.anon.Flist(ctx, flist.Sum([]byte("nope"))); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("unknown flist: %v", err)
 	}
 }
@@ -58,7 +60,7 @@ func TestDedupUploadsOnlyNewBlocks(t *testing.T) {
 	shared := strings.Repeat("shared library ", 10000)
 	one := tree(t, map[string]string{"lib/a.so": shared, "lib/b.so": shared, "bin/one": "one"})
 	two := tree(t, map[string]string{"lib/a.so": shared, "bin/two": "two"})
-	r1, err := h.tf.PublishDir(ctx, "tf", "zos", "one", one, PublishOptions{})
+	r1, err := h.tf.PublishDir(ctx, "tf", "zos", "one", one, client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestDedupUploadsOnlyNewBlocks(t *testing.T) {
 		t.Fatalf("first: %d blocks, %d uploaded; want 2, 2", r1.Blocks, r1.Uploaded)
 	}
 	var prog recProgress
-	r2, err := h.tf.PublishDir(ctx, "tf", "zos", "two", two, PublishOptions{Progress: &prog})
+	r2, err := h.tf.PublishDir(ctx, "tf", "zos", "two", two, client.PublishOptions{Progress: &prog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestPublishingNeedsAPublisherSignature(t *testing.T) {
 
 	// Unsigned.
 	err := h.anon.PutBlock(ctx, id, stored)
-	var ae *APIError
+	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("unsigned: %v, want 401", err)
 	}
@@ -115,7 +117,7 @@ func TestPublishingNeedsAPublisherSignature(t *testing.T) {
 	if err := h.anon.Signed(stranger, 12345).PutBlock(ctx, id, stored); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("unknown id: %v, want 401", err)
 	}
-	if _, err := h.anon.AsPublisher(ctx, "tf", stranger); !errors.Is(err, ErrNotPublisher) {
+	if _, err := h.anon.AsPublisher(ctx, "tf", stranger); !errors.Is(err, client.ErrNotPublisher) {
 		t.Fatalf("AsPublisher with another key: %v", err)
 	}
 	if h.srv.store.hasBlock(id) {
@@ -142,7 +144,7 @@ func TestBlockUploadIsChecked(t *testing.T) {
 	ctx := ctxT(t)
 	data := []byte("the real content")
 	id := flist.Sum(data)
-	var ae *APIError
+	var ae *client.APIError
 	err := h.tf.PutBlock(ctx, id, flist.EncodeBlock([]byte("other content")))
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Message, "corrupt block") {
 		t.Fatalf("mismatching block: %v, want 400 corrupt block", err)
@@ -206,11 +208,11 @@ func TestBlockRanges(t *testing.T) {
 	if b.Offset != 1000 || !bytes.Equal(rest, stored[1000:]) || b.Total != int64(len(stored)) {
 		t.Fatalf("range from 1000: offset %d, %d bytes", b.Offset, len(rest))
 	}
-	var ae *APIError
+	var ae *client.APIError
 	if _, err := h.anon.OpenBlock(ctx, id, int64(len(stored))); !errors.As(err, &ae) || ae.Status != http.StatusRequestedRangeNotSatisfiable {
 		t.Fatalf("range at the end: %v, want 416", err)
 	}
-	if _, err := h.anon.OpenBlock(ctx, flist.Sum(nil), 0); !errors.Is(err, ErrNotFound) {
+	if _, err := h.anon.OpenBlock(ctx, flist.Sum(nil), 0); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("missing block: %v", err)
 	}
 	res, err := http.Get(h.ts.URL + "/api/v1/blocks/" + id.String())
@@ -233,7 +235,7 @@ func TestBlockRanges(t *testing.T) {
 	}
 }
 
-func publishTag(t *testing.T, h *testHub, c *Client, kp keys.KeyPair, pub, repo, name string, entries []flist.TagEntry) (flist.SignedTag, error) {
+func publishTag(t *testing.T, h *testHub, c *client.Client, kp keys.KeyPair, pub, repo, name string, entries []flist.TagEntry) (flist.SignedTag, error) {
 	t.Helper()
 	st, err := flist.SignTag(&flist.Tag{Publisher: pub, Repo: repo, Name: name, Created: time.Now().Unix(), Entries: entries}, kp)
 	if err != nil {
@@ -246,11 +248,11 @@ func publishTag(t *testing.T, h *testHub, c *Client, kp keys.KeyPair, pub, repo,
 func TestTagsAndLinks(t *testing.T) {
 	h := newTestHub(t)
 	ctx := ctxT(t)
-	dep, err := h.tf.PublishDir(ctx, "tf", "zos", "containerd", tree(t, map[string]string{"bin/containerd": "c"}), PublishOptions{})
+	dep, err := h.tf.PublishDir(ctx, "tf", "zos", "containerd", tree(t, map[string]string{"bin/containerd": "c"}), client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	zos, err := h.tf.PublishDir(ctx, "tf", "zos", "zos", tree(t, map[string]string{"bin/zos": "z"}), PublishOptions{})
+	zos, err := h.tf.PublishDir(ctx, "tf", "zos", "zos", tree(t, map[string]string{"bin/zos": "z"}), client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,7 @@ func TestTagsAndLinks(t *testing.T) {
 	if err != nil || got.Hash() != st.Hash() || len(tg.Entries) != 2 {
 		t.Fatalf("served tag: %v", err)
 	}
-	var ae *APIError
+	var ae *client.APIError
 	// Same document again: fine. Another document under the same name: 409.
 	if _, err := h.tf.PutTag(ctx, st); err != nil {
 		t.Fatalf("republishing the same tag: %v", err)
@@ -292,9 +294,8 @@ func TestTagsAndLinks(t *testing.T) {
 	// A tag document for another repository sent to this one.
 	st2, _ := flist.SignTag(&flist.Tag{Publisher: "tf", Repo: "other", Name: "v1", Entries: entries}, h.tfKey)
 	body, _ := json.Marshal(st2)
-	err = h.tf.sendJSON(ctx, http.MethodPut, "/api/v1/repos/tf/zos/tags/v1", body, nil)
-	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
-		t.Fatalf("tag of another repo: %v, want 400", err)
+	if status := h.putAsTF(ctx, "/api/v1/repos/tf/zos/tags/v1", body); status != http.StatusBadRequest {
+		t.Fatalf("tag of another repo: %d, want 400", status)
 	}
 
 	li, err := h.tf.PutLink(ctx, "tf", "zos", "production", "v4.1.2")
@@ -314,10 +315,10 @@ func TestTagsAndLinks(t *testing.T) {
 	if err := h.tf.DeleteLink(ctx, "tf", "zos", "production"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.anon.Link(ctx, "tf", "zos", "production"); !errors.Is(err, ErrNotFound) {
+	if _, err := h.anon.Link(ctx, "tf", "zos", "production"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("deleted link: %v", err)
 	}
-	if _, err := h.anon.Repo(ctx, "tf", "nothing"); !errors.Is(err, ErrNotFound) {
+	if _, err := h.anon.Repo(ctx, "tf", "nothing"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("missing repo: %v", err)
 	}
 }
@@ -362,7 +363,7 @@ func TestJSONErrorsAndOps(t *testing.T) {
 	}
 	// Too many ids at once.
 	ids := make([]flist.ID, 10_001)
-	body, _ := json.Marshal(MissingRequest{Blocks: ids})
+	body, _ := json.Marshal(api.MissingRequest{Blocks: ids})
 	res, err := http.Post(h.ts.URL+"/api/v1/blocks/missing", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub/api"
 )
 
 // Storage errors the handlers branch on.
@@ -42,6 +43,18 @@ type storage struct {
 type tagRecord struct {
 	Signed    flist.SignedTag `json:"signed"`
 	Published time.Time       `json:"published"`
+}
+
+// tagInfo summarises a stored tag.
+func tagInfo(rec tagRecord, t *flist.Tag) api.TagInfo {
+	info := api.TagInfo{
+		Tag: t.Name, Hash: rec.Signed.Hash(), Created: time.Unix(t.Created, 0).UTC(), Published: rec.Published,
+		Entries: make([]api.TagEntryInfo, len(t.Entries)),
+	}
+	for i, e := range t.Entries {
+		info.Entries[i] = api.TagEntryInfo(e)
+	}
+	return info
 }
 
 func openStorage(dir string) (*storage, error) {
@@ -191,7 +204,7 @@ func (s *storage) names(pub, repo, kind string) ([]string, error) {
 }
 
 // repos lists the repositories of pub, or of everyone when pub is "".
-func (s *storage) repos(pub string) ([]RepoInfo, error) {
+func (s *storage) repos(pub string) ([]api.RepoInfo, error) {
 	pubs := []string{pub}
 	if pub == "" {
 		ents, err := os.ReadDir(filepath.Join(s.root, "repos"))
@@ -205,7 +218,7 @@ func (s *storage) repos(pub string) ([]RepoInfo, error) {
 			}
 		}
 	}
-	out := []RepoInfo{}
+	out := []api.RepoInfo{}
 	for _, p := range pubs {
 		ents, err := os.ReadDir(filepath.Join(s.root, "repos", p))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -218,7 +231,7 @@ func (s *storage) repos(pub string) ([]RepoInfo, error) {
 			if !e.IsDir() || flist.ValidName(e.Name()) != nil {
 				continue
 			}
-			info := RepoInfo{Publisher: p, Repo: e.Name()}
+			info := api.RepoInfo{Publisher: p, Repo: e.Name()}
 			for _, k := range []struct {
 				kind string
 				n    *int
@@ -237,17 +250,17 @@ func (s *storage) repos(pub string) ([]RepoInfo, error) {
 
 // listing returns everything in a repository; errNotFound when it has
 // never been published to.
-func (s *storage) listing(pub, repo string) (RepoListing, error) {
+func (s *storage) listing(pub, repo string) (api.RepoListing, error) {
 	if _, err := os.Stat(s.repoDir(pub, repo)); errors.Is(err, fs.ErrNotExist) {
-		return RepoListing{}, errNotFound
+		return api.RepoListing{}, errNotFound
 	}
-	l := RepoListing{Publisher: pub, Repo: repo, Flists: []FlistInfo{}, Tags: []TagInfo{}, Links: []LinkInfo{}}
+	l := api.RepoListing{Publisher: pub, Repo: repo, Flists: []api.FlistInfo{}, Tags: []api.TagInfo{}, Links: []api.LinkInfo{}}
 	names, err := s.names(pub, repo, kindFlists)
 	if err != nil {
 		return l, err
 	}
 	for _, n := range names {
-		var fi FlistInfo
+		var fi api.FlistInfo
 		if err := s.readRecord(pub, repo, kindFlists, n, &fi); err == nil {
 			l.Flists = append(l.Flists, fi)
 		} else if !errors.Is(err, errNotFound) {
@@ -272,12 +285,12 @@ func (s *storage) listing(pub, repo string) (RepoListing, error) {
 		l.Tags = append(l.Tags, tagInfo(rec, t))
 	}
 	// Newest first reads best for releases.
-	slices.SortStableFunc(l.Tags, func(a, b TagInfo) int { return b.Published.Compare(a.Published) })
+	slices.SortStableFunc(l.Tags, func(a, b api.TagInfo) int { return b.Published.Compare(a.Published) })
 	if names, err = s.names(pub, repo, kindLinks); err != nil {
 		return l, err
 	}
 	for _, n := range names {
-		var li LinkInfo
+		var li api.LinkInfo
 		if err := s.readRecord(pub, repo, kindLinks, n, &li); err == nil {
 			l.Links = append(l.Links, li)
 		} else if !errors.Is(err, errNotFound) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grid4/grid4/hub"
+	hubapi "github.com/grid4/grid4/hub/api"
 )
 
 // TestDocWalkthrough runs the publishing walkthrough of docs/hub.md as a
@@ -61,7 +61,7 @@ func TestDocWalkthrough(t *testing.T) {
 			t.Errorf("walkthrough output lacks %s:\n%s", want, out)
 		}
 	}
-	var listing hub.RepoListing
+	var listing hubapi.RepoListing
 	raw, err := os.ReadFile(filepath.Join(work, "tf-zos.json"))
 	if err != nil || json.Unmarshal(raw, &listing) != nil || len(listing.Flists) != 2 || len(listing.Tags) != 1 {
 		t.Fatalf("tf-zos.json: %v\n%s", err, raw)

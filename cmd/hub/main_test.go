@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/hub"
+	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -56,7 +56,7 @@ func TestProcess(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := hub.NewClient(base, nil)
+	c, err := hubclient.New(base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestProcess(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := pc.PublishDir(ctx, "tf", "zos", "f", dir, hub.PublishOptions{})
+	res, err := pc.PublishDir(ctx, "tf", "zos", "f", dir, hubclient.PublishOptions{})
 	if err != nil {
 		t.Fatalf("publish: %v\n%s", err, stderr.String())
 	}

@@ -29,11 +29,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/grid4/grid4/flist"
-	"github.com/grid4/grid4/hub"
+	hubclient "github.com/grid4/grid4/hub/client"
 )
 
-// Errors callers branch on. Errors from the hub client (hub.ErrNotFound,
-// hub.ErrUnreachable, ...) and the format (flist.ErrInvalid,
+// Errors callers branch on. Errors from the hub client (hubclient.ErrNotFound,
+// hubclient.ErrUnreachable, ...) and the format (flist.ErrInvalid,
 // flist.ErrBadSignature, flist.ErrExist) pass through wrapped.
 var (
 	// ErrCorrupt: the hub kept serving a block whose content does not
@@ -117,7 +117,7 @@ type Stats struct {
 // Manager fetches and materialises flists. It is safe for concurrent use.
 type Manager struct {
 	cfg   Config
-	hub   *hub.Client
+	hub   *hubclient.Client
 	cache *cache
 	log   *slog.Logger
 	docs  string
@@ -165,7 +165,7 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	client, err := hub.NewClient(cfg.HubURL, hc)
+	client, err := hubclient.New(cfg.HubURL, hc)
 	if err != nil {
 		return nil, fmt.Errorf("flistd: %w", err)
 	}
@@ -208,7 +208,7 @@ func (m *Manager) Close() error {
 }
 
 // Hub returns the hub client the manager uses.
-func (m *Manager) Hub() *hub.Client { return m.hub }
+func (m *Manager) Hub() *hubclient.Client { return m.hub }
 
 // Stats returns the manager's counters.
 func (m *Manager) Stats() Stats {
@@ -367,7 +367,7 @@ func (m *Manager) download(ctx context.Context, ref flist.BlockRef) ([]byte, err
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("flistd: block %s: %w", ref.ID, context.Cause(ctx))
 			}
-			if errors.Is(err, hub.ErrNotFound) {
+			if errors.Is(err, hubclient.ErrNotFound) {
 				return nil, fmt.Errorf("flistd: block %s: %w", ref.ID, err)
 			}
 			last = err
@@ -421,7 +421,7 @@ func (m *Manager) fetchPartial(ctx context.Context, id flist.ID, part string) er
 		off = 0
 	}
 	body, err := m.hub.OpenBlock(ctx, id, off)
-	var ae *hub.APIError
+	var ae *hubclient.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusRequestedRangeNotSatisfiable && off > 0 {
 		// The partial holds the whole block already (the previous run
 		// stopped before checking it): let the check decide.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/hub"
+	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -28,7 +29,7 @@ type env struct {
 	t       *testing.T
 	hubDir  string
 	url     string
-	pub     *hub.Client
+	pub     *hubclient.Client
 	key     keys.KeyPair
 	faults  *faults
 	cacheTo string
@@ -51,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	ts := httptest.NewServer(e.faults.wrap(srv.Handler()))
 	t.Cleanup(ts.Close)
 	e.url = ts.URL
-	anon, err := hub.NewClient(ts.URL, nil)
+	anon, err := hubclient.New(ts.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func (e *env) publish(name string, files map[string]string) *flist.Flist {
 			}
 		}
 	}
-	res, err := e.pub.PublishDir(ctxT(e.t), "tf", "zos", name, dir, hub.PublishOptions{})
+	res, err := e.pub.PublishDir(ctxT(e.t), "tf", "zos", name, dir, hubclient.PublishOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/flist"
-	"github.com/grid4/grid4/hub"
+	hubclient "github.com/grid4/grid4/hub/client"
 )
 
 // Object is the bus object flistd serves (docs/bus.md).
@@ -153,8 +153,8 @@ func coded(err error) error {
 		{flist.ErrBadSignature, CodeBadSignature},
 		{flist.ErrInvalid, CodeInvalid},
 		{flist.ErrExist, CodeExists},
-		{hub.ErrNotFound, CodeNotFound},
-		{hub.ErrUnreachable, CodeUnreachable},
+		{hubclient.ErrNotFound, CodeNotFound},
+		{hubclient.ErrUnreachable, CodeUnreachable},
 	} {
 		if errors.Is(err, c.target) {
 			return bus.Errorf(c.code, "%w", err)

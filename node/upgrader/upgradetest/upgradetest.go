@@ -22,6 +22,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/hub"
+	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/registrar/api"
@@ -45,7 +46,7 @@ type Grid struct {
 	PublisherKey []byte
 
 	publisher keys.KeyPair
-	pub       *hub.Client
+	pub       *hubclient.Client
 	admin     *client.Client
 	hubProxy  *Proxy
 }
@@ -70,7 +71,7 @@ func Start(t testing.TB) *Grid {
 	hs := httptest.NewServer(g.hubProxy)
 	t.Cleanup(hs.Close)
 	g.HubURL = hs.URL
-	anon, err := hub.NewClient(hs.URL, nil)
+	anon, err := hubclient.New(hs.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func (g *Grid) PublishPackage(t testing.TB, name string, tree Tree) *flist.Flist
 	t.Helper()
 	dir := t.TempDir()
 	Write(t, dir, tree)
-	res, err := g.pub.PublishDir(context.Background(), Publisher, Repo, name, dir, hub.PublishOptions{ScratchDir: t.TempDir()})
+	res, err := g.pub.PublishDir(context.Background(), Publisher, Repo, name, dir, hubclient.PublishOptions{ScratchDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("publish %s: %v", name, err)
 	}

@@ -1,4 +1,4 @@
-package hub
+package client
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub/api"
 )
 
 // PublishOptions tune PublishDir.
@@ -39,7 +40,7 @@ type Progress interface {
 // PublishResult says what PublishDir did.
 type PublishResult struct {
 	// Info is the flist as the hub named it.
-	Info FlistInfo
+	Info api.FlistInfo
 	// Flist is what was built.
 	Flist *flist.Flist
 	// Blocks is the flist's number of distinct blocks.

@@ -1,4 +1,9 @@
-package hub
+// Package api holds the hub's wire types: the JSON documents its HTTP API
+// (/api/v1) serves and accepts, shared by the hub server (package hub), its
+// Go client (package hub/client) and anyone else who speaks to a hub. It
+// imports neither of them, so a reader of these documents links no server
+// code and no metrics library.
+package api
 
 import (
 	"time"
@@ -112,16 +117,4 @@ type MissingResponse struct {
 type LinkRequest struct {
 	// Tag is the tag the link is to point at.
 	Tag string `json:"tag"`
-}
-
-// tagInfo summarises a stored tag.
-func tagInfo(rec tagRecord, t *flist.Tag) TagInfo {
-	info := TagInfo{
-		Tag: t.Name, Hash: rec.Signed.Hash(), Created: time.Unix(t.Created, 0).UTC(), Published: rec.Published,
-		Entries: make([]TagEntryInfo, len(t.Entries)),
-	}
-	for i, e := range t.Entries {
-		info.Entries[i] = TagEntryInfo(e)
-	}
-	return info
 }

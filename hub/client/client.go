@@ -1,4 +1,14 @@
-package hub
+// Package client is the Go client of the grid4 hub (package hub): reading
+// flists, blocks (resumable, range requests), tags and links, and
+// publishing them as a publisher (signed requests v2, package auth),
+// including PublishDir, which uploads only the blocks the hub lacks.
+//
+// Errors wrap sentinels callers branch on with errors.Is (ErrNotFound,
+// ErrConflict, ErrUnauthorized, ErrInvalid, ErrServer, ErrUnreachable,
+// ErrBadResponse, ErrNotPublisher); errors.As gives the *APIError of a
+// non-2xx answer. It imports only the wire types (hub/api), flist, auth and
+// keys: never the server.
+package client
 
 import (
 	"bytes"
@@ -15,6 +25,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/hub/api"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -92,10 +103,10 @@ type Client struct {
 	attempts int
 }
 
-// NewClient returns a client of the hub at baseURL (http or https, no
+// New returns a client of the hub at baseURL (http or https, no
 // query), sending with hc (nil: http.DefaultClient). Reading needs no
 // signature; for publishing use AsPublisher.
-func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+func New(baseURL string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(baseURL), "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("hub: %q is not an http(s) URL of a hub (e.g. https://hub.example.org)", baseURL)
@@ -150,31 +161,31 @@ func (c *Client) AsPublisher(ctx context.Context, name string, kp keys.KeyPair) 
 }
 
 // Publishers lists the hub's publishers.
-func (c *Client) Publishers(ctx context.Context) ([]PublisherInfo, error) {
-	var out []PublisherInfo
+func (c *Client) Publishers(ctx context.Context) ([]api.PublisherInfo, error) {
+	var out []api.PublisherInfo
 	return out, c.getJSON(ctx, "/api/v1/publishers", &out)
 }
 
 // Repos lists the repositories of publisher, or of every publisher when
 // publisher is "".
-func (c *Client) Repos(ctx context.Context, publisher string) ([]RepoInfo, error) {
+func (c *Client) Repos(ctx context.Context, publisher string) ([]api.RepoInfo, error) {
 	p := "/api/v1/repos"
 	if publisher != "" {
 		p += "/" + url.PathEscape(publisher)
 	}
-	var out []RepoInfo
+	var out []api.RepoInfo
 	return out, c.getJSON(ctx, p, &out)
 }
 
 // Repo lists a repository's flists, tags and links.
-func (c *Client) Repo(ctx context.Context, publisher, repo string) (RepoListing, error) {
-	var out RepoListing
+func (c *Client) Repo(ctx context.Context, publisher, repo string) (api.RepoListing, error) {
+	var out api.RepoListing
 	return out, c.getJSON(ctx, repoPath(publisher, repo), &out)
 }
 
 // FlistInfo returns the named flist of a repository.
-func (c *Client) FlistInfo(ctx context.Context, publisher, repo, name string) (FlistInfo, error) {
-	var out FlistInfo
+func (c *Client) FlistInfo(ctx context.Context, publisher, repo, name string) (api.FlistInfo, error) {
+	var out api.FlistInfo
 	return out, c.getJSON(ctx, repoPath(publisher, repo)+"/flists/"+url.PathEscape(name), &out)
 }
 
@@ -220,8 +231,8 @@ func (c *Client) Tag(ctx context.Context, publisher, repo, tag string) (flist.Si
 }
 
 // Link returns a tag link.
-func (c *Client) Link(ctx context.Context, publisher, repo, link string) (LinkInfo, error) {
-	var out LinkInfo
+func (c *Client) Link(ctx context.Context, publisher, repo, link string) (api.LinkInfo, error) {
+	var out api.LinkInfo
 	return out, c.getJSON(ctx, repoPath(publisher, repo)+"/links/"+url.PathEscape(link), &out)
 }
 
@@ -234,8 +245,8 @@ const missingBatch = 1000
 func (c *Client) MissingBlocks(ctx context.Context, ids []flist.ID) ([]flist.ID, error) {
 	out := []flist.ID{}
 	for start := 0; start < len(ids); start += missingBatch {
-		body, _ := json.Marshal(MissingRequest{Blocks: ids[start:min(start+missingBatch, len(ids))]})
-		var resp MissingResponse
+		body, _ := json.Marshal(api.MissingRequest{Blocks: ids[start:min(start+missingBatch, len(ids))]})
+		var resp api.MissingResponse
 		if err := c.sendJSON(ctx, http.MethodPost, "/api/v1/blocks/missing", body, &resp); err != nil {
 			return nil, err
 		}
@@ -252,8 +263,8 @@ func (c *Client) PutBlock(ctx context.Context, id flist.ID, stored []byte) error
 
 // PutFlist uploads an flist document and names it in a repository. Its
 // blocks must be on the hub already (ErrConflict with APIError.Missing).
-func (c *Client) PutFlist(ctx context.Context, publisher, repo, name string, doc []byte) (FlistInfo, error) {
-	var out FlistInfo
+func (c *Client) PutFlist(ctx context.Context, publisher, repo, name string, doc []byte) (api.FlistInfo, error) {
+	var out api.FlistInfo
 	return out, c.sendJSON(ctx, http.MethodPut, repoPath(publisher, repo)+"/flists/"+url.PathEscape(name), doc, &out)
 }
 
@@ -265,23 +276,23 @@ func (c *Client) DeleteFlist(ctx context.Context, publisher, repo, name string) 
 
 // PutTag publishes a signed tag under the publisher, repository and name
 // its document says.
-func (c *Client) PutTag(ctx context.Context, st flist.SignedTag) (TagInfo, error) {
+func (c *Client) PutTag(ctx context.Context, st flist.SignedTag) (api.TagInfo, error) {
 	t, err := st.Tag()
 	if err != nil {
-		return TagInfo{}, err
+		return api.TagInfo{}, err
 	}
 	body, err := json.Marshal(st)
 	if err != nil {
-		return TagInfo{}, err
+		return api.TagInfo{}, err
 	}
-	var out TagInfo
+	var out api.TagInfo
 	return out, c.sendJSON(ctx, http.MethodPut, repoPath(t.Publisher, t.Repo)+"/tags/"+url.PathEscape(t.Name), body, &out)
 }
 
 // PutLink points a link at a tag of the same repository.
-func (c *Client) PutLink(ctx context.Context, publisher, repo, link, tag string) (LinkInfo, error) {
-	body, _ := json.Marshal(LinkRequest{Tag: tag})
-	var out LinkInfo
+func (c *Client) PutLink(ctx context.Context, publisher, repo, link, tag string) (api.LinkInfo, error) {
+	body, _ := json.Marshal(api.LinkRequest{Tag: tag})
+	var out api.LinkInfo
 	return out, c.sendJSON(ctx, http.MethodPut, repoPath(publisher, repo)+"/links/"+url.PathEscape(link), body, &out)
 }
 
