@@ -444,3 +444,13 @@ func (s *Server) reply(log *slog.Logger, req request, deadline time.Time, result
 		log.Warn("bus: send reply failed", "err", perr)
 	}
 }
+
+// Serve serves one object on c until ctx ends: what a node module that
+// offers a single object does with its whole life.
+func Serve(ctx context.Context, c *Client, object string, methods Methods) error {
+	srv := NewServer(c, ServerOptions{})
+	if err := srv.Handle(object, methods); err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}

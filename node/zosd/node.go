@@ -95,7 +95,7 @@ func (n *node) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() {
 		// Serve retries until the Redis the supervisor starts answers.
-		served <- serve(ctx, b, SupervisorObject, n.supervisorMethods(sup, info))
+		served <- bus.Serve(ctx, b, SupervisorObject, n.supervisorMethods(sup, info))
 	}()
 	err = n.supervise(ctx, sup)
 	cancel()
