@@ -2,11 +2,11 @@ package flist
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // DirStore keeps stored blocks as files in a directory, sharded by the
@@ -81,37 +81,12 @@ func (s *DirStore) Block(_ context.Context, ref BlockRef) ([]byte, error) {
 // is not an error: content-addressed files with the same name are the same
 // content). With sync, the data and the directory entry reach the disk.
 func writeNew(final string, data []byte, sync bool) error {
-	dir := filepath.Dir(final)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("flist: %w", err)
+	create := atomicfile.Create
+	if !sync {
+		create = atomicfile.CreateScratch
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("flist: writing %s: %w", final, err)
-	}
-	if sync {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return fmt.Errorf("flist: writing %s: %w", final, err)
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("flist: writing %s: %w", final, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("flist: %w", err)
-	}
-	// A hard link, unlike a rename, never replaces: the first complete
-	// copy wins and readers never see a file change.
-	if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, fs.ErrExist) {
+	if _, err := create(final, data, 0o644); err != nil {
 		return fmt.Errorf("flist: storing %s: %w", final, err)
-	}
-	if sync {
-		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("flist: syncing %s: %w", dir, err)
-		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // BlockSource provides the content of blocks to Materialize.
@@ -81,7 +83,7 @@ func Materialize(ctx context.Context, f *Flist, dir string, src BlockSource) err
 		return fmt.Errorf("flist: materialize: %w", err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
+	if err := atomicfile.SyncDir(parent); err != nil {
 		return fmt.Errorf("flist: materialize: syncing %s: %w", parent, err)
 	}
 	return nil
@@ -121,14 +123,14 @@ func populate(ctx context.Context, f *Flist, root string, src BlockSource) error
 		if err := seal(filepath.Join(root, filepath.FromSlash(e.Path)), ModeDir, e.Mtime); err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Join(root, filepath.FromSlash(e.Path))); err != nil {
+		if err := atomicfile.SyncDir(filepath.Join(root, filepath.FromSlash(e.Path))); err != nil {
 			return err
 		}
 	}
 	if err := seal(root, ModeDir, 0); err != nil {
 		return err
 	}
-	return syncDir(root)
+	return atomicfile.SyncDir(root)
 }
 
 // writeFile writes one file from its blocks, checking each.
@@ -174,15 +176,6 @@ func seal(p string, mode fs.FileMode, mtime int64) error {
 		return os.Chtimes(p, t, t)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // removeStale removes the temporary directories an interrupted

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/hub/api"
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // Storage errors the handlers branch on.
@@ -182,7 +183,7 @@ func (s *storage) deleteRecord(pub, repo, kind, name string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Join(s.repoDir(pub, repo), kind))
+	return atomicfile.SyncDir(filepath.Join(s.repoDir(pub, repo), kind))
 }
 
 // names lists the records of one kind, sorted.
@@ -301,63 +302,7 @@ func (s *storage) listing(pub, repo string) (api.RepoListing, error) {
 }
 
 // replaceFile writes data to p atomically, replacing any previous file.
-func replaceFile(p string, data []byte) error {
-	tmp, err := writeTemp(filepath.Dir(p), data)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(p))
-}
+func replaceFile(p string, data []byte) error { return atomicfile.WriteFile(p, data, 0o644) }
 
 // createFile writes data to p atomically unless p exists (created false).
-func createFile(p string, data []byte) (bool, error) {
-	tmp, err := writeTemp(filepath.Dir(p), data)
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp)
-	// A hard link, unlike a rename, never replaces what is there.
-	if err := os.Link(tmp, p); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, syncDir(filepath.Dir(p))
-}
-
-// writeTemp writes data to a synced temporary file in dir.
-func writeTemp(dir string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func createFile(p string, data []byte) (bool, error) { return atomicfile.Create(p, data, 0o644) }

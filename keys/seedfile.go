@@ -10,8 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
+
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // Seed file errors callers may branch on.
@@ -78,56 +79,13 @@ func WriteSeedFile(path string, kp KeyPair) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("writing seed file: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing seed file: %w", err)
-	}
-	tmpName := tmp.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmpName)
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		if errors.Is(err, atomicfile.ErrNotDurable) {
+			return fmt.Errorf("writing seed file %s: %w", path, err)
 		}
-	}()
-	// CreateTemp already uses 0600; Chmod makes it explicit and independent
-	// of how that default might change.
-	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("writing seed file: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing seed file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing seed file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing seed file: %w", err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("writing seed file: %w", err)
-	}
-	committed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("writing seed file %s: the file is in place but may not survive a crash: %w", path, err)
 	}
 	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		// Directories cannot be opened for sync there; rename is durable
-		// enough on NTFS.
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // ReadSeedFile loads the key pair stored at path by WriteSeedFile.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	hubclient "github.com/grid4/grid4/hub/client"
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // Errors callers branch on. Errors from the hub client (hubclient.ErrNotFound,
@@ -243,7 +244,7 @@ func (m *Manager) Fetch(ctx context.Context, id flist.ID) (*flist.Flist, error) 
 	if err != nil {
 		return nil, fmt.Errorf("flistd: flist %s from the hub: %w", id, err)
 	}
-	if err := writeAtomic(local, doc); err != nil {
+	if err := atomicfile.WriteFile(local, doc, 0o600); err != nil {
 		m.log.Warn("keeping a copy of an flist document failed", "flist", id.String(), "error", err)
 	}
 	return f, nil
@@ -463,21 +464,4 @@ func truncate(f *os.File) error {
 	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
-}
-
-// writeAtomic writes data to p through a temporary file and a rename.
-func writeAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/internal/atomicfile"
 )
 
 // Names in the upgrade directory (Config.Dir).
@@ -231,7 +232,7 @@ func (l layout) switchTo(n uint64) error {
 		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		return syncDir(l.dir)
+		return atomicfile.SyncDir(l.dir)
 	}
 	tmp := l.path(tmpLinkPrefix + rand.Text())
 	if err := os.Symlink(GenerationsDir+"/"+strconv.FormatUint(n, 10), tmp); err != nil {
@@ -242,7 +243,7 @@ func (l layout) switchTo(n uint64) error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	return syncDir(l.dir)
+	return atomicfile.SyncDir(l.dir)
 }
 
 // readState reads StateFile; a missing file is the empty state.
@@ -269,32 +270,18 @@ func (l layout) writeState(p persisted) error {
 	if err != nil {
 		return err
 	}
-	return l.writeFile(l.path(StateFile), l.path(stateTmp+rand.Text()), append(b, '\n'), StepStateTemp)
+	return l.writeFile(l.path(StateFile), stateTmp+"*", append(b, '\n'), StepStateTemp)
 }
 
-// writeFile writes data to tmp, syncs it and renames it to p.
-func (l layout) writeFile(p, tmp string, data []byte, step Step) error {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// writeFile writes data to a synced temporary file next to p, named from
+// tmpPattern (os.CreateTemp), and renames it to p.
+func (l layout) writeFile(p, tmpPattern string, data []byte, step Step) error {
+	tmp, err := atomicfile.WriteTemp(filepath.Dir(p), tmpPattern, data, 0o644)
 	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
 		return err
 	}
 	l.step(step)
-	if err := os.Rename(tmp, p); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(p))
+	return atomicfile.Rename(tmp, p)
 }
 
 // generations lists the complete generations on disk.
@@ -357,13 +344,13 @@ func (l layout) build(m Manifest) error {
 		return err
 	}
 	mf := filepath.Join(tmp, ManifestFile)
-	if err := l.writeFile(mf, mf+".tmp", append(b, '\n'), StepManifestTemp); err != nil {
+	if err := l.writeFile(mf, ManifestFile+".tmp-*", append(b, '\n'), StepManifestTemp); err != nil {
 		return err
 	}
-	if err := syncDir(links); err != nil {
+	if err := atomicfile.SyncDir(links); err != nil {
 		return err
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := atomicfile.SyncDir(tmp); err != nil {
 		return err
 	}
 	l.step(StepGenerationTemp)
@@ -371,7 +358,7 @@ func (l layout) build(m Manifest) error {
 		return err
 	}
 	ok = true
-	return syncDir(l.path(GenerationsDir))
+	return atomicfile.SyncDir(l.path(GenerationsDir))
 }
 
 // discard removes a directory of generations/ or packages/: first
@@ -386,7 +373,7 @@ func (l layout) discard(parent, name string) error {
 		}
 		return err
 	}
-	if err := syncDir(l.path(parent)); err != nil {
+	if err := atomicfile.SyncDir(l.path(parent)); err != nil {
 		return err
 	}
 	return flist.RemoveTree(trash)
@@ -472,13 +459,4 @@ func (l layout) collect(keep ...uint64) error {
 func (l layout) hasPackage(id flist.ID) bool {
 	st, err := os.Lstat(l.pkgDir(id))
 	return err == nil && st.IsDir()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
@@ -182,28 +183,13 @@ func (m *Manager) load() (allocations, error) {
 	return a, nil
 }
 
-// save writes the table atomically (temporary file, fsync, rename).
+// save writes the table atomically.
 func (m *Manager) save(a allocations) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	tmp := m.table() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, m.table())
+	return atomicfile.WriteFile(m.table(), b, 0o600)
 }
 
 // allocate returns the workload's address, choosing one (want, or the

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/command"
 )
@@ -236,8 +237,7 @@ func (m *Manager) makeImage(ctx context.Context, img string, size uint64) error 
 		os.Remove(tmp)
 		return fmt.Errorf("volume: %w", err)
 	}
-	if err := os.Rename(tmp, img); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Rename(tmp, img); err != nil {
 		return fmt.Errorf("volume: %w", err)
 	}
 	return nil
@@ -435,11 +435,7 @@ func statfsFree(path string) (uint64, error) {
 }
 
 func writeSize(path string, size uint64) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(size, 10)+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, []byte(strconv.FormatUint(size, 10)+"\n"), 0o600)
 }
 
 func readSize(path string) (uint64, error) {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -118,7 +119,7 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 		os.Remove(tmp)
 		return nil, fmt.Errorf("zmount: create %s: %w", path, err)
 	}
-	syncDir(m.dir)
+	_ = atomicfile.SyncDir(m.dir)
 	return Result{Path: path, Size: d.Size}, nil
 }
 
@@ -198,14 +199,6 @@ func (m *Manager) Deprovision(_ context.Context, t provisiond.Task) error {
 			return fmt.Errorf("zmount: %w", err)
 		}
 	}
-	syncDir(m.dir)
+	_ = atomicfile.SyncDir(m.dir)
 	return nil
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
