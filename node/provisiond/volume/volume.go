@@ -35,6 +35,7 @@ import (
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/command"
+	"github.com/grid4/grid4/node/provisiond/internal/diskspace"
 )
 
 // Enforcement is how a volume's size is enforced.
@@ -49,7 +50,7 @@ const (
 )
 
 // ErrNoSpace is wrapped when the file system cannot hold a volume.
-var ErrNoSpace = errors.New("not enough free space")
+var ErrNoSpace = diskspace.ErrNoSpace
 
 // Config configures a Manager.
 type Config struct {
@@ -102,7 +103,7 @@ func New(cfg Config) (*Manager, error) {
 		m.run = command.Exec{}
 	}
 	if m.free == nil {
-		m.free = statfsFree
+		m.free = diskspace.Free
 	}
 	switch m.mode {
 	case "":
@@ -338,52 +339,30 @@ func (m *Manager) Usage(_ context.Context, t provisiond.Task) (used uint64, err 
 // reserve checks that the file system holds size more bytes on top of
 // what existing volumes may still write (their sizes minus their use).
 func (m *Manager) reserve(size uint64) error {
-	free, err := m.free(m.dir)
-	if err != nil {
+	if err := diskspace.Reserve(m.dir, size, m.free, m.promised, "volume"); err != nil {
 		return fmt.Errorf("volume: %w", err)
-	}
-	promised, err := m.promised()
-	if err != nil {
-		return fmt.Errorf("volume: %w", err)
-	}
-	if promised+size > free {
-		return fmt.Errorf("volume: %w for a %d-byte volume: %d bytes free, %d promised to existing volumes", ErrNoSpace, size, free, promised)
 	}
 	return nil
 }
 
+// promised is what existing volumes may still write: an image's size minus
+// its blocks, a directory volume's size minus its files' blocks.
 func (m *Manager) promised() (uint64, error) {
-	entries, err := os.ReadDir(m.dir)
-	if err != nil {
-		return 0, err
-	}
-	var total uint64
-	for _, e := range entries {
+	return diskspace.Promised(m.dir, func(e fs.DirEntry) uint64 {
 		name := e.Name()
-		var size, used uint64
 		switch {
 		case strings.HasSuffix(name, ".img"):
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			size = uint64(info.Size())
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				used = uint64(st.Blocks) * 512
-			}
+			return diskspace.Unwritten(e)
 		case strings.HasSuffix(name, ".size"):
-			if size, err = readSize(filepath.Join(m.dir, name)); err != nil {
-				continue
+			size, err := readSize(filepath.Join(m.dir, name))
+			if err != nil {
+				return 0
 			}
-			used, _ = walkUsage(filepath.Join(m.dir, strings.TrimSuffix(name, ".size")))
-		default:
-			continue
+			used, _ := walkUsage(filepath.Join(m.dir, strings.TrimSuffix(name, ".size")))
+			return size - min(used, size)
 		}
-		if used < size {
-			total += size - used
-		}
-	}
-	return total, nil
+		return 0
+	})
 }
 
 // walkUsage adds up the blocks of the files under dir (hard links once).
@@ -424,14 +403,6 @@ func fsUsage(path string) (uint64, error) {
 		return 0, err
 	}
 	return (st.Blocks - st.Bfree) * uint64(st.Bsize), nil
-}
-
-func statfsFree(path string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
 }
 
 func writeSize(path string, size uint64) error {

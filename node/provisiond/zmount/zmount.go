@@ -17,14 +17,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/internal/diskspace"
 )
 
 // ErrNoSpace is wrapped when the file system cannot hold a disk.
-var ErrNoSpace = errors.New("not enough free space")
+var ErrNoSpace = diskspace.ErrNoSpace
 
 // ext is the file name extension of disk images.
 const ext = ".img"
@@ -35,13 +35,7 @@ type FreeSpace func(path string) (uint64, error)
 
 // Statfs is the real FreeSpace: the blocks available to unprivileged users
 // times the block size.
-func Statfs(path string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
+func Statfs(path string) (uint64, error) { return diskspace.Free(path) }
 
 // Manager makes ZMount disks in a directory.
 type Manager struct {
@@ -148,16 +142,8 @@ func (m *Manager) resize(path string, st fs.FileInfo, size uint64) (any, error) 
 // reserve checks that the file system holds size more bytes on top of the
 // unwritten parts of the existing disks.
 func (m *Manager) reserve(size uint64) error {
-	free, err := m.free(m.dir)
-	if err != nil {
+	if err := diskspace.Reserve(m.dir, size, m.free, m.promised, "disk"); err != nil {
 		return fmt.Errorf("zmount: %w", err)
-	}
-	promised, err := m.promised()
-	if err != nil {
-		return fmt.Errorf("zmount: %w", err)
-	}
-	if promised+size > free {
-		return fmt.Errorf("zmount: %w for a %d-byte disk: %d bytes free, %d promised to existing disks", ErrNoSpace, size, free, promised)
 	}
 	return nil
 }
@@ -165,30 +151,12 @@ func (m *Manager) reserve(size uint64) error {
 // promised is what existing disks may still write: their sizes minus the
 // blocks they hold.
 func (m *Manager) promised() (uint64, error) {
-	entries, err := os.ReadDir(m.dir)
-	if err != nil {
-		return 0, err
-	}
-	var total uint64
-	for _, e := range entries {
+	return diskspace.Promised(m.dir, func(e fs.DirEntry) uint64 {
 		if !strings.HasSuffix(e.Name(), ext) {
-			continue
+			return 0
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		size := uint64(info.Size())
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			used := uint64(st.Blocks) * 512
-			if used >= size {
-				continue
-			}
-			size -= used
-		}
-		total += size
-	}
-	return total, nil
+		return diskspace.Unwritten(e)
+	})
 }
 
 // Deprovision removes the disk (and a half-made one).
