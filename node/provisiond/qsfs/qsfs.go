@@ -124,7 +124,7 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 			return nil, fmt.Errorf("quantum-safe-fs: %s: %w", p.name, err)
 		}
 		if p.wait != "" {
-			if err := waitFor(ctx, p.wait); err != nil {
+			if err := process.WaitForFile(ctx, p.wait); err != nil {
 				return nil, fmt.Errorf("quantum-safe-fs: %s did not start (see %s): %w", p.name, filepath.Join(dir, "processes.log"), err)
 			}
 		}
@@ -203,19 +203,4 @@ func tomlString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-func waitFor(ctx context.Context, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not appear: %w", path, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

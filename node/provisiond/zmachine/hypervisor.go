@@ -157,7 +157,7 @@ func (c CloudHypervisor) Start(ctx context.Context, vm VM) error {
 		if _, err := process.Start(c.fsd(), []string{"--socket-path=" + sock, "--shared-dir=" + s.Path, "--cache=auto"}, pid, log, sock); err != nil {
 			return fmt.Errorf("virtiofsd for %s: %w", s.Tag, err)
 		}
-		if err := waitFor(ctx, sock); err != nil {
+		if err := process.WaitForFile(ctx, sock); err != nil {
 			return fmt.Errorf("virtiofsd for %s: %w", s.Tag, err)
 		}
 	}
@@ -165,7 +165,7 @@ func (c CloudHypervisor) Start(ctx context.Context, vm VM) error {
 	if _, err := process.Start(c.bin(), c.Args(vm), filepath.Join(vm.Dir, "vmm.pid"), log, apiSocket(vm.Dir)); err != nil {
 		return fmt.Errorf("%s: %w", c.bin(), err)
 	}
-	if err := waitFor(ctx, apiSocket(vm.Dir)); err != nil {
+	if err := process.WaitForFile(ctx, apiSocket(vm.Dir)); err != nil {
 		return fmt.Errorf("%s did not come up (see %s): %w", c.bin(), log, err)
 	}
 	return nil
@@ -214,20 +214,4 @@ func (c CloudHypervisor) api(ctx context.Context, dir, action string) error {
 		return fmt.Errorf("%s: cloud-hypervisor answered %s", action, resp.Status)
 	}
 	return nil
-}
-
-// waitFor waits for a socket file to appear.
-func waitFor(ctx context.Context, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not appear: %w", path, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

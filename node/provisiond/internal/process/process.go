@@ -95,3 +95,20 @@ func Stop(ctx context.Context, pidFile, marker string, grace time.Duration) erro
 	}
 	return nil
 }
+
+// WaitForFile waits up to 10 seconds for path to appear: the socket a
+// helper process just started creates once it is ready to serve.
+func WaitForFile(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not appear: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,5 +35,21 @@ func TestStartFindStop(t *testing.T) {
 	}
 	if _, err := Start("sh", []string{"-c", "true"}, pidFile, filepath.Join(dir, "log"), marker); err == nil {
 		t.Fatal("started without the marker in its arguments")
+	}
+}
+
+func TestWaitForFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sock")
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = os.WriteFile(p, nil, 0o600)
+	}()
+	if err := WaitForFile(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := WaitForFile(ctx, p+"-never"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a file that never appears: %v", err)
 	}
 }
