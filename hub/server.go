@@ -127,15 +127,8 @@ func (s *Server) Run(ctx context.Context) error {
 // and waits up to the shutdown timeout for requests in flight. It returns
 // nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Generous: a large flist document from a slow link.
-		ReadTimeout:    5 * time.Minute,
-		WriteTimeout:   5 * time.Minute,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-	}
+	// Generous timeouts: a large flist document from a slow link.
+	srv := httpserve.NewServer(s.handler, 5*time.Minute, 5*time.Minute)
 	names := make([]string, 0, len(s.cfg.Publishers))
 	for _, p := range s.cfg.Publishers {
 		names = append(names, p.Name)

@@ -149,14 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 // it stops accepting connections and waits up to the shutdown timeout for
 // requests in flight. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := httpserve.NewServer(s.handler, 30*time.Second, 60*time.Second)
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	loopsDone := make(chan struct{})

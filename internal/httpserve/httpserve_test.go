@@ -133,3 +133,10 @@ func TestRequestMetrics(t *testing.T) {
 		t.Fatal("registered the same names twice")
 	}
 }
+
+func TestNewServer(t *testing.T) {
+	srv := NewServer(http.NotFoundHandler(), time.Minute, 2*time.Minute)
+	if srv.ReadTimeout != time.Minute || srv.WriteTimeout != 2*time.Minute || srv.ReadHeaderTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes != 64<<10 {
+		t.Fatalf("%+v", srv)
+	}
+}

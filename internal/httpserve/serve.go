@@ -15,6 +15,21 @@ import (
 	"time"
 )
 
+// NewServer returns a server of h with the limits grid4's servers share: 10
+// seconds and 64 KiB for a request's headers, idle connections closed
+// after 2 minutes, and readTimeout and writeTimeout for a whole request and
+// its answer (the hub takes large uploads, the registrar small ones).
+func NewServer(h http.Handler, readTimeout, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Serve serves srv on ln until ctx is done, then stops accepting
 // connections and waits up to timeout for the requests in flight. It
 // returns nil after a clean shutdown.
