@@ -65,52 +65,22 @@ func Func3[A, B, C, R any](f func(context.Context, A, B, C) (R, error)) Handler 
 
 // Proc0 adapts a function of no argument and no result.
 func Proc0(f func(context.Context) error) Handler {
-	return func(ctx context.Context, args Args) (any, error) {
-		if err := args.Decode(); err != nil {
-			return nil, err
-		}
-		return nil, f(ctx)
-	}
+	return Func0(func(ctx context.Context) (any, error) { return nil, f(ctx) })
 }
 
 // Proc1 adapts a function of one argument and no result.
 func Proc1[A any](f func(context.Context, A) error) Handler {
-	return func(ctx context.Context, args Args) (any, error) {
-		var a A
-		if err := args.Decode(&a); err != nil {
-			return nil, err
-		}
-		return nil, f(ctx, a)
-	}
+	return Func1(func(ctx context.Context, a A) (any, error) { return nil, f(ctx, a) })
 }
 
 // Proc2 adapts a function of two arguments and no result.
 func Proc2[A, B any](f func(context.Context, A, B) error) Handler {
-	return func(ctx context.Context, args Args) (any, error) {
-		var (
-			a A
-			b B
-		)
-		if err := args.Decode(&a, &b); err != nil {
-			return nil, err
-		}
-		return nil, f(ctx, a, b)
-	}
+	return Func2(func(ctx context.Context, a A, b B) (any, error) { return nil, f(ctx, a, b) })
 }
 
 // Proc3 adapts a function of three arguments and no result.
 func Proc3[A, B, C any](f func(context.Context, A, B, C) error) Handler {
-	return func(ctx context.Context, args Args) (any, error) {
-		var (
-			a A
-			b B
-			c C
-		)
-		if err := args.Decode(&a, &b, &c); err != nil {
-			return nil, err
-		}
-		return nil, f(ctx, a, b, c)
-	}
+	return Func3(func(ctx context.Context, a A, b B, c C) (any, error) { return nil, f(ctx, a, b, c) })
 }
 
 // result drops the result of a failed call.
