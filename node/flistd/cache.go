@@ -142,6 +142,11 @@ func (c *cache) get(id flist.ID) ([]byte, bool) {
 func (c *cache) forget(id flist.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgetLocked(id)
+}
+
+// forgetLocked drops id from the index and its size from the total.
+func (c *cache) forgetLocked(id flist.ID) {
 	if el, ok := c.index[id]; ok {
 		c.total -= el.Value.(*cacheEntry).size
 		c.lru.Remove(el)
@@ -153,11 +158,7 @@ func (c *cache) forget(id flist.ID) {
 func (c *cache) remove(id flist.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.index[id]; ok {
-		c.total -= el.Value.(*cacheEntry).size
-		c.lru.Remove(el)
-		delete(c.index, id)
-	}
+	c.forgetLocked(id)
 	_ = os.Remove(c.path(id))
 }
 
@@ -175,10 +176,7 @@ func (c *cache) install(id flist.ID, partial string, size int64) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.index[id]; ok {
-		c.total -= el.Value.(*cacheEntry).size
-		c.lru.Remove(el)
-	}
+	c.forgetLocked(id)
 	c.index[id] = c.lru.PushFront(&cacheEntry{id: id, size: size})
 	c.total += size
 	c.evictLocked()
