@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar/client"
 )
@@ -140,25 +140,25 @@ func (s *nodeSession) explain(err error) error {
 
 // readDeploymentFile reads a deployment from a JSON file ("-": standard
 // input).
-func readDeploymentFile(env Env, path string) (provisiond.Deployment, error) {
+func readDeploymentFile(env Env, path string) (gridtypes.Deployment, error) {
 	var r io.Reader
 	if path == "-" {
 		r = env.Stdin
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
-			return provisiond.Deployment{}, err
+			return gridtypes.Deployment{}, err
 		}
 		defer f.Close()
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, provisiond.MaxDeploymentBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r, gridtypes.MaxDeploymentBytes+1))
 	if err != nil {
-		return provisiond.Deployment{}, err
+		return gridtypes.Deployment{}, err
 	}
-	d, err := provisiond.DecodeDeployment(data)
+	d, err := gridtypes.DecodeDeployment(data)
 	if err != nil {
-		return provisiond.Deployment{}, fmt.Errorf("%s: %w", path, err)
+		return gridtypes.Deployment{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return d, nil
 }
@@ -289,9 +289,9 @@ func newDeploymentListCommand(env Env, nf *nodeFlags) *cobra.Command {
 }
 
 // countStates renders workload counts as "3 ok, 1 error".
-func countStates(m map[provisiond.State]int) string {
+func countStates(m map[gridtypes.State]int) string {
 	var parts []string
-	for _, st := range []provisiond.State{provisiond.StateOk, provisiond.StateInit, provisiond.StatePaused, provisiond.StateError, provisiond.StateDeleted} {
+	for _, st := range []gridtypes.State{gridtypes.StateOk, gridtypes.StateInit, gridtypes.StatePaused, gridtypes.StateError, gridtypes.StateDeleted} {
 		if n := m[st]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
@@ -301,7 +301,7 @@ func countStates(m map[provisiond.State]int) string {
 
 // newDeploymentIDCommand makes a command on one deployment: show when op
 // is nil, else the operation (delete, pause, resume).
-func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosapi.Client, context.Context, uint64) (provisiond.Record, error)) *cobra.Command {
+func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosapi.Client, context.Context, uint64) (gridtypes.Record, error)) *cobra.Command {
 	var (
 		id   identityFlags
 		wait bool
@@ -317,7 +317,7 @@ func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(
 				return err
 			}
 			defer cancel()
-			var rec provisiond.Record
+			var rec gridtypes.Record
 			if op == nil {
 				rec, err = s.api.Get(ctx, depID)
 			} else {
@@ -374,7 +374,7 @@ cannot change; disks and volumes can grow, not shrink.`,
 			if err != nil {
 				return s.explain(err)
 			}
-			next, err := provisiond.PrepareUpdate(cur.Deployment, want)
+			next, err := gridtypes.PrepareUpdate(cur.Deployment, want)
 			if err != nil {
 				return err
 			}
@@ -431,7 +431,7 @@ func newDeploymentChangesCommand(env Env, nf *nodeFlags) *cobra.Command {
 }
 
 // waitDone polls the deployment until no operation is pending.
-func (s *nodeSession) waitDone(ctx context.Context, id uint64) (provisiond.Record, error) {
+func (s *nodeSession) waitDone(ctx context.Context, id uint64) (gridtypes.Record, error) {
 	delay := 100 * time.Millisecond
 	for {
 		rec, err := s.api.Get(ctx, id)
@@ -447,18 +447,18 @@ func (s *nodeSession) waitDone(ctx context.Context, id uint64) (provisiond.Recor
 	}
 }
 
-func (s *nodeSession) styleState(st provisiond.State) string {
+func (s *nodeSession) styleState(st gridtypes.State) string {
 	switch st {
-	case provisiond.StateOk:
+	case gridtypes.StateOk:
 		return s.out.style(styleGreen, string(st))
-	case provisiond.StateError:
+	case gridtypes.StateError:
 		return s.out.style(styleRed, string(st))
 	}
 	return string(st)
 }
 
 // printRecord shows a deployment: its fields, then a workload table.
-func (s *nodeSession) printRecord(r provisiond.Record) error {
+func (s *nodeSession) printRecord(r gridtypes.Record) error {
 	if s.out.json {
 		return s.out.JSON(r)
 	}
@@ -479,7 +479,7 @@ func (s *nodeSession) printRecord(r provisiond.Record) error {
 	workloads := slices.Clone(d.Workloads)
 	rows := make([][]string, 0, len(workloads))
 	for _, w := range workloads {
-		state, msg := provisiond.StateInit, ""
+		state, msg := gridtypes.StateInit, ""
 		if w.Result != nil {
 			state, msg = w.Result.State, w.Result.Message
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -70,14 +71,14 @@ func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	managers := map[provisiond.WorkloadType]provisiond.Manager{provisiond.ZMountType: zm, provisiond.VolumeType: vol}
+	managers := map[gridtypes.WorkloadType]provisiond.Manager{gridtypes.ZMountType: zm, gridtypes.VolumeType: vol}
 	if os.Geteuid() == 0 {
-		managers[provisiond.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
+		managers[gridtypes.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
 	} else {
-		managers[provisiond.NetworkLightType] = pausable{}
+		managers[gridtypes.NetworkLightType] = pausable{}
 	}
 	if machines != nil {
-		managers[provisiond.ZMachineLightType] = machines
+		managers[gridtypes.ZMachineLightType] = machines
 	}
 	rc, err := client.New(rts.URL)
 	if err != nil {
@@ -85,7 +86,7 @@ func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 	}
 	tk := zosapi.NewTwinKeyCache(rc, zosapi.KeyCacheConfig{})
 	e, err := provisiond.Open(provisiond.Config{Dir: filepath.Join(dir, "engine"), Managers: managers, Keys: tk,
-		Capacity: provisiond.FixedCapacity{CRU: 8, MRU: 16 * provisiond.GiB, SRU: 100 * provisiond.GiB}})
+		Capacity: provisiond.FixedCapacity{CRU: 8, MRU: 16 * gridtypes.GiB, SRU: 100 * gridtypes.GiB}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +174,13 @@ func TestDeployCommands(t *testing.T) {
 	// Update: a bigger disk; only the disk changes version.
 	r.file("app.json", strings.Replace(mustRead(t, file), `"size": 10485760`, `"size": 20971520`, 1))
 	out = r.ok(alice, "deployment", "update", "1", file, "--wait", "-o", "json")
-	var rec provisiond.Record
+	var rec gridtypes.Record
 	if err := json.Unmarshal([]byte(out), &rec); err != nil {
 		t.Fatalf("update -o json: %v\n%s", err, out)
 	}
 	disk, _ := rec.Deployment.Get("disk")
 	vm, _ := rec.Deployment.Get("vm")
-	if rec.Deployment.Version != 1 || disk.Version != 1 || vm.Version != 0 || disk.Result.State != provisiond.StateOk {
+	if rec.Deployment.Version != 1 || disk.Version != 1 || vm.Version != 0 || disk.Result.State != gridtypes.StateOk {
 		t.Fatalf("after update %+v", rec)
 	}
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -157,7 +158,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	defer closeManagers()
-	if pool, _ := managers[provisiond.PublicIPv4Type].(*publicip.Manager); pool != nil {
+	if pool, _ := managers[gridtypes.PublicIPv4Type].(*publicip.Manager); pool != nil {
 		capacity = withIPv4(capacity, pool.Size())
 	}
 	engine, err := provisiond.Open(provisiond.Config{
@@ -246,7 +247,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 }
 
 // buildManagers makes one manager per workload type.
-func buildManagers(c config, log *slog.Logger) (map[provisiond.WorkloadType]provisiond.Manager, func(), error) {
+func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	dir := func(name string) string { return filepath.Join(c.data, name) }
 	zm, err := zmount.New(dir("zmounts"), nil)
 	if err != nil {
@@ -298,14 +299,14 @@ func buildManagers(c config, log *slog.Logger) (map[provisiond.WorkloadType]prov
 	if err != nil {
 		return nil, nil, err
 	}
-	return map[provisiond.WorkloadType]provisiond.Manager{
-		provisiond.ZMountType:        zm,
-		provisiond.VolumeType:        vol,
-		provisiond.QuantumSafeFSType: qs,
-		provisiond.NetworkLightType:  netlight.New(netlight.Config{}),
-		provisiond.PublicIPv4Type:    pip,
-		provisiond.ZMachineLightType: zmach,
-		provisiond.ZLogsType:         zl,
+	return map[gridtypes.WorkloadType]provisiond.Manager{
+		gridtypes.ZMountType:        zm,
+		gridtypes.VolumeType:        vol,
+		gridtypes.QuantumSafeFSType: qs,
+		gridtypes.NetworkLightType:  netlight.New(netlight.Config{}),
+		gridtypes.PublicIPv4Type:    pip,
+		gridtypes.ZMachineLightType: zmach,
+		gridtypes.ZLogsType:         zl,
 	}, zl.Close, nil
 }
 
@@ -340,7 +341,7 @@ func capacityOf(c config) (provisiond.CapacityProvider, error) {
 		}
 		return n, nil
 	}
-	var r provisiond.Resources
+	var r gridtypes.Resources
 	var err error
 	r.CRU = c.cru
 	if r.MRU, err = size("mru", c.mru); err != nil {
@@ -355,7 +356,7 @@ func capacityOf(c config) (provisiond.CapacityProvider, error) {
 	if r.CRU != 0 || r.MRU != 0 || r.SRU != 0 || r.HRU != 0 {
 		return provisiond.FixedCapacity(r), nil
 	}
-	var reserved provisiond.Resources
+	var reserved gridtypes.Resources
 	if reserved.MRU, err = size("reserve-mru", c.reserveMRU); err != nil {
 		return nil, err
 	}
@@ -380,7 +381,7 @@ type ipv4Capacity struct {
 }
 
 // Total implements provisiond.CapacityProvider.
-func (c ipv4Capacity) Total(ctx context.Context) (provisiond.Resources, error) {
+func (c ipv4Capacity) Total(ctx context.Context) (gridtypes.Resources, error) {
 	r, err := c.p.Total(ctx)
 	r.IPv4 = c.n
 	return r, err

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/registrar/client"
@@ -91,7 +91,7 @@ func TestServes(t *testing.T) {
 	if err != nil || v.Version != version || len(v.Types) != 7 {
 		t.Fatalf("version %+v %v", v, err)
 	}
-	d := provisiond.Deployment{TwinID: acc.TwinID, Workloads: []provisiond.Workload{{Name: "disk", Type: provisiond.ZMountType, Data: []byte(`{"size":1048576}`)}}}
+	d := gridtypes.Deployment{TwinID: acc.TwinID, Workloads: []gridtypes.Workload{{Name: "disk", Type: gridtypes.ZMountType, Data: []byte(`{"size":1048576}`)}}}
 	if err := d.Sign(acc.TwinID, kp); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestServes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		rec, _ = api.Get(ctx, rec.Deployment.ID)
 	}
-	if w, _ := rec.Deployment.Get("disk"); w.Result == nil || w.Result.State != provisiond.StateOk {
+	if w, _ := rec.Deployment.Get("disk"); w.Result == nil || w.Result.State != gridtypes.StateOk {
 		t.Fatalf("disk %+v", rec)
 	}
 	cancel()

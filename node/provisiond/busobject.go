@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // BusObject is the engine's name on the node's bus (docs/bus.md). Other
@@ -34,8 +35,8 @@ func codes() []struct {
 		code bus.Code
 		err  error
 	}{
-		{CodeInvalid, ErrInvalid}, {CodeSignature, ErrSignature}, {CodeNotFound, ErrNotFound},
-		{CodeForbidden, ErrForbidden}, {CodeConflict, ErrConflict}, {CodeBusy, ErrBusy}, {CodeCapacity, ErrCapacity},
+		{CodeInvalid, gridtypes.ErrInvalid}, {CodeSignature, gridtypes.ErrSignature}, {CodeNotFound, gridtypes.ErrNotFound},
+		{CodeForbidden, gridtypes.ErrForbidden}, {CodeConflict, gridtypes.ErrConflict}, {CodeBusy, gridtypes.ErrBusy}, {CodeCapacity, gridtypes.ErrCapacity},
 	}
 }
 
@@ -68,14 +69,14 @@ func fromBus(err error) error {
 
 // BusMethods are the engine's methods for bus.Server.Handle(BusObject, ...).
 func (e *Engine) BusMethods() bus.Methods {
-	record := func(f func(context.Context, uint64, uint64) (Record, error)) bus.Handler {
-		return bus.Func2(func(ctx context.Context, caller, id uint64) (Record, error) {
+	record := func(f func(context.Context, uint64, uint64) (gridtypes.Record, error)) bus.Handler {
+		return bus.Func2(func(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 			r, err := f(ctx, caller, id)
 			return r, toBus(err)
 		})
 	}
-	deployment := func(f func(context.Context, uint64, Deployment) (Record, error)) bus.Handler {
-		return bus.Func2(func(ctx context.Context, caller uint64, d Deployment) (Record, error) {
+	deployment := func(f func(context.Context, uint64, gridtypes.Deployment) (gridtypes.Record, error)) bus.Handler {
+		return bus.Func2(func(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
 			r, err := f(ctx, caller, d)
 			return r, toBus(err)
 		})
@@ -87,11 +88,11 @@ func (e *Engine) BusMethods() bus.Methods {
 		"Pause":  record(e.Pause),
 		"Resume": record(e.Resume),
 		"Get":    record(e.Get),
-		"List": bus.Func1(func(ctx context.Context, caller uint64) ([]Summary, error) {
+		"List": bus.Func1(func(ctx context.Context, caller uint64) ([]gridtypes.Summary, error) {
 			l, err := e.List(ctx, caller)
 			return l, toBus(err)
 		}),
-		"Changes": bus.Func2(func(ctx context.Context, caller, id uint64) ([]Change, error) {
+		"Changes": bus.Func2(func(ctx context.Context, caller, id uint64) ([]gridtypes.Change, error) {
 			c, err := e.Changes(ctx, caller, id)
 			return c, toBus(err)
 		}),
@@ -107,62 +108,62 @@ type Stub struct{ c *bus.Client }
 func NewStub(c *bus.Client) Stub { return Stub{c: c} }
 
 // Deploy calls Engine.Deploy.
-func (s Stub) Deploy(ctx context.Context, caller uint64, d Deployment) (Record, error) {
-	r, err := bus.Call[Record](ctx, s.c, BusObject, "Deploy", caller, d)
+func (s Stub) Deploy(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, "Deploy", caller, d)
 	return r, fromBus(err)
 }
 
 // Update calls Engine.Update.
-func (s Stub) Update(ctx context.Context, caller uint64, d Deployment) (Record, error) {
-	r, err := bus.Call[Record](ctx, s.c, BusObject, "Update", caller, d)
+func (s Stub) Update(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, "Update", caller, d)
 	return r, fromBus(err)
 }
 
-func (s Stub) record(ctx context.Context, method string, caller, id uint64) (Record, error) {
-	r, err := bus.Call[Record](ctx, s.c, BusObject, method, caller, id)
+func (s Stub) record(ctx context.Context, method string, caller, id uint64) (gridtypes.Record, error) {
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, method, caller, id)
 	return r, fromBus(err)
 }
 
 // Delete calls Engine.Delete.
-func (s Stub) Delete(ctx context.Context, caller, id uint64) (Record, error) {
+func (s Stub) Delete(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	return s.record(ctx, "Delete", caller, id)
 }
 
 // Pause calls Engine.Pause.
-func (s Stub) Pause(ctx context.Context, caller, id uint64) (Record, error) {
+func (s Stub) Pause(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	return s.record(ctx, "Pause", caller, id)
 }
 
 // Resume calls Engine.Resume.
-func (s Stub) Resume(ctx context.Context, caller, id uint64) (Record, error) {
+func (s Stub) Resume(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	return s.record(ctx, "Resume", caller, id)
 }
 
 // Get calls Engine.Get.
-func (s Stub) Get(ctx context.Context, caller, id uint64) (Record, error) {
+func (s Stub) Get(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	return s.record(ctx, "Get", caller, id)
 }
 
 // List calls Engine.List.
-func (s Stub) List(ctx context.Context, caller uint64) ([]Summary, error) {
-	l, err := bus.Call[[]Summary](ctx, s.c, BusObject, "List", caller)
+func (s Stub) List(ctx context.Context, caller uint64) ([]gridtypes.Summary, error) {
+	l, err := bus.Call[[]gridtypes.Summary](ctx, s.c, BusObject, "List", caller)
 	return l, fromBus(err)
 }
 
 // Changes calls Engine.Changes.
-func (s Stub) Changes(ctx context.Context, caller, id uint64) ([]Change, error) {
-	c, err := bus.Call[[]Change](ctx, s.c, BusObject, "Changes", caller, id)
+func (s Stub) Changes(ctx context.Context, caller, id uint64) ([]gridtypes.Change, error) {
+	c, err := bus.Call[[]gridtypes.Change](ctx, s.c, BusObject, "Changes", caller, id)
 	return c, fromBus(err)
 }
 
 // Capacity calls Engine.Capacity.
-func (s Stub) Capacity(ctx context.Context) (CapacityReport, error) {
-	c, err := bus.Call[CapacityReport](ctx, s.c, BusObject, "Capacity")
+func (s Stub) Capacity(ctx context.Context) (gridtypes.CapacityReport, error) {
+	c, err := bus.Call[gridtypes.CapacityReport](ctx, s.c, BusObject, "Capacity")
 	return c, fromBus(err)
 }
 
 // Statistics calls Engine.Statistics.
-func (s Stub) Statistics(ctx context.Context) (Statistics, error) {
-	st, err := bus.Call[Statistics](ctx, s.c, BusObject, "Statistics")
+func (s Stub) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
+	st, err := bus.Call[gridtypes.Statistics](ctx, s.c, BusObject, "Statistics")
 	return st, fromBus(err)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // TestBusObject serves the engine on the test Redis (GRID4_TEST_REDIS, as
@@ -56,13 +57,13 @@ func TestBusObject(t *testing.T) {
 	}
 	// Sentinels survive the bus.
 	_, err = stub.Get(cctx, 2, r.Deployment.ID)
-	wantErr(t, err, ErrForbidden, "")
+	wantErr(t, err, gridtypes.ErrForbidden, "")
 	_, err = stub.Get(cctx, 1, 99)
-	wantErr(t, err, ErrNotFound, "")
+	wantErr(t, err, gridtypes.ErrNotFound, "")
 	bad := sample(1)
 	bad.Workloads[0].Type = "nope"
 	_, err = stub.Deploy(cctx, 1, bad)
-	wantErr(t, err, ErrInvalid, "unknown workload type")
+	wantErr(t, err, gridtypes.ErrInvalid, "unknown workload type")
 	if l, err := stub.List(cctx, 1); err != nil || len(l) != 1 {
 		t.Fatalf("List: %v %v", l, err)
 	}

@@ -6,19 +6,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/hostinfo"
 )
 
 // CapacityProvider reports the node's total capacity for workloads.
 type CapacityProvider interface {
-	Total(ctx context.Context) (Resources, error)
+	Total(ctx context.Context) (gridtypes.Resources, error)
 }
 
 // FixedCapacity is a capacity given by configuration.
-type FixedCapacity Resources
+type FixedCapacity gridtypes.Resources
 
 // Total returns c.
-func (c FixedCapacity) Total(context.Context) (Resources, error) { return Resources(c), nil }
+func (c FixedCapacity) Total(context.Context) (gridtypes.Resources, error) {
+	return gridtypes.Resources(c), nil
+}
 
 // Prober probes the machine (hostinfo.Prober does).
 type Prober interface {
@@ -31,13 +34,13 @@ type Prober interface {
 // not change between two deployments.
 type HostCapacity struct {
 	prober    Prober
-	reserved  Resources
+	reserved  gridtypes.Resources
 	publicIPs uint64
 	ttl       time.Duration
 	now       func() time.Time
 
 	mu     sync.Mutex
-	cached Resources
+	cached gridtypes.Resources
 	at     time.Time
 }
 
@@ -45,7 +48,7 @@ type HostCapacity struct {
 // probed resources (memory and disk for the node's own services);
 // publicIPs is the size of the node's public address pool; ttl zero means
 // ten minutes; now nil means time.Now.
-func NewHostCapacity(p Prober, reserved Resources, publicIPs uint64, ttl time.Duration, now func() time.Time) *HostCapacity {
+func NewHostCapacity(p Prober, reserved gridtypes.Resources, publicIPs uint64, ttl time.Duration, now func() time.Time) *HostCapacity {
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
@@ -56,7 +59,7 @@ func NewHostCapacity(p Prober, reserved Resources, publicIPs uint64, ttl time.Du
 }
 
 // Total probes the machine (or returns the cached probe).
-func (h *HostCapacity) Total(ctx context.Context) (Resources, error) {
+func (h *HostCapacity) Total(ctx context.Context) (gridtypes.Resources, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.at.IsZero() && h.now().Sub(h.at) < h.ttl {
@@ -64,29 +67,18 @@ func (h *HostCapacity) Total(ctx context.Context) (Resources, error) {
 	}
 	f, err := h.prober.Probe(ctx)
 	if err != nil {
-		return Resources{}, fmt.Errorf("probe node capacity: %w", err)
+		return gridtypes.Resources{}, fmt.Errorf("probe node capacity: %w", err)
 	}
 	r := f.Resources()
-	total := Resources{CRU: r.CRU, MRU: r.MRU, SRU: r.SRU, HRU: r.HRU}.Sub(h.reserved)
+	total := gridtypes.Resources{CRU: r.CRU, MRU: r.MRU, SRU: r.SRU, HRU: r.HRU}.Sub(h.reserved)
 	total.IPv4 = h.publicIPs
 	h.cached, h.at = total, h.now()
 	return total, nil
 }
 
-// CapacityReport is the node's capacity: what it has, what workloads use
-// (queued ones included) and the difference.
-type CapacityReport struct {
-	// Total is the node's capacity for workloads.
-	Total Resources `json:"total"`
-	// Used is what workloads in state init, ok or paused hold.
-	Used Resources `json:"used"`
-	// Free is Total minus Used.
-	Free Resources `json:"free"`
-}
-
 // holdsResources reports whether a workload in state s counts against the
 // node's capacity. Queued, running and paused workloads do; failed ones
 // were rolled back and deleted ones are gone.
-func holdsResources(s State) bool {
-	return s == StateInit || s == StateOk || s == StatePaused
+func holdsResources(s gridtypes.State) bool {
+	return s == gridtypes.StateInit || s == gridtypes.StateOk || s == gridtypes.StatePaused
 }

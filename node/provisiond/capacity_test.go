@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/hostinfo"
 )
 
@@ -23,20 +24,20 @@ func (f *fakeProber) Probe(context.Context) (hostinfo.Facts, error) {
 func TestHostCapacity(t *testing.T) {
 	p := &fakeProber{facts: hostinfo.Facts{
 		CPUs:   hostinfo.Fact[uint64]{Value: 8, Known: true},
-		Memory: hostinfo.Fact[uint64]{Value: 32 * GiB, Known: true},
+		Memory: hostinfo.Fact[uint64]{Value: 32 * gridtypes.GiB, Known: true},
 		Disks: hostinfo.Fact[hostinfo.DiskList]{Known: true, Value: hostinfo.DiskList{
-			{Name: "nvme0n1", Kind: hostinfo.SSD, Size: 1 * TiB},
-			{Name: "sda", Kind: hostinfo.HDD, Size: 4 * TiB},
+			{Name: "nvme0n1", Kind: hostinfo.SSD, Size: 1 * gridtypes.TiB},
+			{Name: "sda", Kind: hostinfo.HDD, Size: 4 * gridtypes.TiB},
 			{Name: "loop0", Skip: "loop device"},
 		}},
 	}}
 	now := time.Unix(1_700_000_000, 0)
-	h := NewHostCapacity(p, Resources{MRU: 2 * GiB, SRU: 50 * GiB}, 3, time.Minute, func() time.Time { return now })
+	h := NewHostCapacity(p, gridtypes.Resources{MRU: 2 * gridtypes.GiB, SRU: 50 * gridtypes.GiB}, 3, time.Minute, func() time.Time { return now })
 	r, err := h.Total(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Resources{CRU: 8, MRU: 30 * GiB, SRU: 1*TiB - 50*GiB, HRU: 4 * TiB, IPv4: 3}
+	want := gridtypes.Resources{CRU: 8, MRU: 30 * gridtypes.GiB, SRU: 1*gridtypes.TiB - 50*gridtypes.GiB, HRU: 4 * gridtypes.TiB, IPv4: 3}
 	if r != want {
 		t.Fatalf("total %+v, want %+v", r, want)
 	}
@@ -61,7 +62,7 @@ func TestLiveHostCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewHostCapacity(prober, Resources{}, 0, 0, nil).Total(context.Background())
+	r, err := NewHostCapacity(prober, gridtypes.Resources{}, 0, 0, nil).Total(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -90,8 +91,8 @@ func engineHelper() error {
 	}
 	delay, _ := time.ParseDuration(os.Getenv("HELPER_DELAY"))
 	fj := fileJournal{path: filepath.Join(dir, "journal"), dir: dir, block: os.Getenv("HELPER_BLOCK"), delay: delay}
-	mgrs := map[WorkloadType]Manager{}
-	for _, t := range Types() {
+	mgrs := map[gridtypes.WorkloadType]Manager{}
+	for _, t := range gridtypes.Types() {
 		mgrs[t] = fj
 	}
 	tk := &twins{keys: map[uint64]keys.KeyPair{1: kp}}
@@ -105,7 +106,7 @@ func engineHelper() error {
 		if err != nil {
 			return err
 		}
-		d, err := ParseDeployment(b)
+		d, err := gridtypes.ParseDeployment(b)
 		if err != nil {
 			return err
 		}
@@ -225,7 +226,7 @@ func (c *crashRig) journal() []string {
 
 // inspect opens the database (the child is dead, its lock gone) and
 // returns the record, history and queue.
-func (c *crashRig) inspect() (Record, []Change, *job) {
+func (c *crashRig) inspect() (gridtypes.Record, []gridtypes.Change, *job) {
 	c.t.Helper()
 	e, err := Open(Config{Dir: filepath.Join(c.dir, "data"), Keys: &twins{}, Capacity: bigCapacity})
 	if err != nil {
@@ -266,11 +267,11 @@ func TestKilledMidDeploymentFinishes(t *testing.T) {
 	r, _, j := c.inspect()
 	st := states(r)
 	for _, name := range []string{"disk", "vol", "fs", "net", "ip"} {
-		if st[name] != StateOk {
+		if st[name] != gridtypes.StateOk {
 			t.Errorf("%s: %s before the crash", name, st[name])
 		}
 	}
-	if st["vm"] != StateInit || st["logs"] != StateInit || r.Pending != "deploy" {
+	if st["vm"] != gridtypes.StateInit || st["logs"] != gridtypes.StateInit || r.Pending != "deploy" {
 		t.Fatalf("states %v pending %q", st, r.Pending)
 	}
 	if j == nil || j.Steps[j.Next].Workload.Name != "vm" || j.Attempts != 1 {
@@ -283,7 +284,7 @@ func TestKilledMidDeploymentFinishes(t *testing.T) {
 		t.Fatalf("queue not empty after recovery: %+v", j)
 	}
 	for name, s := range states(r) {
-		if s != StateOk {
+		if s != gridtypes.StateOk {
 			t.Errorf("%s: %s after recovery", name, s)
 		}
 	}
@@ -295,7 +296,7 @@ func TestKilledMidDeploymentFinishes(t *testing.T) {
 	}
 	var vmResults int
 	for _, ch := range changes {
-		if ch.Workload == "vm" && ch.Op == OpProvision {
+		if ch.Workload == "vm" && ch.Op == gridtypes.OpProvision {
 			vmResults++
 		}
 	}
@@ -315,7 +316,7 @@ func TestKilledRepeatedlyRollsBack(t *testing.T) {
 		t.Fatalf("queue not empty: %+v", j)
 	}
 	vm, _ := r.Deployment.Get("vm")
-	if vm.Result.State != StateError || vm.Result.Message != "provision interrupted 3 times; rolled back" {
+	if vm.Result.State != gridtypes.StateError || vm.Result.Message != "provision interrupted 3 times; rolled back" {
 		t.Fatalf("vm %+v", vm.Result)
 	}
 	ops := c.journal()
@@ -323,7 +324,7 @@ func TestKilledRepeatedlyRollsBack(t *testing.T) {
 		t.Fatalf("journal %v", ops)
 	}
 	// The rest of the deployment went on.
-	if st := states(r); st["logs"] != StateOk || st["disk"] != StateOk {
+	if st := states(r); st["logs"] != gridtypes.StateOk || st["disk"] != gridtypes.StateOk {
 		t.Fatalf("states %v", st)
 	}
 }
@@ -370,7 +371,7 @@ func TestKilledAtRandomPoints(t *testing.T) {
 	}
 	results := map[string]int{}
 	for _, ch := range changes {
-		if ch.Op == OpProvision {
+		if ch.Op == gridtypes.OpProvision {
 			results[ch.Workload]++
 		}
 	}
@@ -378,9 +379,9 @@ func TestKilledAtRandomPoints(t *testing.T) {
 	for _, w := range r.Deployment.Workloads {
 		name, res := w.Name, w.Result
 		switch {
-		case res.State == StateOk && results[name] == 1:
+		case res.State == gridtypes.StateOk && results[name] == 1:
 			// Finished.
-		case res.State == StateError && strings.HasSuffix(res.Message, "rolled back") && results[name] == 1:
+		case res.State == gridtypes.StateError && strings.HasSuffix(res.Message, "rolled back") && results[name] == 1:
 			// Hit by three kills in a row: rolled back, and the last
 			// thing done to it was a removal.
 			last := ""

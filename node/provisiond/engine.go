@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // DBFile is the name of the engine's database in its directory.
@@ -33,9 +35,9 @@ type Config struct {
 	Dir string
 	// Managers maps each workload type to its manager. A deployment using
 	// a type without a manager is refused.
-	Managers map[WorkloadType]Manager
+	Managers map[gridtypes.WorkloadType]Manager
 	// Keys looks up twins' keys to verify deployment signatures. Required.
-	Keys TwinKeys
+	Keys gridtypes.TwinKeys
 	// Capacity is the node's total capacity. Required.
 	Capacity CapacityProvider
 	// MaxAttempts is how many times an operation may be interrupted (the
@@ -103,9 +105,9 @@ func Open(c Config) (*Engine, error) {
 
 // WorkloadTypes lists the types this engine has managers for, in
 // processing order.
-func (e *Engine) WorkloadTypes() []WorkloadType {
-	var out []WorkloadType
-	for _, t := range Types() {
+func (e *Engine) WorkloadTypes() []gridtypes.WorkloadType {
+	var out []gridtypes.WorkloadType
+	for _, t := range gridtypes.Types() {
 		if _, ok := e.c.Managers[t]; ok {
 			out = append(out, t)
 		}
@@ -143,49 +145,48 @@ func (e *Engine) changedCh() <-chan struct{} {
 
 // admit checks a deployment as far as it can without the database:
 // schema, references, managers present.
-func (e *Engine) admit(d *Deployment) (map[string]workloadData, error) {
-	data, err := d.validate()
-	if err != nil {
-		return nil, err
+func (e *Engine) admit(d *gridtypes.Deployment) error {
+	if err := d.Validate(); err != nil {
+		return err
 	}
 	for i, w := range d.Workloads {
 		if _, ok := e.c.Managers[w.Type]; !ok {
-			return nil, fieldErr(fmt.Sprintf("workloads[%d].type", i), "this node does not run %s workloads", w.Type)
+			return &gridtypes.ValidationError{Field: fmt.Sprintf("workloads[%d].type", i), Reason: fmt.Sprintf("this node does not run %s workloads", w.Type)}
 		}
 	}
-	return data, nil
+	return nil
 }
 
 // Deploy accepts a new deployment of caller: validates it completely,
 // checks its signatures and the node's free capacity, stores it with id
 // assigned and queues its provisioning. Nothing is queued when any check
 // fails.
-func (e *Engine) Deploy(ctx context.Context, caller uint64, d Deployment) (Record, error) {
+func (e *Engine) Deploy(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
 	if d.TwinID != caller {
-		return Record{}, fmt.Errorf("%w: twin_id is %d but the caller is twin %d", ErrForbidden, d.TwinID, caller)
+		return gridtypes.Record{}, fmt.Errorf("%w: twin_id is %d but the caller is twin %d", gridtypes.ErrForbidden, d.TwinID, caller)
 	}
 	if d.ID != 0 {
-		return Record{}, fieldErr("id", "must be 0 in a new deployment (the node assigns it); use update for deployment %d", d.ID)
+		return gridtypes.Record{}, &gridtypes.ValidationError{Field: "id", Reason: fmt.Sprintf("must be 0 in a new deployment (the node assigns it); use update for deployment %d", d.ID)}
 	}
 	if d.Version != 0 {
-		return Record{}, fieldErr("version", "a new deployment has version 0")
+		return gridtypes.Record{}, &gridtypes.ValidationError{Field: "version", Reason: "a new deployment has version 0"}
 	}
 	stripResults(&d)
-	if _, err := e.admit(&d); err != nil {
-		return Record{}, err
+	if err := e.admit(&d); err != nil {
+		return gridtypes.Record{}, err
 	}
-	if err := VerifySignatures(ctx, e.c.Keys, &d, d.SignatureRequirement); err != nil {
-		return Record{}, err
+	if err := gridtypes.VerifySignatures(ctx, e.c.Keys, &d, d.SignatureRequirement); err != nil {
+		return gridtypes.Record{}, err
 	}
 	total, err := e.c.Capacity.Total(ctx)
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	need, err := d.Resources()
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
-	var rec Record
+	var rec gridtypes.Record
 	err = e.db.Update(func(tx *bolt.Tx) error {
 		s := txStore{tx}
 		used, err := usedResources(s, 0)
@@ -201,13 +202,13 @@ func (e *Engine) Deploy(ctx context.Context, caller uint64, d Deployment) (Recor
 		}
 		now := e.now()
 		d.ID = id
-		rec = Record{Deployment: d, Created: now, Updated: now, Pending: "deploy"}
+		rec = gridtypes.Record{Deployment: d, Created: now, Updated: now, Pending: "deploy"}
 		j := &job{Deployment: id, TwinID: d.TwinID, Kind: "deploy", Version: d.Version}
 		for i := range rec.Deployment.Workloads {
 			w := &rec.Deployment.Workloads[i]
-			w.Result = &Result{State: StateInit, Created: now}
-			j.Steps = append(j.Steps, step{Op: OpProvision, Workload: withoutResult(*w)})
-			if err := s.addChange(id, Change{Time: now, Version: d.Version, Workload: w.Name, Type: w.Type, Op: OpAccept, State: StateInit}); err != nil {
+			w.Result = &gridtypes.Result{State: gridtypes.StateInit, Created: now}
+			j.Steps = append(j.Steps, step{Op: gridtypes.OpProvision, Workload: withoutResult(*w)})
+			if err := s.addChange(id, gridtypes.Change{Time: now, Version: d.Version, Workload: w.Name, Type: w.Type, Op: gridtypes.OpAccept, State: gridtypes.StateInit}); err != nil {
 				return err
 			}
 		}
@@ -218,7 +219,7 @@ func (e *Engine) Deploy(ctx context.Context, caller uint64, d Deployment) (Recor
 		return s.enqueue(j)
 	})
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	e.log.Info("deployment accepted", "twin", d.TwinID, "deployment", rec.Deployment.ID, "workloads", len(d.Workloads))
 	e.signal()
@@ -230,42 +231,40 @@ func (e *Engine) Deploy(ctx context.Context, caller uint64, d Deployment) (Recor
 // redeployed when their manager cannot update), failed ones provisioned
 // again; other unchanged workloads are not touched. The new version must be signed as the current and the new
 // signature requirements ask.
-func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Record, error) {
+func (e *Engine) Update(ctx context.Context, caller uint64, next gridtypes.Deployment) (gridtypes.Record, error) {
 	cur, err := e.Get(ctx, caller, next.ID)
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	if err := checkChangeable(&cur); err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	stripResults(&next)
-	nextData, err := e.admit(&next)
-	if err != nil {
-		return Record{}, err
+	if err := e.admit(&next); err != nil {
+		return gridtypes.Record{}, err
 	}
 	curSpec := cur.Deployment
 	stripResults(&curSpec)
-	curData, err := curSpec.validate()
-	if err != nil {
-		return Record{}, fmt.Errorf("stored deployment %d: %w", cur.Deployment.ID, err)
+	if err := curSpec.Validate(); err != nil {
+		return gridtypes.Record{}, fmt.Errorf("stored deployment %d: %w", cur.Deployment.ID, err)
 	}
-	if err := checkUpdate(&curSpec, &next, curData, nextData); err != nil {
-		return Record{}, err
+	if err := gridtypes.CheckUpdate(&curSpec, &next); err != nil {
+		return gridtypes.Record{}, err
 	}
-	for _, req := range []SignatureRequirement{curSpec.SignatureRequirement, next.SignatureRequirement} {
-		if err := VerifySignatures(ctx, e.c.Keys, &next, req); err != nil {
-			return Record{}, err
+	for _, req := range []gridtypes.SignatureRequirement{curSpec.SignatureRequirement, next.SignatureRequirement} {
+		if err := gridtypes.VerifySignatures(ctx, e.c.Keys, &next, req); err != nil {
+			return gridtypes.Record{}, err
 		}
 	}
 	total, err := e.c.Capacity.Total(ctx)
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	need, err := next.Resources()
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
-	var rec Record
+	var rec gridtypes.Record
 	queued := false
 	err = e.db.Update(func(tx *bolt.Tx) error {
 		s := txStore{tx}
@@ -274,7 +273,7 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 			return err
 		}
 		if r.Deployment.Version != cur.Deployment.Version {
-			return &conflictError{fmt.Sprintf("deployment %d changed meanwhile (now version %d)", next.ID, r.Deployment.Version)}
+			return fmt.Errorf("%w: deployment %d changed meanwhile (now version %d)", gridtypes.ErrConflict, next.ID, r.Deployment.Version)
 		}
 		if err := checkChangeable(r); err != nil {
 			return err
@@ -292,8 +291,8 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 			return err
 		}
 		for _, w := range next.Workloads {
-			if w.Result != nil && w.Result.State == StateInit {
-				if err := s.addChange(next.ID, Change{Time: now, Version: next.Version, Workload: w.Name, Type: w.Type, Op: OpAccept, State: StateInit}); err != nil {
+			if w.Result != nil && w.Result.State == gridtypes.StateInit {
+				if err := s.addChange(next.ID, gridtypes.Change{Time: now, Version: next.Version, Workload: w.Name, Type: w.Type, Op: gridtypes.OpAccept, State: gridtypes.StateInit}); err != nil {
 					return err
 				}
 			}
@@ -312,7 +311,7 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 		return s.putRecord(r)
 	})
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	e.log.Info("deployment update accepted", "twin", next.TwinID, "deployment", next.ID, "version", next.Version, "queued", queued)
 	if queued {
@@ -328,34 +327,34 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next Deployment) (Re
 // nothing: it was rolled back). It sets the result of every workload of
 // next: kept from cur when unchanged, StateInit at now when a step will
 // run for it.
-func updateSteps(cur, next *Deployment, now time.Time) ([]step, error) {
+func updateSteps(cur, next *gridtypes.Deployment, now time.Time) ([]step, error) {
 	var removals, changes []step
 	for _, old := range cur.Workloads {
-		if _, ok := next.Get(old.Name); !ok && old.Result != nil && old.Result.State != StateDeleted {
-			removals = append(removals, step{Op: OpDeprovision, Workload: withoutResult(old)})
+		if _, ok := next.Get(old.Name); !ok && old.Result != nil && old.Result.State != gridtypes.StateDeleted {
+			removals = append(removals, step{Op: gridtypes.OpDeprovision, Workload: withoutResult(old)})
 		}
 	}
 	for i := range next.Workloads {
 		w := &next.Workloads[i]
 		old, existed := cur.Get(w.Name)
 		if !existed {
-			changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
-			w.Result = &Result{State: StateInit, Created: now}
+			changes = append(changes, step{Op: gridtypes.OpProvision, Workload: withoutResult(*w)})
+			w.Result = &gridtypes.Result{State: gridtypes.StateInit, Created: now}
 			continue
 		}
-		oh, err1 := old.contentHash(false)
-		nh, err2 := w.contentHash(false)
+		oh, err1 := old.DataHash()
+		nh, err2 := w.DataHash()
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
 		w.Result = old.Result
 		switch {
 		case oh != nh:
-			changes = append(changes, step{Op: OpUpdate, Workload: withoutResult(*w)})
-			w.Result = &Result{State: StateInit, Created: now}
-		case old.Result != nil && old.Result.State == StateError:
-			changes = append(changes, step{Op: OpProvision, Workload: withoutResult(*w)})
-			w.Result = &Result{State: StateInit, Created: now}
+			changes = append(changes, step{Op: gridtypes.OpUpdate, Workload: withoutResult(*w)})
+			w.Result = &gridtypes.Result{State: gridtypes.StateInit, Created: now}
+		case old.Result != nil && old.Result.State == gridtypes.StateError:
+			changes = append(changes, step{Op: gridtypes.OpProvision, Workload: withoutResult(*w)})
+			w.Result = &gridtypes.Result{State: gridtypes.StateInit, Created: now}
 		}
 	}
 	sortSteps(removals, true)
@@ -364,43 +363,43 @@ func updateSteps(cur, next *Deployment, now time.Time) ([]step, error) {
 }
 
 // checkChangeable refuses changes to a deleted or busy deployment.
-func checkChangeable(r *Record) error {
+func checkChangeable(r *gridtypes.Record) error {
 	if r.Deleted {
-		return &conflictError{fmt.Sprintf("deployment %d is deleted", r.Deployment.ID)}
+		return fmt.Errorf("%w: deployment %d is deleted", gridtypes.ErrConflict, r.Deployment.ID)
 	}
 	if r.Pending != "" {
-		return fmt.Errorf("%w: deployment %d has a queued %s; retry when it is done", ErrBusy, r.Deployment.ID, r.Pending)
+		return fmt.Errorf("%w: deployment %d has a queued %s; retry when it is done", gridtypes.ErrBusy, r.Deployment.ID, r.Pending)
 	}
 	return nil
 }
 
 // Delete queues the removal of every workload of a deployment of caller,
 // in reverse order. The record stays, with its workloads deleted.
-func (e *Engine) Delete(ctx context.Context, caller, id uint64) (Record, error) {
-	return e.queueAll(ctx, caller, id, "delete", func(r *Record, w *Workload) (Op, bool) {
-		return OpDeprovision, w.Result == nil || w.Result.State != StateDeleted
+func (e *Engine) Delete(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
+	return e.queueAll(ctx, caller, id, "delete", func(r *gridtypes.Record, w *gridtypes.Workload) (gridtypes.Op, bool) {
+		return gridtypes.OpDeprovision, w.Result == nil || w.Result.State != gridtypes.StateDeleted
 	})
 }
 
 // Pause suspends the workloads of a deployment that can be suspended (and
 // are ok), machines first.
-func (e *Engine) Pause(ctx context.Context, caller, id uint64) (Record, error) {
-	return e.queueAll(ctx, caller, id, "pause", func(r *Record, w *Workload) (Op, bool) {
+func (e *Engine) Pause(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
+	return e.queueAll(ctx, caller, id, "pause", func(r *gridtypes.Record, w *gridtypes.Workload) (gridtypes.Op, bool) {
 		_, can := e.c.Managers[w.Type].(Pauser)
-		return OpPause, can && w.Result != nil && w.Result.State == StateOk
+		return gridtypes.OpPause, can && w.Result != nil && w.Result.State == gridtypes.StateOk
 	})
 }
 
 // Resume resumes the paused workloads of a deployment, in order.
-func (e *Engine) Resume(ctx context.Context, caller, id uint64) (Record, error) {
-	return e.queueAll(ctx, caller, id, "resume", func(r *Record, w *Workload) (Op, bool) {
-		return OpResume, w.Result != nil && w.Result.State == StatePaused
+func (e *Engine) Resume(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
+	return e.queueAll(ctx, caller, id, "resume", func(r *gridtypes.Record, w *gridtypes.Workload) (gridtypes.Op, bool) {
+		return gridtypes.OpResume, w.Result != nil && w.Result.State == gridtypes.StatePaused
 	})
 }
 
 // queueAll queues one operation for every workload pick selects.
-func (e *Engine) queueAll(_ context.Context, caller, id uint64, kind string, pick func(*Record, *Workload) (Op, bool)) (Record, error) {
-	var rec Record
+func (e *Engine) queueAll(_ context.Context, caller, id uint64, kind string, pick func(*gridtypes.Record, *gridtypes.Workload) (gridtypes.Op, bool)) (gridtypes.Record, error) {
+	var rec gridtypes.Record
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		s := txStore{tx}
 		r, err := s.record(id)
@@ -408,7 +407,7 @@ func (e *Engine) queueAll(_ context.Context, caller, id uint64, kind string, pic
 			return err
 		}
 		if r.Deployment.TwinID != caller {
-			return fmt.Errorf("%w: deployment %d", ErrForbidden, id)
+			return fmt.Errorf("%w: deployment %d", gridtypes.ErrForbidden, id)
 		}
 		if err := checkChangeable(r); err != nil {
 			return err
@@ -421,7 +420,7 @@ func (e *Engine) queueAll(_ context.Context, caller, id uint64, kind string, pic
 			}
 		}
 		if len(j.Steps) == 0 && kind != "delete" {
-			return &conflictError{fmt.Sprintf("deployment %d has no workload to %s", id, kind)}
+			return fmt.Errorf("%w: deployment %d has no workload to %s", gridtypes.ErrConflict, id, kind)
 		}
 		// Removal and suspension go from the top (logs, machines) down
 		// to storage; resumption from storage up.
@@ -441,7 +440,7 @@ func (e *Engine) queueAll(_ context.Context, caller, id uint64, kind string, pic
 		return s.putRecord(r)
 	})
 	if err != nil {
-		return Record{}, err
+		return gridtypes.Record{}, err
 	}
 	e.log.Info("deployment operation accepted", "op", kind, "twin", caller, "deployment", id)
 	e.signal()
@@ -461,12 +460,12 @@ func sortSteps(steps []step, reverse bool) {
 	})
 }
 
-func withoutResult(w Workload) Workload {
+func withoutResult(w gridtypes.Workload) gridtypes.Workload {
 	w.Result = nil
 	return w
 }
 
-func stripResults(d *Deployment) {
+func stripResults(d *gridtypes.Deployment) {
 	for i := range d.Workloads {
 		d.Workloads[i].Result = nil
 	}
@@ -474,16 +473,16 @@ func stripResults(d *Deployment) {
 
 // usedResources adds up what the workloads of every deployment except
 // skip hold.
-func usedResources(s txStore, skip uint64) (Resources, error) {
-	var used Resources
-	err := s.records(func(r *Record) bool {
+func usedResources(s txStore, skip uint64) (gridtypes.Resources, error) {
+	var used gridtypes.Resources
+	err := s.records(func(r *gridtypes.Record) bool {
 		if r.Deployment.ID == skip {
 			return true
 		}
 		for i := range r.Deployment.Workloads {
 			w := &r.Deployment.Workloads[i]
 			if w.Result != nil && holdsResources(w.Result.State) {
-				used = used.Add(WorkloadResources(w))
+				used = used.Add(gridtypes.WorkloadResources(w))
 			}
 		}
 		return true
@@ -492,7 +491,7 @@ func usedResources(s txStore, skip uint64) (Resources, error) {
 }
 
 // fits refuses need when it does not fit next to used in total.
-func fits(total, used, need Resources) error {
+func fits(total, used, need gridtypes.Resources) error {
 	over := used.Add(need).Exceeds(total)
 	if len(over) == 0 {
 		return nil
@@ -515,22 +514,22 @@ func fits(total, used, need Resources) error {
 		}
 		parts = append(parts, fmt.Sprintf("%s: need %d, free %d", name, n, f))
 	}
-	return fmt.Errorf("%w: %s", ErrCapacity, strings.Join(parts, "; "))
+	return fmt.Errorf("%w: %s", gridtypes.ErrCapacity, strings.Join(parts, "; "))
 }
 
 // ---------------------------------------------------------------------------
 // Reading
 
 // Get returns a deployment of caller.
-func (e *Engine) Get(_ context.Context, caller, id uint64) (Record, error) {
-	var rec Record
+func (e *Engine) Get(_ context.Context, caller, id uint64) (gridtypes.Record, error) {
+	var rec gridtypes.Record
 	err := e.db.View(func(tx *bolt.Tx) error {
 		r, err := txStore{tx}.record(id)
 		if err != nil {
 			return err
 		}
 		if r.Deployment.TwinID != caller {
-			return fmt.Errorf("%w: deployment %d", ErrForbidden, id)
+			return fmt.Errorf("%w: deployment %d", gridtypes.ErrForbidden, id)
 		}
 		rec = *r
 		return nil
@@ -539,10 +538,10 @@ func (e *Engine) Get(_ context.Context, caller, id uint64) (Record, error) {
 }
 
 // List returns the deployments of caller, oldest first.
-func (e *Engine) List(_ context.Context, caller uint64) ([]Summary, error) {
-	out := []Summary{}
+func (e *Engine) List(_ context.Context, caller uint64) ([]gridtypes.Summary, error) {
+	out := []gridtypes.Summary{}
 	err := e.db.View(func(tx *bolt.Tx) error {
-		return txStore{tx}.records(func(r *Record) bool {
+		return txStore{tx}.records(func(r *gridtypes.Record) bool {
 			if r.Deployment.TwinID == caller {
 				out = append(out, r.Summary())
 			}
@@ -553,58 +552,45 @@ func (e *Engine) List(_ context.Context, caller uint64) ([]Summary, error) {
 }
 
 // Changes returns the history of a deployment of caller, oldest first.
-func (e *Engine) Changes(ctx context.Context, caller, id uint64) ([]Change, error) {
+func (e *Engine) Changes(ctx context.Context, caller, id uint64) ([]gridtypes.Change, error) {
 	if _, err := e.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
-	var out []Change
+	var out []gridtypes.Change
 	err := e.db.View(func(tx *bolt.Tx) error {
 		var err error
 		out, err = txStore{tx}.changes(id)
 		return err
 	})
 	if out == nil {
-		out = []Change{}
+		out = []gridtypes.Change{}
 	}
 	return out, err
 }
 
 // Capacity reports the node's total, used and free capacity.
-func (e *Engine) Capacity(ctx context.Context) (CapacityReport, error) {
+func (e *Engine) Capacity(ctx context.Context) (gridtypes.CapacityReport, error) {
 	total, err := e.c.Capacity.Total(ctx)
 	if err != nil {
-		return CapacityReport{}, err
+		return gridtypes.CapacityReport{}, err
 	}
-	var used Resources
+	var used gridtypes.Resources
 	err = e.db.View(func(tx *bolt.Tx) error {
 		var err error
 		used, err = usedResources(txStore{tx}, 0)
 		return err
 	})
-	return CapacityReport{Total: total, Used: used, Free: total.Sub(used)}, err
-}
-
-// Statistics counts what the node runs.
-type Statistics struct {
-	// Deployments counts deployments not deleted; Deleted the others.
-	Deployments int `json:"deployments"`
-	Deleted     int `json:"deleted"`
-	// Twins counts the distinct owners of deployments not deleted.
-	Twins int `json:"twins"`
-	// Workloads counts workloads by type and state.
-	Workloads map[WorkloadType]map[State]int `json:"workloads"`
-	// Queued counts the jobs in the queue (the running one included).
-	Queued int `json:"queued"`
+	return gridtypes.CapacityReport{Total: total, Used: used, Free: total.Sub(used)}, err
 }
 
 // Statistics returns counts of deployments, workloads and queued jobs.
-func (e *Engine) Statistics(_ context.Context) (Statistics, error) {
-	st := Statistics{Workloads: map[WorkloadType]map[State]int{}}
+func (e *Engine) Statistics(_ context.Context) (gridtypes.Statistics, error) {
+	st := gridtypes.Statistics{Workloads: map[gridtypes.WorkloadType]map[gridtypes.State]int{}}
 	twins := map[uint64]bool{}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		s := txStore{tx}
 		st.Queued = s.jobCount()
-		return s.records(func(r *Record) bool {
+		return s.records(func(r *gridtypes.Record) bool {
 			if r.Deleted {
 				st.Deleted++
 			} else {
@@ -612,12 +598,12 @@ func (e *Engine) Statistics(_ context.Context) (Statistics, error) {
 				twins[r.Deployment.TwinID] = true
 			}
 			for _, w := range r.Deployment.Workloads {
-				state := StateInit
+				state := gridtypes.StateInit
 				if w.Result != nil {
 					state = w.Result.State
 				}
 				if st.Workloads[w.Type] == nil {
-					st.Workloads[w.Type] = map[State]int{}
+					st.Workloads[w.Type] = map[gridtypes.State]int{}
 				}
 				st.Workloads[w.Type][state]++
 			}
@@ -630,7 +616,7 @@ func (e *Engine) Statistics(_ context.Context) (Statistics, error) {
 
 // Wait blocks until the deployment of caller has no queued operation, and
 // returns it.
-func (e *Engine) Wait(ctx context.Context, caller, id uint64) (Record, error) {
+func (e *Engine) Wait(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	for {
 		ch := e.changedCh()
 		r, err := e.Get(ctx, caller, id)
@@ -706,9 +692,9 @@ func (e *Engine) firstJob() (*job, error) {
 func (e *Engine) restore(ctx context.Context) error {
 	var tasks []Task
 	err := e.db.View(func(tx *bolt.Tx) error {
-		return txStore{tx}.records(func(r *Record) bool {
+		return txStore{tx}.records(func(r *gridtypes.Record) bool {
 			for _, w := range r.Deployment.Workloads {
-				if w.Result == nil || (w.Result.State != StateOk && w.Result.State != StatePaused) {
+				if w.Result == nil || (w.Result.State != gridtypes.StateOk && w.Result.State != gridtypes.StatePaused) {
 					continue
 				}
 				if _, ok := e.c.Managers[w.Type].(Restorer); ok {
@@ -781,7 +767,7 @@ func (e *Engine) saveJob(j *job) error {
 // task builds the manager's view of a step, with the workload's state
 // before it.
 func (e *Engine) task(j *job, st step) (Task, error) {
-	t := Task{TwinID: j.TwinID, DeploymentID: j.Deployment, Workload: st.Workload, State: StateInit}
+	t := Task{TwinID: j.TwinID, DeploymentID: j.Deployment, Workload: st.Workload, State: gridtypes.StateInit}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		r, err := txStore{tx}.record(j.Deployment)
 		if err != nil {
@@ -797,7 +783,7 @@ func (e *Engine) task(j *job, st step) (Task, error) {
 
 // outcome is what a step ends with.
 type outcome struct {
-	state State
+	state gridtypes.State
 	msg   string
 	data  json.RawMessage
 	// keep leaves the workload's recorded state as it was (a failed pause
@@ -811,48 +797,48 @@ type outcome struct {
 func (e *Engine) perform(ctx context.Context, st step, t Task) (res outcome, interrupted bool) {
 	m := e.c.Managers[st.Workload.Type]
 	if m == nil {
-		return outcome{state: StateError, msg: fmt.Sprintf("no manager for %s workloads on this node", st.Workload.Type)}, false
+		return outcome{state: gridtypes.StateError, msg: fmt.Sprintf("no manager for %s workloads on this node", st.Workload.Type)}, false
 	}
 	opCtx, cancel := context.WithTimeout(ctx, e.c.OpTimeout)
 	defer cancel()
 	start := e.now()
 	switch st.Op {
-	case OpProvision:
+	case gridtypes.OpProvision:
 		res = e.provision(opCtx, ctx, m, t, "")
-	case OpUpdate:
+	case gridtypes.OpUpdate:
 		if u, ok := m.(Updater); ok {
 			data, err := u.Update(opCtx, t)
-			res = resultOf(StateOk, data, err, "update")
+			res = resultOf(gridtypes.StateOk, data, err, "update")
 		} else {
 			// No in-place update: redeploy. Deprovision and Provision
 			// are idempotent, so running both again after a crash is
 			// safe.
 			if err := m.Deprovision(opCtx, t); err != nil {
-				res = outcome{state: StateError, msg: "redeploy: deprovision: " + err.Error()}
+				res = outcome{state: gridtypes.StateError, msg: "redeploy: deprovision: " + err.Error()}
 			} else {
 				res = e.provision(opCtx, ctx, m, t, "redeploy: ")
 			}
 		}
-	case OpDeprovision:
+	case gridtypes.OpDeprovision:
 		if err := m.Deprovision(opCtx, t); err != nil {
-			res = outcome{state: StateError, msg: "deprovision: " + err.Error()}
+			res = outcome{state: gridtypes.StateError, msg: "deprovision: " + err.Error()}
 		} else {
-			res = outcome{state: StateDeleted}
+			res = outcome{state: gridtypes.StateDeleted}
 		}
-	case OpPause, OpResume:
+	case gridtypes.OpPause, gridtypes.OpResume:
 		p, ok := m.(Pauser)
 		switch {
 		case !ok:
 			res = outcome{keep: true, msg: fmt.Sprintf("%s workloads cannot be paused", st.Workload.Type)}
-		case st.Op == OpPause:
-			res = pauseResult(p.Pause(opCtx, t), StatePaused, "pause")
+		case st.Op == gridtypes.OpPause:
+			res = pauseResult(p.Pause(opCtx, t), gridtypes.StatePaused, "pause")
 		default:
-			res = pauseResult(p.Resume(opCtx, t), StateOk, "resume")
+			res = pauseResult(p.Resume(opCtx, t), gridtypes.StateOk, "resume")
 		}
 	default:
-		res = outcome{state: StateError, msg: fmt.Sprintf("unknown operation %q", st.Op)}
+		res = outcome{state: gridtypes.StateError, msg: fmt.Sprintf("unknown operation %q", st.Op)}
 	}
-	if ctx.Err() != nil && (res.state == StateError || res.keep) {
+	if ctx.Err() != nil && (res.state == gridtypes.StateError || res.keep) {
 		return res, true
 	}
 	e.log.Info("operation done", "op", st.Op, "workload", t.ID(), "type", st.Workload.Type,
@@ -866,10 +852,10 @@ func (e *Engine) perform(ctx context.Context, st step, t Task) (res outcome, int
 func (e *Engine) provision(ctx, parent context.Context, m Manager, t Task, prefix string) outcome {
 	data, err := m.Provision(ctx, t)
 	if err == nil {
-		return resultOf(StateOk, data, nil, "")
+		return resultOf(gridtypes.StateOk, data, nil, "")
 	}
 	if parent.Err() != nil {
-		return outcome{state: StateError, msg: prefix + err.Error()}
+		return outcome{state: gridtypes.StateError, msg: prefix + err.Error()}
 	}
 	// The operation's context may be what failed (its timeout); the
 	// cleanup gets a fresh one.
@@ -877,31 +863,31 @@ func (e *Engine) provision(ctx, parent context.Context, m Manager, t Task, prefi
 	defer cancel()
 	if derr := m.Deprovision(cctx, t); derr != nil {
 		e.log.Warn("cleanup after failed provision failed", "workload", t.ID(), "error", derr)
-		return outcome{state: StateError, msg: prefix + err.Error() + " (cleanup failed: " + derr.Error() + ")"}
+		return outcome{state: gridtypes.StateError, msg: prefix + err.Error() + " (cleanup failed: " + derr.Error() + ")"}
 	}
-	return outcome{state: StateError, msg: prefix + err.Error()}
+	return outcome{state: gridtypes.StateError, msg: prefix + err.Error()}
 }
 
-func resultOf(state State, data any, err error, what string) outcome {
+func resultOf(state gridtypes.State, data any, err error, what string) outcome {
 	if err != nil {
 		msg := err.Error()
 		if what != "" {
 			msg = what + ": " + msg
 		}
-		return outcome{state: StateError, msg: msg}
+		return outcome{state: gridtypes.StateError, msg: msg}
 	}
 	res := outcome{state: state}
 	if data != nil {
 		b, merr := json.Marshal(data)
 		if merr != nil {
-			return outcome{state: StateError, msg: "result: " + merr.Error()}
+			return outcome{state: gridtypes.StateError, msg: "result: " + merr.Error()}
 		}
 		res.data = b
 	}
 	return res
 }
 
-func pauseResult(err error, state State, what string) outcome {
+func pauseResult(err error, state gridtypes.State, what string) outcome {
 	if err != nil {
 		return outcome{keep: true, msg: what + ": " + err.Error()}
 	}
@@ -915,19 +901,19 @@ func (e *Engine) rollback(ctx context.Context, st step, t Task, attempts int) ou
 	m := e.c.Managers[st.Workload.Type]
 	msg := fmt.Sprintf("%s interrupted %d times; rolled back", st.Op, attempts)
 	switch st.Op {
-	case OpProvision, OpUpdate, OpDeprovision:
+	case gridtypes.OpProvision, gridtypes.OpUpdate, gridtypes.OpDeprovision:
 		if m == nil {
-			return outcome{state: StateError, msg: msg}
+			return outcome{state: gridtypes.StateError, msg: msg}
 		}
 		opCtx, cancel := context.WithTimeout(ctx, e.c.OpTimeout)
 		defer cancel()
 		if err := m.Deprovision(opCtx, t); err != nil {
-			return outcome{state: StateError, msg: msg + " (cleanup failed: " + err.Error() + ")"}
+			return outcome{state: gridtypes.StateError, msg: msg + " (cleanup failed: " + err.Error() + ")"}
 		}
-		if st.Op == OpDeprovision {
-			return outcome{state: StateDeleted}
+		if st.Op == gridtypes.OpDeprovision {
+			return outcome{state: gridtypes.StateDeleted}
 		}
-		return outcome{state: StateError, msg: msg}
+		return outcome{state: gridtypes.StateError, msg: msg}
 	}
 	return outcome{keep: true, msg: fmt.Sprintf("%s interrupted %d times; skipped", st.Op, attempts)}
 }
@@ -950,14 +936,14 @@ func (e *Engine) finishStep(j *job, st step, res outcome) error {
 					state = w.Result.State
 					w.Result.Message = res.msg
 				}
-			case w.Version == st.Workload.Version || st.Op != OpDeprovision:
-				w.Result = &Result{State: res.state, Created: now, Message: res.msg, Data: res.data}
+			case w.Version == st.Workload.Version || st.Op != gridtypes.OpDeprovision:
+				w.Result = &gridtypes.Result{State: res.state, Created: now, Message: res.msg, Data: res.data}
 			}
 		}
 		if state == "" {
-			state = StateOk
+			state = gridtypes.StateOk
 		}
-		if err := s.addChange(j.Deployment, Change{Time: now, Version: j.Version, Workload: st.Workload.Name, Type: st.Workload.Type, Op: st.Op, State: state, Message: res.msg}); err != nil {
+		if err := s.addChange(j.Deployment, gridtypes.Change{Time: now, Version: j.Version, Workload: st.Workload.Name, Type: st.Workload.Type, Op: st.Op, State: state, Message: res.msg}); err != nil {
 			return err
 		}
 		j.Next++

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/grid4/grid4/gridtypes"
 )
 
 func TestDeployOrderAndDeleteReverse(t *testing.T) {
@@ -18,7 +20,7 @@ func TestDeployOrderAndDeleteReverse(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 	for name, st := range states(r) {
-		if st != StateOk {
+		if st != gridtypes.StateOk {
 			t.Errorf("%s: %s", name, st)
 		}
 	}
@@ -45,17 +47,17 @@ func TestDeployOrderAndDeleteReverse(t *testing.T) {
 		t.Fatal("not marked deleted")
 	}
 	for name, st := range states(r) {
-		if st != StateDeleted {
+		if st != gridtypes.StateDeleted {
 			t.Errorf("%s: %s", name, st)
 		}
 	}
 	// A deleted deployment frees its capacity and cannot change again.
 	c, err := te.Capacity(context.Background())
-	if err != nil || c.Used != (Resources{}) {
+	if err != nil || c.Used != (gridtypes.Resources{}) {
 		t.Fatalf("capacity after delete %+v %v", c, err)
 	}
 	_, err = te.Delete(context.Background(), 1, r.Deployment.ID)
-	wantErr(t, err, ErrConflict, "deleted")
+	wantErr(t, err, gridtypes.ErrConflict, "deleted")
 }
 
 func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
@@ -77,9 +79,9 @@ func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
 	disk.Data = raw(`{"size":2147483648}`)
 	net, _ := next.Get("net")
 	net.Description = "renamed"
-	next.Workloads = slices.DeleteFunc(next.Workloads, func(w Workload) bool { return w.Name == "ip" })
-	next.Workloads = append(next.Workloads, Workload{Name: "vol2", Type: VolumeType, Data: raw(`{"size":1048576}`)})
-	next, err := PrepareUpdate(r.Deployment, next)
+	next.Workloads = slices.DeleteFunc(next.Workloads, func(w gridtypes.Workload) bool { return w.Name == "ip" })
+	next.Workloads = append(next.Workloads, gridtypes.Workload{Name: "vol2", Type: gridtypes.VolumeType, Data: raw(`{"size":1048576}`)})
+	next, err := gridtypes.PrepareUpdate(r.Deployment, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
 		if w.Name == "vm" || w.Name == "disk" || w.Name == "net" || w.Name == "vol2" {
 			wantVersion = 1
 		}
-		if w.Version != wantVersion || w.Result.State != StateOk {
+		if w.Version != wantVersion || w.Result.State != gridtypes.StateOk {
 			t.Errorf("%s: version %d state %s", w.Name, w.Version, w.Result.State)
 		}
 	}
@@ -112,7 +114,7 @@ func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := changes[len(changes)-1]
-	if last.Op != OpUpdate || last.Workload != "vm" || last.Version != 1 || last.State != StateOk {
+	if last.Op != gridtypes.OpUpdate || last.Workload != "vm" || last.Version != 1 || last.State != gridtypes.StateOk {
 		t.Fatalf("last change %+v", last)
 	}
 
@@ -121,21 +123,21 @@ func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
 	stale := next
 	te.twins.sign(t, &stale)
 	_, err = te.Update(context.Background(), 1, stale)
-	wantErr(t, err, ErrConflict, "version must be 2")
-	bad, _ := PrepareUpdate(r2.Deployment, r2.Deployment)
+	wantErr(t, err, gridtypes.ErrConflict, "version must be 2")
+	bad, _ := gridtypes.PrepareUpdate(r2.Deployment, r2.Deployment)
 	bad.Workloads[0].Version = bad.Version
 	te.twins.sign(t, &bad)
 	_, err = te.Update(context.Background(), 1, bad)
-	wantErr(t, err, ErrInvalid, "unchanged workload must keep its version")
+	wantErr(t, err, gridtypes.ErrInvalid, "unchanged workload must keep its version")
 	// A zmount cannot shrink.
 	shrink := r2.Deployment
 	shrink.Workloads = slices.Clone(shrink.Workloads)
 	d, _ := shrink.Get("disk")
 	d.Data = raw(`{"size":1048576}`)
-	shrink, _ = PrepareUpdate(r2.Deployment, shrink)
+	shrink, _ = gridtypes.PrepareUpdate(r2.Deployment, shrink)
 	te.twins.sign(t, &shrink)
 	_, err = te.Update(context.Background(), 1, shrink)
-	wantErr(t, err, ErrInvalid, "cannot shrink")
+	wantErr(t, err, gridtypes.ErrInvalid, "cannot shrink")
 }
 
 func TestPauseResume(t *testing.T) {
@@ -151,11 +153,11 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("pause %v, want %v", got, want)
 	}
 	st := states(r)
-	if st["vm"] != StatePaused || st["logs"] != StatePaused || st["disk"] != StateOk {
+	if st["vm"] != gridtypes.StatePaused || st["logs"] != gridtypes.StatePaused || st["disk"] != gridtypes.StateOk {
 		t.Fatalf("states %v", st)
 	}
 	_, err := te.Pause(ctx, 1, r.Deployment.ID)
-	wantErr(t, err, ErrConflict, "no workload to pause")
+	wantErr(t, err, gridtypes.ErrConflict, "no workload to pause")
 	te.rec.j.reset()
 	if _, err := te.Resume(ctx, 1, r.Deployment.ID); err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestPauseResume(t *testing.T) {
 	if got, want := te.rec.j.list(), []string{"resume vm", "resume logs"}; !slices.Equal(got, want) {
 		t.Fatalf("resume %v, want %v", got, want)
 	}
-	if st := states(r); st["vm"] != StateOk || st["logs"] != StateOk {
+	if st := states(r); st["vm"] != gridtypes.StateOk || st["logs"] != gridtypes.StateOk {
 		t.Fatalf("states %v", st)
 	}
 }
@@ -175,12 +177,12 @@ func TestOwnerOnly(t *testing.T) {
 	ctx := context.Background()
 	id := r.Deployment.ID
 	_, err := te.Get(ctx, 2, id)
-	wantErr(t, err, ErrForbidden, "")
+	wantErr(t, err, gridtypes.ErrForbidden, "")
 	_, err = te.Changes(ctx, 2, id)
-	wantErr(t, err, ErrForbidden, "")
-	for _, f := range []func(context.Context, uint64, uint64) (Record, error){te.Delete, te.Pause, te.Resume} {
+	wantErr(t, err, gridtypes.ErrForbidden, "")
+	for _, f := range []func(context.Context, uint64, uint64) (gridtypes.Record, error){te.Delete, te.Pause, te.Resume} {
 		_, err = f(ctx, 2, id)
-		wantErr(t, err, ErrForbidden, "")
+		wantErr(t, err, gridtypes.ErrForbidden, "")
 	}
 	if l, _ := te.List(ctx, 2); len(l) != 0 {
 		t.Fatalf("twin 2 lists %v", l)
@@ -189,14 +191,14 @@ func TestOwnerOnly(t *testing.T) {
 	d := sample(1)
 	te.twins.sign(t, &d)
 	_, err = te.Deploy(ctx, 2, d)
-	wantErr(t, err, ErrForbidden, "caller is twin 2")
+	wantErr(t, err, gridtypes.ErrForbidden, "caller is twin 2")
 	// Nor update it.
-	next, _ := PrepareUpdate(r.Deployment, r.Deployment)
+	next, _ := gridtypes.PrepareUpdate(r.Deployment, r.Deployment)
 	te.twins.sign(t, &next, 2)
 	_, err = te.Update(ctx, 2, next)
-	wantErr(t, err, ErrForbidden, "")
+	wantErr(t, err, gridtypes.ErrForbidden, "")
 	_, err = te.Get(ctx, 1, 99)
-	wantErr(t, err, ErrNotFound, "")
+	wantErr(t, err, gridtypes.ErrNotFound, "")
 }
 
 func TestSignatures(t *testing.T) {
@@ -204,30 +206,30 @@ func TestSignatures(t *testing.T) {
 	ctx := context.Background()
 	unsigned := sample(1)
 	_, err := te.Deploy(ctx, 1, unsigned)
-	wantErr(t, err, ErrSignature, "twin 1 must sign")
+	wantErr(t, err, gridtypes.ErrSignature, "twin 1 must sign")
 
 	wrongKey := sample(1)
 	if err := wrongKey.Sign(1, te.twins.keys[2]); err != nil {
 		t.Fatal(err)
 	}
 	_, err = te.Deploy(ctx, 1, wrongKey)
-	wantErr(t, err, ErrSignature, "does not verify")
+	wantErr(t, err, gridtypes.ErrSignature, "does not verify")
 
 	tampered := sample(1)
 	te.twins.sign(t, &tampered)
 	tampered.Description = "changed after signing"
 	_, err = te.Deploy(ctx, 1, tampered)
-	wantErr(t, err, ErrSignature, "does not verify")
+	wantErr(t, err, gridtypes.ErrSignature, "does not verify")
 
 	// Several twins: owner required, two of three weights needed.
 	multi := sample(1)
-	multi.SignatureRequirement = SignatureRequirement{
-		Requests:       []SignatureRequest{{TwinID: 1, Required: true, Weight: 1}, {TwinID: 2, Weight: 1}, {TwinID: 3, Weight: 1}},
+	multi.SignatureRequirement = gridtypes.SignatureRequirement{
+		Requests:       []gridtypes.SignatureRequest{{TwinID: 1, Required: true, Weight: 1}, {TwinID: 2, Weight: 1}, {TwinID: 3, Weight: 1}},
 		WeightRequired: 2,
 	}
 	te.twins.sign(t, &multi)
 	_, err = te.Deploy(ctx, 1, multi)
-	wantErr(t, err, ErrSignature, "weigh 1, 2 needed")
+	wantErr(t, err, gridtypes.ErrSignature, "weigh 1, 2 needed")
 	te.twins.sign(t, &multi, 3)
 	r, err := te.Deploy(ctx, 1, multi)
 	if err != nil {
@@ -237,12 +239,12 @@ func TestSignatures(t *testing.T) {
 
 	// The update must satisfy the current requirement too: dropping it
 	// while signing alone is refused.
-	next, _ := PrepareUpdate(r.Deployment, r.Deployment)
+	next, _ := gridtypes.PrepareUpdate(r.Deployment, r.Deployment)
 	next.Description = "only me now"
-	next.SignatureRequirement = SignatureRequirement{}
+	next.SignatureRequirement = gridtypes.SignatureRequirement{}
 	te.twins.sign(t, &next)
 	_, err = te.Update(ctx, 1, next)
-	wantErr(t, err, ErrSignature, "weigh 1, 2 needed")
+	wantErr(t, err, gridtypes.ErrSignature, "weigh 1, 2 needed")
 	te.twins.sign(t, &next, 2)
 	if _, err := te.Update(ctx, 1, next); err != nil {
 		t.Fatalf("update signed as the current requirement asks: %v", err)
@@ -251,18 +253,18 @@ func TestSignatures(t *testing.T) {
 
 	// A twin unknown to the registrar cannot sign.
 	unknown := sample(1)
-	unknown.SignatureRequirement = SignatureRequirement{Requests: []SignatureRequest{{TwinID: 1, Weight: 1}, {TwinID: 9, Weight: 1}}, WeightRequired: 2}
+	unknown.SignatureRequirement = gridtypes.SignatureRequirement{Requests: []gridtypes.SignatureRequest{{TwinID: 1, Weight: 1}, {TwinID: 9, Weight: 1}}, WeightRequired: 2}
 	te.twins.sign(t, &unknown)
 	kp := te.twins.keys[2]
 	if err := unknown.Sign(9, kp); err != nil {
 		t.Fatal(err)
 	}
 	_, err = te.Deploy(ctx, 1, unknown)
-	wantErr(t, err, ErrSignature, "twin 9")
+	wantErr(t, err, gridtypes.ErrSignature, "twin 9")
 }
 
 func TestCapacityRefused(t *testing.T) {
-	capacity := FixedCapacity{CRU: 4, MRU: 4 * GiB, SRU: 20 * GiB, IPv4: 1}
+	capacity := FixedCapacity{CRU: 4, MRU: 4 * gridtypes.GiB, SRU: 20 * gridtypes.GiB, IPv4: 1}
 	te := newEngine(t, capacity)
 	ctx := context.Background()
 	first := te.deploy(t, sample(1)) // sru 14 GiB + cache 1 GiB, ipv4 1
@@ -270,18 +272,18 @@ func TestCapacityRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Used.IPv4 != 1 || c.Used.CRU != 2 || c.Free.SRU != 20*GiB-c.Used.SRU {
+	if c.Used.IPv4 != 1 || c.Used.CRU != 2 || c.Free.SRU != 20*gridtypes.GiB-c.Used.SRU {
 		t.Fatalf("capacity %+v", c)
 	}
 	second := sample(2)
 	te.twins.sign(t, &second)
 	_, err = te.Deploy(ctx, 2, second)
-	wantErr(t, err, ErrCapacity, "ipv4: need 1, free 0")
+	wantErr(t, err, gridtypes.ErrCapacity, "ipv4: need 1, free 0")
 	if l, _ := te.List(ctx, 2); len(l) != 0 {
 		t.Fatal("refused deployment was stored")
 	}
 	// An update is measured without the deployment's own current use.
-	next, _ := PrepareUpdate(first.Deployment, first.Deployment)
+	next, _ := gridtypes.PrepareUpdate(first.Deployment, first.Deployment)
 	vm, _ := next.Get("vm")
 	vm.Data = raw(strings.Replace(string(vm.Data), `"cpu":2`, `"cpu":4`, 1))
 	vm.Version = next.Version
@@ -290,33 +292,33 @@ func TestCapacityRefused(t *testing.T) {
 		t.Fatalf("update within capacity: %v", err)
 	}
 	te.wait(t, 1, first.Deployment.ID)
-	next2, _ := PrepareUpdate(next, next)
+	next2, _ := gridtypes.PrepareUpdate(next, next)
 	vm, _ = next2.Get("vm")
 	vm.Data = raw(strings.Replace(string(vm.Data), `"cpu":4`, `"cpu":5`, 1))
 	vm.Version = next2.Version
 	te.twins.sign(t, &next2)
 	_, err = te.Update(ctx, 1, next2)
-	wantErr(t, err, ErrCapacity, "cru: need 5, free 4")
+	wantErr(t, err, gridtypes.ErrCapacity, "cru: need 5, free 4")
 }
 
 func TestBadDataRefusedBeforeQueueing(t *testing.T) {
 	te := newEngine(t, nil)
 	ctx := context.Background()
 	cases := map[string]struct {
-		edit func(*Deployment)
+		edit func(*gridtypes.Deployment)
 		want string
 	}{
-		"unknown type":      {func(d *Deployment) { d.Workloads[0].Type = "kubernetes" }, `workloads[0].type: unknown workload type "kubernetes"`},
-		"bad data":          {func(d *Deployment) { d.Workloads[3].Data = raw(`{"size":"big"}`) }, "workloads[3].data: size: a JSON string is not allowed here"},
-		"unknown member":    {func(d *Deployment) { d.Workloads[3].Data = raw(`{"size":1048576,"sise":1}`) }, `unknown member "sise"`},
-		"too small":         {func(d *Deployment) { d.Workloads[3].Data = raw(`{"size":1}`) }, "workloads[3].data.size: must be 1 MiB"},
-		"null data":         {func(d *Deployment) { d.Workloads[3].Data = raw(`null`) }, "must be a JSON object"},
-		"duplicate member":  {func(d *Deployment) { d.Workloads[3].Data = raw(`{"size":1048576,"size":2097152}`) }, `duplicate member "size"`},
-		"dangling network":  {func(d *Deployment) { d.Workloads[2].Name = "other" }, `no workload called "net"`},
-		"ip outside subnet": {func(d *Deployment) { d.Workloads[2].Data = raw(`{"subnet":"10.30.0.0/24"}`) }, "10.20.1.5 is not in net's subnet"},
-		"duplicate names":   {func(d *Deployment) { d.Workloads[1].Name = "logs" }, `"logs" is used by another workload`},
-		"no workloads":      {func(d *Deployment) { d.Workloads = nil }, "at least one workload"},
-		"with id":           {func(d *Deployment) { d.ID = 7 }, "id: must be 0"},
+		"unknown type":      {func(d *gridtypes.Deployment) { d.Workloads[0].Type = "kubernetes" }, `workloads[0].type: unknown workload type "kubernetes"`},
+		"bad data":          {func(d *gridtypes.Deployment) { d.Workloads[3].Data = raw(`{"size":"big"}`) }, "workloads[3].data: size: a JSON string is not allowed here"},
+		"unknown member":    {func(d *gridtypes.Deployment) { d.Workloads[3].Data = raw(`{"size":1048576,"sise":1}`) }, `unknown member "sise"`},
+		"too small":         {func(d *gridtypes.Deployment) { d.Workloads[3].Data = raw(`{"size":1}`) }, "workloads[3].data.size: must be 1 MiB"},
+		"null data":         {func(d *gridtypes.Deployment) { d.Workloads[3].Data = raw(`null`) }, "must be a JSON object"},
+		"duplicate member":  {func(d *gridtypes.Deployment) { d.Workloads[3].Data = raw(`{"size":1048576,"size":2097152}`) }, `duplicate member "size"`},
+		"dangling network":  {func(d *gridtypes.Deployment) { d.Workloads[2].Name = "other" }, `no workload called "net"`},
+		"ip outside subnet": {func(d *gridtypes.Deployment) { d.Workloads[2].Data = raw(`{"subnet":"10.30.0.0/24"}`) }, "10.20.1.5 is not in net's subnet"},
+		"duplicate names":   {func(d *gridtypes.Deployment) { d.Workloads[1].Name = "logs" }, `"logs" is used by another workload`},
+		"no workloads":      {func(d *gridtypes.Deployment) { d.Workloads = nil }, "at least one workload"},
+		"with id":           {func(d *gridtypes.Deployment) { d.ID = 7 }, "id: must be 0"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -324,7 +326,7 @@ func TestBadDataRefusedBeforeQueueing(t *testing.T) {
 			c.edit(&d)
 			_ = d.Sign(1, te.twins.keys[1]) // fails for data the hash refuses
 			_, err := te.Deploy(ctx, 1, d)
-			wantErr(t, err, ErrInvalid, c.want)
+			wantErr(t, err, gridtypes.ErrInvalid, c.want)
 		})
 	}
 	st, err := te.Statistics(ctx)
@@ -338,7 +340,7 @@ func TestFailedProvisionRollsBack(t *testing.T) {
 	te.rec.fail["vm"] = errors.New("zmachine-light: no hypervisor: /dev/kvm not present")
 	r := te.deploy(t, sample(1))
 	w, _ := r.Deployment.Get("vm")
-	if w.Result.State != StateError || w.Result.Message != "zmachine-light: no hypervisor: /dev/kvm not present" {
+	if w.Result.State != gridtypes.StateError || w.Result.Message != "zmachine-light: no hypervisor: /dev/kvm not present" {
 		t.Fatalf("vm result %+v", w.Result)
 	}
 	ops := te.rec.j.list()
@@ -353,7 +355,7 @@ func TestFailedProvisionRollsBack(t *testing.T) {
 	}
 	// Statistics see it.
 	st, _ := te.Statistics(context.Background())
-	if st.Workloads[ZMachineLightType][StateError] != 1 || st.Deployments != 1 || st.Twins != 1 {
+	if st.Workloads[gridtypes.ZMachineLightType][gridtypes.StateError] != 1 || st.Deployments != 1 || st.Twins != 1 {
 		t.Fatalf("statistics %+v", st)
 	}
 	// Once the host is fixed, any new version tries the failed workload
@@ -362,14 +364,14 @@ func TestFailedProvisionRollsBack(t *testing.T) {
 	delete(te.rec.fail, "vm")
 	te.rec.mu.Unlock()
 	te.rec.j.reset()
-	next, _ := PrepareUpdate(r.Deployment, r.Deployment)
+	next, _ := gridtypes.PrepareUpdate(r.Deployment, r.Deployment)
 	next.Description = "retry"
 	te.twins.sign(t, &next)
 	if _, err := te.Update(context.Background(), 1, next); err != nil {
 		t.Fatal(err)
 	}
 	r = te.wait(t, 1, r.Deployment.ID)
-	if got := te.rec.j.list(); !slices.Equal(got, []string{"provision vm"}) || states(r)["vm"] != StateOk {
+	if got := te.rec.j.list(); !slices.Equal(got, []string{"provision vm"}) || states(r)["vm"] != gridtypes.StateOk {
 		t.Fatalf("retry: %v %v", got, states(r))
 	}
 }
@@ -418,7 +420,7 @@ func TestInterruptedTooOftenRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	disk, _ := r.Deployment.Get("disk")
-	if disk.Result.State != StateError || disk.Result.Message != "provision interrupted 3 times; rolled back" {
+	if disk.Result.State != gridtypes.StateError || disk.Result.Message != "provision interrupted 3 times; rolled back" {
 		t.Fatalf("disk %+v", disk.Result)
 	}
 	if ops := rec.j.list(); ops[0] != "deprovision disk" || slices.Contains(ops, "provision disk") {
@@ -470,7 +472,7 @@ func TestCleanStopResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := states(r); st["vm"] != StateOk || st["logs"] != StateOk {
+	if st := states(r); st["vm"] != gridtypes.StateOk || st["logs"] != gridtypes.StateOk {
 		t.Fatalf("states %v", st)
 	}
 	cancel()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -50,7 +51,7 @@ func (tw *twins) TwinPublicKey(_ context.Context, id uint64) ([]byte, error) {
 	return kp.Public().Key, nil
 }
 
-func (tw *twins) sign(t testing.TB, d *Deployment, ids ...uint64) {
+func (tw *twins) sign(t testing.TB, d *gridtypes.Deployment, ids ...uint64) {
 	t.Helper()
 	if len(ids) == 0 {
 		ids = []uint64{d.TwinID}
@@ -146,13 +147,13 @@ func (r updatingRecorder) Resume(_ context.Context, t Task) error {
 
 // managers returns recording managers for every type: machines and log
 // streams update and pause in place, the rest are redeployed.
-func managers(rec *recorder) map[WorkloadType]Manager {
-	m := map[WorkloadType]Manager{}
-	for _, t := range Types() {
+func managers(rec *recorder) map[gridtypes.WorkloadType]Manager {
+	m := map[gridtypes.WorkloadType]Manager{}
+	for _, t := range gridtypes.Types() {
 		m[t] = rec
 	}
-	m[ZMachineLightType] = updatingRecorder{rec}
-	m[ZLogsType] = updatingRecorder{rec}
+	m[gridtypes.ZMachineLightType] = updatingRecorder{rec}
+	m[gridtypes.ZLogsType] = updatingRecorder{rec}
 	return m
 }
 
@@ -160,24 +161,24 @@ func raw(s string) json.RawMessage { return json.RawMessage(s) }
 
 // sample is a deployment of twin with one workload of every type, listed
 // out of processing order on purpose.
-func sample(twin uint64) Deployment {
-	return Deployment{
+func sample(twin uint64) gridtypes.Deployment {
+	return gridtypes.Deployment{
 		TwinID:      twin,
 		Description: "every type",
-		Workloads: []Workload{
-			{Name: "logs", Type: ZLogsType, Data: raw(`{"zmachine":"vm","output":"ws://127.0.0.1:9/logs"}`)},
-			{Name: "vm", Type: ZMachineLightType, Data: raw(`{"flist":"https://hub.grid.tf/tf-official-apps/base:latest.flist","entrypoint":"/sbin/zinit init","env":{"SSH_KEY":"ssh-ed25519 AAAA"},"compute_capacity":{"cpu":2,"memory":1073741824},"size":10737418240,"network":{"interfaces":[{"network":"net","ip":"10.20.1.5"}],"public_ip":"ip"},"mounts":[{"name":"disk","mountpoint":"/data"},{"name":"vol","mountpoint":"/vol"}],"corex":false}`)},
-			{Name: "net", Type: NetworkLightType, Data: raw(`{"subnet":"10.20.1.0/24"}`)},
-			{Name: "disk", Type: ZMountType, Data: raw(`{"size":1073741824}`)},
-			{Name: "ip", Type: PublicIPv4Type, Data: raw(`{}`)},
-			{Name: "vol", Type: VolumeType, Data: raw(`{"size":2147483648}`)},
-			{Name: "fs", Type: QuantumSafeFSType, Data: raw(`{"cache":1073741824,"minimal_shards":2,"expected_shards":3,"redundant_groups":0,"redundant_nodes":0,"encryption_key":"4d778ba3216e4da4231540c92a55f06157cabba802f9b68fb0f78375d2e825af","compression":"snappy","metadata":{"prefix":"fs1","backends":[{"address":"[2001:db8::1]:9900","namespace":"meta1","password":"secret"}]},"groups":[{"backends":[{"address":"[2001:db8::2]:9900","namespace":"d1","password":""},{"address":"[2001:db8::3]:9900","namespace":"d2","password":""},{"address":"10.0.0.4:9900","namespace":"d3","password":""}]}]}`)},
+		Workloads: []gridtypes.Workload{
+			{Name: "logs", Type: gridtypes.ZLogsType, Data: raw(`{"zmachine":"vm","output":"ws://127.0.0.1:9/logs"}`)},
+			{Name: "vm", Type: gridtypes.ZMachineLightType, Data: raw(`{"flist":"https://hub.grid.tf/tf-official-apps/base:latest.flist","entrypoint":"/sbin/zinit init","env":{"SSH_KEY":"ssh-ed25519 AAAA"},"compute_capacity":{"cpu":2,"memory":1073741824},"size":10737418240,"network":{"interfaces":[{"network":"net","ip":"10.20.1.5"}],"public_ip":"ip"},"mounts":[{"name":"disk","mountpoint":"/data"},{"name":"vol","mountpoint":"/vol"}],"corex":false}`)},
+			{Name: "net", Type: gridtypes.NetworkLightType, Data: raw(`{"subnet":"10.20.1.0/24"}`)},
+			{Name: "disk", Type: gridtypes.ZMountType, Data: raw(`{"size":1073741824}`)},
+			{Name: "ip", Type: gridtypes.PublicIPv4Type, Data: raw(`{}`)},
+			{Name: "vol", Type: gridtypes.VolumeType, Data: raw(`{"size":2147483648}`)},
+			{Name: "fs", Type: gridtypes.QuantumSafeFSType, Data: raw(`{"cache":1073741824,"minimal_shards":2,"expected_shards":3,"redundant_groups":0,"redundant_nodes":0,"encryption_key":"4d778ba3216e4da4231540c92a55f06157cabba802f9b68fb0f78375d2e825af","compression":"snappy","metadata":{"prefix":"fs1","backends":[{"address":"[2001:db8::1]:9900","namespace":"meta1","password":"secret"}]},"groups":[{"backends":[{"address":"[2001:db8::2]:9900","namespace":"d1","password":""},{"address":"[2001:db8::3]:9900","namespace":"d2","password":""},{"address":"10.0.0.4:9900","namespace":"d3","password":""}]}]}`)},
 		},
 	}
 }
 
 // bigCapacity fits anything the tests deploy.
-var bigCapacity = FixedCapacity{CRU: 64, MRU: 256 * GiB, SRU: 10 * TiB, HRU: 10 * TiB, IPv4: 4}
+var bigCapacity = FixedCapacity{CRU: 64, MRU: 256 * gridtypes.GiB, SRU: 10 * gridtypes.TiB, HRU: 10 * gridtypes.TiB, IPv4: 4}
 
 type testEngine struct {
 	*Engine
@@ -223,7 +224,7 @@ func (te *testEngine) stop(t *testing.T) {
 	}
 }
 
-func (te *testEngine) deploy(t *testing.T, d Deployment) Record {
+func (te *testEngine) deploy(t *testing.T, d gridtypes.Deployment) gridtypes.Record {
 	t.Helper()
 	te.twins.sign(t, &d)
 	r, err := te.Deploy(context.Background(), d.TwinID, d)
@@ -233,7 +234,7 @@ func (te *testEngine) deploy(t *testing.T, d Deployment) Record {
 	return te.wait(t, r.Deployment.TwinID, r.Deployment.ID)
 }
 
-func (te *testEngine) wait(t *testing.T, twin, id uint64) Record {
+func (te *testEngine) wait(t *testing.T, twin, id uint64) gridtypes.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -244,8 +245,8 @@ func (te *testEngine) wait(t *testing.T, twin, id uint64) Record {
 	return r
 }
 
-func states(r Record) map[string]State {
-	out := map[string]State{}
+func states(r gridtypes.Record) map[string]gridtypes.State {
+	out := map[string]gridtypes.State{}
 	for _, w := range r.Deployment.Workloads {
 		if w.Result != nil {
 			out[w.Name] = w.Result.State

@@ -3,20 +3,8 @@ package provisiond
 import (
 	"context"
 	"fmt"
-)
 
-// Op is an operation on a workload.
-type Op string
-
-// Operations of the queue. OpAccept only appears in a deployment's history:
-// it records that a version was accepted and its workloads queued.
-const (
-	OpProvision   Op = "provision"
-	OpDeprovision Op = "deprovision"
-	OpUpdate      Op = "update"
-	OpPause       Op = "pause"
-	OpResume      Op = "resume"
-	OpAccept      Op = "accept"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // Task is what a type manager works on: one workload of one deployment.
@@ -26,10 +14,10 @@ type Task struct {
 	DeploymentID uint64
 	// Workload is the workload as the deployment version being applied
 	// defines it (for a deprovision: its last version).
-	Workload Workload
+	Workload gridtypes.Workload
 	// State is the workload's state before the operation (for Restore:
 	// StateOk or StatePaused).
-	State State
+	State gridtypes.State
 }
 
 // ID is a name for the workload unique on the node and safe in file names

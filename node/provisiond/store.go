@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // The engine's bbolt file has four buckets:
@@ -57,8 +59,8 @@ type job struct {
 
 // step is one operation on one workload.
 type step struct {
-	Op       Op       `json:"op"`
-	Workload Workload `json:"workload"`
+	Op       gridtypes.Op       `json:"op"`
+	Workload gridtypes.Workload `json:"workload"`
 }
 
 func u64key(v uint64) []byte {
@@ -90,19 +92,19 @@ func initStore(db *bolt.DB) error {
 // txStore gives typed access to the buckets inside one transaction.
 type txStore struct{ tx *bolt.Tx }
 
-func (s txStore) record(id uint64) (*Record, error) {
+func (s txStore) record(id uint64) (*gridtypes.Record, error) {
 	v := bucket(s.tx, bucketDeployments).Get(u64key(id))
 	if v == nil {
-		return nil, fmt.Errorf("%w: %d", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %d", gridtypes.ErrNotFound, id)
 	}
-	var r Record
+	var r gridtypes.Record
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("deployment %d: corrupt record: %w", id, err)
 	}
 	return &r, nil
 }
 
-func (s txStore) putRecord(r *Record) error {
+func (s txStore) putRecord(r *gridtypes.Record) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -111,10 +113,10 @@ func (s txStore) putRecord(r *Record) error {
 }
 
 // records calls f for every record in id order until it returns false.
-func (s txStore) records(f func(*Record) bool) error {
+func (s txStore) records(f func(*gridtypes.Record) bool) error {
 	c := bucket(s.tx, bucketDeployments).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var r Record
+		var r gridtypes.Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("deployment %x: corrupt record: %w", k, err)
 		}
@@ -135,7 +137,7 @@ func (s txStore) nextID() (uint64, error) {
 	return id, meta.Put([]byte(keyNextID), u64key(id))
 }
 
-func (s txStore) addChange(id uint64, c Change) error {
+func (s txStore) addChange(id uint64, c gridtypes.Change) error {
 	b := bucket(s.tx, bucketChanges)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -149,12 +151,12 @@ func (s txStore) addChange(id uint64, c Change) error {
 	return b.Put(append(u64key(id), u64key(seq)...), v)
 }
 
-func (s txStore) changes(id uint64) ([]Change, error) {
+func (s txStore) changes(id uint64) ([]gridtypes.Change, error) {
 	prefix := u64key(id)
 	c := bucket(s.tx, bucketChanges).Cursor()
-	var out []Change
+	var out []gridtypes.Change
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var ch Change
+		var ch gridtypes.Change
 		if err := json.Unmarshal(v, &ch); err != nil {
 			return nil, fmt.Errorf("deployment %d: corrupt change: %w", id, err)
 		}

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 )
 
 // ErrUnauthorized is wrapped by HTTPError for 401 answers (the node did
@@ -127,66 +127,66 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	return nil
 }
 
-func (c *Client) record(ctx context.Context, method string, params any) (provisiond.Record, error) {
-	var r provisiond.Record
+func (c *Client) record(ctx context.Context, method string, params any) (gridtypes.Record, error) {
+	var r gridtypes.Record
 	err := c.Call(ctx, method, params, &r)
 	return r, err
 }
 
 // Deploy sends a new, signed deployment.
-func (c *Client) Deploy(ctx context.Context, d provisiond.Deployment) (provisiond.Record, error) {
+func (c *Client) Deploy(ctx context.Context, d gridtypes.Deployment) (gridtypes.Record, error) {
 	return c.record(ctx, MethodDeploy, map[string]any{"deployment": d})
 }
 
 // Update sends a new, signed version of a deployment.
-func (c *Client) Update(ctx context.Context, d provisiond.Deployment) (provisiond.Record, error) {
+func (c *Client) Update(ctx context.Context, d gridtypes.Deployment) (gridtypes.Record, error) {
 	return c.record(ctx, MethodUpdate, map[string]any{"deployment": d})
 }
 
 // Delete removes a deployment's workloads.
-func (c *Client) Delete(ctx context.Context, id uint64) (provisiond.Record, error) {
+func (c *Client) Delete(ctx context.Context, id uint64) (gridtypes.Record, error) {
 	return c.record(ctx, MethodDelete, IDParams{ID: id})
 }
 
 // Get returns a deployment.
-func (c *Client) Get(ctx context.Context, id uint64) (provisiond.Record, error) {
+func (c *Client) Get(ctx context.Context, id uint64) (gridtypes.Record, error) {
 	return c.record(ctx, MethodGet, IDParams{ID: id})
 }
 
 // Pause suspends a deployment's workloads.
-func (c *Client) Pause(ctx context.Context, id uint64) (provisiond.Record, error) {
+func (c *Client) Pause(ctx context.Context, id uint64) (gridtypes.Record, error) {
 	return c.record(ctx, MethodPause, IDParams{ID: id})
 }
 
 // Resume resumes them.
-func (c *Client) Resume(ctx context.Context, id uint64) (provisiond.Record, error) {
+func (c *Client) Resume(ctx context.Context, id uint64) (gridtypes.Record, error) {
 	return c.record(ctx, MethodResume, IDParams{ID: id})
 }
 
 // List returns the caller's deployments.
-func (c *Client) List(ctx context.Context) ([]provisiond.Summary, error) {
-	var out []provisiond.Summary
+func (c *Client) List(ctx context.Context) ([]gridtypes.Summary, error) {
+	var out []gridtypes.Summary
 	err := c.Call(ctx, MethodList, nil, &out)
 	return out, err
 }
 
 // Changes returns a deployment's history.
-func (c *Client) Changes(ctx context.Context, id uint64) ([]provisiond.Change, error) {
-	var out []provisiond.Change
+func (c *Client) Changes(ctx context.Context, id uint64) ([]gridtypes.Change, error) {
+	var out []gridtypes.Change
 	err := c.Call(ctx, MethodChanges, IDParams{ID: id}, &out)
 	return out, err
 }
 
 // Capacity returns the node's capacity.
-func (c *Client) Capacity(ctx context.Context) (provisiond.CapacityReport, error) {
-	var out provisiond.CapacityReport
+func (c *Client) Capacity(ctx context.Context) (gridtypes.CapacityReport, error) {
+	var out gridtypes.CapacityReport
 	err := c.Call(ctx, MethodCapacity, nil, &out)
 	return out, err
 }
 
 // Statistics returns the node's statistics.
-func (c *Client) Statistics(ctx context.Context) (provisiond.Statistics, error) {
-	var out provisiond.Statistics
+func (c *Client) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
+	var out gridtypes.Statistics
 	err := c.Call(ctx, MethodStatistics, nil, &out)
 	return out, err
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 )
 
 // nodeEnv makes this test binary run a node (engine and API) instead of
@@ -155,7 +155,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mid.Pending != "deploy" || stateOf(mid, "disk") != provisiond.StateOk || stateOf(mid, "net") != provisiond.StateOk || stateOf(mid, "vm") != provisiond.StateInit {
+	if mid.Pending != "deploy" || stateOf(mid, "disk") != gridtypes.StateOk || stateOf(mid, "net") != gridtypes.StateOk || stateOf(mid, "vm") != gridtypes.StateInit {
 		t.Fatalf("before the kill: %+v", mid)
 	}
 	first.kill(t)
@@ -166,7 +166,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	second := startNodeProcess(t, dir, addr, reg, "")
 	rec = waitDone(t, c, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provisiond.StateOk {
+		if w.Result.State != gridtypes.StateOk {
 			t.Errorf("%s: %+v", w.Name, w.Result)
 		}
 	}
@@ -178,7 +178,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	}
 	var provisioned []string
 	for _, ch := range changes {
-		if ch.Op == provisiond.OpProvision {
+		if ch.Op == gridtypes.OpProvision {
 			provisioned = append(provisioned, ch.Workload)
 		}
 	}
@@ -193,7 +193,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	}
 	rec = waitDone(t, c, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provisiond.StateDeleted {
+		if w.Result.State != gridtypes.StateDeleted {
 			t.Errorf("%s: %s after delete", w.Name, w.Result.State)
 		}
 	}

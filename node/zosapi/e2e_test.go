@@ -15,32 +15,33 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
 // deployment is the end-to-end deployment of owner: a disk, a volume, a
 // network, a machine on it using both, and its log stream to collector.
-func deployment(owner twin, collector string) provisiond.Deployment {
-	return provisiond.Deployment{
+func deployment(owner twin, collector string) gridtypes.Deployment {
+	return gridtypes.Deployment{
 		TwinID:      owner.id,
 		Description: "e2e",
-		Workloads: []provisiond.Workload{
-			{Name: "logs", Type: provisiond.ZLogsType, Data: raw(provisiond.ZLogsData{ZMachine: "vm", Output: collector})},
-			{Name: "vm", Type: provisiond.ZMachineLightType, Data: raw(provisiond.ZMachineLightData{
+		Workloads: []gridtypes.Workload{
+			{Name: "logs", Type: gridtypes.ZLogsType, Data: raw(gridtypes.ZLogsData{ZMachine: "vm", Output: collector})},
+			{Name: "vm", Type: gridtypes.ZMachineLightType, Data: raw(gridtypes.ZMachineLightData{
 				Flist:           "https://hub.grid.tf/tf-official-apps/base:latest.flist",
-				ComputeCapacity: provisiond.ComputeCapacity{CPU: 2, Memory: provisiond.GiB},
-				Network:         provisiond.MachineNetwork{Interfaces: []provisiond.MachineInterface{{Network: "net", IP: "10.99.0.5"}}},
-				Mounts:          []provisiond.MachineMount{{Name: "disk", Mountpoint: "/disk"}, {Name: "vol", Mountpoint: "/vol"}},
+				ComputeCapacity: gridtypes.ComputeCapacity{CPU: 2, Memory: gridtypes.GiB},
+				Network:         gridtypes.MachineNetwork{Interfaces: []gridtypes.MachineInterface{{Network: "net", IP: "10.99.0.5"}}},
+				Mounts:          []gridtypes.MachineMount{{Name: "disk", Mountpoint: "/disk"}, {Name: "vol", Mountpoint: "/vol"}},
 			})},
-			{Name: "net", Type: provisiond.NetworkLightType, Data: raw(provisiond.NetworkLightData{Subnet: "10.99.0.0/24"})},
-			{Name: "disk", Type: provisiond.ZMountType, Data: raw(provisiond.ZMountData{Size: 64 * provisiond.MiB})},
-			{Name: "vol", Type: provisiond.VolumeType, Data: raw(provisiond.VolumeData{Size: 32 * provisiond.MiB})},
+			{Name: "net", Type: gridtypes.NetworkLightType, Data: raw(gridtypes.NetworkLightData{Subnet: "10.99.0.0/24"})},
+			{Name: "disk", Type: gridtypes.ZMountType, Data: raw(gridtypes.ZMountData{Size: 64 * gridtypes.MiB})},
+			{Name: "vol", Type: gridtypes.VolumeType, Data: raw(gridtypes.VolumeData{Size: 32 * gridtypes.MiB})},
 		},
 	}
 }
 
-func sign(t *testing.T, d *provisiond.Deployment, tw twin) {
+func sign(t *testing.T, d *gridtypes.Deployment, tw twin) {
 	t.Helper()
 	if err := d.Sign(tw.id, tw.key); err != nil {
 		t.Fatal(err)
@@ -76,12 +77,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("deploy: %v", err)
 	}
 	id := rec.Deployment.ID
-	if id == 0 || rec.Pending != "deploy" || stateOf(rec, "vm") != provisiond.StateInit {
+	if id == 0 || rec.Pending != "deploy" || stateOf(rec, "vm") != gridtypes.StateInit {
 		t.Fatalf("accepted record %+v", rec)
 	}
 	rec = waitDone(t, ca, id)
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provisiond.StateOk {
+		if w.Result.State != gridtypes.StateOk {
 			t.Fatalf("%s: %+v", w.Name, w.Result)
 		}
 	}
@@ -98,7 +99,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(zr.Path, &st); err != nil || st.Size != int64(64*provisiond.MiB) || st.Blocks*512 > 1<<20 {
+	if err := syscall.Stat(zr.Path, &st); err != nil || st.Size != int64(64*gridtypes.MiB) || st.Blocks*512 > 1<<20 {
 		t.Fatalf("disk %s: size %d blocks %d err %v", zr.Path, st.Size, st.Blocks, err)
 	}
 	// The machine's console reaches the collector over WebSocket.
@@ -106,9 +107,9 @@ func TestEndToEnd(t *testing.T) {
 
 	// Update: grow the disk, send logs elsewhere; the machine, volume and
 	// network are not touched.
-	next, err := provisiond.PrepareUpdate(rec.Deployment, withData(rec.Deployment, map[string]any{
-		"disk": provisiond.ZMountData{Size: 128 * provisiond.MiB},
-		"logs": provisiond.ZLogsData{ZMachine: "vm", Output: lc.url("/alice2")},
+	next, err := gridtypes.PrepareUpdate(rec.Deployment, withData(rec.Deployment, map[string]any{
+		"disk": gridtypes.ZMountData{Size: 128 * gridtypes.MiB},
+		"logs": gridtypes.ZLogsData{ZMachine: "vm", Output: lc.url("/alice2")},
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +120,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("update: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if rec.Deployment.Version != 1 || stateOf(rec, "disk") != provisiond.StateOk || stateOf(rec, "logs") != provisiond.StateOk {
+	if rec.Deployment.Version != 1 || stateOf(rec, "disk") != gridtypes.StateOk || stateOf(rec, "logs") != gridtypes.StateOk {
 		t.Fatalf("after update %+v", rec)
 	}
 	if touched := n.machines.list()[before:]; len(touched) != 0 {
 		t.Fatalf("update touched unchanged workloads: %v", touched)
 	}
-	if fi, _ := os.Stat(zr.Path); fi.Size() != int64(128*provisiond.MiB) {
+	if fi, _ := os.Stat(zr.Path); fi.Size() != int64(128*gridtypes.MiB) {
 		t.Fatalf("disk not grown: %d", fi.Size())
 	}
 	w, _ := rec.Deployment.Get("vm")
@@ -138,49 +139,49 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("pause: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if stateOf(rec, "vm") != provisiond.StatePaused || stateOf(rec, "logs") != provisiond.StatePaused || stateOf(rec, "disk") != provisiond.StateOk {
+	if stateOf(rec, "vm") != gridtypes.StatePaused || stateOf(rec, "logs") != gridtypes.StatePaused || stateOf(rec, "disk") != gridtypes.StateOk {
 		t.Fatalf("after pause %+v", rec.Deployment.Workloads)
 	}
 	if _, err := ca.Resume(ctx, id); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	rec = waitDone(t, ca, id)
-	if stateOf(rec, "vm") != provisiond.StateOk || stateOf(rec, "logs") != provisiond.StateOk {
+	if stateOf(rec, "vm") != gridtypes.StateOk || stateOf(rec, "logs") != gridtypes.StateOk {
 		t.Fatalf("after resume %+v", rec.Deployment.Workloads)
 	}
 
 	// Another twin is refused everything on it.
 	_, err = cb.Get(ctx, id)
-	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
+	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
 	_, err = cb.Changes(ctx, id)
-	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
-	for _, f := range []func(context.Context, uint64) (provisiond.Record, error){cb.Delete, cb.Pause, cb.Resume} {
+	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+	for _, f := range []func(context.Context, uint64) (gridtypes.Record, error){cb.Delete, cb.Pause, cb.Resume} {
 		_, err = f(ctx, id)
-		wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
+		wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
 	}
 	bobNext := next
 	bobNext.Version = 2
 	sign(t, &bobNext, bob)
 	_, err = cb.Update(ctx, bobNext)
-	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
+	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
 	stolen := deployment(alice, lc.url("/x"))
 	sign(t, &stolen, alice)
 	_, err = cb.Deploy(ctx, stolen)
-	wantCode(t, err, CodeForbidden, provisiond.ErrForbidden)
+	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
 	if l, err := cb.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("bob lists %v %v", l, err)
 	}
-	if l, err := ca.List(ctx); err != nil || len(l) != 1 || l[0].ID != id || l[0].Workloads[provisiond.StateOk] != 5 {
+	if l, err := ca.List(ctx); err != nil || len(l) != 1 || l[0].ID != id || l[0].Workloads[gridtypes.StateOk] != 5 {
 		t.Fatalf("alice lists %+v %v", l, err)
 	}
 
 	// Node calls.
 	capa, err := ca.Capacity(ctx)
-	if err != nil || capa.Used.CRU != 2 || capa.Used.SRU != (128+32)*provisiond.MiB || capa.Free.CRU != 14 {
+	if err != nil || capa.Used.CRU != 2 || capa.Used.SRU != (128+32)*gridtypes.MiB || capa.Free.CRU != 14 {
 		t.Fatalf("capacity %+v %v", capa, err)
 	}
 	stats, err := cb.Statistics(ctx)
-	if err != nil || stats.Deployments != 1 || stats.Twins != 1 || stats.Workloads[provisiond.ZMountType][provisiond.StateOk] != 1 {
+	if err != nil || stats.Deployments != 1 || stats.Twins != 1 || stats.Workloads[gridtypes.ZMountType][gridtypes.StateOk] != 1 {
 		t.Fatalf("statistics %+v %v", stats, err)
 	}
 	v, err := ca.Version(ctx)
@@ -205,7 +206,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("not deleted")
 	}
 	for _, w := range rec.Deployment.Workloads {
-		if w.Result.State != provisiond.StateDeleted {
+		if w.Result.State != gridtypes.StateDeleted {
 			t.Fatalf("%s: %s", w.Name, w.Result.State)
 		}
 	}
@@ -218,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var removal []string
 	for _, c := range changes {
-		if c.Op == provisiond.OpDeprovision {
+		if c.Op == gridtypes.OpDeprovision {
 			removal = append(removal, c.Workload)
 		}
 	}
@@ -226,7 +227,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("removal order %v, want %v", removal, want)
 	}
 	_, err = ca.Delete(ctx, id)
-	wantCode(t, err, CodeConflict, provisiond.ErrConflict)
+	wantCode(t, err, CodeConflict, gridtypes.ErrConflict)
 
 	// Metrics saw the calls.
 	resp, err := http.Get(n.url + MetricsPath)
@@ -243,7 +244,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // withData returns a copy of d with the data of some workloads replaced.
-func withData(d provisiond.Deployment, data map[string]any) provisiond.Deployment {
+func withData(d gridtypes.Deployment, data map[string]any) gridtypes.Deployment {
 	d.Workloads = slices.Clone(d.Workloads)
 	for i := range d.Workloads {
 		if v, ok := data[d.Workloads[i].Name]; ok {
@@ -264,7 +265,7 @@ func wantCode(t *testing.T, err error, code int, sentinel error) {
 func TestRefusedBeforeQueueing(t *testing.T) {
 	reg := startRegistrar(t)
 	alice := newTwin(t, reg, keys.Ed25519)
-	n := startNode(t, reg, nodeOptions{capacity: provisiond.FixedCapacity{CRU: 1, MRU: 4 * provisiond.GiB, SRU: 10 * provisiond.GiB}})
+	n := startNode(t, reg, nodeOptions{capacity: provisiond.FixedCapacity{CRU: 1, MRU: 4 * gridtypes.GiB, SRU: 10 * gridtypes.GiB}})
 	ctx := context.Background()
 	ca := n.client(t, alice)
 
@@ -272,7 +273,7 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	d := deployment(alice, "ws://127.0.0.1:9/x")
 	sign(t, &d, alice)
 	_, err := ca.Deploy(ctx, d)
-	wantCode(t, err, CodeCapacity, provisiond.ErrCapacity)
+	wantCode(t, err, CodeCapacity, gridtypes.ErrCapacity)
 	if !strings.Contains(err.Error(), "cru: need 2, free 1") {
 		t.Fatalf("capacity message %v", err)
 	}
@@ -291,12 +292,12 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	unknown.Workloads[3].Type = "gateway-name"
 	sign(t, &unknown, alice)
 	_, err = ca.Deploy(ctx, unknown)
-	wantCode(t, err, CodeInvalidParams, provisiond.ErrInvalid)
+	wantCode(t, err, CodeInvalidParams, gridtypes.ErrInvalid)
 	// Unsigned deployment.
 	unsigned := deployment(alice, "ws://127.0.0.1:9/x")
 	unsigned.Workloads = unsigned.Workloads[3:]
 	_, err = ca.Deploy(ctx, unsigned)
-	wantCode(t, err, CodeSignature, provisiond.ErrSignature)
+	wantCode(t, err, CodeSignature, gridtypes.ErrSignature)
 
 	st, err := ca.Statistics(ctx)
 	if err != nil || st.Queued != 0 || st.Deployments != 0 {
@@ -312,10 +313,10 @@ func TestMissingHardwareFailsClearly(t *testing.T) {
 	ca := n.client(t, alice)
 	d := deployment(alice, "ws://127.0.0.1:9/x")
 	d.Workloads = d.Workloads[1:] // no log stream
-	d.Workloads = append(d.Workloads, provisiond.Workload{Name: "fs", Type: provisiond.QuantumSafeFSType, Data: raw(provisiond.QSFSData{
-		Cache: 64 * provisiond.MiB, MinimalShards: 1, ExpectedShards: 1, EncryptionKey: strings.Repeat("0f", 32), Compression: "none",
-		Metadata: provisiond.QSFSMetadata{Prefix: "p", Backends: []provisiond.QSFSBackend{{Address: "10.0.0.1:9900", Namespace: "m"}}},
-		Groups:   []provisiond.QSFSGroup{{Backends: []provisiond.QSFSBackend{{Address: "10.0.0.2:9900", Namespace: "d"}}}},
+	d.Workloads = append(d.Workloads, gridtypes.Workload{Name: "fs", Type: gridtypes.QuantumSafeFSType, Data: raw(gridtypes.QSFSData{
+		Cache: 64 * gridtypes.MiB, MinimalShards: 1, ExpectedShards: 1, EncryptionKey: strings.Repeat("0f", 32), Compression: "none",
+		Metadata: gridtypes.QSFSMetadata{Prefix: "p", Backends: []gridtypes.QSFSBackend{{Address: "10.0.0.1:9900", Namespace: "m"}}},
+		Groups:   []gridtypes.QSFSGroup{{Backends: []gridtypes.QSFSBackend{{Address: "10.0.0.2:9900", Namespace: "d"}}}},
 	})})
 	sign(t, &d, alice)
 	rec, err := ca.Deploy(ctx, d)
@@ -327,13 +328,13 @@ func TestMissingHardwareFailsClearly(t *testing.T) {
 	fs, _ := rec.Deployment.Get("fs")
 	t.Logf("vm: %s", vm.Result.Message)
 	t.Logf("fs: %s", fs.Result.Message)
-	if vm.Result.State != provisiond.StateError || !strings.HasPrefix(vm.Result.Message, "zmachine-light: ") {
+	if vm.Result.State != gridtypes.StateError || !strings.HasPrefix(vm.Result.Message, "zmachine-light: ") {
 		t.Fatalf("vm %+v", vm.Result)
 	}
-	if fs.Result.State != provisiond.StateError || !strings.HasPrefix(fs.Result.Message, "quantum-safe-fs: quantum-safe file systems unsupported on this node: ") {
+	if fs.Result.State != gridtypes.StateError || !strings.HasPrefix(fs.Result.Message, "quantum-safe-fs: quantum-safe file systems unsupported on this node: ") {
 		t.Fatalf("fs %+v", fs.Result)
 	}
-	if stateOf(rec, "disk") != provisiond.StateOk {
+	if stateOf(rec, "disk") != gridtypes.StateOk {
 		t.Fatalf("disk %s", stateOf(rec, "disk"))
 	}
 	if _, err := ca.Delete(ctx, rec.Deployment.ID); err != nil {

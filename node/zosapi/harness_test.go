@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -194,13 +195,13 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 		// Namespaces need root; the network part is then only recorded.
 		networks = fakeMachines{j: j, logDir: logDir}
 	}
-	managers := map[provisiond.WorkloadType]provisiond.Manager{
-		provisiond.ZMountType:        zm,
-		provisiond.VolumeType:        vol,
-		provisiond.QuantumSafeFSType: qs,
-		provisiond.NetworkLightType:  networks,
-		provisiond.ZMachineLightType: machines,
-		provisiond.ZLogsType:         zl,
+	managers := map[gridtypes.WorkloadType]provisiond.Manager{
+		gridtypes.ZMountType:        zm,
+		gridtypes.VolumeType:        vol,
+		gridtypes.QuantumSafeFSType: qs,
+		gridtypes.NetworkLightType:  networks,
+		gridtypes.ZMachineLightType: machines,
+		gridtypes.ZLogsType:         zl,
 	}
 	reg, err := client.New(registrarURL)
 	if err != nil {
@@ -209,7 +210,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	tk := NewTwinKeyCache(reg, KeyCacheConfig{})
 	capacity := o.capacity
 	if capacity == nil {
-		capacity = provisiond.FixedCapacity{CRU: 16, MRU: 64 * provisiond.GiB, SRU: 100 * provisiond.GiB, HRU: 0, IPv4: 0}
+		capacity = provisiond.FixedCapacity{CRU: 16, MRU: 64 * gridtypes.GiB, SRU: 100 * gridtypes.GiB, HRU: 0, IPv4: 0}
 	}
 	e, err := provisiond.Open(provisiond.Config{Dir: filepath.Join(dir, "provision"), Managers: managers, Keys: tk, Capacity: capacity})
 	if err != nil {
@@ -257,7 +258,7 @@ func (n *node) client(t testing.TB, tw twin) *Client {
 }
 
 // waitDone polls deployment.get until nothing is pending.
-func waitDone(t testing.TB, c *Client, id uint64) provisiond.Record {
+func waitDone(t testing.TB, c *Client, id uint64) gridtypes.Record {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -283,7 +284,7 @@ func raw(v any) json.RawMessage {
 	return b
 }
 
-func stateOf(r provisiond.Record, name string) provisiond.State {
+func stateOf(r gridtypes.Record, name string) gridtypes.State {
 	w, ok := r.Deployment.Get(name)
 	if !ok || w.Result == nil {
 		return ""

@@ -48,7 +48,7 @@ type KeyCacheConfig struct {
 	Now func() time.Time
 }
 
-// TwinKeyCache is the node's auth.TwinKeys (and provision.TwinKeys): a
+// TwinKeyCache is the node's auth.TwinKeys (and gridtypes.TwinKeys): a
 // twin's public key as its registrar account says, cached for TTL. A twin
 // whose key changed on the registrar is therefore never locked out for
 // longer than TTL, and less when its new signatures arrive: a signature

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/registrar/client"
 )
@@ -153,12 +153,12 @@ func TestKeyCacheBounded(t *testing.T) {
 // stubEngine answers node.version only.
 type stubEngine struct{ Engine }
 
-func (stubEngine) Statistics(context.Context) (provisiond.Statistics, error) {
-	return provisiond.Statistics{}, nil
+func (stubEngine) Statistics(context.Context) (gridtypes.Statistics, error) {
+	return gridtypes.Statistics{}, nil
 }
 
-func (stubEngine) Capacity(context.Context) (provisiond.CapacityReport, error) {
-	return provisiond.CapacityReport{}, nil
+func (stubEngine) Capacity(context.Context) (gridtypes.CapacityReport, error) {
+	return gridtypes.CapacityReport{}, nil
 }
 
 // TestChangedKeyNotLockedOut: a twin whose key changed on the registrar

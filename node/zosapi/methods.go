@@ -6,7 +6,7 @@ import (
 	"net"
 	"runtime"
 
-	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // APIVersion is the version of the method set described by the OpenRPC
@@ -55,7 +55,7 @@ type NodeVersion struct {
 	NodeID uint64 `json:"node_id"`
 	TwinID uint64 `json:"twin_id"`
 	// Types are the workload types this node deploys.
-	Types []provisiond.WorkloadType `json:"types"`
+	Types []gridtypes.WorkloadType `json:"types"`
 }
 
 // Interface is a network interface of the node (node.interfaces).
@@ -104,12 +104,12 @@ func (SystemInterfaces) Interfaces(context.Context) ([]Interface, error) {
 // TypesLister is implemented by engines that say which workload types
 // they run (node.version reports them).
 type TypesLister interface {
-	WorkloadTypes() []provisiond.WorkloadType
+	WorkloadTypes() []gridtypes.WorkloadType
 }
 
 func (s *Server) methodTable() map[string]method {
 	e := s.c.Engine
-	deployment := func(f func(context.Context, uint64, provisiond.Deployment) (provisiond.Record, error)) method {
+	deployment := func(f func(context.Context, uint64, gridtypes.Deployment) (gridtypes.Record, error)) method {
 		return func(ctx context.Context, caller uint64, params json.RawMessage) (any, error) {
 			var p DeploymentParams
 			if err := decodeParams(params, &p); err != nil {
@@ -118,7 +118,7 @@ func (s *Server) methodTable() map[string]method {
 			if len(p.Deployment) == 0 {
 				return nil, invalidParams(`params need "deployment"`)
 			}
-			d, err := provisiond.DecodeDeployment(p.Deployment)
+			d, err := gridtypes.DecodeDeployment(p.Deployment)
 			if err != nil {
 				return nil, err
 			}
@@ -137,7 +137,7 @@ func (s *Server) methodTable() map[string]method {
 			return f(ctx, caller, p.ID)
 		}
 	}
-	record := func(f func(context.Context, uint64, uint64) (provisiond.Record, error)) method {
+	record := func(f func(context.Context, uint64, uint64) (gridtypes.Record, error)) method {
 		return byID(func(ctx context.Context, caller, id uint64) (any, error) { return f(ctx, caller, id) })
 	}
 	noParams := func(f func(context.Context, uint64) (any, error)) method {
@@ -162,7 +162,7 @@ func (s *Server) methodTable() map[string]method {
 		}),
 		MethodStatistics: noParams(func(ctx context.Context, _ uint64) (any, error) { return e.Statistics(ctx) }),
 		MethodVersion: noParams(func(context.Context, uint64) (any, error) {
-			v := NodeVersion{Version: s.c.NodeVersion, API: APIVersion, Go: runtime.Version(), NodeID: s.c.NodeID, TwinID: s.c.TwinID, Types: provisiond.Types()}
+			v := NodeVersion{Version: s.c.NodeVersion, API: APIVersion, Go: runtime.Version(), NodeID: s.c.NodeID, TwinID: s.c.TwinID, Types: gridtypes.Types()}
 			if tl, ok := e.(TypesLister); ok {
 				v.Types = tl.WorkloadTypes()
 			}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // JSON-RPC 2.0 error codes. The first five are the specification's; the
@@ -80,19 +80,19 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code
 func (e *Error) Is(target error) bool {
 	switch e.Code {
 	case CodeInvalidParams:
-		return target == provisiond.ErrInvalid
+		return target == gridtypes.ErrInvalid
 	case CodeNotFound:
-		return target == provisiond.ErrNotFound
+		return target == gridtypes.ErrNotFound
 	case CodeForbidden:
-		return target == provisiond.ErrForbidden
+		return target == gridtypes.ErrForbidden
 	case CodeConflict:
-		return target == provisiond.ErrConflict
+		return target == gridtypes.ErrConflict
 	case CodeBusy:
-		return target == provisiond.ErrBusy
+		return target == gridtypes.ErrBusy
 	case CodeCapacity:
-		return target == provisiond.ErrCapacity
+		return target == gridtypes.ErrCapacity
 	case CodeSignature:
-		return target == provisiond.ErrSignature
+		return target == gridtypes.ErrSignature
 	}
 	return false
 }
@@ -104,23 +104,23 @@ func errorOf(err error) *Error {
 	if errors.As(err, &re) {
 		return re
 	}
-	var ve *provisiond.ValidationError
+	var ve *gridtypes.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		return &Error{Code: CodeInvalidParams, Message: err.Error(), Data: map[string]string{"field": ve.Field}}
-	case errors.Is(err, provisiond.ErrInvalid):
+	case errors.Is(err, gridtypes.ErrInvalid):
 		return &Error{Code: CodeInvalidParams, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrNotFound):
+	case errors.Is(err, gridtypes.ErrNotFound):
 		return &Error{Code: CodeNotFound, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrForbidden):
+	case errors.Is(err, gridtypes.ErrForbidden):
 		return &Error{Code: CodeForbidden, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrConflict):
+	case errors.Is(err, gridtypes.ErrConflict):
 		return &Error{Code: CodeConflict, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrBusy):
+	case errors.Is(err, gridtypes.ErrBusy):
 		return &Error{Code: CodeBusy, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrCapacity):
+	case errors.Is(err, gridtypes.ErrCapacity):
 		return &Error{Code: CodeCapacity, Message: err.Error()}
-	case errors.Is(err, provisiond.ErrSignature):
+	case errors.Is(err, gridtypes.ErrSignature):
 		return &Error{Code: CodeSignature, Message: err.Error()}
 	}
 	return &Error{Code: CodeInternal, Message: "internal error"}

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
-	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/gridtypes"
 )
 
 // Routes of the API.
@@ -40,16 +40,16 @@ func OpenRPC() json.RawMessage { return bytes.Clone(openRPCDocument) }
 // Engine is what the API serves: the provisioning engine
 // (*provisiond.Engine).
 type Engine interface {
-	Deploy(ctx context.Context, caller uint64, d provisiond.Deployment) (provisiond.Record, error)
-	Update(ctx context.Context, caller uint64, d provisiond.Deployment) (provisiond.Record, error)
-	Delete(ctx context.Context, caller, id uint64) (provisiond.Record, error)
-	Pause(ctx context.Context, caller, id uint64) (provisiond.Record, error)
-	Resume(ctx context.Context, caller, id uint64) (provisiond.Record, error)
-	Get(ctx context.Context, caller, id uint64) (provisiond.Record, error)
-	List(ctx context.Context, caller uint64) ([]provisiond.Summary, error)
-	Changes(ctx context.Context, caller, id uint64) ([]provisiond.Change, error)
-	Capacity(ctx context.Context) (provisiond.CapacityReport, error)
-	Statistics(ctx context.Context) (provisiond.Statistics, error)
+	Deploy(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error)
+	Update(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error)
+	Delete(ctx context.Context, caller, id uint64) (gridtypes.Record, error)
+	Pause(ctx context.Context, caller, id uint64) (gridtypes.Record, error)
+	Resume(ctx context.Context, caller, id uint64) (gridtypes.Record, error)
+	Get(ctx context.Context, caller, id uint64) (gridtypes.Record, error)
+	List(ctx context.Context, caller uint64) ([]gridtypes.Summary, error)
+	Changes(ctx context.Context, caller, id uint64) ([]gridtypes.Change, error)
+	Capacity(ctx context.Context) (gridtypes.CapacityReport, error)
+	Statistics(ctx context.Context) (gridtypes.Statistics, error)
 }
 
 // TwinKeys is the key lookup of the API: auth.TwinKeys, plus Refresh to

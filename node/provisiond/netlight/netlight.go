@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
@@ -90,7 +91,7 @@ type Result struct {
 
 // Provision makes (or completes) the network.
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.NetworkLightData
+	var d gridtypes.NetworkLightData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("network-light: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
@@ -52,8 +53,8 @@ func TestMain(m *testing.M) {
 }
 
 func task(twin uint64, subnet string) provisiond.Task {
-	data, _ := json.Marshal(provisiond.NetworkLightData{Subnet: subnet})
-	return provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: provisiond.Workload{Name: "net", Type: provisiond.NetworkLightType, Data: data}}
+	data, _ := json.Marshal(gridtypes.NetworkLightData{Subnet: subnet})
+	return provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "net", Type: gridtypes.NetworkLightType, Data: data}}
 }
 
 func needNetAdmin(t *testing.T) {

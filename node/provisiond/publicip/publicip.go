@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
@@ -103,7 +104,7 @@ func NamespaceOf(workloadID string) string { return NamespacePrefix + iproute.Sh
 
 // Provision allocates an address and sets it up.
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.PublicIPv4Data
+	var d gridtypes.PublicIPv4Data
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("public-ipv4: %w", err)
 	}

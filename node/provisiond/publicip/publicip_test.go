@@ -11,13 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
 
 func task(name, ip string) provisiond.Task {
-	data, _ := json.Marshal(provisiond.PublicIPv4Data{IP: ip})
-	return provisiond.Task{TwinID: 5, DeploymentID: rand.Uint64N(1 << 40), Workload: provisiond.Workload{Name: name, Type: provisiond.PublicIPv4Type, Data: data}}
+	data, _ := json.Marshal(gridtypes.PublicIPv4Data{IP: ip})
+	return provisiond.Task{TwinID: 5, DeploymentID: rand.Uint64N(1 << 40), Workload: gridtypes.Workload{Name: name, Type: gridtypes.PublicIPv4Type, Data: data}}
 }
 
 func TestNotConfigured(t *testing.T) {

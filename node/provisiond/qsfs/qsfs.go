@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/process"
 )
@@ -85,7 +86,7 @@ func (m *Manager) Path(t provisiond.Task) string { return filepath.Join(m.c.Dir,
 // Provision writes zstor's configuration and starts zstor, the 0-db cache
 // and the FUSE mount (each only if not running).
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.QSFSData
+	var d gridtypes.QSFSData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("quantum-safe-fs: %w", err)
 	}
@@ -161,7 +162,7 @@ func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 
 // ZstorConfig renders zstor's TOML configuration for d, with its state
 // under dir.
-func ZstorConfig(d *provisiond.QSFSData, dir string) string {
+func ZstorConfig(d *gridtypes.QSFSData, dir string) string {
 	var b strings.Builder
 	q := tomlString
 	fmt.Fprintf(&b, "minimal_shards = %d\nexpected_shards = %d\nredundant_groups = %d\nredundant_nodes = %d\n",

@@ -9,25 +9,26 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
-func data() provisiond.QSFSData {
-	b := func(a, ns string) provisiond.QSFSBackend {
-		return provisiond.QSFSBackend{Address: a, Namespace: ns, Password: "pa\"ss\\\x01é"}
+func data() gridtypes.QSFSData {
+	b := func(a, ns string) gridtypes.QSFSBackend {
+		return gridtypes.QSFSBackend{Address: a, Namespace: ns, Password: "pa\"ss\\\x01é"}
 	}
-	return provisiond.QSFSData{
-		Cache: 256 * provisiond.MiB, MinimalShards: 2, ExpectedShards: 3,
+	return gridtypes.QSFSData{
+		Cache: 256 * gridtypes.MiB, MinimalShards: 2, ExpectedShards: 3,
 		EncryptionKey: strings.Repeat("ab", 32), Compression: "snappy",
-		Metadata: provisiond.QSFSMetadata{Prefix: "fs1", Backends: []provisiond.QSFSBackend{b("[2001:db8::1]:9900", "meta")}},
-		Groups:   []provisiond.QSFSGroup{{Backends: []provisiond.QSFSBackend{b("[2001:db8::2]:9900", "d1"), b("10.0.0.3:9900", "d2"), b("10.0.0.4:9900", "d3")}}},
+		Metadata: gridtypes.QSFSMetadata{Prefix: "fs1", Backends: []gridtypes.QSFSBackend{b("[2001:db8::1]:9900", "meta")}},
+		Groups:   []gridtypes.QSFSGroup{{Backends: []gridtypes.QSFSBackend{b("[2001:db8::2]:9900", "d1"), b("10.0.0.3:9900", "d2"), b("10.0.0.4:9900", "d3")}}},
 	}
 }
 
 func TestMissingTools(t *testing.T) {
 	d := data()
 	raw, _ := json.Marshal(d)
-	tk := provisiond.Task{TwinID: 1, DeploymentID: 1, Workload: provisiond.Workload{Name: "fs", Type: provisiond.QuantumSafeFSType, Data: raw}}
+	tk := provisiond.Task{TwinID: 1, DeploymentID: 1, Workload: gridtypes.Workload{Name: "fs", Type: gridtypes.QuantumSafeFSType, Data: raw}}
 	m, _ := New(Config{Dir: t.TempDir(), Fuse: "/nonexistent/fuse"})
 	_, err := m.Provision(context.Background(), tk)
 	if !errors.Is(err, ErrUnsupported) || err.Error() != "quantum-safe-fs: quantum-safe file systems unsupported on this node: /nonexistent/fuse not present" {

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/command"
@@ -142,7 +143,7 @@ func (m *Manager) image(t provisiond.Task) string { return filepath.Join(m.dir, 
 // Provision makes the volume (idempotent: an existing one is kept, and
 // grown if it is smaller than asked).
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.VolumeData
+	var d gridtypes.VolumeData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("volume: %w", err)
 	}

@@ -11,27 +11,28 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
 func task(name string, size uint64) provisiond.Task {
-	data, _ := json.Marshal(provisiond.VolumeData{Size: size})
-	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: provisiond.Workload{Name: name, Type: provisiond.VolumeType, Data: data}}
+	data, _ := json.Marshal(gridtypes.VolumeData{Size: size})
+	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: name, Type: gridtypes.VolumeType, Data: data}}
 }
 
 func TestAccountingVolume(t *testing.T) {
-	free := uint64(100 * provisiond.MiB)
+	free := uint64(100 * gridtypes.MiB)
 	m, err := New(Config{Dir: t.TempDir(), Mode: Accounting, Free: func(string) (uint64, error) { return free, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	res, err := m.Provision(ctx, task("vol", 64*provisiond.MiB))
+	res, err := m.Provision(ctx, task("vol", 64*gridtypes.MiB))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := res.(Result)
-	if r.Enforcement != Accounting || r.Size != 64*provisiond.MiB {
+	if r.Enforcement != Accounting || r.Size != 64*gridtypes.MiB {
 		t.Fatalf("result %+v", r)
 	}
 	if err := os.MkdirAll(filepath.Join(r.Path, "sub"), 0o755); err != nil {
@@ -53,15 +54,15 @@ func TestAccountingVolume(t *testing.T) {
 		t.Fatalf("usage %d, want about 3 MiB", used)
 	}
 	// 64 MiB promised minus 3 MiB used: 61 MiB of the 100 are taken.
-	_, err = m.Provision(ctx, task("vol2", 40*provisiond.MiB))
+	_, err = m.Provision(ctx, task("vol2", 40*gridtypes.MiB))
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("second volume: %v", err)
 	}
-	if _, err := m.Provision(ctx, task("vol2", 30*provisiond.MiB)); err != nil {
+	if _, err := m.Provision(ctx, task("vol2", 30*gridtypes.MiB)); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent, data kept.
-	if _, err := m.Provision(ctx, task("vol", 64*provisiond.MiB)); err != nil {
+	if _, err := m.Provision(ctx, task("vol", 64*gridtypes.MiB)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(r.Path, "g")); err != nil {
@@ -86,7 +87,7 @@ func TestLoopVolumeIsAHardLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tk := task("vol", 16*provisiond.MiB)
+	tk := task("vol", 16*gridtypes.MiB)
 	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
 	res, err := m.Provision(ctx, tk)
 	if err != nil {
@@ -117,7 +118,7 @@ func TestLoopVolumeIsAHardLimit(t *testing.T) {
 	}
 	os.Remove(filepath.Join(r.Path, "big"))
 	// Grow online to 48 MiB: now 32 MiB fit.
-	if _, err := m.Update(ctx, task("vol", 48*provisiond.MiB)); err != nil {
+	if _, err := m.Update(ctx, task("vol", 48*gridtypes.MiB)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(r.Path, "big"), make([]byte, 32<<20), 0o600); err != nil {

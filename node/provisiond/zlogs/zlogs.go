@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -100,7 +101,7 @@ func (m *Manager) LogFile(t provisiond.Task, machine string) string {
 // stream from the start of the log. A stream already running with the same
 // settings is left alone.
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.ZLogsData
+	var d gridtypes.ZLogsData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("zlogs: %w", err)
 	}
@@ -147,14 +148,14 @@ func (m *Manager) Resume(_ context.Context, t provisiond.Task) error {
 // Restore restarts the stream of a workload after the node restarted
 // (not for a paused one). It connects in the background.
 func (m *Manager) Restore(_ context.Context, t provisiond.Task) error {
-	if t.State == provisiond.StatePaused {
+	if t.State == gridtypes.StatePaused {
 		return nil
 	}
 	return m.restart(t)
 }
 
 func (m *Manager) restart(t provisiond.Task) error {
-	var d provisiond.ZLogsData
+	var d gridtypes.ZLogsData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return fmt.Errorf("zlogs: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -248,8 +249,8 @@ func TestWebSocketHandshakeRefused(t *testing.T) {
 }
 
 func task(machine, output string) provisiond.Task {
-	data, _ := json.Marshal(provisiond.ZLogsData{ZMachine: machine, Output: output})
-	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: provisiond.Workload{Name: "logs", Type: provisiond.ZLogsType, Data: data}}
+	data, _ := json.Marshal(gridtypes.ZLogsData{ZMachine: machine, Output: output})
+	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: "logs", Type: gridtypes.ZLogsType, Data: data}}
 }
 
 func appendLines(t *testing.T, path string, lines ...string) {
@@ -379,11 +380,11 @@ func TestRestoreSkipsPaused(t *testing.T) {
 	m, _ := New(Config{LogDir: dir, Poll: 10 * time.Millisecond})
 	defer m.Close()
 	tk := task("vm", srv.url("/"))
-	tk.State = provisiond.StatePaused
+	tk.State = gridtypes.StatePaused
 	if err := m.Restore(context.Background(), tk); err != nil || m.Streaming(tk.ID()) {
 		t.Fatalf("restored a paused stream: %v", err)
 	}
-	tk.State = provisiond.StateOk
+	tk.State = gridtypes.StateOk
 	appendLines(t, m.LogFile(tk, "vm"), "old")
 	if err := m.Restore(context.Background(), tk); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -134,7 +135,7 @@ func (m *Manager) check() error {
 
 // Provision boots the machine (or finds it running).
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.ZMachineLightData
+	var d gridtypes.ZMachineLightData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("zmachine-light: %w", err)
 	}
@@ -153,7 +154,7 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 
 // prepare mounts the root file system, makes the TAP devices and builds
 // the machine's description.
-func (m *Manager) prepare(ctx context.Context, t provisiond.Task, d *provisiond.ZMachineLightData) (VM, Result, error) {
+func (m *Manager) prepare(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData) (VM, Result, error) {
 	dir := m.dir(t)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return VM{}, Result{}, err
@@ -282,7 +283,7 @@ func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 	}
 	var errs []error
 	errs = append(errs, m.hv.Stop(ctx, t.ID(), dir))
-	for i := range provisiond.MaxInterfaces {
+	for i := range gridtypes.MaxInterfaces {
 		if tap := TapName(t.ID(), i); iproute.LinkExists(tap) {
 			errs = append(errs, m.ip.Do(ctx, "link", "del", "dev", tap))
 		}

@@ -14,22 +14,23 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 )
 
 func machine(twin uint64) provisiond.Task {
-	d := provisiond.ZMachineLightData{
+	d := gridtypes.ZMachineLightData{
 		Flist:           "https://hub.grid.tf/tf-official-apps/base:latest.flist",
 		Entrypoint:      "/bin/app --serve",
 		Env:             map[string]string{"A": "1"},
-		ComputeCapacity: provisiond.ComputeCapacity{CPU: 2, Memory: 512 * provisiond.MiB},
-		Network:         provisiond.MachineNetwork{Interfaces: []provisiond.MachineInterface{{Network: "net", IP: "10.20.1.5"}}},
-		Mounts:          []provisiond.MachineMount{{Name: "disk", Mountpoint: "/data"}, {Name: "vol", Mountpoint: "/vol"}},
+		ComputeCapacity: gridtypes.ComputeCapacity{CPU: 2, Memory: 512 * gridtypes.MiB},
+		Network:         gridtypes.MachineNetwork{Interfaces: []gridtypes.MachineInterface{{Network: "net", IP: "10.20.1.5"}}},
+		Mounts:          []gridtypes.MachineMount{{Name: "disk", Mountpoint: "/data"}, {Name: "vol", Mountpoint: "/vol"}},
 	}
 	data, _ := json.Marshal(d)
-	return provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: provisiond.Workload{Name: "vm", Type: provisiond.ZMachineLightType, Data: data}}
+	return provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "vm", Type: gridtypes.ZMachineLightType, Data: data}}
 }
 
 func TestNoHypervisor(t *testing.T) {
@@ -138,8 +139,8 @@ func TestMachineWiring(t *testing.T) {
 	ctx := context.Background()
 	twin := rand.Uint64N(1<<40) + 1
 	vmTask := machine(twin)
-	netData, _ := json.Marshal(provisiond.NetworkLightData{Subnet: "10.20.1.0/24"})
-	netTask := provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: provisiond.Workload{Name: "net", Type: provisiond.NetworkLightType, Data: netData}}
+	netData, _ := json.Marshal(gridtypes.NetworkLightData{Subnet: "10.20.1.0/24"})
+	netTask := provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "net", Type: gridtypes.NetworkLightType, Data: netData}}
 	nl := netlight.New(netlight.Config{})
 	t.Cleanup(func() { _ = nl.Deprovision(ctx, netTask) })
 	if _, err := nl.Provision(ctx, netTask); err != nil {
@@ -164,7 +165,7 @@ func TestMachineWiring(t *testing.T) {
 	r := res.(Result)
 	vm := hv.vms[0]
 	tap := TapName(vmTask.ID(), 0)
-	if vm.CPU != 2 || vm.Memory != 512*provisiond.MiB || vm.Kernel != kernel ||
+	if vm.CPU != 2 || vm.Memory != 512*gridtypes.MiB || vm.Kernel != kernel ||
 		!slices.Equal(vm.Disks, []string{"/data/zmounts/disk.img"}) ||
 		len(vm.Shares) != 2 || vm.Shares[1] != (Share{Tag: "vol", Path: "/data/volumes/vol"}) ||
 		len(vm.NICs) != 1 || vm.NICs[0].Tap != tap || r.Taps[0] != tap || r.Console != m.Console(vmTask) {

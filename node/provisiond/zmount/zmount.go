@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/internal/diskspace"
@@ -75,7 +76,7 @@ func (m *Manager) Path(t provisiond.Task) string {
 // disk of that size is kept as it is (the call is idempotent); one of
 // another size is resized (grown only).
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d provisiond.ZMountData
+	var d gridtypes.ZMountData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("zmount: %w", err)
 	}

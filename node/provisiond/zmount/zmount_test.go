@@ -8,12 +8,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
 func task(name string, size uint64) provisiond.Task {
-	data, _ := json.Marshal(provisiond.ZMountData{Size: size})
-	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: provisiond.Workload{Name: name, Type: provisiond.ZMountType, Data: data}}
+	data, _ := json.Marshal(gridtypes.ZMountData{Size: size})
+	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: name, Type: gridtypes.ZMountType, Data: data}}
 }
 
 func TestSparseDisk(t *testing.T) {
@@ -22,7 +23,7 @@ func TestSparseDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	const size = 512 * provisiond.MiB
+	const size = 512 * gridtypes.MiB
 	res, err := m.Provision(ctx, task("disk", size))
 	if err != nil {
 		t.Fatal(err)
@@ -77,24 +78,24 @@ func TestSparseDisk(t *testing.T) {
 }
 
 func TestFreeSpaceChecked(t *testing.T) {
-	free := uint64(3 * provisiond.GiB)
+	free := uint64(3 * gridtypes.GiB)
 	m, err := New(t.TempDir(), func(string) (uint64, error) { return free, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := m.Provision(ctx, task("a", 2*provisiond.GiB)); err != nil {
+	if _, err := m.Provision(ctx, task("a", 2*gridtypes.GiB)); err != nil {
 		t.Fatal(err)
 	}
 	// The first disk is unwritten: its 2 GiB are promised, 1 GiB is left.
-	_, err = m.Provision(ctx, task("b", 2*provisiond.GiB))
+	_, err = m.Provision(ctx, task("b", 2*gridtypes.GiB))
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("second disk: %v", err)
 	}
 	if _, err := os.Stat(m.Path(task("b", 0))); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("refused disk was made")
 	}
-	if _, err := m.Provision(ctx, task("c", provisiond.GiB)); err != nil {
+	if _, err := m.Provision(ctx, task("c", gridtypes.GiB)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package provisiond
+package gridtypes
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package provisiond
+package gridtypes
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 // marker comment right before each (empty when none).
 func docBlocks(t *testing.T) (blocks []struct{ marker, lang, body string }) {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/provisioning.md")
+	b, err := os.ReadFile("../docs/provisioning.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package provisiond
+package gridtypes
 
 import (
 	"bytes"
@@ -308,6 +308,24 @@ func (d *Deployment) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// CheckUpdate checks that next may replace cur as the next version of the
+// deployment: both valid (Validate), same id and owner, the version raised
+// by one, every workload's version moved exactly when the workload
+// changed, types kept, and each type's update rules (a zmount grows, never
+// shrinks). A client checks an update with it before signing; the node
+// checks it again on receipt. Errors match ErrInvalid or ErrConflict.
+func CheckUpdate(cur, next *Deployment) error {
+	curData, err := cur.validate()
+	if err != nil {
+		return err
+	}
+	nextData, err := next.validate()
+	if err != nil {
+		return err
+	}
+	return checkUpdate(cur, next, curData, nextData)
 }
 
 // checkUpdate checks that next may replace cur: same id and owner, the

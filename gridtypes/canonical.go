@@ -1,4 +1,4 @@
-package provisiond
+package gridtypes
 
 import (
 	"bytes"
@@ -255,6 +255,12 @@ func (d *Deployment) HashHex() (string, error) {
 	}
 	return hex.EncodeToString(h[:]), nil
 }
+
+// DataHash identifies what a workload asks of the node: its type and
+// data, not its name, version, metadata or description. The engine
+// compares the DataHash of two versions of a workload to decide whether
+// the node has anything to do.
+func (w *Workload) DataHash() (string, error) { return w.contentHash(false) }
 
 // contentHash identifies what a workload is, independently of its name and
 // version. With meta, metadata and description count too: a workload

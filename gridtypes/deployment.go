@@ -1,4 +1,4 @@
-package provisiond
+package gridtypes
 
 import (
 	"encoding/json"
@@ -226,6 +226,22 @@ func (r *Record) Summary() Summary {
 	}
 	return s
 }
+
+// Op is an operation on a workload.
+type Op string
+
+// Operations on workloads, as the node's queue runs them and a
+// deployment's history (Change) records them. OpAccept only appears in a
+// deployment's history:
+// it records that a version was accepted and its workloads queued.
+const (
+	OpProvision   Op = "provision"
+	OpDeprovision Op = "deprovision"
+	OpUpdate      Op = "update"
+	OpPause       Op = "pause"
+	OpResume      Op = "resume"
+	OpAccept      Op = "accept"
+)
 
 // Change is one entry of a deployment's history: an operation on a
 // workload and its outcome.
