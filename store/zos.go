@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/grid4/grid4/internal/ctxsleep"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -94,7 +95,7 @@ func (db *DB) SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVersi
 		case err == nil:
 			return out, nil
 		case isUnique(err) && attempt < zosRetries:
-			if err := sleepCtx(ctx, time.Duration(attempt+1)*time.Millisecond); err != nil {
+			if err := ctxsleep.Sleep(ctx, time.Duration(attempt+1)*time.Millisecond); err != nil {
 				return api.ZosVersion{}, fmt.Errorf("store: set zos version %q: %w", v.Version, err)
 			}
 		case isUnique(err):
@@ -102,18 +103,6 @@ func (db *DB) SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVersi
 		default:
 			return api.ZosVersion{}, fmt.Errorf("store: set zos version %q: %w", v.Version, err)
 		}
-	}
-}
-
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grid4/grid4/internal/ctxsleep"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -238,7 +239,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		signing:   defaultSigningTransport,
 		retry:     RetryPolicy{}.withDefaults(),
 		now:       time.Now,
-		sleep:     sleepContext,
+		sleep:     ctxsleep.Sleep,
 		jitter:    fullJitter,
 		userAgent: "grid4-client",
 	}
