@@ -110,14 +110,7 @@ func (c *Client) Farm(ctx context.Context, farmID uint64) (api.Farm, error) {
 // ListFarms returns one page of the farms matching filter, ordered by id:
 // GET /farms.
 func (c *Client) ListFarms(ctx context.Context, filter FarmFilter, page Page) ([]api.Farm, error) {
-	q := filter.query()
-	page.set(q)
-	farms := []api.Farm{}
-	err := c.do(ctx, request{method: http.MethodGet, path: "/farms", query: q, out: &farms})
-	if farms == nil {
-		farms = []api.Farm{}
-	}
-	return farms, err
+	return listPage[api.Farm](ctx, c, "/farms", filter.query(), page)
 }
 
 // Farms iterates over every farm matching filter, fetching pages of
@@ -161,6 +154,19 @@ func (c *Client) approval(ctx context.Context, farmID uint64, action string, nod
 		in:     api.ApprovalRequest{NodeIDs: nodeIDs},
 		signed: true,
 	})
+}
+
+// listPage fetches one page of a collection: GET path with the query q
+// and the page. The slice is never nil, so that an empty page encodes as
+// [] as the registrar sends it.
+func listPage[T any](ctx context.Context, c *Client, path string, q url.Values, page Page) ([]T, error) {
+	page.set(q)
+	items := []T{}
+	err := c.do(ctx, request{method: http.MethodGet, path: path, query: q, out: &items})
+	if items == nil {
+		items = []T{}
+	}
+	return items, err
 }
 
 // paged turns a page fetcher into an iterator over all items: pages of

@@ -81,14 +81,7 @@ func (c *Client) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
 // ListNodes returns one page of the nodes matching filter, ordered by id:
 // GET /nodes.
 func (c *Client) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]api.Node, error) {
-	q := filter.query()
-	page.set(q)
-	nodes := []api.Node{}
-	err := c.do(ctx, request{method: http.MethodGet, path: "/nodes", query: q, out: &nodes})
-	if nodes == nil {
-		nodes = []api.Node{}
-	}
-	return nodes, err
+	return listPage[api.Node](ctx, c, "/nodes", filter.query(), page)
 }
 
 // Nodes iterates over every node matching filter, fetching pages of

@@ -40,14 +40,7 @@ func (c *Client) SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVe
 // ZosVersionHistory returns one page of the versions ever set, newest
 // first: GET /zos/versions.
 func (c *Client) ZosVersionHistory(ctx context.Context, page Page) ([]api.ZosVersion, error) {
-	q := url.Values{}
-	page.set(q)
-	versions := []api.ZosVersion{}
-	err := c.do(ctx, request{method: http.MethodGet, path: "/zos/versions", query: q, out: &versions})
-	if versions == nil {
-		versions = []api.ZosVersion{}
-	}
-	return versions, err
+	return listPage[api.ZosVersion](ctx, c, "/zos/versions", url.Values{}, page)
 }
 
 // ZosVersions iterates over the whole version history, newest first.
