@@ -28,13 +28,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -67,15 +69,19 @@ type config struct {
 	kernel, initrd                string
 	volumeMode                    string
 	nodeID, twinID                uint64
-	logLevel                      string
+	logLevel                      slog.Level
 	busURL                        string
 	ready                         func(addr string)
 }
 
+// envPrefix prefixes the environment variable of every flag: --registrar
+// is PROVISIOND_REGISTRAR.
+const envPrefix = "PROVISIOND_"
+
 func parse(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("provisiond", flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.listen, "listen", ":2021", "address of the API (JSON-RPC at /api/v1/rpc, metrics at /metrics)")
 	fs.StringVar(&c.data, "data", "/var/lib/grid4/provision", "data directory (queue, disks, volumes, logs)")
 	fs.StringVar(&c.registrar, "registrar", "", "registrar URL, where twins' keys are looked up (required)")
@@ -93,26 +99,14 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.StringVar(&c.volumeMode, "volume-enforcement", "", "loop-ext4 or accounting (empty: loop-ext4 when the host can)")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Var((*logflag.Level)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.BusObject+" to other modules (empty: not served)")
-	// Environment first, so flags given on the command line win.
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "PROVISIOND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
-			}
+	if err := envflag.Parse(fs, args, envPrefix, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(out, "Usage: provisiond --registrar URL [flags]\n\nA node's provisioning engine and its user API, zos-api-light.\n")
+			envflag.PrintDefaults(out, fs, envPrefix, "registrar")
 		}
-	})
-	if envErr != nil {
-		return c, envErr
-	}
-	if err := fs.Parse(args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if c.registrar == "" {
 		return c, errors.New("--registrar is required (twins' keys are looked up there)")
@@ -138,11 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, c config, stderr io.Writer) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := logflag.New(stderr, c.logLevel, "text")
 
 	reg, err := client.New(c.registrar, client.WithUserAgent("provisiond/"+version))
 	if err != nil {
@@ -335,7 +325,7 @@ func capacityOf(c config) (provisiond.CapacityProvider, error) {
 		if v == "" {
 			return 0, nil
 		}
-		n, err := humanize.ParseBytes(v)
+		n, err := flagvalue.ParseSize(v)
 		if err != nil {
 			return 0, fmt.Errorf("--%s: %w", flagName, err)
 		}
