@@ -236,6 +236,25 @@ func extendFleet(ctx context.Context, db *store.DB, farmer uint64, f *Fleet, wan
 // first+n-1 on every CPU.
 func publicKeys(ctx context.Context, first, n int) ([]string, error) {
 	out := make([]string, n)
+	err := onEveryCPU(ctx, n, "deriving keys", func(i int) error {
+		k, err := NodeKey(first + i)
+		if err != nil {
+			return err
+		}
+		out[i] = publicKeyB64(k)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// onEveryCPU calls do(i) for i from 0 to n-1 on GOMAXPROCS goroutines,
+// each taking every GOMAXPROCS-th i. A goroutine stops at its first error
+// or when ctx ends (the error then says what was being done); the errors
+// are joined.
+func onEveryCPU(ctx context.Context, n int, what string, do func(i int) error) error {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -243,23 +262,18 @@ func publicKeys(ctx context.Context, first, n int) ([]string, error) {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
 				if err := ctx.Err(); err != nil {
-					errs[w] = fmt.Errorf("load: deriving keys: %w", err)
+					errs[w] = fmt.Errorf("load: %s: %w", what, err)
 					return
 				}
-				k, err := NodeKey(first + i)
-				if err != nil {
+				if err := do(i); err != nil {
 					errs[w] = err
 					return
 				}
-				out[i] = publicKeyB64(k)
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
 // benchNode describes node i as a plausible ZOS node: location, capacity,

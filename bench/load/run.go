@@ -391,35 +391,21 @@ type signedReport struct {
 // presign signs requests 0 .. n-1 at time at, on every CPU.
 func (r *runner) presign(ctx context.Context, n int, at time.Time) error {
 	r.signed = make([]signedReport, n)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				if err := ctx.Err(); err != nil {
-					errs[w] = fmt.Errorf("load: presigning: %w", err)
-					return
-				}
-				k, err := NodeKey(r.node(i).Index)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				s, err := r.sign(i, k, at)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				if r.wire != nil {
-					s = signedReport{wire: r.ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)}
-				}
-				r.signed[i] = s
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return onEveryCPU(ctx, n, "presigning", func(i int) error {
+		k, err := NodeKey(r.node(i).Index)
+		if err != nil {
+			return err
+		}
+		s, err := r.sign(i, k, at)
+		if err != nil {
+			return err
+		}
+		if r.wire != nil {
+			s = signedReport{wire: r.ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)}
+		}
+		r.signed[i] = s
+		return nil
+	})
 }
 
 // node is the node of uptime request i.
