@@ -16,8 +16,9 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/zosapi"
-	"github.com/grid4/grid4/registrar/client"
+	zosrpc "github.com/grid4/grid4/node/zosapi/api"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
+	regclient "github.com/grid4/grid4/registrar/client"
 )
 
 // NodeEnv is the environment variable naming the node when --node is not
@@ -53,7 +54,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 
 // nodeSession is what a node command runs with.
 type nodeSession struct {
-	api  *zosapi.Client
+	api  *zosclient.Client
 	key  keys.KeyPair
 	twin uint64
 	out  *printer
@@ -93,7 +94,7 @@ func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (contex
 			cancel()
 			return nil, nil, nil, errors.New("no twin: pass --twin ID (or set " + TwinEnv + "), or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
 		}
-		rc, err := client.New(u, client.WithIdentity(kp, 0), client.WithUserAgent("gridctl"))
+		rc, err := regclient.New(u, regclient.WithIdentity(kp, 0), regclient.WithUserAgent("gridctl"))
 		if err != nil {
 			cancel()
 			return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
@@ -104,7 +105,7 @@ func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (contex
 			return nil, nil, nil, s.explain(err)
 		}
 	}
-	api, err := zosapi.NewClient(node, kp, twin, nil)
+	api, err := zosclient.New(node, kp, twin, nil)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, err
@@ -117,8 +118,8 @@ func (s *nodeSession) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	var re *zosapi.Error
-	var he *zosapi.HTTPError
+	var re *zosrpc.Error
+	var he *zosclient.HTTPError
 	switch {
 	case errors.As(err, &re):
 		return wrapMsg(err, "node refused: %s", re.Message)
@@ -245,9 +246,9 @@ see their history. Only a deployment's owner can see or change it.`,
 	cmd.AddCommand(
 		newDeploymentListCommand(env, &nf),
 		newDeploymentIDCommand(env, &nf, "show", "Show a deployment and the state of its workloads", nil),
-		newDeploymentIDCommand(env, &nf, "delete", "Remove all the workloads of a deployment", (*zosapi.Client).Delete),
-		newDeploymentIDCommand(env, &nf, "pause", "Suspend the workloads of a deployment that can be suspended", (*zosapi.Client).Pause),
-		newDeploymentIDCommand(env, &nf, "resume", "Resume the paused workloads of a deployment", (*zosapi.Client).Resume),
+		newDeploymentIDCommand(env, &nf, "delete", "Remove all the workloads of a deployment", (*zosclient.Client).Delete),
+		newDeploymentIDCommand(env, &nf, "pause", "Suspend the workloads of a deployment that can be suspended", (*zosclient.Client).Pause),
+		newDeploymentIDCommand(env, &nf, "resume", "Resume the paused workloads of a deployment", (*zosclient.Client).Resume),
 		newDeploymentUpdateCommand(env, &nf),
 		newDeploymentChangesCommand(env, &nf),
 	)
@@ -301,7 +302,7 @@ func countStates(m map[gridtypes.State]int) string {
 
 // newDeploymentIDCommand makes a command on one deployment: show when op
 // is nil, else the operation (delete, pause, resume).
-func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosapi.Client, context.Context, uint64) (gridtypes.Record, error)) *cobra.Command {
+func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosclient.Client, context.Context, uint64) (gridtypes.Record, error)) *cobra.Command {
 	var (
 		id   identityFlags
 		wait bool

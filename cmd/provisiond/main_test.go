@@ -13,9 +13,9 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/zosapi"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar"
-	"github.com/grid4/grid4/registrar/client"
+	regclient "github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 
@@ -61,8 +61,8 @@ func TestServes(t *testing.T) {
 	ts := httptest.NewServer(rs.Handler())
 	defer ts.Close()
 	kp, _ := keys.Generate(keys.Sr25519)
-	rc, _ := client.New(ts.URL, client.WithIdentity(kp, 0))
-	acc, err := rc.CreateAccount(context.Background(), client.AccountOptions{})
+	rc, _ := regclient.New(ts.URL, regclient.WithIdentity(kp, 0))
+	acc, err := rc.CreateAccount(context.Background(), regclient.AccountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestServes(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	api, err := zosapi.NewClient(url, kp, acc.TwinID, nil)
+	api, err := zosclient.New(url, kp, acc.TwinID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

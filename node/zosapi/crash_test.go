@@ -18,6 +18,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
 )
 
 // nodeEnv makes this test binary run a node (engine and API) instead of
@@ -128,7 +129,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 	ctx := context.Background()
 
 	first := startNodeProcess(t, dir, addr, reg, "vm")
-	c, err := NewClient(first.url, alice.key, alice.id, nil)
+	c, err := zosclient.New(first.url, alice.key, alice.id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

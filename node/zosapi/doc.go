@@ -11,6 +11,8 @@
 // with the error codes of rpc.go. Only a deployment's owner may read or
 // change it.
 //
-// Client is the Go client gridctl uses. docs/zos-api.md describes the
-// methods, errors and a gridctl walkthrough.
+// This package is the server. Its wire format is package node/zosapi/api
+// (with the deployment types of gridtypes) and its Go client, the one
+// gridctl uses, is package node/zosapi/client; neither imports the server.
+// docs/zos-api.md describes the methods, errors and a gridctl walkthrough.
 package zosapi

@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/zosapi/api"
 )
 
 // deployment is the end-to-end deployment of owner: a disk, a volume, a
@@ -152,22 +153,22 @@ func TestEndToEnd(t *testing.T) {
 
 	// Another twin is refused everything on it.
 	_, err = cb.Get(ctx, id)
-	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+	wantCode(t, err, api.CodeForbidden, gridtypes.ErrForbidden)
 	_, err = cb.Changes(ctx, id)
-	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+	wantCode(t, err, api.CodeForbidden, gridtypes.ErrForbidden)
 	for _, f := range []func(context.Context, uint64) (gridtypes.Record, error){cb.Delete, cb.Pause, cb.Resume} {
 		_, err = f(ctx, id)
-		wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+		wantCode(t, err, api.CodeForbidden, gridtypes.ErrForbidden)
 	}
 	bobNext := next
 	bobNext.Version = 2
 	sign(t, &bobNext, bob)
 	_, err = cb.Update(ctx, bobNext)
-	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+	wantCode(t, err, api.CodeForbidden, gridtypes.ErrForbidden)
 	stolen := deployment(alice, lc.url("/x"))
 	sign(t, &stolen, alice)
 	_, err = cb.Deploy(ctx, stolen)
-	wantCode(t, err, CodeForbidden, gridtypes.ErrForbidden)
+	wantCode(t, err, api.CodeForbidden, gridtypes.ErrForbidden)
 	if l, err := cb.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("bob lists %v %v", l, err)
 	}
@@ -185,11 +186,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("statistics %+v %v", stats, err)
 	}
 	v, err := ca.Version(ctx)
-	if err != nil || v.Version != "v0.0.0-test" || v.API != APIVersion || v.NodeID != 9 || len(v.Types) != 6 {
+	if err != nil || v.Version != "v0.0.0-test" || v.API != api.APIVersion || v.NodeID != 9 || len(v.Types) != 6 {
 		t.Fatalf("version %+v %v", v, err)
 	}
 	ifs, err := ca.Interfaces(ctx)
-	if err != nil || !slices.ContainsFunc(ifs, func(i Interface) bool { return i.Name == "lo" }) {
+	if err != nil || !slices.ContainsFunc(ifs, func(i api.Interface) bool { return i.Name == "lo" }) {
 		t.Fatalf("interfaces %+v %v", ifs, err)
 	}
 	doc, err := ca.Discover(ctx)
@@ -227,10 +228,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("removal order %v, want %v", removal, want)
 	}
 	_, err = ca.Delete(ctx, id)
-	wantCode(t, err, CodeConflict, gridtypes.ErrConflict)
+	wantCode(t, err, api.CodeConflict, gridtypes.ErrConflict)
 
 	// Metrics saw the calls.
-	resp, err := http.Get(n.url + MetricsPath)
+	resp, err := http.Get(n.url + api.MetricsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func withData(d gridtypes.Deployment, data map[string]any) gridtypes.Deployment 
 
 func wantCode(t *testing.T, err error, code int, sentinel error) {
 	t.Helper()
-	var re *Error
+	var re *api.Error
 	if !errors.As(err, &re) || re.Code != code || !errors.Is(err, sentinel) {
 		t.Fatalf("error %v, want code %d (%v)", err, code, sentinel)
 	}
@@ -273,7 +274,7 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	d := deployment(alice, "ws://127.0.0.1:9/x")
 	sign(t, &d, alice)
 	_, err := ca.Deploy(ctx, d)
-	wantCode(t, err, CodeCapacity, gridtypes.ErrCapacity)
+	wantCode(t, err, api.CodeCapacity, gridtypes.ErrCapacity)
 	if !strings.Contains(err.Error(), "cru: need 2, free 1") {
 		t.Fatalf("capacity message %v", err)
 	}
@@ -282,9 +283,9 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	bad := deployment(alice, "ws://127.0.0.1:9/x")
 	bad.Workloads[3].Data = json.RawMessage(`{"size":"64MiB"}`)
 	_ = bad.Sign(alice.id, alice.key)
-	err = ca.Call(ctx, MethodDeploy, map[string]any{"deployment": bad}, nil)
-	var re *Error
-	if !errors.As(err, &re) || re.Code != CodeInvalidParams || re.Data.(map[string]any)["field"] != "workloads[3].data" {
+	err = ca.Call(ctx, api.MethodDeploy, map[string]any{"deployment": bad}, nil)
+	var re *api.Error
+	if !errors.As(err, &re) || re.Code != api.CodeInvalidParams || re.Data.(map[string]any)["field"] != "workloads[3].data" {
 		t.Fatalf("bad data: %#v", err)
 	}
 	// Unknown type.
@@ -292,12 +293,12 @@ func TestRefusedBeforeQueueing(t *testing.T) {
 	unknown.Workloads[3].Type = "gateway-name"
 	sign(t, &unknown, alice)
 	_, err = ca.Deploy(ctx, unknown)
-	wantCode(t, err, CodeInvalidParams, gridtypes.ErrInvalid)
+	wantCode(t, err, api.CodeInvalidParams, gridtypes.ErrInvalid)
 	// Unsigned deployment.
 	unsigned := deployment(alice, "ws://127.0.0.1:9/x")
 	unsigned.Workloads = unsigned.Workloads[3:]
 	_, err = ca.Deploy(ctx, unsigned)
-	wantCode(t, err, CodeSignature, gridtypes.ErrSignature)
+	wantCode(t, err, api.CodeSignature, gridtypes.ErrSignature)
 
 	st, err := ca.Statistics(ctx)
 	if err != nil || st.Queued != 0 || st.Deployments != 0 {
@@ -347,7 +348,7 @@ func TestRawProtocol(t *testing.T) {
 	reg := startRegistrar(t)
 	alice := newTwin(t, reg, keys.Ed25519)
 	n := startNode(t, reg, nodeOptions{})
-	signed := &http.Client{Transport: n.client(t, alice).hc.Transport}
+	signed := &http.Client{Transport: auth.NewTransport(nil, alice.key, alice.id)}
 	post := func(hc *http.Client, path, body string) (int, string) {
 		t.Helper()
 		resp, err := hc.Post(n.url+path, "application/json", strings.NewReader(body))
@@ -359,7 +360,7 @@ func TestRawProtocol(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	// Unsigned: 401 before JSON-RPC.
-	if code, body := post(http.DefaultClient, RPCPath, `{"jsonrpc":"2.0","id":1,"method":"node.version"}`); code != 401 || !strings.Contains(body, "missing credentials") {
+	if code, body := post(http.DefaultClient, api.RPCPath, `{"jsonrpc":"2.0","id":1,"method":"node.version"}`); code != 401 || !strings.Contains(body, "missing credentials") {
 		t.Fatalf("unsigned: %d %s", code, body)
 	}
 	cases := []struct{ body, want string }{
@@ -374,28 +375,28 @@ func TestRawProtocol(t *testing.T) {
 		{`[]`, `"code":-32600`},
 	}
 	for _, c := range cases {
-		code, body := post(signed, RPCPath, c.body)
+		code, body := post(signed, api.RPCPath, c.body)
 		if code != 200 || !strings.Contains(body, c.want) {
 			t.Errorf("%s\n -> %d %s\n want %s", c.body, code, body, c.want)
 		}
 	}
 	// A notification gets no answer; the short path works too.
-	if code, body := post(signed, RPCPathShort, `{"jsonrpc":"2.0","method":"node.version"}`); code != 204 || body != "" {
+	if code, body := post(signed, api.RPCPathShort, `{"jsonrpc":"2.0","method":"node.version"}`); code != 204 || body != "" {
 		t.Fatalf("notification: %d %q", code, body)
 	}
 	// The batch above answered two of three.
-	_, body := post(signed, RPCPath, `[{"jsonrpc":"2.0","id":1,"method":"node.version"},{"jsonrpc":"2.0","method":"node.version"}]`)
-	var resps []Response
+	_, body := post(signed, api.RPCPath, `[{"jsonrpc":"2.0","id":1,"method":"node.version"},{"jsonrpc":"2.0","method":"node.version"}]`)
+	var resps []api.Response
 	if err := json.Unmarshal([]byte(body), &resps); err != nil || len(resps) != 1 {
 		t.Fatalf("batch: %s", body)
 	}
 	// Legacy X-Auth (the seed's header) is accepted too.
 	legacy := &http.Client{Transport: &auth.Transport{Signer: auth.Signer{Key: alice.key, TwinID: alice.id}, Legacy: true}}
-	if code, body := post(legacy, RPCPath, `{"jsonrpc":"2.0","id":9,"method":"node.version"}`); code != 200 || !strings.Contains(body, `"api":"1.0.0"`) {
+	if code, body := post(legacy, api.RPCPath, `{"jsonrpc":"2.0","id":9,"method":"node.version"}`); code != 200 || !strings.Contains(body, `"api":"1.0.0"`) {
 		t.Fatalf("legacy: %d %s", code, body)
 	}
 	// The OpenRPC document is public.
-	resp, err := http.Get(n.url + OpenRPCPath)
+	resp, err := http.Get(n.url + api.OpenRPCPath)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("openrpc: %v", err)
 	}

@@ -23,8 +23,9 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zlogs"
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar"
-	"github.com/grid4/grid4/registrar/client"
+	regclient "github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 
@@ -59,11 +60,11 @@ func newTwin(t testing.TB, registrarURL string, scheme keys.Scheme) twin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(registrarURL, client.WithIdentity(kp, 0))
+	c, err := regclient.New(registrarURL, regclient.WithIdentity(kp, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := c.CreateAccount(context.Background(), client.AccountOptions{})
+	acc, err := c.CreateAccount(context.Background(), regclient.AccountOptions{})
 	if err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
@@ -203,7 +204,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 		gridtypes.ZMachineLightType: machines,
 		gridtypes.ZLogsType:         zl,
 	}
-	reg, err := client.New(registrarURL)
+	reg, err := regclient.New(registrarURL)
 	if err != nil {
 		return nil, err
 	}
@@ -248,9 +249,9 @@ func startNode(t *testing.T, registrarURL string, o nodeOptions) *node {
 	return n
 }
 
-func (n *node) client(t testing.TB, tw twin) *Client {
+func (n *node) client(t testing.TB, tw twin) *zosclient.Client {
 	t.Helper()
-	c, err := NewClient(n.url, tw.key, tw.id, nil)
+	c, err := zosclient.New(n.url, tw.key, tw.id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func (n *node) client(t testing.TB, tw twin) *Client {
 }
 
 // waitDone polls deployment.get until nothing is pending.
-func waitDone(t testing.TB, c *Client, id uint64) gridtypes.Record {
+func waitDone(t testing.TB, c *zosclient.Client, id uint64) gridtypes.Record {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

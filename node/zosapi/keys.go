@@ -17,7 +17,7 @@ import (
 )
 
 // AccountLookup finds a twin's account on the registrar
-// (client.Client does).
+// (the registrar's client.Client does).
 type AccountLookup interface {
 	AccountByTwin(ctx context.Context, twinID uint64) (api.Account, error)
 }

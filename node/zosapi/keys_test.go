@@ -17,8 +17,10 @@ import (
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
+	zosrpc "github.com/grid4/grid4/node/zosapi/api"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar/api"
-	"github.com/grid4/grid4/registrar/client"
+	regclient "github.com/grid4/grid4/registrar/client"
 )
 
 // fakeAccounts is a registrar whose twins' keys the test changes.
@@ -38,7 +40,7 @@ func (f *fakeAccounts) AccountByTwin(_ context.Context, id uint64) (api.Account,
 	}
 	k, ok := f.keys[id]
 	if !ok {
-		return api.Account{}, fmt.Errorf("GET /accounts: %w", client.ErrNotFound)
+		return api.Account{}, fmt.Errorf("GET /accounts: %w", regclient.ErrNotFound)
 	}
 	return api.Account{TwinID: id, PublicKey: base64.StdEncoding.EncodeToString(k)}, nil
 }
@@ -178,7 +180,7 @@ func TestChangedKeyNotLockedOut(t *testing.T) {
 	defer ts.Close()
 	ctx := context.Background()
 	call := func(kp keys.KeyPair) error {
-		c, err := NewClient(ts.URL, kp, 7, nil)
+		c, err := zosclient.New(ts.URL, kp, 7, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +194,7 @@ func TestChangedKeyNotLockedOut(t *testing.T) {
 	// Within MinRefresh of the last fetch, a bad signature does not make
 	// the node ask again (a stream of bad signatures cannot hammer the
 	// registrar).
-	if err := call(newKey); !errors.Is(err, ErrUnauthorized) {
+	if err := call(newKey); !errors.Is(err, zosclient.ErrUnauthorized) {
 		t.Fatalf("new key right away: %v", err)
 	}
 	clk.Advance(11 * time.Second)
@@ -205,7 +207,7 @@ func TestChangedKeyNotLockedOut(t *testing.T) {
 	}
 	// The old key no longer works.
 	clk.Advance(11 * time.Second)
-	if err := call(oldKey); !errors.Is(err, ErrUnauthorized) {
+	if err := call(oldKey); !errors.Is(err, zosclient.ErrUnauthorized) {
 		t.Fatalf("old key: %v", err)
 	}
 }
@@ -257,7 +259,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 	if !slices.Equal(inDoc, inServer) {
 		t.Fatalf("document %v\nserver   %v", inDoc, inServer)
 	}
-	codes := map[int]bool{CodeInvalidParams: true, CodeNotFound: true, CodeForbidden: true, CodeConflict: true, CodeBusy: true, CodeCapacity: true, CodeSignature: true}
+	codes := map[int]bool{zosrpc.CodeInvalidParams: true, zosrpc.CodeNotFound: true, zosrpc.CodeForbidden: true, zosrpc.CodeConflict: true, zosrpc.CodeBusy: true, zosrpc.CodeCapacity: true, zosrpc.CodeSignature: true}
 	for name, e := range doc.Components.Errors {
 		if !codes[e.Code] {
 			t.Errorf("error %s has code %d the server does not use", name, e.Code)

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,18 +18,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
-)
-
-// Routes of the API.
-const (
-	// RPCPath is where JSON-RPC requests are POSTed (RPCPathShort too).
-	RPCPath      = "/api/v1/rpc"
-	RPCPathShort = "/rpc"
-	// OpenRPCPath serves the OpenRPC document without authentication
-	// (the same document rpc.discover returns).
-	OpenRPCPath = "/api/v1/openrpc.json"
-	// MetricsPath serves Prometheus metrics.
-	MetricsPath = "/metrics"
+	"github.com/grid4/grid4/node/zosapi/api"
 )
 
 //go:embed openrpc.json
@@ -133,13 +123,13 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	rpc := s.authenticate(http.HandlerFunc(s.serveRPC))
-	mux.Handle("POST "+RPCPath, rpc)
-	mux.Handle("POST "+RPCPathShort, rpc)
-	mux.HandleFunc("GET "+OpenRPCPath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("POST "+api.RPCPath, rpc)
+	mux.Handle("POST "+api.RPCPathShort, rpc)
+	mux.HandleFunc("GET "+api.OpenRPCPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openRPCDocument)
 	})
-	mux.Handle("GET "+MetricsPath, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.Handle("GET "+api.MetricsPath, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	return mux
 }
 
@@ -185,11 +175,11 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 	if len(body) > 0 && body[0] == '[' {
 		var batch []json.RawMessage
 		if err := json.Unmarshal(body, &batch); err != nil {
-			out = Response{JSONRPC: Version, ID: json.RawMessage("null"), Error: &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}}
+			out = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null"), Error: &api.Error{Code: api.CodeParseError, Message: "parse error: " + err.Error()}}
 		} else if len(batch) == 0 {
-			out = Response{JSONRPC: Version, ID: json.RawMessage("null"), Error: &Error{Code: CodeInvalidRequest, Message: "empty batch"}}
+			out = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null"), Error: &api.Error{Code: api.CodeInvalidRequest, Message: "empty batch"}}
 		} else {
-			var resps []Response
+			var resps []api.Response
 			for _, item := range batch {
 				if resp, ok := s.one(r.Context(), caller.TwinID, item); ok {
 					resps = append(resps, resp)
@@ -215,27 +205,27 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 }
 
 // one runs one request; ok is false for a notification.
-func (s *Server) one(ctx context.Context, caller uint64, raw json.RawMessage) (resp Response, ok bool) {
-	resp = Response{JSONRPC: Version, ID: json.RawMessage("null")}
-	var req Request
+func (s *Server) one(ctx context.Context, caller uint64, raw json.RawMessage) (resp api.Response, ok bool) {
+	resp = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null")}
+	var req api.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
 		var se *json.SyntaxError
-		code := CodeInvalidRequest
+		code := api.CodeInvalidRequest
 		if errors.As(err, &se) {
-			code = CodeParseError
+			code = api.CodeParseError
 		}
-		resp.Error = &Error{Code: code, Message: "not a JSON-RPC request: " + err.Error()}
+		resp.Error = &api.Error{Code: code, Message: "not a JSON-RPC request: " + err.Error()}
 		return resp, true
 	}
 	if !validID(req.ID) {
-		resp.Error = &Error{Code: CodeInvalidRequest, Message: "id must be a string, a number or null"}
+		resp.Error = &api.Error{Code: api.CodeInvalidRequest, Message: "id must be a string, a number or null"}
 		return resp, true
 	}
 	if req.ID != nil {
 		resp.ID = req.ID
 	}
-	if req.JSONRPC != Version || req.Method == "" {
-		resp.Error = &Error{Code: CodeInvalidRequest, Message: `a request needs "jsonrpc": "2.0" and a method`}
+	if req.JSONRPC != api.Version || req.Method == "" {
+		resp.Error = &api.Error{Code: api.CodeInvalidRequest, Message: `a request needs "jsonrpc": "2.0" and a method`}
 		return resp, true
 	}
 	start := s.c.Now()
@@ -245,7 +235,7 @@ func (s *Server) one(ctx context.Context, caller uint64, raw json.RawMessage) (r
 	var err error
 	if !found {
 		label = "unknown"
-		err = &Error{Code: CodeMethodNotFound, Message: "method not found: " + req.Method}
+		err = &api.Error{Code: api.CodeMethodNotFound, Message: "method not found: " + req.Method}
 	} else {
 		result, err = m(ctx, caller, req.Params)
 	}
@@ -254,14 +244,14 @@ func (s *Server) one(ctx context.Context, caller uint64, raw json.RawMessage) (r
 		re := errorOf(err)
 		code = re.Code
 		resp.Error = re
-		if re.Code == CodeInternal {
+		if re.Code == api.CodeInternal {
 			s.log.Error("call failed", "method", req.Method, "twin", caller, "error", err)
 		}
 	} else {
 		b, merr := json.Marshal(result)
 		if merr != nil {
 			s.log.Error("encoding a result", "method", req.Method, "error", merr)
-			code, resp.Error = CodeInternal, &Error{Code: CodeInternal, Message: "internal error"}
+			code, resp.Error = api.CodeInternal, &api.Error{Code: api.CodeInternal, Message: "internal error"}
 		} else {
 			resp.Result = b
 		}
@@ -301,4 +291,38 @@ func decodeParams(params json.RawMessage, v any) error {
 		return invalidParams("params: %v", err)
 	}
 	return nil
+}
+
+// errorOf maps an engine error to its JSON-RPC error. Internal failures
+// get a generic message (the server logs the details).
+func errorOf(err error) *api.Error {
+	var re *api.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	var ve *gridtypes.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return &api.Error{Code: api.CodeInvalidParams, Message: err.Error(), Data: map[string]string{"field": ve.Field}}
+	case errors.Is(err, gridtypes.ErrInvalid):
+		return &api.Error{Code: api.CodeInvalidParams, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrNotFound):
+		return &api.Error{Code: api.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrForbidden):
+		return &api.Error{Code: api.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrConflict):
+		return &api.Error{Code: api.CodeConflict, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrBusy):
+		return &api.Error{Code: api.CodeBusy, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrCapacity):
+		return &api.Error{Code: api.CodeCapacity, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrSignature):
+		return &api.Error{Code: api.CodeSignature, Message: err.Error()}
+	}
+	return &api.Error{Code: api.CodeInternal, Message: "internal error"}
+}
+
+// invalidParams makes a CodeInvalidParams error.
+func invalidParams(format string, args ...any) *api.Error {
+	return &api.Error{Code: api.CodeInvalidParams, Message: fmt.Sprintf(format, args...)}
 }

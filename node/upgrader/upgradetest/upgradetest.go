@@ -26,7 +26,7 @@ import (
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/registrar/api"
-	"github.com/grid4/grid4/registrar/client"
+	regclient "github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
 
@@ -47,7 +47,7 @@ type Grid struct {
 
 	publisher keys.KeyPair
 	pub       *hubclient.Client
-	admin     *client.Client
+	admin     *regclient.Client
 	hubProxy  *Proxy
 }
 
@@ -101,10 +101,10 @@ func Start(t testing.TB) *Grid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.admin, err = client.New(ts.URL, client.WithIdentity(admin, 0)); err != nil {
+	if g.admin, err = regclient.New(ts.URL, regclient.WithIdentity(admin, 0)); err != nil {
 		t.Fatal(err)
 	}
-	acc, err := g.admin.EnsureAccount(ctx, client.AccountOptions{})
+	acc, err := g.admin.EnsureAccount(ctx, regclient.AccountOptions{})
 	if err != nil || acc.TwinID != 1 {
 		t.Fatalf("admin account: twin %d, %v (want twin 1)", acc.TwinID, err)
 	}
@@ -116,10 +116,10 @@ func Start(t testing.TB) *Grid {
 func (g *Grid) Hub() *Proxy { return g.hubProxy }
 
 // Registrar returns an unsigned client of the registrar.
-func (g *Grid) Registrar(t testing.TB) *client.Client {
+func (g *Grid) Registrar(t testing.TB) *regclient.Client {
 	t.Helper()
-	c, err := client.New(g.RegistrarURL, client.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
-		client.WithRetry(client.RetryPolicy{MaxAttempts: 1}))
+	c, err := regclient.New(g.RegistrarURL, regclient.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
+		regclient.WithRetry(regclient.RetryPolicy{MaxAttempts: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +133,15 @@ func (g *Grid) Farm(t testing.TB) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(g.RegistrarURL, client.WithIdentity(kp, 0))
+	c, err := regclient.New(g.RegistrarURL, regclient.WithIdentity(kp, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := c.EnsureAccount(ctx, client.AccountOptions{}); err != nil {
+	if _, err := c.EnsureAccount(ctx, regclient.AccountOptions{}); err != nil {
 		t.Fatalf("farmer account: %v", err)
 	}
-	id, err := c.CreateFarm(ctx, client.NewFarm{Name: "farm" + rand.Text()[:10]})
+	id, err := c.CreateFarm(ctx, regclient.NewFarm{Name: "farm" + rand.Text()[:10]})
 	if err != nil {
 		t.Fatalf("farm: %v", err)
 	}

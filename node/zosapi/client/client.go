@@ -1,4 +1,15 @@
-package zosapi
+// Package client is the Go client of zos-api-light (package node/zosapi):
+// one method per JSON-RPC method, every request signed as the caller's twin
+// (signed requests v2, package auth). Deployments and answers are the types
+// of package gridtypes and the JSON-RPC envelope is node/zosapi/api, so a
+// program using the client links neither the server nor the engine, and no
+// database, bus or metrics library.
+//
+// JSON-RPC errors are *api.Error, which match the sentinels of gridtypes
+// (ErrInvalid, ErrCapacity...) with errors.Is; refusals before JSON-RPC
+// (authentication, size) are *HTTPError, which matches ErrUnauthorized for
+// 401.
+package client
 
 import (
 	"bytes"
@@ -15,6 +26,7 @@ import (
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/zosapi/api"
 )
 
 // ErrUnauthorized is wrapped by HTTPError for 401 answers (the node did
@@ -52,17 +64,17 @@ type Client struct {
 	id       atomic.Uint64
 }
 
-// NewClient returns a client of the node at nodeURL (its base URL, e.g.
+// New returns a client of the node at nodeURL (its base URL, e.g.
 // http://node:2021; a URL with a path is used as the endpoint as it is)
 // signing as twinID with key. base sends the signed requests (nil:
 // http.DefaultTransport).
-func NewClient(nodeURL string, key keys.KeyPair, twinID uint64, base http.RoundTripper) (*Client, error) {
+func New(nodeURL string, key keys.KeyPair, twinID uint64, base http.RoundTripper) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(nodeURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("node URL %q: want http(s)://host[:port]", nodeURL)
 	}
 	if u.Path == "" || u.Path == "/" {
-		u.Path = RPCPath
+		u.Path = api.RPCPath
 	}
 	if key == nil || twinID == 0 {
 		return nil, errors.New("zosapi: a client needs a key and its twin id")
@@ -75,7 +87,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 
 // Call calls method with by-name params (nil for none) and decodes the
 // result into result (nil to drop it). JSON-RPC errors are *Error, which
-// match the provision sentinels with errors.Is; refusals before JSON-RPC
+// match the gridtypes sentinels with errors.Is; refusals before JSON-RPC
 // are *HTTPError.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	req := struct {
@@ -83,7 +95,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		ID      uint64 `json:"id"`
 		Method  string `json:"method"`
 		Params  any    `json:"params,omitempty"`
-	}{Version, c.id.Add(1), method, params}
+	}{api.Version, c.id.Add(1), method, params}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -112,7 +124,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		}
 		return &HTTPError{Status: resp.StatusCode, Message: msg}
 	}
-	var r Response
+	var r api.Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("%s: answer is not JSON-RPC: %w", method, err)
 	}
@@ -135,79 +147,79 @@ func (c *Client) record(ctx context.Context, method string, params any) (gridtyp
 
 // Deploy sends a new, signed deployment.
 func (c *Client) Deploy(ctx context.Context, d gridtypes.Deployment) (gridtypes.Record, error) {
-	return c.record(ctx, MethodDeploy, map[string]any{"deployment": d})
+	return c.record(ctx, api.MethodDeploy, map[string]any{"deployment": d})
 }
 
 // Update sends a new, signed version of a deployment.
 func (c *Client) Update(ctx context.Context, d gridtypes.Deployment) (gridtypes.Record, error) {
-	return c.record(ctx, MethodUpdate, map[string]any{"deployment": d})
+	return c.record(ctx, api.MethodUpdate, map[string]any{"deployment": d})
 }
 
 // Delete removes a deployment's workloads.
 func (c *Client) Delete(ctx context.Context, id uint64) (gridtypes.Record, error) {
-	return c.record(ctx, MethodDelete, IDParams{ID: id})
+	return c.record(ctx, api.MethodDelete, api.IDParams{ID: id})
 }
 
 // Get returns a deployment.
 func (c *Client) Get(ctx context.Context, id uint64) (gridtypes.Record, error) {
-	return c.record(ctx, MethodGet, IDParams{ID: id})
+	return c.record(ctx, api.MethodGet, api.IDParams{ID: id})
 }
 
 // Pause suspends a deployment's workloads.
 func (c *Client) Pause(ctx context.Context, id uint64) (gridtypes.Record, error) {
-	return c.record(ctx, MethodPause, IDParams{ID: id})
+	return c.record(ctx, api.MethodPause, api.IDParams{ID: id})
 }
 
 // Resume resumes them.
 func (c *Client) Resume(ctx context.Context, id uint64) (gridtypes.Record, error) {
-	return c.record(ctx, MethodResume, IDParams{ID: id})
+	return c.record(ctx, api.MethodResume, api.IDParams{ID: id})
 }
 
 // List returns the caller's deployments.
 func (c *Client) List(ctx context.Context) ([]gridtypes.Summary, error) {
 	var out []gridtypes.Summary
-	err := c.Call(ctx, MethodList, nil, &out)
+	err := c.Call(ctx, api.MethodList, nil, &out)
 	return out, err
 }
 
 // Changes returns a deployment's history.
 func (c *Client) Changes(ctx context.Context, id uint64) ([]gridtypes.Change, error) {
 	var out []gridtypes.Change
-	err := c.Call(ctx, MethodChanges, IDParams{ID: id}, &out)
+	err := c.Call(ctx, api.MethodChanges, api.IDParams{ID: id}, &out)
 	return out, err
 }
 
 // Capacity returns the node's capacity.
 func (c *Client) Capacity(ctx context.Context) (gridtypes.CapacityReport, error) {
 	var out gridtypes.CapacityReport
-	err := c.Call(ctx, MethodCapacity, nil, &out)
+	err := c.Call(ctx, api.MethodCapacity, nil, &out)
 	return out, err
 }
 
 // Statistics returns the node's statistics.
 func (c *Client) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
 	var out gridtypes.Statistics
-	err := c.Call(ctx, MethodStatistics, nil, &out)
+	err := c.Call(ctx, api.MethodStatistics, nil, &out)
 	return out, err
 }
 
 // Version returns the node's versions.
-func (c *Client) Version(ctx context.Context) (NodeVersion, error) {
-	var out NodeVersion
-	err := c.Call(ctx, MethodVersion, nil, &out)
+func (c *Client) Version(ctx context.Context) (api.NodeVersion, error) {
+	var out api.NodeVersion
+	err := c.Call(ctx, api.MethodVersion, nil, &out)
 	return out, err
 }
 
 // Interfaces returns the node's network interfaces.
-func (c *Client) Interfaces(ctx context.Context) ([]Interface, error) {
-	var out []Interface
-	err := c.Call(ctx, MethodInterfaces, nil, &out)
+func (c *Client) Interfaces(ctx context.Context) ([]api.Interface, error) {
+	var out []api.Interface
+	err := c.Call(ctx, api.MethodInterfaces, nil, &out)
 	return out, err
 }
 
 // Discover returns the node's OpenRPC document.
 func (c *Client) Discover(ctx context.Context) (json.RawMessage, error) {
 	var out json.RawMessage
-	err := c.Call(ctx, MethodDiscover, nil, &out)
+	err := c.Call(ctx, api.MethodDiscover, nil, &out)
 	return out, err
 }
