@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 
 func TestFlags(t *testing.T) {
 	var out bytes.Buffer
-	if code := run(context.Background(), nil, func(string) string { return "" }, &out, &out); code != 2 || !strings.Contains(out.String(), "--registrar is required") {
+	if code := Main(context.Background(), "dev", nil, func(string) string { return "" }, &out, &out); code != 2 || !strings.Contains(out.String(), "--registrar is required") {
 		t.Fatalf("no registrar: %d %s", code, out.String())
 	}
 	env := map[string]string{"PROVISIOND_REGISTRAR": "http://r", "PROVISIOND_LISTEN": ":1"}
@@ -73,6 +73,7 @@ func TestServes(t *testing.T) {
 	}
 	addr := make(chan string, 1)
 	c.ready = func(a string) { addr <- a }
+	c.version = "dev"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, c, io.Discard) }()
@@ -88,7 +89,7 @@ func TestServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := api.Version(ctx)
-	if err != nil || v.Version != version || len(v.Types) != 7 {
+	if err != nil || v.Version != "dev" || len(v.Types) != 7 {
 		t.Fatalf("version %+v %v", v, err)
 	}
 	d := gridtypes.Deployment{TwinID: acc.TwinID, Workloads: []gridtypes.Workload{{Name: "disk", Type: gridtypes.ZMountType, Data: []byte(`{"size":1048576}`)}}}

@@ -1,0 +1,382 @@
+// Package daemon is provisiond as a program of its own: the provisioning
+// engine with every type manager, and its user API, zos-api-light
+// (JSON-RPC 2.0 over HTTP, every call signed by the caller's twin, whose
+// key is looked up on the registrar). cmd/provisiond only calls Main.
+//
+//	provisiond --registrar URL [--listen :2021] [--data /var/lib/grid4/provision] ...
+//
+// Every flag can also be set with an environment variable
+// PROVISIOND_<FLAG> (PROVISIOND_REGISTRAR, PROVISIOND_LISTEN, ...); a flag
+// wins over its variable. The node's capacity is probed (node/hostinfo)
+// unless --cru, --mru, --sru and --hru give it. See docs/provisioning.md
+// and docs/zos-api.md.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/flagvalue"
+	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/node/hostinfo"
+	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/provisiond/netlight"
+	"github.com/grid4/grid4/node/provisiond/publicip"
+	"github.com/grid4/grid4/node/provisiond/qsfs"
+	"github.com/grid4/grid4/node/provisiond/volume"
+	"github.com/grid4/grid4/node/provisiond/zlogs"
+	"github.com/grid4/grid4/node/provisiond/zmachine"
+	"github.com/grid4/grid4/node/provisiond/zmount"
+	"github.com/grid4/grid4/node/zosapi"
+	"github.com/grid4/grid4/registrar/client"
+)
+
+// config is what the flags say.
+type config struct {
+	version                       string
+	listen, data, registrar       string
+	cru                           uint64
+	mru, sru, hru                 string
+	reserveMRU, reserveSRU        string
+	publicIface, publicIPs, pubGW string
+	kernel, initrd                string
+	volumeMode                    string
+	nodeID, twinID                uint64
+	logLevel                      slog.Level
+	busURL                        string
+	ready                         func(addr string)
+}
+
+// envPrefix prefixes the environment variable of every flag: --registrar
+// is PROVISIOND_REGISTRAR.
+const envPrefix = "PROVISIOND_"
+
+func parse(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("provisiond", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.listen, "listen", ":2021", "address of the API (JSON-RPC at /api/v1/rpc, metrics at /metrics)")
+	fs.StringVar(&c.data, "data", "/var/lib/grid4/provision", "data directory (queue, disks, volumes, logs)")
+	fs.StringVar(&c.registrar, "registrar", "", "registrar URL, where twins' keys are looked up (required)")
+	fs.Uint64Var(&c.cru, "cru", 0, "vCPUs for workloads (0: probe the host)")
+	fs.StringVar(&c.mru, "mru", "", "memory for workloads, e.g. 16GiB (empty: probe the host)")
+	fs.StringVar(&c.sru, "sru", "", "SSD storage for workloads, e.g. 500GiB (empty: probe the host)")
+	fs.StringVar(&c.hru, "hru", "", "HDD storage for workloads (empty: probe the host)")
+	fs.StringVar(&c.reserveMRU, "reserve-mru", "2GiB", "memory kept for the node itself when probing")
+	fs.StringVar(&c.reserveSRU, "reserve-sru", "50GiB", "SSD storage kept for the node itself when probing")
+	fs.StringVar(&c.publicIface, "public-interface", "", "host interface facing the public network (for ipv4 workloads)")
+	fs.StringVar(&c.publicIPs, "public-ips", "", "comma-separated public addresses with prefix length, e.g. 185.69.166.150/24")
+	fs.StringVar(&c.pubGW, "public-gateway", "", "gateway of the public network")
+	fs.StringVar(&c.kernel, "machine-kernel", "", "kernel image machines boot")
+	fs.StringVar(&c.initrd, "machine-initrd", "", "initrd for machines (optional)")
+	fs.StringVar(&c.volumeMode, "volume-enforcement", "", "loop-ext4 or accounting (empty: loop-ext4 when the host can)")
+	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
+	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
+	fs.Var((*logflag.Level)(&c.logLevel), "log-level", "debug, info, warn or error")
+	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.BusObject+" to other modules (empty: not served)")
+	if err := envflag.Parse(fs, args, envPrefix, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(out, "Usage: provisiond --registrar URL [flags]\n\nA node's provisioning engine and its user API, zos-api-light.\n")
+			envflag.PrintDefaults(out, fs, envPrefix, "registrar")
+		}
+		return c, err
+	}
+	if c.registrar == "" {
+		return c, errors.New("--registrar is required (twins' keys are looked up there)")
+	}
+	return c, nil
+}
+
+// Main runs provisiond with args (without the program name) and the
+// environment getenv until ctx ends, and returns the exit code: 0, 1 when
+// it fails, 2 for bad flags. version is what node.version reports.
+func Main(ctx context.Context, version string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return 2
+	}
+	c.version = version
+	if err := serve(ctx, c, stderr); err != nil {
+		fmt.Fprintf(stderr, "provisiond: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, c config, stderr io.Writer) error {
+	log := logflag.New(stderr, c.logLevel, "text")
+
+	reg, err := client.New(c.registrar, client.WithUserAgent("provisiond/"+c.version))
+	if err != nil {
+		return fmt.Errorf("--registrar: %w", err)
+	}
+	keys := zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{})
+	capacity, err := capacityOf(c)
+	if err != nil {
+		return err
+	}
+	managers, closeManagers, err := buildManagers(c, log)
+	if err != nil {
+		return err
+	}
+	defer closeManagers()
+	if pool, _ := managers[gridtypes.PublicIPv4Type].(*publicip.Manager); pool != nil {
+		capacity = withIPv4(capacity, pool.Size())
+	}
+	engine, err := provisiond.Open(provisiond.Config{
+		Dir: filepath.Join(c.data, "engine"), Managers: managers, Keys: keys, Capacity: capacity,
+		Logger: log.With("module", "provisiond"),
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := zosapi.New(zosapi.Config{
+		Engine: engine, Keys: keys, NodeVersion: c.version, NodeID: c.nodeID, TwinID: c.twinID,
+		// X-Auth covers no body: at least refuse the same request twice.
+		Auth:     auth.Config{LegacyReplayGuard: true},
+		Registry: metrics, Logger: log.With("module", "zos-api-light"),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("zos-api-light listening", "addr", ln.Addr().String(), "data", c.data, "types", engine.WorkloadTypes())
+	if c.ready != nil {
+		c.ready(ln.Addr().String())
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(ctx) }()
+	if c.busURL != "" {
+		stopBus, err := serveBus(ctx, c.busURL, engine, log)
+		if err != nil {
+			cancel()
+			<-engineDone
+			return err
+		}
+		defer stopBus()
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- hs.Serve(ln) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-engineDone:
+		engineDone <- runErr
+	case runErr = <-serveDone:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	// The engine stops between operations (or interrupts the running one,
+	// which the next start resumes).
+	if err := <-engineDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// serveBus serves the engine's bus object on the node's bus until ctx
+// ends; stop waits for the server to drain and closes the connection.
+func serveBus(ctx context.Context, url string, engine *provisiond.Engine, log *slog.Logger) (stop func(), err error) {
+	bc, err := bus.Open(url, bus.Options{Logger: log.With("module", "bus")})
+	if err != nil {
+		return nil, fmt.Errorf("--bus: %w", err)
+	}
+	bs := bus.NewServer(bc, bus.ServerOptions{})
+	if err := bs.Handle(provisiond.BusObject, engine.BusMethods()); err != nil {
+		bc.Close()
+		return nil, err
+	}
+	busDone := make(chan struct{})
+	go func() {
+		defer close(busDone)
+		if err := bs.Serve(ctx); err != nil {
+			log.Error("bus server stopped", "error", err)
+		}
+	}()
+	log.Info("serving on the bus", "object", provisiond.BusObject)
+	return func() {
+		<-busDone
+		bc.Close()
+	}, nil
+}
+
+// buildManagers makes one manager per workload type.
+func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
+	dir := func(name string) string { return filepath.Join(c.data, name) }
+	zm, err := zmount.New(dir("zmounts"), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	vol, err := volume.New(volume.Config{Dir: dir("volumes"), Mode: volume.Enforcement(c.volumeMode)})
+	if err != nil {
+		return nil, nil, err
+	}
+	if vol.Enforcement() == volume.Accounting {
+		_, why := volume.Probe()
+		log.Warn("volume sizes are measured, not enforced", "reason", why)
+	}
+	qs, err := qsfs.New(qsfs.Config{Dir: dir("qsfs")})
+	if err != nil {
+		return nil, nil, err
+	}
+	pub := publicip.Config{Dir: dir("publicip"), Parent: c.publicIface}
+	for _, s := range strings.Split(c.publicIPs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--public-ips: %w", err)
+		}
+		pub.Pool = append(pub.Pool, p)
+	}
+	if c.pubGW != "" {
+		if pub.Gateway, err = netip.ParseAddr(c.pubGW); err != nil {
+			return nil, nil, fmt.Errorf("--public-gateway: %w", err)
+		}
+	}
+	pip, err := publicip.New(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	logDir := dir("logs")
+	zl, err := zlogs.New(zlogs.Config{LogDir: logDir, Logger: log.With("module", "zlogs")})
+	if err != nil {
+		return nil, nil, err
+	}
+	zmach, err := zmachine.New(zmachine.Config{
+		Dir: dir("machines"), LogDir: logDir, Kernel: c.kernel, Initrd: c.initrd,
+		// No flist mounter yet: machines fail with "no flist mounter on
+		// this node" until the node's flist module provides one.
+		Storage: storageLocator{zmounts: dir("zmounts"), volumes: dir("volumes"), qsfs: dir("qsfs")},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return map[gridtypes.WorkloadType]provisiond.Manager{
+		gridtypes.ZMountType:        zm,
+		gridtypes.VolumeType:        vol,
+		gridtypes.QuantumSafeFSType: qs,
+		gridtypes.NetworkLightType:  netlight.New(netlight.Config{}),
+		gridtypes.PublicIPv4Type:    pip,
+		gridtypes.ZMachineLightType: zmach,
+		gridtypes.ZLogsType:         zl,
+	}, zl.Close, nil
+}
+
+// storageLocator finds the storage workloads machines mount.
+type storageLocator struct {
+	zmounts, volumes, qsfs string
+}
+
+// Locate implements zmachine.Storage.
+func (s storageLocator) Locate(id string) (string, bool, error) {
+	img := filepath.Join(s.zmounts, id+".img")
+	if _, err := os.Stat(img); err == nil {
+		return img, true, nil
+	}
+	for _, p := range []string{filepath.Join(s.volumes, id), filepath.Join(s.qsfs, id, "mnt")} {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p, false, nil
+		}
+	}
+	return "", false, fmt.Errorf("no disk, volume or qsfs %s on this node", id)
+}
+
+// capacityOf is the configured capacity, or the probed one.
+func capacityOf(c config) (provisiond.CapacityProvider, error) {
+	size := func(flagName, v string) (uint64, error) {
+		if v == "" {
+			return 0, nil
+		}
+		n, err := flagvalue.ParseSize(v)
+		if err != nil {
+			return 0, fmt.Errorf("--%s: %w", flagName, err)
+		}
+		return n, nil
+	}
+	var r gridtypes.Resources
+	var err error
+	r.CRU = c.cru
+	if r.MRU, err = size("mru", c.mru); err != nil {
+		return nil, err
+	}
+	if r.SRU, err = size("sru", c.sru); err != nil {
+		return nil, err
+	}
+	if r.HRU, err = size("hru", c.hru); err != nil {
+		return nil, err
+	}
+	if r.CRU != 0 || r.MRU != 0 || r.SRU != 0 || r.HRU != 0 {
+		return provisiond.FixedCapacity(r), nil
+	}
+	var reserved gridtypes.Resources
+	if reserved.MRU, err = size("reserve-mru", c.reserveMRU); err != nil {
+		return nil, err
+	}
+	if reserved.SRU, err = size("reserve-sru", c.reserveSRU); err != nil {
+		return nil, err
+	}
+	prober, err := hostinfo.New(hostinfo.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return provisiond.NewHostCapacity(prober, reserved, 0, 0, nil), nil
+}
+
+// withIPv4 sets the IPv4 capacity to the public pool's size.
+func withIPv4(p provisiond.CapacityProvider, n uint64) provisiond.CapacityProvider {
+	return ipv4Capacity{p: p, n: n}
+}
+
+type ipv4Capacity struct {
+	p provisiond.CapacityProvider
+	n uint64
+}
+
+// Total implements provisiond.CapacityProvider.
+func (c ipv4Capacity) Total(ctx context.Context) (gridtypes.Resources, error) {
+	r, err := c.p.Total(ctx)
+	r.IPv4 = c.n
+	return r, err
+}
