@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -267,11 +268,7 @@ func writeRunFile(path string, info RunInfo) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("run file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("run file: %w", err)
 	}
 	return nil
