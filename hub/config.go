@@ -109,6 +109,13 @@ const EnvPrefix = "HUB_"
 // EnvName returns the environment variable read for flag name.
 func EnvName(flagName string) string { return envflag.Name(EnvPrefix, flagName) }
 
+// program is how the hub reads its flags and variables and writes --help.
+var program = envflag.Program{
+	Prefix:  EnvPrefix,
+	Usage:   "Usage: hub [flags]\n\nThe grid4 hub: flists, their blocks, tags (releases) and tag links over HTTP.\n",
+	Example: "data-dir",
+}
+
 // ErrHelp is returned by ParseConfig when -h or --help was given; the
 // usage has been written to the output.
 var ErrHelp = flag.ErrHelp
@@ -119,7 +126,6 @@ var ErrHelp = flag.ErrHelp
 func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (host:port)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of blocks, flists and repositories (created if missing)")
 	fs.Var((*publisherList)(&c.Publishers), "publisher", "NAME=PUBLIC_KEY (hex, base64 or SS58) allowed to publish under NAME; repeat the flag, or separate with commas in the variable")
@@ -128,15 +134,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*flagvalue.Duration)(&c.SignatureMaxValidity), "signature-max-validity", "longest validity (expires - created) of a signed request")
 	fs.Var((*flagvalue.Duration)(&c.ClockSkew), "clock-skew", "how far in the future a signed request's created time may be")
 	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
-	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
 
-	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			writeUsage(out, fs)
-			return c, ErrHelp
-		case errors.Is(err, envflag.ErrArgument):
+	if err := program.Parse(fs, args, getenv, out); err != nil {
+		if errors.Is(err, envflag.ErrArgument) {
 			return c, fmt.Errorf("%w (settings are flags: --listen, --data-dir, ...)", err)
 		}
 		return c, err
@@ -159,8 +160,9 @@ func (c Config) Validate() error {
 		return errors.New("--signature-max-validity must be positive and --clock-skew not negative")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
-	case c.LogFormat != "text" && c.LogFormat != "json":
-		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if err := logflag.CheckFormat(c.LogFormat); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	ids := map[uint64]string{}
@@ -184,14 +186,6 @@ func (c Config) Validate() error {
 		ids[p.ID] = p.Name
 	}
 	return nil
-}
-
-func writeUsage(out io.Writer, fs *flag.FlagSet) {
-	if out == nil {
-		return
-	}
-	fmt.Fprintf(out, "Usage: hub [flags]\n\nThe grid4 hub: flists, their blocks, tags (releases) and tag links over HTTP.\n")
-	envflag.PrintDefaults(out, fs, EnvPrefix, "data-dir")
 }
 
 // publisherList is a flag.Value collecting NAME=KEY publishers. The flag

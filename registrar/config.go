@@ -132,6 +132,14 @@ const EnvPrefix = "REGISTRAR_"
 // EnvName returns the environment variable read for flag name.
 func EnvName(flagName string) string { return envflag.Name(EnvPrefix, flagName) }
 
+// program is how the registrar reads its flags and variables and writes
+// --help.
+var program = envflag.Program{
+	Prefix:  EnvPrefix,
+	Usage:   "Usage: registrar [flags]\n\nThe grid4 registrar: accounts, farms, nodes, uptime and ZOS version over HTTP.\n",
+	Example: "admin-twin",
+}
+
 // ErrHelp is returned by ParseConfig when -h or --help was given; the
 // usage has been written to the output.
 var ErrHelp = flag.ErrHelp
@@ -143,7 +151,6 @@ var ErrHelp = flag.ErrHelp
 func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("registrar", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (host:port)")
 	fs.StringVar(&c.DB, "db", c.DB, `store URL: "sqlite:PATH" or "postgres://user:pass@host/db"`)
 	fs.Var((*twinList)(&c.AdminTwins), "admin-twin", "twin id(s) allowed to set the ZOS version, comma separated (default none: setting the version is refused)")
@@ -170,15 +177,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients: "*", one origin, or "none"`)
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
-	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
 
-	if err := envflag.Parse(fs, args, EnvPrefix, getenv); err != nil {
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			writeUsage(out, fs)
-			return c, ErrHelp
-		case errors.Is(err, envflag.ErrArgument):
+	if err := program.Parse(fs, args, getenv, out); err != nil {
+		if errors.Is(err, envflag.ErrArgument) {
 			return c, fmt.Errorf("%w (settings are flags: --listen, --db, ...)", err)
 		}
 		return c, err
@@ -220,22 +222,12 @@ func (c Config) Validate() error {
 		return errors.New("--max-body must be at least 1024 bytes")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
-	case c.LogFormat != "text" && c.LogFormat != "json":
-		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
-	return nil
+	return logflag.CheckFormat(c.LogFormat)
 }
 
 // isAdmin reports whether twin may set the ZOS version.
 func (c Config) isAdmin(twin uint64) bool { return slices.Contains(c.AdminTwins, twin) }
-
-func writeUsage(out io.Writer, fs *flag.FlagSet) {
-	if out == nil {
-		return
-	}
-	fmt.Fprintf(out, "Usage: registrar [flags]\n\nThe grid4 registrar: accounts, farms, nodes, uptime and ZOS version over HTTP.\n")
-	envflag.PrintDefaults(out, fs, EnvPrefix, "admin-twin")
-}
 
 // twinList is a flag.Value of comma-separated twin ids.
 type twinList []uint64

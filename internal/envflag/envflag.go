@@ -92,3 +92,29 @@ func PrintDefaults(out io.Writer, fs *flag.FlagSet, prefix, example string) {
 		fmt.Fprintf(out, "  --%s (env %s, default %s)\n      %s\n", f.Name, Name(prefix, f.Name), def, f.Usage)
 	})
 }
+
+// Program is a program whose flags are also environment variables, and
+// what its --help says about itself.
+type Program struct {
+	// Prefix starts every variable: "HUB_".
+	Prefix string
+	// Usage starts the --help: the synopsis and what the program is, each
+	// line ending in a newline.
+	Usage string
+	// Example names the flag whose variable --help shows as the example.
+	Example string
+}
+
+// Parse parses args and the environment with fs, as Parse with p.Prefix
+// does, with fs's own output discarded. For -h and --help it writes
+// p.Usage and then PrintDefaults to out (nil: nothing is written) and
+// returns flag.ErrHelp.
+func (p Program) Parse(fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := Parse(fs, args, p.Prefix, getenv)
+	if errors.Is(err, flag.ErrHelp) && out != nil {
+		fmt.Fprint(out, p.Usage)
+		PrintDefaults(out, fs, p.Prefix, p.Example)
+	}
+	return err
+}

@@ -66,3 +66,23 @@ func TestPrintDefaults(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+func TestProgramParse(t *testing.T) {
+	p := Program{Prefix: "HUB_", Usage: "Usage: hub [flags]\n", Example: "data-dir"}
+	fs, _, _ := newFlags()
+	var out strings.Builder
+	if err := p.Parse(fs, []string{"--help"}, nil, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v, want flag.ErrHelp", err)
+	}
+	if s := out.String(); !strings.HasPrefix(s, "Usage: hub [flags]\nEvery flag") || !strings.Contains(s, "HUB_DATA_DIR") {
+		t.Errorf("--help wrote %q", s)
+	}
+	fs, dir, _ := newFlags()
+	if err := p.Parse(fs, nil, func(k string) string { return map[string]string{"HUB_DATA_DIR": "x"}[k] }, nil); err != nil || *dir != "x" {
+		t.Errorf("from the environment: %q, %v", *dir, err)
+	}
+	fs, _, _ = newFlags()
+	if err := p.Parse(fs, []string{"-h"}, nil, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h with no output: %v", err)
+	}
+}

@@ -6,6 +6,8 @@ package logflag
 
 import (
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -26,6 +28,22 @@ func (l *Level) Set(s string) error {
 		return errors.New("want debug, info, warn or error")
 	}
 	*l = Level(lv)
+	return nil
+}
+
+// Flags declares --log-level and --log-format on fs, bound to level and
+// format; their defaults are the values they hold.
+func Flags(fs *flag.FlagSet, level *slog.Level, format *string) {
+	fs.Var((*Level)(level), "log-level", "debug, info, warn or error")
+	fs.StringVar(format, "log-format", *format, "text or json")
+}
+
+// CheckFormat returns an error naming --log-format unless format is
+// "text" or "json".
+func CheckFormat(format string) error {
+	if format != "text" && format != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", format)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package logflag
 
 import (
 	"bytes"
+	"flag"
 	"log/slog"
 	"strings"
 	"testing"
@@ -33,5 +34,28 @@ func TestNew(t *testing.T) {
 	}
 	if !strings.HasPrefix(js.String(), `{"time":`) || !strings.Contains(js.String(), `"msg":"shown"`) {
 		t.Errorf("json: %q", js.String())
+	}
+}
+
+func TestFlags(t *testing.T) {
+	level, format := slog.LevelInfo, "text"
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs, &level, &format)
+	if err := fs.Parse([]string{"--log-level", "warn", "--log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	if level != slog.LevelWarn || format != "json" {
+		t.Errorf("got %v %q", level, format)
+	}
+	if def := fs.Lookup("log-format").DefValue; def != "text" {
+		t.Errorf("--log-format default %q", def)
+	}
+	for _, f := range []string{"text", "json"} {
+		if err := CheckFormat(f); err != nil {
+			t.Errorf("CheckFormat(%q): %v", f, err)
+		}
+	}
+	if err := CheckFormat("xml"); err == nil || err.Error() != `--log-format "xml": want text or json` {
+		t.Errorf("CheckFormat(xml): %v", err)
 	}
 }

@@ -217,17 +217,15 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
 	fs.Var((*flagvalue.Duration)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
 	fs.BoolVar(&c.InProcess, "in-process", c.InProcess, "run the modules as goroutines of zosd instead of one process each")
-	fs.Var((*logflag.Level)(&c.LogLevel), "log-level", "debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
 }
 
 // parse reads args and the environment into c with fs; a flag given on
 // the command line wins over its variable.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer, usage string) error {
-	fs.SetOutput(io.Discard)
-	err := envflag.Parse(fs, args, EnvPrefix, getenv)
+	p := envflag.Program{Prefix: EnvPrefix, Usage: usage + "\n", Example: "farm"}
+	err := p.Parse(fs, args, getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
-		writeUsage(out, fs, usage)
 		return errHelp
 	}
 	if err != nil {
@@ -288,8 +286,8 @@ func (c *Config) validate(what string) error {
 	if c.AuthScheme != "v2" && c.AuthScheme != "legacy" {
 		return fmt.Errorf("%w: --auth %q: want v2 or legacy", ErrUsage, c.AuthScheme)
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("%w: --log-format %q: want text or json", ErrUsage, c.LogFormat)
+	if err := logflag.CheckFormat(c.LogFormat); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	for _, d := range []struct {
 		name string
@@ -347,15 +345,6 @@ func (c Config) lightConfig() registrarlight.Config {
 		UptimeMin: c.UptimeMin, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
 		ZosVersion: c.ZosVersion,
 	}
-}
-
-func writeUsage(out io.Writer, fs *flag.FlagSet, usage string) {
-	if out == nil {
-		return
-	}
-	fmt.Fprint(out, usage)
-	fmt.Fprintln(out)
-	envflag.PrintDefaults(out, fs, EnvPrefix, "farm")
 }
 
 // Flag values.

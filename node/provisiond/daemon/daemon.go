@@ -69,10 +69,17 @@ type config struct {
 // is PROVISIOND_REGISTRAR.
 const envPrefix = "PROVISIOND_"
 
+// program is how provisiond reads its flags and variables and writes
+// --help.
+var program = envflag.Program{
+	Prefix:  envPrefix,
+	Usage:   "Usage: provisiond --registrar URL [flags]\n\nA node's provisioning engine and its user API, zos-api-light.\n",
+	Example: "registrar",
+}
+
 func parse(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("provisiond", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.listen, "listen", ":2021", "address of the API (JSON-RPC at /api/v1/rpc, metrics at /metrics)")
 	fs.StringVar(&c.data, "data", "/var/lib/grid4/provision", "data directory (queue, disks, volumes, logs)")
 	fs.StringVar(&c.registrar, "registrar", "", "registrar URL, where twins' keys are looked up (required)")
@@ -92,11 +99,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
 	fs.Var((*logflag.Level)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.BusObject+" to other modules (empty: not served)")
-	if err := envflag.Parse(fs, args, envPrefix, getenv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(out, "Usage: provisiond --registrar URL [flags]\n\nA node's provisioning engine and its user API, zos-api-light.\n")
-			envflag.PrintDefaults(out, fs, envPrefix, "registrar")
-		}
+	if err := program.Parse(fs, args, getenv, out); err != nil {
 		return c, err
 	}
 	if c.registrar == "" {
