@@ -52,6 +52,37 @@ var (
 	ErrNonceStoreFull = errors.New("nonce store full")
 )
 
+// Reason returns the metrics label of an error returned by
+// Verifier.Verify: the sentinel it wraps in snake case ("bad_signature",
+// "unknown_twin"), or "" for ErrWeakKey and anything that wraps no
+// sentinel (a failing back end).
+func Reason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{ErrNoCredentials, "no_credentials"},
+		{ErrLegacyDisabled, "legacy_disabled"},
+		{ErrMalformed, "malformed"},
+		{ErrUnsupportedAlgorithm, "unsupported_algorithm"},
+		{ErrInsufficientCoverage, "insufficient_coverage"},
+		{ErrUnknownTwin, "unknown_twin"},
+		{ErrBadSignature, "bad_signature"},
+		{ErrDigestMismatch, "digest_mismatch"},
+		{ErrExpired, "expired"},
+		{ErrNotYetValid, "not_yet_valid"},
+		{ErrValidityTooLong, "validity_too_long"},
+		{ErrReplay, "replay"},
+		{ErrBodyTooLarge, "body_too_large"},
+		{ErrNonceStoreFull, "nonce_store_full"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return ""
+}
+
 // HTTPStatus returns the HTTP status code for an error returned by
 // Verifier.Verify: 400 for ErrMalformed and ErrWeakKey, 413 for ErrBodyTooLarge, 503 for
 // ErrNonceStoreFull, 401 for the other sentinels and 500 for anything else

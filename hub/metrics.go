@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/grid4/grid4/auth"
@@ -53,26 +51,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// authReason labels an authentication failure.
+// authReason labels an authentication failure: auth's reason, with the
+// hub's own words for an unknown key ("unknown_publisher") and "other" for
+// the failures its metrics have never told apart.
 func authReason(err error) string {
-	for _, r := range []struct {
-		err    error
-		reason string
-	}{
-		{auth.ErrNoCredentials, "no_credentials"},
-		{auth.ErrLegacyDisabled, "legacy_disabled"},
-		{auth.ErrMalformed, "malformed"},
-		{auth.ErrUnknownTwin, "unknown_publisher"},
-		{auth.ErrBadSignature, "bad_signature"},
-		{auth.ErrDigestMismatch, "digest_mismatch"},
-		{auth.ErrExpired, "expired"},
-		{auth.ErrNotYetValid, "not_yet_valid"},
-		{auth.ErrReplay, "replay"},
-		{auth.ErrBodyTooLarge, "body_too_large"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.reason
-		}
+	switch r := auth.Reason(err); r {
+	case "unknown_twin":
+		return "unknown_publisher"
+	case "", "unsupported_algorithm", "insufficient_coverage", "validity_too_long", "nonce_store_full":
+		return "other"
+	default:
+		return r
 	}
-	return "other"
 }

@@ -1,8 +1,6 @@
 package registrar
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/grid4/grid4/auth"
@@ -60,30 +58,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// authReason labels an authentication failure for the metrics.
+// authReason labels an authentication failure for the metrics: auth's
+// reason, "error" for anything else.
 func authReason(err error) string {
-	for _, r := range []struct {
-		err    error
-		reason string
-	}{
-		{auth.ErrNoCredentials, "no_credentials"},
-		{auth.ErrLegacyDisabled, "legacy_disabled"},
-		{auth.ErrMalformed, "malformed"},
-		{auth.ErrUnsupportedAlgorithm, "unsupported_algorithm"},
-		{auth.ErrInsufficientCoverage, "insufficient_coverage"},
-		{auth.ErrUnknownTwin, "unknown_twin"},
-		{auth.ErrBadSignature, "bad_signature"},
-		{auth.ErrDigestMismatch, "digest_mismatch"},
-		{auth.ErrExpired, "expired"},
-		{auth.ErrNotYetValid, "not_yet_valid"},
-		{auth.ErrValidityTooLong, "validity_too_long"},
-		{auth.ErrReplay, "replay"},
-		{auth.ErrBodyTooLarge, "body_too_large"},
-		{auth.ErrNonceStoreFull, "nonce_store_full"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.reason
-		}
+	if r := auth.Reason(err); r != "" {
+		return r
 	}
 	return "error"
 }
