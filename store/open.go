@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/grid4/grid4/internal/ctxsleep"
 )
 
 // DefaultURL is the database Open uses for an empty URL: a SQLite file in
@@ -60,7 +62,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
 	}
-	if err := db.rw.PingContext(ctx); err != nil {
+	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
 	}
@@ -69,6 +71,25 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %q: %w", redact(url), err)
 	}
 	return db, nil
+}
+
+// ping opens the first read-write connection. On SQLite that connection
+// switches a new file to WAL, which needs the file to itself and fails at
+// once with SQLITE_BUSY (the busy timeout does not apply to it) while
+// another process does the same: several registrars starting together on
+// a new file. So a busy answer is tried again for up to the busy timeout.
+func (db *DB) ping(ctx context.Context) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.rw.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || db.pg() || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		if ctxsleep.Sleep(ctx, wait) != nil {
+			return err
+		}
+	}
 }
 
 // redact hides the password of a database URL for messages.
