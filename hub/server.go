@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/flist"
@@ -54,15 +53,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Metrics == nil {
-		d.Metrics = prometheus.NewRegistry()
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
+	d.Logger, d.Metrics, d.Now = httpserve.Defaults(d.Logger, d.Metrics, d.Now)
 	st, err := openStorage(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -94,7 +85,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	s.promh = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)})
+	s.promh = httpserve.MetricsHandler(d.Metrics, d.Logger)
 	s.handler = s.buildHandler()
 	return s, nil
 }
@@ -115,12 +106,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Run listens on the configured address and serves until ctx is done (see
 // Serve).
 func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("hub: listen on %s: %w", s.cfg.Listen, err)
-	}
-	return s.Serve(ctx, ln)
+	return httpserve.Run(ctx, s.cfg.Listen, "hub", s.Serve)
 }
 
 // Serve serves on ln until ctx is done, then stops accepting connections

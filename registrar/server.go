@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/flagvalue"
@@ -79,15 +78,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Store == nil {
 		return nil, errors.New("registrar: Deps.Store is required")
 	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Metrics == nil {
-		d.Metrics = prometheus.NewRegistry()
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
+	d.Logger, d.Metrics, d.Now = httpserve.Defaults(d.Logger, d.Metrics, d.Now)
 	m, err := newMetrics(d.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("registrar: registering metrics: %w", err)
@@ -126,7 +117,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registrar: rendering the docs page: %w", err)
 	}
-	s.promh = promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn)})
+	s.promh = httpserve.MetricsHandler(d.Metrics, d.Logger)
 	s.handler = s.buildHandler()
 	return s, nil
 }
@@ -137,12 +128,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Run listens on the configured address and serves until ctx is done, then
 // shuts down gracefully (see Serve).
 func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("registrar: listen on %s: %w", s.cfg.Listen, err)
-	}
-	return s.Serve(ctx, ln)
+	return httpserve.Run(ctx, s.cfg.Listen, "registrar", s.Serve)
 }
 
 // Serve serves on ln and runs the retention loops until ctx is done. Then

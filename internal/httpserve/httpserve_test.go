@@ -140,3 +140,36 @@ func TestNewServer(t *testing.T) {
 		t.Fatalf("%+v", srv)
 	}
 }
+
+func TestRun(t *testing.T) {
+	var got net.Addr
+	err := Run(context.Background(), "127.0.0.1:0", "test", func(_ context.Context, ln net.Listener) error {
+		got = ln.Addr()
+		return ln.Close()
+	})
+	if err != nil || got == nil {
+		t.Fatalf("Run: %v (served %v)", err, got)
+	}
+	err = Run(context.Background(), "127.0.0.1:-1", "test", nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "test: listen on 127.0.0.1:-1: ") {
+		t.Fatalf("Run on a bad address: %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	log, reg, now := Defaults(nil, nil, nil)
+	if log == nil || reg == nil || now == nil {
+		t.Fatal("Defaults left a nil")
+	}
+	myLog, myReg := slog.New(slog.DiscardHandler), prometheus.NewRegistry()
+	fixed := time.Unix(1, 0)
+	log, reg, now = Defaults(myLog, myReg, func() time.Time { return fixed })
+	if log != myLog || reg != myReg || !now().Equal(fixed) {
+		t.Fatal("Defaults replaced a given dependency")
+	}
+	rec := httptest.NewRecorder()
+	MetricsHandler(reg, log).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("MetricsHandler: %d", rec.Code)
+	}
+}

@@ -1,11 +1,36 @@
 package httpserve
 
 import (
+	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Defaults returns a server's logger, registry and clock with each that is
+// nil replaced by what grid4's servers default to: a logger that discards,
+// a new private registry (never the global one), time.Now.
+func Defaults(log *slog.Logger, reg *prometheus.Registry, now func() time.Time) (*slog.Logger, *prometheus.Registry, func() time.Time) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return log, reg, now
+}
+
+// MetricsHandler serves the collectors of reg (a server's /metrics); the
+// errors of gathering them go to log at warning level.
+func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
+}
 
 // RequestMetrics counts a server's requests and their durations by route
 // and status code: <namespace>_http_requests_total and

@@ -30,6 +30,18 @@ func NewServer(h http.Handler, readTimeout, writeTimeout time.Duration) *http.Se
 	}
 }
 
+// Run listens on the TCP address addr and hands the listener to serve (a
+// server's Serve, which serves until ctx is done). name starts the error
+// when the address cannot be listened on ("hub: listen on :8090: ...").
+func Run(ctx context.Context, addr, name string, serve func(context.Context, net.Listener) error) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	return serve(ctx, ln)
+}
+
 // Serve serves srv on ln until ctx is done, then stops accepting
 // connections and waits up to timeout for the requests in flight. It
 // returns nil after a clean shutdown.
