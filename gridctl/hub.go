@@ -51,6 +51,10 @@ type hubSession struct {
 	flags  *hubFlags
 	client *hubclient.Client
 	out    *printer
+	// pub publishes as the publisher given to openAs, with key; nil after
+	// open.
+	pub *hubclient.Client
+	key keys.KeyPair
 }
 
 // open checks the flags and builds the (unsigned) client; the context
@@ -77,17 +81,24 @@ func (f *hubFlags) open(cmd *cobra.Command, env Env) (context.Context, context.C
 	return ctx, cancel, &hubSession{env: env, flags: f, client: c, out: newPrinter(env, f.output)}, nil
 }
 
-// publisher loads the identity and returns a client publishing as pub.
-func (s *hubSession) publisher(ctx context.Context, cmd *cobra.Command, id *identityFlags, pub string) (*hubclient.Client, error) {
-	kp, err := id.load(cmd, s.env)
+// openAs is open for a command that publishes as pub: it also loads the
+// identity id names and sets s.key to it and s.pub to a client publishing
+// as pub with it.
+func (f *hubFlags) openAs(cmd *cobra.Command, env Env, id *identityFlags, pub string) (context.Context, context.CancelFunc, *hubSession, error) {
+	ctx, cancel, s, err := f.open(cmd, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	c, err := s.client.AsPublisher(ctx, pub, kp)
+	if s.key, err = id.load(cmd, env); err == nil {
+		if s.pub, err = s.client.AsPublisher(ctx, pub, s.key); err != nil {
+			err = s.explain(err)
+		}
+	}
 	if err != nil {
-		return nil, s.explain(err)
+		cancel()
+		return nil, nil, nil, err
 	}
-	return c, nil
+	return ctx, cancel, s, nil
 }
 
 // explain words a hub client error as the one line gridctl prints.
@@ -221,12 +232,7 @@ Upload progress goes to standard error: a progress bar on a terminal, a few
 plain lines otherwise.`,
 		Example: `  gridctl hub publish tf/zos zos ./build/zos --mnemonic-file ~/.grid/publisher
   gridctl hub publish tf/zos zos ./build/zos -o json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 3 {
-				return fmt.Errorf("%q takes PUBLISHER/REPO NAME DIR, got %d argument(s) (see '%s --help')", cmd.CommandPath(), len(args), cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: exactArgs(3, "PUBLISHER/REPO NAME DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRepoRef(args[0], false, false)
 			if err != nil {
@@ -241,19 +247,15 @@ plain lines otherwise.`,
 			} else if !st.IsDir() {
 				return fmt.Errorf("%s is not a directory", dir)
 			}
-			ctx, cancel, s, err := flags.open(cmd, env)
+			ctx, cancel, s, err := flags.openAs(cmd, env, &id, ref.publisher)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			c, err := s.publisher(ctx, cmd, &id, ref.publisher)
-			if err != nil {
-				return err
-			}
 			prog := newUploadProgress(env, "uploading "+name)
 			// Building a large tree takes a while: say what is going on.
 			fmt.Fprintf(env.Stderr, "building %s from %s\n", name, dir)
-			res, err := c.PublishDir(ctx, ref.publisher, ref.repo, name, dir, hubclient.PublishOptions{
+			res, err := s.pub.PublishDir(ctx, ref.publisher, ref.repo, name, dir, hubclient.PublishOptions{
 				KeepMtimes: keepMtimes, ScratchDir: scratch, Progress: prog,
 			})
 			prog.finish(err == nil)
@@ -317,12 +319,7 @@ check it without trusting the hub. Tags are immutable: publish a new one for a
 new release.`,
 		Example: `  gridctl hub tag tf/zos v4.1.2 --dep containerd --dep runc --zos zos --mnemonic-file ~/.grid/publisher
   gridctl hub tag tf/zos v4.1.3 --dep containerd=4f0c...e1 --zos zos=zos-4.1.3`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return fmt.Errorf("%q takes PUBLISHER/REPO TAG, got %d argument(s) (see '%s --help')", cmd.CommandPath(), len(args), cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: exactArgs(2, "PUBLISHER/REPO TAG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRepoRef(args[0], false, false)
 			if err != nil {
@@ -335,19 +332,11 @@ new release.`,
 			if len(deps.values) == 0 && zos == "" {
 				return errors.New("a tag needs flists: give --dep NAME (repeatable) and/or --zos NAME")
 			}
-			ctx, cancel, s, err := flags.open(cmd, env)
+			ctx, cancel, s, err := flags.openAs(cmd, env, &id, ref.publisher)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			kp, err := id.load(cmd, env)
-			if err != nil {
-				return err
-			}
-			c, err := s.client.AsPublisher(ctx, ref.publisher, kp)
-			if err != nil {
-				return s.explain(err)
-			}
 			t := &flist.Tag{Publisher: ref.publisher, Repo: ref.repo, Name: name, Created: time.Now().Unix()}
 			add := func(v string, role flist.Role) error {
 				e, err := s.tagEntry(ctx, ref, v, role)
@@ -367,16 +356,16 @@ new release.`,
 					return err
 				}
 			}
-			st, err := flist.SignTag(t, kp)
+			st, err := flist.SignTag(t, s.key)
 			if err != nil {
 				return err
 			}
-			info, err := c.PutTag(ctx, st)
+			info, err := s.pub.PutTag(ctx, st)
 			if errors.Is(err, hubclient.ErrConflict) {
 				// Running the same command again (after a lost answer, say)
 				// signs a new document (another created time): if the tag on
 				// the hub holds the same flists, it is already done.
-				if same, existing := s.sameTag(ctx, t, kp.Public().Key); same {
+				if same, existing := s.sameTag(ctx, t, s.key.Public().Key); same {
 					fmt.Fprintf(env.Stderr, "tag %s:%s was already published with these flists\n", ref, name)
 					st, info, err = existing, hubapi.TagInfo{}, nil
 					if et, perr := existing.Tag(); perr == nil {
@@ -388,7 +377,7 @@ new release.`,
 				return s.explain(err)
 			}
 			return s.printTag(tagView{Repo: ref.String(), Tag: info, Alg: string(st.Alg), Verified: true,
-				VerifyKey: keys.SS58Encode(kp.Public().Key, keys.GenericSS58Prefix)})
+				VerifyKey: keys.SS58Encode(s.key.Public().Key, keys.GenericSS58Prefix)})
 		},
 	}
 	id.register(cmd)
@@ -504,17 +493,13 @@ release; they are not signed (nodes check the tag a link names).`,
 					return fmt.Errorf("%q: %w", n, err)
 				}
 			}
-			ctx, cancel, s, err := flags.open(cmd, env)
+			ctx, cancel, s, err := flags.openAs(cmd, env, &id, ref.publisher)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			c, err := s.publisher(ctx, cmd, &id, ref.publisher)
-			if err != nil {
-				return err
-			}
 			if remove {
-				if err := c.DeleteLink(ctx, ref.publisher, ref.repo, args[1]); err != nil {
+				if err := s.pub.DeleteLink(ctx, ref.publisher, ref.repo, args[1]); err != nil {
 					return s.explain(err)
 				}
 				if s.out.json {
@@ -522,7 +507,7 @@ release; they are not signed (nodes check the tag a link names).`,
 				}
 				return s.out.fields([][2]string{{"repo", ref.String()}, {"deleted link", args[1]}})
 			}
-			li, err := c.PutLink(ctx, ref.publisher, ref.repo, args[1], args[2])
+			li, err := s.pub.PutLink(ctx, ref.publisher, ref.repo, args[1], args[2])
 			if err != nil {
 				return s.explain(err)
 			}

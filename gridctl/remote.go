@@ -375,8 +375,8 @@ func parseIDs(what string, args []string) ([]uint64, error) {
 // exactlyOneID is an Args validator for commands taking one id.
 func exactlyOneID(what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return fmt.Errorf("%q takes one %s, got %d argument(s) (see '%s --help')", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		if err := exactArgs(1, "one "+what)(cmd, args); err != nil {
+			return err
 		}
 		_, err := parseIDs(what, args)
 		return err

@@ -113,6 +113,17 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("%q takes no positional arguments, got %d (see '%s --help')", cmd.CommandPath(), len(args), cmd.CommandPath())
 }
 
+// exactArgs is an Args validator for commands taking n positional
+// arguments, what names them in the error ("PUBLISHER/REPO TAG").
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%q takes %s, got %d argument(s) (see '%s --help')", cmd.CommandPath(), what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
 // showHelp is the action of a command group run without a subcommand. It
 // makes groups runnable, which is what lets noArgs reject unknown
 // subcommands.
