@@ -1,6 +1,7 @@
 package gridctl
 
 import (
+	"context"
 	"errors"
 	"strconv"
 
@@ -31,10 +32,8 @@ it; only that twin can change it and approve its nodes (see 'gridctl node').`,
 
 func newFarmCreateCommand(env Env, remote *remoteFlags) *cobra.Command {
 	var (
-		id        identityFlags
-		name      string
-		stellar   string
-		dedicated bool
+		id   identityFlags
+		farm client.NewFarm // the flags fill it
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -46,7 +45,7 @@ address (optional) is the account that receives the farm's rewards.`,
   gridctl farm create --name rack2 --dedicated --stellar-address GA7…XYZ -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" {
+			if farm.Name == "" {
 				return errors.New("--name is required")
 			}
 			ctx, cancel, s, err := remote.open(cmd, env, &id)
@@ -54,21 +53,17 @@ address (optional) is the account that receives the farm's rewards.`,
 				return err
 			}
 			defer cancel()
-			farmID, err := s.client.CreateFarm(ctx, client.NewFarm{Name: name, StellarAddress: stellar, Dedicated: dedicated})
+			farmID, err := s.client.CreateFarm(ctx, farm)
 			if err != nil {
 				return s.explain(err)
 			}
-			f, err := s.client.Farm(ctx, farmID)
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printFarm(f)
+			return s.showFarm(ctx, farmID)
 		},
 	}
 	id.register(cmd)
-	cmd.Flags().StringVar(&name, "name", "", "farm `NAME`: 1 to 40 ASCII letters and digits (required)")
-	cmd.Flags().StringVar(&stellar, "stellar-address", "", "Stellar `ADDRESS` (G…) receiving the farm's rewards")
-	cmd.Flags().BoolVar(&dedicated, "dedicated", false, "the farm rents out whole nodes only")
+	cmd.Flags().StringVar(&farm.Name, "name", "", "farm `NAME`: 1 to 40 ASCII letters and digits (required)")
+	cmd.Flags().StringVar(&farm.StellarAddress, "stellar-address", "", "Stellar `ADDRESS` (G…) receiving the farm's rewards")
+	cmd.Flags().BoolVar(&farm.Dedicated, "dedicated", false, "the farm rents out whole nodes only")
 	return cmd
 }
 
@@ -147,11 +142,7 @@ func newFarmShowCommand(env Env, remote *remoteFlags) *cobra.Command {
 				return err
 			}
 			defer cancel()
-			f, err := s.client.Farm(ctx, ids[0])
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printFarm(f)
+			return s.showFarm(ctx, ids[0])
 		},
 	}
 	return cmd
@@ -195,11 +186,7 @@ func newFarmUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {
 			if err := s.client.UpdateFarm(ctx, ids[0], u); err != nil {
 				return s.explain(err)
 			}
-			f, err := s.client.Farm(ctx, ids[0])
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printFarm(f)
+			return s.showFarm(ctx, ids[0])
 		},
 	}
 	id.register(cmd)
@@ -207,6 +194,15 @@ func newFarmUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {
 	cmd.Flags().StringVar(&stellar, "stellar-address", "", "new Stellar `ADDRESS` (G…)")
 	cmd.Flags().BoolVar(&dedicated, "dedicated", false, "whether the farm rents out whole nodes only")
 	return cmd
+}
+
+// showFarm fetches farm id and prints it.
+func (s *session) showFarm(ctx context.Context, id uint64) error {
+	f, err := s.client.Farm(ctx, id)
+	if err != nil {
+		return s.explain(err)
+	}
+	return s.printFarm(f)
 }
 
 // printFarm prints one farm.
