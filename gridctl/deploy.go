@@ -212,15 +212,7 @@ Workload types and their data: docs/provisioning.md.`,
 				return err
 			}
 			rec, err := s.api.Deploy(ctx, d)
-			if err != nil {
-				return s.explain(err)
-			}
-			if wait {
-				if rec, err = s.waitDone(ctx, rec.Deployment.ID); err != nil {
-					return s.explain(err)
-				}
-			}
-			return s.printRecord(rec)
+			return s.printOutcome(ctx, rec.Deployment.ID, rec, err, wait)
 		},
 	}
 	nf.register(cmd)
@@ -300,6 +292,21 @@ func countStates(m map[gridtypes.State]int) string {
 	return dash(strings.Join(parts, ", "))
 }
 
+// onDeployment is the action of a command on one deployment (its
+// argument, checked by exactlyOneID): it opens a session with id and runs
+// run on the deployment.
+func onDeployment(env Env, nf *nodeFlags, id *identityFlags, run func(ctx context.Context, s *nodeSession, depID uint64) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
+		ctx, cancel, s, err := nf.open(cmd, env, id)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return run(ctx, s, depID)
+	}
+}
+
 // newDeploymentIDCommand makes a command on one deployment: show when op
 // is nil, else the operation (delete, pause, resume).
 func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(*zosclient.Client, context.Context, uint64) (gridtypes.Record, error)) *cobra.Command {
@@ -311,27 +318,14 @@ func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(
 		Use:   name + " ID",
 		Short: short,
 		Args:  exactlyOneID("deployment id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
-			ctx, cancel, s, err := nf.open(cmd, env, &id)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var rec gridtypes.Record
+		RunE: onDeployment(env, nf, &id, func(ctx context.Context, s *nodeSession, depID uint64) error {
 			if op == nil {
-				rec, err = s.api.Get(ctx, depID)
-			} else {
-				rec, err = op(s.api, ctx, depID)
-				if err == nil && wait {
-					rec, err = s.waitDone(ctx, depID)
-				}
+				rec, err := s.api.Get(ctx, depID)
+				return s.printOutcome(ctx, depID, rec, err, false)
 			}
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printRecord(rec)
-		},
+			rec, err := op(s.api, ctx, depID)
+			return s.printOutcome(ctx, depID, rec, err, wait)
+		}),
 	}
 	id.register(cmd)
 	if op != nil {
@@ -386,13 +380,7 @@ cannot change; disks and volumes can grow, not shrink.`,
 				return err
 			}
 			rec, err := s.api.Update(ctx, next)
-			if err == nil && wait {
-				rec, err = s.waitDone(ctx, depID)
-			}
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printRecord(rec)
+			return s.printOutcome(ctx, depID, rec, err, wait)
 		},
 	}
 	id.register(cmd)
@@ -406,13 +394,7 @@ func newDeploymentChangesCommand(env Env, nf *nodeFlags) *cobra.Command {
 		Use:   "changes ID",
 		Short: "Show the history of a deployment's workloads",
 		Args:  exactlyOneID("deployment id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			depID, _ := strconv.ParseUint(strings.TrimSpace(args[0]), 10, 64)
-			ctx, cancel, s, err := nf.open(cmd, env, &id)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+		RunE: onDeployment(env, nf, &id, func(ctx context.Context, s *nodeSession, depID uint64) error {
 			changes, err := s.api.Changes(ctx, depID)
 			if err != nil {
 				return s.explain(err)
@@ -425,10 +407,23 @@ func newDeploymentChangesCommand(env Env, nf *nodeFlags) *cobra.Command {
 				rows = append(rows, []string{fmtTime(c.Time), strconv.FormatUint(uint64(c.Version), 10), c.Workload, string(c.Type), string(c.Op), s.styleState(c.State), dash(c.Message)})
 			}
 			return s.out.table([]string{"TIME", "VERSION", "WORKLOAD", "TYPE", "OP", "STATE", "MESSAGE"}, rows)
-		},
+		}),
 	}
 	id.register(cmd)
 	return cmd
+}
+
+// printOutcome prints rec, what the node answered to a request on
+// deployment id, or explains err; with wait, it first waits until the node
+// has done what was asked and prints the deployment then.
+func (s *nodeSession) printOutcome(ctx context.Context, id uint64, rec gridtypes.Record, err error, wait bool) error {
+	if err == nil && wait {
+		rec, err = s.waitDone(ctx, id)
+	}
+	if err != nil {
+		return s.explain(err)
+	}
+	return s.printRecord(rec)
 }
 
 // waitDone polls the deployment until no operation is pending.
