@@ -23,11 +23,15 @@ type Page struct {
 
 // set adds page and size to q.
 func (p Page) set(q url.Values) {
-	if p.Number != 0 {
-		q.Set("page", strconv.FormatUint(p.Number, 10))
-	}
-	if p.Size != 0 {
-		q.Set("size", strconv.FormatUint(p.Size, 10))
+	setUint(q, "page", p.Number)
+	setUint(q, "size", p.Size)
+}
+
+// setUint sets key in q to v, unless v is 0: a zero field selects
+// nothing.
+func setUint(q url.Values, key string, v uint64) {
+	if v != 0 {
+		q.Set(key, strconv.FormatUint(v, 10))
 	}
 }
 
@@ -44,12 +48,8 @@ type FarmFilter struct {
 // query returns f as query parameters.
 func (f FarmFilter) query() url.Values {
 	q := url.Values{}
-	if f.FarmID != 0 {
-		q.Set("farm_id", strconv.FormatUint(f.FarmID, 10))
-	}
-	if f.TwinID != 0 {
-		q.Set("twin_id", strconv.FormatUint(f.TwinID, 10))
-	}
+	setUint(q, "farm_id", f.FarmID)
+	setUint(q, "twin_id", f.TwinID)
 	if f.Name != "" {
 		q.Set("farm_name", f.Name)
 	}

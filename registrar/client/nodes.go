@@ -31,15 +31,9 @@ type NodeFilter struct {
 // query returns f as query parameters.
 func (f NodeFilter) query() url.Values {
 	q := url.Values{}
-	if f.NodeID != 0 {
-		q.Set("node_id", strconv.FormatUint(f.NodeID, 10))
-	}
-	if f.FarmID != 0 {
-		q.Set("farm_id", strconv.FormatUint(f.FarmID, 10))
-	}
-	if f.TwinID != 0 {
-		q.Set("twin_id", strconv.FormatUint(f.TwinID, 10))
-	}
+	setUint(q, "node_id", f.NodeID)
+	setUint(q, "farm_id", f.FarmID)
+	setUint(q, "twin_id", f.TwinID)
 	if f.Online != nil {
 		q.Set("online", strconv.FormatBool(*f.Online))
 	}
