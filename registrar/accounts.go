@@ -18,6 +18,20 @@ func caller(r *http.Request) uint64 {
 	return c.TwinID
 }
 
+// ownTwin returns the twin_id of a request body that may only name the
+// signing twin: 0 names it too. Another twin is refused, the message
+// ending in why.
+func ownTwin(r *http.Request, twin uint64, why string) (uint64, error) {
+	c := caller(r)
+	if twin == 0 {
+		twin = c
+	}
+	if twin != c {
+		return 0, notAuthorized("twin_id %d is not the signing twin %d; %s", twin, c, why)
+	}
+	return twin, nil
+}
+
 // createAccount is POST /accounts: the body is signed with the new key
 // itself ("<timestamp>:<public_key>"), there is no X-Auth yet.
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {

@@ -50,6 +50,25 @@ func optionalID(q url.Values, name string) (uint64, error) {
 	return parseUint(name, v)
 }
 
+// idFilters reads optional id filters from a query (see optionalID),
+// keeping the first error, so that a handler reads them all and checks
+// once.
+type idFilters struct {
+	q   url.Values
+	err error
+}
+
+// get returns the filter called name (0: any), or 0 once a filter was
+// refused.
+func (f *idFilters) get(name string) uint64 {
+	if f.err != nil {
+		return 0
+	}
+	var id uint64
+	id, f.err = optionalID(f.q, name)
+	return id
+}
+
 // listFarms is GET /farms with filters farm_name (case-insensitive
 // substring), farm_id, twin_id, and paging.
 func (s *Server) listFarms(w http.ResponseWriter, r *http.Request) error {
@@ -58,12 +77,10 @@ func (s *Server) listFarms(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var f store.FarmFilter
-	if f.FarmID, err = optionalID(q, "farm_id"); err != nil {
-		return err
-	}
-	if f.TwinID, err = optionalID(q, "twin_id"); err != nil {
-		return err
+	ids := idFilters{q: q}
+	f := store.FarmFilter{FarmID: ids.get("farm_id"), TwinID: ids.get("twin_id")}
+	if ids.err != nil {
+		return ids.err
 	}
 	if name := q.Get("farm_name"); name != "" {
 		if err := validateFarmName("farm_name", name); err != nil {
@@ -121,12 +138,9 @@ func (s *Server) createFarm(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	c := caller(r)
-	if req.TwinID == 0 {
-		req.TwinID = c
-	}
-	if req.TwinID != c {
-		return notAuthorized("twin_id %d is not the signing twin %d; a twin can only create farms it owns", req.TwinID, c)
+	var err error
+	if req.TwinID, err = ownTwin(r, req.TwinID, "a twin can only create farms it owns"); err != nil {
+		return err
 	}
 	if err := validateFarmName("farm_name", req.FarmName); err != nil {
 		return err

@@ -54,20 +54,17 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var f store.NodeFilter
-	if f.NodeID, err = optionalID(q, "node_id"); err != nil {
-		return err
+	ids := idFilters{q: q}
+	f := store.NodeFilter{
+		NodeID: ids.get("node_id"),
+		FarmID: ids.get("farm_id"),
+		TwinID: ids.get("twin_id"),
+		// Keyset pagination (see store.NodeFilter.AfterNodeID): the pages
+		// of a large farm stay as fast to the last as the first.
+		AfterNodeID: ids.get("after_node_id"),
 	}
-	if f.FarmID, err = optionalID(q, "farm_id"); err != nil {
-		return err
-	}
-	if f.TwinID, err = optionalID(q, "twin_id"); err != nil {
-		return err
-	}
-	// Keyset pagination (see store.NodeFilter.AfterNodeID): the pages of a
-	// large farm stay as fast to the last as the first.
-	if f.AfterNodeID, err = optionalID(q, "after_node_id"); err != nil {
-		return err
+	if ids.err != nil {
+		return ids.err
 	}
 	now := s.now()
 	cutoff := s.onlineCutoff(r.Context())
@@ -180,13 +177,11 @@ func (s *Server) registerNode(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	c := caller(r)
-	if req.TwinID == 0 {
-		req.TwinID = c
+	c, err := ownTwin(r, req.TwinID, "a node registers itself with its own twin")
+	if err != nil {
+		return err
 	}
-	if req.TwinID != c {
-		return notAuthorized("twin_id %d is not the signing twin %d; a node registers itself with its own twin", req.TwinID, c)
-	}
+	req.TwinID = c
 	if err := validateNode(req.RegisterNodeRequest); err != nil {
 		return err
 	}
