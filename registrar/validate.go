@@ -23,9 +23,9 @@ import (
 // much.
 const (
 	maxFarmNameLen     = 40
-	maxCountryLen      = 64
-	maxCityLen         = 128
-	maxCoordinateLen   = 32
+	maxCountryLen      = api.MaxCountryLen
+	maxCityLen         = api.MaxCityLen
+	maxCoordinateLen   = api.MaxCoordinateLen
 	maxSerialLen       = 128
 	maxInterfaces      = 32
 	maxInterfaceName   = 32

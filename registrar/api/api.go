@@ -77,6 +77,18 @@ type Location struct {
 	Latitude  string `json:"latitude"`
 }
 
+// Limits of a Location the registrar accepts, in bytes; a node holds what
+// its geoip service tells it to them as well.
+const (
+	// MaxCountryLen bounds Location.Country.
+	MaxCountryLen = 64
+	// MaxCityLen bounds Location.City.
+	MaxCityLen = 128
+	// MaxCoordinateLen bounds Location.Longitude and Latitude as text,
+	// before parsing.
+	MaxCoordinateLen = 32
+)
+
 // Resources is a node's capacity: HRU, SRU and MRU in bytes, CRU in logical
 // CPUs.
 type Resources struct {

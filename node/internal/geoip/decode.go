@@ -13,14 +13,6 @@ import (
 	"github.com/grid4/grid4/registrar/api"
 )
 
-// Limits of the registrar on a node's location.
-const (
-	maxCountryLen = 64
-	maxCityLen    = 128
-	// maxCoordinateLen bounds a coordinate as text, before parsing.
-	maxCoordinateLen = 32
-)
-
 // decode reads a geoip answer (see the package documentation for the
 // accepted shapes) and returns the location it gives, validated.
 func decode(body []byte) (api.Location, error) {
@@ -216,8 +208,8 @@ func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw),
 // strconv.ParseFloat alone would also take "NaN", "Inf", hex floats and
 // underscores.
 func parseCoordinate(s string) (float64, error) {
-	if len(s) > maxCoordinateLen {
-		return 0, fmt.Errorf("longer than %d characters", maxCoordinateLen)
+	if len(s) > api.MaxCoordinateLen {
+		return 0, fmt.Errorf("longer than %d characters", api.MaxCoordinateLen)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
@@ -246,10 +238,10 @@ func formatCoordinate(v float64) string {
 // both or neither. Empty fields are allowed (unknown); Locate requires more
 // of a geoip answer (see the package documentation).
 func Validate(l api.Location) error {
-	if err := checkText("country", l.Country, maxCountryLen); err != nil {
+	if err := checkText("country", l.Country, api.MaxCountryLen); err != nil {
 		return err
 	}
-	if err := checkText("city", l.City, maxCityLen); err != nil {
+	if err := checkText("city", l.City, api.MaxCityLen); err != nil {
 		return err
 	}
 	if (l.Latitude == "") != (l.Longitude == "") {
