@@ -28,27 +28,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/grid4/grid4/bench/load"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sidebyside: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { load.Main("sidebyside", run) }
 
 // parseTarget parses "name=N,url=U[,pid=P][,db=D]".
 func parseTarget(s string) (load.Target, error) {
