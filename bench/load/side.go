@@ -388,28 +388,34 @@ const BenchVersion = "v4.1.0"
 // registrar's default admin; start grid4 with --admin-twin 1).
 func AdminKey() (keys.KeyPair, error) { return derivedKey("grid4 bench admin") }
 
+// keyAccount derives a key with derive and makes sure the registrar holds
+// its account; what names the account in the error.
+func (s *seeder) keyAccount(ctx context.Context, derive func() (keys.KeyPair, error), what string) (keys.KeyPair, uint64, error) {
+	kp, err := derive()
+	if err != nil {
+		return nil, 0, err
+	}
+	twin, err := s.account(ctx, kp)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s account: %w", what, err)
+	}
+	return kp, twin, nil
+}
+
 // seed makes sure the registrar holds the admin, the farmer, farms farms
 // and nodes nodes (each with its own twin), each node having reported once,
 // and a ZOS version; it reuses what an earlier seeding created.
 func (s *seeder) seed(ctx context.Context, nodes, farms int) (*sideFleet, error) {
-	admin, err := AdminKey()
+	admin, adminTwin, err := s.keyAccount(ctx, AdminKey, "admin")
 	if err != nil {
 		return nil, err
-	}
-	adminTwin, err := s.account(ctx, admin)
-	if err != nil {
-		return nil, fmt.Errorf("admin account: %w", err)
 	}
 	if err := s.version(ctx, admin, adminTwin); err != nil {
 		return nil, err
 	}
-	farmer, err := FarmerKey()
+	farmer, farmerTwin, err := s.keyAccount(ctx, FarmerKey, "farmer")
 	if err != nil {
 		return nil, err
-	}
-	farmerTwin, err := s.account(ctx, farmer)
-	if err != nil {
-		return nil, fmt.Errorf("farmer account: %w", err)
 	}
 	f := &sideFleet{nodes: make([]uint64, nodes), twins: make([]uint64, nodes)}
 	for k := range farms {
