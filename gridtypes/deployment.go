@@ -231,9 +231,10 @@ func (r *Record) Summary() Summary {
 type Op string
 
 // Operations on workloads, as the node's queue runs them and a
-// deployment's history (Change) records them. OpAccept only appears in a
-// deployment's history:
-// it records that a version was accepted and its workloads queued.
+// deployment's history (Change) records them. OpAccept and OpRestore only
+// appear in a deployment's history: OpAccept records that a version was
+// accepted and its workloads queued, OpRestore that the node could not bring
+// a workload back when it started (the workload is then in error).
 const (
 	OpProvision   Op = "provision"
 	OpDeprovision Op = "deprovision"
@@ -241,6 +242,7 @@ const (
 	OpPause       Op = "pause"
 	OpResume      Op = "resume"
 	OpAccept      Op = "accept"
+	OpRestore     Op = "restore"
 )
 
 // Change is one entry of a deployment's history: an operation on a

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -688,9 +689,15 @@ func (e *Engine) firstJob() (*job, error) {
 }
 
 // restore calls Restore for the ok and paused workloads of Restorer
-// managers.
+// managers, in processing order, and sets the workloads that cannot be
+// brought back to error. Workloads a queued job is about to change are
+// restored too: the job resumes from the node's real state.
 func (e *Engine) restore(ctx context.Context) error {
-	var tasks []Task
+	type item struct {
+		t       Task
+		version uint32
+	}
+	var items []item
 	err := e.db.View(func(tx *bolt.Tx) error {
 		return txStore{tx}.records(func(r *gridtypes.Record) bool {
 			for _, w := range r.Deployment.Workloads {
@@ -698,7 +705,7 @@ func (e *Engine) restore(ctx context.Context) error {
 					continue
 				}
 				if _, ok := e.c.Managers[w.Type].(Restorer); ok {
-					tasks = append(tasks, Task{TwinID: r.Deployment.TwinID, DeploymentID: r.Deployment.ID, Workload: withoutResult(w), State: w.Result.State})
+					items = append(items, item{Task{TwinID: r.Deployment.TwinID, DeploymentID: r.Deployment.ID, Workload: withoutResult(w), State: w.Result.State}, r.Deployment.Version})
 				}
 			}
 			return true
@@ -707,12 +714,56 @@ func (e *Engine) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
-		if err := e.c.Managers[t.Workload.Type].(Restorer).Restore(ctx, t); err != nil {
-			e.log.Warn("restore failed", "workload", t.ID(), "type", t.Workload.Type, "error", err)
+	sort.SliceStable(items, func(i, j int) bool { return items[i].t.Workload.Type.Stage() < items[j].t.Workload.Type.Stage() })
+	restored, failed := 0, 0
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return nil
+		}
+		opCtx, cancel := context.WithTimeout(ctx, e.c.OpTimeout)
+		rerr := e.c.Managers[it.t.Workload.Type].(Restorer).Restore(opCtx, it.t)
+		cancel()
+		if rerr == nil {
+			restored++
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil // stopping: the next start tries again
+		}
+		failed++
+		e.log.Warn("workload cannot be restored", "workload", it.t.ID(), "type", it.t.Workload.Type, "error", rerr)
+		if err := e.markLost(it.t, it.version, "restore: "+rerr.Error()); err != nil {
+			return err
 		}
 	}
+	if len(items) > 0 {
+		e.log.Info("workloads restored", "restored", restored, "failed", failed)
+		e.notify()
+	}
 	return nil
+}
+
+// markLost sets a workload that could not be restored to error, with the
+// reason, and records it in the deployment's history.
+func (e *Engine) markLost(t Task, version uint32, msg string) error {
+	return e.db.Update(func(tx *bolt.Tx) error {
+		s := txStore{tx}
+		r, err := s.record(t.DeploymentID)
+		if err != nil {
+			return err
+		}
+		w, ok := r.Deployment.Get(t.Workload.Name)
+		if !ok || w.Type != t.Workload.Type || w.Result == nil {
+			return nil
+		}
+		now := e.now()
+		w.Result = &gridtypes.Result{State: gridtypes.StateError, Created: now, Message: msg, Data: w.Result.Data}
+		if err := s.addChange(t.DeploymentID, gridtypes.Change{Time: now, Version: version, Workload: w.Name, Type: w.Type, Op: gridtypes.OpRestore, State: gridtypes.StateError, Message: msg}); err != nil {
+			return err
+		}
+		r.Updated = now
+		return s.putRecord(r)
+	})
 }
 
 // runJob runs the remaining steps of j, recording each.

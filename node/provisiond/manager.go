@@ -59,9 +59,16 @@ type Pauser interface {
 	Resume(ctx context.Context, t Task) error
 }
 
-// Restorer is implemented by managers that keep something running in the
-// engine's process (a log stream): when the engine starts, Restore is
-// called for each of their workloads in state ok or paused.
+// Restorer is implemented by managers whose workloads hold something a
+// restart of the node loses: a mount, a namespace, a firewall rule, a
+// process, a log stream. Every time the engine starts, before it runs the
+// queue, it calls Restore for each workload in state ok or paused, storage
+// first, then networks, machines and logs (the processing order). Restore
+// brings back what is gone and checks what should have survived (an image
+// file, a volume's data); it must be idempotent and cheap when nothing is
+// missing (a process restart, not a reboot, is the common case). When it
+// returns an error the engine sets the workload to error with that reason:
+// a workload the node cannot bring back never reads ok.
 type Restorer interface {
 	Restore(ctx context.Context, t Task) error
 }
