@@ -457,7 +457,7 @@ func (e *e2e) node(t *testing.T, name string, farm uint64, inNS bool, extra ...s
 		// Polling alone would take 20s: the re-registration is only quick
 		// when netlink wakes noded up.
 		"--address-poll", "20s",
-		"--min-free-disk", "1MiB",
+		"--min-free-disk", "1MiB", "--api-listen", "127.0.0.1:0",
 	}
 	args = append(args, extra...)
 	argv := append([]string{e.zosd}, args...)

@@ -56,7 +56,7 @@ func TestUpgradeFatalModule(t *testing.T) {
 	var logb lockedBuffer
 	cmd := exec.Command(filepath.Join(bin, "zosd"),
 		"--registrar", g.RegistrarURL, "--farm", fmt.Sprint(farm), "--data", data, "--zos-version", "v4.1.0",
-		"--interface", "lo", "--geoip-url", "none", "--min-free-disk", "1MiB", "--restart-min", "100ms",
+		"--interface", "lo", "--geoip-url", "none", "--min-free-disk", "1MiB", "--restart-min", "100ms", "--api-listen", "127.0.0.1:0",
 		"--hub", g.HubURL, "--upgrade-publisher-key", hex.EncodeToString(g.PublisherKey),
 		"--upgrade-interval", "1s", "--upgrade-jitter", "0s", "--upgrade-health-stable", "1s", "--upgrade-health-deadline", "20s")
 	cmd.Stdout, cmd.Stderr = &logb, &logb

@@ -98,6 +98,11 @@ type Config struct {
 	// ZosVersion is sent as the node's version when not empty and
 	// Deps.Version gives none.
 	ZosVersion string
+	// Capacity overrides what the node measured: each non-zero field is
+	// registered instead of the measured figure (a farmer keeping memory
+	// or disk for the host). provisiond offers what was registered, so
+	// the override applies to both.
+	Capacity api.Resources
 }
 
 func (c Config) withDefaults() Config {
@@ -446,6 +451,7 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	req.Resources = Override(req.Resources, l.cfg.Capacity)
 
 	nodeID, err := l.registerOrUpdate(ctx, log, acc.TwinID, req)
 	if err != nil {
@@ -463,11 +469,23 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 		s.Phase, s.Reason, s.Attempts = Done, "", 0
 		s.NodeID, s.TwinID, s.FarmID = nodeID, acc.TwinID, farm
 		s.Interface = &iface
+		s.Resources = &req.Resources
 		s.Location, s.LocationSource = &req.Location, loc.Source
 		s.Missing = facts.Missing()
 		s.RegisteredAt = now
 	})
 	return nil
+}
+
+// Override returns measured with every non-zero field of o in its place.
+func Override(measured, o api.Resources) api.Resources {
+	pick := func(m, v uint64) uint64 {
+		if v != 0 {
+			return v
+		}
+		return m
+	}
+	return api.Resources{CRU: pick(measured.CRU, o.CRU), MRU: pick(measured.MRU, o.MRU), SRU: pick(measured.SRU, o.SRU), HRU: pick(measured.HRU, o.HRU)}
 }
 
 // version is the ZOS version to report: Deps.Version's, else

@@ -355,6 +355,24 @@ func TestScheduleDefaults(t *testing.T) {
 	}
 }
 
+// TestCapacityOverride: the farmer's figures replace the measured ones
+// field by field, in what is registered and in the state provisiond
+// reads its capacity from.
+func TestCapacityOverride(t *testing.T) {
+	h := newHarness(t, Config{Capacity: api.Resources{MRU: 3 << 30, SRU: 100 << 30}})
+	h.settle(3)
+	got := h.reg.lastReq("RegisterNode").Resources
+	f, _ := h.node.Facts(context.Background())
+	measured := f.Resources()
+	want := api.Resources{CRU: measured.CRU, MRU: 3 << 30, SRU: 100 << 30, HRU: measured.HRU}
+	if got != want {
+		t.Fatalf("registered %+v, want %+v (measured %+v)", got, want, measured)
+	}
+	if s := h.state(); s.Resources == nil || *s.Resources != want {
+		t.Fatalf("state resources %+v, want %+v", s.Resources, want)
+	}
+}
+
 // TestScheduleCustom: the intervals are configurable.
 func TestScheduleCustom(t *testing.T) {
 	h := newHarness(t, Config{AccountCheck: 7 * time.Second, Update: 60 * time.Second, Uptime: 11 * time.Second})

@@ -53,6 +53,10 @@ type State struct {
 	FarmID uint64 `json:"farm_id,omitempty"`
 	// Interface is the management interface as last registered.
 	Interface *api.Interface `json:"interface,omitempty"`
+	// Resources is the capacity as last registered: what the node
+	// measured, or the farmer's override (Config.Capacity). provisiond
+	// offers exactly this to workloads.
+	Resources *api.Resources `json:"resources,omitempty"`
 	// Location is the location as last registered, and its source.
 	Location       *api.Location `json:"location,omitempty"`
 	LocationSource string        `json:"location_source,omitempty"`

@@ -62,7 +62,7 @@ func TestDocWalkthrough(t *testing.T) {
 		// The test's machine may have no default route nor reach a
 		// geoip service: nodes take the loopback interface and no
 		// location; little disk may be free.
-		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB",
+		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB", "ZOSD_API_LISTEN=127.0.0.1:0",
 	}
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()

@@ -1,4 +1,4 @@
-package zosapi
+package zosapi_test
 
 import (
 	"bytes"

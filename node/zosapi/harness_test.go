@@ -1,9 +1,10 @@
-package zosapi
+package zosapi_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/grid4/grid4/node/zosapi"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -142,7 +143,7 @@ func (f fakeMachines) Resume(_ context.Context, t provisiond.Task) error {
 // node is a node under test: engine, managers and API server.
 type node struct {
 	engine   *provisiond.Engine
-	server   *Server
+	server   *zosapi.Server
 	url      string
 	dir      string
 	machines *journal
@@ -208,7 +209,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	tk := NewTwinKeyCache(reg, KeyCacheConfig{})
+	tk := zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{})
 	capacity := o.capacity
 	if capacity == nil {
 		capacity = provisiond.FixedCapacity{CRU: 16, MRU: 64 * gridtypes.GiB, SRU: 100 * gridtypes.GiB, HRU: 0, IPv4: 0}
@@ -217,7 +218,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := New(Config{Engine: e, Keys: tk, NodeVersion: "v0.0.0-test", NodeID: 9, TwinID: 99})
+	srv, err := zosapi.New(zosapi.Config{Engine: e, Keys: tk, NodeVersion: "v0.0.0-test", NodeID: 9, TwinID: 99})
 	if err != nil {
 		return nil, err
 	}

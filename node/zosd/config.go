@@ -23,6 +23,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
 	"github.com/grid4/grid4/registrar/api"
@@ -110,6 +111,12 @@ type Config struct {
 
 	// RestartMin and RestartMax bound the backoff of module restarts.
 	RestartMin, RestartMax time.Duration
+	// APIListen is where zos-api-light listens (provisiond).
+	APIListen string
+	// Capacity overrides the measured capacity field by field (zero: the
+	// measured figure); the node registers it and offers it to workloads.
+	Capacity api.Resources
+
 	// InProcess runs the modules as goroutines of zosd instead of
 	// processes.
 	InProcess bool
@@ -145,6 +152,7 @@ func DefaultConfig() Config {
 		UpgradeHealthStable:   upgrader.DefaultStable,
 		RestartMin:            supervisor.DefaultRestartMin,
 		RestartMax:            supervisor.DefaultRestartMax,
+		APIListen:             provisiond.DefaultListen,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
 	}
@@ -216,6 +224,11 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.UpgradeHealthStable), "upgrade-health-stable", "how long every module must have run on a new generation for it to be healthy")
 	fs.Var((*flagvalue.Duration)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
 	fs.Var((*flagvalue.Duration)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
+	fs.StringVar(&c.APIListen, "api-listen", c.APIListen, "address zos-api-light (the users' API) listens on")
+	fs.Var((*uintValue)(&c.Capacity.CRU), "cru", "vCPUs registered and offered to workloads (0: measured)")
+	fs.Var((*flagvalue.Size)(&c.Capacity.MRU), "mru", "memory registered and offered to workloads, e.g. 16GiB (0: measured)")
+	fs.Var((*flagvalue.Size)(&c.Capacity.SRU), "sru", "SSD storage registered and offered to workloads (0: measured)")
+	fs.Var((*flagvalue.Size)(&c.Capacity.HRU), "hru", "HDD storage registered and offered to workloads (0: measured)")
 	fs.BoolVar(&c.InProcess, "in-process", c.InProcess, "run the modules as goroutines of zosd instead of one process each")
 	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
 }
@@ -343,7 +356,7 @@ func (c Config) lightConfig() registrarlight.Config {
 	return registrarlight.Config{
 		AccountCheck: c.AccountCheck, Update: c.Update, Uptime: c.Uptime,
 		UptimeMin: c.UptimeMin, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
-		ZosVersion: c.ZosVersion,
+		ZosVersion: c.ZosVersion, Capacity: c.Capacity,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
 )
@@ -28,6 +29,8 @@ const (
 	ModulePower    = powerd.Module
 	ModuleGateway  = registrarlight.GatewayModule
 	ModuleLight    = registrarlight.LightModule
+	// ModuleProvision is provisiond with zos-api-light.
+	ModuleProvision = provisiond.Module
 	// ModuleUpgrader follows the registrar's version (package upgrader).
 	// It always runs from the zosd that started the node, never from a
 	// generation (see upgrader.Module).
@@ -36,7 +39,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -99,7 +102,8 @@ func moduleFuncs() map[string]moduleFunc {
 				Bus: e.bus, Light: e.cfg.lightConfig(), Version: e.cfg.installed(), Clock: e.clock, Logger: e.log,
 			})
 		},
-		ModuleUpgrader: runUpgrader,
+		ModuleProvision: runProvision,
+		ModuleUpgrader:  runUpgrader,
 	}
 }
 

@@ -74,7 +74,7 @@ func newTestNode(t *testing.T, reg *regtest.Registrar, farm uint64, data, prefix
 		"--host-root", hostRoot(t), "--interface", "lo",
 		"--geoip-url", "none", "--country", "Belgium", "--city", "Ghent",
 		"--uptime-interval", "2s", "--uptime-min-interval", "200ms", "--retry-min", "100ms", "--retry-max", "500ms",
-		"--min-free-disk", "1MiB", "--log-level", "warn",
+		"--min-free-disk", "1MiB", "--log-level", "warn", "--api-listen", "127.0.0.1:0",
 	}
 	return &testNode{t: t, args: append(args, extra...), data: data, prefix: prefix}
 }

@@ -33,7 +33,7 @@ func TestNodeUpgrade(t *testing.T) {
 		"--host-root", hostRoot(t), "--interface", "lo",
 		"--geoip-url", "none", "--country", "Belgium", "--city", "Ghent",
 		"--uptime-interval", "2s", "--uptime-min-interval", "200ms", "--retry-min", "100ms", "--retry-max", "500ms",
-		"--min-free-disk", "1MiB", "--log-level", "warn",
+		"--min-free-disk", "1MiB", "--log-level", "warn", "--api-listen", "127.0.0.1:0",
 		"--zos-version", "v4.1.0", "--hub", g.HubURL, "--upgrade-publisher-key", hex.EncodeToString(g.PublisherKey),
 		"--upgrade-first-check", "1h", "--upgrade-health-stable", "300ms", "--upgrade-health-deadline", "3s",
 	}

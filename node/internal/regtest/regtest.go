@@ -86,3 +86,22 @@ func (r *Registrar) Farm(t testing.TB) uint64 {
 	}
 	return id
 }
+
+// Twin creates a user's account with a new ed25519 key and returns the
+// key and the twin id.
+func (r *Registrar) Twin(t testing.TB) (keys.KeyPair, uint64) {
+	t.Helper()
+	kp, err := keys.Generate(keys.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(r.URL, client.WithIdentity(kp, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := c.CreateAccount(context.Background(), client.AccountOptions{})
+	if err != nil {
+		t.Fatalf("user account: %v", err)
+	}
+	return kp, acc.TwinID
+}

@@ -19,18 +19,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/envflag"
@@ -135,7 +128,6 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--registrar: %w", err)
 	}
-	keys := zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{})
 	capacity, err := capacityOf(c)
 	if err != nil {
 		return err
@@ -145,102 +137,40 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	defer closeManagers()
+	var ipv4 uint64
 	if pool, _ := managers[gridtypes.PublicIPv4Type].(*publicip.Manager); pool != nil {
-		capacity = withIPv4(capacity, pool.Size())
+		ipv4 = pool.Size()
 	}
-	engine, err := provisiond.Open(provisiond.Config{
-		Dir: filepath.Join(c.data, "engine"), Managers: managers, Keys: keys, Capacity: capacity,
+	m := provisiond.ModuleConfig{
+		Dir: filepath.Join(c.data, "engine"), Managers: managers, PublicIPv4: ipv4,
+		Registration: flagNode{nodeID: c.nodeID, twinID: c.twinID, capacity: capacity},
+		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
+		Listen:       c.listen, Version: c.version, Ready: c.ready,
 		Logger: log.With("module", "provisiond"),
-	})
-	if err != nil {
-		return err
 	}
-	defer engine.Close()
-
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := zosapi.New(zosapi.Config{
-		Engine: engine, Keys: keys, NodeVersion: c.version, NodeID: c.nodeID, TwinID: c.twinID,
-		// X-Auth covers no body: at least refuse the same request twice.
-		Auth:     auth.Config{LegacyReplayGuard: true},
-		Registry: metrics, Logger: log.With("module", "zos-api-light"),
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	log.Info("zos-api-light listening", "addr", ln.Addr().String(), "data", c.data, "types", engine.WorkloadTypes())
-	if c.ready != nil {
-		c.ready(ln.Addr().String())
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- engine.Run(ctx) }()
 	if c.busURL != "" {
-		stopBus, err := serveBus(ctx, c.busURL, engine, log)
+		b, err := bus.Open(c.busURL, bus.Options{Logger: log.With("module", "bus")})
 		if err != nil {
-			cancel()
-			<-engineDone
-			return err
+			return fmt.Errorf("--bus: %w", err)
 		}
-		defer stopBus()
+		defer b.Close()
+		m.Bus = b
+		log.Info("serving on the bus", "object", provisiond.BusObject)
 	}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- hs.Serve(ln) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-engineDone:
-		engineDone <- runErr
-	case runErr = <-serveDone:
-	}
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	_ = hs.Shutdown(sctx)
-	// The engine stops between operations (or interrupts the running one,
-	// which the next start resumes).
-	if err := <-engineDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	if errors.Is(runErr, http.ErrServerClosed) {
-		runErr = nil
-	}
-	log.Info("stopped")
-	return runErr
+	return provisiond.Run(ctx, m)
 }
 
-// serveBus serves the engine's bus object on the node's bus until ctx
-// ends; stop waits for the server to drain and closes the connection.
-func serveBus(ctx context.Context, url string, engine *provisiond.Engine, log *slog.Logger) (stop func(), err error) {
-	bc, err := bus.Open(url, bus.Options{Logger: log.With("module", "bus")})
-	if err != nil {
-		return nil, fmt.Errorf("--bus: %w", err)
-	}
-	bs := bus.NewServer(bc, bus.ServerOptions{})
-	if err := bs.Handle(provisiond.BusObject, engine.BusMethods()); err != nil {
-		bc.Close()
-		return nil, err
-	}
-	busDone := make(chan struct{})
-	go func() {
-		defer close(busDone)
-		if err := bs.Serve(ctx); err != nil {
-			log.Error("bus server stopped", "error", err)
-		}
-	}()
-	log.Info("serving on the bus", "object", provisiond.BusObject)
-	return func() {
-		<-busDone
-		bc.Close()
-	}, nil
+// flagNode is the node as the flags describe it: ids from --node-id and
+// --twin-id, capacity from the flags or the probe.
+type flagNode struct {
+	nodeID, twinID uint64
+	capacity       provisiond.CapacityProvider
+}
+
+// Node implements provisiond.Registration.
+func (n flagNode) Node(ctx context.Context) (provisiond.Node, error) {
+	r, err := n.capacity.Total(ctx)
+	return provisiond.Node{NodeID: n.nodeID, TwinID: n.twinID, Resources: r}, err
 }
 
 // buildManagers makes one manager per workload type.
@@ -365,21 +295,4 @@ func capacityOf(c config) (provisiond.CapacityProvider, error) {
 		return nil, err
 	}
 	return provisiond.NewHostCapacity(prober, reserved, 0, 0, nil), nil
-}
-
-// withIPv4 sets the IPv4 capacity to the public pool's size.
-func withIPv4(p provisiond.CapacityProvider, n uint64) provisiond.CapacityProvider {
-	return ipv4Capacity{p: p, n: n}
-}
-
-type ipv4Capacity struct {
-	p provisiond.CapacityProvider
-	n uint64
-}
-
-// Total implements provisiond.CapacityProvider.
-func (c ipv4Capacity) Total(ctx context.Context) (gridtypes.Resources, error) {
-	r, err := c.p.Total(ctx)
-	r.IPv4 = c.n
-	return r, err
 }

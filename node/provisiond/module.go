@@ -1,0 +1,203 @@
+package provisiond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/grid4/grid4/auth"
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/zosapi"
+)
+
+// Module is provisiond's name in zosd.
+const Module = "provisiond"
+
+// Node is who the engine works for: the node's ids and the capacity it
+// registered (what it measured, or the farmer's override), which is what
+// it offers to workloads.
+type Node struct {
+	NodeID, TwinID uint64
+	Resources      gridtypes.Resources
+}
+
+// Registration tells the module who the node is: registrar_light does
+// (zosd adapts its stub). Run waits while Node fails (the node is not
+// registered yet).
+type Registration interface {
+	Node(ctx context.Context) (Node, error)
+}
+
+// ModuleConfig is what provisiond runs with.
+type ModuleConfig struct {
+	// Bus is the node's bus, where BusObject is served (nil: not served;
+	// the development program runs without one).
+	Bus *bus.Client
+	// Dir holds the engine's database.
+	Dir string
+	// Managers are the type managers, one per workload type.
+	Managers map[gridtypes.WorkloadType]Manager
+	// Registration gives the node's ids and capacity; Run waits until the
+	// node is registered.
+	Registration Registration
+	// PublicIPv4 is the size of the node's public IPv4 pool, added to the
+	// registered capacity.
+	PublicIPv4 uint64
+	// Keys looks up twins' keys (signatures of deployments and API calls).
+	Keys zosapi.TwinKeys
+	// Listen is zos-api-light's address (":2021").
+	Listen string
+	// Version is what node.version reports.
+	Version string
+	// Ready, when set, is called with the API's address once it listens.
+	Ready func(addr string)
+	// Clock paces the wait for the registration.
+	Clock clock.Clock
+	// Logger receives the module's records.
+	Logger *slog.Logger
+}
+
+// DefaultListen is where zos-api-light listens unless configured.
+const DefaultListen = ":2021"
+
+// Run is provisiond as a module: once the node is registered, it opens
+// the engine (which restores every deployed workload first), serves
+// zos-api-light on Listen and the engine on the bus, and runs the queue
+// until ctx ends.
+func Run(ctx context.Context, m ModuleConfig) error {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Clock == nil {
+		m.Clock = clock.Real{}
+	}
+	node, err := waitRegistered(ctx, m)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	capacity := &registeredCapacity{reg: m.Registration, ipv4: m.PublicIPv4, last: node.Resources, log: m.Logger}
+	engine, err := Open(Config{
+		Dir: m.Dir, Managers: m.Managers, Keys: m.Keys, Capacity: capacity, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := zosapi.New(zosapi.Config{
+		Engine: engine, Keys: m.Keys, NodeVersion: m.Version, NodeID: node.NodeID, TwinID: node.TwinID,
+		// X-Auth covers no body: at least refuse the same request twice.
+		Auth:     auth.Config{LegacyReplayGuard: true},
+		Registry: metrics, Logger: m.Logger.With("api", "zos-api-light"),
+	})
+	if err != nil {
+		return err
+	}
+	listen := m.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("zos-api-light: %w", err)
+	}
+	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.Logger.Info("zos-api-light listening", "addr", ln.Addr().String(), "node_id", node.NodeID, "twin_id", node.TwinID, "types", engine.WorkloadTypes())
+	if m.Ready != nil {
+		m.Ready(ln.Addr().String())
+	}
+	return serveEngine(ctx, engine, hs, ln, m.Bus, m.Logger)
+}
+
+// serveEngine runs the engine, the HTTP server and (with a bus) the
+// engine's bus object until ctx ends or one of them fails.
+func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Listener, b *bus.Client, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+			cancel()
+		}()
+	}
+	run(func() error { return engine.Run(ctx) })
+	run(func() error { return hs.Serve(ln) })
+	if b != nil {
+		run(func() error { return bus.Serve(ctx, b, BusObject, engine.BusMethods()) })
+	}
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	// The engine stops between operations (or interrupts the running one,
+	// which the next start resumes).
+	wg.Wait()
+	close(errs)
+	log.Info("stopped")
+	return <-errs
+}
+
+// waitRegistered asks the registration until the node has its ids.
+func waitRegistered(ctx context.Context, m ModuleConfig) (Node, error) {
+	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := m.Registration.Node(cctx)
+		cancel()
+		if err == nil {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return Node{}, nil
+		}
+		m.Logger.Info("waiting for the node's registration", "err", err)
+		if clock.Sleep(ctx, m.Clock, wait) != nil {
+			return Node{}, nil
+		}
+	}
+}
+
+// registeredCapacity is the capacity the node registered plus its public
+// IPv4 pool. It follows the registration (the farmer may change the
+// override, the daily update may measure more disks) and keeps the last
+// known figures when the registration cannot be read.
+type registeredCapacity struct {
+	reg  Registration
+	ipv4 uint64
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	last gridtypes.Resources
+}
+
+// Total implements CapacityProvider.
+func (c *registeredCapacity) Total(ctx context.Context) (gridtypes.Resources, error) {
+	n, err := c.reg.Node(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.log.Warn("cannot read the registered capacity; using the last known", "err", err)
+	} else {
+		c.last = n.Resources
+	}
+	r := c.last
+	r.IPv4 = c.ipv4
+	return r, nil
+}

@@ -1,0 +1,99 @@
+package zosd
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/bustest"
+	"github.com/grid4/grid4/node/internal/regtest"
+	"github.com/grid4/grid4/node/zosapi/api"
+	zosclient "github.com/grid4/grid4/node/zosapi/client"
+)
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestNodeHostsWorkloads: provisiond runs inside zosd, bound to the
+// node's registration: node.version names the registered node, the
+// capacity offered is what was registered (the farmer's --mru override
+// included), and a user's deployment is hosted.
+func TestNodeHostsWorkloads(t *testing.T) {
+	reg := regtest.Start(t, 2*time.Second)
+	farm := reg.Farm(t)
+	addr := freeAddr(t)
+	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--mru", "3GiB", "--sru", "1GiB")
+	bustest.Open(t, n.prefix)
+	n.start()
+	st := n.waitReport("registration", registered).Registration
+
+	key, twin := reg.Twin(t)
+	c, err := zosclient.New("http://"+addr, key, twin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var v api.NodeVersion
+	for {
+		if v, err = c.Version(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("zos-api-light never answered: %v\nlog:\n%s", err, n.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v.NodeID != st.NodeID || v.TwinID != st.TwinID {
+		t.Fatalf("node.version says node %d twin %d, registered as node %d twin %d", v.NodeID, v.TwinID, st.NodeID, st.TwinID)
+	}
+	node, err := reg.Client(t).Node(ctx, st.NodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capa, err := c.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Resources.MRU != 3<<30 || capa.Total.MRU != node.Resources.MRU || capa.Total.CRU != node.Resources.CRU || capa.Total.SRU != node.Resources.SRU {
+		t.Fatalf("registered %+v, offered %+v: want the override registered and offered", node.Resources, capa.Total)
+	}
+
+	d := gridtypes.Deployment{TwinID: twin, Workloads: []gridtypes.Workload{
+		{Name: "disk", Type: gridtypes.ZMountType, Data: json.RawMessage(`{"size":1048576}`)},
+	}}
+	if err := d.Sign(twin, key); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Deploy(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if r, err = c.Get(ctx, r.Deployment.ID); err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := r.Deployment.Get("disk"); w.Result != nil && w.Result.State != gridtypes.StateInit {
+			if w.Result.State != gridtypes.StateOk {
+				t.Fatalf("disk: %s %s", w.Result.State, w.Result.Message)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("deployment never settled")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
