@@ -720,6 +720,17 @@ func (e *Engine) restore(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		// Read again: a workload restored before (a machine) may have
+		// just been found lost, and this one (its log stream) depends on it.
+		if err := e.db.View(func(tx *bolt.Tx) error {
+			r, err := txStore{tx}.record(it.t.DeploymentID)
+			if err == nil {
+				it.t.Siblings = siblingsOf(r, it.t.Workload.Name)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
 		opCtx, cancel := context.WithTimeout(ctx, e.c.OpTimeout)
 		rerr := e.c.Managers[it.t.Workload.Type].(Restorer).Restore(opCtx, it.t)
 		cancel()
@@ -827,9 +838,21 @@ func (e *Engine) task(j *job, st step) (Task, error) {
 		if w, ok := r.Deployment.Get(st.Workload.Name); ok && w.Result != nil {
 			t.State = w.Result.State
 		}
+		t.Siblings = siblingsOf(r, st.Workload.Name)
 		return nil
 	})
 	return t, err
+}
+
+// siblingsOf returns the results of r's workloads other than name.
+func siblingsOf(r *gridtypes.Record, name string) map[string]gridtypes.Result {
+	out := map[string]gridtypes.Result{}
+	for _, w := range r.Deployment.Workloads {
+		if w.Name != name && w.Result != nil {
+			out[w.Name] = *w.Result
+		}
+	}
+	return out
 }
 
 // outcome is what a step ends with.

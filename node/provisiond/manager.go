@@ -18,6 +18,10 @@ type Task struct {
 	// State is the workload's state before the operation (for Restore:
 	// StateOk or StatePaused).
 	State gridtypes.State
+	// Siblings are the results of the deployment's other workloads when
+	// the operation starts (those that have one), by name: a log stream
+	// checks the machine it follows, a machine its network.
+	Siblings map[string]gridtypes.Result
 }
 
 // ID is a name for the workload unique on the node and safe in file names

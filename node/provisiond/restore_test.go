@@ -21,6 +21,9 @@ type restoringRecorder struct {
 
 func (r restoringRecorder) Restore(_ context.Context, t Task) error {
 	r.j.add("restore " + t.Workload.Name)
+	if t.Workload.Name == "logs" {
+		r.j.add("logs sees vm " + string(t.Siblings["vm"].State))
+	}
 	if r.lost[t.Workload.Name] {
 		return errors.New("image file is gone")
 	}
@@ -77,7 +80,7 @@ func TestRestoreOnStart(t *testing.T) {
 	stop(e, cancel, done)
 	rec.j.reset()
 
-	e, cancel, done = open(map[string]bool{"vol": true})
+	e, cancel, done = open(map[string]bool{"vol": true, "vm": true})
 	defer func() { stop(e, cancel, done) }()
 	var got gridtypes.Record
 	deadline := time.Now().Add(10 * time.Second)
@@ -85,14 +88,23 @@ func TestRestoreOnStart(t *testing.T) {
 		if got, err = e.Get(context.Background(), 1, r.Deployment.ID); err != nil {
 			t.Fatal(err)
 		}
-		if states(got)["vol"] == gridtypes.StateError || time.Now().After(deadline) {
+		// Every workload restored (and the stream's check journaled).
+		if (states(got)["vm"] == gridtypes.StateError && len(rec.j.list()) == len(got.Deployment.Workloads)+1) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	var restored []string
+	sawLostMachine := false
 	for _, s := range rec.j.list() {
+		if s == "logs sees vm error" {
+			sawLostMachine = true
+			continue
+		}
 		restored = append(restored, strings.TrimPrefix(s, "restore "))
+	}
+	if !sawLostMachine {
+		t.Errorf("the log stream's restore did not see its machine lost: %v", rec.j.list())
 	}
 	// Storage (disk, vol, fs), networks (net, ip), machines, logs.
 	stage := map[string]int{}
@@ -109,7 +121,7 @@ func TestRestoreOnStart(t *testing.T) {
 	}
 	for name, st := range states(got) {
 		want := gridtypes.StateOk
-		if name == "vol" {
+		if name == "vol" || name == "vm" {
 			want = gridtypes.StateError
 		}
 		if st != want {
@@ -124,8 +136,13 @@ func TestRestoreOnStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := changes[len(changes)-1]
-	if last.Op != gridtypes.OpRestore || last.Workload != "vol" || last.State != gridtypes.StateError {
-		t.Errorf("last change %+v, want vol's failed restore", last)
+	lost := map[string]bool{}
+	for _, c := range changes {
+		if c.Op == gridtypes.OpRestore && c.State == gridtypes.StateError {
+			lost[c.Workload] = true
+		}
+	}
+	if len(lost) != 2 || !lost["vol"] || !lost["vm"] {
+		t.Errorf("restore history %v, want vol and vm lost", lost)
 	}
 }

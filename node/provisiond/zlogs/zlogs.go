@@ -105,6 +105,9 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return nil, fmt.Errorf("zlogs: %w", err)
 	}
+	if err := machineRunning(t, d.ZMachine); err != nil {
+		return nil, err
+	}
 	src := m.LogFile(t, d.ZMachine)
 	res := Result{Source: src, Output: d.Output}
 	m.mu.Lock()
@@ -151,7 +154,31 @@ func (m *Manager) Restore(_ context.Context, t provisiond.Task) error {
 	if t.State == gridtypes.StatePaused {
 		return nil
 	}
+	var d gridtypes.ZLogsData
+	if err := t.Workload.DecodeData(&d); err != nil {
+		return fmt.Errorf("zlogs: %w", err)
+	}
+	if err := machineRunning(t, d.ZMachine); err != nil {
+		return err
+	}
 	return m.restart(t)
+}
+
+// machineRunning fails when the machine a stream follows is not running
+// (failed, deleted, lost at a restart): a stream of a log nobody writes
+// would read ok and carry nothing.
+func machineRunning(t provisiond.Task, machine string) error {
+	r, ok := t.Siblings[machine]
+	switch {
+	case !ok:
+		return fmt.Errorf("zlogs: machine %q has no result yet", machine)
+	case r.State == gridtypes.StateOk || r.State == gridtypes.StatePaused:
+		return nil
+	case r.Message != "":
+		return fmt.Errorf("zlogs: machine %q is in state %s: %s", machine, r.State, r.Message)
+	default:
+		return fmt.Errorf("zlogs: machine %q is in state %s", machine, r.State)
+	}
 }
 
 func (m *Manager) restart(t provisiond.Task) error {

@@ -250,7 +250,35 @@ func TestWebSocketHandshakeRefused(t *testing.T) {
 
 func task(machine, output string) provisiond.Task {
 	data, _ := json.Marshal(gridtypes.ZLogsData{ZMachine: machine, Output: output})
-	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: "logs", Type: gridtypes.ZLogsType, Data: data}}
+	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: "logs", Type: gridtypes.ZLogsType, Data: data},
+		Siblings: map[string]gridtypes.Result{machine: {State: gridtypes.StateOk}}}
+}
+
+// TestMachineNotRunning: a stream of a machine that failed, or was lost
+// at a restart, is refused with the machine's reason: it would read ok
+// and carry nothing.
+func TestMachineNotRunning(t *testing.T) {
+	m, err := New(Config{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tk := task("vm", "ws://127.0.0.1:9/logs")
+	tk.Siblings["vm"] = gridtypes.Result{State: gridtypes.StateError, Message: "no hypervisor"}
+	if _, err := m.Provision(context.Background(), tk); err == nil || !strings.Contains(err.Error(), `machine "vm" is in state error: no hypervisor`) {
+		t.Errorf("Provision: %v", err)
+	}
+	tk.State = gridtypes.StateOk
+	if err := m.Restore(context.Background(), tk); err == nil || !strings.Contains(err.Error(), "no hypervisor") {
+		t.Errorf("Restore: %v", err)
+	}
+	delete(tk.Siblings, "vm")
+	if err := m.Restore(context.Background(), tk); err == nil {
+		t.Error("Restore of a stream without its machine succeeded")
+	}
+	if m.Streaming(tk.ID()) {
+		t.Error("a refused stream runs")
+	}
 }
 
 func appendLines(t *testing.T, path string, lines ...string) {
