@@ -2,6 +2,8 @@ package upgrader
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -48,6 +50,8 @@ func TestDocWalkthrough(t *testing.T) {
 		s := b[1]
 		s = strings.ReplaceAll(s, "127.0.0.1:8090", freeAddr(t))
 		s = strings.ReplaceAll(s, "127.0.0.1:8080", freeAddr(t))
+		// The nodes' API ports (127.0.0.1:202$i): a free range of three.
+		s = strings.ReplaceAll(s, "127.0.0.1:202$i", "127.0.0.1:"+freePorts(t, 3)+"$i")
 		script.WriteString(s)
 		script.WriteString("echo '--- block done'\n")
 	}
@@ -62,7 +66,7 @@ func TestDocWalkthrough(t *testing.T) {
 		// The test's machine may have no default route nor reach a
 		// geoip service: nodes take the loopback interface and no
 		// location; little disk may be free.
-		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB", "ZOSD_API_LISTEN=127.0.0.1:0",
+		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB",
 	}
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
@@ -120,4 +124,24 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// freePorts returns a port prefix P (1000 to 6499) such that ports P1 to
+// Pn are free on loopback: the walkthrough gives node i port 202i.
+func freePorts(t *testing.T, n int) string {
+	t.Helper()
+	for p := 1000 + rand.IntN(5500); ; p = 1000 + rand.IntN(5500) {
+		ok := true
+		for i := 1; i <= n && ok; i++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d%d", p, i))
+			if err != nil {
+				ok = false
+				continue
+			}
+			ln.Close()
+		}
+		if ok {
+			return fmt.Sprint(p)
+		}
+	}
 }
