@@ -1,5 +1,7 @@
-// Package daemon is provisiond as a program of its own: the provisioning
-// engine with every type manager, and its user API, zos-api-light
+// Package daemon is provisiond as a program of its own, for development
+// (on a node, zosd runs the same module, provisiond.Run, bound to the
+// node's registration): the provisioning engine with every type manager,
+// and its user API, zos-api-light
 // (JSON-RPC 2.0 over HTTP, every call signed by the caller's twin, whose
 // key is looked up on the registrar). cmd/provisiond only calls Main.
 //
@@ -66,7 +68,7 @@ const envPrefix = "PROVISIOND_"
 // --help.
 var program = envflag.Program{
 	Prefix:  envPrefix,
-	Usage:   "Usage: provisiond --registrar URL [flags]\n\nA node's provisioning engine and its user API, zos-api-light.\n",
+	Usage:   "Usage: provisiond --registrar URL [flags]\n\nThe provisioning engine and its user API, zos-api-light, on their own, for\ndevelopment. On a node zosd runs them as its provisiond module (docs/node.md).\n",
 	Example: "registrar",
 }
 
