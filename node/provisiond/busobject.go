@@ -167,3 +167,9 @@ func (s Stub) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
 	st, err := bus.Call[gridtypes.Statistics](ctx, s.c, BusObject, "Statistics")
 	return st, fromBus(err)
 }
+
+// API returns the address zos-api-light listens on (served by the module,
+// not by a bare engine).
+func (s Stub) API(ctx context.Context) (string, error) {
+	return bus.Call[string](ctx, s.c, BusObject, "API")
+}

@@ -141,7 +141,10 @@ func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Li
 	run(func() error { return engine.Run(ctx) })
 	run(func() error { return hs.Serve(ln) })
 	if b != nil {
-		run(func() error { return bus.Serve(ctx, b, BusObject, engine.BusMethods()) })
+		methods := engine.BusMethods()
+		addr := ln.Addr().String()
+		methods["API"] = bus.Func0(func(context.Context) (string, error) { return addr, nil })
+		run(func() error { return bus.Serve(ctx, b, BusObject, methods) })
 	}
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,14 @@ func TestNodeHostsWorkloads(t *testing.T) {
 			t.Fatal("deployment never settled")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	rep := n.waitReport("provisiond in the status", func(r Report) bool { return r.Provision != nil && r.Provision.Statistics.Deployments == 1 })
+	if rep.Provision.API != addr {
+		t.Errorf("status: API on %q, want %q", rep.Provision.API, addr)
+	}
+	text, _ := n.status("text")
+	if want := "workloads     API on " + addr + "; deployments 1, twins 1; workloads 1 ok; queued 0"; !strings.Contains(text, want) {
+		t.Errorf("status lacks %q:\n%s", want, text)
 	}
 }

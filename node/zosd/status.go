@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
 )
@@ -27,11 +29,21 @@ type Report struct {
 	Modules      []supervisor.Status   `json:"modules"`
 	Registration *registrarlight.State `json:"registration,omitempty"`
 	Power        *powerd.Status        `json:"power,omitempty"`
+	// Provision is provisiond's: where its API listens and what it hosts.
+	Provision *ProvisionReport `json:"provision,omitempty"`
 	// Upgrade is the upgrader's state: the running version, the last
 	// check, a switch in progress or the last rollback.
 	Upgrade *upgrader.State `json:"upgrade,omitempty"`
 	// Errors holds, per part, why it could not be read.
 	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// ProvisionReport is what provisiond says in `zosd status`.
+type ProvisionReport struct {
+	// API is the address zos-api-light listens on.
+	API string `json:"api"`
+	// Statistics counts deployments and workloads.
+	Statistics gridtypes.Statistics `json:"statistics"`
 }
 
 // SupervisorStub calls zosd's own bus object.
@@ -96,6 +108,18 @@ func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
 		st, err := powerd.NewStub(b).Status(ctx)
 		if err == nil {
 			r.Power = &st
+		}
+		return err
+	})
+	call(ModuleProvision, func(ctx context.Context) error {
+		stub := provisiond.NewStub(b)
+		api, err := stub.API(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := stub.Statistics(ctx)
+		if err == nil {
+			r.Provision = &ProvisionReport{API: api, Statistics: st}
 		}
 		return err
 	})
@@ -208,6 +232,35 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
 	}
+	printProvision(w, r)
+}
+
+// printProvision writes where zos-api-light listens and what the node
+// hosts.
+func printProvision(w io.Writer, r Report) {
+	p := r.Provision
+	if p == nil {
+		fmt.Fprintf(w, "workloads     no answer from provisiond: %s\n", r.Errors[ModuleProvision])
+		return
+	}
+	st := p.Statistics
+	byState := map[gridtypes.State]int{}
+	for _, states := range st.Workloads {
+		for s, n := range states {
+			byState[s] += n
+		}
+	}
+	var parts []string
+	for _, s := range []gridtypes.State{gridtypes.StateOk, gridtypes.StateInit, gridtypes.StatePaused, gridtypes.StateError} {
+		if byState[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", byState[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	fmt.Fprintf(w, "workloads     API on %s; deployments %d, twins %d; workloads %s; queued %d\n",
+		p.API, st.Deployments, st.Twins, strings.Join(parts, ", "), st.Queued)
 }
 
 // printUpgrade writes the running version and the upgrader's state.
