@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
 
 // The connectivity test runs this test binary inside network namespaces

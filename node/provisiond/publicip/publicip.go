@@ -23,8 +23,8 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
 
 // Names of the parts of a public IP workload.

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 )
 
 func task(name, ip string) provisiond.Task {

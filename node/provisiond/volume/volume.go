@@ -34,8 +34,8 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/node/internal/command"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/command"
 	"github.com/grid4/grid4/node/provisiond/internal/diskspace"
 )
 

@@ -34,8 +34,8 @@ import (
 	"strings"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/iproute"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 )
 

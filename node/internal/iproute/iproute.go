@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/grid4/grid4/node/provisiond/internal/command"
+	"github.com/grid4/grid4/node/internal/command"
 )
 
 // capNetAdmin is the bit of CAP_NET_ADMIN in the capability sets.
