@@ -15,6 +15,7 @@ import (
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -50,6 +51,12 @@ type Registrar interface {
 // FactSource gives the node's facts; facts.Stub (noded) is one.
 type FactSource interface {
 	Facts(ctx context.Context) (hostinfo.Facts, error)
+}
+
+// StorageSource gives the storage the node offers, from its pools;
+// storaged.Stub (storaged) is one.
+type StorageSource interface {
+	Capacity(ctx context.Context) (storaged.Capacity, error)
 }
 
 // LocationSource gives the node's location; location.Stub is one.
@@ -128,9 +135,12 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	Registrar Registrar
 	Facts     FactSource
-	Location  LocationSource
-	Farm      FarmSource
-	Power     PowerSource
+	// Storage gives SRU and HRU from storaged's pools; nil: the disks'
+	// sizes as noded measured them.
+	Storage  StorageSource
+	Location LocationSource
+	Farm     FarmSource
+	Power    PowerSource
 	// Version, when set, gives the version sent with each registration
 	// and update (the upgrader's current generation), read afresh each
 	// time; Config.ZosVersion is sent when it gives none.
@@ -451,7 +461,9 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	req.Resources = Override(req.Resources, l.cfg.Capacity)
+	if req.Resources, err = l.capacity(ctx, facts); err != nil {
+		return err
+	}
 
 	nodeID, err := l.registerOrUpdate(ctx, log, acc.TwinID, req)
 	if err != nil {
@@ -475,6 +487,26 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 		s.RegisteredAt = now
 	})
 	return nil
+}
+
+// capacity is the node's capacity as registered (and offered to
+// workloads by provisiond): CRU and MRU as noded measured them, SRU and
+// HRU from storaged's pools, each replaced by the farmer's override
+// (Config.Capacity) where one is set. It is the one place the node's
+// figures are decided.
+func (l *Light) capacity(ctx context.Context, facts hostinfo.Facts) (api.Resources, error) {
+	measured := facts.Resources()
+	if l.d.Storage != nil {
+		var c storaged.Capacity
+		if err := l.call(ctx, func(ctx context.Context) (err error) {
+			c, err = l.d.Storage.Capacity(ctx)
+			return err
+		}); err != nil {
+			return api.Resources{}, fmt.Errorf("storage capacity from storaged: %w", err)
+		}
+		measured.SRU, measured.HRU = c.SRU, c.HRU
+	}
+	return Override(measured, l.cfg.Capacity), nil
 }
 
 // Override returns measured with every non-zero field of o in its place.

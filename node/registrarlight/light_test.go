@@ -15,6 +15,7 @@ import (
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -218,6 +219,12 @@ type harness struct {
 // newHarness starts a Light; setup runs before it starts.
 func newHarness(t *testing.T, cfg Config, setup ...func(h *harness)) *harness {
 	t.Helper()
+	return newHarnessWith(t, cfg, nil, setup...)
+}
+
+// newHarnessWith is newHarness with deps changing the dependencies.
+func newHarnessWith(t *testing.T, cfg Config, deps func(*Deps), setup ...func(h *harness)) *harness {
+	t.Helper()
 	c := clock.NewFake(t0)
 	h := &harness{
 		t:     t,
@@ -226,12 +233,16 @@ func newHarness(t *testing.T, cfg Config, setup ...func(h *harness)) *harness {
 		node:  &fakeNode{ips: []string{"10.0.0.5"}, healthy: true},
 		addrs: make(chan struct{}, 1),
 	}
-	l, err := NewLight(cfg, Deps{
+	d := Deps{
 		Registrar: h.reg, Facts: h.node, Location: h.node, Farm: h.node, Power: h.node,
 		Addresses: h.addrs,
 		Clock:     c,
 		Jitter:    func(d time.Duration) time.Duration { return d }, // deterministic
-	})
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	l, err := NewLight(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,6 +381,28 @@ func TestCapacityOverride(t *testing.T) {
 	}
 	if s := h.state(); s.Resources == nil || *s.Resources != want {
 		t.Fatalf("state resources %+v, want %+v", s.Resources, want)
+	}
+}
+
+// TestStorageCapacity: SRU and HRU come from storaged's pools (a real
+// storaged over a directory), not from the disks noded measured, and the
+// farmer's override still wins field by field.
+func TestStorageCapacity(t *testing.T) {
+	st, err := storaged.New(storaged.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, _ := st.Capacity(context.Background())
+	if pc.SRU+pc.HRU == 0 {
+		t.Fatalf("storaged offers nothing: %+v", pc)
+	}
+	h := newHarnessWith(t, Config{Capacity: api.Resources{HRU: 7 << 30}}, func(d *Deps) { d.Storage = st })
+	h.settle(3)
+	got := h.reg.lastReq("RegisterNode").Resources
+	f, _ := h.node.Facts(context.Background())
+	want := api.Resources{CRU: f.Resources().CRU, MRU: f.Resources().MRU, SRU: pc.SRU, HRU: 7 << 30}
+	if got != want {
+		t.Fatalf("registered %+v, want %+v", got, want)
 	}
 }
 

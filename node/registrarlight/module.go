@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/registrar/client"
 )
 
@@ -109,6 +110,7 @@ func RunLight(ctx context.Context, m LightConfig) error {
 		Version:   m.Version,
 		Registrar: NewGatewayStub(m.Bus),
 		Facts:     noded.NewStub(m.Bus),
+		Storage:   storaged.NewStub(m.Bus),
 		Location:  location.NewStub(m.Bus),
 		Farm:      identityd.NewStub(m.Bus),
 		Power:     powerd.NewStub(m.Bus),

@@ -20,10 +20,10 @@ func fixtureDisk(t *testing.T, root, name string, size uint64, rotational string
 	t.Helper()
 	dir := filepath.Join(root, "sys/block", name)
 	for p, c := range map[string]string{
-		"size":              fmt.Sprint(size / 512),
-		"queue/rotational":  rotational,
-		"removable":         "0",
-		"device/vendor":     "fixture",
+		"size":                 fmt.Sprint(size / 512),
+		"queue/rotational":     rotational,
+		"removable":            "0",
+		"device/vendor":        "fixture",
 		"../../../dev/" + name: strings.Repeat("x", 1<<20),
 	} {
 		f := filepath.Join(dir, p)

@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/geoip"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
@@ -25,6 +26,7 @@ import (
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
 	"github.com/grid4/grid4/registrar/api"
 )
@@ -90,8 +92,12 @@ type Config struct {
 	// HealthInterval is how often powerd re-evaluates health for its log.
 	HealthInterval time.Duration
 	// MinFreeDisk is the least free space of the data directory for a
-	// healthy node, in bytes.
+	// healthy node, in bytes; storaged keeps it out of the pool on the
+	// data directory's disk.
 	MinFreeDisk uint64
+	// DiskTypes forces the kind of disks by name (storaged), for disks
+	// whose rotational flag and seek benchmark mislead.
+	DiskTypes map[string]hostinfo.DiskKind
 
 	// Hub is the hub releases are installed from ("": the node does not
 	// upgrade).
@@ -167,6 +173,15 @@ func (c Config) RunFile() string { return filepath.Join(c.DataDir, "zosd.run") }
 // LockFile keeps two zosd off one data directory.
 func (c Config) LockFile() string { return filepath.Join(c.DataDir, "zosd.lock") }
 
+// StorageDir is storaged's directory: its state and the data
+// directory's pool.
+func (c Config) StorageDir() string { return filepath.Join(c.DataDir, "storage") }
+
+// storageConfig is storaged's configuration.
+func (c Config) storageConfig() storaged.Config {
+	return storaged.Config{Dir: c.StorageDir(), HostRoot: c.HostRoot, Types: c.DiskTypes, Reserve: c.MinFreeDisk}
+}
+
 // UpgradeDir is the upgrader's directory: generations, packages, the
 // current link and its state.
 func (c Config) UpgradeDir() string { return filepath.Join(c.DataDir, "upgrade") }
@@ -213,6 +228,7 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
 	fs.Var((*flagvalue.Duration)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
 	fs.Var((*flagvalue.Size)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
+	fs.Var((*diskTypesValue)(&c.DiskTypes), "disk-type", "kind of a disk by its /sys/block name, NAME=ssd or NAME=hdd (repeatable, or comma separated): overrides its rotational flag and seek benchmark")
 	fs.StringVar(&c.Hub, "hub", c.Hub, "hub URL releases are installed from (empty: the node does not upgrade)")
 	fs.StringVar(&c.UpgradePublisher, "upgrade-publisher", c.UpgradePublisher, "hub publisher of the ZOS releases")
 	fs.StringVar(&c.UpgradeRepo, "upgrade-repo", c.UpgradeRepo, "hub repository of the ZOS releases (its tags are the versions)")
@@ -371,6 +387,37 @@ func (v *uintValue) Set(s string) error {
 		return errors.New("want a positive integer")
 	}
 	*v = uintValue(n)
+	return nil
+}
+
+// diskTypesValue is --disk-type: NAME=ssd or NAME=hdd, repeatable.
+type diskTypesValue map[string]hostinfo.DiskKind
+
+func (v *diskTypesValue) String() string {
+	var out []string
+	for name, k := range *v {
+		out = append(out, name+"="+string(k))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func (v *diskTypesValue) Set(s string) error {
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		name, kind, ok := strings.Cut(p, "=")
+		k := hostinfo.DiskKind(strings.ToLower(strings.TrimSpace(kind)))
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.Contains(name, "/") || (k != hostinfo.SSD && k != hostinfo.HDD) {
+			return fmt.Errorf("%q: want NAME=ssd or NAME=hdd (NAME as in /sys/block)", p)
+		}
+		if *v == nil {
+			*v = map[string]hostinfo.DiskKind{}
+		}
+		(*v)[name] = k
+	}
 	return nil
 }
 

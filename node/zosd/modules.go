@@ -17,6 +17,7 @@ import (
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
 )
 
@@ -25,6 +26,8 @@ import (
 const (
 	ModuleIdentity = identityd.Module
 	ModuleNoded    = noded.Module
+	// ModuleStorage owns the disks: pools, allocations, SRU and HRU.
+	ModuleStorage  = storaged.Module
 	ModuleLocation = location.Module
 	ModulePower    = powerd.Module
 	ModuleGateway  = registrarlight.GatewayModule
@@ -39,7 +42,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -77,6 +80,11 @@ func moduleFuncs() map[string]moduleFunc {
 				AddressPoll: e.cfg.AddressPoll,
 				Clock:       e.clock,
 				Logger:      e.log,
+			})
+		},
+		ModuleStorage: func(ctx context.Context, e env) error {
+			return storaged.Run(ctx, storaged.ModuleConfig{
+				Bus: e.bus, Storage: e.cfg.storageConfig(), Logger: e.log,
 			})
 		},
 		ModuleLocation: func(ctx context.Context, e env) error {
