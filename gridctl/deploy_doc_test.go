@@ -73,7 +73,7 @@ func TestZosAPIWalkthrough(t *testing.T) {
 	if strings.Count(out, "deleted") != 2 {
 		t.Fatalf("final list:\n%s", out)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(r.nodeDir, "zmounts")); len(entries) != 0 {
+	if entries, _ := filepath.Glob(filepath.Join(r.nodeDir, "storage", "pools", "*", "zmount", "*")); len(entries) != 0 {
 		t.Fatalf("disks left: %v", entries)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/volume"
 	"github.com/grid4/grid4/node/provisiond/zmount"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/registrar/client"
@@ -63,11 +64,12 @@ func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 	t.Cleanup(rts.Close)
 
 	dir := t.TempDir()
-	zm, err := zmount.New(filepath.Join(dir, "zmounts"), nil)
+	storage := storagetest.Open(t, filepath.Join(dir, "storage"))
+	zm, err := zmount.New(storage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol, err := volume.New(volume.Config{Dir: filepath.Join(dir, "volumes"), Mode: volume.Accounting})
+	vol, err := volume.New(volume.Config{Storage: storage, Mode: volume.Accounting})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,9 @@
 package storaged
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/hostinfo"
@@ -74,54 +69,4 @@ func (s Stub) Pools(ctx context.Context) ([]Pool, error) {
 // Disks lists the block devices.
 func (s Stub) Disks(ctx context.Context) (hostinfo.DiskList, error) {
 	return bus.Call[hostinfo.DiskList](ctx, s.c, Object, "Disks")
-}
-
-// mountedUnder returns a mount point at or under dir, from
-// /proc/self/mountinfo ("" when none).
-func mountedUnder(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = r
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) <= 4 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == abs || strings.HasPrefix(mp, abs+"/") {
-			return mp, nil
-		}
-	}
-	return "", sc.Err()
-}
-
-// unescapeMount decodes the octal escapes (\040 for a space) of
-// mountinfo paths.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/hostinfo"
+	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // Object is the bus object storaged serves.
@@ -456,7 +457,7 @@ func (s *Service) Release(_ context.Context, id string) error {
 			}
 		}
 	} else {
-		busy, err := mountedUnder(a.Path)
+		busy, err := mountinfo.Under(a.Path)
 		if err != nil {
 			return fmt.Errorf("storaged: %w", err)
 		}

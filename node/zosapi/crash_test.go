@@ -198,7 +198,7 @@ func TestNodeKilledMidDeploymentRecovers(t *testing.T) {
 			t.Errorf("%s: %s after delete", w.Name, w.Result.State)
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(dir, "zmounts"))
+	entries, _ := filepath.Glob(filepath.Join(dir, "storage", "pools", "*", "zmount", "*"))
 	if len(entries) != 0 {
 		t.Fatalf("disk files left: %v", entries)
 	}

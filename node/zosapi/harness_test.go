@@ -24,6 +24,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zlogs"
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
+	"github.com/grid4/grid4/node/storaged"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar"
 	regclient "github.com/grid4/grid4/registrar/client"
@@ -169,11 +170,15 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
 	}
-	zm, err := zmount.New(filepath.Join(dir, "zmounts"), nil)
+	storage, err := storaged.New(storaged.Config{Dir: filepath.Join(dir, "storage")})
 	if err != nil {
 		return nil, err
 	}
-	vol, err := volume.New(volume.Config{Dir: filepath.Join(dir, "volumes"), Mode: volume.Accounting})
+	zm, err := zmount.New(storage)
+	if err != nil {
+		return nil, err
+	}
+	vol, err := volume.New(volume.Config{Storage: storage, Mode: volume.Accounting})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +186,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	qs, err := qsfs.New(qsfs.Config{Dir: filepath.Join(dir, "qsfs")})
+	qs, err := qsfs.New(qsfs.Config{Dir: filepath.Join(dir, "qsfs"), Storage: storage})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar/client"
 )
@@ -32,7 +33,7 @@ func runProvision(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	managers, closeManagers, err := provisionManagers(e.cfg.ProvisionDir(), e.log)
+	managers, closeManagers, err := provisionManagers(e.cfg.ProvisionDir(), storaged.NewStub(e.bus), e.log)
 	if err != nil {
 		return err
 	}
@@ -65,18 +66,19 @@ func (r lightRegistration) Node(ctx context.Context) (provisiond.Node, error) {
 }
 
 // provisionManagers makes one manager per workload type, keeping their
-// files under dir.
-func provisionManagers(dir string, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
+// files under dir; zmounts, volumes and QSFS caches take their space from
+// storaged (over the bus).
+func provisionManagers(dir string, storage storaged.Stub, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	sub := func(name string) string { return filepath.Join(dir, name) }
-	zm, err := zmount.New(sub("zmounts"), nil)
+	zm, err := zmount.New(storage)
 	if err != nil {
 		return nil, nil, err
 	}
-	vol, err := volume.New(volume.Config{Dir: sub("volumes")})
+	vol, err := volume.New(volume.Config{Storage: storage})
 	if err != nil {
 		return nil, nil, err
 	}
-	qs, err := qsfs.New(qsfs.Config{Dir: sub("qsfs")})
+	qs, err := qsfs.New(qsfs.Config{Dir: sub("qsfs"), Storage: storage})
 	if err != nil {
 		return nil, nil, err
 	}

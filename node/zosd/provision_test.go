@@ -30,12 +30,13 @@ func freeAddr(t *testing.T) string {
 // TestNodeHostsWorkloads: provisiond runs inside zosd, bound to the
 // node's registration: node.version names the registered node, the
 // capacity offered is what was registered (the farmer's --mru override
-// included), and a user's deployment is hosted.
+// included; SRU from storaged's pool, no --sru), and a user's deployment
+// is hosted: its disk is an image in storaged's pool.
 func TestNodeHostsWorkloads(t *testing.T) {
 	reg := regtest.Start(t, 2*time.Second)
 	farm := reg.Farm(t)
 	addr := freeAddr(t)
-	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--mru", "3GiB", "--sru", "1GiB")
+	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--mru", "3GiB")
 	bustest.Open(t, n.prefix)
 	n.start()
 	st := n.waitReport("registration", registered).Registration
@@ -68,7 +69,7 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if node.Resources.MRU != 3<<30 || capa.Total.MRU != node.Resources.MRU || capa.Total.CRU != node.Resources.CRU || capa.Total.SRU != node.Resources.SRU {
+	if node.Resources.MRU != 3<<30 || node.Resources.SRU == 0 || capa.Total.MRU != node.Resources.MRU || capa.Total.CRU != node.Resources.CRU || capa.Total.SRU != node.Resources.SRU {
 		t.Fatalf("registered %+v, offered %+v: want the override registered and offered", node.Resources, capa.Total)
 	}
 
@@ -89,6 +90,10 @@ func TestNodeHostsWorkloads(t *testing.T) {
 		if w, _ := r.Deployment.Get("disk"); w.Result != nil && w.Result.State != gridtypes.StateInit {
 			if w.Result.State != gridtypes.StateOk {
 				t.Fatalf("disk: %s %s", w.Result.State, w.Result.Message)
+			}
+			var disk struct{ Path string }
+			if err := json.Unmarshal(w.Result.Data, &disk); err != nil || !strings.HasPrefix(disk.Path, filepath.Join(n.data, "storage", "pools")+"/") {
+				t.Fatalf("disk at %q (%v): want an image in storaged's pool", disk.Path, err)
 			}
 			break
 		}

@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -40,6 +39,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zlogs"
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar/client"
 )
@@ -175,14 +175,20 @@ func (n flagNode) Node(ctx context.Context) (provisiond.Node, error) {
 	return provisiond.Node{NodeID: n.nodeID, TwinID: n.twinID, Resources: r}, err
 }
 
-// buildManagers makes one manager per workload type.
+// buildManagers makes one manager per workload type, the storage ones
+// on an in-process storaged keeping its pool and state under the data
+// directory.
 func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	dir := func(name string) string { return filepath.Join(c.data, name) }
-	zm, err := zmount.New(dir("zmounts"), nil)
+	storage, err := storaged.New(storaged.Config{Dir: dir("storage"), Logger: log.With("module", storaged.Module)})
 	if err != nil {
 		return nil, nil, err
 	}
-	vol, err := volume.New(volume.Config{Dir: dir("volumes"), Mode: volume.Enforcement(c.volumeMode)})
+	zm, err := zmount.New(storage)
+	if err != nil {
+		return nil, nil, err
+	}
+	vol, err := volume.New(volume.Config{Storage: storage, Mode: volume.Enforcement(c.volumeMode)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,7 +196,7 @@ func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provi
 		_, why := volume.Probe()
 		log.Warn("volume sizes are measured, not enforced", "reason", why)
 	}
-	qs, err := qsfs.New(qsfs.Config{Dir: dir("qsfs")})
+	qs, err := qsfs.New(qsfs.Config{Dir: dir("qsfs"), Storage: storage})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -223,7 +229,7 @@ func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provi
 		Dir: dir("machines"), LogDir: logDir, Kernel: c.kernel, Initrd: c.initrd,
 		// No flist mounter yet: machines fail with "no flist mounter on
 		// this node" until the node's flist module provides one.
-		Storage: storageLocator{zmounts: dir("zmounts"), volumes: dir("volumes"), qsfs: dir("qsfs")},
+		Storage: storageLocator{storage: storage, qsfs: qs},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -239,23 +245,26 @@ func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provi
 	}, zl.Close, nil
 }
 
-// storageLocator finds the storage workloads machines mount.
+// storageLocator finds the storage workloads machines mount: zmount
+// images and volumes from storaged, QSFS mount points from their manager.
 type storageLocator struct {
-	zmounts, volumes, qsfs string
+	storage *storaged.Service
+	qsfs    *qsfs.Manager
 }
 
 // Locate implements zmachine.Storage.
 func (s storageLocator) Locate(id string) (string, bool, error) {
-	img := filepath.Join(s.zmounts, id+".img")
-	if _, err := os.Stat(img); err == nil {
-		return img, true, nil
+	a, err := s.storage.Get(context.Background(), id)
+	if err != nil {
+		return "", false, err
 	}
-	for _, p := range []string{filepath.Join(s.volumes, id), filepath.Join(s.qsfs, id, "mnt")} {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p, false, nil
-		}
+	switch a.Kind {
+	case storaged.ZMount:
+		return a.Path, true, nil
+	case storaged.Volume:
+		return volume.DataDir(a), false, nil
 	}
-	return "", false, fmt.Errorf("no disk, volume or qsfs %s on this node", id)
+	return s.qsfs.MountPoint(id), false, nil
 }
 
 // capacityOf is the configured capacity, or the probed one.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/storaged"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 )
 
 func data() gridtypes.QSFSData {
@@ -29,18 +31,55 @@ func TestMissingTools(t *testing.T) {
 	d := data()
 	raw, _ := json.Marshal(d)
 	tk := provisiond.Task{TwinID: 1, DeploymentID: 1, Workload: gridtypes.Workload{Name: "fs", Type: gridtypes.QuantumSafeFSType, Data: raw}}
-	m, _ := New(Config{Dir: t.TempDir(), Fuse: "/nonexistent/fuse"})
+	s := storagetest.New(t)
+	m, _ := New(Config{Dir: t.TempDir(), Storage: s, Fuse: "/nonexistent/fuse"})
 	_, err := m.Provision(context.Background(), tk)
 	if !errors.Is(err, ErrUnsupported) || err.Error() != "quantum-safe-fs: quantum-safe file systems unsupported on this node: /nonexistent/fuse not present" {
 		t.Fatalf("error %v", err)
 	}
-	m, _ = New(Config{Dir: t.TempDir(), Fuse: t.TempDir(), Zstor: "zstor-not-installed"})
+	m, _ = New(Config{Dir: t.TempDir(), Storage: s, Fuse: t.TempDir(), Zstor: "zstor-not-installed"})
 	_, err = m.Provision(context.Background(), tk)
 	if err == nil || !strings.HasSuffix(err.Error(), "zstor-not-installed not found in PATH") {
 		t.Fatalf("error %v", err)
 	}
 	if err := m.Deprovision(context.Background(), tk); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), tk.ID()); !errors.Is(err, storaged.ErrNotFound) {
+		t.Fatalf("a cache was allocated for a workload the node cannot run: %v", err)
+	}
+}
+
+// TestRestore: a workload whose cache storaged no longer has fails its
+// restore; one whose cache is there fails naming what the host lacks
+// (nothing of QSFS is installed on the test machine).
+func TestRestore(t *testing.T) {
+	d := data()
+	raw, _ := json.Marshal(d)
+	tk := provisiond.Task{TwinID: 1, DeploymentID: 1, Workload: gridtypes.Workload{Name: "fs", Type: gridtypes.QuantumSafeFSType, Data: raw}}
+	s := storagetest.New(t)
+	m, err := New(Config{Dir: t.TempDir(), Storage: s, Fuse: "/nonexistent/fuse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Restore(ctx, tk); !errors.Is(err, storaged.ErrNotFound) {
+		t.Fatalf("restore without a cache: %v", err)
+	}
+	if _, err := s.Allocate(ctx, storaged.Request{ID: tk.ID(), Kind: storaged.QSFSCache, Size: d.Cache}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restore(ctx, tk); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("restore on a host without QSFS: %v", err)
+	}
+	if err := m.Deprovision(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, tk.ID()); !errors.Is(err, storaged.ErrNotFound) {
+		t.Fatalf("cache kept after deprovision: %v", err)
+	}
+	if _, err := New(Config{Dir: t.TempDir()}); err == nil {
+		t.Fatal("New accepted no storage")
 	}
 }
 
@@ -64,8 +103,8 @@ func TestZstorConfigIsTOML(t *testing.T) {
 			Backends []struct{ Address, Namespace, Password string }
 		}
 	}
-	if _, err := toml.Decode(ZstorConfig(&d, "/var/qsfs/1-1-fs"), &conf); err != nil {
-		t.Fatalf("%v\n%s", err, ZstorConfig(&d, "/var/qsfs/1-1-fs"))
+	if _, err := toml.Decode(ZstorConfig(&d, "/var/qsfs/1-1-fs", "/var/pool/qsfs/1-1-fs"), &conf); err != nil {
+		t.Fatalf("%v\n%s", err, ZstorConfig(&d, "/var/qsfs/1-1-fs", "/var/pool/qsfs/1-1-fs"))
 	}
 	if conf.MinimalShards != 2 || conf.ExpectedShards != 3 || conf.Mountpoint != "/var/qsfs/1-1-fs/mnt" ||
 		conf.Encryption.Key != d.EncryptionKey || conf.Compression.Algorithm != "snappy" ||

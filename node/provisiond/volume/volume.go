@@ -1,33 +1,33 @@
 // Package volume is the type manager of Volume workloads: directories of
 // a fixed size that machines mount.
 //
-// How the size is enforced depends on the host (Enforcement):
+// storaged owns the space: each volume is an allocation of its size in
+// one of storaged's pools (refused when the pools cannot hold it, what
+// they promised to other workloads counted), a directory the manager
+// fills. The manager owns what is inside, and how the size is enforced
+// depends on the host (Enforcement):
 //
-//   - LoopExt4: the volume is an ext4 file system in a sparse image file,
-//     loop-mounted on the volume's directory. The kernel refuses writes
-//     beyond the size (ENOSPC): a hard limit. Needs root, loop devices,
-//     mount, losetup, mkfs.ext4, e2fsck and resize2fs.
-//   - Accounting: the volume is a plain directory. Its use is measured by
-//     walking it (Usage) and reported, but nothing stops a writer from
-//     going past the size. Used where loop devices are not available.
+//   - LoopExt4: the volume is an ext4 file system in a sparse image file
+//     (fs.img in the allocation), loop-mounted on its data directory. The
+//     kernel refuses writes beyond the size (ENOSPC): a hard limit. Needs
+//     root, loop devices, mount, losetup, mkfs.ext4, e2fsck and resize2fs.
+//   - Accounting: the data directory is a plain directory. Its use is
+//     measured by walking it (Usage) and reported, but nothing stops a
+//     writer from going past the size. Used where loop devices are not
+//     available.
 //
-// In both modes a volume is only made when the file system has room for
-// its size on top of what the existing volumes were promised, and the
-// engine's capacity accounting refuses deployments whose volumes add up to
-// more than the node's storage. Project quotas (ext4/XFS prjquota) are not
-// used: they need the data file system mounted with prjquota, which nodes
-// are not (docs/provisioning.md).
+// A restart of the node loses the mounts: Restore mounts the image again
+// (after e2fsck when the kernel refuses it) and fails, setting the
+// workload to error, when the image or its allocation is gone.
 package volume
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,8 +35,9 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/internal/command"
+	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/diskspace"
+	"github.com/grid4/grid4/node/storaged"
 )
 
 // Enforcement is how a volume's size is enforced.
@@ -50,30 +51,35 @@ const (
 	Accounting Enforcement = "accounting"
 )
 
-// ErrNoSpace is wrapped when the file system cannot hold a volume.
-var ErrNoSpace = diskspace.ErrNoSpace
+// ErrNoSpace is matched by the refusal of a volume no pool can hold.
+var ErrNoSpace = storaged.ErrNoSpace
+
+// Storage is what the manager needs of storaged (storaged.Stub over the
+// bus, *storaged.Service in-process).
+type Storage interface {
+	Allocate(ctx context.Context, r storaged.Request) (storaged.Allocation, error)
+	Get(ctx context.Context, id string) (storaged.Allocation, error)
+	Release(ctx context.Context, id string) error
+}
 
 // Config configures a Manager.
 type Config struct {
-	// Dir holds the volumes (directories) and their images. Required.
-	Dir string
+	// Storage hands out the volumes' space. Required.
+	Storage Storage
 	// Mode forces an enforcement; "" picks LoopExt4 when the host can
 	// (Probe) and Accounting otherwise.
 	Mode Enforcement
 	// Runner runs mount, umount, losetup, mkfs.ext4, e2fsck and resize2fs
 	// (command.Exec{} when nil).
 	Runner command.Runner
-	// Free reports the free bytes of a file system (statfs when nil).
-	Free func(path string) (uint64, error)
 }
 
 // Manager makes Volume workloads.
 type Manager struct {
-	dir  string
-	mode Enforcement
-	run  command.Runner
-	free func(string) (uint64, error)
-	mu   sync.Mutex
+	storage Storage
+	mode    Enforcement
+	run     command.Runner
+	mu      sync.Mutex
 }
 
 // Probe reports whether the host can enforce volume sizes with loop
@@ -93,18 +99,12 @@ func Probe() (ok bool, reason string) {
 
 // New returns a manager for cfg.
 func New(cfg Config) (*Manager, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("volume: Config.Dir is required")
+	if cfg.Storage == nil {
+		return nil, errors.New("volume: Config.Storage is required")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
-	}
-	m := &Manager{dir: cfg.Dir, mode: cfg.Mode, run: cfg.Runner, free: cfg.Free}
+	m := &Manager{storage: cfg.Storage, mode: cfg.Mode, run: cfg.Runner}
 	if m.run == nil {
 		m.run = command.Exec{}
-	}
-	if m.free == nil {
-		m.free = diskspace.Free
 	}
 	switch m.mode {
 	case "":
@@ -135,10 +135,12 @@ type Result struct {
 	Enforcement Enforcement `json:"enforcement"`
 }
 
-// Path is the directory of t's volume.
-func (m *Manager) Path(t provisiond.Task) string { return filepath.Join(m.dir, t.ID()) }
+// DataDir is the volume's directory (what machines mount) inside its
+// allocation a.
+func DataDir(a storaged.Allocation) string { return filepath.Join(a.Path, "data") }
 
-func (m *Manager) image(t provisiond.Task) string { return filepath.Join(m.dir, t.ID()+".img") }
+// image is the volume's ext4 image inside its allocation a.
+func image(a storaged.Allocation) string { return filepath.Join(a.Path, "fs.img") }
 
 // Provision makes the volume (idempotent: an existing one is kept, and
 // grown if it is smaller than asked).
@@ -149,10 +151,29 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.mode == Accounting {
-		return m.provisionDir(t, d.Size)
+	a, err := m.storage.Allocate(ctx, storaged.Request{ID: t.ID(), Kind: storaged.Volume, Size: d.Size})
+	if err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
 	}
-	return m.provisionLoop(ctx, t, d.Size)
+	path := DataDir(a)
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
+	}
+	if m.mode == Accounting {
+		used, err := walkUsage(path)
+		if err != nil {
+			return nil, fmt.Errorf("volume: %w", err)
+		}
+		return Result{Path: path, Size: a.Size, Used: used, Enforcement: Accounting}, nil
+	}
+	if err := m.provisionLoop(ctx, a); err != nil {
+		return nil, err
+	}
+	used, err := fsUsage(path)
+	if err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
+	}
+	return Result{Path: path, Size: a.Size, Used: used, Enforcement: LoopExt4}, nil
 }
 
 // Update grows the volume (validation refuses shrinking).
@@ -160,66 +181,40 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 	return m.Provision(ctx, t)
 }
 
-func (m *Manager) provisionDir(t provisiond.Task, size uint64) (any, error) {
-	path := m.Path(t)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		if err := m.reserve(size); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
-	}
-	// The size lives next to the directory so Usage and the free-space
-	// promise can be computed without the deployment.
-	if err := writeSize(path+".size", size); err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
-	}
-	used, err := walkUsage(path)
-	if err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
-	}
-	return Result{Path: path, Size: size, Used: used, Enforcement: Accounting}, nil
-}
-
-func (m *Manager) provisionLoop(ctx context.Context, t provisiond.Task, size uint64) (any, error) {
-	path, img := m.Path(t), m.image(t)
+// provisionLoop makes, mounts and grows the image of allocation a.
+func (m *Manager) provisionLoop(ctx context.Context, a storaged.Allocation) error {
+	img := image(a)
 	st, err := os.Stat(img)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := m.reserve(size); err != nil {
-			return nil, err
-		}
-		if err := m.makeImage(ctx, img, size); err != nil {
-			return nil, err
+		if err := m.makeImage(ctx, img, a.Size); err != nil {
+			return err
 		}
 	case err != nil:
-		return nil, fmt.Errorf("volume: %w", err)
-	case uint64(st.Size()) > size:
-		return nil, fmt.Errorf("volume: %s is %d bytes; a volume cannot shrink to %d", img, st.Size(), size)
+		return fmt.Errorf("volume: %w", err)
+	case uint64(st.Size()) > a.Size:
+		return fmt.Errorf("volume: %s is %d bytes; a volume cannot shrink to %d", img, st.Size(), a.Size)
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
+	if err := m.mount(ctx, a); err != nil {
+		return err
 	}
-	mounted, err := isMounted(path)
-	if err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
+	if st != nil && uint64(st.Size()) < a.Size {
+		return m.grow(ctx, a, a.Size)
 	}
-	if !mounted {
-		if _, err := m.run.Run(ctx, "mount", "-o", "loop,nodev,nosuid", img, path); err != nil {
-			return nil, fmt.Errorf("volume: %w", err)
-		}
+	return nil
+}
+
+// mount mounts a's image on its data directory unless it is mounted.
+func (m *Manager) mount(ctx context.Context, a storaged.Allocation) error {
+	path := DataDir(a)
+	mounted, err := mountinfo.IsMountPoint(path)
+	if err != nil || mounted {
+		return err
 	}
-	if st != nil && uint64(st.Size()) < size {
-		if err := m.grow(ctx, img, uint64(st.Size()), size); err != nil {
-			return nil, err
-		}
+	if _, err := m.run.Run(ctx, "mount", "-o", "loop,nodev,nosuid", image(a), path); err != nil {
+		return fmt.Errorf("volume: %w", err)
 	}
-	used, err := fsUsage(path)
-	if err != nil {
-		return nil, fmt.Errorf("volume: %w", err)
-	}
-	return Result{Path: path, Size: size, Used: used, Enforcement: LoopExt4}, nil
+	return nil
 }
 
 // makeImage writes a formatted sparse image under a temporary name and
@@ -245,15 +240,13 @@ func (m *Manager) makeImage(ctx context.Context, img string, size uint64) error 
 	return nil
 }
 
-// grow enlarges a mounted volume: the image, the loop device's idea of its
-// size, then the file system online. Where the kernel refuses an online
-// resize (containers without CAP_SYS_RESOURCE), the volume is unmounted,
-// checked, resized and mounted again.
-func (m *Manager) grow(ctx context.Context, img string, from, to uint64) error {
-	if err := m.reserve(to - from); err != nil {
-		return err
-	}
-	if err := os.Truncate(img, int64(to)); err != nil {
+// grow enlarges a mounted volume to size: the image, the loop device's
+// idea of its size, then the file system online. Where the kernel refuses
+// an online resize (containers without CAP_SYS_RESOURCE), the volume is
+// unmounted, checked, resized and mounted again.
+func (m *Manager) grow(ctx context.Context, a storaged.Allocation, size uint64) error {
+	img := image(a)
+	if err := os.Truncate(img, int64(size)); err != nil {
 		return fmt.Errorf("volume: grow: %w", err)
 	}
 	out, err := m.run.Run(ctx, "losetup", "-j", img)
@@ -269,16 +262,16 @@ func (m *Manager) grow(ctx context.Context, img string, from, to uint64) error {
 	}
 	if _, err := m.run.Run(ctx, "resize2fs", dev); err == nil {
 		return nil
-	} else if oerr := m.growOffline(ctx, img); oerr != nil {
+	} else if oerr := m.growOffline(ctx, a); oerr != nil {
 		return fmt.Errorf("volume: grow: online: %v; offline: %w", err, oerr)
 	}
 	return nil
 }
 
 // growOffline resizes the file system of an unmounted image.
-func (m *Manager) growOffline(ctx context.Context, img string) error {
-	path := strings.TrimSuffix(img, ".img")
-	if _, err := m.run.Run(ctx, "umount", path); err != nil {
+func (m *Manager) growOffline(ctx context.Context, a storaged.Allocation) error {
+	img := image(a)
+	if _, err := m.run.Run(ctx, "umount", DataDir(a)); err != nil {
 		return err
 	}
 	// resize2fs insists on a freshly checked file system; -p repairs only
@@ -288,82 +281,102 @@ func (m *Manager) growOffline(ctx context.Context, img string) error {
 	if ferr == nil {
 		_, rerr = m.run.Run(ctx, "resize2fs", img)
 	}
-	if _, err := m.run.Run(ctx, "mount", "-o", "loop,nodev,nosuid", img, path); err != nil {
+	if err := m.mount(ctx, a); err != nil {
 		return errors.Join(ferr, rerr, err)
 	}
 	return errors.Join(ferr, rerr)
 }
 
-// Deprovision unmounts and removes the volume with its data.
-func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
+// Restore implements provisiond.Restorer: the allocation must still be
+// there; a loop volume's image is mounted again when a restart lost the
+// mount. A mount the kernel refuses gets one e2fsck -p (what is safe to
+// repair unattended) and one more try; a volume still refused, or whose
+// image is gone, fails with the reason.
+func (m *Manager) Restore(ctx context.Context, t provisiond.Task) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	path, img := m.Path(t), m.image(t)
-	mounted, err := isMounted(path)
+	a, err := m.storage.Get(ctx, t.ID())
 	if err != nil {
 		return fmt.Errorf("volume: %w", err)
 	}
-	if mounted {
-		if _, err := m.run.Run(ctx, "umount", path); err != nil {
-			// Busy (a process has a file open): detach now, the kernel
-			// frees it when the last user goes.
-			if _, lerr := m.run.Run(ctx, "umount", "-l", path); lerr != nil {
-				return fmt.Errorf("volume: %w", err)
-			}
+	path := DataDir(a)
+	if m.mode == Accounting {
+		if st, err := os.Stat(path); err != nil || !st.IsDir() {
+			return fmt.Errorf("volume: the data directory %s is gone", path)
 		}
+		return nil
 	}
-	if m.mode == LoopExt4 || mounted {
-		// The directory is an empty mount point now; Remove (not
-		// RemoveAll) so a failed unmount never deletes through it.
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("volume: %w", err)
-		}
-	} else if err := os.RemoveAll(path); err != nil {
+	img := image(a)
+	if _, err := os.Stat(img); err != nil {
+		return fmt.Errorf("volume: image: %w", err)
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
 		return fmt.Errorf("volume: %w", err)
 	}
-	for _, p := range []string{img, img + ".tmp", path + ".size"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err = m.mount(ctx, a)
+	if err == nil {
+		return nil
+	}
+	if _, ferr := m.run.Run(ctx, "e2fsck", "-p", img); ferr != nil {
+		return fmt.Errorf("%w; e2fsck: %v", err, ferr)
+	}
+	return m.mount(ctx, a)
+}
+
+// Deprovision unmounts the volume and gives its space back to storaged,
+// which removes it with its data.
+func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, err := m.storage.Get(ctx, t.ID())
+	switch {
+	case errors.Is(err, storaged.ErrNotFound):
+		return nil
+	case err != nil && !errors.Is(err, storaged.ErrBroken):
+		return fmt.Errorf("volume: %w", err)
+	}
+	// A broken allocation (its directory gone) is released all the same;
+	// storaged refuses to delete through anything still mounted in it.
+	if a.Path != "" {
+		if err := m.unmount(ctx, DataDir(a)); err != nil {
+			return err
+		}
+	}
+	if err := m.storage.Release(ctx, t.ID()); err != nil {
+		return fmt.Errorf("volume: %w", err)
+	}
+	return nil
+}
+
+// unmount unmounts path if it is mounted.
+func (m *Manager) unmount(ctx context.Context, path string) error {
+	mounted, err := mountinfo.IsMountPoint(path)
+	if err != nil {
+		return fmt.Errorf("volume: %w", err)
+	}
+	if !mounted {
+		return nil
+	}
+	if _, err := m.run.Run(ctx, "umount", path); err != nil {
+		// Busy (a process has a file open): detach now, the kernel frees
+		// it when the last user goes.
+		if _, lerr := m.run.Run(ctx, "umount", "-l", path); lerr != nil {
 			return fmt.Errorf("volume: %w", err)
 		}
 	}
 	return nil
 }
 
-// Usage returns the bytes used in t's volume and its size limit.
-func (m *Manager) Usage(_ context.Context, t provisiond.Task) (used uint64, err error) {
+// Usage returns the bytes used in t's volume.
+func (m *Manager) Usage(ctx context.Context, t provisiond.Task) (used uint64, err error) {
+	a, err := m.storage.Get(ctx, t.ID())
+	if err != nil {
+		return 0, fmt.Errorf("volume: %w", err)
+	}
 	if m.mode == LoopExt4 {
-		return fsUsage(m.Path(t))
+		return fsUsage(DataDir(a))
 	}
-	return walkUsage(m.Path(t))
-}
-
-// reserve checks that the file system holds size more bytes on top of
-// what existing volumes may still write (their sizes minus their use).
-func (m *Manager) reserve(size uint64) error {
-	if err := diskspace.Reserve(m.dir, size, m.free, m.promised, "volume"); err != nil {
-		return fmt.Errorf("volume: %w", err)
-	}
-	return nil
-}
-
-// promised is what existing volumes may still write: an image's size minus
-// its blocks, a directory volume's size minus its files' blocks.
-func (m *Manager) promised() (uint64, error) {
-	return diskspace.Promised(m.dir, func(e fs.DirEntry) uint64 {
-		name := e.Name()
-		switch {
-		case strings.HasSuffix(name, ".img"):
-			return diskspace.Unwritten(e)
-		case strings.HasSuffix(name, ".size"):
-			size, err := readSize(filepath.Join(m.dir, name))
-			if err != nil {
-				return 0
-			}
-			used, _ := walkUsage(filepath.Join(m.dir, strings.TrimSuffix(name, ".size")))
-			return size - min(used, size)
-		}
-		return 0
-	})
+	return walkUsage(DataDir(a))
 }
 
 // walkUsage adds up the blocks of the files under dir (hard links once).
@@ -404,66 +417,4 @@ func fsUsage(path string) (uint64, error) {
 		return 0, err
 	}
 	return (st.Blocks - st.Bfree) * uint64(st.Bsize), nil
-}
-
-func writeSize(path string, size uint64) error {
-	return atomicfile.WriteFile(path, []byte(strconv.FormatUint(size, 10)+"\n"), 0o600)
-}
-
-func readSize(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-}
-
-// isMounted reports whether path is a mount point, from
-// /proc/self/mountinfo.
-func isMounted(path string) (bool, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return false, err
-	}
-	abs, err = filepath.EvalSymlinks(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == abs {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// unescapeMount decodes the octal escapes (\040 for space...) of
-// mountinfo paths.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/storaged"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 )
 
 func task(name string, size uint64) provisiond.Task {
@@ -20,13 +24,23 @@ func task(name string, size uint64) provisiond.Task {
 	return provisiond.Task{TwinID: 7, DeploymentID: 3, Workload: gridtypes.Workload{Name: name, Type: gridtypes.VolumeType, Data: data}}
 }
 
-func TestAccountingVolume(t *testing.T) {
-	free := uint64(100 * gridtypes.MiB)
-	m, err := New(Config{Dir: t.TempDir(), Mode: Accounting, Free: func(string) (uint64, error) { return free, nil }})
+func newManager(t *testing.T, s Storage, mode Enforcement) *Manager {
+	t.Helper()
+	m, err := New(Config{Storage: s, Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestAccountingVolume: a plain directory whose use is measured (hard
+// links once); storaged refuses a volume its pool cannot hold; provisioning
+// again keeps the data; deprovisioning (twice) removes it.
+func TestAccountingVolume(t *testing.T) {
+	s := storagetest.Open(t, storagetest.SmallFS(t, 128<<20))
+	m := newManager(t, s, Accounting)
 	ctx := context.Background()
+	c, _ := s.Capacity(ctx)
 	res, err := m.Provision(ctx, task("vol", 64*gridtypes.MiB))
 	if err != nil {
 		t.Fatal(err)
@@ -53,19 +67,21 @@ func TestAccountingVolume(t *testing.T) {
 	if used < 3<<20 || used > 4<<20 {
 		t.Fatalf("usage %d, want about 3 MiB", used)
 	}
-	// 64 MiB promised minus 3 MiB used: 61 MiB of the 100 are taken.
-	_, err = m.Provision(ctx, task("vol2", 40*gridtypes.MiB))
-	if !errors.Is(err, ErrNoSpace) {
+	// The pool promised 64 MiB: what is left cannot take the whole pool.
+	if _, err = m.Provision(ctx, task("vol2", c.SRU-32*gridtypes.MiB)); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("second volume: %v", err)
 	}
-	if _, err := m.Provision(ctx, task("vol2", 30*gridtypes.MiB)); err != nil {
+	if _, err := m.Provision(ctx, task("vol2", 16*gridtypes.MiB)); err != nil {
 		t.Fatal(err)
 	}
-	// Idempotent, data kept.
+	// Idempotent, data kept; restore finds it.
 	if _, err := m.Provision(ctx, task("vol", 64*gridtypes.MiB)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(r.Path, "g")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restore(ctx, task("vol", 0)); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -76,19 +92,36 @@ func TestAccountingVolume(t *testing.T) {
 	if _, err := os.Stat(r.Path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("volume still there")
 	}
+	if err := m.Restore(ctx, task("vol", 0)); !errors.Is(err, storaged.ErrNotFound) {
+		t.Fatalf("restore of a removed volume: %v", err)
+	}
 }
 
-func TestLoopVolumeIsAHardLimit(t *testing.T) {
+// loopManager is a LoopExt4 manager on a storaged of the test's own whose
+// volumes are deprovisioned (unmounted) when the test ends.
+func loopManager(t *testing.T, tasks ...provisiond.Task) (m *Manager, storageDir string) {
+	t.Helper()
 	if ok, why := Probe(); !ok {
-		t.Skipf("loop volumes unavailable here: %s", why)
+		t.Fatalf("loop volumes unavailable here: %s", why)
 	}
-	m, err := New(Config{Dir: t.TempDir(), Mode: LoopExt4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
+	storageDir = t.TempDir()
+	m = newManager(t, storagetest.Open(t, storageDir), LoopExt4)
+	t.Cleanup(func() {
+		for _, tk := range tasks {
+			if err := m.Deprovision(context.Background(), tk); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	return m, storageDir
+}
+
+// TestLoopVolumeIsAHardLimit: the loop-mounted ext4 refuses writes past
+// the size, grows online, and is unmounted and removed by Deprovision.
+func TestLoopVolumeIsAHardLimit(t *testing.T) {
 	tk := task("vol", 16*gridtypes.MiB)
-	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
+	m, _ := loopManager(t, tk)
+	ctx := context.Background()
 	res, err := m.Provision(ctx, tk)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +130,7 @@ func TestLoopVolumeIsAHardLimit(t *testing.T) {
 	if r.Enforcement != LoopExt4 {
 		t.Fatalf("result %+v", r)
 	}
-	if ok, _ := isMounted(r.Path); !ok {
+	if ok, _ := mountinfo.IsMountPoint(r.Path); !ok {
 		t.Fatal("not mounted")
 	}
 	// Again: still one mount.
@@ -127,11 +160,55 @@ func TestLoopVolumeIsAHardLimit(t *testing.T) {
 	if err := m.Deprovision(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := isMounted(r.Path); ok {
+	if ok, _ := mountinfo.IsMountPoint(r.Path); ok {
 		t.Fatal("still mounted")
 	}
-	if _, err := os.Stat(m.image(tk)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Dir(r.Path)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("image still there")
+	}
+}
+
+// TestRestoreAfterUnmount: what a reboot does to a volume (its mount gone,
+// storaged and the manager started again on the same directory) is undone
+// by Restore: mounted again, the data written before still there; a
+// volume whose image is gone fails its restore.
+func TestRestoreAfterUnmount(t *testing.T) {
+	tk, lost := task("vol", 16*gridtypes.MiB), task("lost", 16*gridtypes.MiB)
+	m, dir := loopManager(t, tk, lost)
+	ctx := context.Background()
+	res, err := m.Provision(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.(Result)
+	if err := os.WriteFile(filepath.Join(r.Path, "kept"), []byte("before the reboot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lres, err := m.Provision(ctx, lost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{r.Path, lres.(Result).Path} {
+		if out, err := exec.Command("umount", p).CombinedOutput(); err != nil {
+			t.Fatalf("umount: %v %s", err, out)
+		}
+	}
+	if err := os.Remove(filepath.Join(filepath.Dir(lres.(Result).Path), "fs.img")); err != nil {
+		t.Fatal(err)
+	}
+
+	m = newManager(t, storagetest.Open(t, dir), LoopExt4)
+	if err := m.Restore(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(r.Path, "kept")); err != nil || string(b) != "before the reboot" {
+		t.Fatalf("data after restore: %q %v", b, err)
+	}
+	if err := m.Restore(ctx, tk); err != nil || mountCount(t, r.Path) != 1 {
+		t.Fatalf("restore again: %v, %d mounts", err, mountCount(t, r.Path))
+	}
+	if err := m.Restore(ctx, lost); err == nil || !strings.Contains(err.Error(), "fs.img") {
+		t.Fatalf("restore without an image: %v", err)
 	}
 }
 
@@ -147,10 +224,4 @@ func mountCount(t *testing.T, path string) int {
 		}
 	}
 	return n
-}
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/a\040b\134c`); got != `/a b\c` {
-		t.Fatalf("got %q", got)
-	}
 }

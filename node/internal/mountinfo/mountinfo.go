@@ -1,0 +1,92 @@
+// Package mountinfo reads the mount table of the calling process
+// (/proc/self/mountinfo): whether a directory is a mount point, or has
+// one under it.
+package mountinfo
+
+import (
+	"bufio"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// IsMountPoint reports whether path is a mount point (false when it does
+// not exist).
+func IsMountPoint(path string) (bool, error) {
+	abs, err := resolve(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	found, err := find(func(mp string) bool { return mp == abs })
+	return found != "", err
+}
+
+// Under returns a mount point at or under dir, "" when there is none.
+func Under(dir string) (string, error) {
+	abs, err := resolve(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	return find(func(mp string) bool { return mp == abs || strings.HasPrefix(mp, abs+"/") })
+}
+
+// resolve makes path absolute with its symbolic links followed, as the
+// kernel shows mount points (the absolute path and the error when it
+// cannot be followed).
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	r, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return abs, err
+	}
+	return r, nil
+}
+
+// find returns the first mount point match accepts.
+func find(match func(mountPoint string) bool) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			if mp := Unescape(fields[4]); match(mp) {
+				return mp, nil
+			}
+		}
+	}
+	return "", sc.Err()
+}
+
+// Unescape decodes the octal escapes (\040 for a space, \134 for a
+// backslash) of mountinfo paths.
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
