@@ -1,0 +1,130 @@
+package netlightd
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/grid4/grid4/node/internal/iproute"
+)
+
+// PublicIPSpec asks for a public address.
+type PublicIPSpec struct {
+	// ID is the workload's ID (provisiond.Task.ID), unique on the node.
+	ID string `json:"id"`
+	// Want is the address wanted ("" for any free one).
+	Want string `json:"want,omitempty"`
+}
+
+// PublicIP is a public address as set up: on the macvlan PublicLink of
+// the public interface, in a namespace of its own, with a default route
+// via the pool's gateway.
+type PublicIP struct {
+	// IP is the address with its prefix length.
+	IP string `json:"ip"`
+	// Gateway is the default route.
+	Gateway string `json:"gateway"`
+	// Namespace holds the link.
+	Namespace string `json:"namespace"`
+}
+
+// EnsurePublicIP gives the workload an address of the pool (the one it
+// has, if any) and makes (or brings back) its namespace and link.
+func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (PublicIP, error) {
+	if spec.ID == "" {
+		return PublicIP{}, fmt.Errorf("%w: no workload ID", ErrInvalid)
+	}
+	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
+		return PublicIP{}, fmt.Errorf("netlightd: %w", ErrNotConfigured)
+	}
+	if err := s.ip.Check(); err != nil {
+		return PublicIP{}, fmt.Errorf("netlightd: cannot manage networks on this node: %w", err)
+	}
+	if !iproute.LinkExists(s.c.PublicInterface) {
+		return PublicIP{}, fmt.Errorf("netlightd: public interface %s not found", s.c.PublicInterface)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addr, err := s.allocate(spec)
+	if err != nil {
+		return PublicIP{}, err
+	}
+	ns, mv := PublicNamespaceOf(s.c.Salt, spec.ID), macvlanPrefix+iproute.ShortID(s.c.Salt+spec.ID)
+	if !iproute.NetnsExists(ns) {
+		if err := s.ip.Do(ctx, "netns", "add", ns); err != nil {
+			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+		}
+	}
+	if !s.ip.LinkExistsIn(ctx, ns, PublicLink) {
+		// Made in the namespace under a temporary name, then renamed:
+		// a crash in between leaves a link the next run renames.
+		if !s.ip.LinkExistsIn(ctx, ns, mv) {
+			if err := s.ip.Do(ctx, "link", "add", "name", mv, "link", s.c.PublicInterface, "netns", ns, "type", "macvlan", "mode", "bridge"); err != nil {
+				return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+			}
+		}
+		if err := s.ip.In(ctx, ns, "link", "set", "dev", mv, "name", PublicLink); err != nil {
+			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+		}
+	}
+	for _, args := range [][]string{
+		{"addr", "replace", addr.String(), "dev", PublicLink},
+		{"link", "set", "dev", PublicLink, "up"},
+		{"link", "set", "dev", "lo", "up"},
+		{"route", "replace", "default", "via", s.c.PublicGateway.String(), "dev", PublicLink},
+	} {
+		if err := s.ip.In(ctx, ns, args...); err != nil {
+			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+		}
+	}
+	return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String(), Namespace: ns}, nil
+}
+
+// allocate returns the workload's address, choosing one (the one wanted,
+// or the first free) if it has none.
+func (s *Service) allocate(spec PublicIPSpec) (netip.Prefix, error) {
+	st, err := s.load()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p, ok := st.Public[spec.ID]; ok {
+		return p, nil
+	}
+	taken := map[netip.Addr]bool{}
+	for _, p := range st.Public {
+		taken[p.Addr()] = true
+	}
+	for _, p := range s.c.PublicPool {
+		if taken[p.Addr()] || (spec.Want != "" && p.Addr().String() != spec.Want) {
+			continue
+		}
+		st.Public[spec.ID] = p
+		return p, s.save(st)
+	}
+	if spec.Want != "" {
+		return netip.Prefix{}, fmt.Errorf("netlightd: %w: %s", ErrPoolExhausted, spec.Want)
+	}
+	return netip.Prefix{}, fmt.Errorf("netlightd: %w (all %d in use)", ErrPoolExhausted, len(s.c.PublicPool))
+}
+
+// RemovePublicIP removes the namespace (and the link in it) and frees the
+// address. Removing an unknown one succeeds.
+func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := PublicNamespaceOf(s.c.Salt, id)
+	if iproute.NetnsExists(ns) {
+		if err := s.ip.Do(ctx, "netns", "del", ns); err != nil {
+			return fmt.Errorf("netlightd: %w", err)
+		}
+	}
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
+	if _, ok := st.Public[id]; !ok {
+		return nil
+	}
+	delete(st.Public, id)
+	return s.save(st)
+}
