@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/volume"
 	"github.com/grid4/grid4/node/provisiond/zmount"
@@ -75,7 +76,13 @@ func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 	}
 	managers := map[gridtypes.WorkloadType]provisiond.Manager{gridtypes.ZMountType: zm, gridtypes.VolumeType: vol}
 	if os.Geteuid() == 0 {
-		managers[gridtypes.NetworkLightType] = netlight.New(netlight.Config{Salt: dir})
+		nets, err := netlightd.New(netlightd.Config{Dir: filepath.Join(dir, "netlight"), Salt: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if managers[gridtypes.NetworkLightType], err = netlight.New(nets); err != nil {
+			t.Fatal(err)
+		}
 	} else {
 		managers[gridtypes.NetworkLightType] = pausable{}
 	}

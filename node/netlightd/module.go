@@ -44,12 +44,13 @@ func Run(ctx context.Context, m ModuleConfig) error {
 }
 
 // Start rebuilds the host table from the persisted state and, with
-// Config.HostForwarding, turns on the host's forwarding.
+// Config.HostForwarding, turns on the host's forwarding. With no network
+// recorded it does nothing: the first network does both.
 func (s *Service) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.load()
-	if err != nil {
+	if err != nil || len(st.Networks) == 0 {
 		return err
 	}
 	if err := s.applyHost(st); err != nil {

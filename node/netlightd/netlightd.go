@@ -106,7 +106,8 @@ type Config struct {
 	// unset, picks the transit range: several nodes (or tests) sharing a
 	// host give each its own. A node leaves it empty.
 	Salt string
-	// Table is the host nftables table (DefaultTable when empty).
+	// Table is the host nftables table (DefaultTable when empty, or
+	// DefaultTable-<hash of Salt> when Salt is set).
 	Table string
 	// Transit is where transit /30s come from (DefaultTransit, or a /24
 	// of 100.64.0.0/11 chosen by Salt when Salt is set).
@@ -152,6 +153,9 @@ func New(c Config) (*Service, error) {
 	}
 	if c.Table == "" {
 		c.Table = DefaultTable
+		if c.Salt != "" {
+			c.Table += "-" + iproute.ShortID("table:"+c.Salt)
+		}
 	}
 	if !c.Transit.IsValid() {
 		c.Transit = DefaultTransit

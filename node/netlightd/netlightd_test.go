@@ -52,7 +52,7 @@ func newService(t *testing.T) (*Service, string) {
 	t.Helper()
 	needNetAdmin(t)
 	salt := fmt.Sprintf("t%x", rand.Uint64())
-	s, err := New(Config{Dir: t.TempDir(), Salt: salt, Table: "g4nl-" + salt[:12]})
+	s, err := New(Config{Dir: t.TempDir(), Salt: salt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +310,19 @@ func TestRemoveNetworkRemovesEveryRule(t *testing.T) {
 	if n := hostRules(t, s, "1-5-keep"); n != 7 {
 		t.Fatalf("the other network has %d rules, want 7", n)
 	}
+	defer func() {
+		// The last network takes the table with it.
+		if err := s.RemoveNetwork(ctx, "1-5-keep"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveNetwork(ctx, "1-5-new"); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := nftables.New()
+		if _, err := c.ListTableOfFamily(s.c.Table, nftables.TableFamilyIPv4); err == nil {
+			t.Fatal("table left with no network")
+		}
+	}()
 	for _, l := range []string{gone.Bridge, gone.Veth, gone.Transit} {
 		if iproute.LinkExists(l) {
 			t.Errorf("%s left", l)

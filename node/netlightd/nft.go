@@ -54,13 +54,20 @@ func chains(c *nftables.Conn, t *nftables.Table, names ...string) map[string]*nf
 }
 
 // applyHost replaces the rules of the host table with those of st's
-// networks, in one transaction.
+// networks, in one transaction; with no network left the table goes.
 func (s *Service) applyHost(st state) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("netlightd: nftables: %w", err)
 	}
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: s.c.Table})
+	if len(st.Networks) == 0 {
+		c.DelTable(t) // added first, so deleting never fails
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("netlightd: nftables table %s: %w", s.c.Table, err)
+		}
+		return nil
+	}
 	c.FlushTable(t)
 	ch := chains(c, t, chainInput, chainForward, chainPrerouting, chainOutput, chainPostrouting)
 	ids := make([]string, 0, len(st.Networks))

@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/provisiond"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/qsfs"
 	"github.com/grid4/grid4/node/provisiond/volume"
@@ -197,10 +198,16 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 			return nil, err
 		}
 	}
-	var networks provisiond.Manager = netlight.New(netlight.Config{Salt: dir})
-	if os.Geteuid() != 0 {
-		// Namespaces need root; the network part is then only recorded.
-		networks = fakeMachines{j: j, logDir: logDir}
+	var networks provisiond.Manager = fakeMachines{j: j, logDir: logDir}
+	if os.Geteuid() == 0 {
+		// Namespaces need root; without, the network part is only recorded.
+		nets, err := netlightd.New(netlightd.Config{Dir: filepath.Join(dir, "netlight"), Salt: dir})
+		if err != nil {
+			return nil, err
+		}
+		if networks, err = netlight.New(nets); err != nil {
+			return nil, err
+		}
 	}
 	managers := map[gridtypes.WorkloadType]provisiond.Manager{
 		gridtypes.ZMountType:        zm,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/grid4/grid4/node/internal/geoip"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
@@ -119,6 +121,15 @@ type Config struct {
 	RestartMin, RestartMax time.Duration
 	// APIListen is where zos-api-light listens (provisiond).
 	APIListen string
+	// PublicInterface, PublicIPs (addresses with their prefix length)
+	// and PublicGateway are the node's public IPv4 network, given out by
+	// netlightd to ipv4 workloads; the pool's size is the IPv4 capacity.
+	PublicInterface string
+	PublicIPs       []string
+	PublicGateway   string
+	// NetSalt is mixed into the names of netlightd's namespaces, links
+	// and nftables table: only nodes sharing a host (tests) need one.
+	NetSalt string
 	// Capacity overrides the measured capacity field by field (zero: the
 	// measured figure); the node registers it and offers it to workloads.
 	Capacity api.Resources
@@ -200,6 +211,36 @@ func (c Config) LocationConfig() geoip.Config {
 	return geoip.Config{URL: c.GeoIPURL, Fallback: &fb}
 }
 
+// publicNetwork parses the public IPv4 settings.
+func (c Config) publicNetwork() (netlightd.Config, error) {
+	nc := netlightd.Config{PublicInterface: c.PublicInterface}
+	if c.PublicInterface != "" && !validIfName(c.PublicInterface) {
+		return nc, fmt.Errorf("--public-interface %q is not a network interface name", c.PublicInterface)
+	}
+	for _, s := range c.PublicIPs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return nc, fmt.Errorf("--public-ip %q: want an IPv4 address with its prefix length (185.69.166.150/24)", s)
+		}
+		nc.PublicPool = append(nc.PublicPool, p)
+	}
+	if c.PublicGateway != "" {
+		gw, err := netip.ParseAddr(c.PublicGateway)
+		if err != nil || !gw.Is4() {
+			return nc, fmt.Errorf("--public-gateway %q: want an IPv4 address", c.PublicGateway)
+		}
+		nc.PublicGateway = gw
+	}
+	return nc, nil
+}
+
+// networkConfig is netlightd's configuration (validate checked it).
+func (c Config) networkConfig(log *slog.Logger) netlightd.Config {
+	nc, _ := c.publicNetwork()
+	nc.Dir, nc.Salt, nc.HostForwarding, nc.Logger = filepath.Join(c.DataDir, "netlight"), c.NetSalt, true, log
+	return nc
+}
+
 // flagSet declares the node's flags on fs, bound to c.
 func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.Registrar, "registrar", c.Registrar, "registrar URL, e.g. https://registrar.example.org (required)")
@@ -241,6 +282,10 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
 	fs.Var((*flagvalue.Duration)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
 	fs.StringVar(&c.APIListen, "api-listen", c.APIListen, "address zos-api-light (the users' API) listens on")
+	fs.StringVar(&c.PublicInterface, "public-interface", c.PublicInterface, "host interface facing the public IPv4 network (ipv4 workloads get macvlans of it)")
+	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IPv4 address with its prefix length given to ipv4 workloads, e.g. 185.69.166.150/24 (repeatable, or comma separated)")
+	fs.StringVar(&c.PublicGateway, "public-gateway", c.PublicGateway, "router of the public IPv4 network")
+	fs.StringVar(&c.NetSalt, "net-salt", c.NetSalt, "mixed into the names of network namespaces, links and the nftables table (only nodes sharing a host need one)")
 	fs.Var((*uintValue)(&c.Capacity.CRU), "cru", "vCPUs registered and offered to workloads (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.MRU), "mru", "memory registered and offered to workloads, e.g. 16GiB (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.SRU), "sru", "SSD storage registered and offered to workloads (0: measured)")
@@ -303,6 +348,11 @@ func (c *Config) validate(what string) error {
 	}
 	if c.Interface != "" && !validIfName(c.Interface) {
 		return fmt.Errorf("%w: --interface %q is not a network interface name", ErrUsage, c.Interface)
+	}
+	if needs(ModuleNetwork) {
+		if _, err := c.publicNetwork(); err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
 	}
 	if c.GeoIPURL == "none" {
 		c.GeoIPURL = ""

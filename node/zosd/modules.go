@@ -13,6 +13,7 @@ import (
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
@@ -32,6 +33,9 @@ const (
 	ModulePower    = powerd.Module
 	ModuleGateway  = registrarlight.GatewayModule
 	ModuleLight    = registrarlight.LightModule
+	// ModuleNetwork is netlightd: networks, egress NAT, port forwards and
+	// the public IPv4 pool.
+	ModuleNetwork = netlightd.Module
 	// ModuleProvision is provisiond with zos-api-light.
 	ModuleProvision = provisiond.Module
 	// ModuleUpgrader follows the registrar's version (package upgrader).
@@ -42,7 +46,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -109,6 +113,9 @@ func moduleFuncs() map[string]moduleFunc {
 			return registrarlight.RunLight(ctx, registrarlight.LightConfig{
 				Bus: e.bus, Light: e.cfg.lightConfig(), Version: e.cfg.installed(), Clock: e.clock, Logger: e.log,
 			})
+		},
+		ModuleNetwork: func(ctx context.Context, e env) error {
+			return netlightd.Run(ctx, netlightd.ModuleConfig{Bus: e.bus, Network: e.cfg.networkConfig(e.log), Logger: e.log})
 		},
 		ModuleProvision: runProvision,
 		ModuleUpgrader:  runUpgrader,

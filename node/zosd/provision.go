@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/publicip"
@@ -33,7 +34,7 @@ func runProvision(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	managers, closeManagers, err := provisionManagers(e.cfg.ProvisionDir(), storaged.NewStub(e.bus), e.log)
+	managers, closeManagers, err := provisionManagers(e.cfg.ProvisionDir(), storaged.NewStub(e.bus), netlightd.NewStub(e.bus), e.log)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,8 @@ func runProvision(ctx context.Context, e env) error {
 		Registration: lightRegistration{registrarlight.NewLightStub(e.bus)},
 		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
 		Listen:       e.cfg.APIListen, Version: version,
-		Clock: e.clock, Logger: e.log,
+		PublicIPv4: uint64(len(e.cfg.PublicIPs)),
+		Clock:      e.clock, Logger: e.log,
 	})
 }
 
@@ -65,10 +67,17 @@ func (r lightRegistration) Node(ctx context.Context) (provisiond.Node, error) {
 	return provisiond.Node{NodeID: s.NodeID, TwinID: s.TwinID, Resources: gridtypes.Resources{CRU: res.CRU, MRU: res.MRU, SRU: res.SRU, HRU: res.HRU}}, nil
 }
 
+// networks is what the network managers call: netlightd's stub.
+type networks interface {
+	netlight.Networks
+	publicip.Addresses
+}
+
 // provisionManagers makes one manager per workload type, keeping their
 // files under dir; zmounts, volumes and QSFS caches take their space from
-// storaged (over the bus).
-func provisionManagers(dir string, storage storaged.Stub, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
+// storaged, and the network ones call netlightd through nets (both over
+// the bus).
+func provisionManagers(dir string, storage storaged.Stub, nets networks, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	sub := func(name string) string { return filepath.Join(dir, name) }
 	zm, err := zmount.New(storage)
 	if err != nil {
@@ -82,7 +91,11 @@ func provisionManagers(dir string, storage storaged.Stub, log *slog.Logger) (map
 	if err != nil {
 		return nil, nil, err
 	}
-	pip, err := publicip.New(publicip.Config{Dir: sub("publicip")})
+	netl, err := netlight.New(nets)
+	if err != nil {
+		return nil, nil, err
+	}
+	pip, err := publicip.New(nets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,7 +111,7 @@ func provisionManagers(dir string, storage storaged.Stub, log *slog.Logger) (map
 		gridtypes.ZMountType:        zm,
 		gridtypes.VolumeType:        vol,
 		gridtypes.QuantumSafeFSType: qs,
-		gridtypes.NetworkLightType:  netlight.New(netlight.Config{}),
+		gridtypes.NetworkLightType:  netl,
 		gridtypes.PublicIPv4Type:    pip,
 		gridtypes.ZMachineLightType: zmach,
 		gridtypes.ZLogsType:         zl,

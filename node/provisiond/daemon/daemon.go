@@ -31,6 +31,7 @@ import (
 	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/node/hostinfo"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/publicip"
@@ -134,15 +135,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	managers, closeManagers, err := buildManagers(c, log)
+	managers, ipv4, closeManagers, err := buildManagers(c, log)
 	if err != nil {
 		return err
 	}
 	defer closeManagers()
-	var ipv4 uint64
-	if pool, _ := managers[gridtypes.PublicIPv4Type].(*publicip.Manager); pool != nil {
-		ipv4 = pool.Size()
-	}
 	m := provisiond.ModuleConfig{
 		Dir: filepath.Join(c.data, "engine"), Managers: managers, PublicIPv4: ipv4,
 		Registration: flagNode{nodeID: c.nodeID, twinID: c.twinID, capacity: capacity},
@@ -175,10 +172,57 @@ func (n flagNode) Node(ctx context.Context) (provisiond.Node, error) {
 	return provisiond.Node{NodeID: n.nodeID, TwinID: n.twinID, Resources: r}, err
 }
 
-// buildManagers makes one manager per workload type, the storage ones
-// on an in-process storaged keeping its pool and state under the data
-// directory.
-func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
+// buildManagers makes one manager per workload type and returns them
+// with the size of the public IPv4 pool (the node's IPv4 capacity).
+func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, uint64, func(), error) {
+	nets, err := networkService(c, log)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	managers, closeManagers, err := typeManagers(c, nets, log)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return managers, nets.PoolSize(), closeManagers, nil
+}
+
+// networkService is netlightd in process: the networks and the public
+// pool of the flags, the host table rebuilt from its state.
+func networkService(c config, log *slog.Logger) (*netlightd.Service, error) {
+	nc := netlightd.Config{Dir: filepath.Join(c.data, "netlight"), PublicInterface: c.publicIface, HostForwarding: true, Logger: log.With("module", netlightd.Module)}
+	for _, s := range strings.Split(c.publicIPs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--public-ips: %w", err)
+		}
+		nc.PublicPool = append(nc.PublicPool, p)
+	}
+	if c.pubGW != "" {
+		gw, err := netip.ParseAddr(c.pubGW)
+		if err != nil {
+			return nil, fmt.Errorf("--public-gateway: %w", err)
+		}
+		nc.PublicGateway = gw
+	}
+	nets, err := netlightd.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if err := nets.Start(); err != nil {
+		// Not fatal: the other workload types still work, and the
+		// network workloads fail with the reason.
+		log.Warn("network rules not restored", "err", err)
+	}
+	return nets, nil
+}
+
+// typeManagers makes the managers, the storage ones on an in-process
+// storaged keeping its pool and state under the data directory, the
+// network ones calling nets.
+func typeManagers(c config, nets *netlightd.Service, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	dir := func(name string) string { return filepath.Join(c.data, name) }
 	storage, err := storaged.New(storaged.Config{Dir: dir("storage"), Logger: log.With("module", storaged.Module)})
 	if err != nil {
@@ -200,23 +244,11 @@ func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provi
 	if err != nil {
 		return nil, nil, err
 	}
-	pub := publicip.Config{Dir: dir("publicip"), Parent: c.publicIface}
-	for _, s := range strings.Split(c.publicIPs, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--public-ips: %w", err)
-		}
-		pub.Pool = append(pub.Pool, p)
+	netl, err := netlight.New(nets)
+	if err != nil {
+		return nil, nil, err
 	}
-	if c.pubGW != "" {
-		if pub.Gateway, err = netip.ParseAddr(c.pubGW); err != nil {
-			return nil, nil, fmt.Errorf("--public-gateway: %w", err)
-		}
-	}
-	pip, err := publicip.New(pub)
+	pip, err := publicip.New(nets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +270,7 @@ func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provi
 		gridtypes.ZMountType:        zm,
 		gridtypes.VolumeType:        vol,
 		gridtypes.QuantumSafeFSType: qs,
-		gridtypes.NetworkLightType:  netlight.New(netlight.Config{}),
+		gridtypes.NetworkLightType:  netl,
 		gridtypes.PublicIPv4Type:    pip,
 		gridtypes.ZMachineLightType: zmach,
 		gridtypes.ZLogsType:         zl,

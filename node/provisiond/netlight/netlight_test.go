@@ -16,6 +16,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -64,6 +65,22 @@ func needNetAdmin(t *testing.T) {
 	}
 }
 
+// newManager returns a manager on an in-process netlightd with names of
+// its own, and the salt.
+func newManager(t *testing.T, ip *iproute.IP) (*Manager, string) {
+	t.Helper()
+	salt := fmt.Sprintf("t%x", rand.Uint64())
+	svc, err := netlightd.New(netlightd.Config{Dir: t.TempDir(), Salt: salt, IP: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, salt
+}
+
 func sh(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -76,7 +93,7 @@ func sh(t *testing.T, name string, args ...string) string {
 func TestNetworkCarriesTraffic(t *testing.T) {
 	needNetAdmin(t)
 	ctx := context.Background()
-	m := New(Config{})
+	m, salt := newManager(t, nil)
 	tk := task(rand.Uint64N(1<<40)+1, "10.77.1.0/24")
 	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
 	res, err := m.Provision(ctx, tk)
@@ -84,7 +101,7 @@ func TestNetworkCarriesTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := res.(Result)
-	if r.Gateway != "10.77.1.1/24" || r.Namespace != NamesOf("", tk.ID()).Namespace {
+	if r.Gateway != "10.77.1.1/24" || r.Namespace != NamesOf(salt, tk.ID()).Namespace {
 		t.Fatalf("result %+v", r)
 	}
 	// Idempotent.
@@ -146,10 +163,10 @@ func TestNetworkCarriesTraffic(t *testing.T) {
 func TestHalfMadeNetworkIsCompleted(t *testing.T) {
 	needNetAdmin(t)
 	ctx := context.Background()
-	m := New(Config{})
+	m, salt := newManager(t, nil)
 	tk := task(rand.Uint64N(1<<40)+1, "192.168.50.0/29")
 	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
-	n := NamesOf("", tk.ID())
+	n := NamesOf(salt, tk.ID())
 	// As if the process died after creating the namespace and a veth
 	// whose other end is missing.
 	sh(t, "ip", "netns", "add", n.Namespace)
@@ -163,10 +180,35 @@ func TestHalfMadeNetworkIsCompleted(t *testing.T) {
 }
 
 func TestFailsWithoutIproute(t *testing.T) {
-	m := New(Config{IP: &iproute.IP{Bin: "ip-not-installed"}})
+	m, _ := newManager(t, &iproute.IP{Bin: "ip-not-installed"})
 	_, err := m.Provision(context.Background(), task(1, "10.1.0.0/16"))
-	want := "network-light: cannot manage networks on this node: ip-not-installed (iproute2) not found in PATH"
+	want := "network-light: netlightd: cannot manage networks on this node: ip-not-installed (iproute2) not found in PATH"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v\nwant  %s", err, want)
+	}
+}
+
+// TestRestoreBringsTheNetworkBack: after a reboot (the namespace gone)
+// Restore makes it again, with its address and its way out.
+func TestRestoreBringsTheNetworkBack(t *testing.T) {
+	needNetAdmin(t)
+	ctx := context.Background()
+	m, _ := newManager(t, nil)
+	tk := task(rand.Uint64N(1<<40)+1, "10.78.0.0/24")
+	t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
+	res, err := m.Provision(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.(Result)
+	sh(t, "ip", "netns", "del", r.Namespace)
+	if err := m.Restore(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, "ip", "-n", r.Namespace, "-o", "addr", "show"); !strings.Contains(out, "10.78.0.1/24") || !strings.Contains(out, r.TransitAddress) {
+		t.Fatalf("after restore: %s", out)
+	}
+	if out := sh(t, "ip", "-n", r.Namespace, "route", "show", "default"); !strings.Contains(out, "via "+r.TransitGateway) {
+		t.Fatalf("no way out after restore: %s", out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -21,13 +22,26 @@ func task(name, ip string) provisiond.Task {
 	return provisiond.Task{TwinID: 5, DeploymentID: rand.Uint64N(1 << 40), Workload: gridtypes.Workload{Name: name, Type: gridtypes.PublicIPv4Type, Data: data}}
 }
 
-func TestNotConfigured(t *testing.T) {
-	m, err := New(Config{Dir: t.TempDir()})
+// newManager returns a manager on an in-process netlightd configured by c
+// (a directory and a salt of its own added).
+func newManager(t *testing.T, c netlightd.Config) *Manager {
+	t.Helper()
+	c.Dir, c.Salt = t.TempDir(), fmt.Sprintf("t%x", rand.Uint64())
+	svc, err := netlightd.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Provision(context.Background(), task("ip", ""))
-	want := "public-ipv4: this node has no public IPv4 network configured (no public interface and address pool)"
+	m, err := New(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestNotConfigured(t *testing.T) {
+	m := newManager(t, netlightd.Config{})
+	_, err := m.Provision(context.Background(), task("ip", ""))
+	want := "public-ipv4: netlightd: this node has no public IPv4 network configured (no public interface and address pool)"
 	if !errors.Is(err, ErrNotConfigured) || err.Error() != want {
 		t.Fatalf("error %v", err)
 	}
@@ -37,9 +51,9 @@ func TestMissingParent(t *testing.T) {
 	if (iproute.IP{}).Check() != nil {
 		t.Skip("no iproute2 or CAP_NET_ADMIN")
 	}
-	m, _ := New(Config{Dir: t.TempDir(), Parent: "g4nosuchif", Pool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, Gateway: netip.MustParseAddr("198.51.100.1")})
+	m := newManager(t, netlightd.Config{PublicInterface: "g4nosuchif", PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, PublicGateway: netip.MustParseAddr("198.51.100.1")})
 	_, err := m.Provision(context.Background(), task("ip", ""))
-	if err == nil || err.Error() != "public-ipv4: public interface g4nosuchif not found" {
+	if err == nil || err.Error() != "public-ipv4: netlightd: public interface g4nosuchif not found" {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -58,12 +72,8 @@ func TestAddressOnMacvlan(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
 	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
 
-	dir := t.TempDir()
-	m, err := New(Config{Dir: dir, Parent: parent, Gateway: netip.MustParseAddr("198.51.100.1"),
-		Pool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newManager(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
+		PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
 	ctx := context.Background()
 	a, b, c := task("a", "198.51.100.11"), task("b", ""), task("c", "")
 	for _, tk := range []provisiond.Task{a, b, c} {
@@ -91,6 +101,17 @@ func TestAddressOnMacvlan(t *testing.T) {
 	out, _ := exec.Command("ip", "-n", ns, "-o", "addr", "show", "dev", Link).CombinedOutput()
 	if !strings.Contains(string(out), "198.51.100.11/24") {
 		t.Fatalf("address not set: %s", out)
+	}
+	// A reboot loses the namespace; Restore brings it back, same address.
+	if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if err := m.Restore(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = exec.Command("ip", "-n", ns, "-o", "addr", "show", "dev", Link).CombinedOutput()
+	if !strings.Contains(string(out), "198.51.100.11/24") {
+		t.Fatalf("address not back after restore: %s", out)
 	}
 	out, _ = exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
 	if !strings.Contains(string(out), "via 198.51.100.1 dev public") {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 )
@@ -141,7 +143,15 @@ func TestMachineWiring(t *testing.T) {
 	vmTask := machine(twin)
 	netData, _ := json.Marshal(gridtypes.NetworkLightData{Subnet: "10.20.1.0/24"})
 	netTask := provisiond.Task{TwinID: twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "net", Type: gridtypes.NetworkLightType, Data: netData}}
-	nl := netlight.New(netlight.Config{})
+	salt := fmt.Sprintf("t%x", rand.Uint64())
+	nets, err := netlightd.New(netlightd.Config{Dir: t.TempDir(), Salt: salt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, err := netlight.New(nets)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = nl.Deprovision(ctx, netTask) })
 	if _, err := nl.Provision(ctx, netTask); err != nil {
 		t.Fatal(err)
@@ -153,7 +163,7 @@ func TestMachineWiring(t *testing.T) {
 		vmTask.Sibling("disk"): {"/data/zmounts/disk.img", true},
 		vmTask.Sibling("vol"):  {"/data/volumes/vol", false},
 	}
-	m, err := New(Config{Dir: t.TempDir(), LogDir: t.TempDir(), Hypervisor: hv, Kernel: kernel, Flists: fl, Storage: storage})
+	m, err := New(Config{Dir: t.TempDir(), LogDir: t.TempDir(), Hypervisor: hv, Kernel: kernel, Flists: fl, Storage: storage, NetworkSalt: salt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +192,7 @@ func TestMachineWiring(t *testing.T) {
 		t.Fatalf("cmdline %s", vm.Cmdline)
 	}
 	out, _ := exec.Command("ip", "-o", "link", "show", "dev", tap).CombinedOutput()
-	if !strings.Contains(string(out), "master "+netlight.NamesOf("", netTask.ID()).Bridge) {
+	if !strings.Contains(string(out), "master "+netlight.NamesOf(salt, netTask.ID()).Bridge) {
 		t.Fatalf("tap not on the network's bridge: %s", out)
 	}
 	// The cloud-hypervisor command line for it.
