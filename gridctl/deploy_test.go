@@ -15,8 +15,8 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
-	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/netlightd"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 	"github.com/grid4/grid4/node/provisiond/volume"
 	"github.com/grid4/grid4/node/provisiond/zmount"
