@@ -48,6 +48,13 @@ type Options struct {
 	StreamMaxLen int64
 	// Logger receives the bus's logs; default slog.Default().
 	Logger *slog.Logger
+	// User and Password are the Redis ACL user the client authenticates
+	// as (Open overrides the URL's), for a Redis that gives each module a
+	// user of its own (see ACLRules). User also names the client's reply
+	// and control lists ("reply:<user>:<id>"), so that each user may read
+	// only its own. Both empty: the URL's credentials, if any.
+	User     string
+	Password Secret
 }
 
 func (o Options) withDefaults() Options {
@@ -100,6 +107,9 @@ func Open(url string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: redis url: %w", err)
 	}
+	if opts.User != "" || opts.Password != "" {
+		ro.Username, ro.Password = opts.User, string(opts.Password)
+	}
 	c := NewClient(redis.NewClient(ro), opts)
 	c.owned = true
 	return c, nil
@@ -109,7 +119,7 @@ func Open(url string, opts Options) (*Client, error) {
 // leaves open.
 func NewClient(rdb *redis.Client, opts Options) *Client {
 	opts = opts.withDefaults()
-	id := rand.Text()
+	id := newID(opts.User)
 	k := keys{prefix: opts.Prefix}
 	return &Client{
 		rdb:      rdb,
@@ -124,13 +134,22 @@ func NewClient(rdb *redis.Client, opts Options) *Client {
 	}
 }
 
+// newID names a client or a server: random, after its user when it has
+// one.
+func newID(user string) string {
+	if user == "" {
+		return rand.Text()
+	}
+	return user + ":" + rand.Text()
+}
+
 // Redis returns the underlying go-redis client (for health checks).
 func (c *Client) Redis() *redis.Client { return c.rdb }
 
 // Ping checks that Redis answers.
 func (c *Client) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("bus: redis ping: %w", err)
+		return fmt.Errorf("bus: redis ping: %w", c.denied(err))
 	}
 	return nil
 }
@@ -243,7 +262,7 @@ func (c *Client) Invoke(ctx context.Context, object, method string, result any, 
 
 	queue := c.keys.queue(obj)
 	if err := c.rdb.LPush(ctx, queue, body).Err(); err != nil {
-		return fmt.Errorf("bus: call %s.%s: send request: %w", object, method, err)
+		return fmt.Errorf("bus: call %s.%s: send request: %w", object, method, c.denied(err))
 	}
 
 	select {
@@ -328,7 +347,7 @@ func (c *Client) listen() {
 				return
 			}
 			d := b.next()
-			c.log.Warn("bus: reading replies failed; retrying", "key", c.replyKey, "err", err, "retry_in", d)
+			c.log.Warn("bus: reading replies failed; retrying", "key", c.replyKey, "err", c.denied(err), "retry_in", d)
 			if !sleep(d, c.stop) {
 				return
 			}
@@ -360,6 +379,9 @@ func (c *Client) dispatch(body string) {
 	default:
 	}
 }
+
+// denied classifies Redis's refusals (see ErrNotAllowed).
+func (c *Client) denied(err error) error { return denied(err, c.opts.User) }
 
 // pushReply pushes a reply onto a reply list and renews the list's expiry,
 // in one transaction so no list is left without one.

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,7 +140,7 @@ func NewServer(c *Client, opts ServerOptions) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	id := rand.Text()
+	id := newID(c.opts.User)
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
 		c:          c,
@@ -276,6 +275,11 @@ func (s *Server) fetch(queues []string) error {
 			if errors.Is(err, redis.ErrClosed) || s.c.isClosed() {
 				return ErrClosed
 			}
+			if err := s.c.denied(err); errors.Is(err, ErrNotAllowed) {
+				// Not a passing failure: this user may not serve these
+				// objects.
+				return fmt.Errorf("bus: serve %s: %w", s.names(queues), err)
+			}
 			d := b.next()
 			s.log.Warn("bus: taking requests failed; retrying", "err", err, "retry_in", d)
 			if !sleep(d, s.stop) {
@@ -301,6 +305,15 @@ func (s *Server) fetch(queues []string) error {
 			s.serve(queue, body)
 		}(res[0], res[1])
 	}
+}
+
+// names lists the objects of queues, for messages.
+func (s *Server) names(queues []string) string {
+	names := make([]string, len(queues))
+	for i, q := range queues {
+		names[i] = s.objects[q].object.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func (s *Server) stopping() bool {

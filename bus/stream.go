@@ -85,7 +85,7 @@ func (s *Stream[T]) Publish(ctx context.Context, event T) (string, error) {
 		Values: []string{streamField, string(b)},
 	}).Result()
 	if err != nil {
-		return "", fmt.Errorf("bus: publish on %s: %w", s.name, err)
+		return "", fmt.Errorf("bus: publish on %s: %w", s.name, s.c.denied(err))
 	}
 	return id, nil
 }
@@ -95,7 +95,7 @@ func (s *Stream[T]) Publish(ctx context.Context, event T) (string, error) {
 func (s *Stream[T]) Last(ctx context.Context) (ev Event[T], ok bool, err error) {
 	msgs, err := s.c.rdb.XRevRangeN(ctx, s.key, "+", "-", 1).Result()
 	if err != nil {
-		return ev, false, fmt.Errorf("bus: last event of %s: %w", s.name, err)
+		return ev, false, fmt.Errorf("bus: last event of %s: %w", s.name, s.c.denied(err))
 	}
 	if len(msgs) == 0 {
 		return ev, false, nil
@@ -161,7 +161,7 @@ func (s *Stream[T]) Events(ctx context.Context, after string) iter.Seq2[Event[T]
 				return
 			}
 			if err != nil {
-				if !fail(fmt.Errorf("bus: read stream %s: %w", s.name, err)) {
+				if !fail(fmt.Errorf("bus: read stream %s: %w", s.name, s.c.denied(err))) {
 					return
 				}
 				continue
@@ -216,7 +216,7 @@ func (s *Stream[T]) read(ctx context.Context, last string) ([]redis.XMessage, er
 func (s *Stream[T]) lastID(ctx context.Context) (string, error) {
 	msgs, err := s.c.rdb.XRevRangeN(ctx, s.key, "+", "-", 1).Result()
 	if err != nil {
-		return "", fmt.Errorf("bus: read stream %s: %w", s.name, err)
+		return "", fmt.Errorf("bus: read stream %s: %w", s.name, s.c.denied(err))
 	}
 	if len(msgs) == 0 {
 		return FromStart, nil
@@ -236,7 +236,7 @@ func (s *Stream[T]) checkLost(ctx context.Context, last string) error {
 	}
 	msgs, err := s.c.rdb.XRangeN(ctx, s.key, "-", "+", 1).Result()
 	if err != nil {
-		return fmt.Errorf("bus: read stream %s: %w", s.name, err)
+		return fmt.Errorf("bus: read stream %s: %w", s.name, s.c.denied(err))
 	}
 	if len(msgs) == 0 {
 		return nil

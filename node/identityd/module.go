@@ -14,7 +14,7 @@ const Module = "identityd"
 
 // ModuleConfig is what identityd runs with.
 type ModuleConfig struct {
-	// Bus is the node's bus, where Object is served.
+	// Bus is the node's bus, where Object and SignerObject are served.
 	Bus *bus.Client
 	// Identity says where the seed file and its copies are.
 	Identity Config
@@ -33,5 +33,5 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		}
 		return err
 	}
-	return bus.Serve(ctx, m.Bus, Object, NewManager(res, m.Farm, m.Identity.Primary).Methods())
+	return NewManager(res, m.Farm, m.Identity.Primary).Serve(ctx, m.Bus)
 }

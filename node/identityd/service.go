@@ -9,8 +9,15 @@ import (
 	"github.com/grid4/grid4/keys"
 )
 
-// Object is the bus object identityd serves.
+// Object is the bus object identityd serves for everything but
+// signatures: what the identity is, and checking signatures.
 const Object = "identityd/manager@1.0"
+
+// SignerObject is the bus object that signs with the node key. It is an
+// object of its own so that the bus's access rules (one right per object
+// queue) can let every module read the identity and only the modules
+// that must speak as the node sign (registrar_gateway).
+const SignerObject = "identityd/signer@1.0"
 
 // Info describes the node's identity, for status displays.
 type Info struct {
@@ -73,9 +80,25 @@ func (m *Manager) Methods() bus.Methods {
 		"PublicKey": bus.Func0(m.PublicKey),
 		"Scheme":    bus.Func0(m.Scheme),
 		"FarmID":    bus.Func0(m.FarmID),
-		"Sign":      bus.Func1(m.Sign),
 		"Verify":    bus.Func2(m.Verify),
 	}
+}
+
+// SignerMethods returns the bus methods of SignerObject.
+func (m *Manager) SignerMethods() bus.Methods {
+	return bus.Methods{"Sign": bus.Func1(m.Sign)}
+}
+
+// Serve serves Object and SignerObject on c until ctx ends.
+func (m *Manager) Serve(ctx context.Context, c *bus.Client) error {
+	srv := bus.NewServer(c, bus.ServerOptions{})
+	if err := srv.Handle(Object, m.Methods()); err != nil {
+		return err
+	}
+	if err := srv.Handle(SignerObject, m.SignerMethods()); err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
 }
 
 // Info describes the identity.

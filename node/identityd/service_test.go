@@ -13,7 +13,9 @@ func TestServiceOverBus(t *testing.T) {
 	l := newLayout(t, 1)
 	res := mustOpen(t, l.cfg())
 	c := bustest.New(t)
-	bustest.Serve(t, c, Object, NewManager(res, 42, l.primary).Methods())
+	m := NewManager(res, 42, l.primary)
+	bustest.Serve(t, c, Object, m.Methods())
+	bustest.Serve(t, c, SignerObject, m.SignerMethods())
 	s := NewStub(c)
 	ctx := context.Background()
 

@@ -40,9 +40,10 @@ func (s Stub) FarmID(ctx context.Context) (uint64, error) {
 	return bus.Call[uint64](ctx, s.c, Object, "FarmID")
 }
 
-// Sign signs msg with the node key.
+// Sign signs msg with the node key (SignerObject: only the modules allowed
+// to sign may call it; others get bus.ErrNotAllowed).
 func (s Stub) Sign(ctx context.Context, msg []byte) ([]byte, error) {
-	return bus.Call[[]byte](ctx, s.c, Object, "Sign", msg)
+	return bus.Call[[]byte](ctx, s.c, SignerObject, "Sign", msg)
 }
 
 // Verify checks a signature by the node key.

@@ -28,7 +28,9 @@ func gatewayOverBus(t *testing.T, url string, scheme client.AuthScheme) (Gateway
 		t.Fatal(err)
 	}
 	b := bustest.New(t)
-	bustest.Serve(t, b, identityd.Object, identityd.NewManager(res, 1, "").Methods())
+	m := identityd.NewManager(res, 1, "")
+	bustest.Serve(t, b, identityd.Object, m.Methods())
+	bustest.Serve(t, b, identityd.SignerObject, m.SignerMethods())
 	key, err := identityd.NewRemoteKey(context.Background(), identityd.NewStub(b))
 	if err != nil {
 		t.Fatal(err)
