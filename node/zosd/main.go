@@ -194,9 +194,13 @@ func mainRun(ctx context.Context, args []string, e Env) error {
 		}
 		cfg.Redis, cfg.BusPrefix = info.Redis, info.BusPrefix
 	}
+	// The password zosd gave this module; not left for what the module
+	// starts to inherit.
+	password := bus.Secret(e.Getenv(BusPasswordEnv))
+	os.Unsetenv(BusPasswordEnv)
 	ctx, cancel := supervisor.WatchLifeline(ctx, e.Getenv)
 	defer cancel()
-	return runModule(ctx, name, cfg, e.Clock, logflag.New(e.Stderr, cfg.LogLevel, cfg.LogFormat))
+	return runModule(ctx, name, cfg, password, e.Clock, logflag.New(e.Stderr, cfg.LogLevel, cfg.LogFormat))
 }
 
 // mainStatus prints the node's state.
@@ -231,7 +235,16 @@ func mainStatus(ctx context.Context, args []string, e Env) error {
 	if info.BusPrefix == "" {
 		info.BusPrefix = DefaultBusPrefix
 	}
-	b, err := bus.Open(info.Redis, bus.Options{Prefix: info.BusPrefix, Logger: slog.New(slog.DiscardHandler)})
+	opts := bus.Options{Prefix: info.BusPrefix, Logger: slog.New(slog.DiscardHandler)}
+	if info.BusUser != "" && cfg.Redis == "" {
+		// The private Redis: read it as the status user.
+		password, err := readStatusSecret(cfg)
+		if err != nil {
+			return err
+		}
+		opts.User, opts.Password = info.BusUser, password
+	}
+	b, err := bus.Open(info.Redis, opts)
 	if err != nil {
 		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
 	}

@@ -122,14 +122,19 @@ func moduleFuncs() map[string]moduleFunc {
 	}
 }
 
-// runModule opens the bus and runs module name.
-func runModule(ctx context.Context, name string, cfg Config, c clock.Clock, log *slog.Logger) error {
+// runModule opens the bus, as the user name with password when one is
+// given (the private Redis), and runs module name.
+func runModule(ctx context.Context, name string, cfg Config, password bus.Secret, c clock.Clock, log *slog.Logger) error {
 	f, ok := moduleFuncs()[name]
 	if !ok {
 		return fmt.Errorf("%w: unknown module %q (modules: %v)", ErrUsage, name, Modules())
 	}
 	log = log.With("module", name)
-	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: log})
+	opts := bus.Options{Prefix: cfg.BusPrefix, Logger: log}
+	if password != "" {
+		opts.User, opts.Password = name, password
+	}
+	b, err := bus.Open(cfg.Redis, opts)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,10 @@ type RunInfo struct {
 	BusPrefix string    `json:"bus_prefix"`
 	InProcess bool      `json:"in_process"`
 	StartedAt time.Time `json:"started_at"`
+	// BusUser is the user `zosd status` reads the bus as (its password in
+	// Config.StatusSecretFile); empty when zosd does not manage the
+	// Redis's users (--redis).
+	BusUser string `json:"bus_user,omitempty"`
 }
 
 // node is a running zosd.
@@ -69,23 +73,38 @@ func (n *node) run(ctx context.Context) error {
 	}
 	n.log.Info("starting node", "farm", cfg.Farm, "registrar", cfg.Registrar, "data", cfg.DataDir, "in_process", cfg.InProcess)
 
+	users, err := newBusUsers()
+	if err != nil {
+		return err
+	}
 	var specs []supervisor.Spec
 	if cfg.Redis == "" {
 		if _, err := exec.LookPath(cfg.RedisServer); err != nil {
 			return fmt.Errorf("the private Redis needs %s: %w (install redis-server, or give --redis)", cfg.RedisServer, err)
 		}
 		cfg.Redis = "unix://" + cfg.RedisSocket()
-		specs = append(specs, n.redisSpec(cfg))
+		if err := writeBusUsers(cfg, users); err != nil {
+			return err
+		}
+		defer os.Remove(cfg.StatusSecretFile())
+		specs = append(specs, n.redisSpec(cfg, users))
+	} else {
+		// The operator's Redis: its users are the operator's business.
+		users = nil
+		n.log.Warn("the bus is the Redis given with --redis: zosd creates no user per module there, so every module (and any client of that Redis) may call any object, signing included", "module", "zosd")
 	}
-	specs = append(specs, n.moduleSpecs(cfg)...)
+	specs = append(specs, n.moduleSpecs(cfg, users)...)
 	sup := supervisor.New(supervisor.Config{RestartMin: cfg.RestartMin, RestartMax: cfg.RestartMax}, specs, n.clock, n.log.With("module", "zosd"))
 
-	b, err := bus.Open(cfg.Redis, bus.Options{Prefix: cfg.BusPrefix, Logger: n.log.With("module", "zosd")})
+	b, err := bus.Open(cfg.Redis, users.options(BusUserZosd, bus.Options{Prefix: cfg.BusPrefix, Logger: n.log.With("module", "zosd")}))
 	if err != nil {
 		return fmt.Errorf("%w: --redis: %v", ErrUsage, err)
 	}
 	defer b.Close()
 	info := RunInfo{PID: os.Getpid(), DataDir: cfg.DataDir, Redis: cfg.Redis, BusPrefix: cfg.BusPrefix, InProcess: cfg.InProcess, StartedAt: n.clock.Now()}
+	if users != nil {
+		info.BusUser = BusUserStatus
+	}
 	if err := writeRunFile(cfg.RunFile(), info); err != nil {
 		return err
 	}
@@ -110,23 +129,32 @@ func (n *node) run(ctx context.Context) error {
 
 // moduleSpecs are the supervisor's specs of the modules, in start order:
 // in process (tests), from the bootstrap (the upgrader) or from the
-// current generation (the rest). cfg.Redis is the bus they use.
-func (n *node) moduleSpecs(cfg Config) []supervisor.Spec {
+// current generation (the rest). cfg.Redis is the bus they use, each as
+// its own user of users (none: nil).
+func (n *node) moduleSpecs(cfg Config, users busUsers) []supervisor.Spec {
 	childArgs := append(append([]string(nil), n.childArgs...), "--redis="+cfg.Redis)
 	installed := cfg.installed()
 	var specs []supervisor.Spec
 	for _, name := range Modules() {
 		spec := supervisor.Spec{Name: name}
+		password := users[name]
+		// The password goes in the child's environment, never its
+		// command line (which any local user can read).
+		var env []string
+		if password != "" {
+			env = append(os.Environ(), BusPasswordEnv+"="+string(password))
+		}
 		switch {
 		case cfg.InProcess:
 			spec.Start = supervisor.Func(func(ctx context.Context) error {
-				return runModule(ctx, name, cfg, n.clock, n.log)
+				return runModule(ctx, name, cfg, password, n.clock, n.log)
 			})
 		case name == ModuleUpgrader:
 			// The judge of generations runs from the bootstrap.
 			spec.Start = supervisor.Exec{
 				Path:     n.exe,
 				Args:     append([]string{"run", name}, childArgs...),
+				Env:      env,
 				Stderr:   n.stderr,
 				Lifeline: true,
 			}.Start
@@ -141,6 +169,7 @@ func (n *node) moduleSpecs(cfg Config) []supervisor.Spec {
 				return supervisor.Exec{
 					Path:     exe,
 					Args:     append([]string{"run", name}, childArgs...),
+					Env:      env,
 					Stderr:   n.stderr,
 					Lifeline: true,
 				}.Start(ctx)
@@ -197,8 +226,9 @@ func (n *node) supervise(ctx context.Context, sup *supervisor.Supervisor) error 
 
 // redisSpec is the private redis-server: on a unix socket in the data
 // directory, without persistence (the bus carries calls and recent
-// events, nothing to keep across restarts).
-func (n *node) redisSpec(cfg Config) supervisor.Spec {
+// events, nothing to keep across restarts), with the users of the ACL
+// file (read again when it restarts).
+func (n *node) redisSpec(cfg Config, users busUsers) supervisor.Spec {
 	sock := cfg.RedisSocket()
 	return supervisor.Spec{
 		Name: ModuleRedis,
@@ -212,6 +242,7 @@ func (n *node) redisSpec(cfg Config) supervisor.Spec {
 				"--appendonly", "no",
 				"--dir", cfg.DataDir,
 				"--loglevel", "warning",
+				"--aclfile", cfg.ACLFile(),
 			},
 			Stderr: n.stderr,
 			// redis-server cannot watch a lifeline; the kernel stops it
@@ -219,7 +250,7 @@ func (n *node) redisSpec(cfg Config) supervisor.Spec {
 			ParentDeathSignal: syscall.SIGTERM,
 		}.Start,
 		Ready: func(ctx context.Context) error {
-			b, err := bus.Open("unix://"+sock, bus.Options{})
+			b, err := bus.Open("unix://"+sock, users.options(BusUserZosd, bus.Options{}))
 			if err != nil {
 				return err
 			}
