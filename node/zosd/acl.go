@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
 )
 
@@ -45,23 +46,25 @@ func busAccess() map[string]bus.Access {
 	return map[string]bus.Access{
 		ModuleIdentity: {Serve: []string{identityd.Object, identityd.SignerObject}},
 		ModuleNoded:    {Serve: []string{noded.Object}, Publish: []string{noded.AddressStream}},
+		ModuleStorage:  {Serve: []string{storaged.Object}},
 		ModuleLocation: {Serve: []string{location.Object}},
 		ModulePower:    {Serve: []string{powerd.Object}},
 		// The only module that speaks as the node: it signs.
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},
 		ModuleLight: {
 			Serve: []string{registrarlight.LightObject},
-			Call:  []string{registrarlight.GatewayObject, noded.Object, location.Object, identityd.Object, powerd.Object},
+			Call:  []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object},
 			Read:  []string{noded.AddressStream},
 		},
-		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject}},
+		// Its managers allocate from storaged.
+		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject},
 		},
 		BusUserZosd: {Serve: []string{SupervisorObject}},
 		BusUserStatus: {
-			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, upgrader.Object},
+			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.BusObject, upgrader.Object},
 		},
 	}
 }

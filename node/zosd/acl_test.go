@@ -69,6 +69,11 @@ func TestBusSecurity(t *testing.T) {
 	if r.Run.BusUser != BusUserStatus || r.Identity == nil {
 		t.Fatalf("status: run %+v identity %+v", r.Run, r.Identity)
 	}
+	for part, e := range r.Errors {
+		if strings.Contains(e, bus.ErrNotAllowed.Error()) {
+			t.Errorf("zosd status may not read %s: %s", part, e)
+		}
+	}
 	cfg := Config{DataDir: data}
 	for _, f := range []string{cfg.ACLFile(), cfg.StatusSecretFile()} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
