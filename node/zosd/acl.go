@@ -14,6 +14,7 @@ import (
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/location"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/noded"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
@@ -56,8 +57,9 @@ func busAccess() map[string]bus.Access {
 			Call:  []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object},
 			Read:  []string{noded.AddressStream},
 		},
-		// Its managers allocate from storaged.
-		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object}},
+		ModuleNetwork: {Serve: []string{netlightd.Object}},
+		// Its managers allocate from storaged and netlightd.
+		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject},
