@@ -9,9 +9,11 @@
 //
 // Every flag can also be set with an environment variable
 // PROVISIOND_<FLAG> (PROVISIOND_REGISTRAR, PROVISIOND_LISTEN, ...); a flag
-// wins over its variable. The node's capacity is probed (node/hostinfo)
-// unless --cru, --mru, --sru and --hru give it. See docs/provisioning.md
-// and docs/zos-api.md.
+// wins over its variable. Disks, volumes and QSFS caches take their space
+// from storaged, run in process on <data>/storage. The node's capacity is
+// CPUs and memory probed (node/hostinfo) and storaged's SRU and HRU, unless
+// --cru, --mru, --sru and --hru give it. See docs/provisioning.md and
+// docs/zos-api.md.
 package daemon
 
 import (
@@ -84,7 +86,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.StringVar(&c.sru, "sru", "", "SSD storage for workloads, e.g. 500GiB (empty: probe the host)")
 	fs.StringVar(&c.hru, "hru", "", "HDD storage for workloads (empty: probe the host)")
 	fs.StringVar(&c.reserveMRU, "reserve-mru", "2GiB", "memory kept for the node itself when probing")
-	fs.StringVar(&c.reserveSRU, "reserve-sru", "50GiB", "SSD storage kept for the node itself when probing")
+	fs.StringVar(&c.reserveSRU, "reserve-sru", "50GiB", "SSD storage of storaged's pools kept for the node itself when probing")
 	fs.StringVar(&c.publicIface, "public-interface", "", "host interface facing the public network (for ipv4 workloads)")
 	fs.StringVar(&c.publicIPs, "public-ips", "", "comma-separated public addresses with prefix length, e.g. 185.69.166.150/24")
 	fs.StringVar(&c.pubGW, "public-gateway", "", "gateway of the public network")
@@ -131,11 +133,17 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--registrar: %w", err)
 	}
-	capacity, err := capacityOf(c)
+	// storaged in process: the disks' space for the storage managers, and
+	// the SRU and HRU offered.
+	storage, err := storaged.New(storaged.Config{Dir: filepath.Join(c.data, "storage"), Logger: log.With("module", storaged.Module)})
 	if err != nil {
 		return err
 	}
-	managers, ipv4, closeManagers, err := buildManagers(c, log)
+	capacity, err := capacityOf(c, storage)
+	if err != nil {
+		return err
+	}
+	managers, ipv4, closeManagers, err := buildManagers(c, storage, log)
 	if err != nil {
 		return err
 	}
@@ -174,12 +182,12 @@ func (n flagNode) Node(ctx context.Context) (provisiond.Node, error) {
 
 // buildManagers makes one manager per workload type and returns them
 // with the size of the public IPv4 pool (the node's IPv4 capacity).
-func buildManagers(c config, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, uint64, func(), error) {
+func buildManagers(c config, storage *storaged.Service, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, uint64, func(), error) {
 	nets, err := networkService(c, log)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	managers, closeManagers, err := typeManagers(c, nets, log)
+	managers, closeManagers, err := typeManagers(c, nets, storage, log)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -222,12 +230,8 @@ func networkService(c config, log *slog.Logger) (*netlightd.Service, error) {
 // typeManagers makes the managers, the storage ones on an in-process
 // storaged keeping its pool and state under the data directory, the
 // network ones calling nets.
-func typeManagers(c config, nets *netlightd.Service, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
+func typeManagers(c config, nets *netlightd.Service, storage *storaged.Service, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
 	dir := func(name string) string { return filepath.Join(c.data, name) }
-	storage, err := storaged.New(storaged.Config{Dir: dir("storage"), Logger: log.With("module", storaged.Module)})
-	if err != nil {
-		return nil, nil, err
-	}
 	zm, err := zmount.New(storage)
 	if err != nil {
 		return nil, nil, err
@@ -299,8 +303,9 @@ func (s storageLocator) Locate(id string) (string, bool, error) {
 	return s.qsfs.MountPoint(id), false, nil
 }
 
-// capacityOf is the configured capacity, or the probed one.
-func capacityOf(c config) (provisiond.CapacityProvider, error) {
+// capacityOf is the configured capacity, or the probed one: CPU and
+// memory from the host, SRU and HRU from storage's pools.
+func capacityOf(c config, storage *storaged.Service) (provisiond.CapacityProvider, error) {
 	size := func(flagName, v string) (uint64, error) {
 		if v == "" {
 			return 0, nil
@@ -330,12 +335,35 @@ func capacityOf(c config) (provisiond.CapacityProvider, error) {
 	if reserved.MRU, err = size("reserve-mru", c.reserveMRU); err != nil {
 		return nil, err
 	}
-	if reserved.SRU, err = size("reserve-sru", c.reserveSRU); err != nil {
+	reserveSRU, err := size("reserve-sru", c.reserveSRU)
+	if err != nil {
 		return nil, err
 	}
 	prober, err := hostinfo.New(hostinfo.Config{})
 	if err != nil {
 		return nil, err
 	}
-	return provisiond.NewHostCapacity(prober, reserved, 0, 0, nil), nil
+	return storageCapacity{host: provisiond.NewHostCapacity(prober, reserved, 0, 0, nil), storage: storage, reserveSRU: reserveSRU}, nil
+}
+
+// storageCapacity is the host's probed CPU and memory with the SRU (less
+// reserveSRU) and HRU of storaged's pools, as a node registers them.
+type storageCapacity struct {
+	host       provisiond.CapacityProvider
+	storage    *storaged.Service
+	reserveSRU uint64
+}
+
+// Total implements provisiond.CapacityProvider.
+func (s storageCapacity) Total(ctx context.Context) (gridtypes.Resources, error) {
+	r, err := s.host.Total(ctx)
+	if err != nil {
+		return r, err
+	}
+	c, err := s.storage.Capacity(ctx)
+	if err != nil {
+		return gridtypes.Resources{}, err
+	}
+	r.SRU, r.HRU = c.SRU-min(c.SRU, s.reserveSRU), c.HRU
+	return r, nil
 }

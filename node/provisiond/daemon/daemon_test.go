@@ -13,6 +13,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar"
 	regclient "github.com/grid4/grid4/registrar/client"
@@ -32,15 +33,26 @@ func TestFlags(t *testing.T) {
 	if _, err := parse([]string{"--registrar", "http://r", "extra"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("accepted a positional argument")
 	}
-	if _, err := capacityOf(config{mru: "lots"}); err == nil {
+	storage := storagetest.New(t)
+	if _, err := capacityOf(config{mru: "lots"}, storage); err == nil {
 		t.Fatal("accepted --mru lots")
 	}
-	capa, err := capacityOf(config{cru: 4, mru: "8GiB", sru: "100GB"})
+	capa, err := capacityOf(config{cru: 4, mru: "8GiB", sru: "100GB"}, storage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := capa.Total(context.Background()); r.CRU != 4 || r.MRU != 8<<30 || r.SRU != 100e9 {
 		t.Fatalf("capacity %+v", r)
+	}
+	// Probed: SRU from storaged's pool (this VM's disk says it rotates,
+	// which once gave no SRU), less --reserve-sru.
+	capa, err = capacityOf(config{reserveMRU: "0", reserveSRU: "1GiB"}, storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, _ := storage.Capacity(context.Background())
+	if r, err := capa.Total(context.Background()); err != nil || r.SRU == 0 || r.SRU != pools.SRU-1<<30 || r.HRU != pools.HRU || r.CRU == 0 {
+		t.Fatalf("probed capacity %+v %v; storaged %+v", r, err, pools)
 	}
 }
 
