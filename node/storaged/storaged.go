@@ -6,13 +6,18 @@
 //
 // # Pools
 //
-// A pool is a directory where allocations live. Today there is one: the
-// pool of the disk holding the node's data directory, a directory under
-// it (<Dir>/pools/<disk>). That disk also holds the host's own files, so
-// the pool's size is its file system's size minus Config.Reserve, and a
-// disk holding a mounted file system or partitions is never formatted.
-// Other disks are listed (Service.Disks) but give no pool: claiming a
-// whole disk must be explicit and is not implemented yet.
+// A pool is a directory where allocations live, one per disk. The disk
+// holding the node's data directory gives a directory under it
+// (<Dir>/pools/<disk>); that disk also holds the host's own files, so the
+// pool's size is its file system's size minus Config.Reserve. Another disk
+// gives a pool only when the farmer claims it (Config.Claims): storaged
+// then makes an ext4 file system on the whole disk and mounts it on
+// <Dir>/pools/<disk>, again at every start. A disk with partitions, a file
+// system or any other signature storaged did not make, or mounted
+// elsewhere, is never formatted: the claim is refused with the reason. A
+// claimed disk that cannot be mounted at a start leaves its pool offline
+// (no capacity, its allocations fail their checks) rather than letting
+// writes land in the empty mount point.
 //
 // # Disk kinds
 //
@@ -98,6 +103,10 @@ type Config struct {
 	// Reserve is kept free for the host on the data directory's file
 	// system: the pool there offers its size minus Reserve.
 	Reserve uint64
+	// Claims are block devices ("/dev/sdb") the node may take whole: each
+	// gets an ext4 file system of its own, a pool (see claim). Only empty
+	// disks are formatted.
+	Claims []string
 	// Seeker measures a disk's random-read latency (SeekBench when nil).
 	Seeker Seeker
 	// Logger receives storaged's records.
@@ -116,6 +125,14 @@ type Pool struct {
 	Size uint64 `json:"size"`
 	// Used is what its allocations were promised, in bytes.
 	Used uint64 `json:"used"`
+	// Device and UUID are a claimed disk's block device and the UUID of
+	// the file system storaged made on it (empty for the data
+	// directory's pool).
+	Device string `json:"device,omitempty"`
+	UUID   string `json:"uuid,omitempty"`
+	// Offline says why a claimed disk's pool could not be prepared at
+	// this start ("" when it is in use).
+	Offline string `json:"offline,omitempty"`
 }
 
 // Allocation is space handed out from a pool.
@@ -189,6 +206,7 @@ func New(cfg Config) (*Service, error) {
 	if err := s.preparePools(); err != nil {
 		return nil, err
 	}
+	s.claimPools(context.Background())
 	return s, s.save()
 }
 
@@ -241,19 +259,12 @@ func (s *Service) preparePools() error {
 		return fmt.Errorf("storaged: %w", err)
 	}
 	p := Pool{Name: poolName, Path: path, Size: total - min(total, s.cfg.Reserve)}
-	i := slices.IndexFunc(s.st.Pools, func(q Pool) bool { return q.Name == poolName })
-	_, forced := s.cfg.Types[name]
-	if i >= 0 && !forced {
-		p.Class = s.st.Pools[i].Class
-	} else {
+	prev, known := s.pool(poolName)
+	p.Class = prev.Class
+	if _, forced := s.cfg.Types[name]; !known || forced {
 		p.Class = classify(name, s.disks, s.cfg, path)
 	}
-	if i >= 0 {
-		s.st.Pools[i] = p
-	} else {
-		s.st.Pools = append(s.st.Pools, p)
-	}
-	s.log.Info("pool ready", "pool", p.Name, "path", p.Path, "kind", p.Class.Kind, "rule", p.Class.Rule, "detail", p.Class.Detail, "size", p.Size)
+	s.keepPool(p)
 	return nil
 }
 
@@ -305,6 +316,15 @@ func (s *Service) pool(name string) (Pool, bool) {
 	return s.st.Pools[i], true
 }
 
+// offline says why pool name is offline ("" when it is in use).
+func (s *Service) offline(name string) string {
+	p, ok := s.pool(name)
+	if !ok {
+		return "no such pool"
+	}
+	return p.Offline
+}
+
 // room says why pool p cannot take size more bytes, or "".
 func (s *Service) room(p Pool, size uint64) string {
 	used := s.used(p.Name)
@@ -328,7 +348,7 @@ func (s *Service) choose(size uint64) (Pool, error) {
 	var best *Pool
 	var why []string
 	for i, p := range s.st.Pools {
-		if p.Class.Kind != hostinfo.SSD {
+		if p.Class.Kind != hostinfo.SSD || p.Offline != "" {
 			continue
 		}
 		if r := s.room(p, size); r != "" {
@@ -364,6 +384,8 @@ func (s *Service) Allocate(_ context.Context, r Request) (Allocation, error) {
 		return Allocation{}, bus.Errorf(ErrInvalid, "storaged: %s is a %s allocation, not a %s", r.ID, a.Kind, r.Kind)
 	case ok && r.Size < a.Size:
 		return Allocation{}, bus.Errorf(ErrInvalid, "storaged: %s is %d bytes; an allocation cannot shrink to %d", r.ID, a.Size, r.Size)
+	case ok && s.offline(a.Pool) != "":
+		return Allocation{}, bus.Errorf(ErrBroken, "storaged: %s: pool %s is offline: %s", r.ID, a.Pool, s.offline(a.Pool))
 	case ok && r.Size > a.Size:
 		p, _ := s.pool(a.Pool)
 		if why := s.room(p, r.Size-a.Size); why != "" {
@@ -501,6 +523,9 @@ func (s *Service) Capacity(context.Context) (Capacity, error) {
 	var c Capacity
 	for _, p := range s.st.Pools {
 		used := s.used(p.Name)
+		if p.Offline != "" {
+			continue
+		}
 		if p.Class.Kind == hostinfo.HDD {
 			c.HRU += p.Size
 			c.UsedHRU += used

@@ -100,6 +100,9 @@ type Config struct {
 	// DiskTypes forces the kind of disks by name (storaged), for disks
 	// whose rotational flag and seek benchmark mislead.
 	DiskTypes map[string]hostinfo.DiskKind
+	// ClaimDisks are whole disks storaged may format as pools of their
+	// own (only empty ones).
+	ClaimDisks []string
 
 	// Hub is the hub releases are installed from ("": the node does not
 	// upgrade).
@@ -190,7 +193,7 @@ func (c Config) StorageDir() string { return filepath.Join(c.DataDir, "storage")
 
 // storageConfig is storaged's configuration.
 func (c Config) storageConfig() storaged.Config {
-	return storaged.Config{Dir: c.StorageDir(), HostRoot: c.HostRoot, Types: c.DiskTypes, Reserve: c.MinFreeDisk}
+	return storaged.Config{Dir: c.StorageDir(), HostRoot: c.HostRoot, Types: c.DiskTypes, Claims: c.ClaimDisks, Reserve: c.MinFreeDisk}
 }
 
 // UpgradeDir is the upgrader's directory: generations, packages, the
@@ -270,6 +273,7 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
 	fs.Var((*flagvalue.Size)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
 	fs.Var((*diskTypesValue)(&c.DiskTypes), "disk-type", "kind of a disk by its /sys/block name, NAME=ssd or NAME=hdd (repeatable, or comma separated): overrides its rotational flag and seek benchmark")
+	fs.Var((*listValue)(&c.ClaimDisks), "claim-disk", "block device (/dev/sdb) storaged may format and use whole as a storage pool; only a disk with no partitions, file system or other signature is formatted (repeatable, or comma separated)")
 	fs.StringVar(&c.Hub, "hub", c.Hub, "hub URL releases are installed from (empty: the node does not upgrade)")
 	fs.StringVar(&c.UpgradePublisher, "upgrade-publisher", c.UpgradePublisher, "hub publisher of the ZOS releases")
 	fs.StringVar(&c.UpgradeRepo, "upgrade-repo", c.UpgradeRepo, "hub repository of the ZOS releases (its tags are the versions)")
@@ -329,6 +333,11 @@ func (c *Config) validate(what string) error {
 		return fmt.Errorf("--data: %w", err)
 	}
 	c.DataDir = abs
+	for _, d := range c.ClaimDisks {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("%w: --claim-disk %q: want a block device path such as /dev/sdb", ErrUsage, d)
+		}
+	}
 	for i, d := range c.DataDisks {
 		if c.DataDisks[i], err = filepath.Abs(d); err != nil {
 			return fmt.Errorf("--data-disk: %w", err)

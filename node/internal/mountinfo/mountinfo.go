@@ -23,7 +23,7 @@ func IsMountPoint(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	found, err := find(func(mp string) bool { return mp == abs })
+	found, err := find(func(mp, _ string) bool { return mp == abs })
 	return found != "", err
 }
 
@@ -33,7 +33,14 @@ func Under(dir string) (string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	return find(func(mp string) bool { return mp == abs || strings.HasPrefix(mp, abs+"/") })
+	return find(func(mp, _ string) bool { return mp == abs || strings.HasPrefix(mp, abs+"/") })
+}
+
+// OfDevice returns a mount point of the block device major:minor, ""
+// when it is not mounted.
+func OfDevice(major, minor uint32) (string, error) {
+	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
+	return find(func(_, d string) bool { return d == dev })
 }
 
 // resolve makes path absolute with its symbolic links followed, as the
@@ -51,8 +58,9 @@ func resolve(path string) (string, error) {
 	return r, nil
 }
 
-// find returns the first mount point match accepts.
-func find(match func(mountPoint string) bool) (string, error) {
+// find returns the first mount point match accepts, given with its
+// device ("major:minor").
+func find(match func(mountPoint, device string) bool) (string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return "", err
@@ -63,7 +71,7 @@ func find(match func(mountPoint string) bool) (string, error) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 {
-			if mp := Unescape(fields[4]); match(mp) {
+			if mp := Unescape(fields[4]); match(mp, fields[2]) {
 				return mp, nil
 			}
 		}
