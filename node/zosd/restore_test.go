@@ -112,14 +112,24 @@ func TestNodeRestoresStorage(t *testing.T) {
 	n.start()
 	waitAPI(t, ctx, c, n)
 
-	// The engine restores before it serves: the states are final.
-	if r, err = c.Get(ctx, r.Deployment.ID); err != nil {
-		t.Fatal(err)
+	// The engine restores while the API already answers (engine.Run):
+	// wait for the restore to have run — the lost disk in error and the
+	// volume mounted — within the deadline.
+	for {
+		if r, err = c.Get(ctx, r.Deployment.ID); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := r.Deployment.Get("disk")
+		mounted, _ := mountinfo.IsMountPoint(vol.Path)
+		if w.Result.State == gridtypes.StateError && mounted {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after the restart: disk %+v, volume %s mounted %v\nlog:\n%s", w.Result, vol.Path, mounted, n.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	workload(t, r, "data", gridtypes.StateOk)
-	if ok, _ := mountinfo.IsMountPoint(vol.Path); !ok {
-		t.Fatalf("volume %s not mounted again", vol.Path)
-	}
 	if b, err := os.ReadFile(filepath.Join(vol.Path, "kept")); err != nil || string(b) != "written before the reboot" {
 		t.Fatalf("volume data after the restart: %q %v", b, err)
 	}
