@@ -116,6 +116,16 @@ func appendNode(b []byte, n *api.Node) []byte {
 		b = append(b, `,"zos_version":`...)
 		b = appendJSONString(b, n.ZosVersion)
 	}
+	if len(n.APIEndpoints) > 0 {
+		b = append(b, `,"api_endpoints":[`...)
+		for i, e := range n.APIEndpoints {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, e)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"created_at":`...)
 	b = appendJSONTime(b, n.CreatedAt)
 	b = append(b, `,"updated_at":`...)

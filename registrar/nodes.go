@@ -152,6 +152,7 @@ func nodeFromBody(b api.RegisterNodeRequest) api.Node {
 		Virtualized:  b.Virtualized,
 		SerialNumber: b.SerialNumber,
 		ZosVersion:   b.ZosVersion,
+		APIEndpoints: b.APIEndpoints,
 	}
 }
 
@@ -168,6 +169,7 @@ func bodyFromNode(n api.Node) api.RegisterNodeRequest {
 		Virtualized:  n.Virtualized,
 		SerialNumber: n.SerialNumber,
 		ZosVersion:   n.ZosVersion,
+		APIEndpoints: n.APIEndpoints,
 	}
 }
 
@@ -217,7 +219,7 @@ func (s *Server) ownNode(r *http.Request, id uint64) error {
 }
 
 // updateNode is PATCH /nodes/{node_id}: the node's twin changes its
-// farm, capacity, location, interfaces and hardware facts. The body is a
+// farm, capacity, location, interfaces, hardware facts and API endpoints. The body is a
 // JSON merge patch (RFC 7396) on the node's writable fields: omitted
 // fields keep their value, objects (location, resources) merge field by
 // field, arrays (interfaces) are replaced whole, null clears a field that

@@ -317,7 +317,28 @@ func validateNode(n api.RegisterNodeRequest) error {
 	if err := validateText("serial_number", n.SerialNumber, maxSerialLen, false); err != nil {
 		return err
 	}
+	if err := validateAPIEndpoints(n.APIEndpoints); err != nil {
+		return err
+	}
 	return validateVersion("zos_version", n.ZosVersion, false)
+}
+
+// validateAPIEndpoints checks a node's zos-api-light URLs: at most
+// api.MaxAPIEndpoints, each as api.CheckAPIEndpoint wants, no duplicates.
+func validateAPIEndpoints(eps []string) error {
+	if len(eps) > api.MaxAPIEndpoints {
+		return invalid("api_endpoints", "%d entries, at most %d allowed", len(eps), api.MaxAPIEndpoints)
+	}
+	for i, e := range eps {
+		f := fmt.Sprintf("api_endpoints[%d]", i)
+		if err := api.CheckAPIEndpoint(e); err != nil {
+			return invalid(f, "%v", err)
+		}
+		if slices.Contains(eps[:i], e) {
+			return invalid(f, "%q is listed twice", e)
+		}
+	}
+	return nil
 }
 
 // validateRelays checks relay host names (host or host:port).
@@ -337,33 +358,13 @@ func validateRelays(relays []string) error {
 			}
 			host = h
 		}
-		if !validHostname(host) {
+		if !api.IsHostName(host) {
 			if _, err := netip.ParseAddr(host); err != nil {
 				return invalid(f, "%q is not a host name or IP address", r)
 			}
 		}
 	}
 	return nil
-}
-
-// validHostname reports whether s is a DNS name made of letters, digits
-// and hyphens in dot-separated labels of 1 to 63 characters.
-func validHostname(s string) bool {
-	if s == "" || len(s) > maxRelayLen {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // validateRMBEncKey checks the RMB encryption key: printable ASCII without

@@ -342,9 +342,10 @@ func testNodes(t *testing.T, db *store.DB) {
 	if c := must(db.CountNodes(ctx))(t); c != 1 {
 		t.Fatalf("CountNodes = %d after refused creations, want 1", c)
 	}
-	// Nil interfaces read back as [].
+	// Nil interfaces read back as [], no endpoints as nil (absent from
+	// the JSON).
 	n2 := must(db.CreateNode(ctx, api.Node{FarmID: farm.FarmID, TwinID: tw2.TwinID}))(t)
-	if n2.Interfaces == nil || len(n2.Interfaces) != 0 || n2.NodeID <= n.NodeID {
+	if n2.Interfaces == nil || len(n2.Interfaces) != 0 || n2.APIEndpoints != nil || n2.NodeID <= n.NodeID {
 		t.Fatalf("bare node = %+v", n2)
 	}
 	if c := must(db.CountNodes(ctx))(t); c != 2 {
@@ -480,13 +481,19 @@ func testUpdateNode(t *testing.T, db *store.DB) {
 		Interfaces: []api.Interface{{Name: "zos", Mac: "aa:bb:cc:dd:ee:ff", IPs: api.IPList{"192.168.1.5"}}},
 	}
 	u := must(db.UpdateNode(ctx, n.NodeID, upd))(t)
-	if !u.Approved || u.TwinID != n.TwinID || u.NodeID != n.NodeID || u.SecureBoot || u.SerialNumber != "" || u.ZosVersion != "" ||
+	if !u.Approved || u.TwinID != n.TwinID || u.NodeID != n.NodeID || u.SecureBoot || u.SerialNumber != "" || u.ZosVersion != "" || u.APIEndpoints != nil ||
 		u.Resources != upd.Resources || u.Location != upd.Location || !reflect.DeepEqual(u.Interfaces, upd.Interfaces) ||
 		u.LastSeen == nil || !u.CreatedAt.Equal(n.CreatedAt) || u.UpdatedAt.Before(n.UpdatedAt) {
 		t.Fatalf("UpdateNode same farm = %+v", u)
 	}
 	if got := must(db.Node(ctx, n.NodeID))(t); !reflect.DeepEqual(got, u) {
 		t.Fatalf("Node after update = %+v\nwant %+v", got, u)
+	}
+	// Endpoints are replaced whole.
+	upd.APIEndpoints = []string{"https://n.example/api/v1/rpc"}
+	u = must(db.UpdateNode(ctx, n.NodeID, upd))(t)
+	if !reflect.DeepEqual(u.APIEndpoints, upd.APIEndpoints) || !reflect.DeepEqual(must(db.Node(ctx, n.NodeID))(t), u) {
+		t.Fatalf("UpdateNode endpoints = %+v", u)
 	}
 	// Moving to another farm clears approval.
 	upd.FarmID = f2.FarmID

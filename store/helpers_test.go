@@ -83,6 +83,7 @@ func sampleNode(farm, twin uint64) api.Node {
 		Interfaces: []api.Interface{{Name: "eth0", Mac: "52:54:00:12:34:56",
 			IPs: api.IPList{"10.0.0.2/24", "2001:db8::2/64"}}},
 		SecureBoot: true, Virtualized: false, SerialNumber: "SN-" + randHex(4), ZosVersion: "v4.0.0",
+		APIEndpoints: []string{"http://10.0.0.2:2021/api/v1/rpc", "http://[2001:db8::2]:2021/api/v1/rpc"},
 	}
 }
 

@@ -162,3 +162,23 @@ func TestParseInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// TestParseStrings: the api_endpoints scanner agrees with encoding/json
+// and gives up on what it does not read.
+func TestParseStrings(t *testing.T) {
+	for _, in := range []string{`[]`, ` [ ] `, `null`, `["http://10.0.0.2:2021/api/v1/rpc"]`, `["a", "b&c"]`} {
+		got, ok := parseStrings([]byte(in))
+		var want []string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || !slices.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("%s: %q, ok %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{``, `[`, `["a\"b"]`, `[1]`, `["a"] x`, `{}`, `["a",]`} {
+		if _, ok := parseStrings([]byte(in)); ok {
+			t.Errorf("%q: accepted", in)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 // SELECT joined with node_liveness and in an UPDATE's RETURNING.
 const nodeCols = `nodes.node_id, nodes.farm_id, nodes.twin_id, nodes.country, nodes.city, nodes.longitude, nodes.latitude,
 	nodes.hru, nodes.sru, nodes.cru, nodes.mru, nodes.interfaces, nodes.secure_boot, nodes.virtualized,
-	nodes.serial_number, nodes.zos_version, nodes.approved, nodes.created_at, nodes.updated_at`
+	nodes.serial_number, nodes.zos_version, nodes.api_endpoints, nodes.approved, nodes.created_at, nodes.updated_at`
 
 // nodeSelect selects nodeCols and the node's last_seen.
 const nodeSelect = `SELECT ` + nodeCols + `, l.last_seen
@@ -36,22 +36,31 @@ func scanNode(row interface{ Scan(...any) error }) (api.Node, error) {
 	var (
 		n     api.Node
 		ifs   []byte
+		eps   []byte
 		resrc = &n.Resources
 		loc   = &n.Location
 	)
 	err := row.Scan(u64Col{&n.NodeID}, u64Col{&n.FarmID}, u64Col{&n.TwinID},
 		&loc.Country, &loc.City, &loc.Longitude, &loc.Latitude,
 		u64Col{&resrc.HRU}, u64Col{&resrc.SRU}, u64Col{&resrc.CRU}, u64Col{&resrc.MRU},
-		&ifs, &n.SecureBoot, &n.Virtualized, &n.SerialNumber, &n.ZosVersion, &n.Approved,
+		&ifs, &n.SecureBoot, &n.Virtualized, &n.SerialNumber, &n.ZosVersion, &eps, &n.Approved,
 		timeCol{&n.CreatedAt}, timeCol{&n.UpdatedAt}, nullTimeCol{&n.LastSeen})
 	if err != nil {
 		return api.Node{}, err
+	}
+	var ok bool
+	if n.APIEndpoints, ok = parseStrings(eps); !ok {
+		if err := json.Unmarshal(eps, &n.APIEndpoints); err != nil {
+			return api.Node{}, fmt.Errorf("decode api_endpoints: %w", err)
+		}
+	}
+	if len(n.APIEndpoints) == 0 {
+		n.APIEndpoints = nil // none: absent from the node's JSON
 	}
 	// The store wrote this JSON (ips always as an array or null): decode
 	// it with a scanner for exactly that shape, which costs a fraction of
 	// json.Unmarshal (a quarter of a node list's CPU); anything else (an
 	// escaped character, say) goes to json.Unmarshal.
-	var ok bool
 	if n.Interfaces, ok = parseInterfaces(ifs); !ok {
 		var stored []struct {
 			Name string   `json:"name"`
@@ -117,6 +126,34 @@ func (s *ifaceScanner) str() string {
 	return v
 }
 
+// strs reads an array of strings without escapes; nil for null.
+func (s *ifaceScanner) strs() []string {
+	if s.peek('n') && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
+		return nil
+	}
+	s.eat('[')
+	out := []string{}
+	for !s.bad && !s.peek(']') {
+		if len(out) > 0 {
+			s.eat(',')
+		}
+		out = append(out, s.str())
+	}
+	s.eat(']')
+	return out
+}
+
+// parseStrings decodes a column holding a JSON array of strings (the
+// api_endpoints); ok is false when it is not in the shape ifaceScanner
+// reads.
+func parseStrings(b []byte) (_ []string, ok bool) {
+	s := ifaceScanner{b: b}
+	out := s.strs()
+	s.space()
+	return out, !s.bad && s.i == len(s.b)
+}
+
 // parseInterfaces decodes the interfaces column; ok is false when it is
 // not in the shape ifaceScanner reads.
 func parseInterfaces(b []byte) (_ []api.Interface, ok bool) {
@@ -141,19 +178,7 @@ func parseInterfaces(b []byte) (_ []api.Interface, ok bool) {
 			case "mac":
 				f.Mac = s.str()
 			case "ips":
-				if s.peek('n') && bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-					s.i += 4
-					continue
-				}
-				s.eat('[')
-				f.IPs = []string{}
-				for !s.bad && !s.peek(']') {
-					if len(f.IPs) > 0 {
-						s.eat(',')
-					}
-					f.IPs = append(f.IPs, s.str())
-				}
-				s.eat(']')
+				f.IPs = s.strs()
 			default:
 				s.bad = true
 			}
@@ -169,7 +194,7 @@ func parseInterfaces(b []byte) (_ []api.Interface, ok bool) {
 // nodeValues are the stored forms of a node's writable fields, in the
 // order of the columns farm_id, country, city, longitude, latitude, hru,
 // sru, cru, mru, interfaces, secure_boot, virtualized, serial_number,
-// zos_version.
+// zos_version, api_endpoints.
 func nodeValues(n api.Node) ([]any, error) {
 	farm, ok := idArg(n.FarmID)
 	if !ok {
@@ -190,8 +215,12 @@ func nodeValues(n api.Node) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interfaces: %w", err)
 	}
+	eps, err := jsonList(n.APIEndpoints)
+	if err != nil {
+		return nil, fmt.Errorf("api_endpoints: %w", err)
+	}
 	return []any{farm, n.Location.Country, n.Location.City, n.Location.Longitude, n.Location.Latitude,
-		res[0], res[1], res[2], res[3], ifs, n.SecureBoot, n.Virtualized, n.SerialNumber, n.ZosVersion}, nil
+		res[0], res[1], res[2], res[3], ifs, n.SecureBoot, n.Virtualized, n.SerialNumber, n.ZosVersion, eps}, nil
 }
 
 // NodeFilter selects nodes for ListNodes. Zero fields match every node.
@@ -214,8 +243,8 @@ type NodeFilter struct {
 }
 
 // CreateNode registers n (its FarmID, TwinID, location, resources,
-// interfaces, secure_boot, virtualized, serial_number and zos_version; the
-// rest is ignored) and returns the node as stored, with NodeID, CreatedAt
+// interfaces, secure_boot, virtualized, serial_number, zos_version and
+// api_endpoints; the rest is ignored) and returns the node as stored, with NodeID, CreatedAt
 // and UpdatedAt assigned and Approved false. ErrConflict if the twin
 // already has a node; ErrFarmNotFound if the farm does not exist;
 // ErrNotFound if the twin does not exist; ErrInvalid for a resource above
@@ -232,8 +261,8 @@ func (db *DB) CreateNode(ctx context.Context, n api.Node) (api.Node, error) {
 	t := db.ts(now())
 	out, err := scanNode(db.rw.QueryRowContext(ctx,
 		`INSERT INTO nodes (farm_id, country, city, longitude, latitude, hru, sru, cru, mru, interfaces,
-		   secure_boot, virtualized, serial_number, zos_version, twin_id, approved, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16)`+nodeReturning,
+		   secure_boot, virtualized, serial_number, zos_version, api_endpoints, twin_id, approved, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, FALSE, $17, $17)`+nodeReturning,
 		append(vals, twin, t)...))
 	switch {
 	case err == nil:
@@ -403,7 +432,8 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 }
 
 // UpdateNode replaces the farm, resources, location, interfaces,
-// secure_boot, virtualized, serial_number and zos_version of node nodeID
+// secure_boot, virtualized, serial_number, zos_version and api_endpoints of
+// node nodeID
 // with those of n (zero values overwrite too; n's other fields are
 // ignored) and returns the node as stored. Moving the node to another farm
 // clears Approved. ErrNotFound if there is no such node; ErrFarmNotFound
@@ -423,8 +453,9 @@ func (db *DB) UpdateNode(ctx context.Context, nodeID uint64, n api.Node) (api.No
 		   approved = CASE WHEN farm_id = $1 THEN approved ELSE FALSE END,
 		   farm_id = $1, country = $2, city = $3, longitude = $4, latitude = $5,
 		   hru = $6, sru = $7, cru = $8, mru = $9, interfaces = $10,
-		   secure_boot = $11, virtualized = $12, serial_number = $13, zos_version = $14, updated_at = $15
-		 WHERE node_id = $16`+nodeReturning,
+		   secure_boot = $11, virtualized = $12, serial_number = $13, zos_version = $14, api_endpoints = $15,
+		   updated_at = $16
+		 WHERE node_id = $17`+nodeReturning,
 		append(vals, db.ts(now()), id)...))
 	switch {
 	case err == nil:

@@ -155,7 +155,7 @@ func (db *DB) seedPostgres(ctx context.Context, farmID int64, batch []SeedNode) 
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"nodes"},
 			[]string{"node_id", "twin_id", "approved", "created_at", "updated_at",
 				"farm_id", "country", "city", "longitude", "latitude", "hru", "sru", "cru", "mru", "interfaces",
-				"secure_boot", "virtualized", "serial_number", "zos_version"},
+				"secure_boot", "virtualized", "serial_number", "zos_version", "api_endpoints"},
 			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 				return append([]any{nodes[i], twins[i], false, t, t}, rows[i].node...), nil
 			})); err != nil {
@@ -203,8 +203,8 @@ func (db *DB) seedSQLite(ctx context.Context, farmID int64, batch []SeedNode) ([
 		defer acc.Close()
 		node, err := tx.PrepareContext(ctx,
 			`INSERT INTO nodes (farm_id, country, city, longitude, latitude, hru, sru, cru, mru, interfaces,
-			   secure_boot, virtualized, serial_number, zos_version, twin_id, approved, created_at, updated_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16) RETURNING node_id`)
+			   secure_boot, virtualized, serial_number, zos_version, api_endpoints, twin_id, approved, created_at, updated_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, FALSE, $17, $17) RETURNING node_id`)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,9 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -181,15 +184,18 @@ type Node struct {
 	// Online is true when LastSeen is within the registrar's online cutoff.
 	Online bool `json:"online"`
 	// ZosVersion is the ZOS version the node last said it runs (grid4).
-	ZosVersion string    `json:"zos_version,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ZosVersion string `json:"zos_version,omitempty"`
+	// APIEndpoints are the URLs of the node's zos-api-light (grid4),
+	// absent when the node gave none.
+	APIEndpoints []string  `json:"api_endpoints,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // RegisterNodeRequest is the body of POST /nodes and PATCH /nodes/{node_id}
 // (where twin_id is ignored, and which is a JSON merge patch: absent fields
-// keep their value, so an empty ZosVersion, left out, keeps the registered
-// one). The read-only fields the public Go client sends with its whole node
+// keep their value, so an empty ZosVersion or APIEndpoints, left out, keeps
+// the registered one). The read-only fields the public Go client sends with its whole node
 // (node_id, uptime, last_seen, online, approved and Approved) are accepted
 // and ignored on these routes only.
 type RegisterNodeRequest struct {
@@ -202,6 +208,83 @@ type RegisterNodeRequest struct {
 	Virtualized  bool        `json:"virtualized"`
 	SerialNumber string      `json:"serial_number"`
 	ZosVersion   string      `json:"zos_version,omitempty"`
+	// APIEndpoints are the URLs of the node's zos-api-light; each passes
+	// CheckAPIEndpoint, at most MaxAPIEndpoints of them.
+	APIEndpoints []string `json:"api_endpoints,omitempty"`
+}
+
+// Limits of Node.APIEndpoints the registrar accepts; a node checks its own
+// against them before sending.
+const (
+	// MaxAPIEndpoints bounds the number of endpoints of a node.
+	MaxAPIEndpoints = 4
+	// MaxAPIEndpointLen bounds one endpoint URL, in bytes.
+	MaxAPIEndpointLen = 256
+)
+
+// CheckAPIEndpoint reports why s is not an endpoint a node may publish:
+// an absolute http or https URL of at most MaxAPIEndpointLen printable
+// ASCII characters, with a host (a name or an IP address) and an optional
+// port 1..65535, and without user information (credentials published to
+// everyone), query or fragment.
+func CheckAPIEndpoint(s string) error {
+	if s == "" || len(s) > MaxAPIEndpointLen {
+		return fmt.Errorf("must be 1 to %d characters", MaxAPIEndpointLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return fmt.Errorf("only printable ASCII without spaces is allowed")
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL with an http or https scheme", s)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: the scheme must be http or https", s)
+	case u.Opaque != "" || u.Host == "":
+		return fmt.Errorf("%q: want scheme://host[:port]/path", s)
+	case u.User != nil:
+		return fmt.Errorf("%q: user information is not allowed", s)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("%q: a query or fragment is not allowed", s)
+	}
+	if port := u.Port(); port != "" {
+		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+			return fmt.Errorf("%q: bad port", s)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q: empty port", s)
+	}
+	if h := u.Hostname(); !IsHostName(h) {
+		// A zone (fe80::1%eth0) means nothing off the node.
+		if a, err := netip.ParseAddr(h); err != nil || a.Zone() != "" {
+			return fmt.Errorf("%q: %q is not a host name or IP address", s, h)
+		}
+	}
+	return nil
+}
+
+// IsHostName reports whether s is a DNS name of at most 253 characters:
+// dot-separated labels of 1 to 63 letters, digits and hyphens, not
+// starting or ending with a hyphen (a final dot allowed).
+func IsHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // NodeID is the reply of POST /nodes.

@@ -1,0 +1,4 @@
+-- The URLs of a node's zos-api-light, as a JSON array of strings, so that
+-- users can find a node's API from its id. Nodes registered before have
+-- none until their next update.
+ALTER TABLE nodes ADD COLUMN api_endpoints TEXT NOT NULL DEFAULT '[]';
