@@ -120,3 +120,55 @@ func TestGatewayAgainstRegistrar(t *testing.T) {
 		})
 	}
 }
+
+// farmOf is a FarmSource of a fixed farm.
+type farmOf uint64
+
+func (f farmOf) FarmID(context.Context) (uint64, error) { return uint64(f), nil }
+
+// TestEndpointsAgainstRegistrar: registrar_light, through the gateway,
+// publishes the node's zos-api-light endpoint on a real registrar and
+// replaces it there as soon as the node's address changes.
+func TestEndpointsAgainstRegistrar(t *testing.T) {
+	reg := regtest.Start(t, 0)
+	farm := reg.Farm(t)
+	gw, _ := gatewayOverBus(t, reg.URL, client.AuthV2)
+	node := &fakeNode{ips: []string{"10.0.0.5/24"}, healthy: true}
+	addrs := make(chan struct{}, 1)
+	l, err := NewLight(Config{APIListen: ":2021"}, Deps{
+		Registrar: gw, Facts: node, Location: node, Farm: farmOf(farm), Power: node, Addresses: addrs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	registered := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, _ := l.State(ctx)
+			if s.NodeID != 0 {
+				n, err := reg.Client(t).Node(ctx, s.NodeID)
+				if err == nil && len(n.APIEndpoints) == 1 && n.APIEndpoints[0] == want {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("registrar has %q (%v), want [%s]", n.APIEndpoints, err, want)
+				}
+			} else if time.Now().After(deadline) {
+				t.Fatalf("not registered: %+v", s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	registered("http://10.0.0.5:2021/api/v1/rpc")
+	node.setIPs("10.0.0.6/24")
+	addrs <- struct{}{}
+	registered("http://10.0.0.6:2021/api/v1/rpc")
+}

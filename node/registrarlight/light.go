@@ -110,6 +110,10 @@ type Config struct {
 	// or disk for the host). provisiond offers what was registered, so
 	// the override applies to both.
 	Capacity api.Resources
+	// APIListen is where the node's zos-api-light listens (host:port) and
+	// APIURL, when set, its public URL: together they give the endpoints
+	// the node publishes (see APIEndpoints). Both empty: none.
+	APIListen, APIURL string
 }
 
 func (c Config) withDefaults() Config {
@@ -196,6 +200,7 @@ func (l *Light) State(context.Context) (State, error) {
 	defer l.mu.Unlock()
 	s := l.state
 	s.Missing = slices.Clone(s.Missing)
+	s.APIEndpoints = slices.Clone(s.APIEndpoints)
 	return s, nil
 }
 
@@ -464,6 +469,11 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 	if req.Resources, err = l.capacity(ctx, facts); err != nil {
 		return err
 	}
+	req.APIEndpoints = APIEndpoints(l.cfg.APIURL, l.cfg.APIListen, req.Interfaces[0])
+	if len(req.APIEndpoints) == 0 && (l.cfg.APIURL != "" || l.cfg.APIListen != "") {
+		log.Warn("no zos-api-light endpoint to publish: users cannot find the node's API by its id; set the API's public URL",
+			"api_listen", l.cfg.APIListen, "api_url", l.cfg.APIURL, "ips", req.Interfaces[0].IPs)
+	}
 
 	nodeID, err := l.registerOrUpdate(ctx, log, acc.TwinID, req)
 	if err != nil {
@@ -482,6 +492,7 @@ func (l *Light) doRegister(ctx context.Context, log *slog.Logger) error {
 		s.NodeID, s.TwinID, s.FarmID = nodeID, acc.TwinID, farm
 		s.Interface = &iface
 		s.Resources = &req.Resources
+		s.APIEndpoints = req.APIEndpoints
 		s.Location, s.LocationSource = &req.Location, loc.Source
 		s.Missing = facts.Missing()
 		s.RegisteredAt = now

@@ -681,3 +681,42 @@ func TestReportedVersion(t *testing.T) {
 		t.Errorf("updated with version %q, want the configured one", got)
 	}
 }
+
+// TestEndpointsPublished: the node sends its zos-api-light endpoints with
+// its registration and its daily update, and at once, newly derived, when
+// its address changes.
+func TestEndpointsPublished(t *testing.T) {
+	h := newHarness(t, Config{APIListen: ":2021"})
+	h.settle(3)
+	want := []string{"http://10.0.0.5:2021/api/v1/rpc"}
+	if got := h.reg.lastReq("RegisterNode").APIEndpoints; !slices.Equal(got, want) {
+		t.Fatalf("registered endpoints %q, want %q", got, want)
+	}
+	if s := h.state(); !slices.Equal(s.APIEndpoints, want) {
+		t.Errorf("state endpoints %q", s.APIEndpoints)
+	}
+	h.node.setIPs("10.0.0.6/24", "fe80::6/64")
+	h.addrs <- struct{}{}
+	eventually(t, "re-registration", func() bool { return len(h.reg.times("UpdateNode")) == 1 })
+	want = []string{"http://10.0.0.6:2021/api/v1/rpc"}
+	if got := h.reg.lastReq("UpdateNode").APIEndpoints; !slices.Equal(got, want) {
+		t.Fatalf("after the address change %q, want %q", got, want)
+	}
+	h.runUntil(DefaultUpdate, 3)
+	if n := len(h.reg.times("UpdateNode")); n != 2 {
+		t.Fatalf("%d updates by the daily one", n)
+	}
+	if got := h.reg.lastReq("UpdateNode").APIEndpoints; !slices.Equal(got, want) {
+		t.Fatalf("daily update sent %q, want %q", got, want)
+	}
+}
+
+// TestEndpointOverride: the farmer's public URL is published as is,
+// whatever the addresses.
+func TestEndpointOverride(t *testing.T) {
+	h := newHarness(t, Config{APIListen: ":2021", APIURL: "https://node.example.org/api/v1/rpc"})
+	h.settle(3)
+	if got := h.reg.lastReq("RegisterNode").APIEndpoints; !slices.Equal(got, []string{"https://node.example.org/api/v1/rpc"}) {
+		t.Fatalf("registered endpoints %q", got)
+	}
+}

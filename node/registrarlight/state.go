@@ -57,6 +57,8 @@ type State struct {
 	// measured, or the farmer's override (Config.Capacity). provisiond
 	// offers exactly this to workloads.
 	Resources *api.Resources `json:"resources,omitempty"`
+	// APIEndpoints are the URLs of zos-api-light as last registered.
+	APIEndpoints []string `json:"api_endpoints,omitempty"`
 	// Location is the location as last registered, and its source.
 	Location       *api.Location `json:"location,omitempty"`
 	LocationSource string        `json:"location_source,omitempty"`

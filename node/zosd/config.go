@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -133,6 +134,10 @@ type Config struct {
 	// NetSalt is mixed into the names of netlightd's namespaces, links
 	// and nftables table: only nodes sharing a host (tests) need one.
 	NetSalt string
+	// APIURL is zos-api-light's public URL, published in the node's
+	// registration ("": derived from APIListen and the management
+	// interface's addresses, see registrarlight.APIEndpoints).
+	APIURL string
 	// Capacity overrides the measured capacity field by field (zero: the
 	// measured figure); the node registers it and offers it to workloads.
 	Capacity api.Resources
@@ -290,6 +295,7 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IPv4 address with its prefix length given to ipv4 workloads, e.g. 185.69.166.150/24 (repeatable, or comma separated)")
 	fs.StringVar(&c.PublicGateway, "public-gateway", c.PublicGateway, "router of the public IPv4 network")
 	fs.StringVar(&c.NetSalt, "net-salt", c.NetSalt, "mixed into the names of network namespaces, links and the nftables table (only nodes sharing a host need one)")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "public URL of zos-api-light published in the registration, e.g. https://node.example.org/api/v1/rpc (default: http://ADDRESS:PORT/api/v1/rpc for each address of the management interface)")
 	fs.Var((*uintValue)(&c.Capacity.CRU), "cru", "vCPUs registered and offered to workloads (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.MRU), "mru", "memory registered and offered to workloads, e.g. 16GiB (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.SRU), "sru", "SSD storage registered and offered to workloads (0: measured)")
@@ -371,6 +377,9 @@ func (c *Config) validate(what string) error {
 			return fmt.Errorf("%w: fallback location: %v", ErrUsage, err)
 		}
 	}
+	if err := c.validateAPI(); err != nil {
+		return err
+	}
 	if c.AuthScheme != "v2" && c.AuthScheme != "legacy" {
 		return fmt.Errorf("%w: --auth %q: want v2 or legacy", ErrUsage, c.AuthScheme)
 	}
@@ -426,12 +435,31 @@ func (c *Config) validate(what string) error {
 	return nil
 }
 
+// validateAPI checks --api-listen (host:port, port 0 meaning any) and
+// --api-url (what the registrar accepts as an endpoint).
+func (c *Config) validateAPI() error {
+	_, port, err := net.SplitHostPort(c.APIListen)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: --api-listen %q: want host:port or :port", ErrUsage, c.APIListen)
+	}
+	if c.APIURL != "" {
+		if err := api.CheckAPIEndpoint(c.APIURL); err != nil {
+			return fmt.Errorf("%w: --api-url: %v", ErrUsage, err)
+		}
+	}
+	return nil
+}
+
 // lightConfig is registrar_light's configuration.
 func (c Config) lightConfig() registrarlight.Config {
 	return registrarlight.Config{
 		AccountCheck: c.AccountCheck, Update: c.Update, Uptime: c.Uptime,
 		UptimeMin: c.UptimeMin, RetryMin: c.RetryMin, RetryMax: c.RetryMax,
 		ZosVersion: c.ZosVersion, Capacity: c.Capacity,
+		APIListen: c.APIListen, APIURL: c.APIURL,
 	}
 }
 

@@ -31,7 +31,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("schedule: %v %v %v", cfg.AccountCheck, cfg.Update, cfg.Uptime)
 	}
 	if cfg.AddressPoll != 10*time.Second || cfg.DataDir != DefaultDataDir || cfg.Redis != "" || cfg.BusPrefix != "bus:" ||
-		cfg.GeoIPURL != DefaultGeoIPURL || cfg.MinFreeDisk != 100<<20 || cfg.InProcess || cfg.AuthScheme != "v2" {
+		cfg.GeoIPURL != DefaultGeoIPURL || cfg.MinFreeDisk != 100<<20 || cfg.InProcess || cfg.AuthScheme != "v2" ||
+		cfg.APIListen != ":2021" || cfg.APIURL != "" {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }
@@ -87,6 +88,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--registrar", "http://r", "--farm", "1", "--hub", "http://h", "--upgrade-publisher-key", strings.Repeat("ab", 32), "--upgrade-repo", "a/b"}, nil, "--upgrade-repo: "},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--upgrade-interval", "0s"}, nil, "--upgrade-interval must be positive"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--upgrade-jitter", "-1s"}, nil, "must not be negative"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--api-listen", "2021"}, nil, "--api-listen \"2021\": want host:port"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--api-listen", ":http"}, nil, "--api-listen"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--api-url", "http://user:pw@n.example/api/v1/rpc"}, nil, "--api-url: "},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--api-url", "n.example:2021"}, nil, "--api-url: "},
 	} {
 		_, err := parseNode(t, tc.args, tc.env)
 		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
@@ -99,7 +104,7 @@ func TestUsageErrors(t *testing.T) {
 // the same configuration.
 func TestChildArgsRoundTrip(t *testing.T) {
 	cfg, err := parseNode(t, []string{"--registrar", "http://r", "--farm", "4", "--data-disk", "/a,/b", "--uptime-interval", "3s",
-		"--city", "Ghent", "--min-free-disk", "5MiB", "--log-level", "debug"}, nil)
+		"--city", "Ghent", "--min-free-disk", "5MiB", "--log-level", "debug", "--api-url", "https://n.example/api/v1/rpc"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,8 @@ func TestChildArgsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg2.Registrar != cfg.Registrar || cfg2.Farm != 4 || strings.Join(cfg2.DataDisks, ",") != "/a,/b" || cfg2.Uptime != 3*time.Second ||
-		cfg2.Fallback.City != "Ghent" || cfg2.MinFreeDisk != 5<<20 || cfg2.LogLevel != cfg.LogLevel || cfg2.DataDir != cfg.DataDir {
+		cfg2.Fallback.City != "Ghent" || cfg2.MinFreeDisk != 5<<20 || cfg2.LogLevel != cfg.LogLevel || cfg2.DataDir != cfg.DataDir ||
+		cfg2.APIURL != "https://n.example/api/v1/rpc" || cfg2.lightConfig().APIURL != cfg2.APIURL {
 		t.Errorf("round trip:\n%+v\n%+v", cfg, cfg2)
 	}
 }

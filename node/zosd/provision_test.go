@@ -28,10 +28,12 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestNodeHostsWorkloads: provisiond runs inside zosd, bound to the
-// node's registration: node.version names the registered node, the
-// capacity offered is what was registered (the farmer's --mru override
-// included; SRU from storaged's pool, no --sru), and a user's deployment
-// is hosted: its disk is an image in storaged's pool.
+// node's registration: the node publishes its API's URL in the
+// registration (a user reaches the API through it), node.version names
+// the registered node, the capacity offered is what was registered (the
+// farmer's --mru override included; SRU from storaged's pool, no --sru),
+// and a user's deployment is hosted: its disk is an image in storaged's
+// pool.
 func TestNodeHostsWorkloads(t *testing.T) {
 	reg := regtest.Start(t, 2*time.Second)
 	farm := reg.Farm(t)
@@ -41,13 +43,21 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	n.start()
 	st := n.waitReport("registration", registered).Registration
 
-	key, twin := reg.Twin(t)
-	c, err := zosclient.New("http://"+addr, key, twin, nil)
+	// The node published where its API listens: users find it by id.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node, err := reg.Client(t).Node(ctx, st.NodeID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	if want := "http://" + addr + "/api/v1/rpc"; len(node.APIEndpoints) != 1 || node.APIEndpoints[0] != want {
+		t.Fatalf("registered endpoints %q, want [%s]", node.APIEndpoints, want)
+	}
+	key, twin := reg.Twin(t)
+	c, err := zosclient.New(node.APIEndpoints[0], key, twin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var v api.NodeVersion
 	for {
 		if v, err = c.Version(ctx); err == nil {
@@ -60,10 +70,6 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	}
 	if v.NodeID != st.NodeID || v.TwinID != st.TwinID {
 		t.Fatalf("node.version says node %d twin %d, registered as node %d twin %d", v.NodeID, v.TwinID, st.NodeID, st.TwinID)
-	}
-	node, err := reg.Client(t).Node(ctx, st.NodeID)
-	if err != nil {
-		t.Fatal(err)
 	}
 	capa, err := c.Capacity(ctx)
 	if err != nil {

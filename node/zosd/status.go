@@ -200,6 +200,9 @@ func printReport(w io.Writer, r Report, now time.Time) {
 		if s.Interface != nil {
 			fmt.Fprintf(w, "  interface   %s %s %s\n", s.Interface.Name, s.Interface.Mac, strings.Join(s.Interface.IPs, ", "))
 		}
+		if len(s.APIEndpoints) > 0 {
+			fmt.Fprintf(w, "  api         %s\n", strings.Join(s.APIEndpoints, ", "))
+		}
 		if s.Location != nil {
 			fmt.Fprintf(w, "  location    %s (%s)\n", place(s.Location.Country, s.Location.City, s.Location.Latitude, s.Location.Longitude), s.LocationSource)
 		}
