@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -21,16 +22,20 @@ import (
 	regclient "github.com/grid4/grid4/registrar/client"
 )
 
-// NodeEnv is the environment variable naming the node when --node is not
-// given.
+// NodeEnv is the environment variable holding the node's id when --node
+// is not given.
 const NodeEnv = "GRID_NODE"
+
+// NodeURLEnv is the environment variable holding the node's API URL when
+// --node-url is not given.
+const NodeURLEnv = "GRID_NODE_URL"
 
 // TwinEnv is the environment variable holding your twin id when --twin is
 // not given (saves a registrar lookup per command).
 const TwinEnv = "GRID_TWIN"
 
-// errNoNode is returned when neither --node nor GRID_NODE is set.
-var errNoNode = errors.New("no node: pass --node URL (e.g. http://node.example.org:2021) or set " + NodeEnv)
+// errNoNode is returned when no node is given.
+var errNoNode = errors.New("no node: pass --node ID (looked up on the registrar) or --node-url URL, or set " + NodeEnv + " or " + NodeURLEnv)
 
 // newDeployCommands returns "deploy" and the "deployment" group: what
 // users run against a node's zos-api-light.
@@ -40,15 +45,17 @@ func newDeployCommands(env Env) []*cobra.Command {
 
 // nodeFlags are the flags of commands that call a node.
 type nodeFlags struct {
-	remote remoteFlags
-	node   string
-	twin   uint64
+	remote  remoteFlags
+	node    string // the node's id, as given
+	nodeURL string
+	twin    uint64
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
 	f.remote.register(cmd)
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.node, "node", "", "node `URL`, e.g. http://node.example.org:2021 (default $"+NodeEnv+")")
+	fl.StringVar(&f.node, "node", "", "node `ID`: its API's URL is looked up on the registrar (default $"+NodeEnv+")")
+	fl.StringVar(&f.nodeURL, "node-url", "", "URL of the node's zos-api-light, e.g. http://node.example.org:2021 (default $"+NodeURLEnv+")")
 	fl.Uint64Var(&f.twin, "twin", 0, "your twin `ID` (default $"+TwinEnv+", else looked up on the registrar by your key)")
 }
 
@@ -58,59 +65,173 @@ type nodeSession struct {
 	key  keys.KeyPair
 	twin uint64
 	out  *printer
+	// node names the node in messages: its URL, and its id when given.
 	node string
 }
 
+// nodeTarget is the node a command calls: its id (to look up) or its
+// URL.
+type nodeTarget struct {
+	id  uint64
+	url string
+}
+
+// target reads --node and --node-url (or their variables, a flag winning
+// over both variables): exactly one of them.
+func (f *nodeFlags) target(env Env) (nodeTarget, error) {
+	id, url := strings.TrimSpace(f.node), strings.TrimSpace(f.nodeURL)
+	idName, urlName := "--node", "--node-url"
+	if id == "" && url == "" {
+		id, url = strings.TrimSpace(env.Getenv(NodeEnv)), strings.TrimSpace(env.Getenv(NodeURLEnv))
+		idName, urlName = NodeEnv, NodeURLEnv
+	}
+	switch {
+	case id != "" && url != "":
+		return nodeTarget{}, fmt.Errorf("both %s and %s given: pass one (the node's id or its URL)", idName, urlName)
+	case url != "":
+		return nodeTarget{url: url}, nil
+	case id == "":
+		return nodeTarget{}, errNoNode
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n == 0 {
+		if strings.Contains(id, "://") {
+			return nodeTarget{}, fmt.Errorf("%s %q: want a node id; give a URL with %s", idName, id, urlName)
+		}
+		return nodeTarget{}, fmt.Errorf("%s %q: want a node id (a positive whole number)", idName, id)
+	}
+	return nodeTarget{id: n}, nil
+}
+
 // open loads the identity, finds its twin (--twin, or the registrar) and
-// builds the node client. The context carries --timeout.
+// the node's URL (--node-url, or the registrar by --node) and builds the
+// node client. The context carries --timeout.
 func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (context.Context, context.CancelFunc, *nodeSession, error) {
 	if err := f.remote.check(); err != nil {
 		return nil, nil, nil, err
 	}
-	node := strings.TrimSpace(f.node)
-	if node == "" {
-		node = strings.TrimSpace(env.Getenv(NodeEnv))
-	}
-	if node == "" {
-		return nil, nil, nil, errNoNode
+	target, err := f.target(env)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	kp, err := id.load(cmd, env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.remote.timeout)
-	twin := f.twin
-	if v := strings.TrimSpace(env.Getenv(TwinEnv)); twin == 0 && v != "" {
-		id, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || id == 0 {
-			cancel()
-			return nil, nil, nil, fmt.Errorf("%s=%q: want a twin id", TwinEnv, v)
-		}
-		twin = id
-	}
-	if twin == 0 {
-		u, source, err := f.remote.url(env)
-		if err != nil {
-			cancel()
-			return nil, nil, nil, errors.New("no twin: pass --twin ID (or set " + TwinEnv + "), or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
-		}
-		rc, err := regclient.New(u, regclient.WithIdentity(kp, 0), regclient.WithUserAgent("gridctl"))
-		if err != nil {
-			cancel()
-			return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
-		}
-		if twin, err = rc.TwinID(ctx); err != nil {
-			cancel()
-			s := &session{env: env, flags: &f.remote, client: rc}
-			return nil, nil, nil, s.explain(err)
-		}
-	}
-	api, err := zosclient.New(node, kp, twin, nil)
+	twin, err := f.twinID(env)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.remote.timeout)
+	fail := func(err error) (context.Context, context.CancelFunc, *nodeSession, error) {
 		cancel()
 		return nil, nil, nil, err
 	}
-	return ctx, cancel, &nodeSession{api: api, key: kp, twin: twin, out: newPrinter(env, f.remote.output), node: node}, nil
+	var reg *session // the registrar, when a lookup needs it
+	if twin == 0 || target.id != 0 {
+		if reg, err = f.registrar(env, kp, twin == 0, target.id); err != nil {
+			return fail(err)
+		}
+	}
+	if twin == 0 {
+		if twin, err = reg.client.TwinID(ctx); err != nil {
+			return fail(reg.explain(err))
+		}
+	}
+	name := target.url
+	if target.id != 0 {
+		if target.url, err = reg.nodeAPI(ctx, target.id); err != nil {
+			return fail(err)
+		}
+		name = fmt.Sprintf("%s (node %d)", target.url, target.id)
+	}
+	api, err := zosclient.New(target.url, kp, twin, nil)
+	if err != nil {
+		return fail(err)
+	}
+	return ctx, cancel, &nodeSession{api: api, key: kp, twin: twin, out: newPrinter(env, f.remote.output), node: name}, nil
+}
+
+// twinID is --twin, else $GRID_TWIN, else 0 (look it up).
+func (f *nodeFlags) twinID(env Env) (uint64, error) {
+	if f.twin != 0 {
+		return f.twin, nil
+	}
+	v := strings.TrimSpace(env.Getenv(TwinEnv))
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("%s=%q: want a twin id", TwinEnv, v)
+	}
+	return id, nil
+}
+
+// registrar opens the registrar for the lookups a node command needs:
+// the caller's twin (needTwin) and the node's API (node != 0).
+func (f *nodeFlags) registrar(env Env, kp keys.KeyPair, needTwin bool, node uint64) (*session, error) {
+	u, source, err := f.remote.url(env)
+	if err != nil {
+		if needTwin {
+			return nil, errors.New("no twin: pass --twin ID (or set " + TwinEnv + "), or --registrar URL (or " + RegistrarEnv + ") to look it up by your key")
+		}
+		return nil, fmt.Errorf("node %d: pass --registrar URL (or set %s) to look up its API, or give --node-url", node, RegistrarEnv)
+	}
+	rc, err := regclient.New(u, regclient.WithIdentity(kp, 0), regclient.WithUserAgent("gridctl"),
+		regclient.WithRetry(regclient.RetryPolicy{MaxAttempts: f.remote.retries + 1}))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return &session{env: env, flags: &f.remote, client: rc}, nil
+}
+
+// nodeAPI looks node id up on the registrar and returns the URL of its
+// zos-api-light: the first of its endpoints that accepts a connection
+// (a node may publish one per address, not all of them reachable from
+// here), else the first.
+func (s *session) nodeAPI(ctx context.Context, id uint64) (string, error) {
+	n, err := s.client.Node(ctx, id)
+	if errors.Is(err, regclient.ErrNotFound) {
+		return "", wrapMsg(err, "node %d is not registered on the registrar at %s", id, s.client.Origin())
+	}
+	if err != nil {
+		return "", s.explain(err)
+	}
+	switch len(n.APIEndpoints) {
+	case 0:
+		return "", fmt.Errorf("node %d publishes no zos-api-light endpoint on the registrar (it runs an older zosd, or cannot tell its address): give its URL with --node-url", id)
+	case 1:
+		return n.APIEndpoints[0], nil
+	}
+	for _, e := range n.APIEndpoints {
+		if reachable(ctx, e) {
+			return e, nil
+		}
+	}
+	return n.APIEndpoints[0], nil
+}
+
+// reachable reports whether a TCP connection to the host of URL u opens
+// within a few seconds.
+func reachable(ctx context.Context, u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	port := pu.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[pu.Scheme]
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(pu.Hostname(), port))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // explain words a node error for the one-line output.
@@ -180,10 +301,13 @@ signs the deployment and sends it to the node's zos-api-light. The node checks
 everything (types, data, signatures, capacity) before it queues anything.
 
 Your twin is --twin or ` + TwinEnv + `, else looked up on the registrar
-(--registrar or ` + RegistrarEnv + `) by your key. The node is --node or ` + NodeEnv + `.
+(--registrar or ` + RegistrarEnv + `) by your key. The node is --node ID (or
+` + NodeEnv + `), whose API gridctl finds on the registrar, or --node-url URL (or
+` + NodeURLEnv + `).
 Workload types and their data: docs/provisioning.md.`,
-		Example: `  export ` + NodeEnv + `=http://node.example.org:2021 ` + RegistrarEnv + `=https://registrar.example.org
-  gridctl deploy vm.json --mnemonic-file ~/.grid/mnemonic --wait`,
+		Example: `  export ` + RegistrarEnv + `=https://registrar.example.org
+  gridctl deploy vm.json --node 12 --mnemonic-file ~/.grid/mnemonic --wait
+  gridctl deploy vm.json --node-url http://node.example.org:2021 --mnemonic-file ~/.grid/mnemonic`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := readDeploymentFile(env, args[0])
@@ -228,7 +352,8 @@ func newDeploymentCommand(env Env) *cobra.Command {
 		Short: "List, show, update, pause, resume and delete your deployments on a node",
 		Long: `List, show, update, pause, resume and delete your deployments on a node, and
 see their history. Only a deployment's owner can see or change it.`,
-		Example: `  gridctl deployment list --node http://node.example.org:2021 --mnemonic-file ~/.grid/mnemonic
+		Example: `  gridctl deployment list --node 12 --mnemonic-file ~/.grid/mnemonic
+  gridctl deployment list --node-url http://node.example.org:2021
   gridctl deployment show 3
   gridctl deployment pause 3 --wait`,
 		Args: noArgs,

@@ -3,8 +3,10 @@ package gridctl
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"github.com/grid4/grid4/node/storaged/storagetest"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
@@ -129,7 +132,7 @@ func (r *deployRig) identity() map[string]string {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return map[string]string{MnemonicEnv: "0x" + hex.EncodeToString(kp.Seed()), RegistrarEnv: r.registrar, NodeEnv: r.node, NoColorEnv: "1",
+	return map[string]string{MnemonicEnv: "0x" + hex.EncodeToString(kp.Seed()), RegistrarEnv: r.registrar, NodeURLEnv: r.node, NoColorEnv: "1",
 		TwinEnv: strconv.FormatUint(acc.TwinID, 10)}
 }
 
@@ -237,7 +240,7 @@ func TestDeployErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{noNode, []string{"deploy", good}, "gridctl: no node: pass --node URL"},
+		{noNode, []string{"deploy", good}, "gridctl: no node: pass --node ID (looked up on the registrar) or --node-url URL"},
 		{alice, []string{"deploy", r.file("bad.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1}}]}`)}, "workloads[0].data.size: must be 1 MiB to 16 TiB"},
 		{alice, []string{"deploy", r.file("unknown.json", `{"workloads":[{"name":"k","type":"k8s","data":{}}]}`)}, `unknown workload type "k8s"`},
 		{alice, []string{"deploy", r.file("typo.json", `{"workload":[]}`)}, `unknown member "workload"`},
@@ -246,7 +249,7 @@ func TestDeployErrors(t *testing.T) {
 		{alice, []string{"deploy", r.file("ipv4.json", `{"workloads":[{"name":"net","type":"network-light","data":{"subnet":"10.0.0.0/24"}},{"name":"x","type":"ipv4","data":{}}]}`)}, "this node does not run ipv4 workloads"},
 		{alice, []string{"deployment", "show", "77"}, "node refused: deployment not found: 77"},
 		{alice, []string{"deployment", "show", "x"}, `deployment id "x"`},
-		{map[string]string{NodeEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, []string{"deployment", "list"}, "no twin: pass --twin ID"},
+		{map[string]string{NodeURLEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, []string{"deployment", "list"}, "no twin: pass --twin ID"},
 	}
 	for _, c := range cases {
 		code, out, errOut := r.run(c.env, c.args...)
@@ -255,7 +258,7 @@ func TestDeployErrors(t *testing.T) {
 		}
 	}
 	// A twin the registrar does not know is refused by the node (401).
-	code, _, errOut := r.run(map[string]string{NodeEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, "deployment", "list", "--twin", "999")
+	code, _, errOut := r.run(map[string]string{NodeURLEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, "deployment", "list", "--twin", "999")
 	if code != 1 || !strings.Contains(errOut, "node refused the signature of twin 999") {
 		t.Fatalf("unknown twin: %d %s", code, errOut)
 	}
@@ -272,4 +275,94 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// registerNode registers a node on the rig's registrar, publishing eps as
+// its API endpoints, and returns its id.
+func (r *deployRig) registerNode(eps ...string) uint64 {
+	r.t.Helper()
+	ctx := context.Background()
+	newClient := func() *client.Client {
+		kp, err := keys.Generate(keys.Ed25519)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		c, _ := client.New(r.registrar, client.WithIdentity(kp, 0))
+		if _, err := c.EnsureAccount(ctx, client.AccountOptions{}); err != nil {
+			r.t.Fatal(err)
+		}
+		return c
+	}
+	farm, err := newClient().CreateFarm(ctx, client.NewFarm{Name: "farm" + strings.ToLower(rand.Text()[:12])})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	id, err := newClient().RegisterNode(ctx, api.RegisterNodeRequest{
+		FarmID:       farm,
+		Interfaces:   []api.Interface{{Name: "eth0", Mac: "52:54:00:12:34:56", IPs: api.IPList{"10.0.0.2/24"}}},
+		APIEndpoints: eps,
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+// TestDeployByNodeID: --node ID (or GRID_NODE) finds the node's API on the
+// registrar, the first endpoint that answers when it publishes several;
+// every way of getting the node wrong gets its own one-line error.
+func TestDeployByNodeID(t *testing.T) {
+	r := newDeployRig(t, nil)
+	alice := r.identity()
+	delete(alice, NodeURLEnv)
+	node := r.registerNode("http://"+closedPort(t)+"/api/v1/rpc", r.node+"/api/v1/rpc")
+	bare := r.registerNode()
+	nid := strconv.FormatUint(node, 10)
+	good := r.file("disk.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":1048576}}]}`)
+
+	out := r.ok(alice, "deploy", good, "--node", nid, "--wait")
+	if !strings.Contains(out, "disk      zmount  0        ok") {
+		t.Fatalf("deploy --node %s:\n%s", nid, out)
+	}
+	withEnv := map[string]string{NodeEnv: nid}
+	for k, v := range alice {
+		withEnv[k] = v
+	}
+	for _, args := range [][]string{{"deployment", "list"}, {"deployment", "show", "1"}, {"deployment", "changes", "1"}} {
+		if out := r.ok(withEnv, args...); !strings.Contains(out, "disk") && !strings.Contains(out, "1 ok") || strings.Contains(out, "error") {
+			t.Errorf("gridctl %s with %s:\n%s", strings.Join(args, " "), NodeEnv, out)
+		}
+	}
+	// A flag wins over the variables.
+	r.ok(map[string]string{NodeEnv: "not-an-id", NodeURLEnv: "x", MnemonicEnv: alice[MnemonicEnv], RegistrarEnv: r.registrar, TwinEnv: alice[TwinEnv]},
+		"deployment", "list", "--node", nid)
+
+	noRegistrar := map[string]string{MnemonicEnv: alice[MnemonicEnv], TwinEnv: alice[TwinEnv]}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{alice, []string{"deployment", "list", "--node", "999"}, "gridctl: node 999 is not registered on the registrar at " + r.registrar + "\n"},
+		{alice, []string{"deployment", "list", "--node", strconv.FormatUint(bare, 10)},
+			"gridctl: node " + strconv.FormatUint(bare, 10) + " publishes no zos-api-light endpoint on the registrar (it runs an older zosd, or cannot tell its address): give its URL with --node-url\n"},
+		{alice, []string{"deployment", "list", "--node", nid, "--node-url", r.node}, "gridctl: both --node and --node-url given: pass one (the node's id or its URL)\n"},
+		{map[string]string{NodeEnv: nid, NodeURLEnv: r.node, MnemonicEnv: alice[MnemonicEnv]}, []string{"deployment", "list"},
+			"gridctl: both GRID_NODE and GRID_NODE_URL given: pass one (the node's id or its URL)\n"},
+		{alice, []string{"deploy", good, "--node", r.node}, `gridctl: --node "` + r.node + `": want a node id; give a URL with --node-url` + "\n"},
+		{alice, []string{"deployment", "pause", "1", "--node", "0"}, `gridctl: --node "0": want a node id (a positive whole number)` + "\n"},
+		{noRegistrar, []string{"deployment", "delete", "1", "--node", nid}, "gridctl: node " + nid + ": pass --registrar URL (or set GRID_REGISTRAR) to look up its API, or give --node-url\n"},
+	} {
+		code, out, errOut := r.run(c.env, c.args...)
+		if code != 1 || errOut != c.want || out != "" {
+			t.Errorf("gridctl %s: exit %d\nstdout %q\nstderr %q\nwant   %q", strings.Join(c.args, " "), code, out, errOut, c.want)
+		}
+	}
+	// The node is unreachable at every endpoint it published: the message
+	// names the node and the URL tried.
+	down := r.registerNode("http://" + closedPort(t) + "/api/v1/rpc")
+	code, _, errOut := r.run(alice, "deployment", "list", "--node", strconv.FormatUint(down, 10))
+	if code != 1 || !strings.Contains(errOut, fmt.Sprintf("(node %d): connection refused", down)) {
+		t.Errorf("unreachable node: %d %q", code, errOut)
+	}
 }

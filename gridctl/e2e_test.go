@@ -186,6 +186,7 @@ func (e *e2e) nodeClient(farmID uint64) (*client.Client, uint64) {
 		Interfaces:   []api.Interface{{Name: "eth0", Mac: "52:54:00:12:34:56", IPs: api.IPList{"10.0.0.2/24", "2001:db8::2/64"}}},
 		SerialNumber: "SN-0001",
 		ZosVersion:   "v4.1.0",
+		APIEndpoints: []string{"http://10.0.0.2:2021/api/v1/rpc", "http://[2001:db8::2]:2021/api/v1/rpc"},
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -352,14 +353,15 @@ func testE2EAccounts(t *testing.T, e *e2e) {
 	}
 	e.fails(`^gridctl: give --online or --offline, not both\n$`, nil, "node", "list", "--online", "--offline")
 	out = e.ok(nil, "node", "show", nid)
-	for _, want := range []string{`(?m)^approved:\s+no$`, `(?m)^location:\s+Ghent, Belgium \(51\.05, 3\.72\)$`, `(?m)^eth0\s+52:54:00:12:34:56\s+10\.0\.0\.2/24, 2001:db8::2/64$`} {
+	for _, want := range []string{`(?m)^approved:\s+no$`, `(?m)^location:\s+Ghent, Belgium \(51\.05, 3\.72\)$`, `(?m)^eth0\s+52:54:00:12:34:56\s+10\.0\.0\.2/24, 2001:db8::2/64$`,
+		`(?m)^api:\s+http://10\.0\.0\.2:2021/api/v1/rpc, http://\[2001:db8::2\]:2021/api/v1/rpc$`} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Fatalf("node show does not match %s:\n%s", want, out)
 		}
 	}
 	var node api.Node
 	e.okJSON(&node, nil, "node", "show", nid)
-	if node.NodeID != nodeID || node.Approved || !node.Online {
+	if node.NodeID != nodeID || node.Approved || !node.Online || len(node.APIEndpoints) != 2 {
 		t.Fatalf("node show json: %+v", node)
 	}
 	e.fails(`^gridctl: registrar refused: .*\(404\)\n$`, nil, "node", "show", "999")

@@ -310,6 +310,7 @@ func (s *session) printNode(n api.Node) error {
 		{"virtualized", s.out.yesNo(n.Virtualized)},
 		{"serial number", dash(n.SerialNumber)},
 		{"zos version", dash(n.ZosVersion)},
+		{"api", dash(strings.Join(n.APIEndpoints, ", "))},
 		{"created", fmtTime(n.CreatedAt)},
 		{"updated", fmtTime(n.UpdatedAt)},
 	})
