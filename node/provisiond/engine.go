@@ -68,6 +68,8 @@ type Engine struct {
 	// result, so Wait can sleep until something happens.
 	changed chan struct{}
 	running bool
+	// restored is set once Restore ran: Run does not restore twice.
+	restored bool
 }
 
 // Open opens (creating if needed) the engine's database in c.Dir. The
@@ -635,8 +637,30 @@ func (e *Engine) Wait(ctx context.Context, caller, id uint64) (gridtypes.Record,
 // ---------------------------------------------------------------------------
 // Processing
 
+// Restore brings back the ok and paused workloads of Restorer managers
+// (see Restorer), once per Engine. A server calls it before it answers
+// users, so that no workload reads ok while it is still being brought
+// back; Run calls it when nobody did.
+func (e *Engine) Restore(ctx context.Context) error {
+	e.mu.Lock()
+	done := e.restored
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := e.restore(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		e.mu.Lock()
+		e.restored = true
+		e.mu.Unlock()
+	}
+	return nil
+}
+
 // Run processes the queue until ctx ends. It first restores the
-// workloads of Restorer managers, then resumes the job that was running
+// workloads of Restorer managers (unless Restore did), then resumes the job that was running
 // when the process last stopped, at the step that was in flight. Only one
 // Run may be active.
 func (e *Engine) Run(ctx context.Context) error {
@@ -653,7 +677,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Unlock()
 	}()
 
-	if err := e.restore(ctx); err != nil {
+	if err := e.Restore(ctx); err != nil {
 		return err
 	}
 	for {

@@ -93,6 +93,11 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		return err
 	}
 	defer engine.Close()
+	// Before the API answers: a workload must not read ok while the node
+	// is still bringing it back after a restart.
+	if err := engine.Restore(ctx); err != nil || ctx.Err() != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
