@@ -18,8 +18,8 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/registrarlight"
-	"github.com/grid4/grid4/node/zosd"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
+	"github.com/grid4/grid4/node/zosd"
 	"github.com/grid4/grid4/registrar/client"
 )
 

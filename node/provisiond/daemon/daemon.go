@@ -35,13 +35,8 @@ import (
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/netlight"
-	"github.com/grid4/grid4/node/provisiond/publicip"
-	"github.com/grid4/grid4/node/provisiond/qsfs"
+	"github.com/grid4/grid4/node/provisiond/managers"
 	"github.com/grid4/grid4/node/provisiond/volume"
-	"github.com/grid4/grid4/node/provisiond/zlogs"
-	"github.com/grid4/grid4/node/provisiond/zmachine"
-	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar/client"
@@ -143,13 +138,13 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	managers, ipv4, closeManagers, err := buildManagers(c, storage, log)
+	tms, ipv4, closeManagers, err := buildManagers(c, storage, log)
 	if err != nil {
 		return err
 	}
 	defer closeManagers()
 	m := provisiond.ModuleConfig{
-		Dir: filepath.Join(c.data, "engine"), Managers: managers, PublicIPv4: ipv4,
+		Dir: filepath.Join(c.data, "engine"), Managers: tms, PublicIPv4: ipv4,
 		Registration: flagNode{nodeID: c.nodeID, twinID: c.twinID, capacity: capacity},
 		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
 		Listen:       c.listen, Version: c.version, Ready: c.ready,
@@ -187,11 +182,14 @@ func buildManagers(c config, storage *storaged.Service, log *slog.Logger) (map[g
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	managers, closeManagers, err := typeManagers(c, nets, storage, log)
+	tms, closeManagers, err := managers.New(managers.Config{
+		Dir: c.data, Storage: storage, Networks: nets, VolumeMode: volume.Enforcement(c.volumeMode),
+		Kernel: c.kernel, Initrd: c.initrd, Logger: log,
+	})
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	return managers, nets.PoolSize(), closeManagers, nil
+	return tms, nets.PoolSize(), closeManagers, nil
 }
 
 // networkService is netlightd in process: the networks and the public
@@ -225,82 +223,6 @@ func networkService(c config, log *slog.Logger) (*netlightd.Service, error) {
 		log.Warn("network rules not restored", "err", err)
 	}
 	return nets, nil
-}
-
-// typeManagers makes the managers, the storage ones on an in-process
-// storaged keeping its pool and state under the data directory, the
-// network ones calling nets.
-func typeManagers(c config, nets *netlightd.Service, storage *storaged.Service, log *slog.Logger) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error) {
-	dir := func(name string) string { return filepath.Join(c.data, name) }
-	zm, err := zmount.New(storage)
-	if err != nil {
-		return nil, nil, err
-	}
-	vol, err := volume.New(volume.Config{Storage: storage, Mode: volume.Enforcement(c.volumeMode)})
-	if err != nil {
-		return nil, nil, err
-	}
-	if vol.Enforcement() == volume.Accounting {
-		_, why := volume.Probe()
-		log.Warn("volume sizes are measured, not enforced", "reason", why)
-	}
-	qs, err := qsfs.New(qsfs.Config{Dir: dir("qsfs"), Storage: storage})
-	if err != nil {
-		return nil, nil, err
-	}
-	netl, err := netlight.New(nets)
-	if err != nil {
-		return nil, nil, err
-	}
-	pip, err := publicip.New(nets)
-	if err != nil {
-		return nil, nil, err
-	}
-	logDir := dir("logs")
-	zl, err := zlogs.New(zlogs.Config{LogDir: logDir, Logger: log.With("module", "zlogs")})
-	if err != nil {
-		return nil, nil, err
-	}
-	zmach, err := zmachine.New(zmachine.Config{
-		Dir: dir("machines"), LogDir: logDir, Kernel: c.kernel, Initrd: c.initrd,
-		// No flist mounter yet: machines fail with "no flist mounter on
-		// this node" until the node's flist module provides one.
-		Storage: storageLocator{storage: storage, qsfs: qs},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return map[gridtypes.WorkloadType]provisiond.Manager{
-		gridtypes.ZMountType:        zm,
-		gridtypes.VolumeType:        vol,
-		gridtypes.QuantumSafeFSType: qs,
-		gridtypes.NetworkLightType:  netl,
-		gridtypes.PublicIPv4Type:    pip,
-		gridtypes.ZMachineLightType: zmach,
-		gridtypes.ZLogsType:         zl,
-	}, zl.Close, nil
-}
-
-// storageLocator finds the storage workloads machines mount: zmount
-// images and volumes from storaged, QSFS mount points from their manager.
-type storageLocator struct {
-	storage *storaged.Service
-	qsfs    *qsfs.Manager
-}
-
-// Locate implements zmachine.Storage.
-func (s storageLocator) Locate(id string) (string, bool, error) {
-	a, err := s.storage.Get(context.Background(), id)
-	if err != nil {
-		return "", false, err
-	}
-	switch a.Kind {
-	case storaged.ZMount:
-		return a.Path, true, nil
-	case storaged.Volume:
-		return volume.DataDir(a), false, nil
-	}
-	return s.qsfs.MountPoint(id), false, nil
 }
 
 // capacityOf is the configured capacity, or the probed one: CPU and
