@@ -260,6 +260,25 @@ type NetworkLightData struct {
 	// 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16. The first host
 	// address is the gateway.
 	Subnet string `json:"subnet"`
+	// PortForwards open the node to the network's workloads: a
+	// connection to HostPort on the node's addresses goes to IP:Port in
+	// the network. Optional; at most MaxPortForwards.
+	PortForwards []PortForward `json:"port_forwards,omitempty"`
+}
+
+// MaxPortForwards bounds a network's port forwards.
+const MaxPortForwards = 16
+
+// PortForward is an inbound port forward of a network.
+type PortForward struct {
+	// Protocol is "tcp" or "udp".
+	Protocol string `json:"protocol"`
+	// HostPort is the port on the node's addresses (1 to 65535).
+	HostPort uint16 `json:"host_port"`
+	// IP is a host address of the network's subnet (not its gateway).
+	IP string `json:"ip"`
+	// Port is the workload's port (1 to 65535).
+	Port uint16 `json:"port"`
 }
 
 // privateV4 are the RFC 1918 ranges networks must be in.
@@ -287,12 +306,47 @@ func (d *NetworkLightData) check() error {
 	if p.Bits() < 16 || p.Bits() > 29 {
 		return fieldErr("subnet", "prefix length must be 16 to 29")
 	}
+	private := false
 	for _, priv := range privateV4() {
 		if priv.Bits() <= p.Bits() && priv.Contains(p.Addr()) {
-			return nil
+			private = true
 		}
 	}
-	return fieldErr("subnet", "must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+	if !private {
+		return fieldErr("subnet", "must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+	}
+	return checkForwards(p, d.PortForwards)
+}
+
+// checkForwards checks a network's port forwards against its subnet.
+func checkForwards(subnet netip.Prefix, fs []PortForward) error {
+	if len(fs) > MaxPortForwards {
+		return fieldErr("port_forwards", "at most %d", MaxPortForwards)
+	}
+	gw := subnet.Addr().Next()
+	seen := map[string]bool{}
+	for i, f := range fs {
+		field := func(name string) string { return fmt.Sprintf("port_forwards[%d].%s", i, name) }
+		if f.Protocol != "tcp" && f.Protocol != "udp" {
+			return fieldErr(field("protocol"), "must be tcp or udp")
+		}
+		if f.HostPort == 0 {
+			return fieldErr(field("host_port"), "must be 1 to 65535")
+		}
+		if f.Port == 0 {
+			return fieldErr(field("port"), "must be 1 to 65535")
+		}
+		ip, err := netip.ParseAddr(f.IP)
+		if err != nil || !ip.Is4() || !subnet.Contains(ip) || ip == subnet.Addr() || ip == gw || ip == lastAddr(subnet) {
+			return fieldErr(field("ip"), "must be a host address of %s other than its gateway %s", subnet, gw)
+		}
+		key := fmt.Sprintf("%s/%d", f.Protocol, f.HostPort)
+		if seen[key] {
+			return fieldErr(field("host_port"), "%s port %d is forwarded twice", f.Protocol, f.HostPort)
+		}
+		seen[key] = true
+	}
+	return nil
 }
 
 func (d *NetworkLightData) resources() Resources { return Resources{} }

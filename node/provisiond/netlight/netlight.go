@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/netlightd"
@@ -62,7 +63,15 @@ func spec(t provisiond.Task) (netlightd.NetworkSpec, error) {
 	if err != nil {
 		return netlightd.NetworkSpec{}, fmt.Errorf("network-light: %w", err)
 	}
-	return netlightd.NetworkSpec{ID: t.ID(), Subnet: subnet}, nil
+	spec := netlightd.NetworkSpec{ID: t.ID(), Subnet: subnet}
+	for _, f := range d.PortForwards {
+		ip, err := netip.ParseAddr(f.IP)
+		if err != nil {
+			return netlightd.NetworkSpec{}, fmt.Errorf("network-light: port forward: %w", err)
+		}
+		spec.Forwards = append(spec.Forwards, netlightd.Forward{Protocol: f.Protocol, HostPort: f.HostPort, IP: ip, Port: f.Port})
+	}
+	return spec, nil
 }
 
 // Provision makes (or completes) the network.

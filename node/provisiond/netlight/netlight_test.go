@@ -212,3 +212,16 @@ func TestRestoreBringsTheNetworkBack(t *testing.T) {
 		t.Fatalf("no way out after restore: %s", out)
 	}
 }
+
+// TestSpecCarriesForwards: the workload's port forwards reach netlightd.
+func TestSpecCarriesForwards(t *testing.T) {
+	tk := task(7, "10.20.1.0/24")
+	tk.Workload.Data = []byte(`{"subnet":"10.20.1.0/24","port_forwards":[{"protocol":"udp","host_port":5353,"ip":"10.20.1.9","port":53}]}`)
+	s, err := spec(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Forwards) != 1 || s.Forwards[0].Protocol != "udp" || s.Forwards[0].HostPort != 5353 || s.Forwards[0].IP.String() != "10.20.1.9" || s.Forwards[0].Port != 53 {
+		t.Fatalf("forwards %+v", s.Forwards)
+	}
+}
