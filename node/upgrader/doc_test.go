@@ -1,7 +1,6 @@
 package upgrader
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grid4/grid4/internal/walkthrough"
 )
 
 // TestDocWalkthrough runs the rollout walkthrough of docs/upgrade.md as a
@@ -26,50 +27,24 @@ func TestDocWalkthrough(t *testing.T) {
 			t.Skipf("no %s: %v", p, err)
 		}
 	}
-	md, err := os.ReadFile("../../docs/upgrade.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)<!-- walkthrough -->\n```sh\n(.*?)```").FindAllStringSubmatch(string(md), -1)
-	if len(blocks) != 6 {
-		t.Fatalf("docs/upgrade.md has %d walkthrough blocks, want 6", len(blocks))
-	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "github.com/grid4/grid4/cmd/hub", "github.com/grid4/grid4/cmd/registrar",
+	blocks := walkthrough.Blocks(t, "../../docs/upgrade.md", 6)
+	bin := walkthrough.Build(t, "github.com/grid4/grid4/cmd/hub", "github.com/grid4/grid4/cmd/registrar",
 		"github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	t.Logf("built hub, registrar, gridctl and zosd in %.1fs", time.Since(begin).Seconds())
-
-	var script strings.Builder
-	// Stop the background programs whatever happens, and wait for them:
-	// the nodes stop their modules and Redis first.
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n")
-	for _, b := range blocks {
-		s := b[1]
+	for i, s := range blocks {
 		s = strings.ReplaceAll(s, "127.0.0.1:8090", freeAddr(t))
 		s = strings.ReplaceAll(s, "127.0.0.1:8080", freeAddr(t))
 		// The nodes' API ports (127.0.0.1:202$i): a free range of three.
-		s = strings.ReplaceAll(s, "127.0.0.1:202$i", "127.0.0.1:"+freePorts(t, 3)+"$i")
-		script.WriteString(s)
-		script.WriteString("echo '--- block done'\n")
+		blocks[i] = strings.ReplaceAll(s, "127.0.0.1:202$i", "127.0.0.1:"+freePorts(t, 3)+"$i")
 	}
 	work := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
-	cmd.Dir = work
-	cmd.Env = []string{
-		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + work, "TMPDIR=" + work,
+	out, parts, err := walkthrough.Script{
+		Blocks: blocks, Bin: bin, Dir: work, Timeout: 80 * time.Second,
 		// The test's machine may have no default route nor reach a
 		// geoip service: nodes take the loopback interface and no
 		// location; little disk may be free.
-		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB",
-	}
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
+		Env: []string{"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB"},
+	}.Run()
 	logs := func() string {
 		var b strings.Builder
 		for _, f := range []string{"hub.log", "registrar.log", "node1.log", "node2.log"} {
@@ -82,7 +57,6 @@ func TestDocWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("walkthrough failed: %v\n%s\n%s", err, out, logs())
 	}
-	parts := strings.Split(string(out), "--- block done\n")
 	count := func(part int, re string) int {
 		return len(regexp.MustCompile(re).FindAllString(parts[part], -1))
 	}

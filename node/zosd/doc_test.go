@@ -1,14 +1,14 @@
 package zosd
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grid4/grid4/internal/walkthrough"
 )
 
 // TestNodeWalkthrough runs the walkthrough of docs/node.md as a shell
@@ -17,50 +17,28 @@ import (
 // deployed by node id, brings them back after a restart and removes them.
 func TestNodeWalkthrough(t *testing.T) {
 	begin := time.Now()
-	md, err := os.ReadFile("../../docs/node.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)<!-- walkthrough -->\n```sh\n(.*?)```").FindAllStringSubmatch(string(md), -1)
-	if len(blocks) != 4 {
-		t.Fatalf("docs/node.md has %d walkthrough blocks, want 4", len(blocks))
-	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "github.com/grid4/grid4/cmd/registrar",
-		"github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	blocks := walkthrough.Blocks(t, "../../docs/node.md", 4)
+	bin := walkthrough.Build(t, "github.com/grid4/grid4/cmd/registrar", "github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd")
 	api := freeAddr(t)
-	var script strings.Builder
-	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n")
-	for _, b := range blocks {
-		s := strings.ReplaceAll(b[1], "127.0.0.1:8080", freeAddr(t))
-		s = strings.ReplaceAll(s, "127.0.0.1:2021", api)
-		script.WriteString(s)
-		script.WriteString("echo '--- block done'\n")
+	for i, b := range blocks {
+		b = strings.ReplaceAll(b, "127.0.0.1:8080", freeAddr(t))
+		blocks[i] = strings.ReplaceAll(b, "127.0.0.1:2021", api)
 	}
 	work := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
-	cmd.Dir = work
-	cmd.Env = []string{
-		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + work, "TMPDIR=" + work,
-		// The test's machine may have no default route nor reach a
-		// geoip service; other tests' nodes share this host's network
-		// names.
-		"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB",
-		"ZOSD_NET_SALT=walk" + filepath.Base(work),
-	}
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
+	out, parts, err := walkthrough.Script{
+		Blocks: blocks, Bin: bin, Dir: work, Timeout: 2 * time.Minute,
+		Env: []string{
+			// The test's machine may have no default route nor reach a
+			// geoip service; other tests' nodes share this host's
+			// network names.
+			"ZOSD_INTERFACE=lo", "ZOSD_GEOIP_URL=none", "ZOSD_MIN_FREE_DISK=1MiB",
+			"ZOSD_NET_SALT=walk" + filepath.Base(work),
+		},
+	}.Run()
 	if err != nil {
 		l, _ := os.ReadFile(filepath.Join(work, "node.log"))
 		t.Fatalf("walkthrough failed: %v\n%s\n--- node.log\n%s", err, out, l)
 	}
-	parts := strings.Split(string(out), "--- block done\n")
 	for _, c := range []struct {
 		part int
 		re   string
