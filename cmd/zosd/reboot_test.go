@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,7 +215,7 @@ func present(w gridtypes.Workload, mounts []string) error {
 		if _, err := os.Stat(p); err != nil {
 			return err
 		}
-		if w.Type == gridtypes.VolumeType && str("enforcement") == "loop-ext4" && !contains(mounts, p) {
+		if w.Type == gridtypes.VolumeType && str("enforcement") == "loop-ext4" && !slices.Contains(mounts, p) {
 			return fmt.Errorf("volume %s is not mounted", p)
 		}
 	case gridtypes.NetworkLightType, gridtypes.PublicIPv4Type:
@@ -227,15 +228,6 @@ func present(w gridtypes.Workload, mounts []string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // checkHonest fails the test for every ok workload of r that is not on

@@ -517,11 +517,11 @@ func (l *Light) capacity(ctx context.Context, facts hostinfo.Facts) (api.Resourc
 		}
 		measured.SRU, measured.HRU = c.SRU, c.HRU
 	}
-	return Override(measured, l.cfg.Capacity), nil
+	return override(measured, l.cfg.Capacity), nil
 }
 
-// Override returns measured with every non-zero field of o in its place.
-func Override(measured, o api.Resources) api.Resources {
+// override returns measured with every non-zero field of o in its place.
+func override(measured, o api.Resources) api.Resources {
 	pick := func(m, v uint64) uint64 {
 		if v != 0 {
 			return v

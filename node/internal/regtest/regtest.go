@@ -15,6 +15,7 @@ import (
 
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/registrar"
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/registrar/client"
 	"github.com/grid4/grid4/store"
 )
@@ -65,8 +66,9 @@ func (r *Registrar) Client(t testing.TB) *client.Client {
 	return c
 }
 
-// Farm creates a farmer's account and a farm, and returns the farm id.
-func (r *Registrar) Farm(t testing.TB) uint64 {
+// account creates the account of a new ed25519 key and returns the key
+// and a client signing with it.
+func (r *Registrar) account(t testing.TB, who string) (keys.KeyPair, *client.Client, api.Account) {
 	t.Helper()
 	kp, err := keys.Generate(keys.Ed25519)
 	if err != nil {
@@ -76,11 +78,18 @@ func (r *Registrar) Farm(t testing.TB) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := c.EnsureAccount(ctx, client.AccountOptions{}); err != nil {
-		t.Fatalf("farmer account: %v", err)
+	acc, err := c.EnsureAccount(context.Background(), client.AccountOptions{})
+	if err != nil {
+		t.Fatalf("%s account: %v", who, err)
 	}
-	id, err := c.CreateFarm(ctx, client.NewFarm{Name: fmt.Sprintf("farm%s", rand.Text()[:10])})
+	return kp, c, acc
+}
+
+// Farm creates a farmer's account and a farm, and returns the farm id.
+func (r *Registrar) Farm(t testing.TB) uint64 {
+	t.Helper()
+	_, c, _ := r.account(t, "farmer")
+	id, err := c.CreateFarm(context.Background(), client.NewFarm{Name: fmt.Sprintf("farm%s", rand.Text()[:10])})
 	if err != nil {
 		t.Fatalf("farm: %v", err)
 	}
@@ -91,17 +100,6 @@ func (r *Registrar) Farm(t testing.TB) uint64 {
 // key and the twin id.
 func (r *Registrar) Twin(t testing.TB) (keys.KeyPair, uint64) {
 	t.Helper()
-	kp, err := keys.Generate(keys.Ed25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(r.URL, client.WithIdentity(kp, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := c.CreateAccount(context.Background(), client.AccountOptions{})
-	if err != nil {
-		t.Fatalf("user account: %v", err)
-	}
+	kp, _, acc := r.account(t, "user")
 	return kp, acc.TwinID
 }
