@@ -55,6 +55,7 @@ const (
 	DefaultAttempts     = 4
 	DefaultRetryDelay   = 250 * time.Millisecond
 	DefaultBlockTimeout = 2 * time.Minute
+	DefaultLockWait     = 5 * time.Second
 )
 
 // Config configures a Manager.
@@ -81,6 +82,12 @@ type Config struct {
 	// stalled connection is abandoned; what arrived is kept and the next
 	// attempt resumes from it.
 	BlockTimeout time.Duration
+	// LockWait is how long New waits for the cache lock before giving up
+	// with ErrCacheLocked (DefaultLockWait). A process killed while it
+	// was starting a child leaves that child holding a copy of the lock
+	// until it execs, so a restart right after a crash can find the lock
+	// taken for a moment.
+	LockWait time.Duration
 	// Logger receives warnings (corrupt blocks, retries) and debug records
 	// (nil: discarded).
 	Logger *slog.Logger
@@ -166,6 +173,9 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LockWait <= 0 {
+		cfg.LockWait = DefaultLockWait
+	}
 	client, err := hubclient.New(cfg.HubURL, hc)
 	if err != nil {
 		return nil, fmt.Errorf("flistd: %w", err)
@@ -178,8 +188,8 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 		return nil, fmt.Errorf("flistd: %w", err)
 	}
 	// The lock dies with the process, so a crash never leaves the cache
-	// locked.
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	// locked for long.
+	if err := lockFile(lock, cfg.LockWait); err != nil {
 		lock.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("flistd: %s: %w", cfg.CacheDir, ErrCacheLocked)
@@ -464,4 +474,17 @@ func truncate(f *os.File) error {
 	}
 	_, err := f.Seek(0, io.SeekStart)
 	return err
+}
+
+// lockFile takes an exclusive flock on f, trying again for up to wait while
+// another open file description holds it.
+func lockFile(f *os.File, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

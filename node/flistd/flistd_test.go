@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/grid4/grid4/flist"
 )
 
@@ -324,9 +326,28 @@ func TestCacheSurvivesRestartAndCorruptionIsDetected(t *testing.T) {
 		t.Fatalf("%d downloads after damage, want 1", n)
 	}
 	// Only one manager per cache directory.
-	if _, err := New(Config{HubURL: e.url, CacheDir: e.cacheTo}, nil); !errors.Is(err, ErrCacheLocked) {
+	if _, err := New(Config{HubURL: e.url, CacheDir: e.cacheTo, LockWait: 50 * time.Millisecond}, nil); !errors.Is(err, ErrCacheLocked) {
 		t.Fatalf("second manager: %v, want ErrCacheLocked", err)
 	}
+}
+
+// TestLockWaitsForAMomentaryHolder: a lock held for a moment (a crashed
+// process's child between fork and exec) does not fail New.
+func TestLockWaitsForAMomentaryHolder(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(200 * time.Millisecond); f.Close() }()
+	m, err := New(Config{HubURL: "http://127.0.0.1:1", CacheDir: dir, LockWait: 10 * time.Second}, nil)
+	if err != nil {
+		t.Fatalf("New while the lock is released after 200ms: %v", err)
+	}
+	m.Close()
 }
 
 func TestDownloadsAreConcurrencyLimited(t *testing.T) {
