@@ -31,6 +31,16 @@ const (
 	CodeExists bus.Code = "exists"
 	// CodeUnreachable: the hub could not be reached.
 	CodeUnreachable bus.Code = "hub_unreachable"
+	// CodeBadURL: a mount's flist URL is not one of the node's hub
+	// (ErrBadFlistURL).
+	CodeBadURL bus.Code = "bad_flist_url"
+	// CodeBadTarget: a mount target is outside the mount root
+	// (ErrBadTarget).
+	CodeBadTarget bus.Code = "bad_target"
+	// CodeTargetBusy: the target holds another flist (ErrTargetBusy).
+	CodeTargetBusy bus.Code = "target_busy"
+	// CodeNoHub: the node has no hub configured (ErrNoHub).
+	CodeNoHub bus.Code = "no_hub"
 )
 
 // FlistInfo summarises an flist (the document itself can be large; it stays
@@ -155,6 +165,10 @@ func coded(err error) error {
 		{flist.ErrExist, CodeExists},
 		{hubclient.ErrNotFound, CodeNotFound},
 		{hubclient.ErrUnreachable, CodeUnreachable},
+		{ErrBadFlistURL, CodeBadURL},
+		{ErrBadTarget, CodeBadTarget},
+		{ErrTargetBusy, CodeTargetBusy},
+		{ErrNoHub, CodeNoHub},
 	} {
 		if errors.Is(err, c.target) {
 			return bus.Errorf(c.code, "%w", err)
@@ -198,4 +212,23 @@ func (s Stub) VerifiedTag(ctx context.Context, req TagRequest) (Release, error) 
 // Stats returns flistd's counters.
 func (s Stub) Stats(ctx context.Context) (Stats, error) {
 	return bus.Call[Stats](ctx, s.c, Object, "Stats")
+}
+
+// Mount mounts the flist at flistURL on target with a writable layer of its
+// own (see Mounter.Mount). It implements the machines' flist mounter.
+func (s Stub) Mount(ctx context.Context, flistURL, target string) error {
+	_, err := bus.Call[MountInfo](ctx, s.c, Object, "Mount", flistURL, target)
+	return err
+}
+
+// Unmount removes the mount on target and its writable layer (see
+// Mounter.Unmount).
+func (s Stub) Unmount(ctx context.Context, target string) error {
+	_, err := bus.Call[struct{}](ctx, s.c, Object, "Unmount", target)
+	return err
+}
+
+// Mounts lists flistd's mounts.
+func (s Stub) Mounts(ctx context.Context) ([]MountInfo, error) {
+	return bus.Call[[]MountInfo](ctx, s.c, Object, "Mounts")
 }

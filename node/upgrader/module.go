@@ -50,6 +50,11 @@ type ModuleConfig struct {
 	// Stable is how long every module must run for a generation to be
 	// healthy (ModulesHealth.Stable).
 	Stable time.Duration
+	// FlistCache is the node's flist block cache, which the flistd module
+	// serves: packages are fetched through flistd, or from this directory
+	// when flistd does not answer (see SharedPackages). Empty: Upgrade.Dir's
+	// CacheDir, used directly.
+	FlistCache string
 	// Supervisor restarts the modules and tells their states.
 	Supervisor Supervisor
 	// Ignore names processes whose health is not judged (the private
@@ -82,22 +87,36 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		}
 		return bus.Serve(ctx, m.Bus, Object, Disabled{Reason: "no --hub configured", Running: run}.Methods())
 	}
-	fm, err := flistd.New(flistd.Config{
-		HubURL:   m.Hub,
-		CacheDir: filepath.Join(m.Upgrade.Dir, CacheDir),
-		Logger:   m.Logger.With("part", "flistd"),
-	}, &http.Client{Timeout: hubTimeout})
-	if err != nil {
-		return err
+	var packages Packages
+	hc := &http.Client{Timeout: hubTimeout}
+	if m.FlistCache != "" {
+		stub := flistd.NewStub(m.Bus)
+		packages = SharedPackages{
+			Flistd: stub,
+			Alive:  func(ctx context.Context) error { return m.Bus.Alive(ctx, flistd.Object) },
+			Cache:  flistd.Config{HubURL: m.Hub, CacheDir: m.FlistCache, LockWait: time.Second, Logger: m.Logger.With("part", "flistd")},
+			HTTP:   hc,
+			Logger: m.Logger,
+		}
+	} else {
+		fm, err := flistd.New(flistd.Config{
+			HubURL:   m.Hub,
+			CacheDir: filepath.Join(m.Upgrade.Dir, CacheDir),
+			Logger:   m.Logger.With("part", "flistd"),
+		}, hc)
+		if err != nil {
+			return err
+		}
+		defer fm.Close()
+		packages = FlistdPackages{Manager: fm}
 	}
-	defer fm.Close()
 	cfg := m.Upgrade
 	if cfg.HealthPoll == 0 {
 		cfg.HealthPoll = min(DefaultHealthPoll, max(m.Stable/4, 100*time.Millisecond))
 	}
 	up, err := New(cfg, Deps{
 		Registrar: versionWithTimeout{registrarlight.NewGatewayStub(m.Bus)},
-		Packages:  FlistdPackages{Manager: fm},
+		Packages:  packages,
 		Restarter: RestarterFunc(func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, restartTimeout)
 			defer cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/netlightd"
@@ -48,6 +49,7 @@ func busAccess() map[string]bus.Access {
 		ModuleIdentity: {Serve: []string{identityd.Object, identityd.SignerObject}},
 		ModuleNoded:    {Serve: []string{noded.Object}, Publish: []string{noded.AddressStream}},
 		ModuleStorage:  {Serve: []string{storaged.Object}},
+		ModuleFlist:    {Serve: []string{flistd.Object}},
 		ModuleLocation: {Serve: []string{location.Object}},
 		ModulePower:    {Serve: []string{powerd.Object}},
 		// The only module that speaks as the node: it signs.
@@ -58,11 +60,12 @@ func busAccess() map[string]bus.Access {
 			Read:  []string{noded.AddressStream},
 		},
 		ModuleNetwork: {Serve: []string{netlightd.Object}},
-		// Its managers allocate from storaged and netlightd.
-		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object}},
+		// Its managers allocate from storaged and netlightd and mount
+		// flists through flistd.
+		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
-			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject},
+			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},
 		},
 		BusUserZosd: {Serve: []string{SupervisorObject}},
 		BusUserStatus: {

@@ -20,6 +20,7 @@ import (
 	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/geoip"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -204,6 +205,21 @@ func (c Config) storageConfig() storaged.Config {
 // UpgradeDir is the upgrader's directory: generations, packages, the
 // current link and its state.
 func (c Config) UpgradeDir() string { return filepath.Join(c.DataDir, "upgrade") }
+
+// FlistDir is flistd's directory: the block cache the upgrader shares,
+// the flists' read-only trees, the mounts' writable layers and their
+// record.
+func (c Config) FlistDir() string { return filepath.Join(c.DataDir, "flist") }
+
+// flistConfig is flistd's configuration: mount targets are under the data
+// directory (provisiond's machines).
+func (c Config) flistConfig(log *slog.Logger) flistd.ModuleConfig {
+	return flistd.ModuleConfig{
+		Flists: flistd.Config{HubURL: c.Hub, CacheDir: filepath.Join(c.FlistDir(), "cache")},
+		Mounts: flistd.MounterConfig{Dir: c.FlistDir(), Root: c.DataDir},
+		Logger: log,
+	}
+}
 
 // installed reads what the upgrade directory says the node runs.
 func (c Config) installed() upgrader.Installed {

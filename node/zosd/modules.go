@@ -8,6 +8,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/clock"
@@ -28,7 +29,10 @@ const (
 	ModuleIdentity = identityd.Module
 	ModuleNoded    = noded.Module
 	// ModuleStorage owns the disks: pools, allocations, SRU and HRU.
-	ModuleStorage  = storaged.Module
+	ModuleStorage = storaged.Module
+	// ModuleFlist is flistd: the flist block cache (shared with the
+	// upgrader) and workloads' flist mounts.
+	ModuleFlist    = flistd.Module
 	ModuleLocation = location.Module
 	ModulePower    = powerd.Module
 	ModuleGateway  = registrarlight.GatewayModule
@@ -46,7 +50,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -90,6 +94,11 @@ func moduleFuncs() map[string]moduleFunc {
 			return storaged.Run(ctx, storaged.ModuleConfig{
 				Bus: e.bus, Storage: e.cfg.storageConfig(), Logger: e.log,
 			})
+		},
+		ModuleFlist: func(ctx context.Context, e env) error {
+			m := e.cfg.flistConfig(e.log)
+			m.Bus = e.bus
+			return flistd.Run(ctx, m)
 		},
 		ModuleLocation: func(ctx context.Context, e env) error {
 			return location.Run(ctx, location.ModuleConfig{
@@ -151,6 +160,7 @@ func runUpgrader(ctx context.Context, e env) error {
 		Hub:        e.cfg.Hub,
 		Installed:  e.cfg.installed(),
 		Stable:     e.cfg.UpgradeHealthStable,
+		FlistCache: e.cfg.flistConfig(e.log).Flists.CacheDir,
 		Supervisor: NewSupervisorStub(e.bus),
 		Ignore:     []string{ModuleRedis, ModuleUpgrader},
 		Clock:      e.clock,

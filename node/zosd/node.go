@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -53,6 +54,26 @@ type node struct {
 	log    *slog.Logger
 }
 
+// moveUpgradeCache moves the block cache the upgrader kept in its own
+// directory before flistd served one cache for the node, so that its
+// blocks are not downloaded again nor left taking space.
+func moveUpgradeCache(cfg Config) error {
+	old, cache := filepath.Join(cfg.UpgradeDir(), upgrader.CacheDir), cfg.flistConfig(nil).Flists.CacheDir
+	if _, err := os.Stat(old); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(cache); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err != nil {
+		return fmt.Errorf("flist cache: %w", err)
+	}
+	if err := os.Rename(old, cache); err != nil {
+		return fmt.Errorf("moving the flist cache to %s: %w", cache, err)
+	}
+	return nil
+}
+
 // run runs the node until ctx ends.
 func (n *node) run(ctx context.Context) error {
 	cfg := n.cfg
@@ -69,6 +90,9 @@ func (n *node) run(ctx context.Context) error {
 	// cannot be loaded must refuse to start, not restart identityd in a
 	// loop.
 	if err := identityd.Check(identityd.Config{Primary: cfg.SeedFile(), Disks: cfg.DataDisks}); err != nil {
+		return err
+	}
+	if err := moveUpgradeCache(cfg); err != nil {
 		return err
 	}
 	n.log.Info("starting node", "farm", cfg.Farm, "registrar", cfg.Registrar, "data", cfg.DataDir, "in_process", cfg.InProcess)

@@ -45,6 +45,9 @@ type Config struct {
 	Storage Storage
 	// Networks makes networks and public addresses.
 	Networks Networks
+	// Flists mounts machines' flists (flistd.Stub over the bus; nil:
+	// machines fail with "no flist mounter on this node").
+	Flists zmachine.FlistMounter
 	// VolumeMode forces a volume enforcement ("": the best the host can).
 	VolumeMode volume.Enforcement
 	// Kernel and Initrd are what machines boot.
@@ -91,9 +94,7 @@ func New(c Config) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error
 	}
 	zmach, err := zmachine.New(zmachine.Config{
 		Dir: sub("machines"), LogDir: logDir, Kernel: c.Kernel, Initrd: c.Initrd,
-		// No flist mounter yet: machines fail with "no flist mounter on
-		// this node" until the node's flist module provides one.
-		Storage: storageLocator{storage: c.Storage, qsfs: qs},
+		Flists: c.Flists, Storage: storageLocator{storage: c.Storage, qsfs: qs},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("zmachine: %w", err)
