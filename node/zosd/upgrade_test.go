@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/internal/bustest"
 	"github.com/grid4/grid4/node/upgrader"
 	"github.com/grid4/grid4/node/upgrader/upgradetest"
@@ -68,7 +71,7 @@ func TestNodeUpgrade(t *testing.T) {
 	// No version on the registrar yet (a 404 through the gateway).
 	check(upgrader.NoVersion, "the registrar has no ZOS version set")
 
-	g.Release(t, "v4.1.1", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.ZosScript("v4.1.1")})
+	_, v411 := g.Release(t, "v4.1.1", nil, nil, upgradetest.Tree{"bin/zosd": upgradetest.ZosScript("v4.1.1")})
 	g.SetVersion(t, "v4.1.1", false, farm)
 	check(upgrader.Upgraded, "upgraded to v4.1.1 (generation 1")
 	deadline := time.Now().Add(20 * time.Second)
@@ -111,4 +114,48 @@ func TestNodeUpgrade(t *testing.T) {
 		t.Errorf("status after a rollback:\n%s", text)
 	}
 	t.Logf("status:\n%s", text)
+
+	// flistd serves the block cache the upgrader filled: mounting
+	// v4.1.1's zos package downloads nothing. The mount, and what was
+	// written into it, come back when the node starts after a reboot.
+	fd := flistd.NewStub(b)
+	before, err := fd.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(data, "mnt", "zos")
+	t.Cleanup(func() { _ = unix.Unmount(target, unix.MNT_DETACH) })
+	if err := fd.Mount(ctx, g.HubURL+"/api/v1/flists/"+v411["zos"].ID().String(), target); err != nil {
+		t.Fatalf("mount through flistd: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(target, "bin/zosd")); err != nil || !strings.Contains(string(got), "v4.1.1") {
+		t.Fatalf("mounted package: %q %v", got, err)
+	}
+	if after, _ := fd.Stats(ctx); after.Downloads != before.Downloads {
+		t.Errorf("mounting a package the upgrader installed downloaded %d blocks", after.Downloads-before.Downloads)
+	}
+	if err := os.WriteFile(filepath.Join(target, "note"), []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.stop()
+	if err := unix.Unmount(target, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.start()
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		if got, err := os.ReadFile(filepath.Join(target, "note")); err == nil && string(got) == "kept" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the flist mount did not come back after the restart\nlog:\n%s", n.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := fd.Unmount(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := fd.Mounts(ctx); err != nil || len(ms) != 0 {
+		t.Fatalf("mounts after unmount: %+v %v", ms, err)
+	}
 }
