@@ -48,6 +48,10 @@ pg_login() { psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -Atqc 'sele
 if ! command -v ip >/dev/null 2>&1; then
 	apt_install iproute2
 fi
+# curl: the node walkthrough (docs/node.md) reaches a public address with it.
+if ! command -v curl >/dev/null 2>&1; then
+	apt_install curl
+fi
 
 # --- PostgreSQL ---------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then

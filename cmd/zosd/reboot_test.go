@@ -261,10 +261,15 @@ func storageAndNetwork(subnet int) gridtypes.Deployment {
 // data written into a volume before is still there.
 func TestRebootRestoresWorkloads(t *testing.T) {
 	env := newE2E(t)
-	n := env.hostingNode(t, "reboot")
+	// A public IPv4 pool on the node's own veth (a macvlan of it per
+	// address), in a range of this test's own.
+	pool := fmt.Sprintf("10.248.%d.", rand.IntN(250))
+	n := env.hostingNode(t, "reboot", "--public-interface", env.vethRoot, "--public-ip", pool+"10/24", "--public-gateway", pool+"1")
 	n.up(t)
 
-	id := n.deploy(t, storageAndNetwork(1))
+	d := storageAndNetwork(1)
+	d.Workloads = append(d.Workloads, gridtypes.Workload{Name: "public", Type: gridtypes.PublicIPv4Type, Data: json.RawMessage(`{}`)})
+	id := n.deploy(t, d)
 	r := n.settled(t, id)
 	for _, w := range r.Deployment.Workloads {
 		if w.Result.State != gridtypes.StateOk {

@@ -1,7 +1,9 @@
 package zosd
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,11 +22,19 @@ func TestNodeWalkthrough(t *testing.T) {
 	blocks := walkthrough.Blocks(t, "../../docs/node.md", 4)
 	bin := walkthrough.Build(t, "github.com/grid4/grid4/cmd/registrar", "github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd")
 	api := freeAddr(t)
+	work := t.TempDir()
+	// The public network's veth and addresses, unique to this run: other
+	// tests make links and addresses on this host too.
+	tag := fmt.Sprintf("%06d", time.Now().UnixNano()%1_000_000)
+	pub, net := "wp"+tag, fmt.Sprintf("10.249.%d.", time.Now().UnixNano()%250)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", pub+"a").Run() })
 	for i, b := range blocks {
 		b = strings.ReplaceAll(b, "127.0.0.1:8080", freeAddr(t))
+		b = strings.ReplaceAll(b, "g4pub0", pub+"a")
+		b = strings.ReplaceAll(b, "g4pub1", pub+"b")
+		b = strings.ReplaceAll(b, "198.51.100.", net)
 		blocks[i] = strings.ReplaceAll(b, "127.0.0.1:2021", api)
 	}
-	work := t.TempDir()
 	out, parts, err := walkthrough.Script{
 		Blocks: blocks, Bin: bin, Dir: work, Timeout: 2 * time.Minute,
 		Env: []string{
@@ -46,9 +56,11 @@ func TestNodeWalkthrough(t *testing.T) {
 	}{
 		{1, `(?m)^online:\s+yes$`, 1},
 		{1, `(?m)^api:\s+http://` + regexp.QuoteMeta(api) + `/api/v1/rpc$`, 1}, // found by id
-		{2, `(?m)^1\s+0\s+3 ok\s+-\s+storage and a network`, 1},
-		{2, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 3 ok; queued 0$`, 1},
-		{3, `(?m)^1\s+0\s+3 ok\s+-\s+storage and a network`, 1}, // back after the restart
+		{2, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1},
+		{2, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 4 ok; queued 0$`, 1},
+		{2, `(?m)^"ip": "` + regexp.QuoteMeta(net) + `10/24"$`, 1},
+		{2, `(?m)^curl: exit 7$`, 1}, // refused: the address answers
+		{3, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1}, // back after the restart
 		{3, `(?m)^1\s+0\s+deleted\s+-\s+storage and a network`, 1},
 	} {
 		if len(parts) != 5 || len(regexp.MustCompile(c.re).FindAllString(parts[c.part], -1)) != c.n {
