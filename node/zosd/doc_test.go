@@ -59,7 +59,7 @@ func TestNodeWalkthrough(t *testing.T) {
 		{2, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1},
 		{2, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 4 ok; queued 0$`, 1},
 		{2, `(?m)^"ip": "` + regexp.QuoteMeta(net) + `10/24"$`, 1},
-		{2, `(?m)^curl: exit 7$`, 1}, // refused: the address answers
+		{2, `(?m)^curl: exit 7$`, 1},                            // refused: the address answers
 		{3, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1}, // back after the restart
 		{3, `(?m)^1\s+0\s+deleted\s+-\s+storage and a network`, 1},
 	} {
