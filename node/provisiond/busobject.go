@@ -9,10 +9,10 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 )
 
-// BusObject is the engine's name on the node's bus (docs/bus.md). Other
+// Object is the engine's name on the node's bus (docs/bus.md). Other
 // modules of the node are trusted: they name the twin they act for; users
 // go through zos-api-light, which authenticates them.
-const BusObject = "provisiond/engine@1.0"
+const Object = "provisiond/engine@1.0"
 
 // Bus error codes of the engine's sentinels; Stub turns them back into the
 // sentinels, so errors.Is works the same locally and across the bus.
@@ -67,8 +67,8 @@ func fromBus(err error) error {
 	return err
 }
 
-// BusMethods are the engine's methods for bus.Server.Handle(BusObject, ...).
-func (e *Engine) BusMethods() bus.Methods {
+// Methods are the engine's methods for bus.Server.Handle(Object, ...).
+func (e *Engine) Methods() bus.Methods {
 	record := func(f func(context.Context, uint64, uint64) (gridtypes.Record, error)) bus.Handler {
 		return bus.Func2(func(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 			r, err := f(ctx, caller, id)
@@ -109,18 +109,18 @@ func NewStub(c *bus.Client) Stub { return Stub{c: c} }
 
 // Deploy calls Engine.Deploy.
 func (s Stub) Deploy(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
-	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, "Deploy", caller, d)
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, Object, "Deploy", caller, d)
 	return r, fromBus(err)
 }
 
 // Update calls Engine.Update.
 func (s Stub) Update(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
-	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, "Update", caller, d)
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, Object, "Update", caller, d)
 	return r, fromBus(err)
 }
 
 func (s Stub) record(ctx context.Context, method string, caller, id uint64) (gridtypes.Record, error) {
-	r, err := bus.Call[gridtypes.Record](ctx, s.c, BusObject, method, caller, id)
+	r, err := bus.Call[gridtypes.Record](ctx, s.c, Object, method, caller, id)
 	return r, fromBus(err)
 }
 
@@ -146,30 +146,30 @@ func (s Stub) Get(ctx context.Context, caller, id uint64) (gridtypes.Record, err
 
 // List calls Engine.List.
 func (s Stub) List(ctx context.Context, caller uint64) ([]gridtypes.Summary, error) {
-	l, err := bus.Call[[]gridtypes.Summary](ctx, s.c, BusObject, "List", caller)
+	l, err := bus.Call[[]gridtypes.Summary](ctx, s.c, Object, "List", caller)
 	return l, fromBus(err)
 }
 
 // Changes calls Engine.Changes.
 func (s Stub) Changes(ctx context.Context, caller, id uint64) ([]gridtypes.Change, error) {
-	c, err := bus.Call[[]gridtypes.Change](ctx, s.c, BusObject, "Changes", caller, id)
+	c, err := bus.Call[[]gridtypes.Change](ctx, s.c, Object, "Changes", caller, id)
 	return c, fromBus(err)
 }
 
 // Capacity calls Engine.Capacity.
 func (s Stub) Capacity(ctx context.Context) (gridtypes.CapacityReport, error) {
-	c, err := bus.Call[gridtypes.CapacityReport](ctx, s.c, BusObject, "Capacity")
+	c, err := bus.Call[gridtypes.CapacityReport](ctx, s.c, Object, "Capacity")
 	return c, fromBus(err)
 }
 
 // Statistics calls Engine.Statistics.
 func (s Stub) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
-	st, err := bus.Call[gridtypes.Statistics](ctx, s.c, BusObject, "Statistics")
+	st, err := bus.Call[gridtypes.Statistics](ctx, s.c, Object, "Statistics")
 	return st, fromBus(err)
 }
 
 // API returns the address zos-api-light listens on (served by the module,
 // not by a bare engine).
 func (s Stub) API(ctx context.Context) (string, error) {
-	return bus.Call[string](ctx, s.c, BusObject, "API")
+	return bus.Call[string](ctx, s.c, Object, "API")
 }

@@ -30,7 +30,7 @@ func TestBusObject(t *testing.T) {
 	}
 	te := newEngine(t, nil)
 	srv := bus.NewServer(open(), bus.ServerOptions{})
-	if err := srv.Handle(BusObject, te.BusMethods()); err != nil {
+	if err := srv.Handle(Object, te.Methods()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -40,7 +40,7 @@ type Registration interface {
 
 // ModuleConfig is what provisiond runs with.
 type ModuleConfig struct {
-	// Bus is the node's bus, where BusObject is served (nil: not served;
+	// Bus is the node's bus, where Object is served (nil: not served;
 	// the development program runs without one).
 	Bus *bus.Client
 	// Dir holds the engine's database.
@@ -146,10 +146,10 @@ func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Li
 	run(func() error { return engine.Run(ctx) })
 	run(func() error { return hs.Serve(ln) })
 	if b != nil {
-		methods := engine.BusMethods()
+		methods := engine.Methods()
 		addr := ln.Addr().String()
 		methods["API"] = bus.Func0(func(context.Context) (string, error) { return addr, nil })
-		run(func() error { return bus.Serve(ctx, b, BusObject, methods) })
+		run(func() error { return bus.Serve(ctx, b, Object, methods) })
 	}
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)

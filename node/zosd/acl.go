@@ -62,14 +62,14 @@ func busAccess() map[string]bus.Access {
 		ModuleNetwork: {Serve: []string{netlightd.Object}},
 		// Its managers allocate from storaged and netlightd and mount
 		// flists through flistd.
-		ModuleProvision: {Serve: []string{provisiond.BusObject}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object}},
+		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},
 		},
 		BusUserZosd: {Serve: []string{SupervisorObject}},
 		BusUserStatus: {
-			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.BusObject, upgrader.Object},
+			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.Object, upgrader.Object},
 		},
 	}
 }

@@ -91,7 +91,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
 	fs.Var((*logflag.Level)(&c.logLevel), "log-level", "debug, info, warn or error")
-	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.BusObject+" to other modules (empty: not served)")
+	fs.StringVar(&c.busURL, "bus", "", "Redis URL of the node's bus, to serve "+provisiond.Object+" to other modules (empty: not served)")
 	if err := program.Parse(fs, args, getenv, out); err != nil {
 		return c, err
 	}
@@ -157,7 +157,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 		defer b.Close()
 		m.Bus = b
-		log.Info("serving on the bus", "object", provisiond.BusObject)
+		log.Info("serving on the bus", "object", provisiond.Object)
 	}
 	return provisiond.Run(ctx, m)
 }
