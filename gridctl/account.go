@@ -1,6 +1,7 @@
 package gridctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,11 +49,7 @@ func (f *accountFields) register(cmd *cobra.Command) {
 }
 
 func newAccountCreateCommand(env Env, remote *remoteFlags) *cobra.Command {
-	var (
-		id     identityFlags
-		fields accountFields
-	)
-	cmd := &cobra.Command{
+	return newAccountChangeCommand(env, remote, &cobra.Command{
 		Use:   "create",
 		Short: "Create the account of your identity",
 		Long: `Create the account (twin) of your identity on the registrar and print it.
@@ -60,23 +57,9 @@ The request is signed by the key itself; the registrar assigns the twin id.
 An identity has one account: creating it twice fails with 409.`,
 		Example: `  gridctl account create --mnemonic-file ~/.grid/mnemonic
   GRID_MNEMONIC="$(cat ~/.grid/mnemonic)" gridctl account create --relay relay.example.org -o json`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel, s, err := remote.open(cmd, env, &id)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			acc, err := s.client.CreateAccount(ctx, client.AccountOptions{Relays: fields.relays, RMBEncKey: fields.rmbEncKey})
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printAccount(acc)
-		},
-	}
-	id.register(cmd)
-	fields.register(cmd)
-	return cmd
+	}, func(ctx context.Context, s *session, f accountFields) (api.Account, error) {
+		return s.client.CreateAccount(ctx, client.AccountOptions{Relays: f.relays, RMBEncKey: f.rmbEncKey})
+	})
 }
 
 func newAccountShowCommand(env Env, remote *remoteFlags) *cobra.Command {
@@ -136,10 +119,6 @@ identity (which must then be given).`,
 }
 
 func newAccountUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {
-	var (
-		id     identityFlags
-		fields accountFields
-	)
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Change the relays or RMB encryption key of your account",
@@ -147,29 +126,45 @@ func newAccountUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {
 Fields not given are left as they are.`,
 		Example: `  gridctl account update --mnemonic-file ~/.grid/mnemonic --relay relay1.example.org,relay2.example.org
   gridctl account update --rmb-enc-key 0x02ab… -o json`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("relay") && !cmd.Flags().Changed("rmb-enc-key") {
 				return errors.New("nothing to change: give --relay or --rmb-enc-key")
 			}
-			ctx, cancel, s, err := remote.open(cmd, env, &id)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if err := s.client.UpdateAccount(ctx, api.UpdateAccountRequest{Relays: fields.relays, RMBEncKey: fields.rmbEncKey}); err != nil {
-				return s.explain(err)
-			}
-			twin, err := s.client.TwinID(ctx)
-			if err != nil {
-				return s.explain(err)
-			}
-			acc, err := s.client.AccountByTwin(ctx, twin)
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printAccount(acc)
+			return nil
 		},
+	}
+	return newAccountChangeCommand(env, remote, cmd, func(ctx context.Context, s *session, f accountFields) (api.Account, error) {
+		if err := s.client.UpdateAccount(ctx, api.UpdateAccountRequest{Relays: f.relays, RMBEncKey: f.rmbEncKey}); err != nil {
+			return api.Account{}, err
+		}
+		twin, err := s.client.TwinID(ctx)
+		if err != nil {
+			return api.Account{}, err
+		}
+		return s.client.AccountByTwin(ctx, twin)
+	})
+}
+
+// newAccountChangeCommand completes cmd (create, update) into a command
+// that signs with the caller's identity, applies change with the account
+// fields given and prints the account it returns.
+func newAccountChangeCommand(env Env, remote *remoteFlags, cmd *cobra.Command, change func(ctx context.Context, s *session, f accountFields) (api.Account, error)) *cobra.Command {
+	var (
+		id     identityFlags
+		fields accountFields
+	)
+	cmd.Args = noArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, cancel, s, err := remote.open(cmd, env, &id)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		acc, err := change(ctx, s, fields)
+		if err != nil {
+			return s.explain(err)
+		}
+		return s.printAccount(acc)
 	}
 	id.register(cmd)
 	fields.register(cmd)
