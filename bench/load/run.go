@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -448,27 +447,10 @@ func (r *runner) sign(i int, k keys.KeyPair, at time.Time) (signedReport, error)
 // CPU.
 func (r *runner) deriveKeys(ctx context.Context, n int) error {
 	r.keys = make([]keys.KeyPair, n)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for j := w; j < n; j += workers {
-				if err := ctx.Err(); err != nil {
-					errs[w] = fmt.Errorf("load: deriving keys: %w", err)
-					return
-				}
-				k, err := NodeKey(r.fleet.Nodes[r.order[j]].Index)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				r.keys[j] = k
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return onEveryCPU(ctx, n, "deriving keys", func(j int) (err error) {
+		r.keys[j], err = NodeKey(r.fleet.Nodes[r.order[j]].Index)
+		return err
+	})
 }
 
 // listFarm is the index in the fleet's farms of list request i.

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,23 +189,14 @@ func Side(ctx context.Context, cfg SideConfig) ([]SideRun, error) {
 // sideKeys derives the fleet's node keys, on every CPU.
 func sideKeys(ctx context.Context, n int) ([]keys.KeyPair, error) {
 	ks := make([]keys.KeyPair, n)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n && ctx.Err() == nil; i += workers {
-				if ks[i], errs[w] = NodeKey(i); errs[w] != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := onEveryCPU(ctx, n, "deriving keys", func(i int) (err error) {
+		ks[i], err = NodeKey(i)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return ks, ctx.Err()
+	return ks, nil
 }
 
 // sideRun measures one mix on one target.
@@ -335,33 +325,25 @@ func presignUptime(ctx context.Context, ep wireEndpoint, f *sideFleet, ks []keys
 		seq[idx]++
 		ups[i] = upBase + seq[idx]
 	}
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n && ctx.Err() == nil; i += workers {
-				idx := perm[i%len(perm)]
-				h, err := auth.SignLegacy(ks[idx], f.twins[idx], at)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				s := signedReport{
-					path:   "/api/v1/nodes/" + strconv.FormatUint(f.nodes[idx], 10) + "/uptime",
-					body:   []byte(`{"uptime":` + strconv.FormatInt(ups[i], 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`),
-					header: []string{auth.HeaderXAuth, h},
-				}
-				s.wire = ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)
-				out[i] = s
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := onEveryCPU(ctx, n, "presigning", func(i int) error {
+		idx := perm[i%len(perm)]
+		h, err := auth.SignLegacy(ks[idx], f.twins[idx], at)
+		if err != nil {
+			return err
+		}
+		s := signedReport{
+			path:   "/api/v1/nodes/" + strconv.FormatUint(f.nodes[idx], 10) + "/uptime",
+			body:   []byte(`{"uptime":` + strconv.FormatInt(ups[i], 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`),
+			header: []string{auth.HeaderXAuth, h},
+		}
+		s.wire = ep.appendRequest(nil, http.MethodPost, s.path, s.header, s.body)
+		out[i] = s
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return out, ctx.Err()
+	return out, nil
 }
 
 // seeder creates a fleet through a registrar's public API.
