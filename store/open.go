@@ -121,19 +121,12 @@ func openSQLite(path string) (*DB, error) {
 		_, _ = rand.Read(b[:])
 		pragmas.Set("_txlock", "immediate")
 		dsn := "file:/grid4-" + hex.EncodeToString(b[:]) + "?vfs=memdb&" + pragmas.Encode()
-		rw, err := sql.Open("sqlite", dsn)
+		rw, err := openSQLiteWriter(dsn)
 		if err != nil {
 			return nil, err
 		}
-		rw.SetMaxOpenConns(1)
-		rw.SetMaxIdleConns(1)
-		rw.SetConnMaxLifetime(0)
-		rw.SetConnMaxIdleTime(0)
 		p := newPool(rw, true)
-		db := &DB{dialect: DialectSQLite, rw: p, ro: p, live: p}
-		db.batch = db.newBatches()
-		db.zos.live = true // one process: its own writes invalidate
-		return db, nil
+		return newSQLiteDB(p, p), nil
 	}
 	name := "file:" + (&url.URL{Path: path}).EscapedPath()
 
@@ -146,14 +139,10 @@ func openSQLite(path string) (*DB, error) {
 	// may lose the last transactions, never corrupt the file.
 	w.Add("_pragma", "synchronous(NORMAL)")
 	w.Set("_txlock", "immediate")
-	rw, err := sql.Open("sqlite", name+"?"+w.Encode())
+	rw, err := openSQLiteWriter(name + "?" + w.Encode())
 	if err != nil {
 		return nil, err
 	}
-	rw.SetMaxOpenConns(1)
-	rw.SetMaxIdleConns(1)
-	rw.SetConnMaxLifetime(0)
-	rw.SetConnMaxIdleTime(0)
 
 	r := url.Values{}
 	for k, v := range pragmas {
@@ -169,11 +158,31 @@ func openSQLite(path string) (*DB, error) {
 	ro.SetMaxOpenConns(n)
 	ro.SetMaxIdleConns(n)
 	ro.SetConnMaxIdleTime(5 * time.Minute)
-	wp := newPool(rw, true)
-	db := &DB{dialect: DialectSQLite, rw: wp, ro: newPool(ro, true), live: wp}
+	return newSQLiteDB(newPool(rw, true), newPool(ro, true)), nil
+}
+
+// openSQLiteWriter opens dsn as the one connection that writes, never
+// closed: SQLite serializes writers anyway, and an in-memory database
+// lives as long as its connection.
+func openSQLiteWriter(dsn string) (*sql.DB, error) {
+	rw, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	rw.SetMaxOpenConns(1)
+	rw.SetMaxIdleConns(1)
+	rw.SetConnMaxLifetime(0)
+	rw.SetConnMaxIdleTime(0)
+	return rw, nil
+}
+
+// newSQLiteDB is a SQLite store writing (and reading what must be live)
+// through rw and reading the rest through ro.
+func newSQLiteDB(rw, ro *pool) *DB {
+	db := &DB{dialect: DialectSQLite, rw: rw, ro: ro, live: rw}
 	db.batch = db.newBatches()
 	db.zos.live = true // one process: its own writes invalidate
-	return db, nil
+	return db
 }
 
 // openPostgres opens a PostgreSQL pool.
