@@ -369,9 +369,8 @@ func (c *Config) validate(what string) error {
 		if c.Registrar == "" {
 			return fmt.Errorf("%w: --registrar is required (or %s)", ErrUsage, EnvName("registrar"))
 		}
-		u, err := url.Parse(c.Registrar)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: --registrar %q: want an http or https URL", ErrUsage, c.Registrar)
+		if err := checkHTTPURL("registrar", c.Registrar); err != nil {
+			return err
 		}
 	}
 	if needs(ModuleIdentity) && c.Farm == 0 {
@@ -410,43 +409,53 @@ func (c *Config) validate(what string) error {
 		{"uptime-min-interval", c.UptimeMin}, {"retry-min", c.RetryMin}, {"retry-max", c.RetryMax},
 		{"address-poll", c.AddressPoll}, {"health-interval", c.HealthInterval}, {"location-refresh", c.LocationRefresh},
 		{"restart-min", c.RestartMin}, {"restart-max", c.RestartMax},
-	} {
-		if d.v <= 0 {
-			return fmt.Errorf("%w: --%s must be positive", ErrUsage, d.name)
-		}
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
 		{"upgrade-interval", c.UpgradeInterval}, {"upgrade-health-deadline", c.UpgradeHealthDeadline}, {"upgrade-health-stable", c.UpgradeHealthStable},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", ErrUsage, d.name)
 		}
 	}
-	if c.UpgradeFirstCheck < 0 || c.UpgradeJitter < 0 {
-		return fmt.Errorf("%w: --upgrade-first-check and --upgrade-jitter must not be negative", ErrUsage)
-	}
-	if needs(ModuleUpgrader) && c.Hub != "" {
-		u, err := url.Parse(c.Hub)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: --hub %q: want an http or https URL", ErrUsage, c.Hub)
-		}
-		if c.UpgradePublisherKey == "" {
-			return fmt.Errorf("%w: --upgrade-publisher-key is required with --hub (or %s): the key releases must be signed with", ErrUsage, EnvName("upgrade-publisher-key"))
-		}
-		if _, err := keys.ParsePublicKey(c.UpgradePublisherKey); err != nil {
-			return fmt.Errorf("%w: --upgrade-publisher-key: %v", ErrUsage, err)
-		}
-		for _, n := range []struct{ flag, v string }{{"upgrade-publisher", c.UpgradePublisher}, {"upgrade-repo", c.UpgradeRepo}} {
-			if err := flist.ValidName(n.v); err != nil {
-				return fmt.Errorf("%w: --%s: %v", ErrUsage, n.flag, err)
-			}
-		}
+	if err := c.validateUpgrade(needs(ModuleUpgrader)); err != nil {
+		return err
 	}
 	if c.Redis == "" && needs() && len(c.RedisSocket()) > 100 {
 		return fmt.Errorf("%w: the private Redis socket %s is longer than a unix socket path may be: use a shorter --data or give --redis", ErrUsage, c.RedisSocket())
+	}
+	return nil
+}
+
+// validateUpgrade checks the upgrader's settings; the hub and the
+// release key only when the upgrader will run (running).
+func (c *Config) validateUpgrade(running bool) error {
+	if c.UpgradeFirstCheck < 0 || c.UpgradeJitter < 0 {
+		return fmt.Errorf("%w: --upgrade-first-check and --upgrade-jitter must not be negative", ErrUsage)
+	}
+	if !running || c.Hub == "" {
+		return nil
+	}
+	if err := checkHTTPURL("hub", c.Hub); err != nil {
+		return err
+	}
+	if c.UpgradePublisherKey == "" {
+		return fmt.Errorf("%w: --upgrade-publisher-key is required with --hub (or %s): the key releases must be signed with", ErrUsage, EnvName("upgrade-publisher-key"))
+	}
+	if _, err := keys.ParsePublicKey(c.UpgradePublisherKey); err != nil {
+		return fmt.Errorf("%w: --upgrade-publisher-key: %v", ErrUsage, err)
+	}
+	for _, n := range []struct{ flag, v string }{{"upgrade-publisher", c.UpgradePublisher}, {"upgrade-repo", c.UpgradeRepo}} {
+		if err := flist.ValidName(n.v); err != nil {
+			return fmt.Errorf("%w: --%s: %v", ErrUsage, n.flag, err)
+		}
+	}
+	return nil
+}
+
+// checkHTTPURL checks that the value v of --flag is an http or https URL
+// with a host.
+func checkHTTPURL(flag, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: --%s %q: want an http or https URL", ErrUsage, flag, v)
 	}
 	return nil
 }
