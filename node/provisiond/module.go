@@ -2,7 +2,6 @@ package provisiond
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,10 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/httpserve"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/zosapi"
 )
@@ -129,38 +130,20 @@ func Run(ctx context.Context, m ModuleConfig) error {
 // serveEngine runs the engine, the HTTP server and (with a bus) the
 // engine's bus object until ctx ends or one of them fails.
 func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Listener, b *bus.Client, log *slog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	run := func(f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- err
-			}
-			cancel()
-		}()
-	}
-	run(func() error { return engine.Run(ctx) })
-	run(func() error { return hs.Serve(ln) })
+	g, ctx := errgroup.WithContext(ctx)
+	// The engine stops between operations (or interrupts the running one,
+	// which the next start resumes).
+	g.Go(func() error { return engine.Run(ctx) })
+	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, log, "zos-api-light") })
 	if b != nil {
 		methods := engine.Methods()
 		addr := ln.Addr().String()
 		methods["API"] = bus.Func0(func(context.Context) (string, error) { return addr, nil })
-		run(func() error { return bus.Serve(ctx, b, Object, methods) })
+		g.Go(func() error { return bus.Serve(ctx, b, Object, methods) })
 	}
-	<-ctx.Done()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	_ = hs.Shutdown(sctx)
-	// The engine stops between operations (or interrupts the running one,
-	// which the next start resumes).
-	wg.Wait()
-	close(errs)
+	err := g.Wait()
 	log.Info("stopped")
-	return <-errs
+	return err
 }
 
 // waitRegistered asks the registration until the node has its ids.
