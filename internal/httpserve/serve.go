@@ -1,8 +1,8 @@
-// Package httpserve is what grid4's HTTP servers (the registrar and the
-// hub) share around their handlers: serving until a context ends and then
-// shutting down gracefully, recording the status and size of every answer
-// for the metrics and the request log, counting requests for Prometheus,
-// and answering in JSON.
+// Package httpserve is what grid4's HTTP servers (the registrar, the hub
+// and the node's zos-api-light) share around their handlers: serving
+// until a context ends and then shutting down gracefully, recording the
+// status and size of every answer for the metrics and the request log,
+// counting requests for Prometheus, and answering in JSON.
 package httpserve
 
 import (

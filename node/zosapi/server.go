@@ -18,6 +18,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/httpserve"
 	"github.com/grid4/grid4/node/zosapi/api"
 )
 
@@ -90,17 +91,9 @@ func New(c Config) (*Server, error) {
 	if c.Engine == nil || c.Keys == nil {
 		return nil, errors.New("zosapi: Config.Engine and Keys are required")
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Logger, c.Registry, c.Now = httpserve.Defaults(c.Logger, c.Registry, c.Now)
 	if c.Interfaces == nil {
 		c.Interfaces = SystemInterfaces{}
-	}
-	if c.Registry == nil {
-		c.Registry = prometheus.NewRegistry()
 	}
 	ac := c.Auth
 	ac.Keys, ac.Now, ac.Logger = c.Keys, c.Now, c.Logger
