@@ -1,0 +1,221 @@
+package contd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/node/internal/iproute"
+)
+
+// applets are the busybox programs the test root file systems offer.
+var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "dd", "hostname", "ls", "touch"}
+
+// needHost fails the test when the host lacks what make test installs
+// (runc, a static busybox), and skips it when not root: containers and
+// namespaces need root.
+func needHost(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("containers need root")
+	}
+	for _, tool := range []string{"runc", "ip", "blkid", "mkfs.ext4", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (make test-services installs it)", tool)
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatal("/bin/busybox is not installed (package busybox-static; make test-services installs it)")
+	}
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rootfs makes a root file system of the static busybox, with a web page
+// in /www.
+func rootfs(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "www", "tmp", "data"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := os.Open("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(filepath.Join(root, "bin", "busybox"), os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "www", "index.html"), []byte("served by a container\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// newService returns a salted service whose containers are stopped at
+// the end of the test.
+func newService(t *testing.T) *Service {
+	t.Helper()
+	needHost(t)
+	s, err := New(Config{Dir: t.TempDir(), Salt: fmt.Sprintf("t%x", rand.Uint64()), StopGrace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		list, _ := s.List(context.Background())
+		for _, st := range list {
+			if err := s.Stop(context.Background(), st.ID); err != nil {
+				t.Errorf("cleanup: stop %s: %v", st.ID, err)
+			}
+		}
+	})
+	return s
+}
+
+// spec is a container of a fresh busybox root running script.
+func spec(t *testing.T, id, script string) Spec {
+	t.Helper()
+	return Spec{ID: id, Root: rootfs(t), Args: []string{"/bin/sh", "-c", script}, Log: filepath.Join(t.TempDir(), "log")}
+}
+
+// lan is a bridge with a peer namespace on it at .2 of a /24.
+type lan struct {
+	bridge, peer string
+	subnet       netip.Prefix
+}
+
+func (l lan) addr(host byte) netip.Prefix {
+	a := l.subnet.Addr().As4()
+	a[3] = host
+	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}
+
+// newLAN makes a bridge and a peer namespace with unique names; both go
+// at the end of the test.
+func newLAN(t *testing.T) lan {
+	t.Helper()
+	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
+	l := lan{bridge: "t4b" + id, peer: "t4p-" + id, subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 211, byte(rand.IntN(256)), 0}), 24)}
+	veth := "t4p" + id
+	sh(t, "ip", "link", "add", "name", l.bridge, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", l.bridge).Run() })
+	sh(t, "ip", "netns", "add", l.peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.peer).Run() })
+	sh(t, "ip", "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", l.peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", veth).Run() })
+	sh(t, "ip", "link", "set", "dev", veth, "master", l.bridge, "up")
+	sh(t, "ip", "link", "set", "dev", l.bridge, "up")
+	sh(t, "ip", "-n", l.peer, "addr", "add", l.addr(2).String(), "dev", "eth0")
+	sh(t, "ip", "-n", l.peer, "link", "set", "dev", "eth0", "up")
+	return l
+}
+
+// fetch gets url from inside the peer namespace.
+func (l lan) fetch(url string) (string, error) {
+	out, err := exec.Command("ip", "netns", "exec", l.peer, "curl", "-sS", "--max-time", "2", url).CombinedOutput()
+	return string(out), err
+}
+
+// eventually retries f until it succeeds or the deadline passes (things a
+// container does after Start returns take their time).
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logHas waits until the log of sp contains want.
+func logHas(t *testing.T, sp Spec, want string) {
+	t.Helper()
+	eventually(t, "log "+sp.Log, func() error {
+		b, _ := os.ReadFile(sp.Log)
+		if !strings.Contains(string(b), want) {
+			return fmt.Errorf("no %q in %q", want, b)
+		}
+		return nil
+	})
+}
+
+func status(t *testing.T, s *Service, id string) State {
+	t.Helper()
+	st, err := s.State(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// cgroupControllers are the v1 hierarchies a container has a cgroup in.
+var cgroupControllers = []string{"memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio", "cpuset"}
+
+// assertGone checks that nothing of container id is left on the host.
+func assertGone(t *testing.T, s *Service, id string) {
+	t.Helper()
+	c := s.container(id)
+	if _, err := s.State(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("State after Stop: %v, want not_found", err)
+	}
+	if iproute.NetnsExists(c.netns) {
+		t.Errorf("namespace %s left", c.netns)
+	}
+	if iproute.LinkExists(c.name) {
+		t.Errorf("veth %s left", c.name)
+	}
+	for _, p := range []string{c.dir, filepath.Join(runtimeRoot(s.c.Dir), c.name)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+	dirs := []string{filepath.Join(cgroupRoot, s.cgroup(c))}
+	if !s.cg.v2 {
+		dirs = nil
+		for _, ctl := range cgroupControllers {
+			dirs = append(dirs, filepath.Join(cgroupRoot, ctl, s.cgroup(c)))
+		}
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left", d)
+		}
+	}
+}
