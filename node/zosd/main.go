@@ -1,9 +1,10 @@
 // Package zosd is the node daemon: it runs the modules of a Grid v4 node
-// (identityd, noded, location, powerd, registrar_gateway,
-// registrar_light), each as a `zosd run <module>` process or, when
-// configured, as goroutines, over a Redis bus (its own private
-// redis-server unless given one), restarts a module that dies, and shows
-// the node's state (`zosd status`). See docs/node.md.
+// (Modules: identityd, noded, storaged, flistd, location, powerd,
+// registrar_gateway, registrar_light, netlightd, provisiond, upgrader),
+// each as a `zosd run <module>` process or, when configured, as
+// goroutines, over a Redis bus (its own private redis-server unless given
+// one), restarts a module that dies, and shows the node's state (`zosd
+// status`). See docs/node.md.
 package zosd
 
 import (
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/logflag"
@@ -44,11 +46,11 @@ type Env struct {
 	Clock clock.Clock
 }
 
-const usageNode = `Usage:
+var usageNode = `Usage:
   zosd --registrar URL --farm ID [--data DIR] [--interface NAME] [--redis URL] [flags]
       run a node: its private Redis (unless --redis) and every module, restarting those that die
   zosd run MODULE [flags]
-      run one module (` + "identityd, noded, location, powerd, registrar_gateway, registrar_light, upgrader" + `) alone
+      run one module (` + strings.Join(Modules(), ", ") + `) alone
   zosd status [--data DIR] [-o text|json]
       show each module's state, the registration and the running version
   zosd version
