@@ -188,6 +188,23 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	tw.Flush()
 	fmt.Fprintln(w)
 
+	printRegistration(w, r, ago, in)
+	printUpgrade(w, r, ago, in)
+	if p := r.Power; p != nil {
+		if p.Health.Healthy {
+			fmt.Fprintf(w, "health        healthy; machine up %s\n", age(time.Duration(p.Uptime*float64(time.Second))))
+		} else {
+			fmt.Fprintf(w, "health        UNHEALTHY (uptime reports skipped): %s\n", p.Health.Reason())
+		}
+	} else {
+		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
+	}
+	printProvision(w, r)
+}
+
+// printRegistration writes registrar_light's state: the phase, what the
+// node registered and its periodic tasks.
+func printRegistration(w io.Writer, r Report, ago, in func(time.Time) string) {
 	if s := r.Registration; s != nil {
 		switch s.Phase {
 		case registrarlight.Done:
@@ -225,17 +242,6 @@ func printReport(w io.Writer, r Report, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "registration  no answer: %s\n", r.Errors[ModuleLight])
 	}
-	printUpgrade(w, r, ago, in)
-	if p := r.Power; p != nil {
-		if p.Health.Healthy {
-			fmt.Fprintf(w, "health        healthy; machine up %s\n", age(time.Duration(p.Uptime*float64(time.Second))))
-		} else {
-			fmt.Fprintf(w, "health        UNHEALTHY (uptime reports skipped): %s\n", p.Health.Reason())
-		}
-	} else {
-		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
-	}
-	printProvision(w, r)
 }
 
 // printProvision writes where zos-api-light listens and what the node
