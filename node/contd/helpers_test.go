@@ -20,15 +20,24 @@ import (
 // applets are the busybox programs the test root file systems offer.
 var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "dd", "hostname", "ls", "touch"}
 
+// testRuntime is the runtime the tests use: runc, or the one named by
+// GRID4_TEST_CONTD_RUNTIME (crun).
+func testRuntime() string {
+	if r := os.Getenv("GRID4_TEST_CONTD_RUNTIME"); r != "" {
+		return r
+	}
+	return DefaultRuntime
+}
+
 // needHost fails the test when the host lacks what make test installs
 // (runc, a static busybox), and skips it when not root: containers and
 // namespaces need root.
-func needHost(t *testing.T) {
+func needHost(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("containers need root")
 	}
-	for _, tool := range []string{"runc", "ip", "blkid", "mkfs.ext4", "curl"} {
+	for _, tool := range []string{testRuntime(), "ip", "blkid", "mkfs.ext4", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed (make test-services installs it)", tool)
 		}
@@ -38,7 +47,7 @@ func needHost(t *testing.T) {
 	}
 }
 
-func sh(t *testing.T, name string, args ...string) string {
+func sh(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -49,7 +58,7 @@ func sh(t *testing.T, name string, args ...string) string {
 
 // rootfs makes a root file system of the static busybox, with a web page
 // in /www.
-func rootfs(t *testing.T) string {
+func rootfs(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{"bin", "www", "tmp", "data"} {
@@ -85,10 +94,10 @@ func rootfs(t *testing.T) string {
 
 // newService returns a salted service whose containers are stopped at
 // the end of the test.
-func newService(t *testing.T) *Service {
+func newService(t testing.TB) *Service {
 	t.Helper()
 	needHost(t)
-	s, err := New(Config{Dir: t.TempDir(), Salt: fmt.Sprintf("t%x", rand.Uint64()), StopGrace: 2 * time.Second})
+	s, err := New(Config{Dir: t.TempDir(), Runtime: testRuntime(), Salt: fmt.Sprintf("t%x", rand.Uint64()), StopGrace: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +113,7 @@ func newService(t *testing.T) *Service {
 }
 
 // spec is a container of a fresh busybox root running script.
-func spec(t *testing.T, id, script string) Spec {
+func spec(t testing.TB, id, script string) Spec {
 	t.Helper()
 	return Spec{ID: id, Root: rootfs(t), Args: []string{"/bin/sh", "-c", script}, Log: filepath.Join(t.TempDir(), "log")}
 }
@@ -123,7 +132,7 @@ func (l lan) addr(host byte) netip.Prefix {
 
 // newLAN makes a bridge and a peer namespace with unique names; both go
 // at the end of the test.
-func newLAN(t *testing.T) lan {
+func newLAN(t testing.TB) lan {
 	t.Helper()
 	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
 	l := lan{bridge: "t4b" + id, peer: "t4p-" + id, subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 211, byte(rand.IntN(256)), 0}), 24)}
@@ -149,7 +158,7 @@ func (l lan) fetch(url string) (string, error) {
 
 // eventually retries f until it succeeds or the deadline passes (things a
 // container does after Start returns take their time).
-func eventually(t *testing.T, what string, f func() error) {
+func eventually(t testing.TB, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -165,7 +174,7 @@ func eventually(t *testing.T, what string, f func() error) {
 }
 
 // logHas waits until the log of sp contains want.
-func logHas(t *testing.T, sp Spec, want string) {
+func logHas(t testing.TB, sp Spec, want string) {
 	t.Helper()
 	eventually(t, "log "+sp.Log, func() error {
 		b, _ := os.ReadFile(sp.Log)
@@ -176,7 +185,7 @@ func logHas(t *testing.T, sp Spec, want string) {
 	})
 }
 
-func status(t *testing.T, s *Service, id string) State {
+func status(t testing.TB, s *Service, id string) State {
 	t.Helper()
 	st, err := s.State(context.Background(), id)
 	if err != nil {
@@ -189,7 +198,7 @@ func status(t *testing.T, s *Service, id string) State {
 var cgroupControllers = []string{"memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio", "cpuset"}
 
 // assertGone checks that nothing of container id is left on the host.
-func assertGone(t *testing.T, s *Service, id string) {
+func assertGone(t testing.TB, s *Service, id string) {
 	t.Helper()
 	c := s.container(id)
 	if _, err := s.State(context.Background(), id); !errors.Is(err, ErrNotFound) {

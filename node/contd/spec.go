@@ -11,6 +11,11 @@ import (
 // defaultPath is PATH when the Spec's environment has none.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// ociVersion is the runtime specification's version the configuration
+// claims: every field contd sets is in 1.0, and older runtimes refuse a
+// newer version than theirs (crun 1.8 of Debian 12 refuses 1.3.0).
+const ociVersion = "1.0.2"
+
 // cpuPeriod is the CFS period the CPU quota is given in (100 ms).
 const cpuPeriod = 100_000
 
@@ -62,7 +67,7 @@ func (s *Service) runtimeSpec(c container, sp Spec, sources []string, netns stri
 		cwd = "/"
 	}
 	rs := specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			Args: sp.Args, Env: env, Cwd: cwd,
 			Capabilities: &specs.LinuxCapabilities{
