@@ -289,6 +289,9 @@ func TestStartFailures(t *testing.T) {
 	if !errors.Is(err, ErrRuntime) || !strings.Contains(err.Error(), "no-such-program") {
 		t.Errorf("Start of a missing program: %v", err)
 	}
+	if b, _ := os.ReadFile(sp.Log); !strings.Contains(string(b), "no-such-program") {
+		t.Errorf("the log does not say why the container did not start: %q", b)
+	}
 	assertGone(t, s, sp.ID)
 
 	sp = spec(t, "1-1-lost", "true")
