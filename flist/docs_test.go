@@ -73,6 +73,17 @@ func TestDocExamples(t *testing.T) {
 	mustContain("release hash", st.Hash().String())
 	mustContain("signature", base64.StdEncoding.EncodeToString(st.Signature))
 	mustContain("public key", hex.EncodeToString(alice.Public().Key))
+	im := regexp.MustCompile("<!-- example: image -->\n```\n\\{\"entries\":\\[\\.\\.\\.\\]([^\n]*)\n```").FindStringSubmatch(md)
+	withImage := &Flist{Entries: []Entry{}, Image: &Image{
+		Entrypoint: []string{"/bin/busybox", "httpd", "-f", "-p", "80"}, Cmd: []string{"-h", "/www"},
+		Env: []string{"PATH=/bin"}, WorkingDir: "/www",
+	}}
+	if want := strings.TrimPrefix(string(withImage.Encode()), `{"entries":[]`); im == nil || im[1] != want {
+		t.Errorf("docs/flist.md image example: %q, want %s", im, want)
+	}
+	if MaxImageList != 1024 || MaxImageString != 32<<10 || MaxImageSize != 256<<10 {
+		t.Errorf("image limits changed: update docs/flist.md and this test")
+	}
 	if MaxBlockSize != 1_048_576 || MaxStoredBlockSize != 1_052_672 {
 		t.Errorf("block limits changed: update docs/flist.md and this test")
 	}

@@ -80,6 +80,10 @@ type Entry struct {
 type Flist struct {
 	// Entries are the directories, files and symlinks, sorted by path.
 	Entries []Entry
+	// Image is how to run the tree when it was built from a container
+	// image (entrypoint, environment, ...); nil for a plain package, whose
+	// document then has no "image" member.
+	Image *Image
 }
 
 // ID returns the identity of f: the SHA-256 of its canonical document.
@@ -127,6 +131,10 @@ func (f *Flist) Encode() []byte {
 	}
 	b.WriteString(`],"format":`)
 	writeString(&b, Format)
+	if f.Image != nil {
+		b.WriteString(`,"image":`)
+		encodeImage(&b, f.Image)
+	}
 	b.WriteByte('}')
 	return b.Bytes()
 }
@@ -173,16 +181,26 @@ func encodeEntry(b *bytes.Buffer, e *Entry) {
 	b.WriteByte('}')
 }
 
-// writeString writes s as a JSON string escaping only '"' and '\'. Valid
-// documents contain no control characters, so no other escape is ever
-// needed; that keeps the canonical form trivial to reproduce.
+// writeString writes s as a JSON string escaping '"' and '\', and control
+// characters (U+0001 to U+001F, U+007F) as \u00xx in lowercase hex. Paths
+// and targets contain no control characters, so for them the first two
+// are the only escapes; image strings may hold a tab or a newline. One
+// spelling per character keeps the canonical form trivial to reproduce.
 func writeString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
 			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		default:
+			b.WriteByte(c)
 		}
-		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
 }
@@ -193,6 +211,7 @@ func writeString(b *bytes.Buffer, s string) {
 type wireFlist struct {
 	Entries []wireEntry `json:"entries"`
 	Format  string      `json:"format"`
+	Image   *wireImage  `json:"image"`
 }
 
 type wireEntry struct {
@@ -244,6 +263,10 @@ func Parse(data []byte) (*Flist, error) {
 		}
 		f.Entries[i] = e
 	}
+	if w.Image != nil {
+		wi := w.Image
+		f.Image = &Image{Entrypoint: wi.Entrypoint, Cmd: wi.Cmd, Env: wi.Env, WorkingDir: wi.WorkingDir, User: wi.User}
+	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -256,11 +279,17 @@ func Parse(data []byte) (*Flist, error) {
 // Validate checks every rule of the format (docs/flist.md): paths clean,
 // relative and sorted; parents are directories listed earlier; modes and
 // sizes in range; blocks adding up to each file's size; symlink targets
-// relative and resolving inside the tree even through other symlinks.
-// Errors wrap ErrInvalid.
+// relative and resolving inside the tree even through other symlinks; the
+// image metadata, if any, within its limits (Image.Validate). Errors wrap
+// ErrInvalid.
 func (f *Flist) Validate() error {
 	if len(f.Entries) > MaxEntries {
 		return fmt.Errorf("%w: %d entries, limit %d", ErrInvalid, len(f.Entries), MaxEntries)
+	}
+	if f.Image != nil {
+		if err := f.Image.Validate(); err != nil {
+			return err
+		}
 	}
 	byPath := make(map[string]*Entry, len(f.Entries))
 	prev := ""

@@ -10,6 +10,7 @@ import (
 // Seeds: testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Add((&Flist{Entries: []Entry{dir("a"), file("a/b", "x"), link("l", "a/b")}}).Encode())
+	f.Add((&Flist{Entries: []Entry{file("b", "x")}, Image: &Image{Entrypoint: []string{"/b"}, Cmd: []string{"a\tb"}, Env: []string{"K=V"}, WorkingDir: "/", User: "1"}}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fl, err := Parse(data)
 		if err != nil {
