@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // BlockSink receives the blocks of a tree being built.
@@ -63,60 +59,26 @@ func (b Builder) Build(ctx context.Context, dir string, sink BlockSink) (*Flist,
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("flist: build: %s is not a directory", dir)
 	}
-	workers := b.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-
-	type job struct {
-		id   ID
-		data []byte
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	jobs := make(chan job, workers)
-	for range workers {
-		g.Go(func() error {
-			for j := range jobs {
-				if err := sink.PutBlock(gctx, j.id, EncodeBlock(j.data)); err != nil {
-					return fmt.Errorf("flist: storing block %s: %w", j.id, err)
-				}
-			}
-			return nil
-		})
-	}
-
+	cut := NewCutter(ctx, sink, b.Workers)
 	var entries []Entry
-	seen := make(map[ID]bool)
 	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := gctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if p == root {
 			return nil
 		}
-		e, err := b.entry(gctx, root, p, d, func(id ID, data []byte) error {
-			if seen[id] {
-				return nil
-			}
-			seen[id] = true
-			select {
-			case jobs <- job{id: id, data: data}:
-				return nil
-			case <-gctx.Done():
-				return context.Cause(gctx)
-			}
-		})
+		e, err := b.entry(root, p, d, cut)
 		if err != nil {
 			return err
 		}
 		entries = append(entries, e)
 		return nil
 	})
-	close(jobs)
-	if err := g.Wait(); err != nil {
+	if err := cut.Wait(); err != nil {
 		return nil, err
 	}
 	if walkErr != nil {
@@ -133,9 +95,9 @@ func (b Builder) Build(ctx context.Context, dir string, sink BlockSink) (*Flist,
 	return f, nil
 }
 
-// entry describes the file at p (d, below root) and hands each block of a
-// regular file to put.
-func (b Builder) entry(ctx context.Context, root, p string, d fs.DirEntry, put func(ID, []byte) error) (Entry, error) {
+// entry describes the file at p (d, below root), cutting a regular file's
+// content with cut.
+func (b Builder) entry(root, p string, d fs.DirEntry, cut *Cutter) (Entry, error) {
 	rel, err := filepath.Rel(root, p)
 	if err != nil {
 		return Entry{}, err
@@ -158,47 +120,19 @@ func (b Builder) entry(ctx context.Context, root, p string, d fs.DirEntry, put f
 		}
 	case t.IsRegular():
 		e.Type, e.Mode = TypeFile, info.Mode().Perm()
-		if e.Blocks, e.Size, err = readBlocks(ctx, p, put); err != nil {
+		f, err := os.Open(p)
+		if err != nil {
+			return Entry{}, err
+		}
+		e.Blocks, e.Size, err = cut.Cut(f)
+		f.Close()
+		if err != nil {
 			return Entry{}, err
 		}
 	default:
 		return Entry{}, fmt.Errorf("%w: %s is a %s", ErrUnsupportedFile, p, describeType(t))
 	}
 	return e, nil
-}
-
-// readBlocks cuts the file at p into blocks, calling put with each block's
-// ID and a copy of its bytes.
-func readBlocks(ctx context.Context, p string, put func(ID, []byte) error) ([]BlockRef, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	blocks := []BlockRef{}
-	var size int64
-	buf := make([]byte, MaxBlockSize)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		n, err := io.ReadFull(f, buf)
-		if n > 0 {
-			data := slices.Clone(buf[:n])
-			id := Sum(data)
-			if err := put(id, data); err != nil {
-				return nil, 0, err
-			}
-			blocks = append(blocks, BlockRef{ID: id, Size: int64(n)})
-			size += int64(n)
-		}
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			return blocks, size, nil
-		case err != nil:
-			return nil, 0, err
-		}
-	}
 }
 
 func describeType(t fs.FileMode) string {
