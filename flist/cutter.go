@@ -64,7 +64,7 @@ func (c *Cutter) Cut(r io.Reader) ([]BlockRef, int64, error) {
 		if err := c.ctx.Err(); err != nil {
 			return nil, 0, context.Cause(c.ctx)
 		}
-		n, err := io.ReadFull(r, c.buf)
+		n, err := fill(r, c.buf)
 		if n > 0 {
 			data := c.buf[:n]
 			id := Sum(data)
@@ -80,12 +80,28 @@ func (c *Cutter) Cut(r io.Reader) ([]BlockRef, int64, error) {
 			size += int64(n)
 		}
 		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
+		case err == io.EOF:
 			return blocks, size, nil
 		case err != nil:
 			return nil, 0, err
 		}
 	}
+}
+
+// fill reads into buf until it is full or r ends (io.EOF, possibly with
+// n > 0). Unlike io.ReadFull it passes on every other error as is: a
+// reader's io.ErrUnexpectedEOF (a truncated tar entry) is a failure, not
+// the end of the content.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Wait ends the cutting (no Cut after it) and waits until every block has

@@ -19,8 +19,7 @@ var discard = flist.BlockSinkFunc(func(context.Context, flist.ID, []byte) error 
 // FuzzLayer converts images whose second layer is arbitrary tar bytes, on
 // top of a first layer with symlinks to climb through. Convert must never
 // panic, and whatever it accepts must be a valid flist (paths inside the
-// root, symlinks resolving inside the tree). Seeds:
-// testdata/fuzz/FuzzLayer.
+// root, symlinks resolving inside the tree).
 func FuzzLayer(f *testing.F) {
 	for _, entries := range [][]ocitest.Entry{
 		{{Path: "a/b", File: ocitest.Text("x", 0o644)}, {Path: "a/.wh.b", File: ocitest.Whiteout()}},
@@ -63,8 +62,7 @@ func FuzzLayer(f *testing.F) {
 }
 
 // FuzzArchive converts arbitrary archive files (seeded with small archives
-// of each format): no panic, and a valid flist when it succeeds. Seeds:
-// testdata/fuzz/FuzzArchive.
+// of each format): no panic, and a valid flist when it succeeds.
 func FuzzArchive(f *testing.F) {
 	img := ocitest.Image{Name: "a:1", Layers: []ocitest.Layer{{"a": ocitest.Text("a", 0o755), "l": ocitest.Symlink("/a")}}, Config: ocitest.Config{Cmd: []string{"/a"}}}
 	for _, format := range []ocitest.Format{ocitest.DockerSave, ocitest.OCIArchive} {
