@@ -424,10 +424,12 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 			}
-			if ok, wait := s.ipLimit.allow(ipKey(s.clientIP(r))); !ok {
-				s.metrics.rateLimited.WithLabelValues("ip").Inc()
-				writeHTTPError(w, tooManyRequests("IP address", wait))
-				return
+			if s.ipLimit != nil {
+				if ok, wait := s.ipLimit.allow(ipKey(s.requestIP(w, r))); !ok {
+					s.metrics.rateLimited.WithLabelValues("ip").Inc()
+					writeHTTPError(w, tooManyRequests("IP address", wait))
+					return
+				}
 			}
 		}
 		switch {
@@ -441,10 +443,12 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 				auth.WriteError(w, err)
 				return
 			}
-			if ok, wait := s.twinLim.allow(strconv.FormatUint(c.TwinID, 10)); !ok {
-				s.metrics.rateLimited.WithLabelValues("twin").Inc()
-				writeHTTPError(w, tooManyRequests("twin", wait))
-				return
+			if s.twinLim != nil {
+				if ok, wait := s.twinLim.allow(strconv.FormatUint(c.TwinID, 10)); !ok {
+					s.metrics.rateLimited.WithLabelValues("twin").Inc()
+					writeHTTPError(w, tooManyRequests("twin", wait))
+					return
+				}
 			}
 			r = r.WithContext(auth.WithCaller(r.Context(), c))
 			if sw, ok := w.(*statusWriter); ok {
@@ -499,6 +503,20 @@ func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// requestIP is clientIP, found once per request: the rate limit and the
+// log record both need it. w is the request's *statusWriter, where it is
+// kept.
+func (s *Server) requestIP(w http.ResponseWriter, r *http.Request) netip.Addr {
+	sw, ok := w.(*statusWriter)
+	if !ok {
+		return s.clientIP(r)
+	}
+	if !sw.ipKnown {
+		sw.ip, sw.ipKnown = s.clientIP(r), true
+	}
+	return sw.ip
 }
 
 // clientIP is the peer address, or for a trusted proxy the right-most
@@ -556,7 +574,7 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 		slog.Int("status", rec.Status()),
 		slog.Int64("bytes", rec.Bytes()),
 		slog.Duration("duration", d),
-		slog.String("remote", s.clientIP(r).String()),
+		slog.String("remote", s.requestIP(rec, r).String()),
 	}
 	if rec.twin != 0 {
 		attrs = append(attrs, slog.Uint64("twin", rec.twin))
@@ -568,7 +586,9 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 // twin that signed it.
 type statusWriter struct {
 	httpserve.Recorder
-	twin uint64
+	twin    uint64
+	ip      netip.Addr // see requestIP
+	ipKnown bool
 }
 
 // Ops routes.

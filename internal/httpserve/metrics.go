@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,23 @@ func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 type RequestMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// children holds the counter and histogram of each route and code
+	// seen (a routeCode's *routeChildren): the vectors' own lookup hashes
+	// the label values on every request. Routes and codes are few (a
+	// server's route table), so the map stays small.
+	children sync.Map
+}
+
+// routeCode is the key of RequestMetrics.children.
+type routeCode struct {
+	route string
+	code  int
+}
+
+// routeChildren are the collectors of one route and code.
+type routeChildren struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewRequestMetrics makes the collectors, duration buckets in seconds, and
@@ -61,9 +79,18 @@ func NewRequestMetrics(reg prometheus.Registerer, namespace string, buckets []fl
 
 // Observe counts one request of route answered with code after d.
 func (m *RequestMetrics) Observe(route string, code int, d time.Duration) {
-	c := strconv.Itoa(code)
-	m.requests.WithLabelValues(route, c).Inc()
-	m.duration.WithLabelValues(route, c).Observe(d.Seconds())
+	k := routeCode{route, code}
+	c, ok := m.children.Load(k)
+	if !ok {
+		label := strconv.Itoa(code)
+		c, _ = m.children.LoadOrStore(k, &routeChildren{
+			count:    m.requests.WithLabelValues(route, label),
+			duration: m.duration.WithLabelValues(route, label),
+		})
+	}
+	rc := c.(*routeChildren)
+	rc.count.Inc()
+	rc.duration.Observe(d.Seconds())
 }
 
 // Register registers every collector on reg, stopping at the first error
