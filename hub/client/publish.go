@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sync/atomic"
 
@@ -11,15 +12,18 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/hub/api"
+	"github.com/grid4/grid4/oci"
 )
 
-// PublishOptions tune PublishDir.
+// PublishOptions tune PublishDir and PublishImage.
 type PublishOptions struct {
 	// KeepMtimes records modification times in the flist (off: the same
 	// tree always gives the same flist).
 	KeepMtimes bool
 	// ScratchDir is where blocks wait for upload ("": the system's
-	// temporary directory). It needs room for the tree's compressed size.
+	// temporary directory). It needs room for the tree's compressed size
+	// (and, for PublishImage, a gzip-compressed archive's uncompressed
+	// size).
 	ScratchDir string
 	// Uploads is how many blocks are uploaded at once (0: 4).
 	Uploads int
@@ -37,7 +41,7 @@ type Progress interface {
 	Add(n int64)
 }
 
-// PublishResult says what PublishDir did.
+// PublishResult says what PublishDir or PublishImage did.
 type PublishResult struct {
 	// Info is the flist as the hub named it.
 	Info api.FlistInfo
@@ -49,12 +53,50 @@ type PublishResult struct {
 	Uploaded int
 	// UploadedBytes is the stored size of the uploaded blocks.
 	UploadedBytes int64
+	// Image is what PublishImage read from the archive (nil for
+	// PublishDir).
+	Image *oci.Result
 }
 
 // PublishDir builds an flist of dir and publishes it as name in
 // publisher/repo: it asks the hub which blocks it lacks, uploads only
 // those, then uploads the document. c must be signed (AsPublisher).
 func (c *Client) PublishDir(ctx context.Context, publisher, repo, name, dir string, opts PublishOptions) (PublishResult, error) {
+	return c.publish(ctx, publisher, repo, name, opts, func(store *flist.DirStore) (*flist.Flist, error) {
+		return flist.Builder{KeepMtimes: opts.KeepMtimes}.Build(ctx, dir, store)
+	})
+}
+
+// PublishImage converts the container image archive at archive (a `docker
+// save` tar, an OCI image layout directory or tar: oci.Convert with img,
+// whose KeepMtimes and TempDir come from opts) and publishes it as name in
+// publisher/repo, like PublishDir: blocks the hub has — layers shared with
+// images published before — are not uploaded again. Result.Image says
+// what was read, with the notes on what the flist does not keep.
+func (c *Client) PublishImage(ctx context.Context, publisher, repo, name, archive string, img oci.Options, opts PublishOptions) (PublishResult, error) {
+	var conv *oci.Result
+	res, err := c.publish(ctx, publisher, repo, name, opts, func(store *flist.DirStore) (*flist.Flist, error) {
+		img.KeepMtimes, img.TempDir = opts.KeepMtimes, opts.ScratchDir
+		var err error
+		if conv, err = oci.Convert(ctx, archive, store, img); err != nil {
+			return nil, err
+		}
+		return conv.Flist, nil
+	})
+	res.Image = conv
+	return res, err
+}
+
+// FlistURL is the address of the flist published as name in
+// publisher/repo, the form a deployment names a machine's image by (the
+// node resolves the name when it mounts it).
+func (c *Client) FlistURL(publisher, repo, name string) string {
+	return c.URL() + repoPath(publisher, repo) + "/flists/" + url.PathEscape(name)
+}
+
+// publish builds an flist with build into a scratch block store, asks the
+// hub which of its blocks it lacks, uploads those and the document.
+func (c *Client) publish(ctx context.Context, publisher, repo, name string, opts PublishOptions, build func(*flist.DirStore) (*flist.Flist, error)) (PublishResult, error) {
 	for _, n := range []string{publisher, repo, name} {
 		if err := flist.ValidName(n); err != nil {
 			return PublishResult{}, err
@@ -70,7 +112,7 @@ func (c *Client) PublishDir(ctx context.Context, publisher, repo, name, dir stri
 		return PublishResult{}, err
 	}
 	store.NoSync = true
-	f, err := flist.Builder{KeepMtimes: opts.KeepMtimes}.Build(ctx, dir, store)
+	f, err := build(store)
 	if err != nil {
 		return PublishResult{}, err
 	}
