@@ -186,14 +186,16 @@ func newHubCommand(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hub",
 		Short: "Publish flists, tags and links to a hub, and list them",
-		Long: `Publish packages (flists) to a grid4 hub, group them into signed tags
-(releases) and point links at tags; list what a hub holds.
+		Long: `Publish packages (flists, from a directory or a container image archive) to
+a grid4 hub, group them into signed tags (releases) and point links at tags;
+list what a hub holds.
 
 A repository is PUBLISHER/REPO. Publishing needs the identity of the publisher
 (the key the hub is configured with for that name): --mnemonic-file PATH,
 --seed-file PATH or $` + MnemonicEnv + `. Reading needs none.`,
 		Example: `  gridctl hub publish tf/zos containerd ./build/containerd --mnemonic-file ~/.grid/publisher
   gridctl hub publish tf/zos zos ./build/zos --mnemonic-file ~/.grid/publisher
+  gridctl hub push-image tf/apps web web.tar --mnemonic-file ~/.grid/publisher
   gridctl hub tag tf/zos v4.1.2 --dep containerd --zos zos --mnemonic-file ~/.grid/publisher
   gridctl hub link tf/zos production v4.1.2 --mnemonic-file ~/.grid/publisher
   gridctl hub ls tf/zos:production`,
@@ -201,7 +203,7 @@ A repository is PUBLISHER/REPO. Publishing needs the identity of the publisher
 		RunE: showHelp,
 	}
 	flags.register(cmd)
-	cmd.AddCommand(newHubPublishCommand(env, &flags), newHubTagCommand(env, &flags), newHubLinkCommand(env, &flags), newHubLsCommand(env, &flags))
+	cmd.AddCommand(newHubPublishCommand(env, &flags), newHubPushImageCommand(env, &flags), newHubTagCommand(env, &flags), newHubLinkCommand(env, &flags), newHubLsCommand(env, &flags))
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -66,7 +67,14 @@ func newHubE2E(t *testing.T) *hubE2E {
 // run runs gridctl with GRID_HUB set and extra environment.
 func (e *hubE2E) run(env []string, args ...string) proc {
 	e.t.Helper()
+	return e.runWith(nil, env, args...)
+}
+
+// runWith is run with stdin as the standard input.
+func (e *hubE2E) runWith(stdin io.Reader, env []string, args ...string) proc {
+	e.t.Helper()
 	cmd := exec.Command(gridctlBin, args...)
+	cmd.Stdin = stdin
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), HubEnv + "=" + e.url, "TMPDIR=" + e.dir}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -83,7 +91,12 @@ func (e *hubE2E) run(env []string, args ...string) proc {
 
 func (e *hubE2E) ok(env []string, args ...string) proc {
 	e.t.Helper()
-	p := e.run(env, args...)
+	return e.okWith(nil, env, args...)
+}
+
+func (e *hubE2E) okWith(stdin io.Reader, env []string, args ...string) proc {
+	e.t.Helper()
+	p := e.runWith(stdin, env, args...)
 	if p.code != 0 {
 		e.t.Fatalf("gridctl %s: exit %d\nstderr: %s\nstdout: %s", strings.Join(args, " "), p.code, p.stderr, p.stdout)
 	}
