@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Block codecs: the first byte of a stored block says how the rest is
@@ -23,17 +24,26 @@ const (
 // the margin lets other encoders' DEFLATE overhead through.
 const MaxStoredBlockSize = MaxBlockSize + 4096
 
+// deflaters keeps DEFLATE compressors for reuse: making one allocates and
+// clears about a megabyte, more than compressing a small block costs.
+var deflaters = sync.Pool{New: func() any {
+	// NewWriter only fails for a bad level.
+	w, _ := flate.NewWriter(io.Discard, flate.DefaultCompression)
+	return w
+}}
+
 // EncodeBlock returns the stored form of a block: DEFLATE-compressed when
 // that is smaller, raw otherwise. data must be 1 to MaxBlockSize bytes.
 func EncodeBlock(data []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(data)/2 + 64)
 	b.WriteByte(CodecDeflate)
-	// NewWriter only fails for a bad level, and writes to a bytes.Buffer
-	// cannot fail.
-	w, _ := flate.NewWriter(&b, flate.DefaultCompression)
+	w := deflaters.Get().(*flate.Writer)
+	w.Reset(&b)
+	// Writes to a bytes.Buffer cannot fail.
 	_, _ = w.Write(data)
 	_ = w.Close()
+	deflaters.Put(w)
 	if b.Len() < len(data)+1 {
 		return b.Bytes()
 	}
