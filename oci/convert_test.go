@@ -597,3 +597,42 @@ func TestMaterialize(t *testing.T) {
 		t.Fatalf("bin/sh -> %q", target)
 	}
 }
+
+// TestDocker25Save reads what `docker save` writes since Docker 25: an OCI
+// layout plus a manifest.json naming blobs/sha256/ files, whose names are
+// then checked as digests too.
+func TestDocker25Save(t *testing.T) {
+	dir := ocitest.Archive(t, t.TempDir(), ocitest.Image{
+		Format: ocitest.OCILayout, Name: "app:1",
+		Layers: []ocitest.Layer{{"app": ocitest.Text("v1", 0o755)}},
+		Config: ocitest.Config{Cmd: []string{"/app"}},
+	})
+	var index struct{ Manifests []struct{ Digest string } }
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+	_ = json.Unmarshal(data, &index)
+	data, _ = os.ReadFile(filepath.Join(dir, "blobs/sha256", strings.TrimPrefix(index.Manifests[0].Digest, "sha256:")))
+	_ = json.Unmarshal(data, &m)
+	blob := func(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }
+	manifest := fmt.Sprintf(`[{"Config":%q,"RepoTags":["app:1"],"Layers":[%q]}]`, blob(m.Config.Digest), blob(m.Layers[0].Digest))
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, tree := convert(t, dir, oci.Options{})
+	if res.Format != oci.FormatDockerSave || tree["app"] != "file 755 v1" || res.Layers[0].Digest != m.Layers[0].Digest || res.Flist.Image.Cmd[0] != "/app" {
+		t.Fatalf("%+v %v", res, tree)
+	}
+	// The layer blob's name is its digest: a changed blob is caught by it
+	// (before the diff_id).
+	layer := filepath.Join(dir, blob(m.Layers[0].Digest))
+	data, _ = os.ReadFile(layer)
+	if err := os.WriteFile(layer, append(data, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tryConvert(t, dir, oci.Options{}); !errors.Is(err, oci.ErrDigestMismatch) || !strings.Contains(err.Error(), "layer 1 (blobs/sha256/") {
+		t.Fatalf("damaged: %v", err)
+	}
+}
