@@ -27,9 +27,16 @@ func (s *Server) reportUptime(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ownNode(r, id); err != nil {
 		return err
 	}
-	var rep api.UptimeReport
-	if err := decodeBody(r, &rep); err != nil {
+	data, err := readBody(r)
+	if err != nil {
 		return err
+	}
+	rep, ok := parseUptimeReport(data)
+	if !ok {
+		rep = api.UptimeReport{}
+		if err := decodeJSON(data, &rep); err != nil {
+			return err
+		}
 	}
 	now := s.now()
 	switch {
@@ -125,4 +132,116 @@ func parseTimeParam(q url.Values, name string, def time.Time) (time.Time, error)
 		return time.Time{}, invalid(name, "%q: want RFC 3339 (2025-01-02T15:04:05Z) or unix seconds", v)
 	}
 	return t, nil
+}
+
+// parseUptimeReport reads the body every node sends,
+// {"uptime":N,"timestamp":N} (the members in either order, white space
+// wherever JSON allows it, both integers from 0 to maxInteger), without
+// the general decoder, whose two passes cost more than the rest of the
+// handler's own work. Any other text, valid or not, it leaves to
+// decodeJSON (false), which takes the same values from this one and
+// words the refusals.
+func parseUptimeReport(data []byte) (api.UptimeReport, bool) {
+	var (
+		rep            api.UptimeReport
+		sawUp, sawTime bool
+	)
+	p := jsonScan{data: data}
+	if !p.byte('{') {
+		return rep, false
+	}
+	for i := range 2 {
+		if i == 1 && !p.byte(',') {
+			return rep, false
+		}
+		name, ok := p.name()
+		if !ok || !p.byte(':') {
+			return rep, false
+		}
+		n, ok := p.integer()
+		if !ok {
+			return rep, false
+		}
+		switch {
+		case string(name) == "uptime" && !sawUp:
+			rep.Uptime, sawUp = n, true
+		case string(name) == "timestamp" && !sawTime:
+			rep.Timestamp, sawTime = int64(n), true
+		default:
+			return rep, false
+		}
+	}
+	if !p.byte('}') {
+		return rep, false
+	}
+	p.space()
+	return rep, p.i == len(p.data)
+}
+
+// jsonScan reads the few JSON shapes parseUptimeReport takes.
+type jsonScan struct {
+	data []byte
+	i    int
+}
+
+// space skips JSON white space.
+func (p *jsonScan) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte reads c after white space.
+func (p *jsonScan) byte(c byte) bool {
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// name reads a member name of lower-case letters without escapes.
+func (p *jsonScan) name() ([]byte, bool) {
+	if !p.byte('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.data) && p.data[p.i] >= 'a' && p.data[p.i] <= 'z' {
+		p.i++
+	}
+	if p.i == len(p.data) || p.data[p.i] != '"' {
+		return nil, false
+	}
+	p.i++
+	return p.data[start : p.i-1], true
+}
+
+// integer reads 0 or digits without a leading zero, up to maxInteger, not
+// followed by a fraction or an exponent.
+func (p *jsonScan) integer() (uint64, bool) {
+	p.space()
+	start := p.i
+	var n uint64
+	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		d := uint64(p.data[p.i] - '0')
+		if n > (maxInteger-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+		p.i++
+	}
+	digits := p.i - start
+	if digits == 0 || (digits > 1 && p.data[start] == '0') {
+		return 0, false
+	}
+	if p.i < len(p.data) && (p.data[p.i] == '.' || p.data[p.i] == 'e' || p.data[p.i] == 'E') {
+		return 0, false
+	}
+	return n, true
 }
