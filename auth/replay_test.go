@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -118,6 +119,65 @@ func TestPolicyLegacyOnce(t *testing.T) {
 	c := e.client(kp, 1, false, nil)
 	wantStatus(t, doReq(t, c, "PUT", url+"/zos/version", []byte(`{}`)), http.StatusOK, "")
 	wantStatus(t, doReq(t, c, "PUT", url+"/zos/version", []byte(`{}`)), http.StatusOK, "")
+}
+
+// TestPolicyDeferNonce: the route keeps the record itself, after its own
+// checks; a replay of a kept request is refused in the verifier's words,
+// a request the route refused before keeping it is refused again the
+// same way, and LegacyOnce is kept by the verifier whatever the policy.
+func TestPolicyDeferNonce(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LegacyReplayGuard = true })
+	kp := mustKey(t, keys.Ed25519)
+	e.db.add(4, kp)
+	route := func(p Policy) string {
+		return newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := e.v.VerifyPolicy(r, p)
+			if err != nil {
+				WriteError(w, err)
+				return
+			}
+			if b, _ := io.ReadAll(r.Body); string(b) == "refuse" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"error":"refused by the route"}` + "\n"))
+				return
+			}
+			if c.Nonce != nil {
+				if err := e.nonce.UseNonce(r.Context(), c.Nonce.KeyID, c.Nonce.Value, c.Nonce.Expires); errors.Is(err, ErrReplay) {
+					WriteError(w, c.Nonce.Replay())
+					return
+				}
+			}
+			echoHandler(w, r.WithContext(WithCaller(r.Context(), c)))
+		}))
+	}
+	deferred := route(Policy{DeferNonce: true})
+	for _, legacy := range []bool{false, true} {
+		var caps []captured
+		c := e.client(kp, 4, legacy, recorder(e.srv.Client().Transport, &caps, nil))
+		wantStatus(t, doReq(t, c, "POST", deferred+"/r", []byte("refuse")), http.StatusBadRequest, "")
+		wantStatus(t, e.replay(t, caps[0]), http.StatusBadRequest, "")
+		wantStatus(t, doReq(t, c, "POST", deferred+"/r", []byte("write")), http.StatusOK, "")
+		want := "already used by keyid"
+		if legacy {
+			want = "already accepted"
+		}
+		wantStatus(t, e.replay(t, caps[1]), http.StatusUnauthorized, want)
+	}
+	if n := e.nonce.Len(); n != 2 {
+		t.Fatalf("%d records kept, want 2 (one per scheme)", n)
+	}
+	// LegacyOnce: kept by the verifier, nothing left to the route.
+	once := route(Policy{DeferNonce: true, LegacyOnce: true})
+	xauth, err := SignLegacy(kp, 4, e.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{http.StatusBadRequest, http.StatusUnauthorized} {
+		req, _ := http.NewRequest("POST", once+"/r", strings.NewReader("refuse"))
+		req.Header.Set(HeaderXAuth, xauth)
+		wantStatus(t, send(t, e.srv.Client(), req), want, []string{"", "already used"}[i])
+	}
 }
 
 func TestPolicyNoLegacy(t *testing.T) {

@@ -53,6 +53,64 @@ type Caller struct {
 	Scheme keys.Scheme
 	// Method is MethodV2 or MethodLegacy.
 	Method string
+	// Nonce, under Policy.DeferNonce, is the record the route must keep
+	// against replay with its write (nil: none to keep).
+	Nonce *Nonce
+}
+
+// Nonce is what a request is recorded under against replay, in the
+// Config.Nonces store: the nonce of a signed request v2 under its keyid,
+// or the fingerprint of a legacy X-Auth request under its twin.
+type Nonce struct {
+	KeyID, Value string
+	// Expires is when the record may go: the request no longer verifies
+	// then.
+	Expires time.Time
+	kind    nonceKind
+}
+
+// nonceKind is what a Nonce records, for the words of its refusal.
+type nonceKind int
+
+const (
+	nonceV2         nonceKind = iota // the nonce of a signed request v2
+	nonceLegacy                      // an X-Auth request (method, path, body)
+	nonceLegacyOnce                  // an X-Auth challenge (LegacyOnce)
+)
+
+// Replay is the refusal of a request whose nonce was recorded before, as
+// the verifier itself refuses it (wrapping ErrReplay).
+func (n *Nonce) Replay() error {
+	switch n.kind {
+	case nonceLegacy:
+		return fmt.Errorf("%w: this X-Auth request was already accepted; sign each request anew", ErrReplay)
+	case nonceLegacyOnce:
+		return fmt.Errorf("%w: this X-Auth challenge was already used on a route that takes each once; sign each request anew", ErrReplay)
+	}
+	return fmt.Errorf("%w: nonce %q already used by keyid %s", ErrReplay, n.Value, n.KeyID)
+}
+
+// use records n in the nonce store.
+func (v *Verifier) use(ctx context.Context, n *Nonce) error {
+	if err := v.c.Nonces.UseNonce(ctx, n.KeyID, n.Value, n.Expires); err != nil {
+		if errors.Is(err, ErrReplay) {
+			return n.Replay()
+		}
+		return fmt.Errorf("auth: nonce store: %w", err)
+	}
+	return nil
+}
+
+// record records n now, or under p.DeferNonce puts it in c for the route.
+func (v *Verifier) record(ctx context.Context, p Policy, c Caller, n *Nonce) (Caller, error) {
+	if p.DeferNonce {
+		c.Nonce = n
+		return c, nil
+	}
+	if err := v.use(ctx, n); err != nil {
+		return Caller{}, err
+	}
+	return c, nil
 }
 
 type callerKey struct{}
@@ -158,6 +216,12 @@ type Policy struct {
 	// no nonce and no legacy request: for safe methods on routes that need
 	// no credentials, where a replay gains nothing.
 	ReadOnly bool
+	// DeferNonce leaves the request's record against replay to the route
+	// (Caller.Nonce), which keeps it in the nonce store with its own write,
+	// in one round trip, and answers Nonce.Replay when it was kept before.
+	// A request refused before that write is not recorded, so its replay
+	// is refused the same way. It does not apply to LegacyOnce.
+	DeferNonce bool
 }
 
 // Verify authenticates r: signed requests v2 when Signature-Input is
@@ -246,22 +310,19 @@ func legacyFingerprint(h LegacyHeader, method, path string, body []byte) []byte 
 	return f.Sum(nil)
 }
 
-// useLegacy records a legacy request under key in the nonce store until the
-// window has passed, refusing it with ErrReplay when it was recorded
-// before.
-func (v *Verifier) useLegacy(r *http.Request, h LegacyHeader, space string, key []byte) error {
-	keep := time.Unix(h.Timestamp, 0).Add(v.c.LegacyWindow + time.Second)
-	keyID := space + strconv.FormatUint(h.TwinID, 10)
-	if err := v.c.Nonces.UseNonce(r.Context(), keyID, hex.EncodeToString(key), keep); err != nil {
-		if errors.Is(err, ErrReplay) {
-			if space == "x-auth-once:" {
-				return fmt.Errorf("%w: this X-Auth challenge was already used on a route that takes each once; sign each request anew", ErrReplay)
-			}
-			return fmt.Errorf("%w: this X-Auth request was already accepted; sign each request anew", ErrReplay)
-		}
-		return fmt.Errorf("auth: legacy replay guard: %w", err)
+// legacyNonce is the record of a legacy request under key until the
+// window has passed.
+func (v *Verifier) legacyNonce(h LegacyHeader, space string, key []byte) *Nonce {
+	n := &Nonce{
+		KeyID:   space + strconv.FormatUint(h.TwinID, 10),
+		Value:   hex.EncodeToString(key),
+		Expires: time.Unix(h.Timestamp, 0).Add(v.c.LegacyWindow + time.Second),
+		kind:    nonceLegacy,
 	}
-	return nil
+	if space == "x-auth-once:" {
+		n.kind = nonceLegacyOnce
+	}
+	return n
 }
 
 func (v *Verifier) verifyLegacy(r *http.Request, p Policy) (Caller, error) {
@@ -286,20 +347,19 @@ func (v *Verifier) verifyLegacy(r *http.Request, p Policy) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
+	c := Caller{TwinID: h.TwinID, Scheme: scheme, Method: MethodLegacy}
 	switch {
 	case p.ReadOnly:
 	case p.LegacyOnce:
 		// Once per challenge (twin and second) on these routes, whatever
 		// the method, target and body: X-Auth signs none of them.
-		if err := v.useLegacy(r, h, "x-auth-once:", h.Challenge); err != nil {
+		if err := v.use(r.Context(), v.legacyNonce(h, "x-auth-once:", h.Challenge)); err != nil {
 			return Caller{}, err
 		}
 	case v.c.LegacyReplayGuard:
-		if err := v.useLegacy(r, h, "x-auth:", legacyFingerprint(h, r.Method, r.URL.Path, body)); err != nil {
-			return Caller{}, err
-		}
+		return v.record(r.Context(), p, c, v.legacyNonce(h, "x-auth:", legacyFingerprint(h, r.Method, r.URL.Path, body)))
 	}
-	return Caller{TwinID: h.TwinID, Scheme: scheme, Method: MethodLegacy}, nil
+	return c, nil
 }
 
 // joinedField returns all lines of a field joined as RFC 9110 allows.
@@ -465,15 +525,14 @@ func (v *Verifier) verifyV2(r *http.Request, p Policy) (Caller, error) {
 		return Caller{}, err
 	}
 
+	c := Caller{TwinID: s.twinID, Scheme: keys.Scheme(s.alg), Method: MethodV2}
 	if p.ReadOnly {
-		return Caller{TwinID: s.twinID, Scheme: keys.Scheme(s.alg), Method: MethodV2}, nil
+		return c, nil
 	}
-	keep := s.expire.Add(v.c.ClockSkew)
-	if err := v.c.Nonces.UseNonce(r.Context(), s.keyID, s.nonce, keep); err != nil {
-		if errors.Is(err, ErrReplay) {
-			return Caller{}, fmt.Errorf("%w: nonce %q already used by keyid %s", ErrReplay, s.nonce, s.keyID)
-		}
-		return Caller{}, fmt.Errorf("auth: nonce store: %w", err)
-	}
-	return Caller{TwinID: s.twinID, Scheme: keys.Scheme(s.alg), Method: MethodV2}, nil
+	return v.record(r.Context(), p, c, &Nonce{
+		KeyID:   s.keyID,
+		Value:   s.nonce,
+		Expires: s.expire.Add(v.c.ClockSkew),
+		kind:    nonceV2,
+	})
 }

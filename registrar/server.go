@@ -258,7 +258,10 @@ type route struct {
 	// ops routes live at the root, are not rate limited and are logged at
 	// debug level.
 	ops bool
-	h   handlerFunc
+	// deferNonce: the handler keeps the signed request's nonce with its
+	// write (auth.Policy.DeferNonce), saving a round trip to the store.
+	deferNonce bool
+	h          handlerFunc
 }
 
 // apiPrefixes returns the base paths of the API, both live on the public
@@ -284,7 +287,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/nodes/{node_id}", h: s.getNode},
 		{method: "POST", path: "/nodes", auth: true, h: s.registerNode},
 		{method: "PATCH", path: "/nodes/{node_id}", auth: true, h: s.updateNode},
-		{method: "POST", path: "/nodes/{node_id}/uptime", auth: true, h: s.reportUptime},
+		{method: "POST", path: "/nodes/{node_id}/uptime", auth: true, deferNonce: true, h: s.reportUptime},
 		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
 
 		{method: "GET", path: "/zos/version", h: s.getZosVersionCompat},
@@ -477,7 +480,7 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 // authPolicy is how a route verifies its signed requests.
 func (s *Server) authPolicy(rt route) auth.Policy {
 	if !rt.admin {
-		return auth.Policy{}
+		return auth.Policy{DeferNonce: rt.deferNonce}
 	}
 	return auth.Policy{NoLegacy: !s.cfg.AdminLegacyAuth, LegacyOnce: true}
 }
@@ -487,6 +490,13 @@ func (s *Server) authPolicy(rt route) auth.Policy {
 func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
 	if he, ok := asHTTPError(err); ok {
 		writeHTTPError(w, he)
+		return
+	}
+	if errors.Is(err, auth.ErrReplay) {
+		// A nonce the handler kept with its write (route.deferNonce):
+		// answered as the verifier answers a replay.
+		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+		auth.WriteError(w, err)
 		return
 	}
 	if errors.Is(err, store.ErrInvalid) {

@@ -36,6 +36,7 @@ type Store interface {
 	CountNodes(ctx context.Context) (uint64, error)
 
 	RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (store.UptimeResult, error)
+	RecordUptimeOnce(ctx context.Context, nodeID uint64, at time.Time, uptime uint64, n store.Nonce) (store.UptimeResult, error)
 	UptimeSessions(ctx context.Context, nodeID uint64, since, until time.Time, limit int) ([]api.UptimeSession, error)
 	PruneUptime(ctx context.Context, before time.Time) (int64, error)
 

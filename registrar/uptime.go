@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
@@ -51,7 +52,17 @@ func (s *Server) reportUptime(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(fmt.Sprintf("invalid timestamp hint: must be within ±%d seconds of the current time (%s)",
 			int64(s.cfg.UptimeWindow.Seconds()), now.UTC().Format(time.RFC3339)))
 	}
-	res, err := s.store.RecordUptime(r.Context(), id, now, rep.Uptime)
+	var res store.UptimeResult
+	c, _ := auth.CallerFrom(r.Context())
+	if n := c.Nonce; n != nil {
+		// Kept with the report in one round trip (route.deferNonce).
+		res, err = s.store.RecordUptimeOnce(r.Context(), id, now, rep.Uptime, store.Nonce{KeyID: n.KeyID, Value: n.Value, Expires: n.Expires})
+		if errors.Is(err, store.ErrConflict) {
+			return n.Replay()
+		}
+	} else {
+		res, err = s.store.RecordUptime(r.Context(), id, now, rep.Uptime)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("node %d not found", id)
 	}

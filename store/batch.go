@@ -163,7 +163,7 @@ func (c *coalescer[Q, R]) lead(ctx context.Context) {
 type batches struct {
 	twinKey *coalescer[int64, twinKeyRow]
 	nonce   *coalescer[nonceArgs, bool]
-	uptime  *coalescer[uptimeArgs, bool]
+	uptime  *coalescer[uptimeArgs, uptimeDone]
 }
 
 func (db *DB) newBatches() *batches {
@@ -306,79 +306,180 @@ func (db *DB) nonceRows(ctx context.Context, keyIDs, nonces []string, expires []
 // boot ($5: the earliest boot time that is still the same boot).
 const sameBootFast = sameBootUpdate + ` AND boot_time >= $5 AND (uptime <= $4 OR last_seen > $2)`
 
-// uptimeOne runs the fast path of one RecordUptime call (see
-// uptimeBatch).
-func (db *DB) uptimeOne(ctx context.Context, u uptimeArgs) (bool, error) {
-	res, err := db.live.ExecContext(ctx, sameBootFast, u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom))
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 // uptimeArgs is the fast path of one RecordUptime call: a report of the
-// node's current boot (see sameBootUpdate).
+// node's current boot (see sameBootUpdate), and for RecordUptimeOnce the
+// nonce recorded with it.
 type uptimeArgs struct {
 	node               int64
 	at, boot, bootFrom time.Time
 	uptime             int64
+	nonce              *Nonce
 }
+
+// uptimeDone is the fast path's answer to one call.
+type uptimeDone struct {
+	// counted: the report was counted in the node's current session.
+	counted bool
+	// replay: the call's nonce was live already; nothing was written.
+	// Otherwise its nonce is recorded, whether the report was counted or
+	// must take the slow path.
+	replay bool
+}
+
+// uptimeOne runs the fast path of one call alone, when its batch failed.
+func (db *DB) uptimeOne(ctx context.Context, u uptimeArgs) (uptimeDone, error) {
+	run := db.uptimeBatch
+	if !db.pg() {
+		run = db.uptimeBatchTx
+	}
+	out, err := run(ctx, []uptimeArgs{u})
+	if err != nil {
+		return uptimeDone{}, err
+	}
+	return out[0], nil
+}
+
+// uptimeSet is the SET list of the batched liveness update, from the row
+// v of the arrays.
+const uptimeSet = `UPDATE node_liveness l SET
+	last_seen = CASE WHEN l.last_seen > v.at THEN l.last_seen ELSE v.at END,
+	boot_time = CASE WHEN l.last_seen > v.at THEN l.boot_time ELSE v.boot END,
+	uptime = CASE WHEN l.last_seen > v.at THEN l.uptime ELSE v.up END,
+	reports = l.reports + 1`
+
+// uptimeMatch is the condition of sameBootFast on the row v.
+const uptimeMatch = `l.node_id = v.node_id AND l.boot_time >= v.boot_from AND (l.uptime <= v.up OR l.last_seen > v.at)`
 
 // uptimeBatchSQL is sameBootFast over arrays (PostgreSQL): $1 node ids,
 // $2 receive times, $3 boot times, $4 uptimes, $5 earliest boot times of
 // the same boot. It changes no indexed column of node_liveness, so each
 // update is HOT (plan_test.go asserts it).
-const uptimeBatchSQL = `UPDATE node_liveness l SET
-	last_seen = CASE WHEN l.last_seen > v.at THEN l.last_seen ELSE v.at END,
-	boot_time = CASE WHEN l.last_seen > v.at THEN l.boot_time ELSE v.boot END,
-	uptime = CASE WHEN l.last_seen > v.at THEN l.uptime ELSE v.up END,
-	reports = l.reports + 1
+const uptimeBatchSQL = uptimeSet + `
 	FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::timestamptz[])
 	  AS v(node_id, at, boot, up, boot_from)
-	WHERE l.node_id = v.node_id AND l.boot_time >= v.boot_from AND (l.uptime <= v.up OR l.last_seen > v.at)
+	WHERE ` + uptimeMatch + `
 	RETURNING l.node_id`
 
-// uptimeBatch runs the fast path of many RecordUptime calls in one
-// statement; true means the report was counted in the node's current
-// session, false that the caller must take the slow path (first report, a
-// reboot, a race; also the second report of one node in a batch, since a
-// row is updated once per statement). Rows go in node order, so that
-// concurrent batches of several processes lock in the same order (no
-// deadlocks).
-func (db *DB) uptimeBatch(ctx context.Context, us []uptimeArgs) ([]bool, error) {
-	idx := make(map[int64]int, len(us))
-	order := make([]int, 0, len(us))
+// uptimeNonceBatchSQL is uptimeBatchSQL with the calls' nonces
+// (PostgreSQL): it records them as useNonceSQL does ($6 key ids, "" for a
+// call without one, $7 nonces, $8 expiry times, $9 now) and updates a
+// node only for a call without a nonce or whose nonce it recorded; $10
+// tells which calls update (one per node: a row is updated once per
+// statement). It answers the nonces recorded (key, nonce) and the nodes
+// updated (node id).
+const uptimeNonceBatchSQL = `WITH v AS MATERIALIZED (
+	SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::timestamptz[],
+	    $6::text[], $7::text[], $8::timestamptz[], $10::bool[])
+	  AS v(node_id, at, boot, up, boot_from, key_id, nonce, expires, apply)
+), n AS (
+	INSERT INTO nonces (key_id, nonce, expires_at)
+	SELECT key_id, nonce, expires FROM v WHERE key_id <> ''
+	ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+	WHERE nonces.expires_at <= $9
+	RETURNING key_id, nonce
+), u AS (
+	` + uptimeSet + `
+	FROM v
+	WHERE v.apply AND ` + uptimeMatch + `
+	  AND (v.key_id = '' OR (v.key_id COLLATE "C", v.nonce COLLATE "C") IN (SELECT key_id, nonce FROM n))
+	RETURNING l.node_id
+)
+SELECT key_id, nonce, 0::bigint FROM n UNION ALL SELECT '', '', node_id FROM u`
+
+// uptimeBatch runs the fast path of many RecordUptime and
+// RecordUptimeOnce calls in one statement (PostgreSQL). A call is counted
+// unless it must take the slow path (first report, a reboot, a race; also
+// the second report of one node in a batch, since a row is updated once
+// per statement) or its nonce is a replay (of an earlier request, or of a
+// call earlier in the batch). Rows go in node order, so that concurrent
+// batches of several processes lock in the same order (no deadlocks).
+func (db *DB) uptimeBatch(ctx context.Context, us []uptimeArgs) ([]uptimeDone, error) {
+	out := make([]uptimeDone, len(us))
+	sent := make([]int, 0, len(us))
+	firstNode := make(map[int64]int, len(us)) // node -> its call that updates
+	var nonces map[nonceKey]int
 	for i, u := range us {
-		if _, dup := idx[u.node]; dup {
-			continue
+		if u.nonce != nil {
+			k := nonceKey{u.nonce.KeyID, u.nonce.Value}
+			if nonces == nil {
+				nonces = make(map[nonceKey]int, len(us))
+			}
+			if _, dup := nonces[k]; dup {
+				out[i].replay = true
+				continue
+			}
+			nonces[k] = i
 		}
-		idx[u.node] = i
-		order = append(order, i)
+		if _, dup := firstNode[u.node]; !dup {
+			firstNode[u.node] = i
+		}
+		sent = append(sent, i)
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(us[a].node, us[b].node) })
+	slices.SortStableFunc(sent, func(a, b int) int { return cmp.Compare(us[a].node, us[b].node) })
 	var (
-		nodes, ups        = make([]int64, len(order)), make([]int64, len(order))
-		ats, boots, froms = make([]time.Time, len(order)), make([]time.Time, len(order)), make([]time.Time, len(order))
+		nodes, ups        = make([]int64, len(sent)), make([]int64, len(sent))
+		ats, boots, froms = make([]time.Time, len(sent)), make([]time.Time, len(sent)), make([]time.Time, len(sent))
 	)
-	for j, i := range order {
+	for j, i := range sent {
 		u := us[i]
 		nodes[j], ups[j], ats[j], boots[j], froms[j] = u.node, u.uptime, u.at, u.boot, u.bootFrom
 	}
-	rows, err := db.live.QueryContext(ctx, uptimeBatchSQL, nodes, ats, boots, ups, froms)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if nonces == nil {
+		rows, err = db.live.QueryContext(ctx, uptimeBatchSQL, nodes, ats, boots, ups, froms)
+	} else {
+		keyIDs, values, expires, apply := make([]string, len(sent)), make([]string, len(sent)), make([]time.Time, len(sent)), make([]bool, len(sent))
+		for j, i := range sent {
+			if n := us[i].nonce; n != nil {
+				keyIDs[j], values[j], expires[j] = n.KeyID, n.Value, utc(n.Expires)
+			} else {
+				expires[j] = ats[j] // unused: no nonce
+			}
+			apply[j] = firstNode[us[i].node] == i
+		}
+		rows, err = db.live.QueryContext(ctx, uptimeNonceBatchSQL, nodes, ats, boots, ups, froms,
+			keyIDs, values, expires, now(), apply)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]bool, len(us))
+	counted := make(map[int64]bool, len(sent))
+	kept := make(map[nonceKey]bool, len(nonces))
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var (
+			k  nonceKey
+			id int64
+		)
+		if nonces == nil {
+			err = rows.Scan(&id)
+		} else {
+			err = rows.Scan(&k.keyID, &k.nonce, &id)
+		}
+		if err != nil {
 			return nil, err
 		}
-		out[idx[id]] = true
+		if k.keyID != "" {
+			kept[k] = true
+		} else {
+			counted[id] = true
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, i := range sent {
+		u := us[i]
+		if u.nonce != nil && !kept[nonceKey{u.nonce.KeyID, u.nonce.Value}] {
+			out[i].replay = true
+			continue
+		}
+		out[i].counted = firstNode[u.node] == i && counted[u.node]
+	}
+	return out, nil
 }
 
 // nonceBatchTx records many nonces in one transaction, one statement each
@@ -390,13 +491,54 @@ func (db *DB) nonceBatchTx(ctx context.Context, ns []nonceArgs) ([]bool, error) 
 	})
 }
 
-// uptimeBatchTx runs the fast path of many RecordUptime calls in one
-// transaction, one statement each (SQLite).
-func (db *DB) uptimeBatchTx(ctx context.Context, us []uptimeArgs) ([]bool, error) {
-	return db.execBatchTx(ctx, sameBootFast, len(us), func(i int) []any {
-		u := us[i]
-		return []any{u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom)}
+// uptimeBatchTx runs the fast path of many RecordUptime and
+// RecordUptimeOnce calls in one transaction, one statement each (SQLite):
+// a call's nonce first, then its update unless the nonce is a replay.
+func (db *DB) uptimeBatchTx(ctx context.Context, us []uptimeArgs) ([]uptimeDone, error) {
+	out := make([]uptimeDone, len(us))
+	t := db.ts(now())
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		nonce, err := db.rw.txStmt(ctx, tx, useNonceSQL)
+		if err != nil {
+			return err
+		}
+		defer nonce.Close()
+		update, err := db.rw.txStmt(ctx, tx, sameBootFast)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		for i, u := range us {
+			if n := u.nonce; n != nil {
+				res, err := nonce.ExecContext(ctx, n.KeyID, n.Value, db.ts(n.Expires), t)
+				if err != nil {
+					return err
+				}
+				if k, err := res.RowsAffected(); err != nil {
+					return err
+				} else if k != 1 {
+					out[i].replay = true
+					continue
+				}
+			}
+			res, err := update.ExecContext(ctx, u.node, db.ts(u.at), db.ts(u.boot), u.uptime, db.ts(u.bootFrom))
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			out[i].counted = k == 1
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	db.rw.warm(ctx, useNonceSQL)
+	db.rw.warm(ctx, sameBootFast)
+	return out, nil
 }
 
 // execBatchTx runs q with args(i) for i in [0, n) in one write

@@ -3,11 +3,14 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +54,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"UptimeSessions", testUptimeSessions},
 		{"ZosVersion", testZosVersion},
 		{"Nonces", testNonces},
+		{"UptimeOnce", testUptimeOnce},
 		{"BadInput", testBadInput},
 		{"SeedNodes", testSeedNodes},
 	}
@@ -818,6 +822,89 @@ func testNonces(t *testing.T, db *store.DB) {
 	}
 	if err := db.UseNonce(ctx, "key1", "n1", exp); err != nil {
 		t.Fatalf("nonce after prune: %v", err)
+	}
+}
+
+func testUptimeOnce(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	owner := mkAccount(t, db)
+	farm := mkFarm(t, db, owner.TwinID)
+	n := mkNode(t, db, farm.FarmID)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	exp := time.Now().Add(5 * time.Minute)
+	nonce := func(v string) store.Nonce { return store.Nonce{KeyID: "twin:1", Value: v, Expires: exp} }
+	reports := func() uint64 {
+		t.Helper()
+		ss := must(db.UptimeSessions(ctx, n.NodeID, time.Time{}, time.Time{}, 0))(t)
+		if len(ss) != 1 {
+			t.Fatalf("sessions = %+v, want 1", ss)
+		}
+		return ss[0].Reports
+	}
+
+	// The first report takes the slow path; its nonce is recorded.
+	must(db.RecordUptimeOnce(ctx, n.NodeID, t0, 3600, nonce("n1")))(t)
+	wantErr(t, db.UseNonce(ctx, "twin:1", "n1", exp), store.ErrConflict, "nonce of the first report")
+	// A report of the same boot: the fast path.
+	must(db.RecordUptimeOnce(ctx, n.NodeID, t0.Add(time.Minute), 3660, nonce("n2")))(t)
+	if got := reports(); got != 2 {
+		t.Fatalf("reports = %d, want 2", got)
+	}
+	// Replays of either, and of a nonce UseNonce recorded, write nothing.
+	if err := db.UseNonce(ctx, "twin:1", "n3", exp); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"n1", "n2", "n3"} {
+		_, err := db.RecordUptimeOnce(ctx, n.NodeID, t0.Add(2*time.Minute), 3720, nonce(v))
+		wantErr(t, err, store.ErrConflict, "replayed nonce "+v)
+	}
+	if got := reports(); got != 2 {
+		t.Fatalf("replays were counted: reports = %d, want 2", got)
+	}
+	// An expired record may be used again.
+	if err := db.UseNonce(ctx, "twin:1", "old", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	must(db.RecordUptimeOnce(ctx, n.NodeID, t0.Add(3*time.Minute), 3780, nonce("old")))(t)
+	// Refused before the store: nothing recorded.
+	_, err := db.RecordUptimeOnce(ctx, n.NodeID, t0, math.MaxUint64, nonce("n4"))
+	wantErr(t, err, store.ErrInvalid, "huge uptime")
+	must(db.RecordUptimeOnce(ctx, n.NodeID, t0.Add(4*time.Minute), 3840, nonce("n4")))(t)
+
+	// Concurrent calls share batches: of 8 sending one nonce, one
+	// counts; 8 others with nonces of their own (two per node, so some
+	// take the slow path) all count.
+	m := mkNode(t, db, farm.FarmID)
+	must(db.RecordUptime(ctx, m.NodeID, t0, 3600))(t)
+	before := reports()
+	var (
+		wg       sync.WaitGroup
+		ok, fail atomic.Int32
+	)
+	at := t0.Add(5 * time.Minute)
+	for i := range 16 {
+		wg.Go(func() {
+			node, v := n.NodeID, "same"
+			if i >= 8 {
+				node, v = []uint64{n.NodeID, m.NodeID}[i%2], fmt.Sprintf("own%d", i)
+			}
+			_, err := db.RecordUptimeOnce(ctx, node, at, 3900, nonce(v))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrConflict):
+				fail.Add(1)
+			default:
+				t.Errorf("call %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 9 || fail.Load() != 7 {
+		t.Fatalf("%d calls counted, %d refused; want 9 and 7", ok.Load(), fail.Load())
+	}
+	if got := reports(); got != before+5 {
+		t.Fatalf("reports of node %d = %d, want %d", n.NodeID, got, before+5)
 	}
 }
 

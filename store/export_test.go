@@ -13,8 +13,9 @@ import (
 
 // Statements of the uptime hot path on PostgreSQL.
 const (
-	UptimeBatchSQL  = uptimeBatchSQL
-	TwinKeyBatchSQL = twinKeyBatchSQL
+	UptimeBatchSQL      = uptimeBatchSQL
+	UptimeNonceBatchSQL = uptimeNonceBatchSQL
+	TwinKeyBatchSQL     = twinKeyBatchSQL
 )
 
 // ListNodesQuery returns the statement and arguments ListNodes runs.
@@ -51,6 +52,18 @@ func Literal(v any) (string, error) {
 			s[i] = `"` + x.UTC().Format(time.RFC3339Nano) + `"`
 		}
 		return "'{" + strings.Join(s, ",") + "}'::timestamptz[]", nil
+	case []string:
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `''`).Replace(x) + `"`
+		}
+		return "'{" + strings.Join(s, ",") + "}'::text[]", nil
+	case []bool:
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = strconv.FormatBool(x)
+		}
+		return "'{" + strings.Join(s, ",") + "}'::bool[]", nil
 	}
 	return "", fmt.Errorf("no literal for %T", v)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,9 @@ func TestHotQueryPlans(t *testing.T) {
 	ts := []time.Time{now, now}
 	plan, raw = explainGeneric(t, conn, store.UptimeBatchSQL, []any{ids, ts, ts, []int64{5, 5}, ts})
 	wantPlan(t, "uptime batch", plan, raw, "node_liveness_pkey")
+	plan, raw = explainGeneric(t, conn, store.UptimeNonceBatchSQL, []any{ids, ts, ts, []int64{5, 5}, ts,
+		[]string{"x-auth:1", ""}, []string{"abc", ""}, ts, now, []bool{true, true}})
+	wantPlan(t, "uptime batch with nonces", plan, raw, "node_liveness_pkey")
 }
 
 // TestListNodesPlannedOnce checks that the node list is prepared once per
@@ -256,27 +260,49 @@ func TestUptimeUpdatesAreHOT(t *testing.T) {
 		ats, boots, from = append(ats, at), append(boots, boot), append(from, boot.Add(-store.RestartSlack))
 		ups = append(ups, int64(uptime+60))
 	}
-	rows, err := tx.QueryContext(ctx, store.UptimeBatchSQL, ids, ats, boots, ups, from)
-	if err != nil {
-		t.Fatal(err)
+	// The batch without nonces, then the same reports with nonces (a
+	// minute later: the first statement's versions are the current ones).
+	keys, nonces, apply := make([]string, len(ids)), make([]string, len(ids)), make([]bool, len(ids))
+	for i := range ids {
+		keys[i], nonces[i], apply[i] = "x-auth:"+strconv.Itoa(i), "n", true
 	}
-	updated := 0
-	for rows.Next() {
-		updated++
+	later := make([]time.Time, len(ats))
+	for i := range later {
+		later[i] = at.Add(time.Minute)
 	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var upd, hot int64
-	if err := tx.QueryRowContext(ctx,
-		`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'node_liveness'::regclass`).Scan(&upd, &hot); err != nil {
-		t.Fatal(err)
-	}
-	if updated != len(batch) || upd != int64(len(batch)) {
-		t.Fatalf("updated %d rows (statistics: %d), want %d", updated, upd, len(batch))
-	}
-	if hot != upd {
-		t.Errorf("%d of %d liveness updates were HOT; all must be (no index on a column a report changes, room on each page)", hot, upd)
+	for round, run := range []struct {
+		q    string
+		args []any
+	}{
+		{store.UptimeBatchSQL, []any{ids, ats, boots, ups, from}},
+		{store.UptimeNonceBatchSQL, []any{ids, later, boots, ups, from, keys, nonces, later, time.Now(), apply}},
+	} {
+		rows, err := tx.QueryContext(ctx, run.q, run.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		updated := 0
+		for rows.Next() {
+			updated++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if round == 1 {
+			updated /= 2 // a row per nonce recorded and per node updated
+		}
+		var upd, hot int64
+		if err := tx.QueryRowContext(ctx,
+			`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'node_liveness'::regclass`).Scan(&upd, &hot); err != nil {
+			t.Fatal(err)
+		}
+		want := int64((round + 1) * len(batch))
+		if updated != len(batch) || upd != want {
+			t.Fatalf("statement %d updated %d rows (statistics: %d in all), want %d (%d)", round, updated, upd, len(batch), want)
+		}
+		if hot != upd {
+			t.Errorf("%d of %d liveness updates were HOT; all must be (no index on a column a report changes, room on each page)", hot, upd)
+		}
 	}
 }
 

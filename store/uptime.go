@@ -65,6 +65,29 @@ type UptimeResult struct {
 // ErrNotFound if there is no such node; ErrInvalid if the uptime would put
 // the boot before 1970.
 func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (UptimeResult, error) {
+	return db.recordUptime(ctx, nodeID, at, uptime, nil)
+}
+
+// Nonce is a signed request's record against replay, as UseNonce keeps
+// it: KeyID and Value identify it; it is live until Expires.
+type Nonce struct {
+	KeyID, Value string
+	Expires      time.Time
+}
+
+// RecordUptimeOnce is RecordUptime for a signed request whose nonce is
+// recorded with the report, as UseNonce would record it, in the same
+// statement: one round trip where UseNonce then RecordUptime took two.
+// When the nonce is live already it writes nothing and fails with
+// ErrConflict (a replay). A report that is not of the current boot (the
+// first one, a reboot) takes a transaction of its own after the nonce is
+// recorded.
+func (db *DB) RecordUptimeOnce(ctx context.Context, nodeID uint64, at time.Time, uptime uint64, n Nonce) (UptimeResult, error) {
+	return db.recordUptime(ctx, nodeID, at, uptime, &n)
+}
+
+// recordUptime is RecordUptime, and with a nonce RecordUptimeOnce.
+func (db *DB) recordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64, nonce *Nonce) (UptimeResult, error) {
 	id, ok := idArg(nodeID)
 	if !ok {
 		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, ErrNotFound)
@@ -81,9 +104,9 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 
 	// The common case: same boot, one statement (on PostgreSQL shared with
 	// concurrent reports, see batch.go).
-	fast := uptimeArgs{node: id, at: at, boot: boot, bootFrom: boot.Add(-RestartSlack), uptime: up}
+	fast := uptimeArgs{node: id, at: at, boot: boot, bootFrom: boot.Add(-RestartSlack), uptime: up, nonce: nonce}
 	var (
-		done bool
+		done uptimeDone
 		err  error
 	)
 	if db.batch != nil {
@@ -91,14 +114,17 @@ func (db *DB) RecordUptime(ctx context.Context, nodeID uint64, at time.Time, upt
 	} else {
 		done, err = db.uptimeOne(ctx, fast)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: %w", nodeID, err)
-	}
-	if done {
+	case done.replay:
+		return UptimeResult{}, fmt.Errorf("store: record uptime of node %d: nonce %q of key %q already used: %w", nodeID, nonce.Value, nonce.KeyID, ErrConflict)
+	case done.counted:
 		return UptimeResult{}, nil
 	}
 
-	// First report, or a reboot: decide under the row's lock.
+	// First report, or a reboot: decide under the row's lock. The fast
+	// path recorded the nonce already.
 	var out UptimeResult
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		lock := ""
