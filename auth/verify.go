@@ -196,8 +196,26 @@ func NewVerifier(c Config) (*Verifier, error) {
 // HasCredentials reports whether r carries authentication headers of either
 // scheme (Signature-Input, Signature or X-Auth).
 func HasCredentials(r *http.Request) bool {
-	return r.Header.Get(HeaderSignatureInput) != "" || r.Header.Get(HeaderSignature) != "" ||
-		r.Header.Get(HeaderXAuth) != ""
+	// By the canonical keys (Header.Get would canonicalize each on every
+	// request, most of which carry none of them).
+	h := r.Header
+	return firstValue(h[canonicalSignatureInput]) != "" || firstValue(h[canonicalSignature]) != "" ||
+		firstValue(h[canonicalXAuth]) != ""
+}
+
+// The canonical keys of the credential headers.
+var (
+	canonicalSignatureInput = http.CanonicalHeaderKey(HeaderSignatureInput)
+	canonicalSignature      = http.CanonicalHeaderKey(HeaderSignature)
+	canonicalXAuth          = http.CanonicalHeaderKey(HeaderXAuth)
+)
+
+// firstValue is what Header.Get answers for the values of a key.
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // Policy tightens verification for one kind of route (see VerifyPolicy).

@@ -574,10 +574,15 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 	if strings.HasPrefix(route, "GET /healthz") || strings.HasPrefix(route, "GET /readyz") || strings.HasPrefix(route, "GET /metrics") {
 		level = slog.LevelDebug
 	}
-	if !s.log.Enabled(r.Context(), level) {
+	// The record goes to the handler directly: Logger.LogAttrs would also
+	// walk the stack for the caller's position, which no record of this
+	// server shows, on every request.
+	h := s.log.Handler()
+	if !h.Enabled(r.Context(), level) {
 		return
 	}
-	attrs := []slog.Attr{
+	rc := slog.NewRecord(time.Now(), level, "request", 0)
+	rc.AddAttrs(
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("route", route),
@@ -585,11 +590,11 @@ func (s *Server) logRequest(r *http.Request, rec *statusWriter, route string, d 
 		slog.Int64("bytes", rec.Bytes()),
 		slog.Duration("duration", d),
 		slog.String("remote", s.requestIP(rec, r).String()),
-	}
+	)
 	if rec.twin != 0 {
-		attrs = append(attrs, slog.Uint64("twin", rec.twin))
+		rc.AddAttrs(slog.Uint64("twin", rec.twin))
 	}
-	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	_ = h.Handle(r.Context(), rc)
 }
 
 // statusWriter records the answer to a request and, for the log, the

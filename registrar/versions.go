@@ -172,7 +172,25 @@ type renderedVersion struct {
 	v                     api.ZosVersion
 	compat, current       []byte // bodies, as writeJSON writes them
 	compatTag, currentTag string // their entity tags
+	// compatTagHeader and currentTagHeader are the tags as header values,
+	// shared by every answer (see versionHeaders).
+	compatTagHeader, currentTagHeader []string
 }
+
+// Header values shared by every answer of serveVersion, set into the
+// header map by their canonical keys: Header.Set would canonicalize the
+// key and allocate a value for each of them on every request of the route
+// every node polls. Each has its capacity at its length, so that an Add
+// to the same key elsewhere copies it rather than writing into it.
+var (
+	noCacheHeader     = []string{"no-cache"}[:1:1]
+	jsonTypeHeader    = []string{"application/json"}[:1:1]
+	noSniffHeader     = []string{"nosniff"}[:1:1]
+	headerETag        = http.CanonicalHeaderKey("ETag")
+	headerCache       = http.CanonicalHeaderKey("Cache-Control")
+	headerContentType = http.CanonicalHeaderKey("Content-Type")
+	headerNoSniff     = http.CanonicalHeaderKey("X-Content-Type-Options")
+)
 
 // renderVersion returns the rendering of v, reusing the last one while v
 // is the same.
@@ -186,6 +204,7 @@ func (s *Server) renderVersion(v api.ZosVersion) *renderedVersion {
 	rv.current, _ = json.Marshal(v)
 	rv.compat, rv.current = append(rv.compat, '\n'), append(rv.current, '\n')
 	rv.compatTag, rv.currentTag = entityTag(rv.compat), entityTag(rv.current)
+	rv.compatTagHeader, rv.currentTagHeader = []string{rv.compatTag}[:1:1], []string{rv.currentTag}[:1:1]
 	s.version.Store(rv)
 	return rv
 }
@@ -210,21 +229,21 @@ func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request, compat boo
 		return err
 	}
 	rv := s.renderVersion(v)
-	body, tag := rv.current, rv.currentTag
+	body, tag, tagHeader := rv.current, rv.currentTag, rv.currentTagHeader
 	if compat {
-		body, tag = rv.compat, rv.compatTag
+		body, tag, tagHeader = rv.compat, rv.compatTag, rv.compatTagHeader
 	}
 	h := w.Header()
-	h.Set("ETag", tag)
+	h[headerETag] = tagHeader
 	// Caches must ask again each time (the version may change at any
 	// moment); the ETag makes asking cheap.
-	h.Set("Cache-Control", "no-cache")
-	if etagMatch(r.Header.Values("If-None-Match"), tag) {
+	h[headerCache] = noCacheHeader
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h[headerContentType] = jsonTypeHeader
+	h[headerNoSniff] = noSniffHeader
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
