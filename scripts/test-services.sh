@@ -53,6 +53,26 @@ if ! command -v curl >/dev/null 2>&1; then
 	apt_install curl
 fi
 
+# Machines and containers (vmd, contd, flistd): QEMU (TCG where there is no
+# KVM) with virtiofsd, an OCI runtime, FUSE, a static busybox for the
+# images tests build, ext4 tools for disk images.
+need_pkgs=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
+[ -x /usr/lib/qemu/virtiofsd ] || command -v virtiofsd >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
+command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
+command -v fusermount3 >/dev/null 2>&1 || need_pkgs+=(fuse3)
+# (a static busybox: "not a dynamic executable" makes ldd fail)
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need_pkgs+=(busybox-static)
+command -v mkfs.ext4 >/dev/null 2>&1 || need_pkgs+=(e2fsprogs)
+command -v blkid >/dev/null 2>&1 || need_pkgs+=(util-linux)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	apt_install "${need_pkgs[@]}"
+fi
+# The kernel machines boot (Debian's cloud kernel, unpacked: see the script).
+if [ ! -e "${GRID4_MACHINE_KERNEL:-/var/cache/grid4/kernel/current}/boot" ]; then
+	as_root bash "$(dirname "$0")/machine-kernel.sh" >/dev/null
+fi
+
 # --- PostgreSQL ---------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
 	apt_install postgresql postgresql-client
