@@ -27,7 +27,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/internal/process"
+	"github.com/grid4/grid4/node/internal/process"
 	"github.com/grid4/grid4/node/storaged"
 )
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grid4/grid4/node/provisiond/internal/process"
+	"github.com/grid4/grid4/node/internal/process"
 )
 
 // ErrNoHypervisor is wrapped when the host cannot run virtual machines.
