@@ -280,7 +280,7 @@ func runtimeRoot(dir string) string   { return filepath.Join(dir, "runtime") }
 
 // Check says why this host cannot run containers (wrapping ErrNoRuntime),
 // or nil.
-func (s *Service) Check() error {
+func (s *Service) Check(context.Context) error {
 	if _, err := exec.LookPath(s.c.Runtime); err != nil {
 		return fmt.Errorf("contd: %w: %s not found (install the %s package)", ErrNoRuntime, s.c.Runtime, filepath.Base(s.c.Runtime))
 	}
@@ -384,7 +384,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 	if err := sp.check(); err != nil {
 		return err
 	}
-	if err := s.Check(); err != nil {
+	if err := s.Check(ctx); err != nil {
 		return err
 	}
 	defer s.lock(sp.ID)()

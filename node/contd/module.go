@@ -38,7 +38,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
-	if err := s.Check(); err != nil {
+	if err := s.Check(ctx); err != nil {
 		m.Logger.Warn("containers cannot run on this host", "reason", err)
 	}
 	return bus.Serve(ctx, m.Bus, Object, s.Methods())
@@ -54,6 +54,7 @@ func (s *Service) Methods() bus.Methods {
 		"State":  bus.Func1(s.State),
 		"Stats":  bus.Func1(s.Stats),
 		"List":   bus.Func0(s.List),
+		"Check":  bus.Proc0(s.Check),
 	}
 }
 
@@ -91,6 +92,11 @@ func (s Stub) State(ctx context.Context, id string) (State, error) {
 // Stats calls Service.Stats.
 func (s Stub) Stats(ctx context.Context, id string) (Stats, error) {
 	return bus.Call[Stats](ctx, s.c, Object, "Stats", id)
+}
+
+// Check calls Service.Check.
+func (s Stub) Check(ctx context.Context) error {
+	return s.c.Invoke(ctx, Object, "Check", nil)
 }
 
 // List calls Service.List.

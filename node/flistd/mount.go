@@ -66,6 +66,9 @@ type MountInfo struct {
 	Mounted bool `json:"mounted"`
 	// Error is why the mount is not in place.
 	Error string `json:"error,omitempty"`
+	// Image is the flist's container image metadata (entrypoint, env…),
+	// nil for a plain flist: what a machine runs by default.
+	Image *flist.Image `json:"image,omitempty"`
 }
 
 // Mounter mounts flists for workloads: the flist's tree, materialised once
@@ -146,8 +149,12 @@ func (mt *Mounter) Mount(ctx context.Context, flistURL, target string) (MountInf
 	if err != nil {
 		return MountInfo{}, err
 	}
+	f, err := mt.m.Fetch(ctx, id)
+	if err != nil {
+		return MountInfo{}, fmt.Errorf("flistd: flist %s: %w", id, err)
+	}
 	sum := sha256.Sum256([]byte(target))
-	mi := MountInfo{Target: target, URL: flistURL, Flist: id, Layer: filepath.Join(mt.c.Dir, "layers", hex.EncodeToString(sum[:12]))}
+	mi := MountInfo{Target: target, URL: flistURL, Flist: id, Layer: filepath.Join(mt.c.Dir, "layers", hex.EncodeToString(sum[:12])), Image: f.Image}
 	// Record first: a crash after the mount leaves a record Restore and
 	// Unmount find, never a mount nobody knows of.
 	mt.mounts[target] = mi

@@ -4,12 +4,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/grid4/grid4/flist"
+	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/oci"
+	"github.com/grid4/grid4/oci/ocitest"
 )
 
 // mounter is a Mounter on the env's cache with its own directory, mounting
@@ -217,4 +222,46 @@ func FuzzParseFlistURL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMountReportsTheImage mounts an flist made from a container image:
+// the mount says how the image runs (what a machine runs by default),
+// and so does Flist; a plain flist has no image.
+func TestMountReportsTheImage(t *testing.T) {
+	needMounts(t)
+	e := newEnv(t)
+	archive := ocitest.Archive(t, t.TempDir(), ocitest.Image{
+		Layers: []ocitest.Layer{{"srv/index.html": ocitest.Text("hello\n", 0o644)}},
+		Config: ocitest.Config{Entrypoint: []string{"/bin/httpd", "-f"}, Cmd: []string{"-p", "80"}, Env: []string{"GREETING=hi"}, WorkingDir: "/srv"},
+	})
+	res, err := e.pub.PublishImage(ctxT(t), "tf", "zos", "web", archive, oci.Options{}, hubclient.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish("plain", map[string]string{"a": "b"})
+	m := e.manager(Config{})
+	root := t.TempDir()
+	mt := e.mounter(m, filepath.Join(root, "flist"), root)
+	web, plain := filepath.Join(root, "web"), filepath.Join(root, "plain")
+	t.Cleanup(func() { _ = unix.Unmount(web, unix.MNT_DETACH); _ = unix.Unmount(plain, unix.MNT_DETACH) })
+
+	mi, err := mt.Mount(ctxT(t), e.url+"/api/v1/repos/tf/zos/flists/web", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &flist.Image{Entrypoint: []string{"/bin/httpd", "-f"}, Cmd: []string{"-p", "80"}, Env: []string{"GREETING=hi"}, WorkingDir: "/srv"}
+	if !reflect.DeepEqual(mi.Image, want) {
+		t.Fatalf("mount's image %+v, want %+v", mi.Image, want)
+	}
+	if got := readFile(t, filepath.Join(web, "srv/index.html")); got != "hello\n" {
+		t.Fatalf("image content %q", got)
+	}
+	info, err := m.busFlist(ctxT(t), res.Flist.ID())
+	if err != nil || !reflect.DeepEqual(info.Image, want) {
+		t.Fatalf("Flist: %+v, %v", info.Image, err)
+	}
+	pi, err := mt.Mount(ctxT(t), e.url+"/api/v1/repos/tf/zos/flists/plain", plain)
+	if err != nil || pi.Image != nil {
+		t.Fatalf("plain flist: image %+v, %v", pi.Image, err)
+	}
 }

@@ -54,6 +54,8 @@ type FlistInfo struct {
 	Size int64 `json:"size"`
 	// Blocks counts its distinct blocks.
 	Blocks int `json:"blocks"`
+	// Image is its container image metadata, nil for a plain flist.
+	Image *flist.Image `json:"image,omitempty"`
 }
 
 // TagRequest names a tag and the publisher key to check it with.
@@ -111,7 +113,7 @@ func (m *Manager) busFlist(ctx context.Context, id flist.ID) (FlistInfo, error) 
 	if err != nil {
 		return FlistInfo{}, coded(err)
 	}
-	return FlistInfo{ID: id, Entries: len(f.Entries), Size: f.Size(), Blocks: len(f.Blocks())}, nil
+	return FlistInfo{ID: id, Entries: len(f.Entries), Size: f.Size(), Blocks: len(f.Blocks()), Image: f.Image}, nil
 }
 
 func (m *Manager) busDownload(ctx context.Context, id flist.ID) error {
@@ -216,9 +218,8 @@ func (s Stub) Stats(ctx context.Context) (Stats, error) {
 
 // Mount mounts the flist at flistURL on target with a writable layer of its
 // own (see Mounter.Mount). It implements the machines' flist mounter.
-func (s Stub) Mount(ctx context.Context, flistURL, target string) error {
-	_, err := bus.Call[MountInfo](ctx, s.c, Object, "Mount", flistURL, target)
-	return err
+func (s Stub) Mount(ctx context.Context, flistURL, target string) (MountInfo, error) {
+	return bus.Call[MountInfo](ctx, s.c, Object, "Mount", flistURL, target)
 }
 
 // Unmount removes the mount on target and its writable layer (see

@@ -159,8 +159,8 @@ type node struct {
 type nodeOptions struct {
 	capacity provisiond.CapacityProvider
 	block    string
-	// realMachines uses the real zmachine manager (which fails here
-	// without a hypervisor) instead of the fake.
+	// realMachines uses the real zmachine manager (which fails here:
+	// this node has no flistd nor backends) instead of the fake.
 	realMachines bool
 }
 
@@ -194,7 +194,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	j := &journal{}
 	var machines provisiond.Manager = fakeMachines{j: j, logDir: logDir, block: o.block}
 	if o.realMachines {
-		if machines, err = zmachine.New(zmachine.Config{Dir: filepath.Join(dir, "machines"), LogDir: logDir, NetworkSalt: dir}); err != nil {
+		if machines, err = zmachine.New(zmachine.Config{Dir: filepath.Join(dir, "machines"), LogDir: logDir}); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/location"
@@ -59,10 +60,11 @@ func busAccess() map[string]bus.Access {
 			Call:  []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object},
 			Read:  []string{noded.AddressStream},
 		},
-		ModuleNetwork: {Serve: []string{netlightd.Object}},
-		// Its managers allocate from storaged and netlightd and mount
-		// flists through flistd.
-		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object}},
+		ModuleNetwork:    {Serve: []string{netlightd.Object}},
+		ModuleContainers: {Serve: []string{contd.Object}},
+		// Its managers allocate from storaged and netlightd, mount flists
+		// through flistd and run machines with contd.
+		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, contd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},

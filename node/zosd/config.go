@@ -20,6 +20,7 @@ import (
 	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/internal/logflag"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/geoip"
@@ -135,6 +136,11 @@ type Config struct {
 	// NetSalt is mixed into the names of netlightd's namespaces, links
 	// and nftables table: only nodes sharing a host (tests) need one.
 	NetSalt string
+	// MachineBackends are what machines may run on, in order of
+	// preference: vmd's cloud-hypervisor, qemu-kvm, qemu-tcg, and
+	// container (contd), which isolates less and runs only where named
+	// (empty: DefaultMachineBackends).
+	MachineBackends []string
 	// APIURL is zos-api-light's public URL, published in the node's
 	// registration ("": derived from APIListen and the management
 	// interface's addresses, see registrarlight.APIEndpoints).
@@ -265,6 +271,12 @@ func (c Config) networkConfig(log *slog.Logger) netlightd.Config {
 	return nc
 }
 
+// containersConfig is contd's configuration: its directory, and
+// netlightd's salt in its names (nodes sharing a host keep apart).
+func (c Config) containersConfig() contd.Config {
+	return contd.Config{Dir: filepath.Join(c.DataDir, "contd"), Salt: c.NetSalt}
+}
+
 // flagSet declares the node's flags on fs, bound to c.
 func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.Registrar, "registrar", c.Registrar, "registrar URL, e.g. https://registrar.example.org (required)")
@@ -312,6 +324,7 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicGateway, "public-gateway", c.PublicGateway, "router of the public IPv4 network")
 	fs.StringVar(&c.NetSalt, "net-salt", c.NetSalt, "mixed into the names of network namespaces, links and the nftables table (only nodes sharing a host need one)")
 	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "public URL of zos-api-light published in the registration, e.g. https://node.example.org/api/v1/rpc (default: http://ADDRESS:PORT/api/v1/rpc for each address of the management interface)")
+	fs.Var((*listValue)(&c.MachineBackends), "machine-backends", "what machines may run on, in order of preference: cloud-hypervisor, qemu-kvm, qemu-tcg (emulated: slow, on any host), container (weaker isolation: only where named); comma separated (default cloud-hypervisor,qemu-kvm,qemu-tcg)")
 	fs.Var((*uintValue)(&c.Capacity.CRU), "cru", "vCPUs registered and offered to workloads (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.MRU), "mru", "memory registered and offered to workloads, e.g. 16GiB (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.SRU), "sru", "SSD storage registered and offered to workloads (0: measured)")
@@ -372,6 +385,9 @@ func (c *Config) validate(what string) error {
 		if err := checkHTTPURL("registrar", c.Registrar); err != nil {
 			return err
 		}
+	}
+	if err := c.validateMachines(); err != nil {
+		return err
 	}
 	if needs(ModuleIdentity) && c.Farm == 0 {
 		return fmt.Errorf("%w: --farm is required (or %s): the id of the farm the node belongs to", ErrUsage, EnvName("farm"))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/keys"
+	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/identityd"
@@ -40,6 +41,9 @@ const (
 	// ModuleNetwork is netlightd: networks, egress NAT, port forwards and
 	// the public IPv4 pool.
 	ModuleNetwork = netlightd.Module
+	// ModuleContainers is contd: containers, for machines where the
+	// farmer allows them and for the node's own services.
+	ModuleContainers = contd.Module
 	// ModuleProvision is provisiond with zos-api-light.
 	ModuleProvision = provisiond.Module
 	// ModuleUpgrader follows the registrar's version (package upgrader).
@@ -50,7 +54,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleContainers, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -125,6 +129,9 @@ func moduleFuncs() map[string]moduleFunc {
 		},
 		ModuleNetwork: func(ctx context.Context, e env) error {
 			return netlightd.Run(ctx, netlightd.ModuleConfig{Bus: e.bus, Network: e.cfg.networkConfig(e.log), Logger: e.log})
+		},
+		ModuleContainers: func(ctx context.Context, e env) error {
+			return contd.Run(ctx, contd.ModuleConfig{Bus: e.bus, Containers: e.cfg.containersConfig(), Logger: e.log})
 		},
 		ModuleProvision: runProvision,
 		ModuleUpgrader:  runUpgrader,

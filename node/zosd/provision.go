@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
@@ -29,7 +30,8 @@ func runProvision(ctx context.Context, e env) error {
 	}
 	tms, closeManagers, err := managers.New(managers.Config{
 		Dir: e.cfg.ProvisionDir(), Storage: storaged.NewStub(e.bus), Networks: netlightd.NewStub(e.bus),
-		Flists: flistd.NewStub(e.bus), Logger: e.log,
+		Flists: flistd.NewStub(e.bus), Containers: contd.NewStub(e.bus),
+		MachineBackends: e.cfg.machineKinds(), Logger: e.log,
 	})
 	if err != nil {
 		return err

@@ -125,7 +125,7 @@ func TestNodeUpgrade(t *testing.T) {
 	}
 	target := filepath.Join(data, "mnt", "zos")
 	t.Cleanup(func() { _ = unix.Unmount(target, unix.MNT_DETACH) })
-	if err := fd.Mount(ctx, g.HubURL+"/api/v1/flists/"+v411["zos"].ID().String(), target); err != nil {
+	if _, err := fd.Mount(ctx, g.HubURL+"/api/v1/flists/"+v411["zos"].ID().String(), target); err != nil {
 		t.Fatalf("mount through flistd: %v", err)
 	}
 	if got, err := os.ReadFile(filepath.Join(target, "bin/zosd")); err != nil || !strings.Contains(string(got), "v4.1.1") {

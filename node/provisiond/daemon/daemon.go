@@ -50,7 +50,6 @@ type config struct {
 	mru, sru, hru                 string
 	reserveMRU, reserveSRU        string
 	publicIface, publicIPs, pubGW string
-	kernel, initrd                string
 	volumeMode                    string
 	nodeID, twinID                uint64
 	logLevel                      slog.Level
@@ -85,8 +84,6 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	fs.StringVar(&c.publicIface, "public-interface", "", "host interface facing the public network (for ipv4 workloads)")
 	fs.StringVar(&c.publicIPs, "public-ips", "", "comma-separated public addresses with prefix length, e.g. 185.69.166.150/24")
 	fs.StringVar(&c.pubGW, "public-gateway", "", "gateway of the public network")
-	fs.StringVar(&c.kernel, "machine-kernel", "", "kernel image machines boot")
-	fs.StringVar(&c.initrd, "machine-initrd", "", "initrd for machines (optional)")
 	fs.StringVar(&c.volumeMode, "volume-enforcement", "", "loop-ext4 or accounting (empty: loop-ext4 when the host can)")
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this node's id, reported by node.version")
 	fs.Uint64Var(&c.twinID, "twin-id", 0, "this node's twin, reported by node.version")
@@ -184,7 +181,7 @@ func buildManagers(c config, storage *storaged.Service, log *slog.Logger) (map[g
 	}
 	tms, closeManagers, err := managers.New(managers.Config{
 		Dir: c.data, Storage: storage, Networks: nets, VolumeMode: volume.Enforcement(c.volumeMode),
-		Kernel: c.kernel, Initrd: c.initrd, Logger: log,
+		Logger: log,
 	})
 	if err != nil {
 		return nil, 0, nil, err

@@ -47,11 +47,16 @@ type Config struct {
 	Networks Networks
 	// Flists mounts machines' flists (flistd.Stub over the bus; nil:
 	// machines fail with "no flist mounter on this node").
-	Flists zmachine.FlistMounter
+	Flists zmachine.Flists
+	// Machines and Containers run machines (vmd.Stub and contd.Stub over
+	// the bus; nil: that kind is not available).
+	Machines   zmachine.Machines
+	Containers zmachine.Containers
+	// MachineBackends are the kinds machines may run as, in order
+	// (zmachine.DefaultBackends when empty).
+	MachineBackends []zmachine.Kind
 	// VolumeMode forces a volume enforcement ("": the best the host can).
 	VolumeMode volume.Enforcement
-	// Kernel and Initrd are what machines boot.
-	Kernel, Initrd string
 	// Logger receives the managers' records.
 	Logger *slog.Logger
 }
@@ -93,8 +98,9 @@ func New(c Config) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error
 		return nil, nil, err
 	}
 	zmach, err := zmachine.New(zmachine.Config{
-		Dir: sub("machines"), LogDir: logDir, Kernel: c.Kernel, Initrd: c.Initrd,
-		Flists: c.Flists, Storage: storageLocator{storage: c.Storage, qsfs: qs},
+		Dir: sub("machines"), LogDir: logDir, Backends: c.MachineBackends,
+		Machines: c.Machines, Containers: c.Containers, Flists: c.Flists,
+		Storage: storageLocator{storage: c.Storage, qsfs: qs}, Logger: c.Logger.With("manager", "zmachine"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("zmachine: %w", err)

@@ -1,47 +1,64 @@
-// Package zmachine is the type manager of ZMachineLight workloads: virtual
-// machines booted from an flist, on the deployment's NetworkLight
-// networks, with its zmounts as disks and its volumes shared over
-// virtiofs.
+// Package zmachine is the type manager of ZMachineLight workloads: a
+// machine that runs an flist — a user's container image pushed to the hub,
+// or any flist with a program to run — on the deployment's NetworkLight
+// networks, with its zmounts, volumes and QSFS mounted.
 //
-// Provisioning needs, in this order: a Hypervisor that can run here (by
-// default cloud-hypervisor and virtiofsd with /dev/kvm), a machine kernel,
-// an FlistMounter (the node's flist module) and iproute2. A host missing
-// any of them fails the workload saying which, e.g.
-// "zmachine-light: no hypervisor: /dev/kvm not present".
+// The manager owns no process. It asks flistd for the machine's root file
+// system (the flist under a writable layer of the machine's own) and one
+// of the node's backends to run it:
 //
-// The guest boots with its flist as root file system (virtiofs tag
-// "root"), the first interface configured by the kernel (ip=), and the
-// rest of its configuration on the kernel command line, base64 of JSON:
-// grid4.entrypoint (string), grid4.env (object) and grid4.mounts
-// ([{"tag","mountpoint","kind"}], kind "virtiofs" or "disk" with the
-// disk's order as tag). A public IPv4 workload named by the machine is
-// reserved and set up in its own namespace, but not yet attached to the
-// machine.
+//   - vm: vmd boots a virtual machine (cloud-hypervisor or QEMU with KVM,
+//     QEMU without KVM otherwise) with that root over virtiofs;
+//   - container: contd runs it as a container, on hosts where the farmer
+//     allows it (it shares the host's kernel: weaker isolation).
+//
+// Config.Backends lists the kinds the node may use, in order; the first
+// that can run here runs a new machine, and the machine keeps that kind
+// for its whole life (it is recorded in the machine's directory), so that
+// a restart never moves a workload from a VM to a container.
+//
+// What the machine runs: the workload's entrypoint (a command line, split
+// as a shell would split words, without expansions), else the image's
+// entrypoint and cmd, else /sbin/zinit init when the flist has it. Its
+// environment is the image's, then the workload's env over it. SSH keys
+// are the workload's SSH_KEY variable (one key a line).
 package zmachine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/netip"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/grid4/grid4/gridtypes"
-	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/provisiond"
-	"github.com/grid4/grid4/node/provisiond/netlight"
 )
 
-// FlistMounter makes an flist's file system available in a directory.
-type FlistMounter interface {
-	Mount(ctx context.Context, flist, target string) error
+// Kind is a kind of backend: what a machine runs as.
+type Kind string
+
+// The kinds of backend.
+const (
+	// VM: a virtual machine (vmd).
+	VM Kind = "vm"
+	// Container: a container (contd).
+	Container Kind = "container"
+)
+
+// DefaultBackends is what a node runs machines with unless its farmer says
+// otherwise: virtual machines only.
+var DefaultBackends = []Kind{VM}
+
+// Flists mounts machines' root file systems: flistd.Stub over the bus.
+type Flists interface {
+	Mount(ctx context.Context, flistURL, target string) (flistd.MountInfo, error)
 	Unmount(ctx context.Context, target string) error
 }
 
@@ -54,31 +71,31 @@ type Storage interface {
 
 // Config configures a Manager.
 type Config struct {
-	// Dir holds the machines' runtime directories. Required.
+	// Dir holds a directory per machine: its backend kind and the mount
+	// point of its root file system. Required.
 	Dir string
 	// LogDir receives the consoles: <LogDir>/<workload ID>.log (what ZLogs
 	// streams). Required.
 	LogDir string
-	// Hypervisor runs the machines (CloudHypervisor{} when nil).
-	Hypervisor Hypervisor
-	// Kernel (and optional Initrd) is what machines boot.
-	Kernel, Initrd string
+	// Backends are the kinds of backend this node may use, in order of
+	// preference (DefaultBackends when empty).
+	Backends []Kind
+	// Machines runs virtual machines (vmd.Stub; nil: none).
+	Machines Machines
+	// Containers runs containers (contd.Stub; nil: none).
+	Containers Containers
 	// Flists mounts root file systems (nil: machines fail).
-	Flists FlistMounter
+	Flists Flists
 	// Storage locates disks and volumes (nil: machines with mounts fail).
 	Storage Storage
-	// IP runs ip for the TAP devices (nil: the host's).
-	IP *iproute.IP
-	// NetworkSalt is the netlight manager's Config.Salt (to find the
-	// networks' bridges).
-	NetworkSalt string
+	// Logger receives the manager's records (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Manager runs ZMachineLight workloads.
 type Manager struct {
-	c  Config
-	hv Hypervisor
-	ip iproute.IP
+	c   Config
+	log *slog.Logger
 }
 
 // New returns a manager for c.
@@ -86,240 +103,248 @@ func New(c Config) (*Manager, error) {
 	if c.Dir == "" || c.LogDir == "" {
 		return nil, errors.New("zmachine: Config.Dir and LogDir are required")
 	}
-	m := &Manager{c: c, hv: c.Hypervisor}
-	if m.hv == nil {
-		m.hv = CloudHypervisor{}
+	if len(c.Backends) == 0 {
+		c.Backends = DefaultBackends
 	}
-	if c.IP != nil {
-		m.ip = *c.IP
+	for _, k := range c.Backends {
+		if k != VM && k != Container {
+			return nil, fmt.Errorf("zmachine: unknown backend kind %q (vm, container)", k)
+		}
+	}
+	m := &Manager{c: c, log: c.Logger}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
 	}
 	return m, nil
 }
 
 // Result is what a ZMachineLight workload reports.
 type Result struct {
-	// Console is the machine's log on the node.
+	// Backend is what the machine runs as: "vm" or "container".
+	Backend Kind `json:"backend"`
+	// Console is the machine's log on the node (what zlogs streams).
 	Console string `json:"console"`
 	// IPs are the machine's private addresses.
 	IPs []string `json:"ips"`
-	// Taps are its TAP devices.
-	Taps []string `json:"taps"`
 }
 
-func (m *Manager) dir(t provisiond.Task) string { return filepath.Join(m.c.Dir, t.ID()) }
+func (m *Manager) dir(t provisiond.Task) string  { return filepath.Join(m.c.Dir, t.ID()) }
+func (m *Manager) root(t provisiond.Task) string { return filepath.Join(m.dir(t), "root") }
+func kindFile(dir string) string                 { return filepath.Join(dir, "backend") }
 
 // Console is the log file of t's machine.
 func (m *Manager) Console(t provisiond.Task) string {
 	return filepath.Join(m.c.LogDir, t.ID()+".log")
 }
 
-// check lists what the host lacks, in the order a user can fix it.
-func (m *Manager) check() error {
-	if err := m.hv.Check(); err != nil {
-		return err
-	}
-	if m.c.Kernel == "" {
-		return errors.New("no machine kernel configured on this node")
-	}
-	if _, err := os.Stat(m.c.Kernel); err != nil {
-		return fmt.Errorf("machine kernel %s: %w", m.c.Kernel, err)
-	}
-	if m.c.Flists == nil {
-		return errors.New("no flist mounter on this node")
-	}
-	if err := m.ip.Check(); err != nil {
-		return fmt.Errorf("cannot manage networks on this node: %w", err)
-	}
-	return nil
-}
-
-// Provision boots the machine (or finds it running).
+// Provision runs the machine (or finds it running).
 func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error) {
-	var d gridtypes.ZMachineLightData
-	if err := t.Workload.DecodeData(&d); err != nil {
-		return nil, fmt.Errorf("zmachine-light: %w", err)
-	}
-	if err := m.check(); err != nil {
-		return nil, fmt.Errorf("zmachine-light: %w", err)
-	}
-	vm, res, err := m.prepare(ctx, t, &d)
+	res, err := m.run(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("zmachine-light: %w", err)
-	}
-	if err := m.hv.Start(ctx, vm); err != nil {
 		return nil, fmt.Errorf("zmachine-light: %w", err)
 	}
 	return res, nil
 }
 
-// prepare mounts the root file system, makes the TAP devices and builds
-// the machine's description.
-func (m *Manager) prepare(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData) (VM, Result, error) {
-	dir := m.dir(t)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return VM{}, Result{}, err
+// run picks the machine's backend, mounts its root, describes it and
+// starts it.
+func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
+	var d gridtypes.ZMachineLightData
+	if err := t.Workload.DecodeData(&d); err != nil {
+		return Result{}, err
 	}
-	if err := os.MkdirAll(m.c.LogDir, 0o700); err != nil {
-		return VM{}, Result{}, err
+	if m.c.Flists == nil {
+		return Result{}, errors.New("no flist mounter on this node")
 	}
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return VM{}, Result{}, err
-	}
-	if err := m.c.Flists.Mount(ctx, d.Flist, root); err != nil {
-		return VM{}, Result{}, fmt.Errorf("flist %s: %w", d.Flist, err)
-	}
-	vm := VM{
-		ID: t.ID(), Dir: dir, CPU: d.ComputeCapacity.CPU, Memory: d.ComputeCapacity.Memory,
-		Kernel: m.c.Kernel, Initrd: m.c.Initrd, Console: m.Console(t),
-		Shares: []Share{{Tag: "root", Path: root}},
-	}
-	res := Result{Console: vm.Console}
-	type guestMount struct {
-		Tag        string `json:"tag"`
-		Mountpoint string `json:"mountpoint"`
-		Kind       string `json:"kind"`
-	}
-	var mounts []guestMount
-	for _, mnt := range d.Mounts {
-		if m.c.Storage == nil {
-			return VM{}, Result{}, errors.New("no storage locator on this node for mounts")
-		}
-		path, disk, err := m.c.Storage.Locate(t.Sibling(mnt.Name))
-		if err != nil {
-			return VM{}, Result{}, fmt.Errorf("mount %s: %w", mnt.Name, err)
-		}
-		if disk {
-			vm.Disks = append(vm.Disks, path)
-			mounts = append(mounts, guestMount{Tag: fmt.Sprint(len(vm.Disks) - 1), Mountpoint: mnt.Mountpoint, Kind: "disk"})
-		} else {
-			vm.Shares = append(vm.Shares, Share{Tag: mnt.Name, Path: path})
-			mounts = append(mounts, guestMount{Tag: mnt.Name, Mountpoint: mnt.Mountpoint, Kind: "virtiofs"})
+	for _, dir := range []string{m.dir(t), m.c.LogDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Result{}, err
 		}
 	}
-	var (
-		ipParam string
-		err     error
-	)
-	for i, nic := range d.Network.Interfaces {
-		bridge := netlight.NamesOf(m.c.NetworkSalt, t.Sibling(nic.Network)).Bridge
-		if !iproute.LinkExists(bridge) {
-			return VM{}, Result{}, fmt.Errorf("network %s is not set up on this node (no bridge %s)", nic.Network, bridge)
-		}
-		tap := TapName(t.ID(), i)
-		if !iproute.LinkExists(tap) {
-			if err := m.ip.Do(ctx, "tuntap", "add", "dev", tap, "mode", "tap"); err != nil {
-				return VM{}, Result{}, err
-			}
-		}
-		if err := m.ip.Do(ctx, "link", "set", "dev", tap, "master", bridge, "up"); err != nil {
-			return VM{}, Result{}, err
-		}
-		vm.NICs = append(vm.NICs, NIC{Tap: tap, MAC: MAC(t.ID(), i)})
-		res.Taps = append(res.Taps, tap)
-		res.IPs = append(res.IPs, nic.IP)
-		if i == 0 {
-			if ipParam, err = m.kernelIP(ctx, nic.IP, t.Sibling(nic.Network)); err != nil {
-				return VM{}, Result{}, fmt.Errorf("network %s: %w", nic.Network, err)
-			}
-		}
+	kind, b, err := m.pick(ctx, t)
+	if err != nil {
+		return Result{}, err
 	}
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.StdEncoding.EncodeToString(b)
+	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
+	if err != nil {
+		return Result{}, fmt.Errorf("flist %s: %w", d.Flist, err)
 	}
-	entry := d.Entrypoint
-	if entry == "" {
-		entry = "/sbin/zinit init"
+	mc, err := m.describe(t, &d, mi)
+	if err != nil {
+		return Result{}, err
 	}
-	vm.Cmdline = strings.Join([]string{
-		"console=ttyS0", "panic=1", "rootfstype=virtiofs", "root=root", "rw", ipParam,
-		"grid4.entrypoint=" + enc(entry), "grid4.env=" + enc(d.Env), "grid4.mounts=" + enc(mounts),
-	}, " ")
-	return vm, res, nil
+	if err := b.start(ctx, mc); err != nil {
+		return Result{}, err
+	}
+	res := Result{Backend: kind, Console: mc.Console}
+	for _, n := range mc.NICs {
+		res.IPs = append(res.IPs, n.IP.Addr().String())
+	}
+	return res, nil
 }
 
-// kernelIP is the ip= parameter configuring the first interface,
-// ip=<client>::<gateway>:<netmask>::eth0:off, with the gateway and prefix
-// read from the network's router (lan0 in its namespace).
-func (m *Manager) kernelIP(ctx context.Context, ip, networkID string) (string, error) {
-	ns := netlight.NamesOf(m.c.NetworkSalt, networkID).Namespace
-	out, err := m.ip.Output(ctx, "-n", ns, "-o", "-4", "addr", "show", "dev", netlight.LAN)
-	if err != nil {
-		return "", err
+// pick returns the machine's recorded backend, or the first of
+// Config.Backends that can run here, recorded before anything runs so
+// that a crash never leaves a machine of an unknown kind.
+func (m *Manager) pick(ctx context.Context, t provisiond.Task) (Kind, backend, error) {
+	if k, ok := m.recorded(t); ok {
+		b, err := m.backend(k)
+		return k, b, err
 	}
-	fields := strings.Fields(out)
-	for i, f := range fields {
-		if f != "inet" || i+1 >= len(fields) {
+	var why []string
+	for _, k := range m.c.Backends {
+		b, err := m.backend(k)
+		if err != nil {
+			why = append(why, err.Error())
 			continue
 		}
-		gw, err := netip.ParsePrefix(fields[i+1])
-		if err != nil {
-			break
+		if err := b.check(ctx); err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", k, err))
+			continue
 		}
-		mask := net.CIDRMask(gw.Bits(), 32)
-		return fmt.Sprintf("ip=%s::%s:%s::eth0:off", ip, gw.Addr(), net.IP(mask)), nil
+		if err := atomicfile.WriteFile(kindFile(m.dir(t)), []byte(k), 0o600); err != nil {
+			return "", nil, fmt.Errorf("recording the backend: %w", err)
+		}
+		return k, b, nil
 	}
-	return "", fmt.Errorf("no gateway address in namespace %s", ns)
+	return "", nil, fmt.Errorf("%w: %s", ErrNoBackend, strings.Join(why, "; "))
 }
 
-// TapName is the TAP device of interface i of a machine.
-func TapName(workloadID string, i int) string {
-	return "g4t" + iproute.ShortID(fmt.Sprintf("%s/%d", workloadID, i))
+// ErrNoBackend is wrapped when no backend the node allows can run a
+// machine here.
+var ErrNoBackend = errors.New("no backend can run machines on this node")
+
+// recorded is the backend kind the machine was started with.
+func (m *Manager) recorded(t provisiond.Task) (Kind, bool) {
+	b, err := os.ReadFile(kindFile(m.dir(t)))
+	if err != nil {
+		return "", false
+	}
+	return Kind(strings.TrimSpace(string(b))), true
 }
 
-// MAC is a stable, locally administered MAC for interface i of a machine.
-func MAC(workloadID string, i int) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", workloadID, i)))
-	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4])
+// backend is the backend of kind k.
+func (m *Manager) backend(k Kind) (backend, error) {
+	switch k {
+	case VM:
+		if m.c.Machines == nil {
+			return nil, errors.New("vm: no vmd on this node")
+		}
+		return vms{m.c.Machines}, nil
+	case Container:
+		if m.c.Containers == nil {
+			return nil, errors.New("container: no contd on this node")
+		}
+		if !slices.Contains(m.c.Backends, Container) {
+			return nil, errors.New("container: not allowed by the farmer")
+		}
+		return containers{m.c.Containers}, nil
+	}
+	return nil, fmt.Errorf("unknown backend kind %q", k)
 }
 
-// Deprovision stops the machine and removes its TAPs, root mount and
-// runtime directory.
+// Deprovision stops the machine and removes its root mount and directory.
 func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 	dir := m.dir(t)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	var errs []error
-	errs = append(errs, m.hv.Stop(ctx, t.ID(), dir))
-	for i := range gridtypes.MaxInterfaces {
-		if tap := TapName(t.ID(), i); iproute.LinkExists(tap) {
-			errs = append(errs, m.ip.Do(ctx, "link", "del", "dev", tap))
+	if k, ok := m.recorded(t); ok {
+		if b, err := m.backend(k); err != nil {
+			errs = append(errs, err)
+		} else {
+			errs = append(errs, b.stop(ctx, t.ID()))
 		}
 	}
 	if m.c.Flists != nil {
-		errs = append(errs, m.c.Flists.Unmount(ctx, filepath.Join(dir, "root")))
+		errs = append(errs, m.c.Flists.Unmount(ctx, m.root(t)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("zmachine-light: %w", err)
 	}
-	// Remove, not RemoveAll, for the root mount point: if it were still
+	// Remove, not RemoveAll, for the root mount point: were it still
 	// mounted, RemoveAll would delete through it.
-	os.Remove(filepath.Join(dir, "root"))
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if !e.IsDir() {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
+	os.Remove(m.root(t))
+	os.Remove(kindFile(dir))
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("zmachine-light: %w", err)
 	}
 	return nil
 }
 
-// Pause suspends the machine.
-func (m *Manager) Pause(ctx context.Context, t provisiond.Task) error {
-	if err := m.hv.Pause(ctx, t.ID(), m.dir(t)); err != nil {
+// Update applies a new version of the machine: the backend restarts it
+// with the new description (CPU, memory, entrypoint, env, mounts…); its
+// root file system and what it wrote there stay, unless the flist changed.
+func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
+	var d gridtypes.ZMachineLightData
+	if err := t.Workload.DecodeData(&d); err != nil {
+		return nil, fmt.Errorf("zmachine-light: %w", err)
+	}
+	if k, ok := m.recorded(t); ok {
+		b, err := m.backend(k)
+		if err != nil {
+			return nil, fmt.Errorf("zmachine-light: %w", err)
+		}
+		if err := b.stop(ctx, t.ID()); err != nil {
+			return nil, fmt.Errorf("zmachine-light: stopping for the update: %w", err)
+		}
+	}
+	if m.c.Flists != nil {
+		// flistd refuses another flist on a mounted target: a new flist
+		// is a new root.
+		if err := m.c.Flists.Unmount(ctx, m.root(t)); err != nil {
+			return nil, fmt.Errorf("zmachine-light: %w", err)
+		}
+	}
+	return m.Provision(ctx, t)
+}
+
+// Restore runs the machine again after a restart of the node: a no-op
+// for a machine that still runs, a new start after a reboot; a machine
+// that is not running afterwards is an error.
+func (m *Manager) Restore(ctx context.Context, t provisiond.Task) error {
+	res, err := m.run(ctx, t)
+	if err != nil {
 		return fmt.Errorf("zmachine-light: %w", err)
+	}
+	b, err := m.backend(res.Backend)
+	if err != nil {
+		return fmt.Errorf("zmachine-light: %w", err)
+	}
+	up, why, err := b.running(ctx, t.ID())
+	if err != nil {
+		return fmt.Errorf("zmachine-light: %w", err)
+	}
+	if !up {
+		return fmt.Errorf("zmachine-light: not running after the restart: %s", why)
+	}
+	if t.State == gridtypes.StatePaused {
+		return m.Pause(ctx, t)
 	}
 	return nil
 }
 
+// Pause suspends the machine.
+func (m *Manager) Pause(ctx context.Context, t provisiond.Task) error {
+	return m.each(ctx, t, backend.pause)
+}
+
 // Resume continues the machine.
 func (m *Manager) Resume(ctx context.Context, t provisiond.Task) error {
-	if err := m.hv.Resume(ctx, t.ID(), m.dir(t)); err != nil {
+	return m.each(ctx, t, backend.resume)
+}
+
+func (m *Manager) each(ctx context.Context, t provisiond.Task, f func(backend, context.Context, string) error) error {
+	k, ok := m.recorded(t)
+	if !ok {
+		return fmt.Errorf("zmachine-light: %s is not running on this node", t.ID())
+	}
+	b, err := m.backend(k)
+	if err == nil {
+		err = f(b, ctx, t.ID())
+	}
+	if err != nil {
 		return fmt.Errorf("zmachine-light: %w", err)
 	}
 	return nil
