@@ -10,8 +10,7 @@ import (
 // metrics are the hub's collectors, registered on the registry given to
 // New, never the global one (several hubs live in one test process).
 type metrics struct {
-	requests      *httpserve.RequestMetrics
-	authFailures  *prometheus.CounterVec
+	httpserve.ServiceMetrics
 	blocksStored  prometheus.Counter
 	blockBytesIn  prometheus.Counter
 	blocksRefused prometheus.Counter
@@ -20,15 +19,13 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests, err := httpserve.NewRequestMetrics(reg, "hub", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10})
+	service, err := httpserve.NewServiceMetrics(reg, "hub", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		"Refused publishing requests by reason.")
 	if err != nil {
 		return nil, err
 	}
 	m := &metrics{
-		requests: requests,
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hub_auth_failures_total", Help: "Refused publishing requests by reason.",
-		}, []string{"reason"}),
+		ServiceMetrics: service,
 		blocksStored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hub_blocks_stored_total", Help: "Blocks uploaded and stored (not counting blocks already present).",
 		}),
@@ -45,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hub_published_total", Help: "Successful publications by kind (flist, tag, link).",
 		}, []string{"kind"}),
 	}
-	if err := httpserve.Register(reg, m.authFailures, m.blocksStored, m.blockBytesIn, m.blocksRefused, m.blockBytesOut, m.published); err != nil {
+	if err := httpserve.Register(reg, m.blocksStored, m.blockBytesIn, m.blocksRefused, m.blockBytesOut, m.published); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -175,7 +175,7 @@ func (s *Server) buildHandler() http.Handler {
 			start := s.now()
 			rec := httpserve.NewRecorder(w)
 			s.unmatched(rec, r, mux)
-			s.metrics.requests.Observe("unmatched", rec.Status(), s.now().Sub(start))
+			s.metrics.Observe("unmatched", rec.Status(), s.now().Sub(start))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -203,7 +203,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 			}
 			elapsed := s.now().Sub(start)
-			s.metrics.requests.Observe(rt.pattern, rec.Status(), elapsed)
+			s.metrics.Observe(rt.pattern, rec.Status(), elapsed)
 			level := slog.LevelInfo
 			if rt.quiet || (r.Method == http.MethodGet || r.Method == http.MethodHead) && rec.Status() < 400 {
 				level = slog.LevelDebug
@@ -217,7 +217,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.auth {
 			caller, err := s.verifier.Verify(r)
 			if err != nil {
-				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+				s.metrics.AuthFailures.WithLabelValues(authReason(err)).Inc()
 				s.log.Info("publishing request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "error", err.Error())
 				auth.WriteError(rec, err)
 				return

@@ -11,26 +11,22 @@ import (
 // registry given to New (never the global default one, so several servers
 // can live in one process, as they do in tests).
 type metrics struct {
-	requests     *httpserve.RequestMetrics
-	authFailures *prometheus.CounterVec
-	rateLimited  *prometheus.CounterVec
-	uptime       prometheus.Counter
-	restarts     prometheus.Counter
-	pruned       *prometheus.CounterVec
-	interval     prometheus.Gauge
+	httpserve.ServiceMetrics
+	rateLimited *prometheus.CounterVec
+	uptime      prometheus.Counter
+	restarts    prometheus.Counter
+	pruned      *prometheus.CounterVec
+	interval    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests, err := httpserve.NewRequestMetrics(reg, "registrar", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5})
+	service, err := httpserve.NewServiceMetrics(reg, "registrar", []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		"Refused authentications by reason.")
 	if err != nil {
 		return nil, err
 	}
 	m := &metrics{
-		requests: requests,
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "registrar_auth_failures_total",
-			Help: "Refused authentications by reason.",
-		}, []string{"reason"}),
+		ServiceMetrics: service,
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "registrar_rate_limited_total",
 			Help: "Requests refused with 429, by limiter (ip or twin).",
@@ -52,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Effective uptime report interval handed to nodes.",
 		}),
 	}
-	if err := httpserve.Register(reg, m.authFailures, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval); err != nil {
+	if err := httpserve.Register(reg, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval); err != nil {
 		return nil, err
 	}
 	return m, nil

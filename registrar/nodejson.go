@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/grid4/grid4/internal/jsonstr"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -51,13 +51,13 @@ func appendNode(b []byte, n *api.Node) []byte {
 	b = append(b, `,"twin_id":`...)
 	b = strconv.AppendUint(b, n.TwinID, 10)
 	b = append(b, `,"location":{"country":`...)
-	b = appendJSONString(b, n.Location.Country)
+	b = jsonstr.AppendMarshal(b, n.Location.Country)
 	b = append(b, `,"city":`...)
-	b = appendJSONString(b, n.Location.City)
+	b = jsonstr.AppendMarshal(b, n.Location.City)
 	b = append(b, `,"longitude":`...)
-	b = appendJSONString(b, n.Location.Longitude)
+	b = jsonstr.AppendMarshal(b, n.Location.Longitude)
 	b = append(b, `,"latitude":`...)
-	b = appendJSONString(b, n.Location.Latitude)
+	b = jsonstr.AppendMarshal(b, n.Location.Latitude)
 	b = append(b, `},"resources":{"hru":`...)
 	b = strconv.AppendUint(b, n.Resources.HRU, 10)
 	b = append(b, `,"sru":`...)
@@ -76,9 +76,9 @@ func appendNode(b []byte, n *api.Node) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, f.Name)
+			b = jsonstr.AppendMarshal(b, f.Name)
 			b = append(b, `,"mac":`...)
-			b = appendJSONString(b, f.Mac)
+			b = jsonstr.AppendMarshal(b, f.Mac)
 			b = append(b, `,"ips":`...)
 			if f.IPs == nil {
 				b = append(b, "null"...)
@@ -88,7 +88,7 @@ func appendNode(b []byte, n *api.Node) []byte {
 					if j > 0 {
 						b = append(b, ',')
 					}
-					b = appendJSONString(b, ip)
+					b = jsonstr.AppendMarshal(b, ip)
 				}
 				b = append(b, ']')
 			}
@@ -101,7 +101,7 @@ func appendNode(b []byte, n *api.Node) []byte {
 	b = append(b, `,"virtualized":`...)
 	b = strconv.AppendBool(b, n.Virtualized)
 	b = append(b, `,"serial_number":`...)
-	b = appendJSONString(b, n.SerialNumber)
+	b = jsonstr.AppendMarshal(b, n.SerialNumber)
 	b = append(b, `,"approved":`...)
 	b = strconv.AppendBool(b, n.Approved)
 	b = append(b, `,"last_seen":`...)
@@ -114,7 +114,7 @@ func appendNode(b []byte, n *api.Node) []byte {
 	b = strconv.AppendBool(b, n.Online)
 	if n.ZosVersion != "" {
 		b = append(b, `,"zos_version":`...)
-		b = appendJSONString(b, n.ZosVersion)
+		b = jsonstr.AppendMarshal(b, n.ZosVersion)
 	}
 	if len(n.APIEndpoints) > 0 {
 		b = append(b, `,"api_endpoints":[`...)
@@ -122,7 +122,7 @@ func appendNode(b []byte, n *api.Node) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, e)
+			b = jsonstr.AppendMarshal(b, e)
 		}
 		b = append(b, ']')
 	}
@@ -139,62 +139,5 @@ func appendNode(b []byte, n *api.Node) []byte {
 func appendJSONTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as encoding/json
-// does by default: HTML characters, control characters, U+2028 and U+2029
-// escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }

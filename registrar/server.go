@@ -362,7 +362,7 @@ func (s *Server) buildHandler() http.Handler {
 				label = "unmatched"
 			}
 			elapsed := s.now().Sub(start)
-			s.metrics.requests.Observe(label, rec.Status(), elapsed)
+			s.metrics.Observe(label, rec.Status(), elapsed)
 			s.logRequest(r, rec, label, elapsed)
 		}()
 		if s.cors(rec, r) {
@@ -439,7 +439,7 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 		case rt.auth:
 			c, err := s.verifier.VerifyPolicy(r, s.authPolicy(rt))
 			if err != nil {
-				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+				s.metrics.AuthFailures.WithLabelValues(authReason(err)).Inc()
 				if auth.HTTPStatus(err) == http.StatusInternalServerError {
 					s.log.Error("authentication back end failed", "path", r.URL.Path, "error", err)
 				}
@@ -465,7 +465,7 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 			// credentials grant nothing here.
 			c, err := s.verifier.VerifyPolicy(r, auth.Policy{ReadOnly: true})
 			if err != nil {
-				s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+				s.metrics.AuthFailures.WithLabelValues(authReason(err)).Inc()
 				auth.WriteError(w, err)
 				return
 			}
@@ -495,7 +495,7 @@ func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, auth.ErrReplay) {
 		// A nonce the handler kept with its write (route.deferNonce):
 		// answered as the verifier answers a replay.
-		s.metrics.authFailures.WithLabelValues(authReason(err)).Inc()
+		s.metrics.AuthFailures.WithLabelValues(authReason(err)).Inc()
 		auth.WriteError(w, err)
 		return
 	}

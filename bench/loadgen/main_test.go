@@ -3,13 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to create schemas
-
 	"github.com/grid4/grid4/bench/load"
 	"github.com/grid4/grid4/registrar"
 	"github.com/grid4/grid4/store"
+	"github.com/grid4/grid4/store/storetest"
 )
 
 // asRegistrar makes the test binary behave as the registrar command: the
@@ -84,7 +79,7 @@ func TestLoadgenSmoke(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			db := "sqlite:" + filepath.Join(t.TempDir(), "bench.db")
 			if backend == "postgres" {
-				db = postgresSchema(t)
+				db = storetest.PostgresURL(t)
 			}
 			dir := t.TempDir()
 			jsonOut := filepath.Join(dir, "results.json")
@@ -127,7 +122,7 @@ func TestLoadgenSmoke(t *testing.T) {
 			// would rightly see restarts.
 			inlineDB := "sqlite:" + filepath.Join(t.TempDir(), "inline.db")
 			if backend == "postgres" {
-				inlineDB = postgresSchema(t)
+				inlineDB = storetest.PostgresURL(t)
 			}
 			jsonOut = filepath.Join(dir, "inline.json")
 			runLoadgen(t, "-db", inlineDB, "-nodes", "180", "-farm-size", "50", "-registrar", self,
@@ -210,44 +205,4 @@ func checkResult(t *testing.T, r load.Result) {
 	if r.Status[wantOK] != r.Requests {
 		t.Errorf("%s: statuses %v, want all %d", r.Name, r.Status, wantOK)
 	}
-}
-
-// postgresSchema creates a schema of its own for t on the test PostgreSQL
-// ($GRID4_TEST_POSTGRES, as `make test` sets it), dropped when t ends, and
-// returns a URL selecting it with search_path.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("GRID4_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable"
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("GRID4_TEST_POSTGRES: %v", err)
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable (%v); start it with `make test-services` (or set GRID4_TEST_POSTGRES)", u.Redacted(), err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "bench_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -134,6 +134,39 @@ func TestRequestMetrics(t *testing.T) {
 	}
 }
 
+func TestServiceMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewServiceMetrics(reg, "y", []float64{.1, 1}, "Refused.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe("GET /a", 401, time.Millisecond)
+	m.AuthFailures.WithLabelValues("bad_signature").Inc()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+		if mf.GetName() == "y_auth_failures_total" {
+			c := mf.GetMetric()[0]
+			if mf.GetHelp() != "Refused." || c.GetLabel()[0].GetValue() != "bad_signature" || c.GetCounter().GetValue() != 1 {
+				t.Errorf("auth failures: %v", mf)
+			}
+		}
+	}
+	if strings.Join(names, " ") != "y_auth_failures_total y_http_request_duration_seconds y_http_requests_total" {
+		t.Errorf("collectors %v", names)
+	}
+	if _, err := NewServiceMetrics(prometheus.NewRegistry(), "y", nil, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewServiceMetrics(reg, "y", nil, "x"); err == nil {
+		t.Fatal("registered the same names twice")
+	}
+}
+
 func TestNewServer(t *testing.T) {
 	srv := NewServer(http.NotFoundHandler(), time.Minute, 2*time.Minute)
 	if srv.ReadTimeout != time.Minute || srv.WriteTimeout != 2*time.Minute || srv.ReadHeaderTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes != 64<<10 {

@@ -93,6 +93,35 @@ func (m *RequestMetrics) Observe(route string, code int, d time.Duration) {
 	rc.duration.Observe(d.Seconds())
 }
 
+// ServiceMetrics are the collectors every grid4 HTTP service has: its
+// requests (RequestMetrics) and its refused authentications by reason,
+// <namespace>_auth_failures_total.
+type ServiceMetrics struct {
+	*RequestMetrics
+	// AuthFailures counts refused authentications by their "reason" label.
+	AuthFailures *prometheus.CounterVec
+}
+
+// NewServiceMetrics makes and registers on reg the request metrics (as
+// NewRequestMetrics) and the authentication failure counter, described by
+// authHelp.
+func NewServiceMetrics(reg prometheus.Registerer, namespace string, buckets []float64, authHelp string) (ServiceMetrics, error) {
+	requests, err := NewRequestMetrics(reg, namespace, buckets)
+	if err != nil {
+		return ServiceMetrics{}, err
+	}
+	m := ServiceMetrics{
+		RequestMetrics: requests,
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: namespace + "_auth_failures_total", Help: authHelp,
+		}, []string{"reason"}),
+	}
+	if err := reg.Register(m.AuthFailures); err != nil {
+		return ServiceMetrics{}, err
+	}
+	return m, nil
+}
+
 // Register registers every collector on reg, stopping at the first error
 // (a name registered twice).
 func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {

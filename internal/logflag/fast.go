@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/grid4/grid4/internal/jsonstr"
 )
 
 // fastHandler is the handler of New. A record whose attributes are all
@@ -128,25 +130,7 @@ func (h *fastHandler) appendText(b []byte, r slog.Record) []byte {
 	b = appendTextString(b, r.Level.String())
 	b = append(b, " msg="...)
 	b = appendTextString(b, r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, ' ')
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		v := a.Value
-		switch v.Kind() {
-		case slog.KindString:
-			b = appendTextString(b, v.String())
-		case slog.KindInt64:
-			b = strconv.AppendInt(b, v.Int64(), 10)
-		case slog.KindUint64:
-			b = strconv.AppendUint(b, v.Uint64(), 10)
-		case slog.KindBool:
-			b = strconv.AppendBool(b, v.Bool())
-		case slog.KindDuration:
-			b = append(b, v.Duration().String()...)
-		}
-		return true
-	})
+	b = h.appendAttrs(b, r)
 	return append(b, '\n')
 }
 
@@ -159,17 +143,28 @@ func (h *fastHandler) appendJSON(b []byte, r slog.Record) []byte {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendJSONString(b, r.Level.String())
+	b = jsonstr.AppendSlog(b, r.Level.String())
 	b = append(b, `,"msg":`...)
-	b = appendJSONString(b, r.Message)
+	b = jsonstr.AppendSlog(b, r.Message)
+	b = h.appendAttrs(b, r)
+	return append(b, "}\n"...)
+}
+
+// appendAttrs writes the attributes of r, each after a separator, in the
+// handler's format: ` key=value` (text) or `,"key":value` (JSON).
+func (h *fastHandler) appendAttrs(b []byte, r slog.Record) []byte {
+	sep, eq := byte(' '), byte('=')
+	if h.json {
+		sep, eq = ',', ':'
+	}
 	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, ',')
-		b = appendJSONString(b, a.Key)
-		b = append(b, ':')
+		b = append(b, sep)
+		b = h.appendString(b, a.Key)
+		b = append(b, eq)
 		v := a.Value
 		switch v.Kind() {
 		case slog.KindString:
-			b = appendJSONString(b, v.String())
+			b = h.appendString(b, v.String())
 		case slog.KindInt64:
 			b = strconv.AppendInt(b, v.Int64(), 10)
 		case slog.KindUint64:
@@ -177,11 +172,23 @@ func (h *fastHandler) appendJSON(b []byte, r slog.Record) []byte {
 		case slog.KindBool:
 			b = strconv.AppendBool(b, v.Bool())
 		case slog.KindDuration:
-			b = strconv.AppendInt(b, int64(v.Duration()), 10) // nanoseconds, as encoding/json
+			if h.json {
+				b = strconv.AppendInt(b, int64(v.Duration()), 10) // nanoseconds, as encoding/json
+			} else {
+				b = append(b, v.Duration().String()...)
+			}
 		}
 		return true
 	})
-	return append(b, "}\n"...)
+	return b
+}
+
+// appendString writes a key or string value in the handler's format.
+func (h *fastHandler) appendString(b []byte, s string) []byte {
+	if h.json {
+		return jsonstr.AppendSlog(b, s)
+	}
+	return appendTextString(b, s)
 }
 
 // jsonSafe tells whether an ASCII byte stands for itself inside a JSON
@@ -244,56 +251,4 @@ func textNeedsQuoting(s string) bool {
 		i += size
 	}
 	return false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString writes s as a JSON string the way slog does: '"', '\',
-// \n, \r and \t escaped by a backslash, other control characters as
-// \u00XX, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped, HTML
-// characters as they are.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe(c) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

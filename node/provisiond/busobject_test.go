@@ -2,46 +2,21 @@ package provisiond
 
 import (
 	"context"
-	"crypto/rand"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/internal/bustest"
 )
 
-// TestBusObject serves the engine on the test Redis (GRID4_TEST_REDIS, as
-// the bus package's tests) and drives it through the stub.
+// TestBusObject serves the engine on the test Redis (bustest) and drives
+// it through the stub, on a client of its own.
 func TestBusObject(t *testing.T) {
-	url := os.Getenv("GRID4_TEST_REDIS")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	prefix := "provisiontest:" + rand.Text()[:10] + ":"
-	open := func() *bus.Client {
-		c, err := bus.Open(url, bus.Options{Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatalf("redis %s: %v", url, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
 	te := newEngine(t, nil)
-	srv := bus.NewServer(open(), bus.ServerOptions{})
-	if err := srv.Handle(Object, te.Methods()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	stub := NewStub(open())
-	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	prefix := bustest.Prefix(t)
+	bustest.Serve(t, bustest.Open(t, prefix), Object, te.Methods())
+	stub := NewStub(bustest.Open(t, prefix))
+	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer ccancel()
 
 	d := sample(1)

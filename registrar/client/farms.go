@@ -83,28 +83,13 @@ func (c *Client) CreateFarm(ctx context.Context, f NewFarm) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("POST /farms: %w", err)
 	}
-	var out api.FarmID
-	err = c.do(ctx, request{
-		method: http.MethodPost,
-		path:   "/farms",
-		in:     createFarmRequest{FarmName: f.Name, TwinID: twin, StellarAddress: f.StellarAddress, Dedicated: f.Dedicated},
-		signed: true,
-		out:    &out,
-	})
-	if err != nil {
-		return 0, err
-	}
-	if out.FarmID == 0 {
-		return 0, fmt.Errorf("%w: POST /farms: no farm_id in the answer", ErrBadResponse)
-	}
-	return out.FarmID, nil
+	in := createFarmRequest{FarmName: f.Name, TwinID: twin, StellarAddress: f.StellarAddress, Dedicated: f.Dedicated}
+	return create(ctx, c, "/farms", in, "farm_id", func(out api.FarmID) uint64 { return out.FarmID })
 }
 
 // Farm returns one farm: GET /farms/{id}.
 func (c *Client) Farm(ctx context.Context, farmID uint64) (api.Farm, error) {
-	var f api.Farm
-	err := c.do(ctx, request{method: http.MethodGet, path: "/farms/" + strconv.FormatUint(farmID, 10), out: &f})
-	return f, err
+	return getByID[api.Farm](ctx, c, "/farms", farmID)
 }
 
 // ListFarms returns one page of the farms matching filter, ordered by id:
@@ -154,6 +139,28 @@ func (c *Client) approval(ctx context.Context, farmID uint64, action string, nod
 		in:     api.ApprovalRequest{NodeIDs: nodeIDs},
 		signed: true,
 	})
+}
+
+// create POSTs in, signed, to the collection at path and returns the id
+// of the new item, which id reads from the answer (the member field); an
+// answer without one is ErrBadResponse.
+func create[T any](ctx context.Context, c *Client, path string, in any, field string, id func(T) uint64) (uint64, error) {
+	var out T
+	if err := c.do(ctx, request{method: http.MethodPost, path: path, in: in, signed: true, out: &out}); err != nil {
+		return 0, err
+	}
+	n := id(out)
+	if n == 0 {
+		return 0, fmt.Errorf("%w: POST %s: no %s in the answer", ErrBadResponse, path, field)
+	}
+	return n, nil
+}
+
+// getByID fetches one item of the collection at path: GET path/{id}.
+func getByID[T any](ctx context.Context, c *Client, path string, id uint64) (T, error) {
+	var v T
+	err := c.do(ctx, request{method: http.MethodGet, path: path + "/" + strconv.FormatUint(id, 10), out: &v})
+	return v, err
 }
 
 // listPage fetches one page of a collection: GET path with the query q

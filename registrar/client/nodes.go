@@ -55,21 +55,12 @@ func (c *Client) RegisterNode(ctx context.Context, n api.RegisterNodeRequest) (u
 	if n.Interfaces == nil {
 		n.Interfaces = []api.Interface{}
 	}
-	var out api.NodeID
-	if err := c.do(ctx, request{method: http.MethodPost, path: "/nodes", in: n, signed: true, out: &out}); err != nil {
-		return 0, err
-	}
-	if out.NodeID == 0 {
-		return 0, fmt.Errorf("%w: POST /nodes: no node_id in the answer", ErrBadResponse)
-	}
-	return out.NodeID, nil
+	return create(ctx, c, "/nodes", n, "node_id", func(out api.NodeID) uint64 { return out.NodeID })
 }
 
 // Node returns one node: GET /nodes/{id}.
 func (c *Client) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
-	var n api.Node
-	err := c.do(ctx, request{method: http.MethodGet, path: "/nodes/" + strconv.FormatUint(nodeID, 10), out: &n})
-	return n, err
+	return getByID[api.Node](ctx, c, "/nodes", nodeID)
 }
 
 // ListNodes returns one page of the nodes matching filter, ordered by id:
