@@ -5,7 +5,7 @@ PKGS ?= ./...
 export GRID4_TEST_POSTGRES ?= postgres://postgres:postgres@127.0.0.1:5432/grid4_test?sslmode=disable
 export GRID4_TEST_REDIS ?= redis://127.0.0.1:6379/0
 
-.PHONY: all build test test-services lint fmt-check tidy-check vet staticcheck unit fuzz bench clean
+.PHONY: all build test test-services lint fmt-check tidy-check funclen vet staticcheck unit fuzz bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ test: test-services lint unit
 test-services:
 	bash scripts/test-services.sh
 
-lint: fmt-check tidy-check vet staticcheck
+lint: fmt-check tidy-check funclen vet staticcheck
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -27,6 +27,10 @@ fmt-check:
 ## tidy-check: fails when go mod tidy would change go.mod or go.sum.
 tidy-check:
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
+
+## funclen: fails when a function outside tests is over 100 lines.
+funclen:
+	@$(GO) run scripts/funclen.go .
 
 vet:
 	$(GO) vet $(PKGS)
