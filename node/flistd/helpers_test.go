@@ -33,6 +33,27 @@ type env struct {
 	key     keys.KeyPair
 	faults  *faults
 	cacheTo string
+	// log is the Mounters' logger, writing into logs.
+	log  *slog.Logger
+	logs *logBuffer
+}
+
+// logBuffer collects log records for a test to look into.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -41,7 +62,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, hubDir: t.TempDir(), key: kp, faults: newFaults(), cacheTo: filepath.Join(t.TempDir(), "cache")}
+	e := &env{t: t, hubDir: t.TempDir(), key: kp, faults: newFaults(), cacheTo: filepath.Join(t.TempDir(), "cache"), logs: &logBuffer{}}
+	e.log = slog.New(slog.NewTextHandler(e.logs, nil))
 	cfg := hub.DefaultConfig()
 	cfg.DataDir = e.hubDir
 	cfg.Publishers = []hub.Publisher{{Name: "tf", ID: hub.PublisherID("tf"), PublicKey: kp.Public().Key}}

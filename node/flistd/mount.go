@@ -40,10 +40,17 @@ const MountsFile = "mounts.json"
 
 // MounterConfig configures a Mounter.
 type MounterConfig struct {
-	// Dir holds the read-only trees (trees/<flist id>), the writable layers
-	// (layers/<hash of target>/{upper,work}) and MountsFile. Required; it
-	// must be on a file system overlayfs accepts as upper (ext4, xfs…).
+	// Dir holds the lazy (FUSE) mounts of the flists (lazy/<flist id>),
+	// the materialised trees when not lazy (trees/<flist id>), the
+	// writable layers (layers/<hash of target>/{upper,work}) and
+	// MountsFile. Required; it must be on a file system overlayfs accepts
+	// as upper (ext4, xfs…).
 	Dir string
+	// Materialize mounts flists from trees downloaded whole before the
+	// mount (trees/<flist id>) instead of lazily over FUSE, where blocks
+	// are fetched on first read. It is also what happens when /dev/fuse
+	// cannot be opened.
+	Materialize bool
 	// Root bounds the targets: every mount target must be under it (the
 	// node's data directory). Required.
 	Root string
@@ -61,6 +68,10 @@ type MountInfo struct {
 	Flist flist.ID `json:"flist"`
 	// Layer is the directory of the mount's writable layer.
 	Layer string `json:"layer"`
+	// Lazy is true when the overlay's lower layer is the flist's FUSE
+	// mount (blocks fetched on first read), false when it is a
+	// materialised tree.
+	Lazy bool `json:"lazy,omitempty"`
 	// Mounted is false when the mount is recorded but not in place (a
 	// restore failed: Error says why).
 	Mounted bool `json:"mounted"`
@@ -71,19 +82,30 @@ type MountInfo struct {
 	Image *flist.Image `json:"image,omitempty"`
 }
 
-// Mounter mounts flists for workloads: the flist's tree, materialised once
-// from the verified block cache and shared read-only by every workload
-// using it, under an overlay with a writable layer of the workload's own.
-// It records its mounts and puts them back after a restart (Restore).
-// It is safe for concurrent use.
+// Mounter mounts flists for workloads: the flist's tree, shared read-only
+// by every workload using it, under an overlay with a writable layer of
+// the workload's own. The tree is a FUSE mount served by this process
+// that fetches each block from the verified cache (the hub on a miss) on
+// first read, so a workload starts before its image is downloaded; or,
+// with MounterConfig.Materialize or without /dev/fuse, a tree
+// materialised whole from the cache. It records its mounts and puts them
+// back after a restart (Restore). It is safe for concurrent use.
 type Mounter struct {
-	c   MounterConfig
-	m   *Manager
-	log *slog.Logger
+	c    MounterConfig
+	m    *Manager
+	log  *slog.Logger
+	lazy bool
+
+	recent *blockMemo
 
 	mu     sync.Mutex
-	mounts map[string]MountInfo // by target
+	mounts map[string]MountInfo    // by target
+	fuse   map[flist.ID]*lazyMount // the FUSE mounts this process serves
 }
+
+// recentBlocks is how many decoded blocks the lazy mounts keep in memory
+// (at most 1 MiB each).
+const recentBlocks = 16
 
 // NewMounter returns a Mounter getting flists from m, with the mounts a
 // previous run recorded (not yet checked: call Restore).
@@ -99,12 +121,19 @@ func NewMounter(m *Manager, c MounterConfig) (*Mounter, error) {
 		return nil, fmt.Errorf("flistd: mount root: %w", err)
 	}
 	c.Root = root
-	for _, d := range []string{c.Dir, filepath.Join(c.Dir, "trees"), filepath.Join(c.Dir, "layers")} {
+	for _, d := range []string{c.Dir, filepath.Join(c.Dir, "trees"), filepath.Join(c.Dir, "lazy"), filepath.Join(c.Dir, "layers")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("flistd: %w", err)
 		}
 	}
-	mt := &Mounter{c: c, m: m, log: c.Logger, mounts: map[string]MountInfo{}}
+	mt := &Mounter{c: c, m: m, log: c.Logger, mounts: map[string]MountInfo{}, fuse: map[flist.ID]*lazyMount{}, recent: newBlockMemo(recentBlocks)}
+	if !c.Materialize {
+		if err := fuseAvailable(); err != nil {
+			mt.log.Warn("no FUSE: flists are downloaded whole before they are mounted", "err", err)
+		} else {
+			mt.lazy = true
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(c.Dir, MountsFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -230,11 +259,11 @@ func (mt *Mounter) Restore(ctx context.Context) (restored, failed int) {
 	return restored, failed
 }
 
-// ensure makes mi's mount be in place: the tree materialised, the layer
-// made, the overlay mounted. It updates and returns the record (the
-// caller saves it).
+// ensure makes mi's mount be in place: the lower tree (lazy mount or
+// materialised tree) there, the layer made, the overlay mounted. It
+// updates and returns the record (the caller saves it).
 func (mt *Mounter) ensure(ctx context.Context, mi MountInfo) (MountInfo, error) {
-	err := mt.mount(ctx, mi)
+	err := mt.mount(ctx, &mi)
 	mi.Mounted, mi.Error = err == nil, ""
 	if err != nil {
 		mi.Error = err.Error()
@@ -243,13 +272,11 @@ func (mt *Mounter) ensure(ctx context.Context, mi MountInfo) (MountInfo, error) 
 	return mi, err
 }
 
-func (mt *Mounter) mount(ctx context.Context, mi MountInfo) error {
-	if ok, err := mountinfo.IsMountPoint(mi.Target); err != nil {
-		return fmt.Errorf("flistd: %w", err)
-	} else if ok {
-		return nil
+func (mt *Mounter) mount(ctx context.Context, mi *MountInfo) error {
+	if ok, err := mt.inPlace(*mi); err != nil || ok {
+		return err
 	}
-	tree, err := mt.tree(ctx, mi.Flist)
+	lower, err := mt.lower(ctx, mi.Flist)
 	if err != nil {
 		return err
 	}
@@ -259,15 +286,100 @@ func (mt *Mounter) mount(ctx context.Context, mi MountInfo) error {
 			return fmt.Errorf("flistd: %w", err)
 		}
 	}
-	opts := "lowerdir=" + tree + ",upperdir=" + upper + ",workdir=" + work
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
 	if err := unix.Mount("overlay", mi.Target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("flistd: mounting %s on %s: overlay: %w", mi.URL, mi.Target, err)
+	}
+	mi.Lazy = mt.lazy
+	if lm := mt.fuse[mi.Flist]; mt.lazy && lm != nil {
+		lm.users[mi.Target] = true
 	}
 	return nil
 }
 
-// tree returns the read-only tree of flist id, materialising it when it is
-// not there (atomically: a tree either exists whole or not at all).
+// inPlace reports whether mi's overlay is mounted and working. An overlay
+// over a lazy mount this process does not serve (flistd restarted: the
+// FUSE server died with the previous process, reads fail with ENOTCONN)
+// is not: it is detached, to be mounted again.
+func (mt *Mounter) inPlace(mi MountInfo) (bool, error) {
+	ok, err := mountinfo.IsMountPoint(mi.Target)
+	if errors.Is(err, unix.ENOTCONN) {
+		ok, err = true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("flistd: %w", err)
+	}
+	if !ok || !mi.Lazy {
+		return ok, nil
+	}
+	if lm := mt.fuse[mi.Flist]; lm != nil && lm.users[mi.Target] && lm.alive() {
+		return true, nil
+	}
+	mt.log.Info("flist mount over a lost lazy mount (flistd restarted): mounting it again", "target", mi.Target, "flist", mi.Flist.String())
+	if err := unix.Unmount(mi.Target, unix.MNT_DETACH); err != nil {
+		return false, fmt.Errorf("flistd: detaching the stale mount on %s: %w", mi.Target, err)
+	}
+	return false, nil
+}
+
+// lower returns the read-only tree of flist id: its lazy mount, made when
+// this process does not serve one yet, or its materialised tree.
+func (mt *Mounter) lower(ctx context.Context, id flist.ID) (string, error) {
+	if !mt.lazy {
+		return mt.tree(ctx, id)
+	}
+	if lm := mt.fuse[id]; lm != nil {
+		if lm.alive() {
+			return lm.dir, nil
+		}
+		mt.log.Warn("lazy flist mount lost its connection: mounting it again", "flist", id.String())
+		mt.unmountLazy(id)
+	}
+	dir := filepath.Join(mt.c.Dir, "lazy", id.String())
+	// A mount left by an earlier process is dead: nobody serves it.
+	detachAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("flistd: %w", err)
+	}
+	f, err := mt.m.Fetch(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("flistd: flist %s: %w", id, err)
+	}
+	srv, err := mountLazy(dir, f, id, mt.m, mt.recent, mt.log)
+	if err != nil {
+		return "", err
+	}
+	mt.fuse[id] = &lazyMount{dir: dir, srv: srv, users: map[string]bool{}}
+	return dir, nil
+}
+
+// unmountLazy unmounts the lazy mount of id (detaching it when the kernel
+// still uses it: a workload's overlay that had to be detached), and one
+// an earlier process left.
+func (mt *Mounter) unmountLazy(id flist.ID) {
+	dir := filepath.Join(mt.c.Dir, "lazy", id.String())
+	if lm := mt.fuse[id]; lm != nil {
+		delete(mt.fuse, id)
+		if err := lm.srv.Unmount(); err != nil {
+			mt.log.Warn("lazy flist mount busy: detaching it", "flist", id.String(), "err", err)
+		}
+	}
+	detachAll(dir)
+	_ = os.Remove(dir)
+}
+
+// detachAll lazily unmounts whatever is mounted on dir.
+func detachAll(dir string) {
+	for range 8 {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return // EINVAL: not a mount point (any more); ENOENT: no dir
+		}
+	}
+}
+
+// tree returns the materialised read-only tree of flist id, materialising
+// it when it is not there (atomically: a tree either exists whole or not
+// at all).
 func (mt *Mounter) tree(ctx context.Context, id flist.ID) (string, error) {
 	dir := filepath.Join(mt.c.Dir, "trees", id.String())
 	if _, err := os.Stat(dir); err == nil {
@@ -283,16 +395,19 @@ func (mt *Mounter) tree(ctx context.Context, id flist.ID) (string, error) {
 	return dir, nil
 }
 
-// drop unmounts mi (lazily when busy), removes its layer, and its tree when
-// no other mount uses it.
+// drop unmounts mi (lazily when busy), removes its layer, and the flist's
+// lazy mount and tree when no other mount uses them.
 func (mt *Mounter) drop(ctx context.Context, mi MountInfo) error {
-	if ok, err := mountinfo.IsMountPoint(mi.Target); err == nil && ok {
+	if ok, err := mt.inPlace(mi); err == nil && ok {
 		if err := unix.Unmount(mi.Target, 0); err != nil {
 			mt.log.Warn("flist mount busy: detaching it", "target", mi.Target, "err", err)
 			if err := unix.Unmount(mi.Target, unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("flistd: unmounting %s: %w", mi.Target, err)
 			}
 		}
+	}
+	if lm := mt.fuse[mi.Flist]; lm != nil {
+		delete(lm.users, mi.Target)
 	}
 	if err := os.RemoveAll(mi.Layer); err != nil {
 		return fmt.Errorf("flistd: removing the layer of %s: %w", mi.Target, err)
@@ -303,11 +418,16 @@ func (mt *Mounter) drop(ctx context.Context, mi MountInfo) error {
 			return nil
 		}
 	}
-	if err := makeWritable(filepath.Join(mt.c.Dir, "trees", mi.Flist.String())); err != nil {
+	mt.unmountLazy(mi.Flist)
+	tree := filepath.Join(mt.c.Dir, "trees", mi.Flist.String())
+	if _, err := os.Lstat(tree); err != nil {
+		return ctx.Err()
+	}
+	if err := makeWritable(tree); err != nil {
 		mt.log.Warn("removing an unused flist tree", "flist", mi.Flist.String(), "err", err)
 		return nil
 	}
-	if err := os.RemoveAll(filepath.Join(mt.c.Dir, "trees", mi.Flist.String())); err != nil {
+	if err := os.RemoveAll(tree); err != nil {
 		mt.log.Warn("removing an unused flist tree", "flist", mi.Flist.String(), "err", err)
 	}
 	return ctx.Err()

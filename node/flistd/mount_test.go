@@ -18,14 +18,62 @@ import (
 )
 
 // mounter is a Mounter on the env's cache with its own directory, mounting
-// under root.
-func (e *env) mounter(m *Manager, dir, root string) *Mounter {
+// under root: lazily, or from materialised trees.
+func (e *env) mounter(m *Manager, dir, root string, materialize bool) *Mounter {
 	e.t.Helper()
-	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root})
+	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root, Materialize: materialize, Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if !materialize && !mt.lazy {
+		e.t.Fatal("no FUSE here (/dev/fuse): scripts/test-services.sh installs fuse3")
+	}
 	return mt
+}
+
+// detachUnder makes sure nothing stays mounted under root when the test
+// ends (a failed test leaves its mounts): detached, deepest first.
+func detachUnder(t *testing.T, root string) {
+	t.Cleanup(func() {
+		mps := mountsUnder(t, root)
+		for i := len(mps) - 1; i >= 0; i-- {
+			_ = unix.Unmount(mps[i], unix.MNT_DETACH)
+		}
+	})
+}
+
+// mountsUnder lists the mount points under root, in mount order.
+func mountsUnder(t *testing.T, root string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 {
+			if mp := mountinfo.Unescape(fields[4]); strings.HasPrefix(mp, root+"/") {
+				out = append(out, mp)
+			}
+		}
+	}
+	return out
+}
+
+// bothModes runs test with lazy (FUSE) mounts and with materialised
+// trees.
+func bothModes(t *testing.T, test func(t *testing.T, materialize bool)) {
+	t.Run("lazy", func(t *testing.T) { test(t, false) })
+	t.Run("materialized", func(t *testing.T) { test(t, true) })
+}
+
+// lowerDir is the shared read-only tree of flist id under a Mounter's dir.
+func lowerDir(dir string, id flist.ID, materialize bool) string {
+	if materialize {
+		return filepath.Join(dir, "trees", id.String())
+	}
+	return filepath.Join(dir, "lazy", id.String())
 }
 
 func needMounts(t *testing.T) {
@@ -50,11 +98,16 @@ func readFile(t *testing.T, p string) string {
 // goes with the last.
 func TestMountGivesEachWorkloadItsOwnLayer(t *testing.T) {
 	needMounts(t)
+	bothModes(t, testMountGivesEachWorkloadItsOwnLayer)
+}
+
+func testMountGivesEachWorkloadItsOwnLayer(t *testing.T, materialize bool) {
 	e := newEnv(t)
 	f := e.publish("alpine", map[string]string{"etc/os-release": "NAME=grid4\n", "bin/": "", "bin/sh": "#!/bin/sh\n"})
 	m := e.manager(Config{})
 	root := t.TempDir()
-	mt := e.mounter(m, filepath.Join(root, "flist"), root)
+	detachUnder(t, root)
+	mt := e.mounter(m, filepath.Join(root, "flist"), root, materialize)
 	byName := e.url + "/api/v1/repos/tf/zos/flists/alpine"
 	byID := e.url + "/api/v1/flists/" + f.ID().String()
 	a, b := filepath.Join(root, "machines", "a", "root"), filepath.Join(root, "machines", "b", "root")
@@ -81,7 +134,7 @@ func TestMountGivesEachWorkloadItsOwnLayer(t *testing.T) {
 	if got := readFile(t, filepath.Join(b, "etc/os-release")); got != "NAME=grid4\n" {
 		t.Fatalf("b sees a's write: %q", got)
 	}
-	tree := filepath.Join(root, "flist", "trees", f.ID().String())
+	tree := lowerDir(filepath.Join(root, "flist"), f.ID(), materialize)
 	if got := readFile(t, filepath.Join(tree, "etc/os-release")); got != "NAME=grid4\n" {
 		t.Fatalf("the shared tree changed: %q", got)
 	}
@@ -117,6 +170,9 @@ func TestMountGivesEachWorkloadItsOwnLayer(t *testing.T) {
 	if _, err := os.Stat(tree); !os.IsNotExist(err) {
 		t.Fatalf("unused tree left behind: %v", err)
 	}
+	if left := mountsUnder(t, root); len(left) != 0 {
+		t.Fatalf("mounts left after unmounting all: %v", left)
+	}
 	if got := len(mt.Mounts()); got != 0 {
 		t.Fatalf("%d mounts after unmounting all", got)
 	}
@@ -127,14 +183,18 @@ func TestMountGivesEachWorkloadItsOwnLayer(t *testing.T) {
 // reboot onto a cleaned disk) puts them back with what was written.
 func TestMountsComeBackAfterAReboot(t *testing.T) {
 	needMounts(t)
+	bothModes(t, testMountsComeBackAfterAReboot)
+}
+
+func testMountsComeBackAfterAReboot(t *testing.T, materialize bool) {
 	e := newEnv(t)
 	e.publish("app", map[string]string{"app/run": "#!/bin/sh\necho hi\n"})
 	m := e.manager(Config{})
 	root := t.TempDir()
 	dir := filepath.Join(root, "flist")
 	target := filepath.Join(root, "m", "root")
-	t.Cleanup(func() { _ = unix.Unmount(target, unix.MNT_DETACH) })
-	mt := e.mounter(m, dir, root)
+	detachUnder(t, root)
+	mt := e.mounter(m, dir, root, materialize)
 	mi, err := mt.Mount(ctxT(t), e.url+"/api/v1/repos/tf/zos/flists/app", target)
 	if err != nil {
 		t.Fatal(err)
@@ -146,15 +206,22 @@ func TestMountsComeBackAfterAReboot(t *testing.T) {
 	if err := unix.Unmount(target, 0); err != nil {
 		t.Fatal(err)
 	}
-	tree := filepath.Join(dir, "trees", mi.Flist.String())
-	if err := makeWritable(tree); err != nil {
-		t.Fatal(err)
+	if materialize {
+		tree := filepath.Join(dir, "trees", mi.Flist.String())
+		if err := makeWritable(tree); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(tree); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		mt.unmountLazy(mi.Flist)
 	}
-	if err := os.RemoveAll(tree); err != nil {
-		t.Fatal(err)
+	if left := mountsUnder(t, root); len(left) != 0 {
+		t.Fatalf("mounts left by the reboot: %v", left)
 	}
 
-	after := e.mounter(m, dir, root)
+	after := e.mounter(m, dir, root, materialize)
 	if restored, failed := after.Restore(ctxT(t)); restored != 1 || failed != 0 {
 		t.Fatalf("restored %d, failed %d; want 1, 0", restored, failed)
 	}
@@ -172,7 +239,7 @@ func TestMountRefusesBadInput(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(Config{})
 	root := t.TempDir()
-	mt := e.mounter(m, filepath.Join(root, "flist"), root)
+	mt := e.mounter(m, filepath.Join(root, "flist"), root, true)
 	for _, tc := range []struct {
 		url, target string
 		want        error
@@ -241,9 +308,9 @@ func TestMountReportsTheImage(t *testing.T) {
 	e.publish("plain", map[string]string{"a": "b"})
 	m := e.manager(Config{})
 	root := t.TempDir()
-	mt := e.mounter(m, filepath.Join(root, "flist"), root)
+	detachUnder(t, root)
+	mt := e.mounter(m, filepath.Join(root, "flist"), root, false)
 	web, plain := filepath.Join(root, "web"), filepath.Join(root, "plain")
-	t.Cleanup(func() { _ = unix.Unmount(web, unix.MNT_DETACH); _ = unix.Unmount(plain, unix.MNT_DETACH) })
 
 	mi, err := mt.Mount(ctxT(t), e.url+"/api/v1/repos/tf/zos/flists/web", web)
 	if err != nil {
