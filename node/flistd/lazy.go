@@ -268,13 +268,15 @@ func mountLazy(dir string, f *flist.Flist, id flist.ID, src flist.BlockSource, r
 		MountOptions: fuse.MountOptions{
 			// Workloads run as other users than the one serving the
 			// mount; the kernel checks the modes (default_permissions).
-			AllowOther:    true,
-			FsName:        "grid4-flist-" + id.String()[:16],
-			Name:          "grid4flist",
-			DirectMount:   true,
-			Options:       []string{"ro", "default_permissions"},
-			DisableXAttrs: true,
-			Logger:        slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			AllowOther:  true,
+			FsName:      "grid4-flist-" + id.String()[:16],
+			Name:        "grid4flist",
+			DirectMount: true,
+			// Read-only for the kernel too, never setuid or devices.
+			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
+			Options:          []string{"ro", "default_permissions"},
+			DisableXAttrs:    true,
+			Logger:           slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,

@@ -172,6 +172,9 @@ func (mt *Mounter) Mount(ctx context.Context, flistURL, target string) (MountInf
 			return MountInfo{}, fmt.Errorf("flistd: %s: %w (%s)", target, ErrTargetBusy, cur.URL)
 		}
 		cur, err := mt.ensure(ctx, cur)
+		if serr := mt.save(); serr != nil && err == nil {
+			err = serr
+		}
 		return cur, err
 	}
 	id, err := mt.resolve(ctx, flistURL)
@@ -183,7 +186,7 @@ func (mt *Mounter) Mount(ctx context.Context, flistURL, target string) (MountInf
 		return MountInfo{}, fmt.Errorf("flistd: flist %s: %w", id, err)
 	}
 	sum := sha256.Sum256([]byte(target))
-	mi := MountInfo{Target: target, URL: flistURL, Flist: id, Layer: filepath.Join(mt.c.Dir, "layers", hex.EncodeToString(sum[:12])), Image: f.Image}
+	mi := MountInfo{Target: target, URL: flistURL, Flist: id, Layer: filepath.Join(mt.c.Dir, "layers", hex.EncodeToString(sum[:12])), Image: f.Image, Lazy: mt.lazy}
 	// Record first: a crash after the mount leaves a record Restore and
 	// Unmount find, never a mount nobody knows of.
 	mt.mounts[target] = mi
@@ -200,7 +203,7 @@ func (mt *Mounter) Mount(ctx context.Context, flistURL, target string) (MountInf
 		}
 		return MountInfo{}, err
 	}
-	return mi, nil
+	return mi, mt.save()
 }
 
 // Unmount removes the mount on target and its writable layer (what the
@@ -287,10 +290,12 @@ func (mt *Mounter) mount(ctx context.Context, mi *MountInfo) error {
 		}
 	}
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	// Recorded before mounting (the caller saves): a record never claims
+	// a materialised tree under a lazy mount that a restart must redo.
+	mi.Lazy = mt.lazy
 	if err := unix.Mount("overlay", mi.Target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("flistd: mounting %s on %s: overlay: %w", mi.URL, mi.Target, err)
 	}
-	mi.Lazy = mt.lazy
 	if lm := mt.fuse[mi.Flist]; mt.lazy && lm != nil {
 		lm.users[mi.Target] = true
 	}
