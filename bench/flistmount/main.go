@@ -213,7 +213,7 @@ func measure(ctx context.Context, svc *contd.Service, dir, hubURL, flistURL stri
 	}
 	defer m.Close()
 	defer os.RemoveAll(dir)
-	mt, err := flistd.NewMounter(m, flistd.MounterConfig{Dir: filepath.Join(dir, "flist"), Root: dir, Materialize: materialize})
+	mt, err := flistd.NewMounter(m, flistd.MounterConfig{Dir: filepath.Join(dir, "flist"), Root: dir, Lazy: !materialize})
 	if err != nil {
 		return r, err
 	}

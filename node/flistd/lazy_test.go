@@ -322,7 +322,7 @@ func TestLazyMountChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, err := NewMounter(m, MounterConfig{Dir: args[2], Root: args[3]})
+	mt, err := NewMounter(m, MounterConfig{Dir: args[2], Root: args[3], Lazy: true})
 	if err != nil {
 		t.Fatal(err)
 	}

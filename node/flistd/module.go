@@ -30,8 +30,12 @@ type ModuleConfig struct {
 	// Flists holds the hub's URL and the block cache, which the upgrader
 	// shares (Flists.HubURL empty: every method fails with CodeNoHub).
 	Flists Config
-	// Mounts holds the trees, writable layers and the mount root.
+	// Mounts holds the trees, writable layers and the mount root. Run
+	// mounts lazily (Mounts.Lazy) unless Materialize is set.
 	Mounts MounterConfig
+	// Materialize makes the node download an flist whole before mounting
+	// it, rather than fetch its blocks on first read over FUSE.
+	Materialize bool
 	// Logger receives flistd's records.
 	Logger *slog.Logger
 }
@@ -56,6 +60,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	}
 	defer fm.Close()
 	m.Mounts.Logger = m.Logger
+	m.Mounts.Lazy = !m.Materialize
 	mt, err := NewMounter(fm, m.Mounts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)

@@ -46,11 +46,12 @@ type MounterConfig struct {
 	// MountsFile. Required; it must be on a file system overlayfs accepts
 	// as upper (ext4, xfs…).
 	Dir string
-	// Materialize mounts flists from trees downloaded whole before the
-	// mount (trees/<flist id>) instead of lazily over FUSE, where blocks
-	// are fetched on first read. It is also what happens when /dev/fuse
-	// cannot be opened.
-	Materialize bool
+	// Lazy mounts flists over FUSE (lazy/<flist id>), fetching each block
+	// on first read, instead of from trees downloaded whole before the
+	// mount (trees/<flist id>). flistd's module sets it (see
+	// ModuleConfig.Materialize). Without /dev/fuse the trees are
+	// materialised anyway, and the Mounter logs it.
+	Lazy bool
 	// Root bounds the targets: every mount target must be under it (the
 	// node's data directory). Required.
 	Root string
@@ -86,9 +87,8 @@ type MountInfo struct {
 // by every workload using it, under an overlay with a writable layer of
 // the workload's own. The tree is a FUSE mount served by this process
 // that fetches each block from the verified cache (the hub on a miss) on
-// first read, so a workload starts before its image is downloaded; or,
-// with MounterConfig.Materialize or without /dev/fuse, a tree
-// materialised whole from the cache. It records its mounts and puts them
+// first read, so a workload starts before its image is downloaded
+// (MounterConfig.Lazy); or a tree materialised whole from the cache. It records its mounts and puts them
 // back after a restart (Restore). It is safe for concurrent use.
 type Mounter struct {
 	c    MounterConfig
@@ -127,7 +127,7 @@ func NewMounter(m *Manager, c MounterConfig) (*Mounter, error) {
 		}
 	}
 	mt := &Mounter{c: c, m: m, log: c.Logger, mounts: map[string]MountInfo{}, fuse: map[flist.ID]*lazyMount{}, recent: newBlockMemo(recentBlocks)}
-	if !c.Materialize {
+	if c.Lazy {
 		if err := fuseAvailable(); err != nil {
 			mt.log.Warn("no FUSE: flists are downloaded whole before they are mounted", "err", err)
 		} else {

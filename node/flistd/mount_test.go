@@ -21,7 +21,7 @@ import (
 // under root: lazily, or from materialised trees.
 func (e *env) mounter(m *Manager, dir, root string, materialize bool) *Mounter {
 	e.t.Helper()
-	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root, Materialize: materialize, Logger: e.log})
+	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root, Lazy: !materialize, Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
 	}
