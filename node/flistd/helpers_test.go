@@ -33,27 +33,18 @@ type env struct {
 	key     keys.KeyPair
 	faults  *faults
 	cacheTo string
-	// log is the Mounters' logger, writing into logs.
+	// log is the Mounters' logger, writing into the file logs.
 	log  *slog.Logger
-	logs *logBuffer
+	logs string
 }
 
-// logBuffer collects log records for a test to look into.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// logged returns what was logged so far.
+func (e *env) logged() string {
+	b, err := os.ReadFile(e.logs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
 }
 
 func newEnv(t *testing.T) *env {
@@ -62,8 +53,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, hubDir: t.TempDir(), key: kp, faults: newFaults(), cacheTo: filepath.Join(t.TempDir(), "cache"), logs: &logBuffer{}}
-	e.log = slog.New(slog.NewTextHandler(e.logs, nil))
+	e := &env{t: t, hubDir: t.TempDir(), key: kp, faults: newFaults(), cacheTo: filepath.Join(t.TempDir(), "cache"), logs: filepath.Join(t.TempDir(), "log")}
+	// A file, not a buffer: FUSE handlers log while the test reads.
+	lf, err := os.Create(e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lf.Close() })
+	e.log = slog.New(slog.NewTextHandler(lf, nil))
 	cfg := hub.DefaultConfig()
 	cfg.DataDir = e.hubDir
 	cfg.Publishers = []hub.Publisher{{Name: "tf", ID: hub.PublisherID("tf"), PublicKey: kp.Public().Key}}

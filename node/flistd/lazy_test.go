@@ -61,6 +61,18 @@ func newLazyEnv(t *testing.T) *lazyEnv {
 
 func (l *lazyEnv) target(name string) string { return filepath.Join(l.root, "machines", name, "root") }
 
+// mountTwo mounts the flist on the targets of workloads a and b.
+func (l *lazyEnv) mountTwo() (a, b string) {
+	l.t.Helper()
+	a, b = l.target("a"), l.target("b")
+	for _, target := range []string{a, b} {
+		if _, err := l.mt.Mount(ctxT(l.t), l.url, target); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	return a, b
+}
+
 // blockOf returns the n-th block of data/big.
 func (l *lazyEnv) blockOf(n int) flist.BlockRef {
 	for _, e := range l.f.Entries {
@@ -188,12 +200,7 @@ func TestLazyMountReadsOnlyTheBlocksItNeeds(t *testing.T) {
 // reading two parts of one block at the same time cause one download.
 func TestLazyMountFetchesABlockOnceForConcurrentReaders(t *testing.T) {
 	l := newLazyEnv(t)
-	a, b := l.target("a"), l.target("b")
-	for _, target := range []string{a, b} {
-		if _, err := l.mt.Mount(ctxT(t), l.url, target); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := l.mountTwo()
 	l.faults.mu.Lock()
 	l.faults.delay = 300 * time.Millisecond
 	l.faults.mu.Unlock()
@@ -243,7 +250,7 @@ func TestLazyMountCorruptBlockIsEIO(t *testing.T) {
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("reading a block the hub corrupts: %d bytes, %v; want EIO", len(got), err)
 	}
-	if logs := l.logs.String(); !strings.Contains(logs, "block="+bad.ID.String()) || !strings.Contains(logs, "EIO") {
+	if logs := l.logged(); !strings.Contains(logs, "block="+bad.ID.String()) || !strings.Contains(logs, "EIO") {
 		t.Fatalf("no log record naming block %s:\n%s", bad.ID, logs)
 	}
 	if got, err := readAt(t, p, 10, 100); err != nil || string(got) != l.big[10:110] {
@@ -262,12 +269,7 @@ func TestLazyMountCorruptBlockIsEIO(t *testing.T) {
 // mounted.
 func TestLazyMountsShareOneFUSEMount(t *testing.T) {
 	l := newLazyEnv(t)
-	a, b := l.target("a"), l.target("b")
-	for _, target := range []string{a, b} {
-		if _, err := l.mt.Mount(ctxT(t), l.url, target); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, b := l.mountTwo()
 	lower := lowerDir(l.dir, l.f.ID(), false)
 	fuseMounts := func() (n int) {
 		for _, mp := range mountsUnder(t, l.root) {
