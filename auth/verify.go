@@ -161,7 +161,8 @@ type Config struct {
 // Verifier checks signed requests of both schemes. It is safe for
 // concurrent use.
 type Verifier struct {
-	c Config
+	c        Config
+	prepared *preparedKeys
 }
 
 // NewVerifier returns a verifier for c, filling in defaults.
@@ -190,7 +191,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Verifier{c: c}, nil
+	return &Verifier{c: c, prepared: newPreparedKeys(maxPreparedKeys)}, nil
 }
 
 // HasCredentials reports whether r carries authentication headers of either
@@ -357,7 +358,7 @@ func (v *Verifier) verifyLegacy(r *http.Request, p Policy) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
-	scheme, ok := keys.VerifyAny(pub, h.Challenge, h.Signature)
+	scheme, ok := v.verifyAny(pub, h.Challenge, h.Signature)
 	if !ok {
 		return Caller{}, fmt.Errorf("%w: X-Auth signature does not verify with the key of twin %d", ErrBadSignature, h.TwinID)
 	}
@@ -531,7 +532,7 @@ func (v *Verifier) verifyV2(r *http.Request, p Policy) (Caller, error) {
 	if err != nil {
 		return Caller{}, err
 	}
-	if !(keys.PublicKey{Scheme: keys.Scheme(s.alg), Key: pub}).Verify(base, s.sig) {
+	if !v.verifyScheme(keys.Scheme(s.alg), pub, base, s.sig) {
 		return Caller{}, fmt.Errorf("%w: %s signature does not verify with the key of twin %d", ErrBadSignature, s.alg, s.twinID)
 	}
 
