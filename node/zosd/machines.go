@@ -58,8 +58,3 @@ func (c Config) machineKinds() []zmachine.Kind {
 	}
 	return kinds
 }
-
-// vmBackends are vmd's backends the farmer allows, in order.
-func (c Config) vmBackends() []string {
-	return slices.DeleteFunc(slices.Clone(c.machineBackends()), func(b string) bool { return b == BackendContainer })
-}
