@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"crypto/sha512"
+	"math/bits"
 	"sync"
 
 	"filippo.io/edwards25519"
@@ -190,8 +191,8 @@ func wNAF(n []byte, w uint) [256]int8 {
 			limbs[i] |= uint64(n[8*i+j]) << (8 * j)
 		}
 	}
-	// bits returns the w bits of n from position pos.
-	bits := func(pos int) uint64 {
+	// window returns the w bits of n from position pos.
+	window := func(pos int) uint64 {
 		v := limbs[pos/64] >> (pos % 64)
 		if off := pos % 64; off+int(w) > 64 {
 			v |= limbs[pos/64+1] << (64 - off)
@@ -202,11 +203,16 @@ func wNAF(n []byte, w uint) [256]int8 {
 	// number is one more than its bits from pos on say.
 	var carry uint64
 	for pos := 0; pos < 256; {
-		win := bits(pos) + carry
+		win := window(pos) + carry
 		if win&1 == 0 {
-			// No digit here. The bit at pos and the carry sum to 0 or 2,
-			// so the carry into pos+1 is the same.
-			pos++
+			// No digit at pos, nor below the lowest set bit of the
+			// window. The bits skipped and the carry sum to 0 or a power
+			// of two just above them, so the carry stays as it is.
+			if low := win & (1<<w - 1); low == 0 {
+				pos += int(w)
+			} else {
+				pos += bits.TrailingZeros64(low)
+			}
 			continue
 		}
 		if win < 1<<(w-1) {
