@@ -46,7 +46,26 @@ func Start(name string, args []string, pidFile, logFile, marker string) (int, er
 		_ = cmd.Process.Kill()
 		return 0, err
 	}
+	// cmd.Start returns once the kernel has committed to the exec, a
+	// moment before the new command line is in place: until it is,
+	// Running would call the process gone.
+	for range 200 {
+		if _, ok := Running(pidFile, marker); ok || !alive(pid) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return pid, nil
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	return ok && len(rest) > 0 && rest[0] != 'Z'
 }
 
 // Running returns the pid recorded in pidFile if that process still runs

@@ -1,0 +1,268 @@
+package vmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/node/internal/iproute"
+)
+
+// testInit is the guest init the tests boot, built by TestMain.
+var testInit string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "g4init-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Built as make build does (no CGO_ENABLED=0): vmd's own check that
+	// it is static guards the guest package's imports.
+	testInit = filepath.Join(dir, InitName)
+	if out, err := exec.Command("go", "build", "-o", testInit, "github.com/grid4/grid4/cmd/g4init").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building g4init: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testKernel is the machine kernel: $GRID4_MACHINE_KERNEL, else where
+// scripts/machine-kernel.sh puts it.
+func testKernel() string {
+	if k := os.Getenv("GRID4_MACHINE_KERNEL"); k != "" {
+		return k
+	}
+	return DefaultKernel
+}
+
+// applets are the busybox programs the test root file systems offer.
+var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "hostname", "ls", "touch", "pwd", "poweroff"}
+
+// needHost fails the test when the host lacks what make test installs
+// (QEMU, virtiofsd, the machine kernel, a static busybox), and skips it
+// when not root: TAP devices, bridges and virtiofsd need root.
+func needHost(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("virtual machines need root")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "ip", "blkid", "mkfs.ext4", "curl", debianVirtioFSD} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (make test-services installs it)", tool)
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatal("/bin/busybox is not installed (package busybox-static; make test-services installs it)")
+	}
+	if _, err := os.Stat(testKernel()); err != nil {
+		t.Fatalf("no machine kernel at %s (make test-services runs scripts/machine-kernel.sh)", testKernel())
+	}
+}
+
+func sh(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rootfs makes a root file system of the static busybox, with a web page
+// in /www.
+func rootfs(t testing.TB) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "www", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := os.Open("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(filepath.Join(root, "bin", "busybox"), os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "www", "index.html"), []byte("served by a machine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// config is a salted configuration for the test machines.
+func config(t testing.TB) Config {
+	return Config{
+		Dir: t.TempDir(), Kernel: testKernel(), Init: testInit, Backends: []string{QEMUKVM, QEMUTCG},
+		Salt: fmt.Sprintf("t%x", rand.Uint64()), StopGrace: 6 * time.Second,
+	}
+}
+
+// newService returns a service on c whose machines are stopped at the
+// end of the test.
+func newService(t testing.TB, c Config) *Service {
+	t.Helper()
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		list, _ := s.List(context.Background())
+		for _, st := range list {
+			if err := s.Stop(context.Background(), st.ID); err != nil {
+				t.Errorf("cleanup: stop %s: %v", st.ID, err)
+			}
+		}
+	})
+	return s
+}
+
+// spec is a machine of a fresh busybox root running script.
+func spec(t testing.TB, id, script string) Spec {
+	t.Helper()
+	return Spec{ID: id, Root: rootfs(t), Args: []string{"sh", "-c", script}, Memory: 192 << 20, Console: filepath.Join(t.TempDir(), "console.log")}
+}
+
+// lan is a bridge with a peer namespace on it at .2 of a /24.
+type lan struct {
+	bridge, peer string
+	subnet       netip.Prefix
+}
+
+func (l lan) addr(host byte) netip.Prefix {
+	a := l.subnet.Addr().As4()
+	a[3] = host
+	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}
+
+// newLAN makes a bridge and a peer namespace with unique names; both go
+// at the end of the test.
+func newLAN(t testing.TB) lan {
+	t.Helper()
+	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
+	l := lan{bridge: "t4v" + id, peer: "t4v-" + id, subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 212, byte(rand.IntN(256)), 0}), 24)}
+	veth := "t4w" + id
+	sh(t, "ip", "link", "add", "name", l.bridge, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", l.bridge).Run() })
+	sh(t, "ip", "netns", "add", l.peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.peer).Run() })
+	sh(t, "ip", "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", l.peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", veth).Run() })
+	sh(t, "ip", "link", "set", "dev", veth, "master", l.bridge, "up")
+	sh(t, "ip", "link", "set", "dev", l.bridge, "up")
+	sh(t, "ip", "-n", l.peer, "addr", "add", l.addr(2).String(), "dev", "eth0")
+	sh(t, "ip", "-n", l.peer, "link", "set", "dev", "eth0", "up")
+	return l
+}
+
+// fetch gets url from inside the peer namespace.
+func (l lan) fetch(url string) (string, error) {
+	out, err := exec.Command("ip", "netns", "exec", l.peer, "curl", "-sS", "--max-time", "3", url).CombinedOutput()
+	return string(out), err
+}
+
+// eventually retries f until it succeeds or the deadline passes (a boot
+// under TCG takes seconds, more on a busy host).
+func eventually(t testing.TB, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// consoleHas waits until the console of sp contains each of want.
+func consoleHas(t testing.TB, sp Spec, want ...string) {
+	t.Helper()
+	eventually(t, "console "+sp.Console, func() error {
+		b, _ := os.ReadFile(sp.Console)
+		// The guest's tty ends lines with CR LF.
+		out := strings.ReplaceAll(string(b), "\r\n", "\n")
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				return fmt.Errorf("no %q in …%q", w, out[max(0, len(out)-3000):])
+			}
+		}
+		return nil
+	})
+}
+
+func state(t testing.TB, s *Service, id string) State {
+	t.Helper()
+	st, err := s.State(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// assertGone checks that nothing of machine id is left on the host.
+func assertGone(t testing.TB, s *Service, id string, pids ...int) {
+	t.Helper()
+	m := s.machine(id)
+	if _, err := s.State(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("State after Stop: %v, want not_found", err)
+	}
+	for i := range MaxNICs {
+		if iproute.LinkExists(m.tap(i)) {
+			t.Errorf("TAP %s left", m.tap(i))
+		}
+	}
+	if _, err := os.Stat(m.dir); err == nil {
+		t.Errorf("%s left", m.dir)
+	}
+	for _, pid := range pids {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(b), m.dir) {
+			t.Errorf("process %d (%q) left", pid, b)
+		}
+	}
+}
+
+// machinePids are the processes whose command line names m's directory.
+func machinePids(t testing.TB, s *Service, id string) []int {
+	t.Helper()
+	m := s.machine(id)
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), m.dir+"/") {
+			var pid int
+			fmt.Sscanf(filepath.Base(filepath.Dir(p)), "%d", &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
