@@ -11,6 +11,8 @@ all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+	@# The guest init runs in an initramfs without a dynamic loader: static, whatever the toolchain's default.
+	CGO_ENABLED=0 $(GO) build -o bin/g4init ./cmd/g4init
 
 ## test: everything CI runs — services, formatting, vet, staticcheck, race tests.
 test: test-services lint unit

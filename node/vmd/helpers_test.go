@@ -266,3 +266,5 @@ func machinePids(t testing.TB, s *Service, id string) []int {
 	}
 	return pids
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
