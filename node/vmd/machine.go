@@ -306,9 +306,13 @@ func (s *Service) state(ctx context.Context, m machine) (State, error) {
 	}
 	paused, err := hv.paused(ctx, m.dir)
 	if err != nil {
-		// It may have just ended.
-		if _, _, ok := s.running(m); !ok {
-			return s.state(ctx, m)
+		// It may be ending (QEMU closes its control socket before it
+		// exits): give it a moment.
+		for range 40 {
+			if _, _, ok := s.running(m); !ok {
+				return s.state(ctx, m)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		return State{}, err
 	}
