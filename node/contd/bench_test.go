@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/grid4/grid4/node/internal/hosttest"
 )
 
 // BenchmarkStart measures Start of a container on a network (namespace,
@@ -20,8 +22,8 @@ func benchStart(b *testing.B, network bool) {
 	s := newService(b)
 	sp := spec(b, "bench", `trap 'exit 0' TERM; while true; do sleep 1; done`)
 	if network {
-		l := newLAN(b)
-		sp.Network = &Network{Bridge: l.bridge, IP: l.addr(5), Gateway: l.addr(1).Addr()}
+		l := hosttest.NewLAN(b, 211)
+		sp.Network = &Network{Bridge: l.Bridge, IP: l.Addr(5), Gateway: l.Addr(1).Addr()}
 	}
 	sp.CPU, sp.Memory = 1, 64<<20
 	ctx := context.Background()

@@ -49,12 +49,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/keylock"
 	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
@@ -227,8 +227,7 @@ type Service struct {
 	cg  cgroups
 	log *slog.Logger
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Locks
 }
 
 // New checks c and returns a service. It does not need the runtime to be
@@ -268,7 +267,7 @@ func New(c Config) (*Service, error) {
 			return nil, fmt.Errorf("contd: %w", err)
 		}
 	}
-	s := &Service{c: c, rt: runtime{bin: c.Runtime, root: runtimeRoot(dir)}, cg: hostCgroups(), log: c.Logger, locks: map[string]*sync.Mutex{}}
+	s := &Service{c: c, rt: runtime{bin: c.Runtime, root: runtimeRoot(dir)}, cg: hostCgroups(), log: c.Logger}
 	if c.IP != nil {
 		s.ip = *c.IP
 	}
@@ -314,17 +313,7 @@ func (c container) disk(i int) string  { return filepath.Join(c.dir, "disks", fm
 func (s *Service) cgroup(c container) string { return filepath.Join(s.c.CgroupParent, c.name) }
 
 // lock serialises the operations on one container.
-func (s *Service) lock(id string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[id] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (s *Service) lock(id string) func() { return s.locks.Lock(id) }
 
 // check validates the spec.
 func (sp Spec) check() error {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/grid4/grid4/node/internal/hosttest"
 )
 
 // A container on a network serves on its address, reachable from another
@@ -17,10 +19,10 @@ import (
 // nothing behind.
 func TestContainerServesOnItsNetwork(t *testing.T) {
 	s := newService(t)
-	l := newLAN(t)
+	l := hosttest.NewLAN(t, 211)
 	ctx := context.Background()
 	sp := spec(t, "1-1-web", `echo "hello from $(hostname)"; echo "oops" >&2; exec httpd -f -p 80 -h /www`)
-	sp.Network = &Network{Bridge: l.bridge, IP: l.addr(5), Gateway: l.addr(1).Addr(), MAC: "02:00:00:aa:bb:cc"}
+	sp.Network = &Network{Bridge: l.Bridge, IP: l.Addr(5), Gateway: l.Addr(1).Addr(), MAC: "02:00:00:aa:bb:cc"}
 	sp.CPU, sp.Memory = 1, 64<<20
 	if err := s.Start(ctx, sp); err != nil {
 		t.Fatal(err)
@@ -29,18 +31,18 @@ func TestContainerServesOnItsNetwork(t *testing.T) {
 	short := strings.TrimPrefix(c.name, NamePrefix)
 	logHas(t, sp, "hello from "+short+"\noops\n")
 
-	url := fmt.Sprintf("http://%s/", l.addr(5).Addr())
+	url := fmt.Sprintf("http://%s/", l.Addr(5).Addr())
 	eventually(t, "fetch "+url, func() error {
-		out, err := l.fetch(url)
+		out, err := l.Fetch(url)
 		if err == nil && out != "served by a container\n" {
 			return fmt.Errorf("got %q", out)
 		}
 		return err
 	})
-	if out := sh(t, "ip", "-n", c.netns, "link", "show", "dev", Eth); !strings.Contains(out, "02:00:00:aa:bb:cc") {
+	if out := hosttest.Sh(t, "ip", "-n", c.netns, "link", "show", "dev", Eth); !strings.Contains(out, "02:00:00:aa:bb:cc") {
 		t.Errorf("eth0 has not the spec's MAC:\n%s", out)
 	}
-	if out := sh(t, "ip", "-n", c.netns, "route", "show", "default"); !strings.Contains(out, "via "+l.addr(1).Addr().String()) {
+	if out := hosttest.Sh(t, "ip", "-n", c.netns, "route", "show", "default"); !strings.Contains(out, "via "+l.Addr(1).Addr().String()) {
 		t.Errorf("default route: %q", out)
 	}
 
@@ -78,7 +80,7 @@ func TestContainerServesOnItsNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, s, sp.ID)
-	if _, err := l.fetch(url); err == nil {
+	if _, err := l.Fetch(url); err == nil {
 		t.Error("the container still answers after Stop")
 	}
 	if b, _ := os.ReadFile(sp.Log); !strings.Contains(string(b), "hello from") {
@@ -120,15 +122,15 @@ exec sleep 1000`)
 // and a paused container can be stopped.
 func TestPauseResume(t *testing.T) {
 	s := newService(t)
-	l := newLAN(t)
+	l := hosttest.NewLAN(t, 211)
 	ctx := context.Background()
 	sp := spec(t, "1-1-frozen", `exec httpd -f -p 80 -h /www`)
-	sp.Network = &Network{Bridge: l.bridge, IP: l.addr(7)}
+	sp.Network = &Network{Bridge: l.Bridge, IP: l.Addr(7)}
 	if err := s.Start(ctx, sp); err != nil {
 		t.Fatal(err)
 	}
-	url := fmt.Sprintf("http://%s/", l.addr(7).Addr())
-	eventually(t, "fetch", func() error { _, err := l.fetch(url); return err })
+	url := fmt.Sprintf("http://%s/", l.Addr(7).Addr())
+	eventually(t, "fetch", func() error { _, err := l.Fetch(url); return err })
 
 	freezer := func() string {
 		if s.cg.v2 {
@@ -149,7 +151,7 @@ func TestPauseResume(t *testing.T) {
 	if f := freezer(); f != "FROZEN" && f != "1" {
 		t.Errorf("freezer %q after Pause", f)
 	}
-	if out, err := l.fetch(url); err == nil {
+	if out, err := l.Fetch(url); err == nil {
 		t.Errorf("a paused container answered %q", out)
 	}
 	for range 2 {
@@ -160,7 +162,7 @@ func TestPauseResume(t *testing.T) {
 	if st := status(t, s, sp.ID); st.Status != Running {
 		t.Errorf("status %s after Resume", st.Status)
 	}
-	if out, err := l.fetch(url); err != nil {
+	if out, err := l.Fetch(url); err != nil {
 		t.Errorf("after Resume: %v %s", err, out)
 	}
 
@@ -180,10 +182,10 @@ func TestPauseResume(t *testing.T) {
 // (contd restarted) sees them running and stops them.
 func TestRestartedServiceFindsContainers(t *testing.T) {
 	s := newService(t)
-	l := newLAN(t)
+	l := hosttest.NewLAN(t, 211)
 	ctx := context.Background()
 	sp := spec(t, "1-1-lasting", `while true; do echo tick; sleep 0.1; done`)
-	sp.Network = &Network{Bridge: l.bridge, IP: l.addr(9)}
+	sp.Network = &Network{Bridge: l.Bridge, IP: l.Addr(9)}
 	if err := s.Start(ctx, sp); err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +351,7 @@ func TestDiskAndDirectoryMounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	logHas(t, sp, "nothing kept\nfrom the host\nread-only\n")
-	if out := sh(t, "blkid", "-p", "-o", "value", "-s", "TYPE", img); strings.TrimSpace(out) != "ext4" {
+	if out := hosttest.Sh(t, "blkid", "-p", "-o", "value", "-s", "TYPE", img); strings.TrimSpace(out) != "ext4" {
 		t.Errorf("disk image holds %q, want ext4", out)
 	}
 	if err := s.Stop(ctx, sp.ID); err != nil {

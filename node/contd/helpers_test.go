@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/node/internal/hosttest"
 	"github.com/grid4/grid4/node/internal/iproute"
 )
 
@@ -47,45 +46,11 @@ func needHost(t testing.TB) {
 	}
 }
 
-func sh(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // rootfs makes a root file system of the static busybox, with a web page
 // in /www.
 func rootfs(t testing.TB) string {
 	t.Helper()
-	root := t.TempDir()
-	for _, d := range []string{"bin", "www", "tmp", "data"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, err := os.Open("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(filepath.Join(root, "bin", "busybox"), os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	root := hosttest.BusyboxRoot(t, applets, "www", "tmp", "data")
 	if err := os.WriteFile(filepath.Join(root, "www", "index.html"), []byte("served by a container\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -118,59 +83,11 @@ func spec(t testing.TB, id, script string) Spec {
 	return Spec{ID: id, Root: rootfs(t), Args: []string{"/bin/sh", "-c", script}, Log: filepath.Join(t.TempDir(), "log")}
 }
 
-// lan is a bridge with a peer namespace on it at .2 of a /24.
-type lan struct {
-	bridge, peer string
-	subnet       netip.Prefix
-}
-
-func (l lan) addr(host byte) netip.Prefix {
-	a := l.subnet.Addr().As4()
-	a[3] = host
-	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
-}
-
-// newLAN makes a bridge and a peer namespace with unique names; both go
-// at the end of the test.
-func newLAN(t testing.TB) lan {
-	t.Helper()
-	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
-	l := lan{bridge: "t4b" + id, peer: "t4p-" + id, subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 211, byte(rand.IntN(256)), 0}), 24)}
-	veth := "t4p" + id
-	sh(t, "ip", "link", "add", "name", l.bridge, "type", "bridge")
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", l.bridge).Run() })
-	sh(t, "ip", "netns", "add", l.peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.peer).Run() })
-	sh(t, "ip", "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", l.peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", veth).Run() })
-	sh(t, "ip", "link", "set", "dev", veth, "master", l.bridge, "up")
-	sh(t, "ip", "link", "set", "dev", l.bridge, "up")
-	sh(t, "ip", "-n", l.peer, "addr", "add", l.addr(2).String(), "dev", "eth0")
-	sh(t, "ip", "-n", l.peer, "link", "set", "dev", "eth0", "up")
-	return l
-}
-
-// fetch gets url from inside the peer namespace.
-func (l lan) fetch(url string) (string, error) {
-	out, err := exec.Command("ip", "netns", "exec", l.peer, "curl", "-sS", "--max-time", "2", url).CombinedOutput()
-	return string(out), err
-}
-
 // eventually retries f until it succeeds or the deadline passes (things a
 // container does after Start returns take their time).
 func eventually(t testing.TB, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	hosttest.Eventually(t, 15*time.Second, what, f)
 }
 
 // logHas waits until the log of sp contains want.

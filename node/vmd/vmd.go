@@ -46,11 +46,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/keylock"
 )
 
 // Sentinel errors. They are bus codes: callers branch with errors.Is
@@ -253,8 +253,7 @@ type Service struct {
 	log *slog.Logger
 	hvs map[string]hypervisor
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Locks
 }
 
 // New checks c and returns a service. It does not need a hypervisor to be
@@ -288,7 +287,7 @@ func New(c Config) (*Service, error) {
 	if err := os.MkdirAll(machinesDir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("vmd: %w", err)
 	}
-	s := &Service{c: c, log: c.Logger, hvs: hypervisors(c), locks: map[string]*sync.Mutex{}}
+	s := &Service{c: c, log: c.Logger, hvs: hypervisors(c)}
 	if c.IP != nil {
 		s.ip = *c.IP
 	}
@@ -298,17 +297,7 @@ func New(c Config) (*Service, error) {
 func machinesDir(dir string) string { return filepath.Join(dir, "machines") }
 
 // lock serialises the operations on one machine.
-func (s *Service) lock(id string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[id]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[id] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (s *Service) lock(id string) func() { return s.locks.Lock(id) }
 
 // BackendInfo is one backend on this host.
 type BackendInfo struct {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/grid4/grid4/node/internal/hosttest"
 )
 
 // One machine, booted twice under QEMU (TCG here): the first boot runs a
@@ -22,7 +24,7 @@ func TestMachine(t *testing.T) {
 	needHost(t)
 	c := config(t)
 	s := newService(t, c)
-	l := newLAN(t)
+	l := hosttest.NewLAN(t, 212)
 	ctx := context.Background()
 
 	share, ro := t.TempDir(), t.TempDir()
@@ -47,7 +49,7 @@ exec httpd -f -p 80 -h /www`)
 	sp.Hostname = "vm1"
 	sp.SSHKeys = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGrid4TestKey test@grid4"}
 	sp.Mounts = []Mount{{Source: share, Target: "/share"}, {Source: img, Target: "/disk"}, {Source: ro, Target: "/ro", ReadOnly: true}}
-	sp.NICs = []NIC{{Bridge: l.bridge, IP: l.addr(5), Gateway: l.addr(1).Addr(), MAC: "02:00:00:aa:bb:01"}}
+	sp.NICs = []NIC{{Bridge: l.Bridge, IP: l.Addr(5), Gateway: l.Addr(1).Addr(), MAC: "02:00:00:aa:bb:01"}}
 	sp.CPU = 1
 	if err := s.Start(ctx, sp); err != nil {
 		t.Fatal(err)
@@ -58,9 +60,9 @@ exec httpd -f -p 80 -h /www`)
 		"read me\n",
 		"read-only share refused a write\n",
 		"disk and share written\n")
-	url := fmt.Sprintf("http://%s/", l.addr(5).Addr())
+	url := fmt.Sprintf("http://%s/", l.Addr(5).Addr())
 	eventually(t, "fetch "+url, func() error {
-		out, err := l.fetch(url)
+		out, err := l.Fetch(url)
 		if err == nil && out != "served by a machine\n" {
 			return fmt.Errorf("got %q", out)
 		}
@@ -75,8 +77,8 @@ exec httpd -f -p 80 -h /www`)
 		t.Errorf("state %+v", st)
 	}
 	m := s.machine(sp.ID)
-	if out := sh(t, "ip", "link", "show", "dev", m.tap(0)); !strings.Contains(out, "master "+l.bridge) {
-		t.Errorf("TAP %s is not a port of %s:\n%s", m.tap(0), l.bridge, out)
+	if out := hosttest.Sh(t, "ip", "link", "show", "dev", m.tap(0)); !strings.Contains(out, "master "+l.Bridge) {
+		t.Errorf("TAP %s is not a port of %s:\n%s", m.tap(0), l.Bridge, out)
 	}
 	if err := s.Start(ctx, sp); err != nil {
 		t.Errorf("Start of a running machine: %v", err)
@@ -94,7 +96,7 @@ exec httpd -f -p 80 -h /www`)
 	if st := state(t, s, sp.ID); st.Status != Paused {
 		t.Errorf("after Pause: %+v", st)
 	}
-	if out, err := l.fetch(url); err == nil {
+	if out, err := l.Fetch(url); err == nil {
 		t.Errorf("a paused machine answered: %q", out)
 	}
 	if err := s.Resume(ctx, sp.ID); err != nil {
@@ -112,7 +114,7 @@ exec httpd -f -p 80 -h /www`)
 	if st := state(t, s2, sp.ID); st.Status != Running || st.Pid != state(t, s, sp.ID).Pid {
 		t.Errorf("a new service sees %+v", st)
 	}
-	eventually(t, "fetch after resume", func() error { _, err := l.fetch(url); return err })
+	eventually(t, "fetch after resume", func() error { _, err := l.Fetch(url); return err })
 	pids := machinePids(t, s2, sp.ID)
 	if len(pids) < 4 { // QEMU, three virtiofsd (root, share, read-only share), each maybe with its sandbox
 		t.Errorf("processes of the machine: %v", pids)

@@ -8,7 +8,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +81,28 @@ func Serve(t testing.TB, c *bus.Client, object string, methods bus.Methods) {
 			t.Errorf("serve %s: %v", object, err)
 		}
 	})
+}
+
+// DocListsMethods fails t unless the section "## The bus object `object`"
+// of the Markdown file md has a table listing exactly the methods served
+// (rows starting "| `Method` |"): the docs say what the object serves.
+func DocListsMethods(t testing.TB, md, object string, served bus.Methods) {
+	t.Helper()
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## The bus object `"+object+"`\n")
+	if !ok {
+		t.Fatalf("%s has no section for %s", md, object)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z][A-Za-z]+)` \\|").FindAllStringSubmatch(sec, -1) {
+		documented = append(documented, m[1])
+	}
+	slices.Sort(documented)
+	if want := slices.Sorted(maps.Keys(served)); !slices.Equal(documented, want) {
+		t.Errorf("%s documents %v; %s serves %v", md, documented, object, want)
+	}
 }

@@ -1,0 +1,124 @@
+// Package hosttest gives the tests of the node modules that run
+// workloads on the host (contd, vmd) what they share: commands, a root
+// file system of Debian's static busybox, a bridge with a peer namespace
+// to reach a workload from, and waiting for what a workload does after
+// Start returns.
+package hosttest
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grid4/grid4/node/internal/iproute"
+)
+
+// Busybox is the static busybox the root file systems are made of
+// (Debian's busybox-static).
+const Busybox = "/bin/busybox"
+
+// Sh runs a command, failing t with its output if it fails.
+func Sh(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// BusyboxRoot makes a root file system of the static busybox: /bin with
+// the applets as links to it, and the directories dirs.
+func BusyboxRoot(t testing.TB, applets []string, dirs ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range append([]string{"bin"}, dirs...) {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := os.Open(Busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(filepath.Join(root, "bin", "busybox"), os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// LAN is a bridge with a peer namespace on it at .2 of a /24.
+type LAN struct {
+	Bridge, Peer string
+	Subnet       netip.Prefix
+}
+
+// Addr is host's address on the LAN, with its prefix length.
+func (l LAN) Addr(host byte) netip.Prefix {
+	a := l.Subnet.Addr().As4()
+	a[3] = host
+	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}
+
+// NewLAN makes a bridge and a peer namespace with unique names, in a
+// random /24 of 10.octet.0.0/16; both go at the end of the test.
+func NewLAN(t testing.TB, octet byte) LAN {
+	t.Helper()
+	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
+	l := LAN{Bridge: "t4b" + id, Peer: "t4p-" + id, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, octet, byte(rand.IntN(256)), 0}), 24)}
+	veth := "t4p" + id
+	Sh(t, "ip", "link", "add", "name", l.Bridge, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", l.Bridge).Run() })
+	Sh(t, "ip", "netns", "add", l.Peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.Peer).Run() })
+	Sh(t, "ip", "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", l.Peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", veth).Run() })
+	Sh(t, "ip", "link", "set", "dev", veth, "master", l.Bridge, "up")
+	Sh(t, "ip", "link", "set", "dev", l.Bridge, "up")
+	Sh(t, "ip", "-n", l.Peer, "addr", "add", l.Addr(2).String(), "dev", "eth0")
+	Sh(t, "ip", "-n", l.Peer, "link", "set", "dev", "eth0", "up")
+	return l
+}
+
+// Fetch gets url with curl from inside the peer namespace.
+func (l LAN) Fetch(url string) (string, error) {
+	out, err := exec.Command("ip", "netns", "exec", l.Peer, "curl", "-sS", "--max-time", "3", url).CombinedOutput()
+	return string(out), err
+}
+
+// Eventually retries f until it succeeds, failing t with f's last error
+// once within has passed.
+func Eventually(t testing.TB, within time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
