@@ -19,7 +19,8 @@ import (
 // bridge; it is paused and resumed, found again by a new Service on the
 // same directory (a restart of vmd), and stopped through the power button.
 // The second boot of the same root reads what the first wrote, exits,
-// and the machine powers off, stopped with its exit status.
+// and the machine powers off, stopped with its exit status; Start makes
+// the stopped machine again, as after a reboot of the node.
 func TestMachine(t *testing.T) {
 	needHost(t)
 	c := config(t)
@@ -143,6 +144,18 @@ exec httpd -f -p 80 -h /www`)
 	if err := s.Pause(ctx, sp.ID); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Pause of a stopped machine: %v", err)
 	}
+	// As after a reboot of the node: Start with the same spec makes the
+	// stopped machine again from its record, and it boots.
+	if err := s.Start(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the third boot", func() error {
+		b, _ := os.ReadFile(sp.Console)
+		if n := strings.Count(string(b), "g4init: entrypoint exited with status 3"); n != 2 {
+			return fmt.Errorf("%d exits on the console", n)
+		}
+		return nil
+	})
 	if err := s.Stop(ctx, sp.ID); err != nil {
 		t.Fatal(err)
 	}
