@@ -41,13 +41,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/grid4/grid4/node/internal/record"
 	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -595,18 +595,13 @@ func (s *Service) state(ctx context.Context, c container) (State, error) {
 
 // List returns the state of every container contd has.
 func (s *Service) List(ctx context.Context) ([]State, error) {
-	files, err := filepath.Glob(filepath.Join(containersDir(s.c.Dir), "*", "spec.json"))
+	ids, err := record.IDs(containersDir(s.c.Dir))
 	if err != nil {
 		return nil, fmt.Errorf("contd: %w", err)
 	}
 	out := []State{}
-	for _, f := range files {
-		var sp Spec
-		b, err := os.ReadFile(f)
-		if err != nil || json.Unmarshal(b, &sp) != nil {
-			continue // removed meanwhile, or half written by a crash
-		}
-		st, err := s.State(ctx, sp.ID)
+	for _, id := range ids {
+		st, err := s.State(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -615,6 +610,5 @@ func (s *Service) List(ctx context.Context) ([]State, error) {
 		}
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b State) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }

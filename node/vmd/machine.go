@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/grid4/grid4/node/internal/record"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -354,18 +355,13 @@ func lastLine(path string) string {
 
 // List returns the state of every machine vmd has.
 func (s *Service) List(ctx context.Context) ([]State, error) {
-	files, err := filepath.Glob(filepath.Join(machinesDir(s.c.Dir), "*", "spec.json"))
+	ids, err := record.IDs(machinesDir(s.c.Dir))
 	if err != nil {
 		return nil, fmt.Errorf("vmd: %w", err)
 	}
 	out := []State{}
-	for _, f := range files {
-		var sp Spec
-		b, err := os.ReadFile(f)
-		if err != nil || json.Unmarshal(b, &sp) != nil {
-			continue // removed meanwhile, or half written by a crash
-		}
-		st, err := s.State(ctx, sp.ID)
+	for _, id := range ids {
+		st, err := s.State(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -374,6 +370,5 @@ func (s *Service) List(ctx context.Context) ([]State, error) {
 		}
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b State) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
