@@ -99,7 +99,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fm.Close() })
-	if e.flists, err = flistd.NewMounter(fm, flistd.MounterConfig{Dir: filepath.Join(e.dir, "flist"), Root: e.dir}); err != nil {
+	if e.flists, err = flistd.NewMounter(fm, flistd.MounterConfig{Dir: filepath.Join(e.dir, "flist"), Root: e.dir, Lazy: true}); err != nil {
 		t.Fatal(err)
 	}
 	salt := fmt.Sprintf("t%x", rand.Uint64())
@@ -190,7 +190,7 @@ func (e *env) machine(name, flistURL, entrypoint, ip string) provisiond.Task {
 // router is).
 func (e *env) get(ip, path string) (string, error) {
 	ns := netlight.NamesOf(e.salt, e.network.ID()).Namespace
-	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "--max-time", "5", "--retry", "20", "--retry-connrefused", "--retry-delay", "0", "http://"+ip+path).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "--max-time", "5", "--retry", "20", "--retry-connrefused", "--retry-delay", "0", "http://"+ip+path).Output()
 	return string(out), err
 }
 
