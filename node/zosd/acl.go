@@ -23,6 +23,7 @@ import (
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/vmd"
 )
 
 // The bus users that are not modules.
@@ -62,9 +63,10 @@ func busAccess() map[string]bus.Access {
 		},
 		ModuleNetwork:    {Serve: []string{netlightd.Object}},
 		ModuleContainers: {Serve: []string{contd.Object}},
+		ModuleMachines:   {Serve: []string{vmd.Object}},
 		// Its managers allocate from storaged and netlightd, mount flists
-		// through flistd and run machines with contd.
-		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, contd.Object}},
+		// through flistd and run machines with vmd and contd.
+		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},

@@ -33,6 +33,7 @@ import (
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/vmd"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -141,6 +142,12 @@ type Config struct {
 	// container (contd), which isolates less and runs only where named
 	// (empty: DefaultMachineBackends).
 	MachineBackends []string
+	// MachineKernel is the kernel directory virtual machines boot when
+	// their image brings none (vmd.Config.Kernel; "": vmd.DefaultKernel).
+	MachineKernel string
+	// MachineInit is the guest init (cmd/g4init) put in every virtual
+	// machine ("": g4init next to zosd, then in PATH).
+	MachineInit string
 	// APIURL is zos-api-light's public URL, published in the node's
 	// registration ("": derived from APIListen and the management
 	// interface's addresses, see registrarlight.APIEndpoints).
@@ -277,6 +284,14 @@ func (c Config) containersConfig() contd.Config {
 	return contd.Config{Dir: filepath.Join(c.DataDir, "contd"), Salt: c.NetSalt}
 }
 
+// machinesConfig is vmd's configuration: its directory, the virtual
+// machine backends of --machine-backends, netlightd's salt in its names.
+func (c Config) machinesConfig() vmd.Config {
+	return vmd.Config{
+		Dir: filepath.Join(c.DataDir, "vmd"), Backends: c.vmBackends(), Kernel: c.MachineKernel, Init: c.MachineInit, Salt: c.NetSalt,
+	}
+}
+
 // flagSet declares the node's flags on fs, bound to c.
 func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.Registrar, "registrar", c.Registrar, "registrar URL, e.g. https://registrar.example.org (required)")
@@ -325,6 +340,8 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.NetSalt, "net-salt", c.NetSalt, "mixed into the names of network namespaces, links and the nftables table (only nodes sharing a host need one)")
 	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "public URL of zos-api-light published in the registration, e.g. https://node.example.org/api/v1/rpc (default: http://ADDRESS:PORT/api/v1/rpc for each address of the management interface)")
 	fs.Var((*listValue)(&c.MachineBackends), "machine-backends", "what machines may run on, in order of preference: cloud-hypervisor, qemu-kvm, qemu-tcg (emulated: slow, on any host), container (weaker isolation: only where named); comma separated (default cloud-hypervisor,qemu-kvm,qemu-tcg)")
+	fs.StringVar(&c.MachineKernel, "machine-kernel", c.MachineKernel, "kernel directory virtual machines boot when their image brings none: boot/vmlinuz-VERSION and lib/modules/VERSION/ (default "+vmd.DefaultKernel+", where scripts/machine-kernel.sh unpacks one)")
+	fs.StringVar(&c.MachineInit, "machine-init", c.MachineInit, "guest init put in every virtual machine, a static build of cmd/g4init (default: g4init next to zosd, then in PATH)")
 	fs.Var((*uintValue)(&c.Capacity.CRU), "cru", "vCPUs registered and offered to workloads (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.MRU), "mru", "memory registered and offered to workloads, e.g. 16GiB (0: measured)")
 	fs.Var((*flagvalue.Size)(&c.Capacity.SRU), "sru", "SSD storage registered and offered to workloads (0: measured)")

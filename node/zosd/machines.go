@@ -6,15 +6,16 @@ import (
 	"strings"
 
 	"github.com/grid4/grid4/node/provisiond/zmachine"
+	"github.com/grid4/grid4/node/vmd"
 )
 
 // The backends a farmer may allow machines to run on (--machine-backends),
 // virtual machines (vmd's backends) first by default; the container
 // backend only where the farmer names it.
 const (
-	BackendCloudHypervisor = "cloud-hypervisor"
-	BackendQEMUKVM         = "qemu-kvm"
-	BackendQEMUTCG         = "qemu-tcg"
+	BackendCloudHypervisor = vmd.CloudHypervisor
+	BackendQEMUKVM         = vmd.QEMUKVM
+	BackendQEMUTCG         = vmd.QEMUTCG
 	BackendContainer       = "container"
 )
 
@@ -57,4 +58,17 @@ func (c Config) machineKinds() []zmachine.Kind {
 		}
 	}
 	return kinds
+}
+
+// vmBackends are the virtual machine backends of --machine-backends, in
+// its order: vmd's allow-list (empty, never nil, when the farmer allows
+// only containers: vmd then runs none).
+func (c Config) vmBackends() []string {
+	out := []string{}
+	for _, b := range c.machineBackends() {
+		if b != BackendContainer {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/vmd"
 )
 
 // The modules zosd runs, in start order; each is the package of the same
@@ -44,6 +45,9 @@ const (
 	// ModuleContainers is contd: containers, for machines where the
 	// farmer allows them and for the node's own services.
 	ModuleContainers = contd.Module
+	// ModuleMachines is vmd: virtual machines, under the first hypervisor
+	// of --machine-backends that works here.
+	ModuleMachines = vmd.Module
 	// ModuleProvision is provisiond with zos-api-light.
 	ModuleProvision = provisiond.Module
 	// ModuleUpgrader follows the registrar's version (package upgrader).
@@ -54,7 +58,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleContainers, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleContainers, ModuleMachines, ModuleProvision, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -132,6 +136,9 @@ func moduleFuncs() map[string]moduleFunc {
 		},
 		ModuleContainers: func(ctx context.Context, e env) error {
 			return contd.Run(ctx, contd.ModuleConfig{Bus: e.bus, Containers: e.cfg.containersConfig(), Logger: e.log})
+		},
+		ModuleMachines: func(ctx context.Context, e env) error {
+			return vmd.Run(ctx, vmd.ModuleConfig{Bus: e.bus, Machines: e.cfg.machinesConfig(), Logger: e.log})
 		},
 		ModuleProvision: runProvision,
 		ModuleUpgrader:  runUpgrader,

@@ -13,6 +13,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/managers"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/storaged"
+	"github.com/grid4/grid4/node/vmd"
 	"github.com/grid4/grid4/node/zosapi"
 	"github.com/grid4/grid4/registrar/client"
 )
@@ -30,7 +31,7 @@ func runProvision(ctx context.Context, e env) error {
 	}
 	tms, closeManagers, err := managers.New(managers.Config{
 		Dir: e.cfg.ProvisionDir(), Storage: storaged.NewStub(e.bus), Networks: netlightd.NewStub(e.bus),
-		Flists: flistd.NewStub(e.bus), Containers: contd.NewStub(e.bus),
+		Flists: flistd.NewStub(e.bus), Machines: vmd.NewStub(e.bus), Containers: contd.NewStub(e.bus),
 		MachineBackends: e.cfg.machineKinds(), Logger: e.log,
 	})
 	if err != nil {

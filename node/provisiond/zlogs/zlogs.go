@@ -9,15 +9,19 @@
 // with backoff when the connection drops, sending again the line whose
 // send failed. WebSocket has no acknowledgements: lines written into a
 // connection that died before the client noticed are lost, so delivery is
-// best effort. A newly provisioned stream sends the log from its start;
-// after a restart of the node or a resume it sends what is written from
-// then on.
+// best effort. A newly provisioned stream sends the log from its start.
+// A stream records how far it has sent (<LogDir>/<workload ID>.zlogs-position,
+// at most once a second and whenever it has caught up), so that after a
+// restart of the node it carries on from there: lines a machine wrote
+// while the node was down are sent, a few lines may be sent twice. A
+// resumed stream sends what is written from then on.
 package zlogs
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +33,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -122,7 +127,7 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 	if err != nil {
 		return nil, fmt.Errorf("zlogs: cannot connect to %s: %w", d.Output, err)
 	}
-	m.start(t.ID(), src, d.Output, conn, true)
+	m.start(t.ID(), src, d.Output, conn, fromStart)
 	return res, nil
 }
 
@@ -131,10 +136,18 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 	return m.Provision(ctx, t)
 }
 
-// Deprovision stops the stream.
+// Deprovision stops the stream and forgets how far it had sent.
 func (m *Manager) Deprovision(_ context.Context, t provisiond.Task) error {
 	m.stop(t.ID())
+	if err := os.Remove(m.positionFile(t.ID())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("zlogs: %w", err)
+	}
 	return nil
+}
+
+// positionFile records how far the stream of workload id has sent.
+func (m *Manager) positionFile(id string) string {
+	return filepath.Join(m.c.LogDir, id+".zlogs-position")
 }
 
 // Pause stops the stream; lines written meanwhile are not sent.
@@ -145,11 +158,12 @@ func (m *Manager) Pause(_ context.Context, t provisiond.Task) error {
 
 // Resume starts the stream again from the current end of the log.
 func (m *Manager) Resume(_ context.Context, t provisiond.Task) error {
-	return m.restart(t)
+	return m.restart(t, fromEnd)
 }
 
 // Restore restarts the stream of a workload after the node restarted
-// (not for a paused one). It connects in the background.
+// (not for a paused one) from where it had sent to. It connects in the
+// background.
 func (m *Manager) Restore(_ context.Context, t provisiond.Task) error {
 	if t.State == gridtypes.StatePaused {
 		return nil
@@ -161,7 +175,7 @@ func (m *Manager) Restore(_ context.Context, t provisiond.Task) error {
 	if err := machineRunning(t, d.ZMachine); err != nil {
 		return err
 	}
-	return m.restart(t)
+	return m.restart(t, fromSaved)
 }
 
 // machineRunning fails when the machine a stream follows is not running
@@ -181,14 +195,27 @@ func machineRunning(t provisiond.Task, machine string) error {
 	}
 }
 
-func (m *Manager) restart(t provisiond.Task) error {
+func (m *Manager) restart(t provisiond.Task, from startAt) error {
 	var d gridtypes.ZLogsData
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return fmt.Errorf("zlogs: %w", err)
 	}
-	m.start(t.ID(), m.LogFile(t, d.ZMachine), d.Output, nil, false)
+	m.start(t.ID(), m.LogFile(t, d.ZMachine), d.Output, nil, from)
 	return nil
 }
+
+// startAt is where a stream starts reading its log.
+type startAt int
+
+const (
+	// fromStart: a new stream sends the whole log.
+	fromStart startAt = iota
+	// fromEnd: a resumed stream sends what is written from now on.
+	fromEnd
+	// fromSaved: a restored stream carries on from its recorded
+	// position (from the start of a log that is not the one recorded).
+	fromSaved
+)
 
 // Close stops every stream.
 func (m *Manager) Close() {
@@ -217,7 +244,7 @@ type stream struct {
 	done           chan struct{}
 }
 
-func (m *Manager) start(id, src, output string, conn *wsConn, fromStart bool) {
+func (m *Manager) start(id, src, output string, conn *wsConn, from startAt) {
 	m.stop(id)
 	// Streams outlive the call that started them, so they get their own
 	// context, ended by stop.
@@ -228,7 +255,7 @@ func (m *Manager) start(id, src, output string, conn *wsConn, fromStart bool) {
 	m.mu.Unlock()
 	go func() {
 		defer close(s.done)
-		m.run(ctx, id, src, output, conn, fromStart)
+		m.run(ctx, id, src, output, conn, from)
 	}()
 }
 
@@ -244,10 +271,15 @@ func (m *Manager) stop(id string) {
 }
 
 // run follows the log and sends each line, reconnecting as needed.
-func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn, fromStart bool) {
+func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn, from startAt) {
 	log := m.log.With("workload", id, "output", output)
-	tl := &tailer{path: src, poll: m.c.Poll, fromStart: fromStart}
+	ps := &positionSaver{path: m.positionFile(id), every: time.Second, log: log}
+	tl := &tailer{path: src, poll: m.c.Poll, from: from, idle: ps.save}
+	if from == fromSaved {
+		tl.saved = ps.load()
+	}
 	defer tl.close()
+	defer ps.save()
 	defer func() {
 		if conn != nil {
 			conn.Close()
@@ -255,13 +287,14 @@ func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn,
 	}()
 	backoff := time.Second
 	var pending []byte
+	var end position // where pending ends in the log
 	for {
 		if pending == nil {
-			line, err := tl.next(ctx)
+			line, pos, err := tl.next(ctx)
 			if err != nil {
 				return // ctx ended
 			}
-			pending = line
+			pending, end = line, pos
 		}
 		for conn == nil {
 			dctx, cancel := context.WithTimeout(ctx, m.c.DialTimeout)
@@ -287,14 +320,71 @@ func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn,
 			continue
 		}
 		pending = nil
+		ps.sent(end)
 	}
+}
+
+// position is a place in a log file: its inode (a replaced file is
+// another) and an offset.
+type position struct {
+	Ino uint64 `json:"ino"`
+	Off int64  `json:"off"`
+}
+
+// positionSaver records how far a stream has sent, at most once per
+// every while lines flow, and whenever it is asked to (idle, ending).
+type positionSaver struct {
+	path         string
+	every        time.Duration
+	log          *slog.Logger
+	cur, written position
+	last         time.Time
+}
+
+// load is the recorded position (zero when none).
+func (p *positionSaver) load() position {
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		return position{}
+	}
+	if err := json.Unmarshal(b, &p.written); err != nil {
+		p.log.Warn("log stream position unreadable; sending the log from its start", "error", err)
+		p.written = position{}
+	}
+	p.cur = p.written
+	return p.written
+}
+
+// sent notes that the log was sent up to pos.
+func (p *positionSaver) sent(pos position) {
+	p.cur = pos
+	if time.Since(p.last) >= p.every {
+		p.save()
+	}
+}
+
+// save writes the position unless it is written already.
+func (p *positionSaver) save() {
+	if p.cur == p.written {
+		return
+	}
+	b, _ := json.Marshal(p.cur)
+	if err := atomicfile.WriteFile(p.path, b, 0o600); err != nil {
+		p.log.Warn("cannot record the log stream's position", "error", err)
+		return
+	}
+	p.written, p.last = p.cur, time.Now()
 }
 
 // tailer reads lines from a file that grows, like tail -F.
 type tailer struct {
-	path      string
-	poll      time.Duration
-	fromStart bool
+	path string
+	poll time.Duration
+	from startAt
+	// saved is where a fromSaved tailer starts.
+	saved position
+	// idle is called when the tailer has read all there is.
+	idle func()
 
 	f       *os.File
 	r       *bufio.Reader
@@ -309,9 +399,9 @@ func (t *tailer) close() {
 	}
 }
 
-// next returns the next complete line (without its newline), waiting for
-// it; only ctx ending makes it fail.
-func (t *tailer) next(ctx context.Context) ([]byte, error) {
+// next returns the next complete line (without its newline) and where it
+// ends, waiting for it; only ctx ending makes it fail.
+func (t *tailer) next(ctx context.Context) ([]byte, position, error) {
 	for {
 		if t.f == nil {
 			t.open()
@@ -324,26 +414,30 @@ func (t *tailer) next(ctx context.Context) ([]byte, error) {
 			case err == nil:
 				line := t.partial[:len(t.partial)-1]
 				t.partial = nil
-				return line, nil
+				return line, position{Ino: t.ino, Off: t.off}, nil
 			case errors.Is(err, bufio.ErrBufferFull) || len(t.partial) >= maxLine:
 				line := t.partial
 				t.partial = nil
-				return line, nil
+				return line, position{Ino: t.ino, Off: t.off}, nil
 			case !errors.Is(err, io.EOF):
 				t.reset()
 			default:
 				t.checkReplaced()
 			}
 		}
+		if t.idle != nil {
+			t.idle()
+		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, position{}, ctx.Err()
 		case <-time.After(t.poll):
 		}
 	}
 }
 
-// open opens the file, at its start or (for a restarted stream) its end.
+// open opens the file at its start, its end (a resumed stream) or the
+// saved position (a restored stream, when it is the same file).
 func (t *tailer) open() {
 	f, err := os.Open(t.path)
 	if err != nil {
@@ -355,14 +449,19 @@ func (t *tailer) open() {
 		return
 	}
 	t.f, t.ino, t.off, t.partial = f, st.Ino, 0, nil
-	if !t.fromStart {
+	switch {
+	case t.from == fromEnd:
 		if off, err := f.Seek(0, io.SeekEnd); err == nil {
+			t.off = off
+		}
+	case t.from == fromSaved && t.saved.Ino == st.Ino && t.saved.Off <= st.Size:
+		if off, err := f.Seek(t.saved.Off, io.SeekStart); err == nil {
 			t.off = off
 		}
 	}
 	// Once the file exists, later files (after rotation) are read from
 	// their start.
-	t.fromStart = true
+	t.from = fromStart
 	t.r = bufio.NewReaderSize(f, maxLine)
 }
 

@@ -413,11 +413,59 @@ func TestRestoreSkipsPaused(t *testing.T) {
 		t.Fatalf("restored a paused stream: %v", err)
 	}
 	tk.State = gridtypes.StateOk
+	// A stream that never recorded a position sends the whole log.
 	appendLines(t, m.LogFile(tk, "vm"), "old")
 	if err := m.Restore(context.Background(), tk); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
 	appendLines(t, m.LogFile(tk, "vm"), "new")
-	srv.expect(t, "new")
+	srv.expect(t, "old", "new")
+}
+
+// TestRestoreCarriesOn: a stream restored after the node stopped sends
+// what the machine wrote meanwhile, and not again what it had sent; a
+// resumed one only what comes after; Deprovision forgets the position.
+func TestRestoreCarriesOn(t *testing.T) {
+	srv := newWSServer(t)
+	dir := t.TempDir()
+	cfg := Config{LogDir: dir, Poll: 10 * time.Millisecond}
+	m, _ := New(cfg)
+	ctx := context.Background()
+	tk := task("vm", srv.url("/"))
+	logFile := m.LogFile(tk, "vm")
+	appendLines(t, logFile, "boot")
+	if _, err := m.Provision(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	srv.expect(t, "boot")
+	appendLines(t, logFile, "up")
+	srv.expect(t, "up")
+	m.Close() // the node stops
+	appendLines(t, logFile, "while down 1", "while down 2")
+
+	m, _ = New(cfg)
+	defer m.Close()
+	if err := m.Restore(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	srv.expect(t, "while down 1", "while down 2")
+	srv.expectNothing(t, 100*time.Millisecond)
+
+	// A log replaced while the node was down is sent from its start.
+	m.Close()
+	if err := os.Remove(logFile); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, logFile, "new log")
+	if err := m.Restore(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	srv.expect(t, "new log")
+
+	if err := m.Deprovision(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(m.positionFile(tk.ID())); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("position left after deprovision: %v", err)
+	}
 }

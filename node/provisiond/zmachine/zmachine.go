@@ -122,6 +122,9 @@ func New(c Config) (*Manager, error) {
 type Result struct {
 	// Backend is what the machine runs as: "vm" or "container".
 	Backend Kind `json:"backend"`
+	// Hypervisor is what runs a "vm" machine: cloud-hypervisor,
+	// qemu-kvm or qemu-tcg (emulated, slow).
+	Hypervisor string `json:"hypervisor,omitempty"`
 	// Console is the machine's log on the node (what zlogs streams).
 	Console string `json:"console"`
 	// IPs are the machine's private addresses.
@@ -177,6 +180,11 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Backend: kind, Console: mc.Console}
+	if hv, ok := b.(interface {
+		hypervisor(context.Context, string) string
+	}); ok {
+		res.Hypervisor = hv.hypervisor(ctx, mc.ID)
+	}
 	for _, n := range mc.NICs {
 		res.IPs = append(res.IPs, n.IP.Addr().String())
 	}
