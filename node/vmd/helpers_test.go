@@ -38,14 +38,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testKernel is the machine kernel: $GRID4_MACHINE_KERNEL, else where
-// scripts/machine-kernel.sh puts it.
-func testKernel() string {
-	if k := os.Getenv("GRID4_MACHINE_KERNEL"); k != "" {
-		return k
-	}
-	return DefaultKernel
-}
+// testKernel is the machine kernel (hosttest.MachineKernel).
+func testKernel() string { return hosttest.MachineKernel() }
 
 // applets are the busybox programs the test root file systems offer.
 var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "hostname", "ls", "touch", "pwd", "poweroff"}

@@ -135,7 +135,7 @@ func TestMainErrors(t *testing.T) {
 	}{
 		{[]string{}, ExitUsage, "zosd: --registrar is required"},
 		{[]string{"run"}, ExitUsage, "name a module"},
-		{[]string{"run", "vmd"}, ExitUsage, `unknown module "vmd"`},
+		{[]string{"run", "kvmd"}, ExitUsage, `unknown module "kvmd"`},
 		{[]string{"status", "--data", t.TempDir()}, ExitError, "zosd is not running"},
 		{[]string{"status", "-o", "yaml"}, ExitUsage, "want text or json"},
 		{[]string{"run", "powerd", "--data", t.TempDir()}, ExitUsage, "--redis is required"},

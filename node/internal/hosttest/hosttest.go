@@ -122,3 +122,23 @@ func Eventually(t testing.TB, within time.Duration, what string, f func() error)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// MachineKernel is the kernel virtual machines boot in tests:
+// $GRID4_MACHINE_KERNEL, else where scripts/machine-kernel.sh unpacks it.
+func MachineKernel() string {
+	if k := os.Getenv("GRID4_MACHINE_KERNEL"); k != "" {
+		return k
+	}
+	return "/var/cache/grid4/kernel/current"
+}
+
+// GuestInit builds the guest init (cmd/g4init) into a temporary
+// directory of t and returns its path.
+func GuestInit(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "g4init")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/grid4/grid4/cmd/g4init").CombinedOutput(); err != nil {
+		t.Fatalf("building g4init: %v\n%s", err, out)
+	}
+	return bin
+}
