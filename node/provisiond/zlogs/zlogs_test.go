@@ -1,204 +1,27 @@
 package zlogs
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/wstest"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
-// wsServer is a loopback WebSocket server written from RFC 6455 for these
-// tests: it checks the client's handshake and framing (every frame
-// masked), and collects the text messages.
-type wsServer struct {
-	t        *testing.T
-	ln       net.Listener
-	messages chan string
-	// dropAfter closes each connection abruptly after that many messages
-	// (0: never).
-	dropAfter int
-	// badAccept answers the handshake with a wrong Sec-WebSocket-Accept.
-	badAccept bool
-	// pongs receives the payloads of pongs the client sends.
-	pongs chan string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	paths []string
-}
-
-func newWSServer(t *testing.T) *wsServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &wsServer{t: t, ln: ln, messages: make(chan string, 1000), pongs: make(chan string, 10)}
-	go s.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-	})
-	return s
-}
-
-func (s *wsServer) url(path string) string { return "ws://" + s.ln.Addr().String() + path }
-
-func (s *wsServer) serve() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		go s.handle(c)
-	}
-}
-
-func (s *wsServer) handle(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	s.paths = append(s.paths, req.URL.RequestURI())
-	s.mu.Unlock()
-	key := req.Header.Get("Sec-WebSocket-Key")
-	if req.Method != "GET" || !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") ||
-		!headerHasToken(req.Header, "Connection", "Upgrade") || req.Header.Get("Sec-WebSocket-Version") != "13" || len(key) != 24 {
-		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	accept := acceptKey(key)
-	if s.badAccept {
-		accept = acceptKey("something else")
-	}
-	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+accept+"\r\n\r\n")
-	n := 0
-	for {
-		op, payload, err := readClientFrame(br)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.t.Logf("server: %v", err)
-			}
-			return
-		}
-		switch op {
-		case opText:
-			s.messages <- string(payload)
-			n++
-			if n == 1 {
-				// Ping after the first message; the client must pong.
-				c.Write(serverFrame(opPing, []byte("are you there")))
-			}
-			if s.dropAfter > 0 && n == s.dropAfter {
-				return
-			}
-		case opPong:
-			s.pongs <- string(payload)
-		case opClose:
-			c.Write(serverFrame(opClose, payload))
-			return
-		}
-	}
-}
-
-// readClientFrame reads a frame and insists it is masked.
-func readClientFrame(r *bufio.Reader) (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	if h[0]&0x80 == 0 {
-		return 0, nil, errors.New("fragmented frame")
-	}
-	if h[1]&0x80 == 0 {
-		return 0, nil, errors.New("client frame not masked")
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var b [2]byte
-		io.ReadFull(r, b[:])
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		io.ReadFull(r, b[:])
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	var mask [4]byte
-	if _, err := io.ReadFull(r, mask[:]); err != nil {
-		return 0, nil, err
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, err
-	}
-	for i := range p {
-		p[i] ^= mask[i&3]
-	}
-	return h[0] & 0x0F, p, nil
-}
-
-func serverFrame(op byte, p []byte) []byte {
-	return append([]byte{0x80 | op, byte(len(p))}, p...)
-}
-
-func (s *wsServer) expect(t *testing.T, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		select {
-		case got := <-s.messages:
-			if got != w {
-				t.Fatalf("message %q, want %q", trunc(got), trunc(w))
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no message, want %q", trunc(w))
-		}
-	}
-}
-
-func (s *wsServer) expectNothing(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case got := <-s.messages:
-		t.Fatalf("unexpected message %q", got)
-	case <-time.After(d):
-	}
-}
-
-func trunc(s string) string {
-	if len(s) > 40 {
-		return fmt.Sprintf("%s...(%d bytes)", s[:40], len(s))
-	}
-	return s
-}
-
 func TestWebSocketClient(t *testing.T) {
-	srv := newWSServer(t)
+	srv := wstest.New(t)
 	ctx := context.Background()
-	c, err := dialWebSocket(ctx, srv.url("/logs?machine=vm"), nil)
+	c, err := dialWebSocket(ctx, srv.URL("/logs?machine=vm"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +33,9 @@ func TestWebSocketClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv.expect(t, "hello", long16, long64, "")
+	srv.Expect(t, "hello", long16, long64, "")
 	select {
-	case p := <-srv.pongs:
+	case p := <-srv.Pongs:
 		if p != "are you there" {
 			t.Fatalf("pong %q", p)
 		}
@@ -222,18 +45,16 @@ func TestWebSocketClient(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	srv.mu.Lock()
-	path := srv.paths[0]
-	srv.mu.Unlock()
+	path := srv.Paths()[0]
 	if path != "/logs?machine=vm" {
 		t.Fatalf("request target %q", path)
 	}
 }
 
 func TestWebSocketHandshakeRefused(t *testing.T) {
-	srv := newWSServer(t)
-	srv.badAccept = true
-	_, err := dialWebSocket(context.Background(), srv.url("/"), nil)
+	srv := wstest.New(t)
+	srv.BadAccept = true
+	_, err := dialWebSocket(context.Background(), srv.URL("/"), nil)
 	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
 		t.Fatalf("bad accept: %v", err)
 	}
@@ -296,8 +117,8 @@ func appendLines(t *testing.T, path string, lines ...string) {
 }
 
 func TestStreamsMachineLog(t *testing.T) {
-	srv := newWSServer(t)
-	srv.dropAfter = 3 // the collector drops the connection after 3 lines
+	srv := wstest.New(t)
+	srv.DropAfter = 3 // the collector drops the connection after 3 lines
 	dir := t.TempDir()
 	m, err := New(Config{LogDir: dir, Poll: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
@@ -305,7 +126,7 @@ func TestStreamsMachineLog(t *testing.T) {
 	}
 	defer m.Close()
 	ctx := context.Background()
-	tk := task("vm", srv.url("/collect"))
+	tk := task("vm", srv.URL("/collect"))
 	logFile := m.LogFile(tk, "vm")
 	if logFile != filepath.Join(dir, "7-3-vm.log") {
 		t.Fatalf("log file %s", logFile)
@@ -316,20 +137,20 @@ func TestStreamsMachineLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res.(Result); r.Source != logFile || r.Output != srv.url("/collect") {
+	if r := res.(Result); r.Source != logFile || r.Output != srv.URL("/collect") {
 		t.Fatalf("result %+v", r)
 	}
-	srv.expect(t, "boot 1", "boot 2")
+	srv.Expect(t, "boot 1", "boot 2")
 	// The third line ends the first connection. Lines sent into the dead
 	// connection before the client notices are lost (WebSocket has no
 	// acknowledgements); once it notices, it reconnects and goes on.
 	appendLines(t, logFile, "line 3")
-	srv.expect(t, "line 3")
+	srv.Expect(t, "line 3")
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
 		appendLines(t, logFile, fmt.Sprintf("probe %d", i))
 		select {
-		case m := <-srv.messages:
+		case m := <-srv.Messages:
 			if !strings.HasPrefix(m, "probe ") {
 				t.Fatalf("unexpected %q", m)
 			}
@@ -344,7 +165,7 @@ func TestStreamsMachineLog(t *testing.T) {
 	// Drain the probes still in flight.
 	for drained := false; !drained; {
 		select {
-		case <-srv.messages:
+		case <-srv.Messages:
 		case <-time.After(100 * time.Millisecond):
 			drained = true
 		}
@@ -352,10 +173,10 @@ func TestStreamsMachineLog(t *testing.T) {
 	// A partial line waits for its newline.
 	f, _ := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("half")
-	srv.expectNothing(t, 100*time.Millisecond)
+	srv.ExpectNothing(t, 100*time.Millisecond)
 	f.WriteString(" and half\n")
 	f.Close()
-	srv.expect(t, "half and half")
+	srv.Expect(t, "half and half")
 
 	// Paused: nothing goes out; resumed: new lines only.
 	if err := m.Pause(ctx, tk); err != nil {
@@ -365,13 +186,13 @@ func TestStreamsMachineLog(t *testing.T) {
 		t.Fatal("still streaming while paused")
 	}
 	appendLines(t, logFile, "while paused")
-	srv.expectNothing(t, 100*time.Millisecond)
+	srv.ExpectNothing(t, 100*time.Millisecond)
 	if err := m.Resume(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the resumed stream starts at the end
 	appendLines(t, logFile, "after resume")
-	srv.expect(t, "after resume")
+	srv.Expect(t, "after resume")
 
 	// Truncated (log rotated in place): read from the start again.
 	if err := os.Truncate(logFile, 0); err != nil {
@@ -379,13 +200,13 @@ func TestStreamsMachineLog(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	appendLines(t, logFile, "rotated")
-	srv.expect(t, "rotated")
+	srv.Expect(t, "rotated")
 
 	if err := m.Deprovision(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
 	appendLines(t, logFile, "after delete")
-	srv.expectNothing(t, 100*time.Millisecond)
+	srv.ExpectNothing(t, 100*time.Millisecond)
 }
 
 func TestProvisionFailsWhenTargetIsDown(t *testing.T) {
@@ -403,11 +224,11 @@ func TestProvisionFailsWhenTargetIsDown(t *testing.T) {
 }
 
 func TestRestoreSkipsPaused(t *testing.T) {
-	srv := newWSServer(t)
+	srv := wstest.New(t)
 	dir := t.TempDir()
 	m, _ := New(Config{LogDir: dir, Poll: 10 * time.Millisecond})
 	defer m.Close()
-	tk := task("vm", srv.url("/"))
+	tk := task("vm", srv.URL("/"))
 	tk.State = gridtypes.StatePaused
 	if err := m.Restore(context.Background(), tk); err != nil || m.Streaming(tk.ID()) {
 		t.Fatalf("restored a paused stream: %v", err)
@@ -419,27 +240,27 @@ func TestRestoreSkipsPaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendLines(t, m.LogFile(tk, "vm"), "new")
-	srv.expect(t, "old", "new")
+	srv.Expect(t, "old", "new")
 }
 
 // TestRestoreCarriesOn: a stream restored after the node stopped sends
 // what the machine wrote meanwhile, and not again what it had sent; a
 // resumed one only what comes after; Deprovision forgets the position.
 func TestRestoreCarriesOn(t *testing.T) {
-	srv := newWSServer(t)
+	srv := wstest.New(t)
 	dir := t.TempDir()
 	cfg := Config{LogDir: dir, Poll: 10 * time.Millisecond}
 	m, _ := New(cfg)
 	ctx := context.Background()
-	tk := task("vm", srv.url("/"))
+	tk := task("vm", srv.URL("/"))
 	logFile := m.LogFile(tk, "vm")
 	appendLines(t, logFile, "boot")
 	if _, err := m.Provision(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	srv.expect(t, "boot")
+	srv.Expect(t, "boot")
 	appendLines(t, logFile, "up")
-	srv.expect(t, "up")
+	srv.Expect(t, "up")
 	m.Close() // the node stops
 	appendLines(t, logFile, "while down 1", "while down 2")
 
@@ -448,8 +269,8 @@ func TestRestoreCarriesOn(t *testing.T) {
 	if err := m.Restore(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	srv.expect(t, "while down 1", "while down 2")
-	srv.expectNothing(t, 100*time.Millisecond)
+	srv.Expect(t, "while down 1", "while down 2")
+	srv.ExpectNothing(t, 100*time.Millisecond)
 
 	// A log replaced while the node was down is sent from its start.
 	m.Close()
@@ -460,7 +281,7 @@ func TestRestoreCarriesOn(t *testing.T) {
 	if err := m.Restore(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	srv.expect(t, "new log")
+	srv.Expect(t, "new log")
 
 	if err := m.Deprovision(ctx, tk); err != nil {
 		t.Fatal(err)
