@@ -73,7 +73,7 @@ func busAccess() map[string]bus.Access {
 		},
 		BusUserZosd: {Serve: []string{SupervisorObject}},
 		BusUserStatus: {
-			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.Object, upgrader.Object},
+			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.Object, upgrader.Object, vmd.Object},
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/internal/bustest"
 	"github.com/grid4/grid4/node/internal/regtest"
+	"github.com/grid4/grid4/node/vmd"
 	"github.com/grid4/grid4/node/zosapi/api"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 )
@@ -116,5 +117,12 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	text, _ := n.status("text")
 	if want := "workloads     API on " + addr + "; deployments 1, twins 1; workloads 1 ok; queued 0"; !strings.Contains(text, want) {
 		t.Errorf("status lacks %q:\n%s", want, text)
+	}
+	// vmd says which hypervisor machines get: QEMU without KVM at least
+	// on a host where make test installed QEMU.
+	if m := rep.Machines; m == nil || len(m.Backends) != len(vmd.Backends) {
+		t.Errorf("status: machines %+v (errors %v)", m, rep.Errors)
+	} else if want := "machines      " + m.Backend; m.Backend == "" || !strings.Contains(text, want) {
+		t.Errorf("status lacks %q (backends %+v):\n%s", want, m.Backends, text)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/node/upgrader"
+	"github.com/grid4/grid4/node/vmd"
 )
 
 // statusTimeout bounds each call `zosd status` makes.
@@ -34,6 +35,9 @@ type Report struct {
 	// Upgrade is the upgrader's state: the running version, the last
 	// check, a switch in progress or the last rollback.
 	Upgrade *upgrader.State `json:"upgrade,omitempty"`
+	// Machines is vmd's: the hypervisor new virtual machines get, and why
+	// each other one cannot run here.
+	Machines *vmd.Info `json:"machines,omitempty"`
 	// Errors holds, per part, why it could not be read.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -123,6 +127,13 @@ func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
 		}
 		return err
 	})
+	call(ModuleMachines, func(ctx context.Context) error {
+		info, err := vmd.NewStub(b).Info(ctx)
+		if err == nil {
+			r.Machines = &info
+		}
+		return err
+	})
 	call(ModuleUpgrader, func(ctx context.Context) error {
 		st, err := upgrader.NewStub(b).State(ctx)
 		if err == nil {
@@ -200,6 +211,38 @@ func printReport(w io.Writer, r Report, now time.Time) {
 		fmt.Fprintf(w, "health        no answer: %s\n", r.Errors[ModulePower])
 	}
 	printProvision(w, r)
+	printMachines(w, r)
+}
+
+// printMachines writes which hypervisor virtual machines get and why the
+// others cannot run.
+func printMachines(w io.Writer, r Report) {
+	m := r.Machines
+	if m == nil {
+		fmt.Fprintf(w, "machines      no answer from vmd: %s\n", r.Errors[ModuleMachines])
+		return
+	}
+	var why []string
+	for _, b := range m.Backends {
+		switch {
+		case b.Name == m.Backend:
+		case !b.Allowed:
+			why = append(why, b.Name+": not allowed")
+		case b.Unavailable != "":
+			why = append(why, b.Unavailable) // it names the backend
+		}
+	}
+	what := m.Backend
+	switch m.Backend {
+	case "":
+		what = "NONE: virtual machines cannot run here"
+	case vmd.QEMUTCG:
+		what += " (emulated: slow)"
+	}
+	fmt.Fprintf(w, "machines      %s\n", what)
+	for _, line := range why {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 }
 
 // printRegistration writes registrar_light's state: the phase, what the
