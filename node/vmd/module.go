@@ -42,9 +42,12 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
 	info := s.Info()
-	if info.Backend == "" {
+	switch {
+	case len(s.c.Backends) == 0:
+		m.Logger.Info("virtual machines are not allowed by the farmer")
+	case info.Backend == "":
 		m.Logger.Warn("virtual machines cannot run on this host", "backends", info.Backends)
-	} else {
+	default:
 		m.Logger.Info("virtual machines", "backend", info.Backend)
 	}
 	return bus.Serve(ctx, m.Bus, Object, s.Methods())
