@@ -74,6 +74,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.AddCommand(newVersionCommand(env))
 	root.AddCommand(newDeployCommands(env)...)
 	root.AddCommand(newHubCommand(env))
+	root.AddCommand(newLogsCommand(env))
 	root.AddCommand(newCompletionCommand(env))
 	return root
 }
