@@ -211,6 +211,7 @@ A repository is PUBLISHER/REPO. Publishing needs the identity of the publisher
 type publishView struct {
 	Repo          string           `json:"repo"`
 	Flist         hubapi.FlistInfo `json:"flist"`
+	URL           string           `json:"url"`
 	Blocks        int              `json:"blocks"`
 	Uploaded      int              `json:"uploaded"`
 	UploadedBytes int64            `json:"uploaded_bytes"`
@@ -264,13 +265,15 @@ plain lines otherwise.`,
 			if err != nil {
 				return s.explain(err)
 			}
+			url := s.pub.FlistURL(ref.publisher, ref.repo, name)
 			if s.out.json {
-				return s.out.JSON(publishView{Repo: ref.String(), Flist: res.Info, Blocks: res.Blocks, Uploaded: res.Uploaded, UploadedBytes: res.UploadedBytes})
+				return s.out.JSON(publishView{Repo: ref.String(), Flist: res.Info, URL: url, Blocks: res.Blocks, Uploaded: res.Uploaded, UploadedBytes: res.UploadedBytes})
 			}
 			return s.out.fields([][2]string{
 				{"repo", ref.String()},
 				{"name", res.Info.Name},
 				{"flist", res.Info.Flist.String()},
+				{"url", url},
 				{"size", fmtBytes(uint64(res.Info.Size))},
 				{"entries", strconv.Itoa(res.Info.Entries)},
 				{"blocks", fmt.Sprintf("%d (%d uploaded, %s; %d already on the hub)", res.Blocks, res.Uploaded, fmtBytes(uint64(res.UploadedBytes)), res.Blocks-res.Uploaded)},
