@@ -1,6 +1,8 @@
 package zmachine
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -59,4 +61,40 @@ func FuzzSplitCommand(f *testing.F) {
 			t.Fatalf("%q → %q → %q, %v", s, args, again, err)
 		}
 	})
+}
+
+// TestImageKernel: an image with one kernel and its modules boots it; one
+// without, or with several, boots the node's.
+func TestImageKernel(t *testing.T) {
+	root := t.TempDir()
+	if got := imageKernel(root); got != "" {
+		t.Fatalf("no kernel: %q", got)
+	}
+	mk := func(p string, dir bool) {
+		p = filepath.Join(root, p)
+		if dir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("kernel"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("boot/vmlinuz-6.1.0-1", false)
+	if got := imageKernel(root); got != "" {
+		t.Fatalf("a kernel without its modules: %q", got)
+	}
+	mk("lib/modules/6.1.0-1", true)
+	if got := imageKernel(root); got != root {
+		t.Fatalf("a kernel with its modules: %q", got)
+	}
+	mk("boot/vmlinuz-6.1.0-2", false)
+	if got := imageKernel(root); got != "" {
+		t.Fatalf("two kernels: %q", got)
+	}
 }
