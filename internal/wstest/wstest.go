@@ -1,13 +1,11 @@
-// Package wstest is a loopback WebSocket server for tests, written from
-// RFC 6455 so that it checks what a client does rather than trusting a
-// library: the handshake, and that every frame is masked. It collects the
-// text messages it receives.
+// Package wstest is a loopback WebSocket server for tests. Its frames are
+// read apart from package websocket's, so that it checks what a client
+// does rather than trusting the code under test: the handshake, and that
+// every frame is masked. It collects the text messages it receives.
 package wstest
 
 import (
 	"bufio"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/grid4/grid4/internal/websocket"
 )
 
 // Opcodes of the frames the server reads and writes.
@@ -104,13 +104,13 @@ func (s *Server) handle(c net.Conn) {
 	s.mu.Unlock()
 	key := req.Header.Get("Sec-WebSocket-Key")
 	if req.Method != "GET" || !strings.EqualFold(req.Header.Get("Upgrade"), "websocket") ||
-		!hasToken(req.Header, "Connection", "Upgrade") || req.Header.Get("Sec-WebSocket-Version") != "13" || len(key) != 24 {
+		!websocket.HeaderHasToken(req.Header, "Connection", "Upgrade") || req.Header.Get("Sec-WebSocket-Version") != "13" || len(key) != 24 {
 		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		return
 	}
-	accept := AcceptKey(key)
+	accept := websocket.AcceptKey(key)
 	if s.BadAccept {
-		accept = AcceptKey("something else")
+		accept = websocket.AcceptKey("something else")
 	}
 	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+accept+"\r\n\r\n")
 	n := 0
@@ -139,24 +139,6 @@ func (s *Server) handle(c net.Conn) {
 			return
 		}
 	}
-}
-
-// AcceptKey is the Sec-WebSocket-Accept answering key (RFC 6455, 4.2.2).
-func AcceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-// hasToken reports whether header name lists token (case-insensitive).
-func hasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // readClientFrame reads a frame and insists it is masked and whole.

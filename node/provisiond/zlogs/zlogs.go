@@ -34,8 +34,12 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/websocket"
 	"github.com/grid4/grid4/node/provisiond"
 )
+
+// userAgent is how streams introduce themselves to collectors.
+const userAgent = "grid4-zlogs"
 
 // Defaults of Config.
 const (
@@ -122,7 +126,7 @@ func (m *Manager) Provision(ctx context.Context, t provisiond.Task) (any, error)
 		return res, nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, m.c.DialTimeout)
-	conn, err := dialWebSocket(dctx, d.Output, m.c.TLS)
+	conn, err := websocket.Dial(dctx, d.Output, m.c.TLS, userAgent)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("zlogs: cannot connect to %s: %w", d.Output, err)
@@ -244,7 +248,7 @@ type stream struct {
 	done           chan struct{}
 }
 
-func (m *Manager) start(id, src, output string, conn *wsConn, from startAt) {
+func (m *Manager) start(id, src, output string, conn *websocket.Client, from startAt) {
 	m.stop(id)
 	// Streams outlive the call that started them, so they get their own
 	// context, ended by stop.
@@ -271,7 +275,7 @@ func (m *Manager) stop(id string) {
 }
 
 // run follows the log and sends each line, reconnecting as needed.
-func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn, from startAt) {
+func (m *Manager) run(ctx context.Context, id, src, output string, conn *websocket.Client, from startAt) {
 	log := m.log.With("workload", id, "output", output)
 	ps := &positionSaver{path: m.positionFile(id), every: time.Second, log: log}
 	tl := &tailer{path: src, poll: m.c.Poll, from: from, idle: ps.save}
@@ -298,7 +302,7 @@ func (m *Manager) run(ctx context.Context, id, src, output string, conn *wsConn,
 		}
 		for conn == nil {
 			dctx, cancel := context.WithTimeout(ctx, m.c.DialTimeout)
-			c, err := dialWebSocket(dctx, output, m.c.TLS)
+			c, err := websocket.Dial(dctx, output, m.c.TLS, userAgent)
 			cancel()
 			if err == nil {
 				conn, backoff = c, time.Second

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,57 +16,6 @@ import (
 	"github.com/grid4/grid4/internal/wstest"
 	"github.com/grid4/grid4/node/provisiond"
 )
-
-func TestWebSocketClient(t *testing.T) {
-	srv := wstest.New(t)
-	ctx := context.Background()
-	c, err := dialWebSocket(ctx, srv.URL("/logs?machine=vm"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Short, 16-bit and 64-bit lengths.
-	long16 := strings.Repeat("a", 300)
-	long64 := strings.Repeat("b", 70000)
-	for _, m := range []string{"hello", long16, long64, ""} {
-		if err := c.WriteText([]byte(m)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Expect(t, "hello", long16, long64, "")
-	select {
-	case p := <-srv.Pongs:
-		if p != "are you there" {
-			t.Fatalf("pong %q", p)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no pong")
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := srv.Paths()[0]
-	if path != "/logs?machine=vm" {
-		t.Fatalf("request target %q", path)
-	}
-}
-
-func TestWebSocketHandshakeRefused(t *testing.T) {
-	srv := wstest.New(t)
-	srv.BadAccept = true
-	_, err := dialWebSocket(context.Background(), srv.URL("/"), nil)
-	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "Sec-WebSocket-Accept") {
-		t.Fatalf("bad accept: %v", err)
-	}
-	// A plain HTTP server refuses the upgrade.
-	hs := &http.Server{Handler: http.NotFoundHandler()}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go hs.Serve(ln)
-	defer hs.Close()
-	_, err = dialWebSocket(context.Background(), "ws://"+ln.Addr().String()+"/", nil)
-	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("404: %v", err)
-	}
-}
 
 func task(machine, output string) provisiond.Task {
 	data, _ := json.Marshal(gridtypes.ZLogsData{ZMachine: machine, Output: output})

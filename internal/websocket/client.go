@@ -1,13 +1,11 @@
-package zlogs
+package websocket
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,33 +17,20 @@ import (
 	"time"
 )
 
-// This file is a minimal RFC 6455 WebSocket client: enough to send text
-// messages to a log collector. It performs the opening handshake, masks
+// This file is the client side: enough to send text messages (zlogs'
+// streams to a log collector). It performs the opening handshake, masks
 // every frame it sends (section 5.3), answers pings with pongs and closes
 // cleanly; it ignores the data frames a server sends.
 
-// webSocketGUID is the fixed GUID of the handshake (RFC 6455 section 1.3).
-const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-// Frame opcodes (section 5.2).
-const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
-)
-
-// maxServerFrame bounds a frame the server sends us: we only expect control
-// frames (at most 125 bytes), anything big is dropped by closing.
+// maxServerFrame bounds a frame the server sends: a client only expects
+// control frames (at most 125 bytes), anything big is dropped by closing.
 const maxServerFrame = 1 << 20
 
 // ErrHandshake is wrapped when the server does not accept the upgrade.
 var ErrHandshake = errors.New("websocket handshake failed")
 
-// wsConn is a client WebSocket connection.
-type wsConn struct {
+// Client is a client WebSocket connection.
+type Client struct {
 	conn net.Conn
 	br   *bufio.Reader
 
@@ -57,15 +42,9 @@ type wsConn struct {
 	doneErr error
 }
 
-// acceptKey is the Sec-WebSocket-Accept value for key.
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + webSocketGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-// dialWebSocket opens a WebSocket to a ws:// or wss:// URL. tlsConfig
-// (nil for defaults) is used for wss.
-func dialWebSocket(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*wsConn, error) {
+// Dial opens a WebSocket to a ws:// or wss:// URL. tlsConfig (nil for
+// defaults) is used for wss. userAgent names the program to the server.
+func Dial(ctx context.Context, rawURL string, tlsConfig *tls.Config, userAgent string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -106,7 +85,7 @@ func dialWebSocket(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
-	c, err := handshake(conn, u)
+	c, err := handshake(conn, u, userAgent)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -115,7 +94,7 @@ func dialWebSocket(ctx context.Context, rawURL string, tlsConfig *tls.Config) (*
 	return c, nil
 }
 
-func handshake(conn net.Conn, u *url.URL) (*wsConn, error) {
+func handshake(conn net.Conn, u *url.URL, userAgent string) (*Client, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -128,7 +107,7 @@ func handshake(conn net.Conn, u *url.URL) (*wsConn, error) {
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
-		"User-Agent: grid4-zlogs\r\n\r\n"
+		"User-Agent: " + userAgent + "\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return nil, err
 	}
@@ -142,37 +121,26 @@ func handshake(conn net.Conn, u *url.URL) (*wsConn, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: server answered %s", ErrHandshake, resp.Status)
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || !HeaderHasToken(resp.Header, "Connection", "upgrade") {
 		return nil, fmt.Errorf("%w: answer is not a websocket upgrade", ErrHandshake)
 	}
-	if resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key) {
+	if resp.Header.Get("Sec-WebSocket-Accept") != AcceptKey(key) {
 		return nil, fmt.Errorf("%w: wrong Sec-WebSocket-Accept", ErrHandshake)
 	}
 	// We asked for no extension or subprotocol, so none may be in use.
 	if resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "" {
 		return nil, fmt.Errorf("%w: server selected an extension or subprotocol we did not offer", ErrHandshake)
 	}
-	c := &wsConn{conn: conn, br: br, writeTimeout: 10 * time.Second, done: make(chan struct{})}
+	c := &Client{conn: conn, br: br, writeTimeout: 10 * time.Second, done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
 }
 
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // WriteText sends p as one text message.
-func (c *wsConn) WriteText(p []byte) error { return c.writeFrame(opText, p) }
+func (c *Client) WriteText(p []byte) error { return c.writeFrame(opText, p) }
 
 // writeFrame sends one final frame, masked with a fresh key.
-func (c *wsConn) writeFrame(op byte, payload []byte) error {
+func (c *Client) writeFrame(op byte, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -180,44 +148,25 @@ func (c *wsConn) writeFrame(op byte, payload []byte) error {
 		return c.err()
 	default:
 	}
-	hdr := make([]byte, 2, 14)
-	hdr[0] = 0x80 | op // FIN
-	n := len(payload)
-	switch {
-	case n < 126:
-		hdr[1] = 0x80 | byte(n)
-	case n <= 0xFFFF:
-		hdr[1] = 0x80 | 126
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
-	default:
-		hdr[1] = 0x80 | 127
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
 	var mask [4]byte
 	if _, err := rand.Read(mask[:]); err != nil {
 		return err
 	}
-	hdr = append(hdr, mask[:]...)
-	buf := make([]byte, len(hdr)+n)
-	copy(buf, hdr)
-	for i, b := range payload {
-		buf[len(hdr)+i] = b ^ mask[i&3]
-	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-	_, err := c.conn.Write(buf)
+	_, err := c.conn.Write(encodeFrame(op, payload, &mask))
 	return err
 }
 
 // readLoop reads what the server sends: pings are answered, a close is
 // echoed and ends the connection, data is ignored.
-func (c *wsConn) readLoop() {
+func (c *Client) readLoop() {
 	err := c.readFrames()
 	c.doneErr = err
 	close(c.done)
 	c.conn.Close()
 }
 
-func (c *wsConn) readFrames() error {
+func (c *Client) readFrames() error {
 	for {
 		op, payload, err := c.readFrame()
 		if err != nil {
@@ -240,53 +189,21 @@ func (c *wsConn) readFrames() error {
 }
 
 // readFrame reads one server frame (never masked, RFC 6455 section 5.1).
-func (c *wsConn) readFrame() (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+func (c *Client) readFrame() (byte, []byte, error) {
+	fin, op, payload, err := readFrame(c.br, false, maxServerFrame)
+	if err != nil {
 		return 0, nil, err
 	}
-	fin, rsv, op := h[0]&0x80 != 0, h[0]&0x70, h[0]&0x0F
-	masked, n := h[1]&0x80 != 0, uint64(h[1]&0x7F)
-	if rsv != 0 {
-		return 0, nil, errors.New("websocket: reserved bits set")
-	}
-	if masked {
-		return 0, nil, errors.New("websocket: server sent a masked frame")
-	}
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	isControl := op&0x8 != 0
-	switch {
-	case isControl && (n > 125 || !fin):
+	if op&0x8 != 0 && (len(payload) > 125 || !fin) {
 		return 0, nil, errors.New("websocket: bad control frame")
-	case op != opContinuation && op != opText && op != opBinary && !isControl, op > opPong:
-		return 0, nil, fmt.Errorf("websocket: unknown opcode %d", op)
-	case n > maxServerFrame:
-		return 0, nil, fmt.Errorf("websocket: %d-byte frame from the server", n)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(c.br, payload); err != nil {
-		return 0, nil, err
 	}
 	return op, payload, nil
 }
 
 // Done is closed when the connection ended.
-func (c *wsConn) Done() <-chan struct{} { return c.done }
+func (c *Client) Done() <-chan struct{} { return c.done }
 
-func (c *wsConn) err() error {
+func (c *Client) err() error {
 	if c.doneErr != nil {
 		return c.doneErr
 	}
@@ -295,7 +212,7 @@ func (c *wsConn) err() error {
 
 // Close sends a normal-closure frame and closes the connection without
 // waiting for the server's echo (a log stream has nothing more to read).
-func (c *wsConn) Close() error {
+func (c *Client) Close() error {
 	_ = c.writeFrame(opClose, []byte{0x03, 0xE8})
 	err := c.conn.Close()
 	<-c.done
