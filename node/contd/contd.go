@@ -595,20 +595,5 @@ func (s *Service) state(ctx context.Context, c container) (State, error) {
 
 // List returns the state of every container contd has.
 func (s *Service) List(ctx context.Context) ([]State, error) {
-	ids, err := record.IDs(containersDir(s.c.Dir))
-	if err != nil {
-		return nil, fmt.Errorf("contd: %w", err)
-	}
-	out := []State{}
-	for _, id := range ids {
-		st, err := s.State(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return record.States(ctx, containersDir(s.c.Dir), s.State, ErrNotFound)
 }

@@ -355,20 +355,5 @@ func lastLine(path string) string {
 
 // List returns the state of every machine vmd has.
 func (s *Service) List(ctx context.Context) ([]State, error) {
-	ids, err := record.IDs(machinesDir(s.c.Dir))
-	if err != nil {
-		return nil, fmt.Errorf("vmd: %w", err)
-	}
-	out := []State{}
-	for _, id := range ids {
-		st, err := s.State(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return record.States(ctx, machinesDir(s.c.Dir), s.State, ErrNotFound)
 }

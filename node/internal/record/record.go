@@ -4,7 +4,9 @@
 package record
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,4 +34,26 @@ func IDs(dir string) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// States returns state(id) for every record under dir, in IDs' order,
+// skipping the records that state says are gone (an error matching
+// notFound: removed meanwhile).
+func States[S any](ctx context.Context, dir string, state func(context.Context, string) (S, error), notFound error) ([]S, error) {
+	ids, err := IDs(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := []S{}
+	for _, id := range ids {
+		st, err := state(ctx, id)
+		if errors.Is(err, notFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }

@@ -1,6 +1,9 @@
 package record
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,5 +23,28 @@ func TestIDs(t *testing.T) {
 	}
 	if ids, err := IDs(filepath.Join(dir, "missing")); err != nil || len(ids) != 0 {
 		t.Fatalf("no directory: %q, %v", ids, err)
+	}
+}
+
+func TestStates(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []string{"a", "b", "c"} {
+		os.MkdirAll(filepath.Join(dir, id), 0o700)
+		os.WriteFile(filepath.Join(dir, id, "spec.json"), []byte(`{"id":"`+id+`"}`), 0o600)
+	}
+	gone := errors.New("gone")
+	state := func(_ context.Context, id string) (string, error) {
+		if id == "b" {
+			return "", fmt.Errorf("state of b: %w", gone)
+		}
+		return "state of " + id, nil
+	}
+	got, err := States(context.Background(), dir, state, gone)
+	if err != nil || !slices.Equal(got, []string{"state of a", "state of c"}) {
+		t.Fatalf("States = %q, %v", got, err)
+	}
+	broken := errors.New("broken")
+	if _, err := States(context.Background(), dir, func(context.Context, string) (string, error) { return "", broken }, gone); !errors.Is(err, broken) {
+		t.Fatalf("a failing state: %v", err)
 	}
 }
