@@ -39,7 +39,20 @@ import (
 	"github.com/grid4/grid4/node/flistd"
 )
 
-func main() { load.Main("flistmount", run) }
+// serveArg makes this program a lazy mount's server: flistd's Mounter
+// runs it so (MounterConfig.ServeCommand), as zosd's hidden subcommand on
+// a node.
+const serveArg = "flistd-serve-lazy"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		load.Main("flistmount "+serveArg, func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			return flistd.ServeLazyMain(ctx, args[1:], stderr)
+		})
+		return
+	}
+	load.Main("flistmount", run)
+}
 
 // options are the command's flags.
 type options struct {
@@ -213,7 +226,11 @@ func measure(ctx context.Context, svc *contd.Service, dir, hubURL, flistURL stri
 	}
 	defer m.Close()
 	defer os.RemoveAll(dir)
-	mt, err := flistd.NewMounter(m, flistd.MounterConfig{Dir: filepath.Join(dir, "flist"), Root: dir, Lazy: !materialize})
+	exe, err := os.Executable()
+	if err != nil {
+		return r, err
+	}
+	mt, err := flistd.NewMounter(m, flistd.MounterConfig{Dir: filepath.Join(dir, "flist"), Root: dir, Lazy: !materialize, ServeCommand: []string{exe, serveArg}})
 	if err != nil {
 		return r, err
 	}
@@ -255,6 +272,24 @@ func measure(ctx context.Context, svc *contd.Service, dir, hubURL, flistURL stri
 		}
 	}
 	r.started = time.Since(t0)
-	r.downloaded = m.Stats().DownloadedBytes
-	return r, nil
+	// The blocks in the fresh cache: a lazy mount's server downloads
+	// them, not m.
+	r.downloaded, err = dirSize(filepath.Join(dir, "cache", "blocks"))
+	return r, err
+}
+
+// dirSize sums the sizes of the files under dir.
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	return n, err
 }

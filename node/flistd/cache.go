@@ -22,9 +22,17 @@ import (
 // order survives restarts. Blocks are not trusted: every read is checked
 // by the caller (flist.DecodeBlock), which is why writes need no fsync — a
 // block damaged by a crash is found on use and fetched again.
+//
+// Other processes may use the same directory at once (flistd and the
+// servers of its lazy mounts): a block enters blocks/ only by an atomic
+// rename of a complete file, each process downloads into partial files
+// of its own (suffix), and a block another process installed is taken
+// into the index when first read. Each process bounds the blocks it knows
+// of; a block evicted by another is downloaded again when needed.
 type cache struct {
 	blocks   string
 	partials string
+	suffix   string
 	limit    int64
 	now      func() time.Time
 	log      *slog.Logger
@@ -46,9 +54,9 @@ const partialMaxAge = 24 * time.Hour
 
 // openCache opens the cache under dir, indexing what a previous run left
 // and evicting down to limit.
-func openCache(dir string, limit int64, now func() time.Time, log *slog.Logger) (*cache, error) {
+func openCache(dir string, limit int64, suffix string, now func() time.Time, log *slog.Logger) (*cache, error) {
 	c := &cache{
-		blocks: filepath.Join(dir, "blocks"), partials: filepath.Join(dir, "partial"),
+		blocks: filepath.Join(dir, "blocks"), partials: filepath.Join(dir, "partial"), suffix: suffix,
 		limit: limit, now: now, log: log, lru: list.New(), index: map[flist.ID]*list.Element{},
 	}
 	for _, d := range []string{c.blocks, c.partials} {
@@ -105,7 +113,7 @@ func (c *cache) path(id flist.ID) string {
 
 // partialPath is where a download of id is assembled.
 func (c *cache) partialPath(id flist.ID) string {
-	return filepath.Join(c.partials, id.String()+".part")
+	return filepath.Join(c.partials, id.String()+c.suffix)
 }
 
 // has reports whether id is cached (not whether it is intact).
@@ -116,7 +124,9 @@ func (c *cache) has(id flist.ID) bool {
 	return ok
 }
 
-// get returns the stored bytes of id and marks it recently used.
+// get returns the stored bytes of id and marks it recently used. A block
+// not in the index is looked for on disk: another process sharing the
+// cache may have installed it.
 func (c *cache) get(id flist.ID) ([]byte, bool) {
 	c.mu.Lock()
 	el, ok := c.index[id]
@@ -124,18 +134,32 @@ func (c *cache) get(id flist.ID) ([]byte, bool) {
 		c.lru.MoveToFront(el)
 	}
 	c.mu.Unlock()
-	if !ok {
-		return nil, false
-	}
 	b, err := os.ReadFile(c.path(id))
 	if err != nil {
 		// Evicted meanwhile, or removed behind our back.
-		c.forget(id)
+		if ok {
+			c.forget(id)
+		}
 		return nil, false
+	}
+	if !ok {
+		c.adopt(id, int64(len(b)))
 	}
 	now := c.now()
 	_ = os.Chtimes(c.path(id), now, now)
 	return b, true
+}
+
+// adopt indexes a block another process installed.
+func (c *cache) adopt(id flist.ID, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.index[id]; ok {
+		return
+	}
+	c.index[id] = c.lru.PushFront(&cacheEntry{id: id, size: size})
+	c.total += size
+	c.evictLocked()
 }
 
 // forget drops id from the index (the file is already gone).

@@ -10,6 +10,14 @@
 // damaged when used is fetched again. Releases (tags) are checked against
 // the publisher's key, so a hub serving other bytes cannot change what a
 // node installs.
+//
+// Mounter mounts flists for workloads under overlays with a writable
+// layer each, over a materialised tree or, on a node, a lazy FUSE mount
+// fetching blocks on first read. Each lazy mount is served by a process
+// of its own (MounterConfig.ServeCommand running ServeLazyMain), started
+// detached with a pid file, so the mounts and the workloads over them
+// survive restarts of flistd and zosd: a new Mounter finds the server
+// again by its pid file and keeps it; one that died is replaced.
 package flistd
 
 import (
@@ -21,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,8 +156,17 @@ type call struct {
 
 // New opens the cache (creating it) and returns a Manager talking to the
 // hub with hc (nil: http.DefaultClient). Only one Manager (one process) may
-// use a cache directory at a time (ErrCacheLocked). Close releases it.
+// use a cache directory at a time (ErrCacheLocked), besides the servers of
+// lazy mounts, which share it (see ServeLazy). Close releases it.
 func New(cfg Config, hc *http.Client) (*Manager, error) {
+	return newManager(cfg, hc, false)
+}
+
+// newManager is New; a shared Manager (a lazy mount's server) takes no
+// lock: it uses the cache beside flistd's Manager, which is safe because
+// blocks enter the cache by atomic rename from a partial file of the
+// process's own and every block read is checked.
+func newManager(cfg Config, hc *http.Client, shared bool) (*Manager, error) {
 	if cfg.CacheDir == "" {
 		return nil, errors.New("flistd: Config.CacheDir is required")
 	}
@@ -183,27 +201,35 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("flistd: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(cfg.CacheDir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("flistd: %w", err)
-	}
-	// The lock dies with the process, so a crash never leaves the cache
-	// locked for long.
-	if err := lockFile(lock, cfg.LockWait); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("flistd: %s: %w", cfg.CacheDir, ErrCacheLocked)
+	var lock *os.File
+	partialSuffix := ".part"
+	if shared {
+		// Its own partial files: two processes never append to one.
+		partialSuffix = "." + strconv.Itoa(os.Getpid()) + ".part"
+	} else {
+		l, err := os.OpenFile(filepath.Join(cfg.CacheDir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("flistd: %w", err)
 		}
-		return nil, fmt.Errorf("flistd: locking %s: %w", cfg.CacheDir, err)
+		// The lock dies with the process, so a crash never leaves the
+		// cache locked for long.
+		if err := lockFile(l, cfg.LockWait); err != nil {
+			l.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("flistd: %s: %w", cfg.CacheDir, ErrCacheLocked)
+			}
+			return nil, fmt.Errorf("flistd: locking %s: %w", cfg.CacheDir, err)
+		}
+		lock = l
 	}
-	c, err := openCache(cfg.CacheDir, cfg.CacheLimit, cfg.Now, cfg.Logger)
+	c, err := openCache(cfg.CacheDir, cfg.CacheLimit, partialSuffix, cfg.Now, cfg.Logger)
 	if err != nil {
-		lock.Close()
+		closeLock(lock)
 		return nil, err
 	}
 	docs := filepath.Join(cfg.CacheDir, "flists")
 	if err := os.MkdirAll(docs, 0o755); err != nil {
-		lock.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("flistd: %w", err)
 	}
 	return &Manager{
@@ -215,7 +241,15 @@ func New(cfg Config, hc *http.Client) (*Manager, error) {
 // Close releases the cache directory. Calls in progress must have
 // returned.
 func (m *Manager) Close() error {
-	return m.lock.Close()
+	return closeLock(m.lock)
+}
+
+// closeLock releases the cache lock (nil: a shared Manager holds none).
+func closeLock(lock *os.File) error {
+	if lock == nil {
+		return nil
+	}
+	return lock.Close()
 }
 
 // Hub returns the hub client the manager uses.

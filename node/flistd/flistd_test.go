@@ -233,7 +233,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { now = now.Add(time.Second); return now }
-	c, err := openCache(dir, 30, clock, discard())
+	c, err := openCache(dir, 30, ".part", clock, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatal("eviction did not pick the least recently used block")
 	}
 	// The order survives a restart (kept in mtimes): c is now the oldest.
-	c2, err := openCache(dir, 30, clock, discard())
+	c2, err := openCache(dir, 30, ".part", clock, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatal("after a restart, eviction did not pick the least recently used block")
 	}
 	// A smaller limit on reopening evicts down to it.
-	c3, err := openCache(dir, 10, clock, discard())
+	c3, err := openCache(dir, 10, ".part", clock, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

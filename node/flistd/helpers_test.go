@@ -38,15 +38,6 @@ type env struct {
 	logs string
 }
 
-// logged returns what was logged so far.
-func (e *env) logged() string {
-	b, err := os.ReadFile(e.logs)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(b)
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	kp, err := keys.Generate(keys.Ed25519)

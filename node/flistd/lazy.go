@@ -2,7 +2,6 @@ package flistd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -232,23 +231,6 @@ func (b *blockMemo) put(id flist.ID, data []byte) {
 	b.data[id] = data
 }
 
-// lazyMount is one flist's FUSE mount, served by this process.
-type lazyMount struct {
-	dir string
-	srv *fuse.Server
-	// users are the targets whose overlay this process mounted over it:
-	// an overlay mounted by an earlier process sits on a dead FUSE
-	// connection even when the directory is mounted again.
-	users map[string]bool
-}
-
-// alive reports whether the mount still answers (its connection was not
-// aborted).
-func (lm *lazyMount) alive() bool {
-	_, err := os.Stat(lm.dir)
-	return !errors.Is(err, syscall.ENOTCONN)
-}
-
 // fuseAvailable reports whether FUSE can be used: /dev/fuse opens.
 func fuseAvailable() error {
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
@@ -259,8 +241,8 @@ func fuseAvailable() error {
 }
 
 // mountLazy mounts f read-only on dir over FUSE, served by this process
-// until unmounted (or until the process ends: then the mount answers
-// ENOTCONN).
+// (a lazy mount's server, ServeLazy) until unmounted, or until the
+// process ends: then the mount answers ENOTCONN.
 func mountLazy(dir string, f *flist.Flist, id flist.ID, src flist.BlockSource, recent *blockMemo, log *slog.Logger) (*fuse.Server, error) {
 	root := &lazyDir{fsys: &lazyFS{id: id, f: f, src: src, recent: recent, log: log, mtime: time.Now()}}
 	timeout := lazyTimeout

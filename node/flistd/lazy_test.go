@@ -2,19 +2,25 @@ package flistd
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // lazyEnv is a hub with one published flist (a file of five blocks,
@@ -149,8 +155,8 @@ func TestLazyMountReadsOnlyTheBlocksItNeeds(t *testing.T) {
 	if r := l.faults.rangesOf(l.blockOf(3).ID); len(r) != 1 {
 		t.Fatalf("block 3 requested %d times, want once", len(r))
 	}
-	if s := l.m.Stats(); s.CachedBlocks != 1 {
-		t.Fatalf("%d blocks cached, want 1", s.CachedBlocks)
+	if n := l.cachedBlocks(); n != 1 {
+		t.Fatalf("%d blocks cached, want 1", n)
 	}
 
 	if got := readFile(t, filepath.Join(target, "data/big")); got != l.big {
@@ -250,7 +256,7 @@ func TestLazyMountCorruptBlockIsEIO(t *testing.T) {
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("reading a block the hub corrupts: %d bytes, %v; want EIO", len(got), err)
 	}
-	if logs := l.logged(); !strings.Contains(logs, "block="+bad.ID.String()) || !strings.Contains(logs, "EIO") {
+	if logs := l.serverLog(); !strings.Contains(logs, "block="+bad.ID.String()) || !strings.Contains(logs, "EIO") {
 		t.Fatalf("no log record naming block %s:\n%s", bad.ID, logs)
 	}
 	if got, err := readAt(t, p, 10, 100); err != nil || string(got) != l.big[10:110] {
@@ -305,13 +311,108 @@ func TestLazyMountsShareOneFUSEMount(t *testing.T) {
 	}
 }
 
+// cachedBlocks counts the blocks in the shared cache (the servers of the
+// lazy mounts install them, not the test's Manager).
+func (l *lazyEnv) cachedBlocks() int {
+	l.t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(l.cacheTo, "blocks"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return n
+}
+
+// serverLog returns what the server of the flist's lazy mount logged.
+func (l *lazyEnv) serverLog() string {
+	return readFile(l.t, filepath.Join(l.dir, "lazy", l.f.ID().String()+".log"))
+}
+
+// serverPid returns the pid the flist's server's pid file records.
+func (l *lazyEnv) serverPid() int {
+	l.t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(readFile(l.t, filepath.Join(l.dir, "lazy", l.f.ID().String()+".pid"))))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return pid
+}
+
+// servers lists the live processes serving the flist's lazy mount (its
+// mount point in their command line).
+func (l *lazyEnv) servers() []int {
+	l.t.Helper()
+	marker := []byte(filepath.Join(l.dir, "lazy", l.f.ID().String()))
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, []byte(serveArg)) && bytes.Contains(cmdline, marker) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// gone reports whether process pid has ended (exited, or a zombie).
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	_, rest, _ := bytes.Cut(b, []byte(") "))
+	return len(rest) > 0 && rest[0] == 'Z'
+}
+
+// mountID returns the kernel's ID of the mount on mp (a new mount gets a
+// new one), 0 when mp is not a mount point.
+func mountID(t *testing.T, mp string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && mountinfo.Unescape(f[4]) == mp {
+			id, _ = strconv.Atoi(f[0])
+		}
+	}
+	return id
+}
+
+// readAtFd reads name under the directory open as dir.
+func readAtFd(t *testing.T, dir *os.File, name string) (string, error) {
+	t.Helper()
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	return string(b), err
+}
+
 // The restart test runs this test binary as a first flistd that mounts
 // and is then killed.
 const lazyChildEnv = "GRID4_FLISTD_LAZY_CHILD"
 
-// TestLazyMountChild is the killed flistd of
-// TestLazyMountsComeBackAfterFlistdDies when run by it; otherwise it
-// does nothing.
+// TestLazyMountChild is the killed flistd of TestLazyMountsOutliveFlistd
+// when run by it; otherwise it does nothing.
 func TestLazyMountChild(t *testing.T) {
 	if os.Getenv(lazyChildEnv) == "" {
 		return
@@ -320,11 +421,11 @@ func TestLazyMountChild(t *testing.T) {
 	for _, k := range []string{"HUB", "CACHE", "DIR", "ROOT", "URL"} {
 		args = append(args, os.Getenv(lazyChildEnv+"_"+k))
 	}
-	m, err := New(Config{HubURL: args[0], CacheDir: args[1]}, nil)
+	m, err := New(Config{HubURL: args[0], CacheDir: args[1], RetryDelay: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, err := NewMounter(m, MounterConfig{Dir: args[2], Root: args[3], Lazy: true})
+	mt, err := NewMounter(m, MounterConfig{Dir: args[2], Root: args[3], Lazy: true, ServeCommand: serveCommand(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,11 +438,12 @@ func TestLazyMountChild(t *testing.T) {
 	time.Sleep(time.Minute) // until killed
 }
 
-// TestLazyMountsComeBackAfterFlistdDies: flistd serves the lazy mounts
-// from its process. Killed, its mounts fail (ENOTCONN); the next flistd's
-// Restore mounts the flist again and the overlays above it, with what the
-// workloads wrote, and serves blocks nobody had read.
-func TestLazyMountsComeBackAfterFlistdDies(t *testing.T) {
+// TestLazyMountsOutliveFlistd: a lazy mount is served by a process of its
+// own. When flistd is killed, the workloads' overlays keep working (the
+// same mounts, read through a directory opened before, fetching blocks
+// nobody had read); the next flistd finds the server and keeps it (no
+// second server, the overlays not remounted); the last Unmount stops it.
+func TestLazyMountsOutliveFlistd(t *testing.T) {
 	l := newLazyEnv(t)
 	l.m.Close() // the child is flistd: it takes the cache
 	a, b := l.target("a"), l.target("b")
@@ -360,42 +462,170 @@ func TestLazyMountsComeBackAfterFlistdDies(t *testing.T) {
 	sc := bufio.NewScanner(out)
 	for sc.Scan() && sc.Text() != "mounted" {
 	}
-	if got := readFile(t, filepath.Join(a, "etc/hello")); got != "hello\n" {
-		t.Fatalf("a reads %q from the first flistd", got)
+	da, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Close()
+	if got, err := readAtFd(t, da, "etc/hello"); err != nil || got != "hello\n" {
+		t.Fatalf("a reads %q (%v) from the first flistd", got, err)
 	}
 	if err := os.WriteFile(filepath.Join(b, "written"), []byte("kept"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pid := l.serverPid()
+	if s := l.servers(); len(s) != 1 || s[0] != pid {
+		t.Fatalf("servers %v, want the one of the pid file (%d)", s, pid)
+	}
+	overlays := map[string]int{a: mountID(t, a), b: mountID(t, b)}
+	before := l.faults.blockRequests()
+
+	// flistd dies.
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	if _, err := readAt(t, filepath.Join(a, "data/big"), 0, 10); !errors.Is(err, syscall.ENOTCONN) {
-		t.Fatalf("reading a lazy mount whose flistd died: %v, want ENOTCONN", err)
+	if gone(pid) {
+		t.Fatal("the server died with flistd")
+	}
+	if got, err := readAtFd(t, da, "data/big"); err != nil || got != l.big {
+		t.Fatalf("a reads data/big through the directory opened before flistd died: %v (content equal: %v)", err, got == l.big)
+	}
+	if n := l.faults.blockRequests() - before; n != 5 {
+		t.Fatalf("%d block requests reading data/big after flistd died, want %d", n, 5)
+	}
+	if got := readFile(t, filepath.Join(b, "written")); got != "kept" {
+		t.Fatalf("what b wrote: %q", got)
 	}
 
+	// The next flistd keeps the server and the overlays.
 	m := l.manager(Config{})
 	mt := l.mounter(m, l.dir, l.root, false)
 	if restored, failed := mt.Restore(ctxT(t)); restored != 2 || failed != 0 {
 		t.Fatalf("restored %d, failed %d; want 2, 0", restored, failed)
 	}
-	for _, target := range []string{a, b} {
-		if got := readFile(t, filepath.Join(target, "data/big")); got != l.big {
-			t.Fatalf("%s: data/big differs after the restore", target)
+	mi, err := mt.Mount(ctxT(t), l.url, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.Server != pid {
+		t.Fatalf("mount of a over server %d, want %d", mi.Server, pid)
+	}
+	for target, id := range overlays {
+		if now := mountID(t, target); now != id {
+			t.Fatalf("%s: mount %d after the new flistd, want the same %d", target, now, id)
 		}
 	}
-	if got := readFile(t, filepath.Join(b, "written")); got != "kept" {
-		t.Fatalf("what b wrote: %q", got)
+	if s := l.servers(); len(s) != 1 || s[0] != pid {
+		t.Fatalf("servers %v after the new flistd, want only %d", s, pid)
 	}
-	if n := len(mountsUnder(t, l.root)); n != 3 {
-		t.Fatalf("%d mounts after the restore, want 3 (two overlays, one FUSE): %v", n, mountsUnder(t, l.root))
+	if got, err := readAtFd(t, da, "bin/run"); err != nil || got != l.files["bin/run"] {
+		t.Fatalf("a reads bin/run: %q (%v)", got, err)
 	}
-	for _, target := range []string{a, b} {
-		if err := mt.Unmount(ctxT(t), target); err != nil {
-			t.Fatal(err)
-		}
+
+	if err := mt.Unmount(ctxT(t), a); err != nil {
+		t.Fatal(err)
+	}
+	if gone(pid) {
+		t.Fatal("the server stopped while b still uses it")
+	}
+	if got := readFile(t, filepath.Join(b, "data/big")); got != l.big {
+		t.Fatal("b: data/big differs")
+	}
+	if err := mt.Unmount(ctxT(t), b); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(pid) {
+		t.Fatal("the server still runs after the last unmount")
+	}
+	if s := l.servers(); len(s) != 0 {
+		t.Fatalf("servers %v left after the last unmount", s)
 	}
 	if left := mountsUnder(t, l.root); len(left) != 0 {
 		t.Fatalf("mounts left after unmounting all: %v", left)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(l.dir, "lazy")); len(ents) != 0 {
+		t.Fatalf("files left in lazy/: %v", ents)
+	}
+}
+
+// TestLazyServerKilledIsReplaced: a server that dies (SIGKILL) leaves its
+// mount dead (ENOTCONN); the next Mount starts another and mounts the
+// workload's overlay again, with what it wrote; Restore does the same for
+// the others.
+func TestLazyServerKilledIsReplaced(t *testing.T) {
+	l := newLazyEnv(t)
+	a, b := l.mountTwo()
+	if err := os.WriteFile(filepath.Join(a, "written"), []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pid := l.serverPid()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for !gone(pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// ECONNABORTED on newer kernels.
+	if _, err := readAt(t, filepath.Join(a, "data/big"), 0, 10); !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
+		t.Fatalf("reading a lazy mount whose server died: %v, want ENOTCONN", err)
+	}
+	mi, err := l.mt.Mount(ctxT(t), l.url, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.Server == pid || mi.Server != l.serverPid() || gone(mi.Server) {
+		t.Fatalf("mount over server %d; the killed one was %d, the pid file says %d", mi.Server, pid, l.serverPid())
+	}
+	if got := readFile(t, filepath.Join(a, "data/big")); got != l.big {
+		t.Fatal("a: data/big differs after the server was replaced")
+	}
+	if got := readFile(t, filepath.Join(a, "written")); got != "kept" {
+		t.Fatalf("what a wrote: %q", got)
+	}
+	if restored, failed := l.mt.Restore(ctxT(t)); restored != 2 || failed != 0 {
+		t.Fatalf("restored %d, failed %d; want 2, 0", restored, failed)
+	}
+	if got := readFile(t, filepath.Join(b, "etc/hello")); got != "hello\n" {
+		t.Fatalf("b reads %q after Restore", got)
+	}
+	if s := l.servers(); len(s) != 1 || s[0] != mi.Server {
+		t.Fatalf("servers %v, want only %d", s, mi.Server)
+	}
+	if n := len(mountsUnder(t, l.root)); n != 3 {
+		t.Fatalf("%d mounts, want 3 (two overlays, one FUSE): %v", n, mountsUnder(t, l.root))
+	}
+	for _, target := range []string{a, b} {
+		if err := l.mt.Unmount(ctxT(t), target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !gone(mi.Server) {
+		t.Fatal("the server still runs after the last unmount")
+	}
+	if left := mountsUnder(t, l.root); len(left) != 0 {
+		t.Fatalf("mounts left after unmounting all: %v", left)
+	}
+}
+
+// TestLazyServerThatCannotStart: a server that exits at once fails the
+// Mount with an error naming its command and quoting its log; nothing
+// stays mounted.
+func TestLazyServerThatCannotStart(t *testing.T) {
+	l := newLazyEnv(t)
+	mt, err := NewMounter(l.m, MounterConfig{Dir: l.dir, Root: l.root, Lazy: true, Logger: l.log,
+		ServeCommand: []string{"/bin/sh", "-c", "echo no fuse for you >&2; exit 3", "sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = mt.Mount(ctxT(t), l.url, l.target("a"))
+	if err == nil || !strings.Contains(err.Error(), "/bin/sh") || !strings.Contains(err.Error(), "no fuse for you") {
+		t.Fatalf("Mount with a server that cannot start: %v", err)
+	}
+	if left := mountsUnder(t, l.root); len(left) != 0 {
+		t.Fatalf("mounts left: %v", left)
+	}
+	if len(mt.Mounts()) != 0 {
+		t.Fatalf("a failed mount is recorded: %v", mt.Mounts())
 	}
 }

@@ -55,6 +55,13 @@ type MounterConfig struct {
 	// Root bounds the targets: every mount target must be under it (the
 	// node's data directory). Required.
 	Root string
+	// ServeCommand is the program and its first arguments that serve a
+	// lazy mount (required when Lazy): the Mounter appends the mount's
+	// arguments and starts it detached, in a session of its own, so that
+	// the mount and the workloads over it outlive flistd. The command
+	// must call ServeLazyMain with those arguments (zosd: its hidden
+	// subcommand; tests: the test binary).
+	ServeCommand []string
 	// Logger receives restore and unmount records (nil: discarded).
 	Logger *slog.Logger
 }
@@ -73,6 +80,10 @@ type MountInfo struct {
 	// mount (blocks fetched on first read), false when it is a
 	// materialised tree.
 	Lazy bool `json:"lazy,omitempty"`
+	// Server is the pid of the process serving the lazy mount the
+	// overlay was mounted over: an overlay over an earlier server (killed,
+	// replaced) sits on a dead FUSE connection and is mounted again.
+	Server int `json:"server,omitempty"`
 	// Mounted is false when the mount is recorded but not in place (a
 	// restore failed: Error says why).
 	Mounted bool `json:"mounted"`
@@ -85,26 +96,28 @@ type MountInfo struct {
 
 // Mounter mounts flists for workloads: the flist's tree, shared read-only
 // by every workload using it, under an overlay with a writable layer of
-// the workload's own. The tree is a FUSE mount served by this process
-// that fetches each block from the verified cache (the hub on a miss) on
-// first read, so a workload starts before its image is downloaded
-// (MounterConfig.Lazy); or a tree materialised whole from the cache. It records its mounts and puts them
-// back after a restart (Restore). It is safe for concurrent use.
+// the workload's own. The tree is a FUSE mount that fetches each block
+// from the verified cache (the hub on a miss) on first read, so a
+// workload starts before its image is downloaded (MounterConfig.Lazy):
+// it is served by a process of its own (MounterConfig.ServeCommand,
+// ServeLazy) that outlives the Mounter's, so the workloads keep reading
+// across restarts of flistd, and a new Mounter finds it again by its pid
+// file. Or the tree is materialised whole from the cache. The Mounter
+// records its mounts and puts them back after a restart (Restore). It is
+// safe for concurrent use. Nothing needs closing: a Mounter that goes
+// away leaves its mounts and their servers running.
 type Mounter struct {
 	c    MounterConfig
 	m    *Manager
 	log  *slog.Logger
 	lazy bool
 
-	recent *blockMemo
-
 	mu     sync.Mutex
-	mounts map[string]MountInfo    // by target
-	fuse   map[flist.ID]*lazyMount // the FUSE mounts this process serves
+	mounts map[string]MountInfo // by target
 }
 
-// recentBlocks is how many decoded blocks the lazy mounts keep in memory
-// (at most 1 MiB each).
+// recentBlocks is how many decoded blocks a lazy mount's server keeps in
+// memory (at most 1 MiB each).
 const recentBlocks = 16
 
 // NewMounter returns a Mounter getting flists from m, with the mounts a
@@ -126,8 +139,11 @@ func NewMounter(m *Manager, c MounterConfig) (*Mounter, error) {
 			return nil, fmt.Errorf("flistd: %w", err)
 		}
 	}
-	mt := &Mounter{c: c, m: m, log: c.Logger, mounts: map[string]MountInfo{}, fuse: map[flist.ID]*lazyMount{}, recent: newBlockMemo(recentBlocks)}
+	mt := &Mounter{c: c, m: m, log: c.Logger, mounts: map[string]MountInfo{}}
 	if c.Lazy {
+		if len(c.ServeCommand) == 0 {
+			return nil, errors.New("flistd: MounterConfig.ServeCommand is required for lazy mounts")
+		}
 		if err := fuseAvailable(); err != nil {
 			mt.log.Warn("no FUSE: flists are downloaded whole before they are mounted", "err", err)
 		} else {
@@ -279,7 +295,7 @@ func (mt *Mounter) mount(ctx context.Context, mi *MountInfo) error {
 	if ok, err := mt.inPlace(*mi); err != nil || ok {
 		return err
 	}
-	lower, err := mt.lower(ctx, mi.Flist)
+	lower, server, err := mt.lower(ctx, mi.Flist)
 	if err != nil {
 		return err
 	}
@@ -292,23 +308,21 @@ func (mt *Mounter) mount(ctx context.Context, mi *MountInfo) error {
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
 	// Recorded before mounting (the caller saves): a record never claims
 	// a materialised tree under a lazy mount that a restart must redo.
-	mi.Lazy = mt.lazy
+	mi.Lazy, mi.Server = mt.lazy, server
 	if err := unix.Mount("overlay", mi.Target, "overlay", unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("flistd: mounting %s on %s: overlay: %w", mi.URL, mi.Target, err)
-	}
-	if lm := mt.fuse[mi.Flist]; mt.lazy && lm != nil {
-		lm.users[mi.Target] = true
 	}
 	return nil
 }
 
 // inPlace reports whether mi's overlay is mounted and working. An overlay
-// over a lazy mount this process does not serve (flistd restarted: the
-// FUSE server died with the previous process, reads fail with ENOTCONN)
-// is not: it is detached, to be mounted again.
+// over a lazy mount whose server is not the one it was mounted over (that
+// server died or was replaced, reads fail with ENOTCONN) is not: it is
+// detached, to be mounted again.
 func (mt *Mounter) inPlace(mi MountInfo) (bool, error) {
 	ok, err := mountinfo.IsMountPoint(mi.Target)
-	if errors.Is(err, unix.ENOTCONN) {
+	if errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED) {
+		// Over a dead FUSE connection.
 		ok, err = true, nil
 	}
 	if err != nil {
@@ -317,60 +331,38 @@ func (mt *Mounter) inPlace(mi MountInfo) (bool, error) {
 	if !ok || !mi.Lazy {
 		return ok, nil
 	}
-	if lm := mt.fuse[mi.Flist]; lm != nil && lm.users[mi.Target] && lm.alive() {
+	if pid, ok := mt.server(mi.Flist); ok && pid == mi.Server {
 		return true, nil
 	}
-	mt.log.Info("flist mount over a lost lazy mount (flistd restarted): mounting it again", "target", mi.Target, "flist", mi.Flist.String())
+	mt.log.Info("flist mount over a lost lazy mount (its server died): mounting it again", "target", mi.Target, "flist", mi.Flist.String())
 	if err := unix.Unmount(mi.Target, unix.MNT_DETACH); err != nil {
 		return false, fmt.Errorf("flistd: detaching the stale mount on %s: %w", mi.Target, err)
 	}
 	return false, nil
 }
 
-// lower returns the read-only tree of flist id: its lazy mount, made when
-// this process does not serve one yet, or its materialised tree.
-func (mt *Mounter) lower(ctx context.Context, id flist.ID) (string, error) {
+// lower returns the read-only tree of flist id: its lazy mount and the
+// pid of its server (started when none serves it), or its materialised
+// tree.
+func (mt *Mounter) lower(ctx context.Context, id flist.ID) (string, int, error) {
 	if !mt.lazy {
-		return mt.tree(ctx, id)
+		dir, err := mt.tree(ctx, id)
+		return dir, 0, err
 	}
-	if lm := mt.fuse[id]; lm != nil {
-		if lm.alive() {
-			return lm.dir, nil
-		}
-		mt.log.Warn("lazy flist mount lost its connection: mounting it again", "flist", id.String())
-		mt.unmountLazy(id)
-	}
-	dir := filepath.Join(mt.c.Dir, "lazy", id.String())
-	// A mount left by an earlier process is dead: nobody serves it.
-	detachAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("flistd: %w", err)
-	}
-	f, err := mt.m.Fetch(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("flistd: flist %s: %w", id, err)
-	}
-	srv, err := mountLazy(dir, f, id, mt.m, mt.recent, mt.log)
-	if err != nil {
-		return "", err
-	}
-	mt.fuse[id] = &lazyMount{dir: dir, srv: srv, users: map[string]bool{}}
-	return dir, nil
+	return mt.lazyMount(ctx, id)
 }
 
 // unmountLazy unmounts the lazy mount of id (detaching it when the kernel
-// still uses it: a workload's overlay that had to be detached), and one
-// an earlier process left.
-func (mt *Mounter) unmountLazy(id flist.ID) {
-	dir := filepath.Join(mt.c.Dir, "lazy", id.String())
-	if lm := mt.fuse[id]; lm != nil {
-		delete(mt.fuse, id)
-		if err := lm.srv.Unmount(); err != nil {
-			mt.log.Warn("lazy flist mount busy: detaching it", "flist", id.String(), "err", err)
-		}
+// still uses it: a workload's overlay that had to be detached), stops its
+// server and removes its files.
+func (mt *Mounter) unmountLazy(ctx context.Context, id flist.ID) error {
+	dir, _, logFile := mt.lazyPaths(id)
+	if err := mt.stopServer(ctx, id); err != nil {
+		return err
 	}
-	detachAll(dir)
 	_ = os.Remove(dir)
+	_ = os.Remove(logFile)
+	return nil
 }
 
 // detachAll lazily unmounts whatever is mounted on dir.
@@ -411,9 +403,6 @@ func (mt *Mounter) drop(ctx context.Context, mi MountInfo) error {
 			}
 		}
 	}
-	if lm := mt.fuse[mi.Flist]; lm != nil {
-		delete(lm.users, mi.Target)
-	}
 	if err := os.RemoveAll(mi.Layer); err != nil {
 		return fmt.Errorf("flistd: removing the layer of %s: %w", mi.Target, err)
 	}
@@ -423,7 +412,9 @@ func (mt *Mounter) drop(ctx context.Context, mi MountInfo) error {
 			return nil
 		}
 	}
-	mt.unmountLazy(mi.Flist)
+	if err := mt.unmountLazy(ctx, mi.Flist); err != nil {
+		return err
+	}
 	tree := filepath.Join(mt.c.Dir, "trees", mi.Flist.String())
 	if _, err := os.Lstat(tree); err != nil {
 		return ctx.Err()

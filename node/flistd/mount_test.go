@@ -1,18 +1,24 @@
 package flistd
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/grid4/grid4/flist"
 	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/node/internal/process"
 	"github.com/grid4/grid4/oci"
 	"github.com/grid4/grid4/oci/ocitest"
 )
@@ -21,7 +27,7 @@ import (
 // under root: lazily, or from materialised trees.
 func (e *env) mounter(m *Manager, dir, root string, materialize bool) *Mounter {
 	e.t.Helper()
-	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root, Lazy: !materialize, Logger: e.log})
+	mt, err := NewMounter(m, MounterConfig{Dir: dir, Root: root, Lazy: !materialize, ServeCommand: serveCommand(e.t), Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -31,13 +37,47 @@ func (e *env) mounter(m *Manager, dir, root string, materialize bool) *Mounter {
 	return mt
 }
 
+// serveArg makes the test binary a lazy mount's server (TestMain).
+const serveArg = "grid4-flistd-serve-lazy"
+
+// TestMain runs the test binary as a lazy mount's server when the
+// Mounter starts it so (serveCommand), or the tests.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := ServeLazyMain(ctx, os.Args[2:], os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serveCommand runs the test binary as a lazy mount's server: a process
+// of its own, as on a node.
+func serveCommand(t *testing.T) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe, serveArg}
+}
+
 // detachUnder makes sure nothing stays mounted under root when the test
-// ends (a failed test leaves its mounts): detached, deepest first.
+// ends (a failed test leaves its mounts): detached, deepest first, and
+// the servers of lazy mounts under root stopped.
 func detachUnder(t *testing.T, root string) {
 	t.Cleanup(func() {
 		mps := mountsUnder(t, root)
 		for i := len(mps) - 1; i >= 0; i-- {
 			_ = unix.Unmount(mps[i], unix.MNT_DETACH)
+		}
+		pids, _ := filepath.Glob(filepath.Join(root, "*", "lazy", "*.pid"))
+		for _, p := range pids {
+			_ = process.Stop(context.Background(), p, strings.TrimSuffix(p, ".pid"), time.Second)
 		}
 	})
 }
@@ -215,7 +255,9 @@ func testMountsComeBackAfterAReboot(t *testing.T, materialize bool) {
 			t.Fatal(err)
 		}
 	} else {
-		mt.unmountLazy(mi.Flist)
+		if err := mt.unmountLazy(ctxT(t), mi.Flist); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if left := mountsUnder(t, root); len(left) != 0 {
 		t.Fatalf("mounts left by the reboot: %v", left)

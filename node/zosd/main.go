@@ -20,6 +20,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
 )
@@ -57,6 +58,12 @@ var usageNode = `Usage:
       print this program's build (the upgrader runs it before switching to a release)
 `
 
+// FlistServeCommand is zosd's hidden subcommand serving one lazy flist
+// mount (flistd.ServeLazyMain): flistd runs `zosd flistd-serve-lazy
+// ARGS…` as a process of its own, so that the mount and the workloads over
+// it outlive flistd and zosd.
+const FlistServeCommand = "flistd-serve-lazy"
+
 // Main runs zosd with args (without the program name) until ctx ends and
 // returns the exit status. Errors are one line on Stderr: "zosd: <why>".
 func Main(ctx context.Context, args []string, e Env) int {
@@ -76,6 +83,10 @@ func Main(ctx context.Context, args []string, e Env) int {
 	switch {
 	case len(args) > 0 && args[0] == "run":
 		err = mainRun(ctx, args[1:], e)
+	case len(args) > 0 && args[0] == FlistServeCommand:
+		// Not in the usage: flistd starts it, detached, for each lazy
+		// flist mount; SIGTERM (ctx) unmounts and ends it.
+		err = flistd.ServeLazyMain(ctx, args[1:], e.Stderr)
 	case len(args) > 0 && args[0] == "status":
 		err = mainStatus(ctx, args[1:], e)
 	case len(args) > 0 && args[0] == "version":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 
 	"github.com/grid4/grid4/bus"
@@ -106,6 +107,13 @@ func moduleFuncs() map[string]moduleFunc {
 		ModuleFlist: func(ctx context.Context, e env) error {
 			m := e.cfg.flistConfig(e.log)
 			m.Bus = e.bus
+			// Lazy mounts are served by this program's hidden
+			// subcommand, in processes that outlive the module.
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("finding the zosd program to serve lazy flist mounts: %w", err)
+			}
+			m.Mounts.ServeCommand = []string{exe, FlistServeCommand}
 			return flistd.Run(ctx, m)
 		},
 		ModuleLocation: func(ctx context.Context, e env) error {

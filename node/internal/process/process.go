@@ -1,9 +1,9 @@
 // Package process starts and stops the long-running helper processes of
-// the node's modules (QEMU, cloud-hypervisor, virtiofsd, zdb, zstor, zdbfs) so
-// that they outlive the engine's process and can be found again after it
-// restarts: each is recorded in a pid file, and identified by a marker (a
-// path unique to the workload) in its command line, so a recycled pid is
-// never mistaken for it.
+// the node's modules (QEMU, cloud-hypervisor, virtiofsd, zdb, zstor, zdbfs,
+// the servers of lazy flist mounts) so that they outlive the engine's
+// process and can be found again after it restarts: each is recorded in a
+// pid file, and identified by a marker (a path unique to the workload) in
+// its command line, so a recycled pid is never mistaken for it.
 package process
 
 import (

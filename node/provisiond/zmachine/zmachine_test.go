@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +46,35 @@ type env struct {
 	twin    uint64
 	network provisiond.Task
 	netRes  gridtypes.Result
+}
+
+// serveArg makes the test binary a lazy flist mount's server (TestMain).
+const serveArg = "grid4-flistd-serve-lazy"
+
+// TestMain runs the test binary as a lazy flist mount's server when
+// flistd's Mounter starts it so (serveCommand), or the tests.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := flistd.ServeLazyMain(ctx, os.Args[2:], os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serveCommand runs the test binary as a lazy flist mount's server: a
+// process of its own, as on a node.
+func serveCommand(t *testing.T) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe, serveArg}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -99,7 +130,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fm.Close() })
-	if e.flists, err = flistd.NewMounter(fm, flistd.MounterConfig{Dir: filepath.Join(e.dir, "flist"), Root: e.dir, Lazy: true}); err != nil {
+	if e.flists, err = flistd.NewMounter(fm, flistd.MounterConfig{Dir: filepath.Join(e.dir, "flist"), Root: e.dir, Lazy: true, ServeCommand: serveCommand(t)}); err != nil {
 		t.Fatal(err)
 	}
 	salt := fmt.Sprintf("t%x", rand.Uint64())
@@ -116,7 +147,11 @@ func newEnv(t *testing.T) *env {
 			_ = e.conts.Stop(context.Background(), st.ID)
 		}
 		for _, mi := range e.flists.Mounts() {
-			_ = unix.Unmount(mi.Target, unix.MNT_DETACH)
+			// Stops the lazy mount's server with the last user.
+			if err := e.flists.Unmount(context.Background(), mi.Target); err != nil {
+				t.Log(err)
+				_ = unix.Unmount(mi.Target, unix.MNT_DETACH)
+			}
 		}
 	})
 	e.makeNetwork()
