@@ -214,7 +214,7 @@ func (mt *Mounter) waitServer(ctx context.Context, id flist.ID) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }
