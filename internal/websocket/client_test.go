@@ -65,4 +65,3 @@ func TestWebSocketHandshakeRefused(t *testing.T) {
 		t.Fatalf("404: %v", err)
 	}
 }
-
