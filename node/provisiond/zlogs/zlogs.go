@@ -19,6 +19,7 @@ package zlogs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -416,7 +417,9 @@ func (t *tailer) next(ctx context.Context) ([]byte, position, error) {
 			t.partial = append(t.partial, chunk...)
 			switch {
 			case err == nil:
-				line := t.partial[:len(t.partial)-1]
+				// A serial console ends its lines with CR LF: the line
+				// is what comes before either.
+				line := bytes.TrimSuffix(t.partial[:len(t.partial)-1], []byte("\r"))
 				t.partial = nil
 				return line, position{Ino: t.ino, Off: t.off}, nil
 			case errors.Is(err, bufio.ErrBufferFull) || len(t.partial) >= maxLine:

@@ -207,7 +207,7 @@ func TestRestoreCarriesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Expect(t, "boot")
-	appendLines(t, logFile, "up")
+	appendLines(t, logFile, "up\r") // a serial console's CR LF
 	srv.Expect(t, "up")
 	m.Close() // the node stops
 	appendLines(t, logFile, "while down 1", "while down 2")
