@@ -15,12 +15,14 @@ import (
 
 // TestNodeWalkthrough runs the walkthrough of docs/node.md as a shell
 // script with registrar, gridctl and zosd built from this repository: a
-// node started with one command hosts a user's volume, disk and network
-// deployed by node id, brings them back after a restart and removes them.
+// node started with one command hosts a user's machine (a virtual
+// machine from an flist on a hub), volume, disk, network and log stream
+// deployed by node id, keeps them across a restart and removes them.
 func TestNodeWalkthrough(t *testing.T) {
 	begin := time.Now()
-	blocks := walkthrough.Blocks(t, "../../docs/node.md", 4)
-	bin := walkthrough.Build(t, "github.com/grid4/grid4/cmd/registrar", "github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd")
+	blocks := walkthrough.Blocks(t, "../../docs/node.md", 5)
+	bin := walkthrough.Build(t, "github.com/grid4/grid4/cmd/registrar", "github.com/grid4/grid4/cmd/gridctl", "github.com/grid4/grid4/cmd/zosd",
+		"github.com/grid4/grid4/cmd/hub", "github.com/grid4/grid4/cmd/g4init")
 	api := freeAddr(t)
 	work := t.TempDir()
 	// The public network's veth and addresses, unique to this run: other
@@ -28,15 +30,18 @@ func TestNodeWalkthrough(t *testing.T) {
 	tag := fmt.Sprintf("%06d", time.Now().UnixNano()%1_000_000)
 	pub, net := "wp"+tag, fmt.Sprintf("10.249.%d.", time.Now().UnixNano()%250)
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", pub+"a").Run() })
+	registrar, hub, logs := freeAddr(t), freeAddr(t), freeAddr(t)
 	for i, b := range blocks {
-		b = strings.ReplaceAll(b, "127.0.0.1:8080", freeAddr(t))
+		b = strings.ReplaceAll(b, "127.0.0.1:8080", registrar)
+		b = strings.ReplaceAll(b, "127.0.0.1:8090", hub)
+		b = strings.ReplaceAll(b, "127.0.0.1:8099", logs)
 		b = strings.ReplaceAll(b, "g4pub0", pub+"a")
 		b = strings.ReplaceAll(b, "g4pub1", pub+"b")
 		b = strings.ReplaceAll(b, "198.51.100.", net)
 		blocks[i] = strings.ReplaceAll(b, "127.0.0.1:2021", api)
 	}
 	out, parts, err := walkthrough.Script{
-		Blocks: blocks, Bin: bin, Dir: work, Timeout: 2 * time.Minute,
+		Blocks: blocks, Bin: bin, Dir: work, Timeout: 4 * time.Minute,
 		Env: []string{
 			// The test's machine may have no default route nor reach a
 			// geoip service; other tests' nodes share this host's
@@ -54,17 +59,23 @@ func TestNodeWalkthrough(t *testing.T) {
 		re   string
 		n    int
 	}{
-		{1, `(?m)^online:\s+yes$`, 1},
-		{1, `(?m)^api:\s+http://` + regexp.QuoteMeta(api) + `/api/v1/rpc$`, 1}, // found by id
-		{2, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1},
-		{2, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 4 ok; queued 0$`, 1},
-		{2, `(?m)^"ip": "` + regexp.QuoteMeta(net) + `10/24"$`, 1},
-		{2, `(?m)^curl: exit 7$`, 1},                            // refused: the address answers
-		{3, `(?m)^1\s+0\s+4 ok\s+-\s+storage and a network`, 1}, // back after the restart
-		{3, `(?m)^1\s+0\s+deleted\s+-\s+storage and a network`, 1},
+		{1, `(?m)^url:\s+http://` + regexp.QuoteMeta(hub) + `/api/v1/repos/tf/apps/flists/web$`, 1},
+		{2, `(?m)^online:\s+yes$`, 1},
+		{2, `(?m)^api:\s+http://` + regexp.QuoteMeta(api) + `/api/v1/rpc$`, 1}, // found by id
+		{3, `(?m)^1\s+0\s+6 ok\s+-\s+a web machine`, 1},
+		{3, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 6 ok; queued 0$`, 1},
+		{3, `(?m)^machines\s+\S+`, 1},
+		{3, `(?m)^"ip": "` + regexp.QuoteMeta(net) + `10/24"$`, 1},
+		{3, `(?m)^curl: exit 7$`, 1},                    // refused: the address answers
+		{3, `(?m)^hello from a machine$`, 1},            // through the port forward
+		{3, `(?m)^machine up$`, 1},                      // the console, through zlogs
+		{4, `(?m)^1\s+0\s+6 ok\s+-\s+a web machine`, 1}, // back after the restart
+		{4, `(?m)^hello from a machine$`, 1},
+		{4, `(?m)^1$`, 1}, // started once: kept running across the restart
+		{4, `(?m)^1\s+0\s+deleted\s+-\s+a web machine`, 1},
 	} {
-		if len(parts) != 5 || len(regexp.MustCompile(c.re).FindAllString(parts[c.part], -1)) != c.n {
-			t.Errorf("walkthrough block %d: want %d lines like %s:\n%s", c.part+1, c.n, c.re, out)
+		if len(parts) != 6 || len(regexp.MustCompile(c.re).FindAllString(parts[c.part], -1)) != c.n {
+			t.Errorf("walkthrough block %d: want %d lines like %s:\n%q", c.part+1, c.n, c.re, parts[c.part])
 		}
 	}
 	if testing.Verbose() {
