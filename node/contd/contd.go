@@ -472,11 +472,7 @@ func (s *Service) teardown(ctx context.Context, c container) error {
 			return fmt.Errorf("contd: %w", err)
 		}
 	}
-	// RemoveAll would delete through a mount left in place: refuse.
-	if mp, err := mountinfo.Under(c.dir); err != nil || mp != "" {
-		return fmt.Errorf("contd: %s still has a mount (%q) or cannot be checked: %v", c.dir, mp, err)
-	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := mountinfo.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("contd: %w", err)
 	}
 	return nil

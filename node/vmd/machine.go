@@ -193,11 +193,7 @@ func (s *Service) teardown(ctx context.Context, m machine) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vmd: removing %s: %w", m.id, err)
 	}
-	// RemoveAll would delete through a mount left in place: refuse.
-	if mp, err := mountinfo.Under(m.dir); err != nil || mp != "" {
-		return fmt.Errorf("vmd: %s still has a mount (%q) or cannot be checked: %v", m.dir, mp, err)
-	}
-	if err := os.RemoveAll(m.dir); err != nil {
+	if err := mountinfo.RemoveAll(m.dir); err != nil {
 		return fmt.Errorf("vmd: %w", err)
 	}
 	return nil

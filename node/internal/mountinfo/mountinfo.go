@@ -6,6 +6,7 @@ package mountinfo
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,4 +98,18 @@ func Unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// RemoveAll removes dir and what it holds, unless something is mounted at
+// or under it: os.RemoveAll would delete through the mount (a workload's
+// disk or root), so that is refused with the mount point named.
+func RemoveAll(dir string) error {
+	mp, err := Under(dir)
+	if err != nil {
+		return fmt.Errorf("%s cannot be checked for mounts: %w", dir, err)
+	}
+	if mp != "" {
+		return fmt.Errorf("%s still has a mount (%s)", dir, mp)
+	}
+	return os.RemoveAll(dir)
 }

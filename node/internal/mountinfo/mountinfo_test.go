@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,15 @@ func TestMountPoints(t *testing.T) {
 	if got, err := Under(dir); got != mnt || err != nil {
 		t.Fatalf("Under = %q %v", got, err)
 	}
+	if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveAll(dir); err == nil || !strings.Contains(err.Error(), "still has a mount ("+mnt+")") {
+		t.Fatalf("RemoveAll over a mount: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "kept")); err != nil {
+		t.Fatalf("RemoveAll deleted through the mount: %v", err)
+	}
 	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v %s", err, out)
 	}
@@ -49,5 +59,11 @@ func TestMountPoints(t *testing.T) {
 	}
 	if ok, err := IsMountPoint(filepath.Join(dir, "missing")); ok || err != nil {
 		t.Fatalf("missing path: %v %v", ok, err)
+	}
+	if err := RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("RemoveAll left %s: %v", dir, err)
 	}
 }
