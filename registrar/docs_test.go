@@ -315,6 +315,12 @@ var schemaGoTypes = map[string]reflect.Type{
 	"UptimeReport":         reflect.TypeFor[api.UptimeReport](),
 	"UptimeReply":          reflect.TypeFor[api.UptimeReply](),
 	"UptimeSession":        reflect.TypeFor[api.UptimeSession](),
+	"Capacity":             reflect.TypeFor[api.Capacity](),
+	"HealthCheck":          reflect.TypeFor[api.HealthCheck](),
+	"ModuleState":          reflect.TypeFor[api.ModuleState](),
+	"NodeStatusReport":     reflect.TypeFor[api.NodeStatusReport](),
+	"NodeStatus":           reflect.TypeFor[api.NodeStatus](),
+	"NodeStatusHistory":    reflect.TypeFor[api.NodeStatusHistory](),
 	"ZosVersion":           reflect.TypeFor[api.ZosVersion](),
 	"ZosVersionRequest":    reflect.TypeFor[versionBody](),
 }
@@ -340,6 +346,8 @@ func goTypeName(t reflect.Type) string {
 		return "array of " + goTypeName(t.Elem())
 	case k == reflect.String:
 		return "string"
+	case k == reflect.Map:
+		return "object"
 	case k == reflect.Bool:
 		return "boolean"
 	case isInteger(k):

@@ -15,6 +15,7 @@ type metrics struct {
 	rateLimited *prometheus.CounterVec
 	uptime      prometheus.Counter
 	restarts    prometheus.Counter
+	status      *prometheus.CounterVec
 	pruned      *prometheus.CounterVec
 	interval    prometheus.Gauge
 }
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "registrar_node_restarts_total",
 			Help: "Node restarts detected from uptime reports (uptime went down).",
 		}),
+		status: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registrar_status_reports_total",
+			Help: "Node status reports accepted, by the node's verdict (healthy true or false).",
+		}, []string{"healthy"}),
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "registrar_pruned_rows_total",
 			Help: "Rows deleted by the retention loops (uptime sessions, nonces).",
@@ -48,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Effective uptime report interval handed to nodes.",
 		}),
 	}
-	if err := httpserve.Register(reg, m.rateLimited, m.uptime, m.restarts, m.pruned, m.interval); err != nil {
+	if err := httpserve.Register(reg, m.rateLimited, m.uptime, m.restarts, m.status, m.pruned, m.interval); err != nil {
 		return nil, err
 	}
 	return m, nil

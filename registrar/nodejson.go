@@ -126,11 +126,37 @@ func appendNode(b []byte, n *api.Node) []byte {
 		}
 		b = append(b, ']')
 	}
+	b = appendNodeStatus(b, n)
 	b = append(b, `,"created_at":`...)
 	b = appendJSONTime(b, n.CreatedAt)
 	b = append(b, `,"updated_at":`...)
 	b = appendJSONTime(b, n.UpdatedAt)
 	return append(b, '}')
+}
+
+// appendNodeStatus appends the status members of n: healthy, status_at
+// and free_resources.
+func appendNodeStatus(b []byte, n *api.Node) []byte {
+	b = append(b, `,"healthy":`...)
+	b = strconv.AppendBool(b, n.Healthy)
+	if n.StatusAt != nil {
+		b = append(b, `,"status_at":`...)
+		b = appendJSONTime(b, *n.StatusAt)
+	}
+	if f := n.Free; f != nil {
+		b = append(b, `,"free_resources":{"cru":`...)
+		b = strconv.AppendUint(b, f.CRU, 10)
+		b = append(b, `,"mru":`...)
+		b = strconv.AppendUint(b, f.MRU, 10)
+		b = append(b, `,"sru":`...)
+		b = strconv.AppendUint(b, f.SRU, 10)
+		b = append(b, `,"hru":`...)
+		b = strconv.AppendUint(b, f.HRU, 10)
+		b = append(b, `,"ipv4":`...)
+		b = strconv.AppendUint(b, f.IPv4, 10)
+		b = append(b, '}')
+	}
+	return b
 }
 
 // appendJSONTime appends t as time.Time's MarshalJSON does (RFC 3339 with

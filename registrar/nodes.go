@@ -18,7 +18,8 @@ import (
 // of the node are accepted and ignored on these two routes (and only
 // here): node_id, uptime, last_seen, online, and approved both as
 // documented and as that client spells it ("Approved": its field has no
-// JSON tag). Field names are matched exactly (see decodeJSON), so each
+// JSON tag); so are the status fields a node is served with (healthy,
+// status_at, free_resources) and the public registrar's status. Field names are matched exactly (see decodeJSON), so each
 // accepted spelling is a field of its own.
 type nodeBody struct {
 	api.RegisterNodeRequest
@@ -28,6 +29,12 @@ type nodeBody struct {
 	Online     json.RawMessage `json:"online"`
 	Approved   json.RawMessage `json:"approved"`
 	ApprovedGo json.RawMessage `json:"Approved"`
+	// Read-only status fields of a node as served (grid4), and the
+	// public registrar's status, which clients may send back.
+	Healthy  json.RawMessage `json:"healthy"`
+	Status   json.RawMessage `json:"status"`
+	StatusAt json.RawMessage `json:"status_at"`
+	Free     json.RawMessage `json:"free_resources"`
 }
 
 // maxLastSeenMinutes bounds the last_seen filter (one year).
@@ -44,10 +51,10 @@ func setOnline(n *api.Node, now time.Time, cutoff time.Duration) {
 }
 
 // listNodes is GET /nodes with filters node_id, farm_id, twin_id, online
-// (true/false) and last_seen (seen within that many minutes), and paging:
-// page and size, or after_node_id (the nodes after that id) and size. A
-// full page carries a Link to the next one by after_node_id.
-// status and healthy, sent by public clients, are accepted and ignored.
+// (true/false), last_seen (seen within that many minutes) and the status
+// filters (free_cru, free_mru, ..., healthy, status: see statusFilters),
+// and paging: page and size, or after_node_id (the nodes after that id)
+// and size. A full page carries a Link to the next one by after_node_id.
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	page, err := parsePage(q)
@@ -90,6 +97,9 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 			f.SeenSince = &t
 		}
 	}
+	if err := statusFilters(q, &f, now, cutoff); err != nil {
+		return err
+	}
 	nodes, err := s.store.ListNodes(r.Context(), f, page)
 	if err != nil {
 		return err
@@ -99,6 +109,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	}
 	for i := range nodes {
 		setOnline(&nodes[i], now, cutoff)
+		setHealth(&nodes[i], now, cutoff)
 	}
 	if len(nodes) > 0 && uint64(len(nodes)) == page.Size {
 		// The next page, by keyset (RFC 8288 link).
@@ -135,7 +146,9 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setOnline(&n, s.now(), s.onlineCutoff(r.Context()))
+	now, cutoff := s.now(), s.onlineCutoff(r.Context())
+	setOnline(&n, now, cutoff)
+	setHealth(&n, now, cutoff)
 	writeJSON(w, http.StatusOK, n)
 	return nil
 }

@@ -186,8 +186,13 @@ func TestSecurity(t *testing.T) {
 				t.Errorf("unknown farm field: %s", r.body)
 			}
 			nb := nodeReq(nodeTw, farm)
-			nb["status"] = "up"
+			nb["state"] = "up"
 			h.do("PATCH", fmt.Sprintf("/api/v1/nodes/%d", node), nb, h.v2(nodeTw)).want(t, http.StatusBadRequest)
+			// The status fields a node is served with, and the public
+			// registrar's status, are read-only: accepted and ignored.
+			nb = nodeReq(nodeTw, farm)
+			nb["status"], nb["healthy"], nb["status_at"], nb["free_resources"] = "up", true, nil, map[string]any{"mru": 1}
+			h.do("PATCH", fmt.Sprintf("/api/v1/nodes/%d", node), nb, h.v2(nodeTw)).want(t, http.StatusOK)
 		})
 		t.Run("oversized body", func(t *testing.T) {
 			big := map[string]any{"relays": []string{strings.Repeat("a", int(h.cfg.MaxBody))}}

@@ -289,6 +289,8 @@ func (s *Server) routes() []route {
 		{method: "PATCH", path: "/nodes/{node_id}", auth: true, h: s.updateNode},
 		{method: "POST", path: "/nodes/{node_id}/uptime", auth: true, deferNonce: true, h: s.reportUptime},
 		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
+		{method: "POST", path: "/nodes/{node_id}/status", auth: true, h: s.reportStatus},
+		{method: "GET", path: "/nodes/{node_id}/status", h: s.nodeStatus},
 
 		{method: "GET", path: "/zos/version", h: s.getZosVersionCompat},
 		{method: "PUT", path: "/zos/version", auth: true, admin: true, h: s.setZosVersionCompat},

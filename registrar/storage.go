@@ -38,6 +38,8 @@ type Store interface {
 	RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (store.UptimeResult, error)
 	RecordUptimeOnce(ctx context.Context, nodeID uint64, at time.Time, uptime uint64, n store.Nonce) (store.UptimeResult, error)
 	UptimeSessions(ctx context.Context, nodeID uint64, since, until time.Time, limit int) ([]api.UptimeSession, error)
+	RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time, st api.NodeStatus) error
+	NodeStatus(ctx context.Context, nodeID uint64, limit int) (*api.NodeStatus, []api.NodeStatus, error)
 	PruneUptime(ctx context.Context, before time.Time) (int64, error)
 
 	SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVersion, error)

@@ -25,7 +25,7 @@ func (db *DB) RefreshStatistics(ctx context.Context) (string, error) {
 	var stale string
 	err := db.rw.QueryRowContext(ctx, `SELECT coalesce(string_agg(quote_ident(s.relname), ', '), '')
 		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-		WHERE s.schemaname = current_schema() AND s.relname IN ('accounts', 'farms', 'nodes', 'node_liveness')
+		WHERE s.schemaname = current_schema() AND s.relname IN ('accounts', 'farms', 'nodes', 'node_liveness', 'node_status', 'node_status_history')
 		  AND s.n_live_tup > 1.1 * greatest(c.reltuples, 0) + 100`).Scan(&stale)
 	if err != nil {
 		return "", fmt.Errorf("store: refresh statistics: %w", err)

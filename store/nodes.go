@@ -240,7 +240,30 @@ type NodeFilter struct {
 	// every node before the page. A page number still applies on top of
 	// it (normally 1).
 	AfterNodeID uint64
+	// FreeAtLeast keeps the nodes whose latest status report left at
+	// least this much of each resource free; a zero field does not
+	// filter. When a field is set, nodes that never reported a status
+	// are left out.
+	FreeAtLeast api.Capacity
+	// Health keeps the healthy (HealthHealthy) or the unhealthy
+	// (HealthUnhealthy) nodes; HealthAny does not filter. A node is
+	// healthy when its latest status report says so and was received
+	// after StatusSince; unhealthy when it has a report that says
+	// otherwise or is older. A node that never reported a status is
+	// neither.
+	Health      Health
+	StatusSince time.Time
 }
+
+// Health selects nodes by health in NodeFilter.
+type Health int
+
+// The values of Health.
+const (
+	HealthAny Health = iota
+	HealthHealthy
+	HealthUnhealthy
+)
 
 // CreateNode registers n (its FarmID, TwinID, location, resources,
 // interfaces, secure_boot, virtualized, serial_number, zos_version and
@@ -297,7 +320,8 @@ func (db *DB) missingParent(ctx context.Context, fkErr error, farmID, twinID uin
 }
 
 // Node returns node nodeID with LastSeen from its liveness (nil if it never
-// reported). Online is left false: the caller computes it from LastSeen and
+// reported) and Healthy (as the node reported it), StatusAt and Free from
+// its latest status report (see RecordNodeStatus). Online is left false: the caller computes it from LastSeen and
 // its cutoff. ErrNotFound if none.
 func (db *DB) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
 	id, ok := idArg(nodeID)
@@ -311,11 +335,16 @@ func (db *DB) Node(ctx context.Context, nodeID uint64) (api.Node, error) {
 	if err != nil {
 		return api.Node{}, fmt.Errorf("store: node %d: %w", nodeID, err)
 	}
-	return n, nil
+	ns := []api.Node{n}
+	if err := db.fillStatus(ctx, ns); err != nil {
+		return api.Node{}, fmt.Errorf("store: node %d: %w", nodeID, err)
+	}
+	return ns[0], nil
 }
 
 // ListNodes returns a page of the nodes matching filter, in node_id order,
-// with LastSeen filled as by Node. The result is never nil.
+// with LastSeen and the status fields filled as by Node. The result is
+// never nil.
 func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]api.Node, error) {
 	out := []api.Node{}
 	q, a, ok := db.listNodesQuery(filter, page)
@@ -335,6 +364,9 @@ func (db *DB) ListNodes(ctx context.Context, filter NodeFilter, page Page) ([]ap
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	if err := db.fillStatus(ctx, out); err != nil {
 		return nil, fmt.Errorf("store: list nodes: %w", err)
 	}
 	return out, nil
@@ -395,6 +427,11 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 		conds = append(conds, `NOT COALESCE((SELECT l.last_seen >= `+a.add(db.ts(*filter.NotSeenSince))+
 			` FROM node_liveness l WHERE l.node_id = nodes.node_id), FALSE)`)
 	}
+	if c, ok := db.statusCond(filter, &a); !ok {
+		return "", nil, false
+	} else if c != "" {
+		conds = append(conds, c)
+	}
 	// The page size is written into the text, not bound: the statement is
 	// planned once (generic plan, see openPostgres), and a plan made
 	// without knowing the LIMIT assumes a tenth of the rows are wanted,
@@ -429,6 +466,37 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 		q = sel + ` WHERE nodes.node_id IN (` + ids + `) ORDER BY nodes.node_id`
 	}
 	return q, a, true
+}
+
+// statusCond is the condition of the status filters of filter ("" when
+// none is set), its arguments added to a; ok is false when no node can
+// match. It probes each candidate node's node_status row by primary key,
+// as the liveness filters probe node_liveness.
+func (db *DB) statusCond(filter NodeFilter, a *args) (cond string, ok bool) {
+	var conds []string
+	for _, f := range []struct {
+		col string
+		v   uint64
+	}{{"free_cru", filter.FreeAtLeast.CRU}, {"free_mru", filter.FreeAtLeast.MRU}, {"free_sru", filter.FreeAtLeast.SRU},
+		{"free_hru", filter.FreeAtLeast.HRU}, {"free_ipv4", filter.FreeAtLeast.IPv4}} {
+		if f.v == 0 {
+			continue
+		}
+		if f.v > math.MaxInt64 {
+			return "", false
+		}
+		conds = append(conds, "s."+f.col+" >= "+a.add(int64(f.v)))
+	}
+	switch filter.Health {
+	case HealthHealthy:
+		conds = append(conds, "s.healthy AND s.reported_at > "+a.add(db.ts(filter.StatusSince)))
+	case HealthUnhealthy:
+		conds = append(conds, "NOT (s.healthy AND s.reported_at > "+a.add(db.ts(filter.StatusSince))+")")
+	}
+	if len(conds) == 0 {
+		return "", true
+	}
+	return `EXISTS (SELECT 1 FROM node_status s WHERE s.node_id = nodes.node_id AND ` + strings.Join(conds, " AND ") + `)`, true
 }
 
 // UpdateNode replaces the farm, resources, location, interfaces,

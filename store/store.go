@@ -1,6 +1,7 @@
 // Package store is the registrar's persistence: accounts (twins), farms,
-// nodes, node liveness and uptime history, the ZOS version history and the
-// nonces of signed requests.
+// nodes, node liveness and uptime history, node status reports (the latest
+// and a bounded history, see RecordNodeStatus), the ZOS version history
+// and the nonces of signed requests.
 //
 // One type, *DB, works over database/sql on two dialects:
 //

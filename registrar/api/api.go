@@ -187,9 +187,19 @@ type Node struct {
 	ZosVersion string `json:"zos_version,omitempty"`
 	// APIEndpoints are the URLs of the node's zos-api-light (grid4),
 	// absent when the node gave none.
-	APIEndpoints []string  `json:"api_endpoints,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	APIEndpoints []string `json:"api_endpoints,omitempty"`
+	// Healthy is true when the node's latest status report (grid4) said
+	// so and is recent; false when it did not, is too old, or the node
+	// never sent one. The public registrar's clients filter on it.
+	Healthy bool `json:"healthy"`
+	// StatusAt is when the node last reported its status (grid4),
+	// absent if never.
+	StatusAt *time.Time `json:"status_at,omitempty"`
+	// Free is the capacity the node's latest status report left free
+	// (grid4), absent if it never sent one.
+	Free      *Capacity `json:"free_resources,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // RegisterNodeRequest is the body of POST /nodes and PATCH /nodes/{node_id}
@@ -349,4 +359,113 @@ type Message struct {
 // Error is the body of every error response.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// Capacity is an amount of each resource a node offers workloads: CRU in
+// logical CPUs, MRU, SRU and HRU in bytes, IPv4 in public addresses.
+type Capacity struct {
+	CRU  uint64 `json:"cru"`
+	MRU  uint64 `json:"mru"`
+	SRU  uint64 `json:"sru"`
+	HRU  uint64 `json:"hru"`
+	IPv4 uint64 `json:"ipv4"`
+}
+
+// Sub returns c - o, each component floored at zero.
+func (c Capacity) Sub(o Capacity) Capacity {
+	sub := func(a, b uint64) uint64 {
+		if b > a {
+			return 0
+		}
+		return a - b
+	}
+	return Capacity{CRU: sub(c.CRU, o.CRU), MRU: sub(c.MRU, o.MRU), SRU: sub(c.SRU, o.SRU), HRU: sub(c.HRU, o.HRU), IPv4: sub(c.IPv4, o.IPv4)}
+}
+
+// HealthCheck is one of the node's health checks (powerd's).
+type HealthCheck struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Reason says why the check failed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ModuleState is one of the node's modules as its supervisor sees it.
+type ModuleState struct {
+	Name string `json:"name"`
+	// State is the supervisor's: starting, running, restarting,
+	// stopping, stopped or failed.
+	State string `json:"state"`
+	// Restarts counts the module's restarts since the node started.
+	Restarts uint64 `json:"restarts,omitempty"`
+	// LastExit is why the module last ended.
+	LastExit string `json:"last_exit,omitempty"`
+}
+
+// NodeStatusReport is the body of POST /nodes/{node_id}/status (grid4): what
+// a node has in use and whether it is healthy, sent on the uptime schedule.
+type NodeStatusReport struct {
+	// Timestamp is the node's clock in unix seconds (within the uptime
+	// window of the registrar's).
+	Timestamp int64 `json:"timestamp"`
+	// Version is the ZOS version the node runs.
+	Version string `json:"version,omitempty"`
+	// Healthy is the node's own verdict: every check passes and every
+	// module runs.
+	Healthy bool          `json:"healthy"`
+	Checks  []HealthCheck `json:"checks,omitempty"`
+	Modules []ModuleState `json:"modules,omitempty"`
+	// Total is the capacity the node offers workloads, Used what its
+	// workloads hold.
+	Total Capacity `json:"total"`
+	Used  Capacity `json:"used"`
+	// Deployments counts the deployments the node hosts.
+	Deployments uint64 `json:"deployments"`
+	// Workloads counts the node's workloads by state (init, ok, paused,
+	// error, deleted).
+	Workloads map[string]uint64 `json:"workloads,omitempty"`
+}
+
+// Limits of a NodeStatusReport the registrar accepts; a node trims its
+// own report to them before sending.
+const (
+	// MaxStatusItems bounds Checks, Modules and Workloads.
+	MaxStatusItems = 64
+	// MaxStatusName bounds a check's or module's name and a workload
+	// state, in bytes.
+	MaxStatusName = 64
+	// MaxStatusReason bounds a Reason or LastExit, in bytes.
+	MaxStatusReason = 256
+)
+
+// NodeStatus is a node's status as the registrar serves it (grid4): the
+// node's report, with the registrar's receive time, the free capacity and
+// the reasons the node is unhealthy.
+type NodeStatus struct {
+	// ReportedAt is the registrar's time of the report.
+	ReportedAt time.Time `json:"reported_at"`
+	// Healthy is true when the report said so and is recent (see the
+	// registrar's docs: reports that stop make a node unhealthy).
+	Healthy bool `json:"healthy"`
+	// Reasons name what is wrong: failing checks, modules not running,
+	// reports that stopped. Absent when healthy.
+	Reasons     []string          `json:"reasons,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Total       Capacity          `json:"total"`
+	Used        Capacity          `json:"used"`
+	Free        Capacity          `json:"free"`
+	Deployments uint64            `json:"deployments"`
+	Workloads   map[string]uint64 `json:"workloads,omitempty"`
+	// Checks and Modules are served with the latest report only.
+	Checks  []HealthCheck `json:"checks,omitempty"`
+	Modules []ModuleState `json:"modules,omitempty"`
+}
+
+// NodeStatusHistory is the answer of GET /nodes/{node_id}/status: the
+// latest report in full (null before the first) and the recent ones,
+// newest first, the latest included, without checks and modules.
+type NodeStatusHistory struct {
+	NodeID  uint64       `json:"node_id"`
+	Latest  *NodeStatus  `json:"latest"`
+	History []NodeStatus `json:"history"`
 }

@@ -26,6 +26,12 @@ type NodeFilter struct {
 	// SeenWithin, when positive, keeps nodes seen within that long
 	// (sent in whole minutes, at least one).
 	SeenWithin time.Duration
+	// FreeAtLeast keeps the nodes whose latest status report left at
+	// least this much of each resource free; zero fields do not filter.
+	FreeAtLeast api.Capacity
+	// Healthy, when set, keeps only healthy (true) or unhealthy (false)
+	// nodes, by their status reports (grid4 registrars).
+	Healthy *bool
 }
 
 // query returns f as query parameters.
@@ -39,6 +45,20 @@ func (f NodeFilter) query() url.Values {
 	}
 	if f.SeenWithin > 0 {
 		q.Set("last_seen", strconv.FormatInt(max(int64(f.SeenWithin/time.Minute), 1), 10))
+	}
+	setUint(q, "free_cru", f.FreeAtLeast.CRU)
+	setUint(q, "free_mru", f.FreeAtLeast.MRU)
+	setUint(q, "free_sru", f.FreeAtLeast.SRU)
+	setUint(q, "free_hru", f.FreeAtLeast.HRU)
+	setUint(q, "free_ips", f.FreeAtLeast.IPv4)
+	if f.Healthy != nil {
+		// healthy=false means "any" to the public registrar and its
+		// clients; status=unhealthy is the way to ask for sick nodes.
+		if *f.Healthy {
+			q.Set("healthy", "true")
+		} else {
+			q.Set("status", "unhealthy")
+		}
 	}
 	return q
 }
@@ -150,4 +170,40 @@ func (c *Client) UptimeHistory(ctx context.Context, nodeID uint64, since, until 
 		sessions = []api.UptimeSession{}
 	}
 	return sessions, err
+}
+
+// ReportStatus sends the client's node's resource usage and health:
+// POST /nodes/{id}/status (grid4). The report's timestamp is the client's
+// clock at each attempt.
+func (c *Client) ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error {
+	return c.do(ctx, request{
+		method: http.MethodPost,
+		path:   "/nodes/" + strconv.FormatUint(nodeID, 10) + "/status",
+		build: func() (any, error) {
+			rep.Timestamp = c.now().Unix()
+			return rep, nil
+		},
+		signed: true,
+	})
+}
+
+// NodeStatus returns a node's latest status report (Latest nil before the
+// first) and up to size of its recent ones, newest first (size 0: as many
+// as the registrar keeps): GET /nodes/{id}/status (grid4).
+func (c *Client) NodeStatus(ctx context.Context, nodeID uint64, size int) (api.NodeStatusHistory, error) {
+	q := url.Values{}
+	if size > 0 {
+		q.Set("size", strconv.Itoa(size))
+	}
+	var st api.NodeStatusHistory
+	err := c.do(ctx, request{
+		method: http.MethodGet,
+		path:   "/nodes/" + strconv.FormatUint(nodeID, 10) + "/status",
+		query:  q,
+		out:    &st,
+	})
+	if st.History == nil {
+		st.History = []api.NodeStatus{}
+	}
+	return st, err
 }

@@ -229,6 +229,39 @@ func TestAgainstRegistrar(t *testing.T) {
 		t.Errorf("offline nodes %+v", l)
 	}
 
+	// Status.
+	if st := try(anon.NodeStatus(ctx, nodeID, 0)).must(t); st.Latest != nil || st.History == nil {
+		t.Errorf("status before reports %+v", st)
+	}
+	report := api.NodeStatusReport{Healthy: true, Version: "v4.2.0",
+		Total: api.Capacity{CRU: 8, MRU: 16 << 30}, Used: api.Capacity{CRU: 2, MRU: 4 << 30},
+		Modules: []api.ModuleState{{Name: "provisiond", State: "running"}}}
+	if err := node.ReportStatus(ctx, nodeID, report); err != nil {
+		t.Fatal(err)
+	}
+	wantIs(t, farmer.ReportStatus(ctx, nodeID, report), client.ErrUnauthorized)
+	wantIs(t, node.ReportStatus(ctx, 999, report), client.ErrNotFound)
+	bad := report
+	bad.Version = "four"
+	wantIs(t, node.ReportStatus(ctx, nodeID, bad), client.ErrInvalid)
+	st := try(anon.NodeStatus(ctx, nodeID, 1)).must(t)
+	if st.Latest == nil || !st.Latest.Healthy || st.Latest.Free != (api.Capacity{CRU: 6, MRU: 12 << 30}) || len(st.History) != 1 {
+		t.Errorf("status %+v", st)
+	}
+	_, err = anon.NodeStatus(ctx, 999, 0)
+	wantIs(t, err, client.ErrNotFound)
+	healthy := true
+	if l := try(anon.ListNodes(ctx, client.NodeFilter{Healthy: &healthy, FreeAtLeast: api.Capacity{MRU: 12 << 30}}, client.Page{})).must(t); len(l) != 1 || !l[0].Healthy {
+		t.Errorf("healthy nodes with 12 GiB free %+v", l)
+	}
+	if l := try(anon.ListNodes(ctx, client.NodeFilter{FreeAtLeast: api.Capacity{MRU: 12<<30 + 1}}, client.Page{})).must(t); len(l) != 0 {
+		t.Errorf("nodes with more than 12 GiB free %+v", l)
+	}
+	healthy = false
+	if l := try(anon.ListNodes(ctx, client.NodeFilter{Healthy: &healthy}, client.Page{})).must(t); len(l) != 0 {
+		t.Errorf("unhealthy nodes %+v", l)
+	}
+
 	// Approval.
 	if err := farmer.ApproveNodes(ctx, farmID, nodeID); err != nil {
 		t.Fatal(err)
@@ -319,6 +352,14 @@ func TestAgainstRegistrarLegacyAuth(t *testing.T) {
 	}
 	if err := admin.SetLegacyZosVersion(ctx, "v4.0.1", true); err != nil {
 		t.Fatal(err)
+	}
+	// A node reports its status with X-Auth as it reports its uptime.
+	node := newClient(t, url, keys.Ed25519, client.WithAuthScheme(client.AuthLegacy))
+	try(node.CreateAccount(ctx, client.AccountOptions{})).must(t)
+	nodeID := try(node.RegisterNode(ctx, api.RegisterNodeRequest{FarmID: farmID,
+		Interfaces: []api.Interface{{Name: "zos", Mac: "52:54:00:00:00:01", IPs: api.IPList{"10.0.0.1"}}}})).must(t)
+	if err := node.ReportStatus(ctx, nodeID, api.NodeStatusReport{Healthy: true}); err != nil {
+		t.Fatalf("status with X-Auth: %v", err)
 	}
 	strict := startRegistrar(t, nil)
 	strictAdmin := newClient(t, strict, keys.Ed25519, client.WithAuthScheme(client.AuthLegacy))
