@@ -130,10 +130,13 @@ func ServeLazy(ctx context.Context, c LazyServerConfig) error {
 	return nil
 }
 
-// How long the Mounter waits for a server to mount, and for one to exit
-// after SIGTERM before it is killed.
+// How long the Mounter waits for a server to mount (a server that exits
+// is seen at once; one that runs may start slowly on a loaded host), how
+// often it looks, and how long one has to exit after SIGTERM before it is
+// killed.
 const (
-	serverStartTimeout = 8 * time.Second
+	serverStartTimeout = time.Minute
+	serverStartPoll    = 20 * time.Millisecond
 	serverStopGrace    = 5 * time.Second
 )
 
@@ -214,7 +217,7 @@ func (mt *Mounter) waitServer(ctx context.Context, id flist.ID) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(serverStartPoll):
 		}
 	}
 }
