@@ -237,14 +237,11 @@ plain lines otherwise.`,
   gridctl hub publish tf/zos zos ./build/zos -o json`,
 		Args: exactArgs(3, "PUBLISHER/REPO NAME DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0], false, false)
+			ref, name, err := publishTarget(args)
 			if err != nil {
 				return err
 			}
-			name, dir := args[1], args[2]
-			if err := checkName(name); err != nil {
-				return fmt.Errorf("flist name %q: %w", name, err)
-			}
+			dir := args[2]
 			if st, err := os.Stat(dir); err != nil {
 				return err
 			} else if !st.IsDir() {
@@ -284,6 +281,19 @@ plain lines otherwise.`,
 	cmd.Flags().BoolVar(&keepMtimes, "keep-mtimes", false, "record modification times (by default the same tree always gives the same flist)")
 	cmd.Flags().StringVar(&scratch, "scratch-dir", "", "where blocks wait for upload (default: the system temporary directory)")
 	return cmd
+}
+
+// publishTarget reads the PUBLISHER/REPO and NAME arguments of publish and
+// push-image.
+func publishTarget(args []string) (repoRef, string, error) {
+	ref, err := parseRepoRef(args[0], false, false)
+	if err != nil {
+		return repoRef{}, "", err
+	}
+	if err := checkName(args[1]); err != nil {
+		return repoRef{}, "", fmt.Errorf("flist name %q: %w", args[1], err)
+	}
+	return ref, args[1], nil
 }
 
 // tagEntryFlag collects --dep values in order.

@@ -71,14 +71,11 @@ Prints the flist's URL: the value a deployment names the machine's image by.`,
   gridctl hub push-image tf/apps web images.tar --image web:1.2 --platform linux/amd64 -o json`,
 		Args: exactArgs(3, "PUBLISHER/REPO NAME ARCHIVE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRepoRef(args[0], false, false)
+			ref, name, err := publishTarget(args)
 			if err != nil {
 				return err
 			}
-			name, archive := args[1], args[2]
-			if err := checkName(name); err != nil {
-				return fmt.Errorf("flist name %q: %w", name, err)
-			}
+			archive := args[2]
 			if archive != "-" {
 				if _, err := os.Stat(archive); err != nil {
 					return err
