@@ -28,7 +28,8 @@ import (
 
 // The bus users that are not modules.
 const (
-	// BusUserZosd is zosd itself: it serves SupervisorObject.
+	// BusUserZosd is zosd itself: it serves SupervisorObject and
+	// ModulesObject.
 	BusUserZosd = "zosd"
 	// BusUserStatus is the user `zosd status` reads the bus as; its
 	// password is in Config.StatusSecretFile.
@@ -71,9 +72,9 @@ func busAccess() map[string]bus.Access {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},
 		},
-		BusUserZosd: {Serve: []string{SupervisorObject}},
+		BusUserZosd: {Serve: []string{SupervisorObject, ModulesObject}},
 		BusUserStatus: {
-			Call: []string{SupervisorObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.Object, upgrader.Object, vmd.Object},
+			Call: []string{ModulesObject, identityd.Object, registrarlight.LightObject, powerd.Object, provisiond.Object, upgrader.Object, vmd.Object},
 		},
 	}
 }

@@ -116,6 +116,13 @@ func TestBusSecurity(t *testing.T) {
 	if !errors.Is(err, bus.ErrNotAllowed) || !strings.Contains(err.Error(), identityd.SignerObject) || !strings.Contains(err.Error(), BusUserStatus) {
 		t.Errorf("status user signs: want ErrNotAllowed naming the object and the user, got %v", err)
 	}
+	// It reads the modules' states, and may not restart them.
+	if mods, err := NewSupervisorStub(status).Modules(ctx); err != nil || len(mods) == 0 {
+		t.Errorf("status user reads the modules: %v %v", mods, err)
+	}
+	if err := NewSupervisorStub(status).Restart(ctx, ModuleLight); !errors.Is(err, bus.ErrNotAllowed) || !strings.Contains(err.Error(), SupervisorObject) {
+		t.Errorf("status user restarts a module: want ErrNotAllowed, got %v", err)
+	}
 
 	if code := n.stop(); code != 0 {
 		t.Fatalf("exit %d\n%s", code, n.stderr.String())

@@ -21,8 +21,14 @@ import (
 	"github.com/grid4/grid4/node/upgrader"
 )
 
-// SupervisorObject is the bus object zosd itself serves.
+// SupervisorObject is the bus object zosd itself serves: the modules'
+// states and restarting them (the upgrader).
 const SupervisorObject = "zosd/supervisor@1.0"
+
+// ModulesObject is the read-only part of SupervisorObject, served by zosd
+// beside it: the modules' states and the run information, for `zosd
+// status`, which may not restart anything.
+const ModulesObject = "zosd/modules@1.0"
 
 // ModuleRedis names the private redis-server among the supervised
 // processes.
@@ -136,13 +142,15 @@ func (n *node) run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	served := make(chan error, 1)
-	go func() {
-		// Serve retries until the Redis the supervisor starts answers.
-		served <- bus.Serve(ctx, b, SupervisorObject, n.supervisorMethods(sup, info))
-	}()
+	served := make(chan error, 2)
+	methods := n.supervisorMethods(sup, info)
+	readOnly := bus.Methods{"Modules": methods["Modules"], "Info": methods["Info"]}
+	// Serve retries until the Redis the supervisor starts answers.
+	go func() { served <- bus.Serve(ctx, b, SupervisorObject, methods) }()
+	go func() { served <- bus.Serve(ctx, b, ModulesObject, readOnly) }()
 	err = n.supervise(ctx, sup)
 	cancel()
+	<-served
 	<-served
 	if err != nil {
 		return err

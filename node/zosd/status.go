@@ -58,7 +58,7 @@ func NewSupervisorStub(c *bus.Client) SupervisorStub { return SupervisorStub{c: 
 
 // Modules returns the state of every supervised process.
 func (s SupervisorStub) Modules(ctx context.Context) ([]supervisor.Status, error) {
-	return bus.Call[[]supervisor.Status](ctx, s.c, SupervisorObject, "Modules")
+	return bus.Call[[]supervisor.Status](ctx, s.c, ModulesObject, "Modules")
 }
 
 // Restart restarts the named modules (none: every module but the
@@ -73,7 +73,7 @@ func (s SupervisorStub) Restart(ctx context.Context, names ...string) error {
 
 // Info returns how zosd runs.
 func (s SupervisorStub) Info(ctx context.Context) (RunInfo, error) {
-	return bus.Call[RunInfo](ctx, s.c, SupervisorObject, "Info")
+	return bus.Call[RunInfo](ctx, s.c, ModulesObject, "Info")
 }
 
 // collect asks every module for its state. Parts that do not answer are
