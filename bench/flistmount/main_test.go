@@ -10,6 +10,17 @@ import (
 	"testing"
 )
 
+// TestMain lets this test binary be a lazy mount's server too: the
+// benchmark runs its own executable as one (os.Executable is the test
+// binary here), as main does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serveArg {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
 // TestFlistMount runs the benchmark on a small image: both modes mount,
 // read the file and start a container on it, and the lazy mount
 // downloads less than the materialised one.
