@@ -3,6 +3,7 @@ package registrar
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ func BenchmarkHandler(b *testing.B) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
 		b.Run("version/log="+level.String(), func(b *testing.B) { benchVersion(b, level) })
 		b.Run("uptime-legacy/log="+level.String(), func(b *testing.B) { benchLegacyUptime(b, level) })
+		b.Run("status-legacy/log="+level.String(), func(b *testing.B) { benchLegacyStatus(b, level) })
 	}
 }
 
@@ -131,4 +133,58 @@ func benchLegacyUptime(b *testing.B, level slog.Level) {
 			}
 		}
 	})
+}
+
+// benchStatusReport is a node's status report as zosd sends it: 14
+// supervised processes, powerd's checks, one deployment of 3 workloads;
+// deployments is set to n so that each body differs (the replay guard
+// tells X-Auth requests apart by their bodies).
+func benchStatusReport(n uint64, now int64) []byte {
+	rep := api.NodeStatusReport{Timestamp: now, Version: "v4.1.2", Healthy: true,
+		Total:       api.Capacity{CRU: 32, MRU: 256 << 30, SRU: 4 << 40, HRU: 16 << 40, IPv4: 4},
+		Used:        api.Capacity{CRU: 6, MRU: 24 << 30, SRU: 300 << 30, IPv4: 1},
+		Deployments: n, Workloads: map[string]uint64{"ok": 3}}
+	for _, m := range []string{"redis", "identityd", "noded", "storaged", "flistd", "location", "powerd", "registrar_gateway",
+		"registrar_light", "netlightd", "contd", "vmd", "provisiond", "upgrader"} {
+		rep.Modules = append(rep.Modules, api.ModuleState{Name: m, State: "running", Restarts: 1})
+	}
+	for _, c := range []string{"disk_space", "data_writable", "bus", "clock"} {
+		rep.Checks = append(rep.Checks, api.HealthCheck{Name: c, OK: true})
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+func benchLegacyStatus(b *testing.B, level slog.Level) {
+	h, handler := benchServer(b, level)
+	const nodes = 64
+	farm := h.newFarm(h.newTwin())
+	reqs := make([]*http.Request, nodes)
+	for i := range reqs {
+		tw := h.newTwin()
+		reqs[i] = httptest.NewRequest("POST", fmt.Sprintf("/api/v1/nodes/%d/status", h.newNode(tw, farm)), nil)
+		reqs[i].Header.Set("Content-Type", "application/json")
+		reqs[i].Header.Set("X-Auth", xauth(tw, h.clock.Now().Unix()))
+	}
+	var seq atomic.Uint64
+	now := h.clock.Now().Unix()
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &benchWriter{header: http.Header{}}
+		for pb.Next() {
+			i := seq.Add(1)
+			body := benchStatusReport(i, now)
+			req := reqs[i%nodes].Clone(context.Background())
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			if !w.serve(b, handler, req, http.StatusCreated) {
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(len(benchStatusReport(1, now))), "body-bytes")
 }

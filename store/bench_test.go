@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/store"
 )
 
@@ -47,6 +48,13 @@ type benchFleet struct {
 // seedFleet seeds n nodes in farms of farmSize, every node seen once.
 func seedFleet(b *testing.B, op opener, n, farmSize int) benchFleet {
 	b.Helper()
+	return seedFleetWith(b, op, n, farmSize, nil)
+}
+
+// seedFleetWith is seedFleet with status(i) (when not nil) recorded as
+// the status report of node i.
+func seedFleetWith(b *testing.B, op opener, n, farmSize int, status func(i int) *api.NodeStatus) benchFleet {
+	b.Helper()
 	ctx := context.Background()
 	db := mustOpen(b, op.url(b))
 	owner := mkAccount(b, db)
@@ -56,11 +64,15 @@ func seedFleet(b *testing.B, op opener, n, farmSize int) benchFleet {
 	for left := n; left > 0; left -= farmSize {
 		farm := mkFarm(b, db, owner.TwinID)
 		f.farms = append(f.farms, farm.FarmID)
-		k := min(farmSize, left)
+		k, base := min(farmSize, left), n-left
 		ids, err := db.SeedNodes(ctx, farm.FarmID, k, func(i int) store.SeedNode {
 			nd := sampleNode(0, 0)
 			nd.LastSeen = &seen
-			return store.SeedNode{PublicKey: pubKey(), Node: nd, Uptime: uint64(seen.Sub(f.boot) / time.Second)}
+			sn := store.SeedNode{PublicKey: pubKey(), Node: nd, Uptime: uint64(seen.Sub(f.boot) / time.Second)}
+			if status != nil {
+				sn.Status = status(base + i)
+			}
+			return sn
 		})
 		if err != nil {
 			b.Fatalf("SeedNodes: %v", err)
@@ -201,5 +213,120 @@ func BenchmarkUseNonce(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// benchStatus is the status of node i of a benchmark fleet: 32 GiB of
+// memory of which a pseudo-random part (the same for i on every run) is
+// free, a tenth of the fleet unhealthy, 14 modules and 4 checks as zosd
+// sends them.
+func benchStatus(i int, at time.Time) *api.NodeStatus {
+	r := rand.New(rand.NewPCG(uint64(i), 42))
+	total := api.Capacity{CRU: 32, MRU: 32 << 30, SRU: 4 << 40, HRU: 16 << 40, IPv4: 4}
+	used := api.Capacity{CRU: r.Uint64N(33), MRU: r.Uint64N(32<<30 + 1), SRU: r.Uint64N(4<<40 + 1), IPv4: r.Uint64N(5)}
+	st := &api.NodeStatus{ReportedAt: at, Healthy: r.IntN(10) != 0, Version: "v4.1.2",
+		Total: total, Used: used, Free: total.Sub(used), Deployments: 3, Workloads: map[string]uint64{"ok": 9}}
+	for _, m := range []string{"redis", "identityd", "noded", "storaged", "flistd", "location", "powerd", "registrar_gateway",
+		"registrar_light", "netlightd", "contd", "vmd", "provisiond", "upgrader"} {
+		st.Modules = append(st.Modules, api.ModuleState{Name: m, State: "running"})
+	}
+	for _, c := range []string{"disk_space", "data_writable", "bus", "clock"} {
+		st.Checks = append(st.Checks, api.HealthCheck{Name: c, OK: st.Healthy || c != "disk_space"})
+	}
+	return st
+}
+
+// BenchmarkRecordNodeStatus measures a node's status report (the latest
+// status rewritten, one history slot overwritten) from many goroutines at
+// once, on a fleet whose every node has reported once.
+func BenchmarkRecordNodeStatus(b *testing.B) {
+	n, farmSize := benchSizes(b)
+	at := time.Now().Add(-time.Minute)
+	for _, op := range benchOpeners() {
+		f := seedFleetWith(b, op, n, farmSize, func(i int) *api.NodeStatus { return benchStatus(i, at) })
+		b.Run(op.name, func(b *testing.B) {
+			var next atomic.Uint64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					i := next.Add(1) % uint64(len(f.nodes))
+					if err := f.db.RecordNodeStatus(ctx, f.nodes[i].NodeID, time.Now(), *benchStatus(int(i), at)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
+		})
+	}
+}
+
+// BenchmarkListNodesByStatus measures GET /nodes with the status filters
+// (page 1 of 50) on a fleet with statuses (benchStatus): filters most
+// nodes pass, within a farm and over the whole fleet, and selective ones,
+// which walk the fleet in node_id order until a page is full.
+func BenchmarkListNodesByStatus(b *testing.B) {
+	n, farmSize := benchSizes(b)
+	at := time.Now().Add(-time.Minute)
+	since := at.Add(-time.Hour)
+	cases := []struct {
+		name  string
+		farm  bool
+		f     store.NodeFilter
+		atEnd bool // the filter matches too few nodes to fill a page
+	}{
+		{"healthy+free_mru>=8GiB/farm", true, store.NodeFilter{Health: store.HealthHealthy, StatusSince: since, FreeAtLeast: api.Capacity{MRU: 8 << 30}}, false},
+		{"healthy+free_mru>=8GiB/fleet", false, store.NodeFilter{Health: store.HealthHealthy, StatusSince: since, FreeAtLeast: api.Capacity{MRU: 8 << 30}}, false},
+		{"free_mru>=31GiB/fleet", false, store.NodeFilter{FreeAtLeast: api.Capacity{MRU: 31 << 30}}, false},
+		{"unhealthy+free_mru>=31GiB+free_ips>=4/fleet", false, store.NodeFilter{Health: store.HealthUnhealthy, StatusSince: since,
+			FreeAtLeast: api.Capacity{MRU: 31 << 30, IPv4: 4}}, true},
+	}
+	for _, op := range benchOpeners() {
+		f := seedFleetWith(b, op, n, farmSize, func(i int) *api.NodeStatus { return benchStatus(i, at) })
+		for _, c := range cases {
+			b.Run(op.name+"/"+c.name, func(b *testing.B) {
+				var (
+					mu    sync.Mutex
+					lat   []time.Duration
+					found atomic.Int64
+				)
+				b.SetParallelism(2)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					ctx := context.Background()
+					var mine []time.Duration
+					for pb.Next() {
+						filter := c.f
+						if c.farm {
+							filter.FarmID = f.farms[rand.IntN(len(f.farms))]
+						}
+						t0 := time.Now()
+						ns, err := f.db.ListNodes(ctx, filter, store.Page{Number: 1, Size: 50})
+						mine = append(mine, time.Since(t0))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if len(ns) == 0 || (len(ns) < 50 && !c.atEnd) || ns[0].Free == nil || ns[0].Free.MRU < c.f.FreeAtLeast.MRU {
+							b.Errorf("%d nodes: %+v", len(ns), ns)
+							return
+						}
+						found.Add(int64(len(ns)))
+					}
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
+				})
+				b.StopTimer()
+				slices.Sort(lat)
+				if len(lat) > 0 {
+					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(found.Load())/float64(len(lat)), "nodes/page")
+				}
+			})
+		}
 	}
 }

@@ -496,7 +496,10 @@ func (db *DB) statusCond(filter NodeFilter, a *args) (cond string, ok bool) {
 	if len(conds) == 0 {
 		return "", true
 	}
-	return `EXISTS (SELECT 1 FROM node_status s WHERE s.node_id = nodes.node_id AND ` + strings.Join(conds, " AND ") + `)`, true
+	// A scalar subquery, not EXISTS: PostgreSQL would plan EXISTS as a
+	// semi-join, which a generic plan may make a hash of the whole
+	// node_status table (see the liveness filters above).
+	return `COALESCE((SELECT ` + strings.Join(conds, " AND ") + ` FROM node_status s WHERE s.node_id = nodes.node_id), FALSE)`, true
 }
 
 // UpdateNode replaces the farm, resources, location, interfaces,

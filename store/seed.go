@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/grid4/grid4/registrar/api"
@@ -24,11 +25,20 @@ type SeedNode struct {
 	// uptime Uptime.
 	Node   api.Node
 	Uptime uint64
+	// Status, when set, is recorded as the node's one status report,
+	// received at Status.ReportedAt (see RecordNodeStatus).
+	Status *api.NodeStatus
 }
 
 // SeededNode gives the ids SeedNodes assigned to one SeedNode.
 type SeededNode struct {
 	TwinID, NodeID uint64
+}
+
+// statusColumns are the columns of node_status, in the order
+// seedStatus.values gives them after node_id.
+func statusColumns() []string {
+	return []string{"node_id", "reported_at", "healthy", "free_cru", "free_mru", "free_sru", "free_hru", "free_ipv4", "reports", "report"}
 }
 
 // seedBatch is how many nodes SeedNodes writes per transaction.
@@ -82,6 +92,22 @@ type seedRow struct {
 	boot   time.Time
 	uptime int64
 	pubKey string
+	// status is nil without a status report.
+	status *seedStatus
+}
+
+// seedStatus holds the stored values of a SeedNode's status.
+type seedStatus struct {
+	at          time.Time
+	healthy     bool
+	free        [5]int64
+	full, short string
+}
+
+// values are the columns of node_status after node_id, as stored by the
+// dialect of db.
+func (s *seedStatus) values(db *DB) []any {
+	return []any{db.ts(s.at), s.healthy, s.free[0], s.free[1], s.free[2], s.free[3], s.free[4], int64(1), s.full}
 }
 
 func seedRows(farmID int64, batch []SeedNode) ([]seedRow, error) {
@@ -101,6 +127,13 @@ func seedRows(farmID int64, batch []SeedNode) ([]seedRow, error) {
 			r.seen = &seen
 			r.uptime = int64(s.Uptime)
 			r.boot = seen.Add(-time.Duration(r.uptime) * time.Second)
+		}
+		if st := s.Status; st != nil {
+			free, full, short, err := statusValues(*st)
+			if err != nil {
+				return nil, err
+			}
+			r.status = &seedStatus{at: utc(st.ReportedAt), healthy: st.Healthy, free: free, full: string(full), short: string(short)}
 		}
 		rows[i] = r
 	}
@@ -173,6 +206,22 @@ func (db *DB) seedPostgres(ctx context.Context, farmID int64, batch []SeedNode) 
 				return fmt.Errorf("copy liveness: %w", err)
 			}
 		}
+		var status, history [][]any
+		for i, r := range rows {
+			if r.status != nil {
+				status = append(status, append([]any{nodes[i]}, r.status.values(db)...))
+				history = append(history, []any{nodes[i], int32(0), db.ts(r.status.at), r.status.short})
+			}
+		}
+		if len(status) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"node_status"}, statusColumns(), pgx.CopyFromRows(status)); err != nil {
+				return fmt.Errorf("copy status: %w", err)
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"node_status_history"},
+				[]string{"node_id", "slot", "reported_at", "report"}, pgx.CopyFromRows(history)); err != nil {
+				return fmt.Errorf("copy status history: %w", err)
+			}
+		}
 		if err := tx.Commit(ctx); err != nil {
 			return err
 		}
@@ -215,6 +264,17 @@ func (db *DB) seedSQLite(ctx context.Context, farmID int64, batch []SeedNode) ([
 			return err
 		}
 		defer live.Close()
+		status, err := tx.PrepareContext(ctx, `INSERT INTO node_status (`+strings.Join(statusColumns(), ", ")+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+		if err != nil {
+			return err
+		}
+		defer status.Close()
+		history, err := tx.PrepareContext(ctx, `INSERT INTO node_status_history (node_id, slot, reported_at, report) VALUES ($1, 0, $2, $3)`)
+		if err != nil {
+			return err
+		}
+		defer history.Close()
 		for i, r := range rows {
 			var twin, nodeID int64
 			if err := acc.QueryRowContext(ctx, r.pubKey, "[]", "", t).Scan(&twin); err != nil {
@@ -226,6 +286,14 @@ func (db *DB) seedSQLite(ctx context.Context, farmID int64, batch []SeedNode) ([
 			if r.seen != nil {
 				if _, err := live.ExecContext(ctx, nodeID, db.ts(*r.seen), db.ts(r.boot), r.uptime); err != nil {
 					return fmt.Errorf("liveness %d: %w", i, err)
+				}
+			}
+			if st := r.status; st != nil {
+				if _, err := status.ExecContext(ctx, append([]any{nodeID}, st.values(db)...)...); err != nil {
+					return fmt.Errorf("status %d: %w", i, err)
+				}
+				if _, err := history.ExecContext(ctx, nodeID, db.ts(st.at), st.short); err != nil {
+					return fmt.Errorf("status history %d: %w", i, err)
 				}
 			}
 			ids[i] = SeededNode{TwinID: uint64(twin), NodeID: uint64(nodeID)}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,66 +18,88 @@ import (
 // a million nodes' stretched one; some 5 kB a node.
 const StatusHistoryLen = 12
 
+// statusUpsert writes a node's latest status and returns its report
+// count. Arguments: $1 node id, $2 receive time, $3 healthy, $4..$8 the
+// free figures, $9 the report's JSON.
+const statusUpsert = `INSERT INTO node_status (node_id, reported_at, healthy, free_cru, free_mru, free_sru, free_hru, free_ipv4, reports, report)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)
+	ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, healthy = excluded.healthy,
+	  free_cru = excluded.free_cru, free_mru = excluded.free_mru, free_sru = excluded.free_sru,
+	  free_hru = excluded.free_hru, free_ipv4 = excluded.free_ipv4,
+	  reports = node_status.reports + 1, report = excluded.report
+	RETURNING reports`
+
+// historyUpsert ends the insert of a history row: its slot is reused.
+const historyUpsert = ` ON CONFLICT (node_id, slot) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report`
+
 // RecordNodeStatus stores st, received at at, as the latest status of node
 // nodeID and adds it, without its checks and modules, to the node's
 // history, whose oldest entry it replaces once StatusHistoryLen are kept.
 // st.ReportedAt is set to at; st.Healthy is stored as given (the node's
-// verdict: the reader decides whether it is still recent). ErrNotFound if
-// there is no such node; ErrInvalid for a figure above math.MaxInt64.
+// verdict: the reader decides whether it is still recent). On PostgreSQL
+// it is one statement committed without waiting for the WAL flush, as an
+// uptime report. ErrNotFound if there is no such node; ErrInvalid for a
+// figure above math.MaxInt64.
 func (db *DB) RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time, st api.NodeStatus) error {
 	id, ok := idArg(nodeID)
 	if !ok {
 		return fmt.Errorf("store: record status of node %d: %w", nodeID, ErrNotFound)
 	}
 	st.ReportedAt = utc(at)
-	var free [5]int64
-	for i, f := range []struct {
-		name string
-		v    uint64
-	}{{"cru", st.Free.CRU}, {"mru", st.Free.MRU}, {"sru", st.Free.SRU}, {"hru", st.Free.HRU}, {"ipv4", st.Free.IPv4}} {
-		v, err := toInt64("free."+f.name, f.v)
-		if err != nil {
-			return fmt.Errorf("store: record status of node %d: %w", nodeID, err)
-		}
-		free[i] = v
-	}
-	full, err := json.Marshal(st)
+	free, full, short, err := statusValues(st)
 	if err != nil {
 		return fmt.Errorf("store: record status of node %d: %w", nodeID, err)
 	}
-	st.Checks, st.Modules = nil, nil
-	short, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("store: record status of node %d: %w", nodeID, err)
-	}
-	t := db.ts(st.ReportedAt)
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		var reports int64
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO node_status (node_id, reported_at, healthy, free_cru, free_mru, free_sru, free_hru, free_ipv4, reports, report)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)
-			 ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, healthy = excluded.healthy,
-			   free_cru = excluded.free_cru, free_mru = excluded.free_mru, free_sru = excluded.free_sru,
-			   free_hru = excluded.free_hru, free_ipv4 = excluded.free_ipv4,
-			   reports = node_status.reports + 1, report = excluded.report
-			 RETURNING reports`,
-			id, t, st.Healthy, free[0], free[1], free[2], free[3], free[4], string(full)).Scan(&reports)
+	vals := []any{id, db.ts(st.ReportedAt), st.Healthy, free[0], free[1], free[2], free[3], free[4], string(full), string(short)}
+	if db.pg() {
+		// One statement, one round trip, committed like the liveness
+		// update (synchronous_commit off: a database crash may forget
+		// the last fraction of a second of reports; nodes report again).
+		_, err = db.live.ExecContext(ctx, `WITH s AS (`+statusUpsert+`)
+			INSERT INTO node_status_history (node_id, slot, reported_at, report)
+			SELECT $1, (s.reports - 1) % `+strconv.Itoa(StatusHistoryLen)+`, $2, $10 FROM s`+historyUpsert, vals...)
 		if isForeignKey(err) {
-			return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
+			err = fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
 		}
-		if err != nil {
+	} else {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			var reports int64
+			err := tx.QueryRowContext(ctx, statusUpsert, vals[:9]...).Scan(&reports)
+			if isForeignKey(err) {
+				return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO node_status_history (node_id, slot, reported_at, report) VALUES ($1, $2, $3, $4)`+historyUpsert,
+				id, (reports-1)%StatusHistoryLen, vals[1], string(short))
 			return err
-		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO node_status_history (node_id, slot, reported_at, report) VALUES ($1, $2, $3, $4)
-			 ON CONFLICT (node_id, slot) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report`,
-			id, (reports-1)%StatusHistoryLen, t, string(short))
-		return err
-	})
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("store: record status of node %d: %w", nodeID, err)
 	}
 	return nil
+}
+
+// statusValues are the stored forms of a status: its free figures, and
+// its JSON in full (the latest) and without checks and modules (the
+// history). ErrInvalid for a figure above math.MaxInt64.
+func statusValues(st api.NodeStatus) (free [5]int64, full, short []byte, err error) {
+	for i, f := range []struct {
+		name string
+		v    uint64
+	}{{"cru", st.Free.CRU}, {"mru", st.Free.MRU}, {"sru", st.Free.SRU}, {"hru", st.Free.HRU}, {"ipv4", st.Free.IPv4}} {
+		if free[i], err = toInt64("free."+f.name, f.v); err != nil {
+			return free, nil, nil, err
+		}
+	}
+	if full, err = json.Marshal(st); err != nil {
+		return free, nil, nil, err
+	}
+	st.Checks, st.Modules = nil, nil
+	short, err = json.Marshal(st)
+	return free, full, short, err
 }
 
 // NodeStatus returns the latest status of node nodeID (nil if it never

@@ -36,6 +36,7 @@ func TestNodeStatus(t *testing.T) {
 			t.Parallel()
 			t.Run("Record", func(t *testing.T) { t.Parallel(); testRecordStatus(t, mustOpen(t, op.url(t))) })
 			t.Run("Filters", func(t *testing.T) { t.Parallel(); testStatusFilters(t, mustOpen(t, op.url(t))) })
+			t.Run("Seed", func(t *testing.T) { t.Parallel(); testSeedStatus(t, mustOpen(t, op.url(t))) })
 		})
 	}
 }
@@ -160,4 +161,51 @@ func testStatusFilters(t *testing.T, db *store.DB) {
 			}
 		}
 	}
+}
+
+// testSeedStatus: SeedNodes records a node's status as RecordNodeStatus
+// would, and a report after it goes on from there.
+func testSeedStatus(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	owner := mkAccount(t, db)
+	farm := mkFarm(t, db, owner.TwinID)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids, err := db.SeedNodes(ctx, farm.FarmID, 3, func(i int) store.SeedNode {
+		sn := store.SeedNode{PublicKey: pubKey(), Node: sampleNode(0, 0)}
+		if i > 0 {
+			st := sampleStatus(uint64(i)<<30, i == 1)
+			st.ReportedAt = at
+			sn.Status = &st
+		}
+		return sn
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, hist, err := db.NodeStatus(ctx, ids[0].NodeID, 0)
+	if err != nil || latest != nil || len(hist) != 0 {
+		t.Fatalf("node seeded without a status: %+v %+v %v", latest, hist, err)
+	}
+	want := sampleStatus(1<<30, true)
+	want.ReportedAt = at
+	latest, hist, err = db.NodeStatus(ctx, ids[1].NodeID, 0)
+	if err != nil || latest == nil || !reflect.DeepEqual(*latest, want) || len(hist) != 1 || hist[0].Checks != nil {
+		t.Fatalf("seeded status: %+v %+v %v", latest, hist, err)
+	}
+	got := nodeIDs(must(db.ListNodes(ctx, store.NodeFilter{Health: store.HealthHealthy, StatusSince: at.Add(-time.Second)}, store.Page{}))(t))
+	if !slices.Equal(got, []uint64{ids[1].NodeID}) {
+		t.Fatalf("healthy seeded nodes: %v", got)
+	}
+	if err := db.RecordNodeStatus(ctx, ids[1].NodeID, at.Add(time.Minute), sampleStatus(5<<30, true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, hist, _ = db.NodeStatus(ctx, ids[1].NodeID, 0); len(hist) != 2 || hist[0].Free.MRU != 5<<30 {
+		t.Fatalf("history after a report on a seeded status: %+v", hist)
+	}
+	bad := sampleStatus(1, true)
+	bad.Free.CRU = math.MaxUint64
+	_, err = db.SeedNodes(ctx, farm.FarmID, 1, func(int) store.SeedNode {
+		return store.SeedNode{PublicKey: pubKey(), Node: sampleNode(0, 0), Status: &bad}
+	})
+	wantErr(t, err, store.ErrInvalid, "seeding a status above MaxInt64")
 }
