@@ -60,6 +60,7 @@ type Client interface {
 	RegisterNode(ctx context.Context, n api.RegisterNodeRequest) (uint64, error)
 	UpdateNode(ctx context.Context, nodeID uint64, n api.RegisterNodeRequest) error
 	ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error)
+	ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error
 	ZosVersion(ctx context.Context) (api.ZosVersion, error)
 }
 
@@ -79,6 +80,7 @@ func (g *Gateway) Methods() bus.Methods {
 		"RegisterNode":  bus.Func1(g.RegisterNode),
 		"UpdateNode":    bus.Proc2(g.UpdateNode),
 		"ReportUptime":  bus.Func2(g.ReportUptime),
+		"ReportStatus":  bus.Proc2(g.ReportStatus),
 		"ZosVersion":    bus.Func0(g.ZosVersion),
 	}
 }
@@ -111,6 +113,11 @@ func (g *Gateway) UpdateNode(ctx context.Context, nodeID uint64, req api.Registe
 func (g *Gateway) ReportUptime(ctx context.Context, nodeID, seconds uint64) (api.UptimeReply, error) {
 	r, err := g.c.ReportUptime(ctx, nodeID, time.Duration(seconds)*time.Second)
 	return r, coded(err)
+}
+
+// ReportStatus reports the node's resource usage and health.
+func (g *Gateway) ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error {
+	return coded(g.c.ReportStatus(ctx, nodeID, rep))
 }
 
 // ZosVersion returns the registrar's approved ZOS version with its
@@ -181,6 +188,11 @@ func (s GatewayStub) UpdateNode(ctx context.Context, nodeID uint64, req api.Regi
 func (s GatewayStub) ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error) {
 	secs := max(uint64(uptime/time.Second), 1)
 	return bus.Call[api.UptimeReply](ctx, s.c, GatewayObject, "ReportUptime", nodeID, secs)
+}
+
+// ReportStatus reports the node's resource usage and health.
+func (s GatewayStub) ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error {
+	return s.c.Invoke(ctx, GatewayObject, "ReportStatus", nil, nodeID, rep)
 }
 
 // ZosVersion returns the registrar's approved ZOS version.

@@ -100,6 +100,20 @@ func TestGatewayAgainstRegistrar(t *testing.T) {
 			if err != nil || reply.NextReportIn <= 0 {
 				t.Fatalf("ReportUptime: %+v %v", reply, err)
 			}
+			rep := api.NodeStatusReport{Healthy: true, Total: api.Capacity{CRU: 4, MRU: 8 << 30}, Used: api.Capacity{CRU: 1}}
+			if err := gw.ReportStatus(ctx, id, rep); err != nil {
+				t.Fatalf("ReportStatus: %v", err)
+			}
+			if st, err := reg.Client(t).NodeStatus(ctx, id, 0); err != nil || st.Latest == nil || st.Latest.Free.CRU != 3 || !st.Latest.Healthy {
+				t.Errorf("registrar's status: %+v %v", st, err)
+			}
+			rep.Version = "not a version"
+			if err := gw.ReportStatus(ctx, id, rep); !errors.Is(err, ErrInvalid) {
+				t.Errorf("ReportStatus with a bad version: %v", err)
+			}
+			if err := gw.ReportStatus(ctx, id+1000, api.NodeStatusReport{}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("ReportStatus of a missing node: %v", err)
+			}
 			if err := gw.UpdateNode(ctx, id+1000, nodeRequest(farm)); err == nil {
 				t.Error("UpdateNode of another node accepted")
 			}

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/hostinfo"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/storaged"
@@ -46,6 +48,7 @@ type Registrar interface {
 	RegisterNode(ctx context.Context, req api.RegisterNodeRequest) (uint64, error)
 	UpdateNode(ctx context.Context, nodeID uint64, req api.RegisterNodeRequest) error
 	ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error)
+	ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error
 }
 
 // FactSource gives the node's facts; facts.Stub (noded) is one.
@@ -73,6 +76,20 @@ type FarmSource interface {
 type PowerSource interface {
 	Uptime(ctx context.Context) (time.Duration, error)
 	Health(ctx context.Context) (powerd.Health, error)
+}
+
+// ProvisionSource gives what the node hosts: its capacity as the
+// provisioning engine accounts it, and its deployments and workloads;
+// provisiond.Stub is one.
+type ProvisionSource interface {
+	Capacity(ctx context.Context) (gridtypes.CapacityReport, error)
+	Statistics(ctx context.Context) (gridtypes.Statistics, error)
+}
+
+// ModuleSource gives the state of each of the node's modules; zosd's
+// SupervisorStub is one.
+type ModuleSource interface {
+	Modules(ctx context.Context) ([]supervisor.Status, error)
 }
 
 // VersionSource gives the ZOS version the node runs; upgrade.Installed
@@ -149,6 +166,13 @@ type Deps struct {
 	// and update (the upgrader's current generation), read afresh each
 	// time; Config.ZosVersion is sent when it gives none.
 	Version VersionSource
+	// Provision, when set, makes registrar_light send a status report
+	// (capacity used and free, deployments, workloads, health) with each
+	// uptime report; nil: no status reports.
+	Provision ProvisionSource
+	// Modules gives the modules' states for the status report; nil: none
+	// are reported.
+	Modules ModuleSource
 	// Addresses receives when the management interface's addresses may
 	// have changed (facts.Watcher events); nil: never.
 	Addresses <-chan struct{}
@@ -200,6 +224,7 @@ func (l *Light) State(context.Context) (State, error) {
 	defer l.mu.Unlock()
 	s := l.state
 	s.Missing = slices.Clone(s.Missing)
+	s.Reasons = slices.Clone(s.Reasons)
 	s.APIEndpoints = slices.Clone(s.APIEndpoints)
 	return s, nil
 }
@@ -360,7 +385,7 @@ func (l *Light) Run(ctx context.Context) error {
 				schedule(updT, &l.state.Update, l.cfg.Update)
 			}
 		case <-timerC(upT):
-			next, err := l.reportUptime(ctx)
+			next, err := l.report(ctx)
 			switch {
 			case ctx.Err() != nil:
 			case err != nil:
@@ -409,6 +434,8 @@ func (l *Light) jobName(s *State, t *Task) string {
 		return "account check"
 	case &s.Update:
 		return "daily update"
+	case &s.Status:
+		return "status report"
 	}
 	return "uptime report"
 }
@@ -700,6 +727,18 @@ func (l *Light) checkAccount(ctx context.Context) (string, error) {
 		l.update(func(s *State) { s.Phase = InProgress })
 	}
 	return lost, err
+}
+
+// report is the uptime timer's job: the status report, when there is a
+// Provision source, then the uptime report, whose outcome it returns. The
+// status goes also while the node is unhealthy (when the uptime report is
+// skipped), so that the registrar learns why; its failure is recorded and
+// logged, and does not change the schedule.
+func (l *Light) report(ctx context.Context) (time.Duration, error) {
+	if l.d.Provision != nil {
+		_ = l.reportStatus(ctx)
+	}
+	return l.reportUptime(ctx)
 }
 
 // reportUptime reports the uptime unless the node is unhealthy, and

@@ -42,6 +42,8 @@ type fakeRegistrar struct {
 	fail map[string]func() error
 	// nextReportIn is the uptime reply's next_report_in.
 	nextReportIn int64
+	// statuses are the status reports received.
+	statuses []api.NodeStatusReport
 }
 
 func newFakeRegistrar(c *clock.Fake) *fakeRegistrar {
@@ -123,6 +125,26 @@ func (r *fakeRegistrar) ReportUptime(context.Context, uint64, time.Duration) (ap
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return api.UptimeReply{NextReportIn: r.nextReportIn}, nil
+}
+
+func (r *fakeRegistrar) ReportStatus(_ context.Context, _ uint64, rep api.NodeStatusReport) error {
+	if err := r.record("ReportStatus", api.RegisterNodeRequest{}); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statuses = append(r.statuses, rep)
+	return nil
+}
+
+// lastStatus returns the last status report received.
+func (r *fakeRegistrar) lastStatus() api.NodeStatusReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.statuses) == 0 {
+		return api.NodeStatusReport{}
+	}
+	return r.statuses[len(r.statuses)-1]
 }
 
 // forget makes the registrar lose the node (a restored old backup).

@@ -93,6 +93,11 @@ type LightConfig struct {
 	// Version gives the running version (the upgrader's current
 	// generation); nil: Light.ZosVersion.
 	Version VersionSource
+	// Provision and Modules give what the status report sends with each
+	// uptime report (provisiond's stub and zosd's supervisor stub);
+	// Provision nil: no status reports.
+	Provision ProvisionSource
+	Modules   ModuleSource
 	// Clock drives every timer.
 	Clock clock.Clock
 	// Logger receives the module's records.
@@ -108,6 +113,8 @@ func RunLight(ctx context.Context, m LightConfig) error {
 	}
 	l, err := NewLight(m.Light, Deps{
 		Version:   m.Version,
+		Provision: m.Provision,
+		Modules:   m.Modules,
 		Registrar: NewGatewayStub(m.Bus),
 		Facts:     noded.NewStub(m.Bus),
 		Storage:   storaged.NewStub(m.Bus),

@@ -68,12 +68,17 @@ type State struct {
 	// RegisteredAt is when the node was last registered or updated.
 	RegisteredAt time.Time `json:"registered_at,omitzero"`
 
-	// The jobs: (re-)registration, account check, information update and
-	// uptime report.
+	// The jobs: (re-)registration, account check, information update,
+	// uptime report and status report (sent with each uptime report).
 	Register     Task `json:"register"`
 	AccountCheck Task `json:"account_check"`
 	Update       Task `json:"update"`
 	Uptime       Task `json:"uptime"`
+	Status       Task `json:"status"`
+	// Healthy and Reasons are the node's health as last reported to the
+	// registrar (with the status report).
+	Healthy bool     `json:"healthy,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
 	// NextReportIn is the registrar's last next_report_in, in seconds.
 	NextReportIn int64 `json:"next_report_in,omitempty"`
 }

@@ -59,8 +59,10 @@ func busAccess() map[string]bus.Access {
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},
 		ModuleLight: {
 			Serve: []string{registrarlight.LightObject},
-			Call:  []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object},
-			Read:  []string{noded.AddressStream},
+			// provisiond and zosd's supervisor for the status report.
+			Call: []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object,
+				provisiond.Object, SupervisorObject},
+			Read: []string{noded.AddressStream},
 		},
 		ModuleNetwork:    {Serve: []string{netlightd.Object}},
 		ModuleContainers: {Serve: []string{contd.Object}},

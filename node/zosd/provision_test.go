@@ -15,6 +15,8 @@ import (
 	"github.com/grid4/grid4/node/vmd"
 	"github.com/grid4/grid4/node/zosapi/api"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
+	regapi "github.com/grid4/grid4/registrar/api"
+	regclient "github.com/grid4/grid4/registrar/client"
 )
 
 // freeAddr returns a loopback address nothing listens on.
@@ -108,6 +110,45 @@ func TestNodeHostsWorkloads(t *testing.T) {
 			t.Fatal("deployment never settled")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The node's status report carries what it hosts: the registrar's
+	// figures are node.capacity's once a report after the deployment
+	// arrived, and the node is healthy.
+	capa, err = c.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regc := reg.Client(t)
+	var status regapi.NodeStatusHistory
+	for {
+		if status, err = regc.NodeStatus(ctx, st.NodeID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if l := status.Latest; l != nil && l.Deployments == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no status report with the deployment reached the registrar: %+v", status.Latest)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l := status.Latest
+	asCap := func(r gridtypes.Resources) regapi.Capacity {
+		return regapi.Capacity{CRU: r.CRU, MRU: r.MRU, SRU: r.SRU, HRU: r.HRU, IPv4: r.IPv4}
+	}
+	if l.Total != asCap(capa.Total) || l.Used != asCap(capa.Used) || l.Free != asCap(capa.Free) || capa.Used.SRU < 1<<20 {
+		t.Errorf("registrar's figures: total %+v used %+v free %+v\nnode.capacity:      total %+v used %+v free %+v", l.Total, l.Used, l.Free, capa.Total, capa.Used, capa.Free)
+	}
+	if !l.Healthy || l.Workloads["ok"] != 1 || len(l.Modules) == 0 {
+		t.Errorf("registrar's status: healthy %v reasons %q workloads %v modules %d", l.Healthy, l.Reasons, l.Workloads, len(l.Modules))
+	}
+	free, healthy := capa.Free.MRU, true
+	if ids, err := regc.ListNodes(ctx, regclient.NodeFilter{Healthy: &healthy, FreeAtLeast: regapi.Capacity{MRU: free}}, regclient.Page{}); err != nil || len(ids) != 1 {
+		t.Errorf("healthy nodes with %d bytes of memory free: %+v %v", free, ids, err)
+	}
+	if ids, err := regc.ListNodes(ctx, regclient.NodeFilter{FreeAtLeast: regapi.Capacity{MRU: free + 1}}, regclient.Page{}); err != nil || len(ids) != 0 {
+		t.Errorf("nodes with more memory free than the node has: %+v %v", ids, err)
 	}
 
 	rep := n.waitReport("provisiond in the status", func(r Report) bool { return r.Provision != nil && r.Provision.Statistics.Deployments == 1 })

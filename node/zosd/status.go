@@ -282,9 +282,23 @@ func printRegistration(w io.Writer, r Report, ago, in func(time.Time) string) {
 		task("account", s.AccountCheck)
 		task("update", s.Update)
 		task("uptime", s.Uptime)
+		if s.Status.Runs > 0 {
+			fmt.Fprintf(w, "  status      last %s — %s\n", ago(s.Status.Last), statusLine(s))
+		}
 	} else {
 		fmt.Fprintf(w, "registration  no answer: %s\n", r.Errors[ModuleLight])
 	}
+}
+
+// statusLine says how the last status report went and what it said.
+func statusLine(s *registrarlight.State) string {
+	switch {
+	case !s.Status.OK:
+		return "FAILED: " + s.Status.Error
+	case s.Healthy:
+		return "sent: healthy"
+	}
+	return "sent: UNHEALTHY: " + strings.Join(s.Reasons, "; ")
 }
 
 // printProvision writes where zos-api-light listens and what the node
