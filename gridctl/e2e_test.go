@@ -366,6 +366,61 @@ func testE2EAccounts(t *testing.T, e *e2e) {
 	}
 	e.fails(`^gridctl: registrar refused: .*\(404\)\n$`, nil, "node", "show", "999")
 
+	// node status, and the status columns and filters of node list.
+	out = e.ok(nil, "node", "status", nid)
+	if out != "node "+nid+" has sent no status report\n" {
+		t.Fatalf("node status before a report:\n%s", out)
+	}
+	report := api.NodeStatusReport{Healthy: true, Version: "v4.1.0",
+		Total:       api.Capacity{CRU: 8, MRU: 32 << 30, SRU: 1 << 40, HRU: 4 << 40, IPv4: 2},
+		Used:        api.Capacity{CRU: 2, MRU: 8 << 30, SRU: 1 << 30, IPv4: 1},
+		Deployments: 1, Workloads: map[string]uint64{"ok": 2},
+		Checks:  []api.HealthCheck{{Name: "disk_space", OK: true}},
+		Modules: []api.ModuleState{{Name: "provisiond", State: "running"}}}
+	if err := nodeC.ReportStatus(context.Background(), nodeID, report); err != nil {
+		t.Fatal(err)
+	}
+	out = e.ok(nil, "node", "status", nid)
+	for _, want := range []string{`(?m)^healthy:\s+yes$`, `(?m)^reasons:\s+-$`, `(?m)^free:\s+6 cru, 24\.0 GiB mru, 1023\.0 GiB sru, 4\.0 TiB hru, 1 ips$`,
+		`(?m)^workloads:\s+2 ok$`, `(?m)^provisiond\s+running\s+0\s+-$`, `(?m)^disk_space\s+yes\s+-$`,
+		`(?m)^REPORTED\s+HEALTHY\s+FREE CRU\s+FREE MRU`, `(?m)^\S+ \S+Z\s+yes\s+6\s+24\.0 GiB\s+1023\.0 GiB\s+4\.0 TiB\s+1\s+1$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Fatalf("node status does not match %s:\n%s", want, out)
+		}
+	}
+	var status api.NodeStatusHistory
+	e.okJSON(&status, nil, "node", "status", nid, "--size", "1")
+	if status.Latest == nil || status.Latest.Free.MRU != 24<<30 || len(status.History) != 1 {
+		t.Fatalf("node status json: %+v", status)
+	}
+	out = e.ok(nil, "node", "list", "--farm", fid)
+	if lines := strings.Split(out, "\n"); !regexp.MustCompile(`^NODE\s+FARM\s+TWIN\s+APPROVED\s+ONLINE\s+HEALTHY\s+LAST SEEN.*FREE CRU\s+FREE MRU\s+FREE SRU\s+FREE HRU\s+FREE IPS\s+ZOS$`).MatchString(lines[0]) ||
+		!regexp.MustCompile(`^`+nid+`\s+.*\s+yes\s+yes\s+\d+s ago\s+.*\s+6\s+24\.0 GiB\s+1023\.0 GiB\s+4\.0 TiB\s+1\s+`).MatchString(lines[1]) {
+		t.Fatalf("node list with status:\n%s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--healthy"}, 1}, {[]string{"--unhealthy"}, 0}, {[]string{"--free-mru", "24GiB"}, 1},
+		{[]string{"--free-mru", "25GiB"}, 0}, {[]string{"--healthy", "--free-cru", "6", "--free-ips", "1", "--free-sru", "1000GiB"}, 1},
+		{[]string{"--free-ips", "2"}, 0}, {[]string{"--free-hru", "4TiB"}, 1},
+	} {
+		e.okJSON(&nodes, nil, append([]string{"node", "list"}, c.args...)...)
+		if len(nodes) != c.want {
+			t.Errorf("node list %v: %d nodes, want %d", c.args, len(nodes), c.want)
+		}
+	}
+	e.fails(`^gridctl: give --healthy or --unhealthy, not both\n$`, nil, "node", "list", "--healthy", "--unhealthy")
+	e.fails(`^gridctl: --free-mru "lots": want a size such as 100MiB, 1GB or 4096\n$`, nil, "node", "list", "--free-mru", "lots")
+	e.fails(`^gridctl: --size -1: want 1 or more`, nil, "node", "status", nid, "--size", "-1")
+	e.fails(`^gridctl: registrar refused: invalid size.*\(400\)\n$`, nil, "node", "status", nid, "--size", "13")
+	e.fails(`^gridctl: registrar refused: .*\(404\)\n$`, nil, "node", "status", "999")
+	out = e.ok(nil, "node", "show", nid)
+	if !regexp.MustCompile(`(?m)^healthy:\s+yes$`).MatchString(out) || !regexp.MustCompile(`(?m)^free:\s+6 cru, 24\.0 GiB mru`).MatchString(out) {
+		t.Fatalf("node show with status:\n%s", out)
+	}
+
 	// node approve / reject, by the owner and by someone else.
 	e.fails(`^gridctl: registrar refused: .*\(401\)\n$`, nil, "node", "approve", nid, "--mnemonic-file", adminFile)
 	out = e.ok(farmerEnv, "node", "approve", nid)
@@ -543,5 +598,15 @@ func TestDocStandIn(t *testing.T) {
 	out2 := e.ok(nil, "node", "approve", "1", "--mnemonic-file", farmer)
 	if !strings.HasPrefix(out2, "approved 1 node(s)\n") || !strings.Contains(out2, " yes ") {
 		t.Fatalf("approve:\n%s", out2)
+	}
+	// The status the stand-in sent, as the docs show it.
+	status := e.ok(nil, "node", "status", "1")
+	for _, line := range []string{"healthy:      yes", "free:         6 cru, 24.0 GiB mru, 924.0 GiB sru, 4.0 TiB hru, 2 ips", "workloads:    2 ok"} {
+		if !strings.Contains(status, line+"\n") || !strings.Contains(string(doc), line+"\n") {
+			t.Errorf("node status and docs/gridctl.md should both have %q:\n%s", line, status)
+		}
+	}
+	if ids := e.ok(nil, "node", "list", "--healthy", "--free-mru", "8GiB", "--free-ips", "1"); !strings.HasPrefix(strings.Split(ids, "\n")[1], "1 ") {
+		t.Errorf("node list --healthy --free-mru 8GiB --free-ips 1:\n%s", ids)
 	}
 }

@@ -18,50 +18,69 @@ func newNodeCommand(env Env) *cobra.Command {
 	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List and show nodes, approve or reject them, see their uptime",
+		Short: "List and show nodes, approve or reject them, see their uptime and status",
 		Long: `List and show nodes, approve or reject the nodes of your farm, and see a
-node's uptime history. Nodes register themselves (with their own identity);
-the farm's owner then approves them.`,
+node's uptime history and status (resource usage and health). Nodes register
+themselves (with their own identity); the farm's owner then approves them.`,
 		Example: `  gridctl node list --farm 3
+  gridctl node list --healthy --free-mru 8GiB
   gridctl node approve 12 13 --mnemonic-file ~/.grid/mnemonic
-  gridctl node uptime 12 --since 7d`,
+  gridctl node uptime 12 --since 7d
+  gridctl node status 12`,
 		Args: noArgs,
 		RunE: showHelp,
 	}
 	remote.register(cmd)
 	cmd.AddCommand(newNodeListCommand(env, &remote), newNodeShowCommand(env, &remote),
 		newNodeApprovalCommand(env, &remote, true), newNodeApprovalCommand(env, &remote, false),
-		newNodeUptimeCommand(env, &remote))
+		newNodeUptimeCommand(env, &remote), newNodeStatusCommand(env, &remote))
 	return cmd
 }
 
 func newNodeListCommand(env Env, remote *remoteFlags) *cobra.Command {
 	var (
-		farm, twin      uint64
-		online, offline bool
+		farm, twin         uint64
+		online, offline    bool
+		healthy, unhealthy bool
+		free               freeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List nodes, optionally of one farm or twin, online or offline",
+		Short: "List nodes, optionally of one farm or twin, online or offline, healthy, with free capacity",
 		Long: `List nodes ordered by id, all of them (fetched page by page) unless filtered.
 A node is online when its last uptime report is recent (the registrar decides
-how recent).`,
+how recent), healthy when its last status report says so and is recent too.
+The FREE columns are what that report left free ("-": the node never sent
+one). The --free flags keep nodes with at least that much free; sizes take a
+unit (8GiB, 500GB).`,
 		Example: `  gridctl node list
   gridctl node list --farm 3 --online
+  gridctl node list --healthy --free-mru 8GiB --free-ips 1
+  gridctl node list --unhealthy --farm 3
   gridctl node list --twin 9 -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if online && offline {
 				return errors.New("give --online or --offline, not both")
 			}
+			if healthy && unhealthy {
+				return errors.New("give --healthy or --unhealthy, not both")
+			}
+			minFree, err := free.capacity()
+			if err != nil {
+				return err
+			}
 			ctx, cancel, s, err := remote.open(cmd, env, nil)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			filter := client.NodeFilter{FarmID: farm, TwinID: twin}
+			filter := client.NodeFilter{FarmID: farm, TwinID: twin, FreeAtLeast: minFree}
 			if online || offline {
 				filter.Online = &online
+			}
+			if healthy || unhealthy {
+				filter.Healthy = &healthy
 			}
 			nodes := []api.Node{}
 			for n, err := range s.client.Nodes(ctx, filter) {
@@ -77,6 +96,9 @@ how recent).`,
 	cmd.Flags().Uint64Var(&twin, "twin", 0, "only the node of this twin `ID`")
 	cmd.Flags().BoolVar(&online, "online", false, "only online nodes")
 	cmd.Flags().BoolVar(&offline, "offline", false, "only offline nodes")
+	cmd.Flags().BoolVar(&healthy, "healthy", false, "only healthy nodes")
+	cmd.Flags().BoolVar(&unhealthy, "unhealthy", false, "only unhealthy nodes (their status report says so or is too old)")
+	free.register(cmd)
 	return cmd
 }
 
@@ -271,14 +293,16 @@ func (s *session) printNodes(nodes []api.Node) error {
 		if n.LastSeen != nil {
 			seen = fmtAgo(*n.LastSeen, now)
 		}
-		rows = append(rows, []string{
+		row := []string{
 			strconv.FormatUint(n.NodeID, 10), strconv.FormatUint(n.FarmID, 10), strconv.FormatUint(n.TwinID, 10),
-			s.out.yesNo(n.Approved), s.out.yesNo(n.Online), seen, dash(n.Location.Country),
+			s.out.yesNo(n.Approved), s.out.yesNo(n.Online), s.healthCell(n), seen, dash(n.Location.Country),
 			strconv.FormatUint(n.Resources.CRU, 10), fmtBytes(n.Resources.MRU), fmtBytes(n.Resources.SRU), fmtBytes(n.Resources.HRU),
-			dash(n.ZosVersion),
-		})
+		}
+		row = append(row, freeCells(n.Free)...)
+		rows = append(rows, append(row, dash(n.ZosVersion)))
 	}
-	return s.out.table([]string{"NODE", "FARM", "TWIN", "APPROVED", "ONLINE", "LAST SEEN", "COUNTRY", "CRU", "MRU", "SRU", "HRU", "ZOS"}, rows)
+	return s.out.table([]string{"NODE", "FARM", "TWIN", "APPROVED", "ONLINE", "HEALTHY", "LAST SEEN", "COUNTRY", "CRU", "MRU", "SRU", "HRU",
+		"FREE CRU", "FREE MRU", "FREE SRU", "FREE HRU", "FREE IPS", "ZOS"}, rows)
 }
 
 // printNode prints one node and its interfaces.
@@ -306,6 +330,9 @@ func (s *session) printNode(n api.Node) error {
 		{"mru", fmtBytes(n.Resources.MRU)},
 		{"sru", fmtBytes(n.Resources.SRU)},
 		{"hru", fmtBytes(n.Resources.HRU)},
+		{"healthy", s.healthCell(n)},
+		{"status report", statusAt(n.StatusAt)},
+		{"free", freeText(n.Free)},
 		{"secure boot", s.out.yesNo(n.SecureBoot)},
 		{"virtualized", s.out.yesNo(n.Virtualized)},
 		{"serial number", dash(n.SerialNumber)},
