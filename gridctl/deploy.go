@@ -2,9 +2,11 @@ package gridctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -600,11 +602,62 @@ func (s *nodeSession) printRecord(r gridtypes.Record) error {
 	workloads := slices.Clone(d.Workloads)
 	rows := make([][]string, 0, len(workloads))
 	for _, w := range workloads {
-		state, msg := gridtypes.StateInit, ""
+		state, details := gridtypes.StateInit, ""
 		if w.Result != nil {
-			state, msg = w.Result.State, w.Result.Message
+			state, details = w.Result.State, w.Result.Message
+			if details == "" {
+				details = resultSummary(w.Result.Data)
+			}
 		}
-		rows = append(rows, []string{w.Name, string(w.Type), strconv.FormatUint(uint64(w.Version), 10), s.styleState(state), dash(msg)})
+		rows = append(rows, []string{w.Name, string(w.Type), strconv.FormatUint(uint64(w.Version), 10), s.styleState(state), dash(details)})
 	}
-	return s.out.table([]string{"WORKLOAD", "TYPE", "VERSION", "STATE", "MESSAGE"}, rows)
+	return s.out.table([]string{"WORKLOAD", "TYPE", "VERSION", "STATE", "DETAILS"}, rows)
+}
+
+// resultSummary is a workload's result data on one line: its plain fields
+// as key=value, sorted by key (lists joined with commas; nested objects
+// left to -o json).
+func resultSummary(data json.RawMessage) string {
+	var fields map[string]any
+	if json.Unmarshal(data, &fields) != nil {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(fields))
+	var parts []string
+	for _, k := range keys {
+		if v, ok := plainValue(fields[k]); ok && v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	line := strings.Join(parts, " ")
+	if r := []rune(line); len(r) > maxSummary {
+		line = string(r[:maxSummary-1]) + "…"
+	}
+	return line
+}
+
+// maxSummary bounds a result's summary in a table: -o json has it whole.
+const maxSummary = 100
+
+// plainValue renders a JSON scalar, or a list of scalars, as text.
+func plainValue(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	case []any:
+		var items []string
+		for _, e := range v {
+			s, ok := plainValue(e)
+			if !ok {
+				return "", false
+			}
+			items = append(items, s)
+		}
+		return strings.Join(items, ","), true
+	}
+	return "", false
 }

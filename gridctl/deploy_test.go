@@ -366,3 +366,24 @@ func TestDeployByNodeID(t *testing.T) {
 		t.Errorf("unreachable node: %d %q", code, errOut)
 	}
 }
+
+func TestResultSummary(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"path":"/p/v","size":1073741824,"enforcement":"loop-ext4"}`, "enforcement=loop-ext4 path=/p/v size=1073741824"},
+		{`{"backend":"vm","hypervisor":"qemu-tcg","ips":["10.42.1.5","10.42.2.5"],"nested":{"a":1},"empty":""}`, "backend=vm hypervisor=qemu-tcg ips=10.42.1.5,10.42.2.5"},
+		{`{"ok":true,"mixed":[1,{"x":2}]}`, "ok=true"},
+		{`null`, ""},
+		{`not json`, ""},
+	} {
+		if got := resultSummary(json.RawMessage(c.in)); got != c.want {
+			t.Errorf("resultSummary(%s) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestResultSummaryIsBounded(t *testing.T) {
+	got := resultSummary(json.RawMessage(`{"path":"/` + strings.Repeat("x", 300) + `"}`))
+	if r := []rune(got); len(r) != maxSummary || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "path=/xxx") {
+		t.Fatalf("summary of %d runes: %q", len(r), got)
+	}
+}
