@@ -59,9 +59,9 @@ func busAccess() map[string]bus.Access {
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},
 		ModuleLight: {
 			Serve: []string{registrarlight.LightObject},
-			// provisiond and zosd's supervisor for the status report.
+			// provisiond and zosd's read-only modules object for the status report.
 			Call: []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object,
-				provisiond.Object, SupervisorObject},
+				provisiond.Object, ModulesObject},
 			Read: []string{noded.AddressStream},
 		},
 		ModuleNetwork:    {Serve: []string{netlightd.Object}},

@@ -117,7 +117,7 @@ func TestBusSecurity(t *testing.T) {
 		t.Errorf("status user signs: want ErrNotAllowed naming the object and the user, got %v", err)
 	}
 	// It reads the modules' states, and may not restart them.
-	if mods, err := NewSupervisorStub(status).Modules(ctx); err != nil || len(mods) == 0 {
+	if mods, err := NewModulesStub(status).Modules(ctx); err != nil || len(mods) == 0 {
 		t.Errorf("status user reads the modules: %v %v", mods, err)
 	}
 	if err := NewSupervisorStub(status).Restart(ctx, ModuleLight); !errors.Is(err, bus.ErrNotAllowed) || !strings.Contains(err.Error(), SupervisorObject) {

@@ -272,7 +272,7 @@ func mainStatus(ctx context.Context, args []string, e Env) error {
 	if run, err := func() (RunInfo, error) {
 		cctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		defer cancel()
-		return NewSupervisorStub(b).Info(cctx)
+		return NewModulesStub(b).Info(cctx)
 	}(); err == nil {
 		r.Run = run
 	}

@@ -137,7 +137,7 @@ func moduleFuncs() map[string]moduleFunc {
 		ModuleLight: func(ctx context.Context, e env) error {
 			return registrarlight.RunLight(ctx, registrarlight.LightConfig{
 				Bus: e.bus, Light: e.cfg.lightConfig(), Version: e.cfg.installed(), Clock: e.clock, Logger: e.log,
-				Provision: provisiond.NewStub(e.bus), Modules: NewSupervisorStub(e.bus),
+				Provision: provisiond.NewStub(e.bus), Modules: NewModulesStub(e.bus),
 			})
 		},
 		ModuleNetwork: func(ctx context.Context, e env) error {

@@ -50,7 +50,8 @@ type ProvisionReport struct {
 	Statistics gridtypes.Statistics `json:"statistics"`
 }
 
-// SupervisorStub calls zosd's own bus object.
+// SupervisorStub calls zosd's own bus object, SupervisorObject: what the
+// upgrader needs, restarting modules included.
 type SupervisorStub struct{ c *bus.Client }
 
 // NewSupervisorStub returns a stub calling zosd through c.
@@ -58,7 +59,7 @@ func NewSupervisorStub(c *bus.Client) SupervisorStub { return SupervisorStub{c: 
 
 // Modules returns the state of every supervised process.
 func (s SupervisorStub) Modules(ctx context.Context) ([]supervisor.Status, error) {
-	return bus.Call[[]supervisor.Status](ctx, s.c, ModulesObject, "Modules")
+	return bus.Call[[]supervisor.Status](ctx, s.c, SupervisorObject, "Modules")
 }
 
 // Restart restarts the named modules (none: every module but the
@@ -73,6 +74,23 @@ func (s SupervisorStub) Restart(ctx context.Context, names ...string) error {
 
 // Info returns how zosd runs.
 func (s SupervisorStub) Info(ctx context.Context) (RunInfo, error) {
+	return bus.Call[RunInfo](ctx, s.c, SupervisorObject, "Info")
+}
+
+// ModulesStub calls zosd's read-only object, ModulesObject: for readers
+// that may not restart anything (zosd status, registrar_light's reports).
+type ModulesStub struct{ c *bus.Client }
+
+// NewModulesStub returns a stub calling zosd's read-only object through c.
+func NewModulesStub(c *bus.Client) ModulesStub { return ModulesStub{c: c} }
+
+// Modules returns the state of every supervised process.
+func (s ModulesStub) Modules(ctx context.Context) ([]supervisor.Status, error) {
+	return bus.Call[[]supervisor.Status](ctx, s.c, ModulesObject, "Modules")
+}
+
+// Info returns how zosd runs.
+func (s ModulesStub) Info(ctx context.Context) (RunInfo, error) {
 	return bus.Call[RunInfo](ctx, s.c, ModulesObject, "Info")
 }
 
@@ -88,7 +106,7 @@ func collect(ctx context.Context, b *bus.Client, run RunInfo) Report {
 		}
 	}
 	call("zosd", func(ctx context.Context) error {
-		m, err := NewSupervisorStub(b).Modules(ctx)
+		m, err := NewModulesStub(b).Modules(ctx)
 		if err == nil {
 			r.Modules = m
 		}
