@@ -62,7 +62,9 @@ func farmName(k int) string { return fmt.Sprintf("bench%07d", k) }
 // returns its first cfg.Nodes nodes. Node i belongs to farm i / FarmSize
 // (farm k is the k-th farm of the fleet's farmer, by farm id) and has a
 // twin of its own whose key is NodeKey(i); its liveness says it was seen
-// ten minutes before seeding, up since FleetBoot.
+// ten minutes before seeding, up since FleetBoot, and it sent its status
+// then (fleetStatus: a tenth of the fleet unhealthy, free capacity drawn
+// from i).
 //
 // A database seeded by an earlier run is reused: the farmer's farms and
 // nodes are read back (node i is at position i % FarmSize of its farm in
@@ -216,7 +218,7 @@ func extendFleet(ctx context.Context, db *store.DB, farmer uint64, f *Fleet, wan
 			return err
 		}
 		ids, err := db.SeedNodes(ctx, f.Farms[k], n, func(i int) store.SeedNode {
-			return store.SeedNode{PublicKey: pubs[i], Node: benchNode(first+i, seen), Uptime: uptime}
+			return store.SeedNode{PublicKey: pubs[i], Node: benchNode(first+i, seen), Uptime: uptime, Status: seedStatus(first+i, seen)}
 		})
 		if err != nil {
 			return fmt.Errorf("load: seeding nodes %d..%d: %w", first, first+n-1, err)

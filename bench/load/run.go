@@ -27,8 +27,12 @@ const (
 	// twice).
 	ScenarioUptime = "uptime"
 	// ScenarioList sends GET /api/v1/nodes?farm_id=F&size=S for random
-	// farms F of the fleet.
+	// farms F of the fleet (with RunConfig.ListQuery, RunConfig.ListFleet).
 	ScenarioList = "list"
+	// ScenarioStatus sends signed status reports, POST
+	// /api/v1/nodes/{id}/status (StatusReport), as ScenarioUptime sends
+	// uptime reports.
+	ScenarioStatus = "status"
 )
 
 // Authentication schemes of the uptime scenario.
@@ -60,9 +64,10 @@ const (
 type RunConfig struct {
 	// BaseURL is the registrar, http://127.0.0.1:PORT (loopback only).
 	BaseURL string
-	// Scenario is ScenarioUptime or ScenarioList.
+	// Scenario is ScenarioUptime, ScenarioStatus or ScenarioList.
 	Scenario string
-	// Auth is AuthV2 or AuthLegacy (uptime only; default AuthV2).
+	// Auth is AuthV2 or AuthLegacy (uptime and status only; default
+	// AuthV2).
 	Auth string
 	// Concurrency is the number of requests in flight (connections).
 	Concurrency int
@@ -89,6 +94,12 @@ type RunConfig struct {
 	Rate float64
 	// PageSize is the list scenario's size parameter.
 	PageSize int
+	// ListQuery is added to the list scenario's query (the status
+	// filters: "healthy=true&free_mru=8GiB").
+	ListQuery string
+	// ListFleet lists the whole fleet instead of a random farm (no
+	// farm_id).
+	ListFleet bool
 	// Seed chooses the order of the nodes and the farms listed.
 	Seed uint64
 	// Client sends the requests with net/http (nil: the load generator's
@@ -167,9 +178,9 @@ func (r Result) CPUPerRequest() (server, db float64) {
 }
 
 // Name returns the name of a scenario run: "uptime-v2", "uptime-legacy",
-// "list".
+// "status-v2", "list".
 func Name(scenario, scheme string) string {
-	if scenario == ScenarioUptime {
+	if signed(scenario) {
 		return scenario + "-" + scheme
 	}
 	return scenario
@@ -199,7 +210,7 @@ func Run(ctx context.Context, f *Fleet, cfg RunConfig) (Result, error) {
 	total := cfg.Warmup + cfg.Requests
 	deadline := time.Time{} // none beyond Duration
 	switch cfg.Scenario {
-	case ScenarioUptime:
+	case ScenarioUptime, ScenarioStatus:
 		res.Auth = cfg.Auth
 		r.order = rand.New(rand.NewPCG(cfg.Seed, 1)).Perm(len(f.Nodes))
 		r.shift = max(0, f.uptimeNext-time.Now().Unix())
@@ -285,7 +296,7 @@ func (cfg *RunConfig) fill(f *Fleet) error {
 		return err
 	}
 	switch cfg.Scenario {
-	case ScenarioUptime:
+	case ScenarioUptime, ScenarioStatus:
 		if cfg.Auth == "" {
 			cfg.Auth = AuthV2
 		}
@@ -295,7 +306,7 @@ func (cfg *RunConfig) fill(f *Fleet) error {
 	case ScenarioList:
 		cfg.Auth = ""
 	default:
-		return fmt.Errorf("load: run: scenario %q: want %s or %s", cfg.Scenario, ScenarioUptime, ScenarioList)
+		return fmt.Errorf("load: run: scenario %q: want %s, %s or %s", cfg.Scenario, ScenarioUptime, ScenarioStatus, ScenarioList)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -349,6 +360,10 @@ func newClient(conns int) *http.Client {
 		},
 	}
 }
+
+// signed reports whether scenario sends signed reports (one run per
+// authentication scheme).
+func signed(scenario string) bool { return scenario == ScenarioUptime || scenario == ScenarioStatus }
 
 // runner holds one run's state.
 type runner struct {
@@ -420,6 +435,11 @@ func (r *runner) sign(i int, k keys.KeyPair, at time.Time) (signedReport, error)
 	uptime := at.Unix() + r.shift - FleetBoot().Unix() + int64(round)
 	path := "/api/v1/nodes/" + strconv.FormatUint(n.NodeID, 10) + "/uptime"
 	body := []byte(`{"uptime":` + strconv.FormatInt(uptime, 10) + `,"timestamp":` + strconv.FormatInt(at.Unix(), 10) + `}`)
+	if r.cfg.Scenario == ScenarioStatus {
+		// The round in the deployments: every report of a node differs.
+		path = "/api/v1/nodes/" + strconv.FormatUint(n.NodeID, 10) + "/status"
+		body = StatusReport(n.Index, at, uint64(round))
+	}
 	s := signedReport{path: path, body: body}
 	if r.cfg.Auth == AuthLegacy {
 		v, err := auth.SignLegacy(k, n.TwinID, at)
@@ -460,7 +480,14 @@ func (r *runner) listFarm(i int) int {
 
 // listTarget is the path and query of a list request for farm.
 func (r *runner) listTarget(farm uint64) string {
-	return "/api/v1/nodes?farm_id=" + strconv.FormatUint(farm, 10) + "&size=" + strconv.Itoa(r.cfg.PageSize)
+	q := "size=" + strconv.Itoa(r.cfg.PageSize)
+	if !r.cfg.ListFleet {
+		q = "farm_id=" + strconv.FormatUint(farm, 10) + "&" + q
+	}
+	if r.cfg.ListQuery != "" {
+		q += "&" + r.cfg.ListQuery
+	}
+	return "/api/v1/nodes?" + q
 }
 
 // report is uptime request i, presigned or signed now.
@@ -520,6 +547,9 @@ func (r *runner) check(status int, body []byte) (ok, restarted bool) {
 	}
 	if r.cfg.Scenario == ScenarioList {
 		return status == http.StatusOK && bytes.HasPrefix(body, []byte(`[{"node_id":`)), false
+	}
+	if r.cfg.Scenario == ScenarioStatus {
+		return status == http.StatusCreated && bytes.Contains(body, []byte(`"message":"status reported successfully"`)), false
 	}
 	ok = status == http.StatusCreated && bytes.Contains(body, []byte(`"message":"uptime reported successfully"`))
 	return ok, ok && bytes.Contains(body, []byte(`"restarted":true`))

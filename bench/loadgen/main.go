@@ -67,8 +67,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&o.registrarArg, "registrar-arg", "extra argument for the started registrar (repeatable), e.g. -registrar-arg=--key-cache-ttl=1m")
 	fs.StringVar(&o.registrarLog, "registrar-log", "", "file for the started registrar's output (default: discarded)")
 	fs.StringVar(&o.url, "url", "", "base URL of a running registrar on loopback (instead of -registrar)")
-	fs.StringVar(&scenarios, "scenario", "uptime,list", "scenarios to run, in order: uptime, list")
-	fs.StringVar(&authScheme, "auth", "v2,legacy", "auth schemes of the uptime scenario, each a run: v2, legacy")
+	fs.StringVar(&scenarios, "scenario", "uptime,list", "scenarios to run, in order: uptime, status, list")
+	fs.StringVar(&authScheme, "auth", "v2,legacy", "auth schemes of the uptime and status scenarios, each a run: v2, legacy")
 	fs.IntVar(&o.run.Concurrency, "c", load.DefaultConcurrency, "requests in flight (connections)")
 	fs.IntVar(&o.run.Requests, "n", load.DefaultRequests, "most requests per run (measured)")
 	fs.DurationVar(&o.run.Duration, "duration", load.DefaultDuration, "longest measured phase per run")
@@ -77,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.run.SignWindow, "sign-window", load.DefaultSignWindow, "the registrar's --uptime-window (and --legacy-window): presigned runs end before it passes")
 	fs.Float64Var(&o.run.Rate, "rate", 0, "pace each run at this many requests/s (0: as fast as answered)")
 	fs.IntVar(&o.run.PageSize, "page-size", load.DefaultPageSize, "size parameter of the list scenario")
+	fs.StringVar(&o.run.ListQuery, "list-query", "", "added to the list scenario's query, e.g. healthy=true&free_mru=8GiB")
+	fs.BoolVar(&o.run.ListFleet, "list-fleet", false, "list the whole fleet, not a random farm (no farm_id)")
 	fs.Uint64Var(&o.run.Seed, "seed", 1, "random seed: order of the nodes, farms listed")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -100,8 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.scenarios = splitList(scenarios)
 	o.auths = splitList(authScheme)
 	for _, s := range o.scenarios {
-		if s != load.ScenarioUptime && s != load.ScenarioList {
-			return o, fmt.Errorf("-scenario %q: want %s or %s", s, load.ScenarioUptime, load.ScenarioList)
+		if s != load.ScenarioUptime && s != load.ScenarioStatus && s != load.ScenarioList {
+			return o, fmt.Errorf("-scenario %q: want %s, %s or %s", s, load.ScenarioUptime, load.ScenarioStatus, load.ScenarioList)
 		}
 	}
 	for _, a := range o.auths {
@@ -109,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-auth %q: want %s or %s", a, load.AuthV2, load.AuthLegacy)
 		}
 	}
-	if len(o.scenarios) == 0 || (slices.Contains(o.scenarios, load.ScenarioUptime) && len(o.auths) == 0) {
+	if len(o.scenarios) == 0 || ((slices.Contains(o.scenarios, load.ScenarioUptime) || slices.Contains(o.scenarios, load.ScenarioStatus)) && len(o.auths) == 0) {
 		return o, errors.New("-scenario and -auth must name at least one")
 	}
 	return o, nil
@@ -223,7 +225,7 @@ func runScenarios(ctx context.Context, o options, fleet *load.Fleet, base string
 	var results []load.Result
 	for _, sc := range o.scenarios {
 		schemes := []string{""}
-		if sc == load.ScenarioUptime {
+		if sc == load.ScenarioUptime || sc == load.ScenarioStatus {
 			schemes = o.auths
 		}
 		for _, scheme := range schemes {

@@ -87,7 +87,7 @@ func TestLoadgenSmoke(t *testing.T) {
 			// requests (with the warm-up) report some nodes twice.
 			stdout := runLoadgen(t, "-db", db, "-nodes", "180", "-farm-size", "50",
 				"-registrar", self, "-registrar-log", filepath.Join(dir, "registrar.log"),
-				"-scenario", "uptime,list", "-auth", "v2,legacy",
+				"-scenario", "uptime,status,list", "-auth", "v2,legacy",
 				"-c", "4", "-n", fmt.Sprint(smokeRequests), "-duration", "3s", "-warmup", "20", "-json", jsonOut)
 			t.Log(stdout)
 			b, err := os.ReadFile(jsonOut)
@@ -106,14 +106,30 @@ func TestLoadgenSmoke(t *testing.T) {
 					t.Errorf("%s: %d restarts: every report should be of the current boot", r.Name, r.Restarts)
 				}
 			}
-			if got := strings.Join(names, " "); got != "uptime-v2 uptime-legacy list" {
-				t.Errorf("runs %q, want uptime-v2 uptime-legacy list", got)
+			if got := strings.Join(names, " "); got != "uptime-v2 uptime-legacy status-v2 status-legacy list" {
+				t.Errorf("runs %q, want uptime-v2 uptime-legacy status-v2 status-legacy list", got)
 			}
 			for _, name := range names {
 				if !strings.Contains(stdout, "== "+name+":") {
 					t.Errorf("output lacks run %s:\n%s", name, stdout)
 				}
 			}
+
+			// The status filters of the list, over the whole fleet: the
+			// seeded statuses (and those just reported) are recent, and
+			// most nodes are healthy with 8 GiB free, so pages are full.
+			jsonOut = filepath.Join(dir, "filtered.json")
+			runLoadgen(t, "-db", db, "-nodes", "180", "-farm-size", "50", "-registrar", self,
+				"-scenario", "list", "-list-fleet", "-list-query", "healthy=true&free_mru=8GiB",
+				"-c", "4", "-n", fmt.Sprint(smokeRequests), "-duration", "3s", "-warmup", "20", "-json", jsonOut)
+			if b, err = os.ReadFile(jsonOut); err != nil {
+				t.Fatal(err)
+			}
+			results = nil
+			if err := json.Unmarshal(b, &results); err != nil || len(results) != 1 {
+				t.Fatalf("filtered list results (%v): %s", err, b)
+			}
+			checkResult(t, results[0])
 
 			// Signing inline (not presigned), on a fleet of its own: a new
 			// loadgen process knows only the wall clock, while the runs
@@ -201,7 +217,7 @@ func checkResult(t *testing.T, r load.Result) {
 	case r.Memory == nil || r.Memory.RSS == 0 || r.Memory.HWM < r.Memory.RSS || r.PeakRSS == 0:
 		t.Errorf("%s: registrar memory not read: %+v, peak %d", r.Name, r.Memory, r.PeakRSS)
 	}
-	wantOK := map[string]int{load.ScenarioUptime: 201, load.ScenarioList: 200}[r.Scenario]
+	wantOK := map[string]int{load.ScenarioUptime: 201, load.ScenarioStatus: 201, load.ScenarioList: 200}[r.Scenario]
 	if r.Status[wantOK] != r.Requests {
 		t.Errorf("%s: statuses %v, want all %d", r.Name, r.Status, wantOK)
 	}
