@@ -1,7 +1,8 @@
 // Command loadgen benchmarks the registrar: it seeds a fleet of nodes
 // straight into the registrar's database (or reuses one seeded before),
 // starts the registrar (or targets one running on loopback) and drives
-// signed uptime reports and farm-filtered node listings at it, then prints
+// signed uptime and status reports and node listings (by farm, or over the
+// fleet with -list-fleet, filtered with -list-query) at it, then prints
 // throughput, latency percentiles, answers by status and the registrar's
 // memory.
 //
