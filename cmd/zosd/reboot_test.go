@@ -345,9 +345,15 @@ func TestKillDuringDeployments(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(600)) * time.Millisecond)
 		n.killAll(t)
 		n.up(t)
-		mounts := mountsUnder(n.data)
+		// Mounts are read once every deployment settled: operations
+		// interrupted by the kill go on after the API answers.
+		var records []gridtypes.Record
 		for _, id := range ids {
-			checkHonest(t, n.settled(t, id), mounts)
+			records = append(records, n.settled(t, id))
+		}
+		mounts := mountsUnder(n.data)
+		for _, r := range records {
+			checkHonest(t, r, mounts)
 		}
 		if t.Failed() {
 			t.Fatalf("round %d; log:\n%s", round, n.logTail())
