@@ -17,4 +17,7 @@ var (
 	ErrUnsupportedFile = errors.New("unsupported file type")
 	// ErrExist: Materialize's target already exists.
 	ErrExist = errors.New("target already exists")
+	// ErrTreeMismatch: VerifyTree found a tree on disk that is not the one
+	// its flist describes.
+	ErrTreeMismatch = errors.New("tree does not match its flist")
 )

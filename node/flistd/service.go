@@ -84,6 +84,9 @@ type Release struct {
 	Hash flist.ID `json:"hash"`
 	// Entries are in installation order, the zos entry last.
 	Entries []ReleaseEntry `json:"entries"`
+	// Signed is the signed tag itself, which an installer keeps to
+	// verify the release again without the network.
+	Signed *flist.SignedTag `json:"signed,omitempty"`
 }
 
 // ReleaseEntry is one package of a release.
@@ -100,6 +103,7 @@ type ReleaseEntry struct {
 func (m *Manager) Methods() bus.Methods {
 	return bus.Methods{
 		"Flist":       bus.Func1(m.busFlist),
+		"Document":    bus.Func1(m.busDocument),
 		"Download":    bus.Proc1(m.busDownload),
 		"Materialize": bus.Proc2(m.busMaterialize),
 		"ResolveLink": bus.Func3(m.busResolveLink),
@@ -114,6 +118,14 @@ func (m *Manager) busFlist(ctx context.Context, id flist.ID) (FlistInfo, error) 
 		return FlistInfo{}, coded(err)
 	}
 	return FlistInfo{ID: id, Entries: len(f.Entries), Size: f.Size(), Blocks: len(f.Blocks()), Image: f.Image}, nil
+}
+
+func (m *Manager) busDocument(ctx context.Context, id flist.ID) ([]byte, error) {
+	f, err := m.Fetch(ctx, id)
+	if err != nil {
+		return nil, coded(err)
+	}
+	return f.Encode(), nil
 }
 
 func (m *Manager) busDownload(ctx context.Context, id flist.ID) error {
@@ -142,7 +154,7 @@ func (m *Manager) busVerifiedTag(ctx context.Context, req TagRequest) (Release, 
 	if err != nil {
 		return Release{}, coded(err)
 	}
-	r := Release{Publisher: t.Publisher, Repo: t.Repo, Tag: t.Name, Created: t.Created, Hash: st.Hash(), Entries: make([]ReleaseEntry, len(t.Entries))}
+	r := Release{Publisher: t.Publisher, Repo: t.Repo, Tag: t.Name, Created: t.Created, Hash: st.Hash(), Entries: make([]ReleaseEntry, len(t.Entries)), Signed: &st}
 	for i, e := range t.Entries {
 		r.Entries[i] = ReleaseEntry(e)
 	}
@@ -188,6 +200,12 @@ func NewStub(c *bus.Client) Stub { return Stub{c: c} }
 // Flist fetches flist id (into flistd's cache) and summarises it.
 func (s Stub) Flist(ctx context.Context, id flist.ID) (FlistInfo, error) {
 	return bus.Call[FlistInfo](ctx, s.c, Object, "Flist", id)
+}
+
+// Document returns flist id's document (checked against id by flistd;
+// the caller checks it again: flist.Sum).
+func (s Stub) Document(ctx context.Context, id flist.ID) ([]byte, error) {
+	return bus.Call[[]byte](ctx, s.c, Object, "Document", id)
 }
 
 // Download puts every block of flist id in the cache.

@@ -11,23 +11,25 @@ import (
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/upgrader/generation"
 	"github.com/grid4/grid4/registrar/api"
 )
 
 // Sentinel errors.
 var (
 	// ErrDamaged: the upgrade directory holds something the upgrader did
-	// not write (a link, manifest or state file it cannot read).
-	ErrDamaged = errors.New("upgrade directory damaged")
+	// not write (generation.ErrDamaged).
+	ErrDamaged = generation.ErrDamaged
 	// ErrBadRelease: the release cannot be installed whatever the hub
-	// does (no zos package, no executable bin/zosd, a zos binary that
-	// does not run). It is not tried again under the same serial.
-	ErrBadRelease = errors.New("bad release")
+	// does (generation.ErrBadRelease). It is not tried again under the
+	// same serial.
+	ErrBadRelease = generation.ErrBadRelease
 	// ErrUnhealthy: the new generation did not come up healthy in time;
 	// the node switched back.
 	ErrUnhealthy = errors.New("new generation not healthy")
-	// ErrLocked: another upgrader uses the directory.
-	ErrLocked = errors.New("upgrade directory in use by another upgrader")
+	// ErrLocked: another upgrader uses the directory
+	// (generation.ErrLocked).
+	ErrLocked = generation.ErrLocked
 	// ErrNotRunning: CheckNow was called while Run is not running.
 	ErrNotRunning = errors.New("upgrader not running")
 	// ErrNoVersion: the registrar has no version set. A VersionSource
@@ -139,11 +141,15 @@ type VersionSource interface {
 type Packages interface {
 	// Release fetches the tag publisher/repo:tag and verifies its
 	// signature with key (never a key the hub provides). It returns the
-	// tag and the release hash.
-	Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.ID, error)
+	// tag and the signed tag (whose Hash is the release hash), which the
+	// generation keeps (generation.Proof).
+	Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.SignedTag, error)
 	// Install materialises flist id into dir, which must not exist, as a
 	// read-only tree of checked blocks, atomically.
 	Install(ctx context.Context, id flist.ID, dir string) error
+	// Document returns flist id's document, checked against id, which
+	// the generation keeps so that its trees can be verified offline.
+	Document(ctx context.Context, id flist.ID) ([]byte, error)
 }
 
 // Restarter restarts the node's modules, so they run from the current
@@ -171,28 +177,29 @@ type Prober interface {
 	Probe(ctx context.Context, dir string) error
 }
 
-// Step names a point of an upgrade, for the crash tests (Deps.AtStep).
-type Step string
+// Step names a point of an upgrade, for the crash tests (Deps.AtStep);
+// the steps are generation's StepChecked … StepRolledBack.
+type Step = generation.Step
 
-// Steps, in the order an upgrade takes them. Some happen more than once.
+// Steps, in the order an upgrade takes them (see generation.Step).
 const (
-	StepChecked        Step = "checked"         // the registrar's version read, the decision taken
-	StepVerified       Step = "verified"        // the release's tag fetched and verified
-	StepPackage        Step = "package"         // a package materialised (once per new package)
-	StepManifestTemp   Step = "manifest-temp"   // the manifest written under its temporary name
-	StepGenerationTemp Step = "generation-temp" // the generation complete under its temporary name
-	StepGeneration     Step = "generation"      // the generation renamed into place
-	StepProbed         Step = "probed"          // its zos binary ran
-	StepStateTemp      Step = "state-temp"      // a new state file written under its temporary name
-	StepTrial          Step = "trial"           // the switch written down (state file)
-	StepLinkTemp       Step = "link-temp"       // the new current link made under its temporary name
-	StepSwitched       Step = "switched"        // current renamed to the new generation
-	StepRestarted      Step = "restarted"       // the modules restarted
-	StepHealthy        Step = "healthy"         // the new generation proved healthy
-	StepCommitted      Step = "committed"       // the switch confirmed (state file)
-	StepRollingBack    Step = "rolling-back"    // the switch back written down
-	StepSwitchedBack   Step = "switched-back"   // current renamed back
-	StepRolledBack     Step = "rolled-back"     // the modules restarted on the old generation, recorded
+	StepChecked        = generation.StepChecked
+	StepVerified       = generation.StepVerified
+	StepPackage        = generation.StepPackage
+	StepManifestTemp   = generation.StepManifestTemp
+	StepGenerationTemp = generation.StepGenerationTemp
+	StepGeneration     = generation.StepGeneration
+	StepProbed         = generation.StepProbed
+	StepStateTemp      = generation.StepStateTemp
+	StepTrial          = generation.StepTrial
+	StepLinkTemp       = generation.StepLinkTemp
+	StepSwitched       = generation.StepSwitched
+	StepRestarted      = generation.StepRestarted
+	StepHealthy        = generation.StepHealthy
+	StepCommitted      = generation.StepCommitted
+	StepRollingBack    = generation.StepRollingBack
+	StepSwitchedBack   = generation.StepSwitchedBack
+	StepRolledBack     = generation.StepRolledBack
 )
 
 // Deps are the Upgrader's collaborators.

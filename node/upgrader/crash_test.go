@@ -163,7 +163,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		if len(got) != gens || got[0] != 1 || end.Generation != got[len(got)-1] {
 			t.Errorf("generations %v, want %d of them from 1", got, gens)
 		}
-		p, err := layout{dir: spec.Dir}.readState()
+		p, err := layout{Root: spec.Dir}.ReadState()
 		wantPrev := uint64(0) // generation 1 came from the bootstrap
 		if gens == 2 {
 			wantPrev = 1
@@ -215,7 +215,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			spec := fresh(t)
 			crash(t, spec, at)
 			after(t, spec, "v4.1.1", "v4.1.3", Skipped, "v4.1.1", 1)
-			p, _ := layout{dir: spec.Dir}.readState()
+			p, _ := layout{Root: spec.Dir}.ReadState()
 			if p.RolledBack == nil || p.RolledBack.Version != "v4.1.3" || !p.RolledBack.Switched {
 				t.Errorf("rollback record: %+v", p.RolledBack)
 			}
@@ -227,7 +227,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 // currentVersion is the version dir's current generation holds.
 func currentVersion(t testing.TB, dir string) string {
 	t.Helper()
-	run, err := readRunning(layout{dir: dir}, "v4.1.0")
+	run, err := readRunning(layout{Root: dir}, "v4.1.0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,7 +313,7 @@ func containerd() upgradetest.Tree {
 // holds version: its manifest, and every package with its files.
 func checkGeneration(t testing.TB, dir string, version string) Running {
 	t.Helper()
-	l := layout{dir: dir, step: func(Step) {}}
+	l := layout{Root: dir, AtStep: func(Step) {}}
 	run, err := readRunning(l, "v4.1.0")
 	if err != nil {
 		t.Fatalf("current generation: %v", err)
@@ -324,15 +324,15 @@ func checkGeneration(t testing.TB, dir string, version string) Running {
 	if run.Generation == 0 {
 		return run
 	}
-	m, err := l.manifest(run.Generation)
+	m, err := l.ReadManifest(run.Generation)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range m.Packages {
 		link := filepath.Join(dir, CurrentLink, PackageLinks, p.Name)
 		target, err := filepath.EvalSymlinks(link)
-		if err != nil || target != l.pkgDir(p.Flist) {
-			t.Fatalf("package %s: %s -> %s (%v), want %s", p.Name, link, target, err, l.pkgDir(p.Flist))
+		if err != nil || target != l.PkgDir(p.Flist) {
+			t.Fatalf("package %s: %s -> %s (%v), want %s", p.Name, link, target, err, l.PkgDir(p.Flist))
 		}
 	}
 	conf, err := os.ReadFile(filepath.Join(dir, CurrentLink, ZosLink, "etc", "zos.conf"))
@@ -366,7 +366,7 @@ func leftovers(t testing.TB, dir string) []string {
 // generationsOnDisk lists the generation directories.
 func generationsOnDisk(t testing.TB, dir string) []uint64 {
 	t.Helper()
-	gens, err := layout{dir: dir}.generations()
+	gens, err := layout{Root: dir}.Generations()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ type ModuleConfig struct {
 	Clock clock.Clock
 	// Logger receives the upgrader's records.
 	Logger *slog.Logger
+	// AtStep, when set, is called at each Step (Deps.AtStep): the crash
+	// tests of a whole node stop the upgrader there.
+	AtStep func(Step)
 }
 
 // Timeouts of the upgrader's calls to the other modules: a version read
@@ -131,6 +134,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		},
 		Clock:  m.Clock,
 		Logger: m.Logger,
+		AtStep: m.AtStep,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)

@@ -20,12 +20,17 @@ type FlistdPackages struct {
 }
 
 // Release fetches and verifies publisher/repo:tag.
-func (p FlistdPackages) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.ID, error) {
-	t, st, err := p.Manager.VerifiedTag(ctx, publisher, repo, tag, key)
+func (p FlistdPackages) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.SignedTag, error) {
+	return p.Manager.VerifiedTag(ctx, publisher, repo, tag, key)
+}
+
+// Document returns flist id's document (flistd checks it against id).
+func (p FlistdPackages) Document(ctx context.Context, id flist.ID) ([]byte, error) {
+	f, err := p.Manager.Fetch(ctx, id)
 	if err != nil {
-		return nil, flist.ID{}, err
+		return nil, err
 	}
-	return t, st.Hash(), nil
+	return f.Encode(), nil
 }
 
 // Install fetches flist id and materialises it into dir.
@@ -42,6 +47,7 @@ func (p FlistdPackages) Install(ctx context.Context, id flist.ID, dir string) er
 type FlistdModule interface {
 	VerifiedTag(ctx context.Context, req flistd.TagRequest) (flistd.Release, error)
 	Materialize(ctx context.Context, id flist.ID, dir string) error
+	Document(ctx context.Context, id flist.ID) ([]byte, error)
 }
 
 // SharedPackages installs packages through the node's flistd module, so
@@ -69,27 +75,45 @@ type SharedPackages struct {
 
 // Release fetches and verifies publisher/repo:tag (the signature is
 // checked against key whichever process does it).
-func (p SharedPackages) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.ID, error) {
+func (p SharedPackages) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.SignedTag, error) {
 	if p.alive(ctx) {
 		r, err := p.Flistd.VerifiedTag(ctx, flistd.TagRequest{Publisher: publisher, Repo: repo, Tag: tag, PublisherKey: key})
 		if err != nil {
-			return nil, flist.ID{}, err
+			return nil, flist.SignedTag{}, err
 		}
-		t := &flist.Tag{Publisher: r.Publisher, Repo: r.Repo, Name: r.Tag, Created: r.Created, Entries: make([]flist.TagEntry, len(r.Entries))}
-		for i, e := range r.Entries {
-			t.Entries[i] = flist.TagEntry(e)
+		// A flistd of an older generation does not send the signed tag:
+		// verify it here then.
+		if r.Signed != nil {
+			t, err := flist.VerifyTag(*r.Signed, key)
+			if err == nil && r.Signed.Hash() == r.Hash {
+				return t, *r.Signed, nil
+			}
 		}
-		return t, r.Hash, nil
 	}
 	var (
-		t    *flist.Tag
-		hash flist.ID
+		t  *flist.Tag
+		st flist.SignedTag
 	)
 	err := p.direct(func(local FlistdPackages) (err error) {
-		t, hash, err = local.Release(ctx, publisher, repo, tag, key)
+		t, st, err = local.Release(ctx, publisher, repo, tag, key)
 		return err
 	})
-	return t, hash, err
+	return t, st, err
+}
+
+// Document returns flist id's document.
+func (p SharedPackages) Document(ctx context.Context, id flist.ID) ([]byte, error) {
+	if p.alive(ctx) {
+		if doc, err := p.Flistd.Document(ctx, id); err == nil && flist.Sum(doc) == id {
+			return doc, nil
+		}
+	}
+	var doc []byte
+	err := p.direct(func(local FlistdPackages) (err error) {
+		doc, err = local.Document(ctx, id)
+		return err
+	})
+	return doc, err
 }
 
 // Install materialises flist id into dir.

@@ -13,10 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/upgrader/generation"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -154,7 +153,7 @@ func New(cfg Config, d Deps) (*Upgrader, error) {
 	cfg.Dir = dir
 	u := &Upgrader{
 		cfg: cfg, d: d, log: d.Logger,
-		l:        layout{dir: dir, step: d.AtStep},
+		l:        layout{Root: dir, AtStep: d.AtStep},
 		requests: make(chan chan Result),
 		st:       State{Enabled: true, Source: cfg.Publisher + "/" + cfg.Repo, Farm: cfg.Farm, Activity: Idle, Running: Running{Version: cfg.BaseVersion}},
 	}
@@ -252,21 +251,7 @@ func (u *Upgrader) CheckNow(ctx context.Context) (Result, error) {
 // lock takes the directory's lock for the life of the process (a crash
 // releases it).
 func (u *Upgrader) lock() (func(), error) {
-	if err := u.l.init(); err != nil {
-		return nil, fmt.Errorf("upgrade: %w", err)
-	}
-	f, err := os.OpenFile(u.l.path(lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("upgrade: %s: %w", u.cfg.Dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("upgrade: locking %s: %w", u.cfg.Dir, err)
-	}
-	return func() { f.Close() }, nil
+	return u.l.Lock()
 }
 
 // check runs one check and records its result.
@@ -299,7 +284,7 @@ func (u *Upgrader) checkOnce(ctx context.Context) Result {
 		return Result{Outcome: Failed, Detail: fmt.Sprintf("reading the registrar's version: %v", err)}
 	}
 	u.update(func(s *State) { s.Registrar = &v })
-	p, err := u.l.readState()
+	p, err := u.l.ReadState()
 	if err != nil {
 		return Result{Outcome: Failed, Detail: err.Error()}
 	}
@@ -314,7 +299,7 @@ func (u *Upgrader) checkOnce(ctx context.Context) Result {
 		return r
 	case v.Serial > p.SeenSerial:
 		p.SeenSerial = v.Serial
-		if err := u.l.writeState(p); err != nil {
+		if err := u.l.WriteState(p); err != nil {
 			return Result{Outcome: Failed, Version: v.Version, Detail: fmt.Sprintf("writing the state: %v", err)}
 		}
 	}
@@ -347,20 +332,21 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 	u.log.Info("upgrading", "from", run.Version, "to", v.Version, "serial", v.Serial, "safe_to_upgrade", v.SafeToUpgrade)
 	ictx, cancel := context.WithTimeout(ctx, u.cfg.InstallTimeout)
 	defer cancel()
-	tag, hash, err := u.d.Packages.Release(ictx, u.cfg.Publisher, u.cfg.Repo, v.Version, u.cfg.PublisherKey)
+	tag, signed, err := u.d.Packages.Release(ictx, u.cfg.Publisher, u.cfg.Repo, v.Version, u.cfg.PublisherKey)
 	if err != nil {
 		return fail("release %s/%s:%s: %v", u.cfg.Publisher, u.cfg.Repo, v.Version, err)
 	}
+	hash := signed.Hash()
 	u.d.AtStep(StepVerified)
 	if _, ok := tag.Zos(); !ok {
 		// Nothing to run the modules from: no need to download the rest.
 		return u.refuse(p, v, hash, fmt.Errorf("%w: the release has no %s package", ErrBadRelease, flist.RoleZos))
 	}
 	cur := run.Generation
-	if err := u.l.collect(cur, p.Previous); err != nil {
+	if err := u.l.Collect(cur, p.Previous); err != nil {
 		return fail("removing old generations: %v", err)
 	}
-	gens, err := u.l.generations()
+	gens, err := u.l.Generations()
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -374,29 +360,43 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 		Installed: u.d.Clock.Now().UTC(),
 	}
 	reused := 0
+	proof := generation.Proof{Release: signed, Flists: map[flist.ID][]byte{}}
 	for _, e := range tag.Entries {
 		m.Packages = append(m.Packages, Package{Name: e.Name, Flist: e.Flist, Role: e.Role})
-		if u.l.hasPackage(e.Flist) {
+		if u.l.HasPackage(e.Flist) {
 			reused++
-			continue
+		} else {
+			if err := u.d.Packages.Install(ictx, e.Flist, u.l.PkgDir(e.Flist)); err != nil {
+				return fail("installing package %s (flist %s) of %s: %v", e.Name, e.Flist, v.Version, err)
+			}
+			u.d.AtStep(StepPackage)
 		}
-		if err := u.d.Packages.Install(ictx, e.Flist, u.l.pkgDir(e.Flist)); err != nil {
-			return fail("installing package %s (flist %s) of %s: %v", e.Name, e.Flist, v.Version, err)
+		doc, err := u.d.Packages.Document(ictx, e.Flist)
+		if err != nil {
+			return fail("package %s (flist %s) of %s: its document: %v", e.Name, e.Flist, v.Version, err)
 		}
-		u.d.AtStep(StepPackage)
+		proof.Flists[e.Flist] = doc
 	}
-	if err := u.l.build(m); err != nil {
+	if err := u.l.Build(m, proof); err != nil {
 		if errors.Is(err, ErrBadRelease) {
 			return u.refuse(p, v, hash, err)
 		}
 		return fail("building generation %d: %v", n, err)
 	}
 	u.d.AtStep(StepGeneration)
-	if err := u.d.Probe.Probe(ctx, u.l.genDir(n)); err != nil {
+	// The bootstrap verifies the generation so before it starts its zosd:
+	// check now that it will, while the node runs the old one.
+	if _, err := u.l.Verify(n, u.cfg.PublisherKey); err != nil {
+		if derr := u.l.Discard(GenerationsDir, strconv.FormatUint(n, 10)); derr != nil {
+			u.log.Warn("removing a generation that does not verify", "generation", n, "err", derr)
+		}
+		return fail("%v", err)
+	}
+	if err := u.d.Probe.Probe(ctx, u.l.GenDir(n)); err != nil {
 		if ctx.Err() != nil {
 			return fail("%v", context.Cause(ctx))
 		}
-		if derr := u.l.discard(GenerationsDir, strconv.FormatUint(n, 10)); derr != nil {
+		if derr := u.l.Discard(GenerationsDir, strconv.FormatUint(n, 10)); derr != nil {
 			u.log.Warn("removing a refused generation", "generation", n, "err", derr)
 		}
 		return u.refuse(p, v, hash, fmt.Errorf("%w: the zos program does not run: %w", ErrBadRelease, err))
@@ -406,11 +406,11 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 
 	p.LastGeneration = n
 	p.Trial = &Trial{Generation: n, From: cur, Version: v.Version, Serial: v.Serial, Release: hash, Phase: PhaseSwitching, Started: u.d.Clock.Now().UTC()}
-	if err := u.l.writeState(p); err != nil {
+	if err := u.l.WriteState(p); err != nil {
 		return fail("writing the state: %v", err)
 	}
 	u.d.AtStep(StepTrial)
-	if err := u.l.switchTo(n); err != nil {
+	if err := u.l.SwitchTo(n); err != nil {
 		// Whether the link changed or not, the next check's recover
 		// finds out and finishes the switch or forgets it.
 		return fail("switching to generation %d: %v", n, err)
@@ -426,7 +426,7 @@ func (u *Upgrader) upgrade(ctx context.Context, v api.ZosVersion, p persisted, r
 // again under the same serial.
 func (u *Upgrader) refuse(p persisted, v api.ZosVersion, hash flist.ID, why error) Result {
 	p.RolledBack = &Rollback{Version: v.Version, Serial: v.Serial, Release: hash, Reason: why.Error(), At: u.d.Clock.Now().UTC()}
-	if err := u.l.writeState(p); err != nil {
+	if err := u.l.WriteState(p); err != nil {
 		return Result{Outcome: Failed, Version: v.Version, Detail: fmt.Sprintf("%v; writing the state: %v", why, err)}
 	}
 	return Result{Outcome: Refused, Version: v.Version, Detail: fmt.Sprintf("%v; not tried again until the registrar's version record changes", why)}
@@ -441,7 +441,7 @@ func (u *Upgrader) verify(ctx context.Context, p *persisted) (Outcome, string) {
 		return u.rollback(ctx, p, fmt.Sprintf("the health check was interrupted %d times (the upgrader or the node kept stopping)", t.Attempts))
 	}
 	t.Attempts++
-	if err := u.l.writeState(*p); err != nil {
+	if err := u.l.WriteState(*p); err != nil {
 		return Failed, fmt.Sprintf("writing the state: %v", err)
 	}
 	c := u.d.Clock
@@ -473,12 +473,12 @@ func (u *Upgrader) verify(ctx context.Context, p *persisted) (Outcome, string) {
 	}
 	u.d.AtStep(StepHealthy)
 	p.Previous, p.Trial = t.From, nil
-	if err := u.l.writeState(*p); err != nil {
+	if err := u.l.WriteState(*p); err != nil {
 		return Failed, fmt.Sprintf("confirming the switch: writing the state: %v", err)
 	}
 	u.d.AtStep(StepCommitted)
 	u.log.Info("upgraded", "version", t.Version, "generation", t.Generation, "previous", t.From)
-	if err := u.l.collect(t.Generation, t.From); err != nil {
+	if err := u.l.Collect(t.Generation, t.From); err != nil {
 		u.log.Warn("removing old generations", "err", err)
 	}
 	return Upgraded, fmt.Sprintf("upgraded to %s (generation %d, release %s), healthy", t.Version, t.Generation, t.Release)
@@ -492,15 +492,15 @@ func (u *Upgrader) rollback(ctx context.Context, p *persisted, reason string) (O
 	t := p.Trial
 	if t.Phase != PhaseRollingBack {
 		t.Phase, t.Reason = PhaseRollingBack, reason
-		if err := u.l.writeState(*p); err != nil {
+		if err := u.l.WriteState(*p); err != nil {
 			return Failed, fmt.Sprintf("%s; writing the state to roll back: %v", reason, err)
 		}
 		u.log.Warn("rolling back", "from", t.Version, "generation", t.Generation, "to", t.From, "reason", reason)
 	}
 	u.d.AtStep(StepRollingBack)
-	cur, err := u.l.current()
+	cur, err := u.l.Current()
 	if err != nil || cur != t.From {
-		if err := u.l.switchTo(t.From); err != nil {
+		if err := u.l.SwitchTo(t.From); err != nil {
 			return Failed, fmt.Sprintf("%s; switching back to generation %d: %v", t.Reason, t.From, err)
 		}
 	}
@@ -511,11 +511,11 @@ func (u *Upgrader) rollback(ctx context.Context, p *persisted, reason string) (O
 	}
 	p.RolledBack = &Rollback{Version: t.Version, Serial: t.Serial, Release: t.Release, Switched: true, Reason: t.Reason, At: u.d.Clock.Now().UTC()}
 	p.Trial = nil
-	if err := u.l.writeState(*p); err != nil {
+	if err := u.l.WriteState(*p); err != nil {
 		return Failed, fmt.Sprintf("%s; recording the rollback: %v", t.Reason, err)
 	}
 	u.d.AtStep(StepRolledBack)
-	if err := u.l.collect(t.From, p.Previous); err != nil {
+	if err := u.l.Collect(t.From, p.Previous); err != nil {
 		u.log.Warn("removing the rolled back generation", "err", err)
 	}
 	return RolledBack, fmt.Sprintf("rolled back from %s to generation %d: %s; not tried again until the registrar's version record changes", t.Version, t.From, t.Reason)
@@ -525,23 +525,23 @@ func (u *Upgrader) rollback(ctx context.Context, p *persisted, reason string) (O
 // progress: one that had not happened is forgotten (the next check tries
 // again), one that had is checked again, a rollback is completed.
 func (u *Upgrader) recover(ctx context.Context) error {
-	if err := u.l.init(); err != nil {
+	if err := u.l.Init(); err != nil {
 		return err
 	}
-	removed, err := u.l.cleanLeftovers()
+	removed, err := u.l.CleanLeftovers()
 	if err != nil {
 		return fmt.Errorf("cleaning the upgrade directory: %w", err)
 	}
 	if len(removed) > 0 {
 		u.log.Info("removed what an interrupted upgrade left", "paths", removed)
 	}
-	p, err := u.l.readState()
+	p, err := u.l.ReadState()
 	if err != nil {
 		return err
 	}
-	cur, cerr := u.l.current()
+	cur, cerr := u.l.Current()
 	if cerr == nil && cur != 0 {
-		_, cerr = u.l.manifest(cur)
+		_, cerr = u.l.ReadManifest(cur)
 	}
 	t := p.Trial
 	switch {
@@ -549,21 +549,21 @@ func (u *Upgrader) recover(ctx context.Context) error {
 		// Nothing the upgrader wrote leads here: go back to the
 		// previous generation rather than run an unknown one.
 		u.log.Error("the current generation is damaged; switching to the previous one", "err", cerr, "previous", p.Previous)
-		if err := u.l.switchTo(p.Previous); err != nil {
+		if err := u.l.SwitchTo(p.Previous); err != nil {
 			return fmt.Errorf("%w; switching to generation %d: %w", cerr, p.Previous, err)
 		}
 		if err := u.d.Restarter.RestartModules(ctx); err != nil {
 			return fmt.Errorf("restarting the modules on generation %d: %w", p.Previous, err)
 		}
 		p.Previous = 0
-		if err := u.l.writeState(p); err != nil {
+		if err := u.l.WriteState(p); err != nil {
 			return err
 		}
 	case t == nil:
 	case t.Phase == PhaseSwitching && cerr == nil && cur == t.From:
 		u.log.Info("an interrupted upgrade had not switched yet; it is tried again at the next check", "version", t.Version, "generation", t.Generation)
 		p.Trial = nil
-		if err := u.l.writeState(p); err != nil {
+		if err := u.l.WriteState(p); err != nil {
 			return err
 		}
 	case t.Phase == PhaseSwitching && cerr == nil && cur == t.Generation:
@@ -581,15 +581,15 @@ func (u *Upgrader) recover(ctx context.Context) error {
 			return errors.New(detail)
 		}
 	}
-	p, err = u.l.readState()
+	p, err = u.l.ReadState()
 	if err != nil {
 		return err
 	}
-	cur, err = u.l.current()
+	cur, err = u.l.Current()
 	if err != nil {
 		return err
 	}
-	if err := u.l.collect(cur, p.Previous); err != nil {
+	if err := u.l.Collect(cur, p.Previous); err != nil {
 		return fmt.Errorf("removing old generations: %w", err)
 	}
 	return nil
@@ -606,7 +606,7 @@ func (u *Upgrader) refresh() {
 	if err != nil {
 		u.log.Warn("reading the current generation", "err", err)
 	}
-	p, err := u.l.readState()
+	p, err := u.l.ReadState()
 	if err != nil {
 		u.log.Warn("reading the upgrade state", "err", err)
 		return
@@ -615,7 +615,7 @@ func (u *Upgrader) refresh() {
 	if run.Generation != 0 {
 		pr := Running{Version: u.cfg.BaseVersion}
 		if p.Previous != 0 {
-			if m, err := u.l.manifest(p.Previous); err == nil {
+			if m, err := u.l.ReadManifest(p.Previous); err == nil {
 				pr = runningOf(m)
 			}
 		}
@@ -632,11 +632,11 @@ func runningOf(m Manifest) Running {
 
 // readRunning describes l's current generation.
 func readRunning(l layout, base string) (Running, error) {
-	n, err := l.current()
+	n, err := l.Current()
 	if err != nil || n == 0 {
 		return Running{Version: base}, err
 	}
-	m, err := l.manifest(n)
+	m, err := l.ReadManifest(n)
 	if err != nil {
 		return Running{Version: base}, err
 	}
@@ -655,7 +655,7 @@ type Installed struct {
 
 // Running describes the current generation.
 func (i Installed) Running() (Running, error) {
-	return readRunning(layout{dir: i.Dir, step: func(Step) {}}, i.Base)
+	return readRunning(layout{Root: i.Dir, AtStep: func(Step) {}}, i.Base)
 }
 
 // RunningVersion returns the version the node runs: the current
@@ -690,7 +690,7 @@ func (i Installed) ModuleProgram() (string, bool) {
 // rollback. Without such a trial it changes nothing and returns nil. The
 // upgrader must not be running (ErrLocked).
 func AbortTrial(dir, reason string) (*Trial, error) {
-	l := layout{dir: dir, step: func(Step) {}}
+	l := layout{Root: dir, AtStep: func(Step) {}}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -700,20 +700,20 @@ func AbortTrial(dir, reason string) (*Trial, error) {
 		return nil, err
 	}
 	defer unlock()
-	p, err := l.readState()
+	p, err := l.ReadState()
 	if err != nil {
 		return nil, err
 	}
 	t := p.Trial
-	cur, err := l.current()
+	cur, err := l.Current()
 	if t == nil || err != nil || cur != t.Generation || cur == t.From {
 		return nil, nil
 	}
 	t.Phase, t.Reason = PhaseRollingBack, reason
-	if err := l.writeState(p); err != nil {
+	if err := l.WriteState(p); err != nil {
 		return nil, fmt.Errorf("upgrade: writing the rollback down: %w", err)
 	}
-	if err := l.switchTo(t.From); err != nil {
+	if err := l.SwitchTo(t.From); err != nil {
 		return nil, fmt.Errorf("upgrade: switching back to generation %d: %w", t.From, err)
 	}
 	return t, nil

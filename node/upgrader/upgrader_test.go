@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/grid4/grid4/flist"
+	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/powerd"
@@ -51,49 +53,82 @@ func (f *fakeRegistrar) times() []time.Time {
 }
 
 // fakePackages publishes, for each version, a release of one package
-// whose bin/zosd is the given script; Install writes it.
+// whose bin/zosd is the given script: a real flist (its blocks in a
+// directory store) in a tag signed with key; Install materialises it.
 type fakePackages struct {
+	key   keys.KeyPair
+	store *flist.DirStore
+	tmp   string
+
 	mu       sync.Mutex
-	scripts  map[string]string // version → bin/zosd
-	byID     map[flist.ID]string
+	tags     map[string]flist.SignedTag // version → release
+	byID     map[flist.ID]*flist.Flist
 	installs int
 }
 
-func newFakePackages() *fakePackages {
-	return &fakePackages{scripts: map[string]string{}, byID: map[flist.ID]string{}}
+func newFakePackages(t testing.TB) *fakePackages {
+	t.Helper()
+	kp, err := keys.Generate(keys.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := flist.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakePackages{key: kp, store: store, tmp: t.TempDir(), tags: map[string]flist.SignedTag{}, byID: map[flist.ID]*flist.Flist{}}
 }
 
 func (f *fakePackages) publish(version, script string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.scripts[version] = script
-	f.byID[flist.Sum([]byte(script))] = script
+	dir := filepath.Join(f.tmp, version+"-"+strconv.Itoa(len(f.byID)))
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "zosd"), []byte(script), 0o755); err != nil {
+		panic(err)
+	}
+	fl, err := flist.Build(context.Background(), dir, f.store)
+	if err != nil {
+		panic(err)
+	}
+	id := fl.ID()
+	f.byID[id] = fl
+	st, err := flist.SignTag(&flist.Tag{Publisher: DefaultPublisher, Repo: DefaultRepo, Name: version, Entries: []flist.TagEntry{{Name: "zos", Flist: id, Role: flist.RoleZos}}}, f.key)
+	if err != nil {
+		panic(err)
+	}
+	f.tags[version] = st
 }
 
-func (f *fakePackages) Release(_ context.Context, publisher, repo, tag string, _ []byte) (*flist.Tag, flist.ID, error) {
+func (f *fakePackages) Release(_ context.Context, publisher, repo, tag string, _ []byte) (*flist.Tag, flist.SignedTag, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.scripts[tag]
+	st, ok := f.tags[tag]
 	if !ok {
-		return nil, flist.ID{}, errors.New("no such tag")
+		return nil, flist.SignedTag{}, errors.New("no such tag")
 	}
-	t := &flist.Tag{Publisher: publisher, Repo: repo, Name: tag, Entries: []flist.TagEntry{{Name: "zos", Flist: flist.Sum([]byte(s)), Role: flist.RoleZos}}}
-	return t, flist.Sum(t.Encode()), nil
+	t, err := st.Tag()
+	return t, st, err
 }
 
-func (f *fakePackages) Install(_ context.Context, id flist.ID, dir string) error {
+func (f *fakePackages) Document(_ context.Context, id flist.ID) ([]byte, error) {
 	f.mu.Lock()
-	s := f.byID[id]
+	defer f.mu.Unlock()
+	fl, ok := f.byID[id]
+	if !ok {
+		return nil, errors.New("no such flist")
+	}
+	return fl.Encode(), nil
+}
+
+func (f *fakePackages) Install(ctx context.Context, id flist.ID, dir string) error {
+	f.mu.Lock()
+	fl := f.byID[id]
 	f.installs++
 	f.mu.Unlock()
-	tmp := dir + ".tmp"
-	if err := os.MkdirAll(filepath.Join(tmp, "bin"), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "bin", "zosd"), []byte(s), 0o755); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dir)
+	return flist.Materialize(ctx, fl, dir, f.store)
 }
 
 // fakeNode counts restarts and says what its health is.
@@ -139,8 +174,8 @@ func newFixture(t *testing.T, c clock.Clock, tweak func(*Config, *Deps)) *fixtur
 	if c == nil {
 		c = clock.Real{}
 	}
-	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "upgrade"), reg: &fakeRegistrar{clock: c}, pkgs: newFakePackages(), node: &fakeNode{}}
-	cfg := Config{Dir: f.dir, Farm: 7, BaseVersion: "v4.1.0", PublisherKey: make([]byte, 32), FirstCheck: time.Hour,
+	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "upgrade"), reg: &fakeRegistrar{clock: c}, pkgs: newFakePackages(t), node: &fakeNode{}}
+	cfg := Config{Dir: f.dir, Farm: 7, BaseVersion: "v4.1.0", PublisherKey: f.pkgs.key.Public().Key, FirstCheck: time.Hour,
 		HealthDeadline: 200 * time.Millisecond, HealthPoll: 10 * time.Millisecond}
 	d := Deps{Registrar: f.reg, Packages: f.pkgs, Restarter: f.node, Health: f.node, Clock: c}
 	if tweak != nil {
@@ -184,7 +219,7 @@ func (f *fixture) expect(want Outcome, detail string) Result {
 
 func (f *fixture) persisted() persisted {
 	f.t.Helper()
-	p, err := layout{dir: f.dir}.readState()
+	p, err := layout{Root: f.dir}.ReadState()
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -336,10 +371,10 @@ func TestMaxTrials(t *testing.T) {
 	f.run()
 	f.expect(Upgraded, "v4.1.1")
 	// Pretend generation 1 is a switch in its second interrupted check.
-	l := layout{dir: f.dir, step: func(Step) {}}
+	l := layout{Root: f.dir, AtStep: func(Step) {}}
 	p := f.persisted()
 	p.Trial = &Trial{Generation: 1, From: 0, Version: "v4.1.1", Serial: 1, Phase: PhaseSwitching, Attempts: 2}
-	if err := l.writeState(p); err != nil {
+	if err := l.WriteState(p); err != nil {
 		t.Fatal(err)
 	}
 	f.reg.set(api.ZosVersion{Version: "v4.1.0", Serial: 2, SafeToUpgrade: true})
@@ -348,7 +383,7 @@ func TestMaxTrials(t *testing.T) {
 	if p.Trial != nil || p.RolledBack == nil || !strings.Contains(p.RolledBack.Reason, "the health check was interrupted 2 times") {
 		t.Errorf("state: %+v %+v", p, p.RolledBack)
 	}
-	if n, _ := l.current(); n != 0 {
+	if n, _ := l.Current(); n != 0 {
 		t.Errorf("current generation %d", n)
 	}
 }
@@ -373,7 +408,7 @@ func TestRefusedBinary(t *testing.T) {
 // noZos is a Packages whose releases have no zos package.
 type noZos struct{ *fakePackages }
 
-func (n noZos) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.ID, error) {
+func (n noZos) Release(ctx context.Context, publisher, repo, tag string, key []byte) (*flist.Tag, flist.SignedTag, error) {
 	t, h, err := n.fakePackages.Release(ctx, publisher, repo, tag, key)
 	if err == nil {
 		t.Entries[0].Role = flist.RoleDependency
@@ -384,8 +419,8 @@ func (n noZos) Release(ctx context.Context, publisher, repo, tag string, key []b
 // TestNoZosPackage: a release without a zos package is refused before
 // anything is downloaded.
 func TestNoZosPackage(t *testing.T) {
-	pk := newFakePackages()
-	f := newFixture(t, nil, func(_ *Config, d *Deps) { d.Packages = noZos{pk} })
+	var pk *fakePackages
+	f := newFixture(t, nil, func(_ *Config, d *Deps) { pk = d.Packages.(*fakePackages); d.Packages = noZos{pk} })
 	pk.publish("v4.1.1", upgradetest.ZosScript("v4.1.1"))
 	f.reg.set(api.ZosVersion{Version: "v4.1.1", Serial: 1, SafeToUpgrade: true})
 	f.run()
@@ -416,8 +451,8 @@ func TestDamaged(t *testing.T) {
 	}
 	os.Chmod(filepath.Join(half, "bin"), 0o555)
 	os.Chmod(half, 0o555)
-	os.WriteFile(filepath.Join(f.dir, stateTmp+"Q"), []byte("{"), 0o644)
-	os.Symlink("generations/1", filepath.Join(f.dir, tmpLinkPrefix+"R"))
+	os.WriteFile(filepath.Join(f.dir, StateFile+".tmp-Q"), []byte("{"), 0o644)
+	os.Symlink("generations/1", filepath.Join(f.dir, ".current-R"))
 	f.expect(UpToDate, "v4.1.2")
 	if l := leftovers(t, f.dir); len(l) != 0 {
 		t.Errorf("leftovers: %v", l)
@@ -437,7 +472,7 @@ func TestDamaged(t *testing.T) {
 	os.WriteFile(filepath.Join(f.dir, StateFile), []byte("garbage"), 0o644)
 	f.expect(Failed, "upgrade directory damaged: state.json is not a grid4-upgrade-state/1 file")
 	checkCurrent := func() uint64 {
-		n, _ := layout{dir: f.dir}.current()
+		n, _ := layout{Root: f.dir}.Current()
 		return n
 	}
 	if n := checkCurrent(); n != 3 {
@@ -464,7 +499,7 @@ func TestLocked(t *testing.T) {
 // TestConfig: what New refuses.
 func TestConfig(t *testing.T) {
 	ok := Config{Dir: "x", Farm: 1, PublisherKey: make([]byte, 32)}
-	deps := Deps{Registrar: &fakeRegistrar{}, Packages: newFakePackages(), Restarter: &fakeNode{}, Health: &fakeNode{}}
+	deps := Deps{Registrar: &fakeRegistrar{}, Packages: newFakePackages(t), Restarter: &fakeNode{}, Health: &fakeNode{}}
 	for _, c := range []struct {
 		tweak func(*Config, *Deps)
 		want  string
@@ -563,7 +598,7 @@ func TestAbortTrial(t *testing.T) {
 	go func() {
 		defer close(stopped)
 		for {
-			if p, _ := (layout{dir: f.dir}).readState(); p.Trial != nil && p.Trial.Attempts > 0 {
+			if p, _ := (layout{Root: f.dir}).ReadState(); p.Trial != nil && p.Trial.Attempts > 0 {
 				cancel() // zosd stops the upgrader with the node
 				return
 			}
@@ -584,7 +619,7 @@ func TestAbortTrial(t *testing.T) {
 	if err != nil || tr == nil || tr.Version != "v4.1.2" || tr.From != 1 {
 		t.Fatalf("AbortTrial: %+v %v", tr, err)
 	}
-	if n, _ := (layout{dir: f.dir}).current(); n != 1 {
+	if n, _ := (layout{Root: f.dir}).Current(); n != 1 {
 		t.Errorf("current after AbortTrial: %d", n)
 	}
 	if tr, err := AbortTrial(f.dir, "again"); tr != nil || err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/node/bootstrap"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -33,6 +34,10 @@ const (
 	// ExitFatal: a module refused to run for a reason a restart does not
 	// fix (supervisor.ExitFatal).
 	ExitFatal = supervisor.ExitFatal
+	// ExitHandover: under the bootstrap, the node switched generations
+	// (bootstrap.ExitHandover): the bootstrap starts the current
+	// generation's zosd.
+	ExitHandover = bootstrap.ExitHandover
 )
 
 // Env is what Main reads and writes: the process's streams and
@@ -101,6 +106,8 @@ func Main(ctx context.Context, args []string, e Env) int {
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return ExitOK
+	case errors.Is(err, errHandover):
+		return ExitHandover
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintf(e.Stderr, "zosd: %v (see zosd --help)\n", unwrapUsage(err))
 		return ExitUsage
@@ -162,6 +169,11 @@ func mainNode(ctx context.Context, args []string, e Env) error {
 	_ = fs.Set("data", cfg.DataDir)
 	_ = fs.Set("geoip-url", cfg.GeoIPURL)
 	n := &node{cfg: cfg, childArgs: args0(fs), exe: exe, stderr: e.Stderr, clock: e.Clock, log: logflag.New(e.Stderr, cfg.LogLevel, cfg.LogFormat)}
+	boot, err := bootLinkFromEnv(e.Getenv)
+	if err != nil {
+		return err
+	}
+	n.boot = boot
 	return n.run(ctx)
 }
 

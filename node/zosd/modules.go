@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/keys"
@@ -174,6 +176,33 @@ func runModule(ctx context.Context, name string, cfg Config, password bus.Secret
 	return f(ctx, env{cfg: cfg, bus: b, clock: c, log: log})
 }
 
+// TestPauseEnv names a file for the crash tests of a whole node
+// (cmd/bootstrap): when it holds the name of an upgrade step
+// (upgrader.Step), the upgrader reaching that step renames the file to
+// <file>.hit and waits there until it is killed.
+const TestPauseEnv = "ZOSD_TEST_UPGRADE_PAUSE"
+
+// testPause returns the upgrader's AtStep for TestPauseEnv's file (nil
+// without one).
+func testPause(file string, log *slog.Logger) func(upgrader.Step) {
+	if file == "" {
+		return nil
+	}
+	return func(s upgrader.Step) {
+		b, err := os.ReadFile(file)
+		if err != nil || strings.TrimSpace(string(b)) != string(s) || os.Rename(file, file+".hit") != nil {
+			return
+		}
+		log.Warn("paused for a crash test", "step", s)
+		// Until the test kills this process, or its parent (zosd)
+		// dies: a paused upgrader must not outlive its node.
+		for ppid := os.Getppid(); os.Getppid() == ppid; {
+			time.Sleep(10 * time.Millisecond)
+		}
+		os.Exit(1)
+	}
+}
+
 // runUpgrader gives the upgrader its settings: the publisher's key (a bad
 // one is fatal), the jitter (0 means none here, the package's default
 // there) and zosd's supervisor over the bus.
@@ -188,6 +217,7 @@ func runUpgrader(ctx context.Context, e env) error {
 		Ignore:     []string{ModuleRedis, ModuleUpgrader},
 		Clock:      e.clock,
 		Logger:     e.log,
+		AtStep:     testPause(os.Getenv(TestPauseEnv), e.log),
 	}
 	if e.cfg.Hub != "" {
 		key, err := keys.ParsePublicKey(e.cfg.UpgradePublisherKey)

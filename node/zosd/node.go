@@ -58,6 +58,11 @@ type node struct {
 	stderr io.Writer
 	clock  clock.Clock
 	log    *slog.Logger
+	// boot is the bootstrap that started this zosd (nil: the host did).
+	boot *bootLink
+	// handover ends the node for the bootstrap to start the current
+	// generation's zosd (set by run).
+	handover func()
 }
 
 // moveUpgradeCache moves the block cache the upgrader kept in its own
@@ -101,6 +106,10 @@ func (n *node) run(ctx context.Context) error {
 	if err := moveUpgradeCache(cfg); err != nil {
 		return err
 	}
+	if n.switched() {
+		// Switched between the bootstrap's look and this start.
+		return errHandover
+	}
 	n.log.Info("starting node", "farm", cfg.Farm, "registrar", cfg.Registrar, "data", cfg.DataDir, "in_process", cfg.InProcess)
 
 	users, err := newBusUsers()
@@ -140,8 +149,15 @@ func (n *node) run(ctx context.Context) error {
 	}
 	defer os.Remove(cfg.RunFile())
 
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
+	n.handover = func() { cancelCause(errHandover) }
+	// Beating until zosd returns, stopping included: a zosd that
+	// stops its modules in order is not hung.
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBeat()
+	go n.beat(beatCtx, sup)
 	served := make(chan error, 2)
 	methods := n.supervisorMethods(sup, info)
 	readOnly := bus.Methods{"Modules": methods["Modules"], "Info": methods["Info"]}
@@ -149,11 +165,28 @@ func (n *node) run(ctx context.Context) error {
 	go func() { served <- bus.Serve(ctx, b, SupervisorObject, methods) }()
 	go func() { served <- bus.Serve(ctx, b, ModulesObject, readOnly) }()
 	err = n.supervise(ctx, sup)
+	handover := errors.Is(context.Cause(ctx), errHandover)
 	cancel()
-	<-served
-	<-served
+	if handover {
+		// The bus is gone with its Redis: do not wait for the
+		// servers' grace period to start the next zosd.
+		timeout := time.After(time.Second)
+		for range 2 {
+			select {
+			case <-served:
+			case <-timeout:
+			}
+		}
+	} else {
+		<-served
+		<-served
+	}
 	if err != nil {
 		return err
+	}
+	if handover {
+		n.log.Info("the node switched generations: handing over to the bootstrap", "module", "zosd")
+		return errHandover
 	}
 	n.log.Info("node stopped")
 	return nil
@@ -218,6 +251,14 @@ func (n *node) supervisorMethods(sup *supervisor.Supervisor, info RunInfo) bus.M
 		"Modules": bus.Func0(sup.Statuses),
 		"Info":    bus.Func0(func(context.Context) (RunInfo, error) { return info, nil }),
 		"Restart": bus.Proc1(func(ctx context.Context, names []string) error {
+			if len(names) == 0 && n.switched() {
+				// Under the bootstrap every part runs from the
+				// generation, this zosd too: the bootstrap starts
+				// the current one's. The call ends with the node.
+				n.handover()
+				<-ctx.Done()
+				return context.Cause(ctx)
+			}
 			if len(names) == 0 {
 				names = generationModules()
 			}
@@ -250,6 +291,11 @@ func (n *node) supervise(ctx context.Context, sup *supervisor.Supervisor) error 
 		}
 		if t == nil {
 			return err
+		}
+		if n.boot != nil {
+			n.log.Error("a module failed fatally on the generation being tried; switched back to the previous one, handing over to the bootstrap",
+				"module", fe.Name, "err", fe.Err, "version", t.Version, "generation", t.Generation, "back_to", t.From)
+			return errHandover
 		}
 		n.log.Error("a module failed fatally on the generation being tried; switched back to the previous one, starting the modules again",
 			"module", fe.Name, "err", fe.Err, "version", t.Version, "generation", t.Generation, "back_to", t.From)

@@ -176,6 +176,16 @@ func (g *Grid) PublishPackage(t testing.TB, name string, tree Tree) *flist.Flist
 	return res.Flist
 }
 
+// PublishDir publishes the tree at dir as the flist name and returns it.
+func (g *Grid) PublishDir(t testing.TB, name, dir string) *flist.Flist {
+	t.Helper()
+	res, err := g.pub.PublishDir(context.Background(), Publisher, Repo, name, dir, hubclient.PublishOptions{ScratchDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("publish %s: %v", name, err)
+	}
+	return res.Flist
+}
+
 // Entry is one package of a release.
 type Entry struct {
 	// Name is the package's name in the release.

@@ -1,0 +1,106 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/grid4/grid4/internal/envflag"
+	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/keys"
+)
+
+// Exit statuses of Main.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+var program = envflag.Program{
+	Prefix: "BOOTSTRAP_",
+	Usage: `Usage:
+  bootstrap [flags] -- [zosd flags]
+      start the node: the current generation's zosd (verified), or --zosd
+      while the node has none; watch it, switch back from a generation on
+      trial that fails, start zosd again when it ends (docs/upgrade.md)
+
+`,
+	Example: "data",
+}
+
+// Main runs the bootstrap with args (without the program name) until ctx
+// ends and returns the exit status. Errors are one line on stderr:
+// "bootstrap: <why>".
+func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, level, format, err := parseArgs(args, getenv, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "bootstrap: %v (see bootstrap --help)\n", err)
+		return ExitUsage
+	}
+	cfg.Stderr = stderr
+	cfg.Logger = logflag.New(stderr, level, format).With("module", "bootstrap")
+	b, err := New(cfg)
+	if err == nil {
+		err = b.Run(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap: %v\n", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+// parseArgs reads the bootstrap's flags (before "--") and zosd's (after).
+func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Config, slog.Level, string, error) {
+	var zosd []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, zosd = args[:i], args[i+1:]
+	}
+	cfg := Config{Args: zosd}
+	var level slog.Level
+	format := "text"
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", "/var/lib/zosd", "zosd's data directory (zosd gets --data with it); the generations are in its upgrade directory")
+	fs.StringVar(&cfg.BaseZosd, "zosd", defaultZosd(), "the zosd the machine came with: run while the node has no generation, and the last fall back")
+	fs.StringVar(&cfg.PublisherKeyText, "upgrade-publisher-key", "", "the release publisher's public key (hex, base64 or SS58): a generation runs only if its release verifies with it; zosd gets it too")
+	fs.DurationVar(&cfg.StartDeadline, "start-deadline", DefaultStartDeadline, "longest wait for zosd's first heartbeat")
+	fs.DurationVar(&cfg.HeartbeatDeadline, "heartbeat-deadline", DefaultHeartbeatDeadline, "longest wait between two heartbeats of zosd before it is stopped as hung")
+	fs.DurationVar(&cfg.TrialDeadline, "trial-deadline", DefaultTrialDeadline, "how long the zosd of a generation on trial may run before its upgrader confirms it healthy")
+	fs.DurationVar(&cfg.StopGrace, "stop-grace", DefaultStopGrace, "how long zosd has to stop after SIGTERM")
+	fs.DurationVar(&cfg.RestartMin, "restart-min", DefaultRestartMin, "first wait before starting again a zosd that died")
+	fs.DurationVar(&cfg.RestartMax, "restart-max", DefaultRestartMax, "longest wait before starting again a zosd that died")
+	logflag.Flags(fs, &level, &format)
+	if err := program.Parse(fs, args, getenv, stderr); err != nil {
+		return cfg, level, format, err
+	}
+	if err := logflag.CheckFormat(format); err != nil {
+		return cfg, level, format, err
+	}
+	if cfg.PublisherKeyText != "" {
+		key, err := keys.ParsePublicKey(cfg.PublisherKeyText)
+		if err != nil {
+			return cfg, level, format, fmt.Errorf("--upgrade-publisher-key: %w", err)
+		}
+		cfg.PublisherKey = key
+	}
+	return cfg, level, format, nil
+}
+
+// defaultZosd is zosd beside the bootstrap's program.
+func defaultZosd() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "zosd"
+	}
+	return filepath.Join(filepath.Dir(exe), "zosd")
+}

@@ -1,0 +1,222 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ending is how a zosd run ended.
+type ending struct {
+	// handover: zosd exited with ExitHandover.
+	handover bool
+	// reason says why it ended otherwise, for the record.
+	reason string
+}
+
+// runZosd starts prog, generation gen's zosd, and watches it until it
+// exits, hangs (no heartbeat in time), runs out of trial time, or ctx
+// ends (then it is stopped).
+func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending {
+	what := genString(gen)
+	if err := b.waitDataDirFree(ctx); err != nil {
+		return ending{reason: err.Error()}
+	}
+	interval := max(b.cfg.HeartbeatDeadline/6, 10*time.Millisecond)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return ending{reason: fmt.Sprintf("heartbeat pipe: %v", err)}
+	}
+	defer r.Close()
+	args := append(append([]string(nil), b.cfg.Args...), "--data="+b.cfg.DataDir)
+	if b.cfg.PublisherKeyText != "" {
+		args = append(args, "--upgrade-publisher-key="+b.cfg.PublisherKeyText)
+	}
+	cmd := exec.Command(prog, args...)
+	tail := &lastLine{w: b.cfg.Stderr}
+	cmd.Stdout, cmd.Stderr = tail, tail
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Env = append(os.Environ(), HeartbeatFDEnv+"=3", HeartbeatIntervalEnv+"="+interval.String(), GenerationEnv+"="+strconv.FormatUint(gen, 10))
+	// Its own process group (a Ctrl-C reaches the bootstrap alone, which
+	// stops zosd in order), and killed with the bootstrap: a new
+	// bootstrap must not find an orphaned zosd running a generation.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return ending{reason: fmt.Sprintf("starting the zosd of %s: %v", what, err)}
+	}
+	w.Close()
+	b.log.Info("started zosd", "generation", gen, "program", prog, "pid", cmd.Process.Pid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	beats := make(chan struct{}, 1)
+	go heartbeats(r, beats)
+	reason, done, exitErr := b.watch(ctx, gen, exited, beats)
+	if done {
+		return b.exitEnding(gen, exitErr, tail.last())
+	}
+	b.stop(cmd, exited)
+	if ctx.Err() != nil {
+		return ending{}
+	}
+	return ending{reason: reason}
+}
+
+// watch waits for zosd to exit (done, with Wait's error), or returns
+// why it must be stopped: no heartbeat in time, or a trial not confirmed
+// in time. It returns "" when ctx ends.
+func (b *Bootstrap) watch(ctx context.Context, gen uint64, exited <-chan error, beats <-chan struct{}) (reason string, done bool, err error) {
+	what := genString(gen)
+	hang := time.NewTimer(b.cfg.StartDeadline)
+	defer hang.Stop()
+	deadline := b.cfg.StartDeadline
+	var trial <-chan time.Time
+	if t, _ := b.dir.OnTrial(gen); t != nil {
+		tt := time.NewTimer(b.cfg.TrialDeadline)
+		defer tt.Stop()
+		trial = tt.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return "", false, nil
+		case err := <-exited:
+			return "", true, err
+		case <-beats:
+			hang.Reset(b.cfg.HeartbeatDeadline)
+			deadline = b.cfg.HeartbeatDeadline
+		case <-hang.C:
+			return fmt.Sprintf("the zosd of %s hung: no heartbeat within %s", what, deadline), false, nil
+		case <-trial:
+			if t, _ := b.dir.OnTrial(gen); t != nil {
+				return fmt.Sprintf("%s (%s) was not confirmed healthy within %s of its zosd's start", what, t.Version, b.cfg.TrialDeadline), false, nil
+			}
+		}
+	}
+}
+
+// exitEnding describes zosd's exit.
+func (b *Bootstrap) exitEnding(gen uint64, err error, last string) ending {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() && ee.ExitCode() == ExitHandover {
+		return ending{handover: true}
+	}
+	why := "exited with status 0"
+	switch {
+	case errors.As(err, &ee) && ee.Exited():
+		why = fmt.Sprintf("exited with status %d", ee.ExitCode())
+		if last != "" {
+			// zosd prints its error last.
+			why += ": " + last
+		}
+	case err != nil:
+		// Killed: its last line is nobody's last word.
+		why = "ended: " + err.Error()
+	}
+	return ending{reason: fmt.Sprintf("the zosd of %s %s", genString(gen), why)}
+}
+
+// stop stops zosd: SIGTERM, then SIGKILL after StopGrace.
+func (b *Bootstrap) stop(cmd *exec.Cmd, exited <-chan error) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(b.cfg.StopGrace):
+		b.log.Warn("zosd did not stop in time; killing it", "pid", cmd.Process.Pid, "grace", b.cfg.StopGrace)
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// heartbeats signals beats for each read from zosd's heartbeat pipe,
+// until it closes (zosd gone).
+func heartbeats(r io.Reader, beats chan<- struct{}) {
+	buf := make([]byte, 64)
+	for {
+		if _, err := r.Read(buf); err != nil {
+			return
+		}
+		select {
+		case beats <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitDataDirFree waits until no zosd holds the data directory's lock
+// (one killed with a bootstrap that died may still be ending), for at
+// most StopGrace.
+func (b *Bootstrap) waitDataDirFree(ctx context.Context) error {
+	f, err := os.OpenFile(filepath.Join(b.cfg.DataDir, "zosd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	deadline := time.Now().Add(b.cfg.StopGrace)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return fmt.Errorf("another zosd still holds %s: %w", b.cfg.DataDir, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// lastLine forwards zosd's output and keeps its last line: zosd prints
+// its error last, which goes in the record of a rollback.
+type lastLine struct {
+	w io.Writer
+
+	mu      sync.Mutex
+	partial []byte
+	line    string
+}
+
+func (t *lastLine) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.partial = append(t.partial, p...)
+	if i := bytes.LastIndexByte(t.partial, '\n'); i >= 0 {
+		lines := strings.Split(strings.TrimRight(string(t.partial[:i]), "\n"), "\n")
+		if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+			t.line = l
+		}
+		t.partial = append(t.partial[:0], t.partial[i+1:]...)
+	}
+	if len(t.partial) > 4096 {
+		t.partial = t.partial[len(t.partial)-4096:]
+	}
+	t.mu.Unlock()
+	return t.w.Write(p)
+}
+
+func (t *lastLine) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := strings.TrimSpace(string(t.partial))
+	if l == "" {
+		l = t.line
+	}
+	if len(l) > 300 {
+		l = l[:300] + "…"
+	}
+	return l
+}
