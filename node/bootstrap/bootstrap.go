@@ -61,6 +61,7 @@ const (
 	DefaultStopGrace         = 30 * time.Second
 	DefaultRestartMin        = time.Second
 	DefaultRestartMax        = time.Minute
+	DefaultSelfConfirm       = 2 * time.Minute
 )
 
 // ErrLocked: another bootstrap runs on the data directory.
@@ -96,6 +97,13 @@ type Config struct {
 	// generation's zosd that died is started again (doubling per quick
 	// death).
 	RestartMin, RestartMax time.Duration
+	// SelfDir holds the bootstraps (see BootstrapPackage): with it, a
+	// confirmed generation whose release carries another bootstrap has
+	// it installed there and run; empty: the bootstrap is not upgraded.
+	SelfDir string
+	// SelfConfirm is how long a new bootstrap must keep the node's zosd
+	// beating before it is confirmed (DefaultSelfConfirm).
+	SelfConfirm time.Duration
 	// Stderr receives zosd's output (nil: os.Stderr).
 	Stderr io.Writer
 	// Logger receives the bootstrap's records (nil: discarded).
@@ -114,6 +122,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StopGrace, DefaultStopGrace)
 	def(&c.RestartMin, DefaultRestartMin)
 	def(&c.RestartMax, DefaultRestartMax)
+	def(&c.SelfConfirm, DefaultSelfConfirm)
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
 	}
@@ -128,6 +137,8 @@ type Bootstrap struct {
 	cfg Config
 	dir generation.Dir
 	log *slog.Logger
+	// selfTrial is set while this bootstrap is on trial (SelfDir).
+	selfTrial *SelfTrial
 }
 
 // New returns a Bootstrap of cfg.
@@ -158,6 +169,10 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	b.selfTrial = b.selfOnTrial()
+	if b.selfTrial != nil {
+		b.log.Warn("this bootstrap is on trial", "from", b.selfTrial.From, "generation", b.selfTrial.Generation, "confirm_after", b.cfg.SelfConfirm)
+	}
 	wait := time.Duration(0)
 	for {
 		select {
@@ -168,6 +183,11 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 		gen, prog, err := b.pick(ctx)
 		if err != nil {
 			return err
+		}
+		if t, _ := b.dir.OnTrial(gen); t == nil && b.selfTrial == nil {
+			// Only from a confirmed generation, and not while this
+			// bootstrap is itself on trial.
+			b.selfUpgrade(gen)
 		}
 		started := time.Now()
 		end := b.runZosd(ctx, gen, prog)

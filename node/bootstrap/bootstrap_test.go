@@ -65,15 +65,42 @@ func newNode(t *testing.T) *node {
 	return n
 }
 
-// install builds generation gen of version with script as its bin/zosd.
-func (n *node) install(gen uint64, version, script string) {
+// install builds generation gen of version with script as its bin/zosd
+// and, when given, a bootstrap package holding bin/bootstrap.
+func (n *node) install(gen uint64, version, script string, bootstrap ...[]byte) {
+	n.t.Helper()
+	tag := &flist.Tag{Publisher: "tf", Repo: "zos", Name: version}
+	proof := generation.Proof{Flists: map[flist.ID][]byte{}}
+	m := generation.Manifest{Format: generation.ManifestFormat, Generation: gen, Version: version, Serial: gen, Publisher: "tf", Repo: "zos", Tag: version, Installed: time.Now().UTC()}
+	add := func(name, file string, content []byte, role flist.Role) {
+		id, doc := n.pkg(file, content)
+		tag.Entries = append(tag.Entries, flist.TagEntry{Name: name, Flist: id, Role: role})
+		m.Packages = append(m.Packages, generation.Package{Name: name, Flist: id, Role: role})
+		proof.Flists[id] = doc
+	}
+	for _, b := range bootstrap {
+		add(BootstrapPackage, "bootstrap", b, flist.RoleDependency)
+	}
+	add("zos", "zosd", []byte(script), flist.RoleZos)
+	st, err := flist.SignTag(tag, n.key)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	m.Release, proof.Release = st.Hash(), st
+	if err := n.dir.Build(m, proof); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// pkg makes a package holding bin/<file>, materialised in packages/.
+func (n *node) pkg(file string, content []byte) (flist.ID, []byte) {
 	n.t.Helper()
 	ctx := context.Background()
-	src := filepath.Join(n.t.TempDir(), "zos")
+	src := filepath.Join(n.t.TempDir(), "pkg")
 	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
 		n.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "bin", "zosd"), []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "bin", file), content, 0o755); err != nil {
 		n.t.Fatal(err)
 	}
 	fl, err := flist.Build(ctx, src, n.store)
@@ -86,15 +113,7 @@ func (n *node) install(gen uint64, version, script string) {
 			n.t.Fatal(err)
 		}
 	}
-	st, err := flist.SignTag(&flist.Tag{Publisher: "tf", Repo: "zos", Name: version, Entries: []flist.TagEntry{{Name: "zos", Flist: id, Role: flist.RoleZos}}}, n.key)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	m := generation.Manifest{Format: generation.ManifestFormat, Generation: gen, Version: version, Serial: gen, Publisher: "tf", Repo: "zos", Tag: version,
-		Release: st.Hash(), Installed: time.Now().UTC(), Packages: []generation.Package{{Name: "zos", Flist: id, Role: flist.RoleZos}}}
-	if err := n.dir.Build(m, generation.Proof{Release: st, Flists: map[flist.ID][]byte{id: fl.Encode()}}); err != nil {
-		n.t.Fatal(err)
-	}
+	return id, fl.Encode()
 }
 
 // trySwitch does what the upgrader does before it restarts the modules:

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 
 	"github.com/grid4/grid4/internal/envflag"
@@ -30,6 +31,11 @@ var program = envflag.Program{
       start the node: the current generation's zosd (verified), or --zosd
       while the node has none; watch it, switch back from a generation on
       trial that fails, start zosd again when it ends (docs/upgrade.md)
+  bootstrap revert --self-dir DIR
+      after a failed run of a bootstrap on trial ($SERVICE_RESULT), switch
+      back to the previous one (the host unit's ExecStopPost)
+  bootstrap version
+      print this program's build
 
 `,
 	Example: "data",
@@ -39,6 +45,13 @@ var program = envflag.Program{
 // ends and returns the exit status. Errors are one line on stderr:
 // "bootstrap: <why>".
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	switch {
+	case len(args) > 0 && args[0] == "version":
+		fmt.Fprintln(stderr, "bootstrap", buildVersion())
+		return ExitOK
+	case len(args) > 0 && args[0] == "revert":
+		return mainRevert(args[1:], getenv, stderr)
+	}
 	cfg, level, format, err := parseArgs(args, getenv, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -55,9 +68,50 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bootstrap: %v\n", err)
+		if b != nil && b.selfTrial != nil {
+			// A new bootstrap that cannot run the node: the previous
+			// one runs it from the unit's next start.
+			if rerr := RevertSelf(cfg.SelfDir, err.Error()); rerr != nil {
+				fmt.Fprintf(stderr, "bootstrap: switching back to the previous bootstrap: %v\n", rerr)
+			}
+		}
 		return ExitError
 	}
 	return ExitOK
+}
+
+// mainRevert is `bootstrap revert --self-dir DIR`, which the host's unit
+// runs with the previous bootstrap after each run (ExecStopPost): after
+// a failed run ($SERVICE_RESULT other than success) of a bootstrap on
+// trial, current goes back to the previous one.
+func mainRevert(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bootstrap revert", flag.ContinueOnError)
+	dir := fs.String("self-dir", "", "the directory of the bootstraps (current, previous)")
+	if err := program.Parse(fs, args, getenv, stderr); err != nil || *dir == "" {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		fmt.Fprintf(stderr, "bootstrap revert: --self-dir is required (%v)\n", err)
+		return ExitUsage
+	}
+	result := getenv("SERVICE_RESULT")
+	if result == "success" {
+		return ExitOK
+	}
+	if err := RevertSelf(*dir, fmt.Sprintf("the unit failed: %s %s %s", result, getenv("EXIT_CODE"), getenv("EXIT_STATUS"))); err != nil {
+		fmt.Fprintf(stderr, "bootstrap revert: %v\n", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+// buildVersion describes the program from its build information.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(no build information)"
+	}
+	return bi.Main.Version + " " + bi.GoVersion
 }
 
 // parseArgs reads the bootstrap's flags (before "--") and zosd's (after).
@@ -78,6 +132,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.DurationVar(&cfg.TrialDeadline, "trial-deadline", DefaultTrialDeadline, "how long the zosd of a generation on trial may run before its upgrader confirms it healthy")
 	fs.DurationVar(&cfg.StopGrace, "stop-grace", DefaultStopGrace, "how long zosd has to stop after SIGTERM")
 	fs.DurationVar(&cfg.RestartMin, "restart-min", DefaultRestartMin, "first wait before starting again a zosd that died")
+	fs.StringVar(&cfg.SelfDir, "self-dir", "", "the directory of the bootstraps (current, previous): with it, a release carrying a bootstrap package upgrades the bootstrap; empty: never")
+	fs.DurationVar(&cfg.SelfConfirm, "self-confirm", DefaultSelfConfirm, "how long a new bootstrap must keep zosd beating before it is confirmed")
 	fs.DurationVar(&cfg.RestartMax, "restart-max", DefaultRestartMax, "longest wait before starting again a zosd that died")
 	logflag.Flags(fs, &level, &format)
 	if err := program.Parse(fs, args, getenv, stderr); err != nil {

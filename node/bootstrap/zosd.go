@@ -79,6 +79,7 @@ func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending
 // in time. It returns "" when ctx ends.
 func (b *Bootstrap) watch(ctx context.Context, gen uint64, exited <-chan error, beats <-chan struct{}) (reason string, done bool, err error) {
 	what := genString(gen)
+	started := time.Now()
 	hang := time.NewTimer(b.cfg.StartDeadline)
 	defer hang.Stop()
 	deadline := b.cfg.StartDeadline
@@ -97,6 +98,10 @@ func (b *Bootstrap) watch(ctx context.Context, gen uint64, exited <-chan error, 
 		case <-beats:
 			hang.Reset(b.cfg.HeartbeatDeadline)
 			deadline = b.cfg.HeartbeatDeadline
+			if b.selfTrial != nil && time.Since(started) >= b.cfg.SelfConfirm {
+				b.confirmSelf()
+				b.selfTrial = nil
+			}
 		case <-hang.C:
 			return fmt.Sprintf("the zosd of %s hung: no heartbeat within %s", what, deadline), false, nil
 		case <-trial:

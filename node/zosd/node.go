@@ -149,6 +149,13 @@ func (n *node) run(ctx context.Context) error {
 	}
 	defer os.Remove(cfg.RunFile())
 
+	return n.serve(ctx, sup, b, info)
+}
+
+// serve serves zosd's bus objects and supervises the modules until ctx
+// ends, a module fails fatally, or (under the bootstrap) the node
+// switched generations: errHandover.
+func (n *node) serve(ctx context.Context, sup *supervisor.Supervisor, b *bus.Client, info RunInfo) error {
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
@@ -164,7 +171,7 @@ func (n *node) run(ctx context.Context) error {
 	// Serve retries until the Redis the supervisor starts answers.
 	go func() { served <- bus.Serve(ctx, b, SupervisorObject, methods) }()
 	go func() { served <- bus.Serve(ctx, b, ModulesObject, readOnly) }()
-	err = n.supervise(ctx, sup)
+	err := n.supervise(ctx, sup)
 	handover := errors.Is(context.Cause(ctx), errHandover)
 	cancel()
 	if handover {

@@ -1,0 +1,115 @@
+package bootstrap
+
+import (
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSelfUpgrade: a confirmed generation whose release carries a new
+// bootstrap gets it installed beside the old one, switched to (current,
+// previous kept) and run in place of the old one, which is confirmed once
+// it kept zosd beating; a release carrying a bootstrap that does not run
+// the node is switched back from by the previous bootstrap (the host's
+// ExecStopPost) and never installed again.
+func TestSelfUpgrade(t *testing.T) {
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", bin+"/", "github.com/grid4/grid4/cmd/bootstrap").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	v1, err := os.ReadFile(filepath.Join(bin, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another bootstrap: the same program with bytes after its end (an
+	// ELF file runs so).
+	v2 := append(append([]byte(nil), v1...), "bootstrap v2"...)
+	broken := []byte("#!/bin/sh\n[ \"$1\" = version ] && exit 0\necho 'bootstrap: broken build' >&2\nexit 1\n")
+
+	n := newNode(t)
+	self := filepath.Join(t.TempDir(), "bootstrap.d")
+	if err := copyProgram(filepath.Join(bin, "bootstrap"), filepath.Join(self, "b-v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := switchLink(self, selfCurrent, "b-v1"); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(t.TempDir(), "zosd")
+	if err := os.WriteFile(base, []byte(zosScript("v4.1.0", "")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n.install(1, "v4.1.1", zosScript("v4.1.1", ""), v2)
+	if err := n.dir.SwitchTo(1); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	run := func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(self, selfCurrent, "bootstrap"), "--data", n.data, "--zosd", base,
+			"--upgrade-publisher-key", hex.EncodeToString(n.key.Public().Key), "--self-dir", self, "--self-confirm", "300ms",
+			"--heartbeat-deadline", "500ms", "--restart-min", "50ms")
+		cmd.Stderr = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s\nlog:\n%s", what, log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	link := func(name string) string { l, _ := os.Readlink(filepath.Join(self, name)); return l }
+	trial := func() bool { _, err := os.Stat(filepath.Join(self, selfTrialFile)); return err == nil }
+
+	cmd := run()
+	n.waitRunning("v4.1.1", 1, &log)
+	hash2, _ := fileHash(filepath.Join(n.dir.GenDir(1), "pkg", BootstrapPackage, "bin", "bootstrap"))
+	waitFor("confirmed", func() bool { return link(selfCurrent) == "b-"+hash2[:32] && !trial() })
+	if exe, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "exe")); exe != filepath.Join(self, "b-"+hash2[:32], "bootstrap") {
+		t.Errorf("the bootstrap process runs %s", exe)
+	}
+	if link(selfPrevious) != "b-v1" {
+		t.Errorf("previous -> %q, want b-v1", link(selfPrevious))
+	}
+	stop(cmd)
+
+	// A release with a bootstrap that does not run: the process ends in
+	// failure; the host runs the previous bootstrap's revert.
+	n.install(2, "v4.1.2", zosScript("v4.1.2", ""), broken)
+	if err := n.dir.SwitchTo(2); err != nil {
+		t.Fatal(err)
+	}
+	cmd = run()
+	if err := cmd.Wait(); err == nil || !strings.Contains(log.String(), "broken build") {
+		t.Fatalf("the broken bootstrap: %v\nlog:\n%s", err, log.String())
+	}
+	revert := exec.Command(filepath.Join(self, selfPrevious, "bootstrap"), "revert", "--self-dir", self)
+	revert.Env = append(os.Environ(), "SERVICE_RESULT=exit-code", "EXIT_CODE=exited", "EXIT_STATUS=1")
+	if out, err := revert.CombinedOutput(); err != nil {
+		t.Fatalf("revert: %v %s", err, out)
+	}
+	if link(selfCurrent) != "b-"+hash2[:32] || trial() {
+		t.Fatalf("after the revert: current -> %s, trial %v", link(selfCurrent), trial())
+	}
+	cmd = run()
+	defer stop(cmd)
+	n.waitRunning("v4.1.2", 2, &log)
+	if !strings.Contains(log.String(), "the release's bootstrap failed before; keeping this one") || link(selfCurrent) != "b-"+hash2[:32] {
+		t.Errorf("the failed bootstrap was installed again: current -> %s\nlog:\n%s", link(selfCurrent), log.String())
+	}
+}
