@@ -67,8 +67,8 @@ const (
 // Names in the upgrade directory (Config.Dir).
 const (
 	// CurrentLink is the symbolic link naming the running generation
-	// ("generations/<n>"); absent, the node runs its bootstrap (generation
-	// 0: the zosd the machine started, at Config.BaseVersion).
+	// ("generations/<n>"); absent, the node runs its base zosd (generation
+	// 0: the zosd the machine started, at upgrader.Config.BaseVersion).
 	CurrentLink = "current"
 	// GenerationsDir holds the generations, one directory each.
 	GenerationsDir = "generations"
@@ -156,7 +156,7 @@ type State struct {
 	// numbers are never reused.
 	LastGeneration uint64 `json:"last_generation"`
 	// Previous is the generation to go back to from the current one (0:
-	// the bootstrap).
+	// the base zosd).
 	Previous uint64 `json:"previous"`
 	// Trial is a switch not yet confirmed healthy or undone.
 	Trial *Trial `json:"trial,omitempty"`
@@ -179,7 +179,7 @@ const (
 type Trial struct {
 	// Generation is the new generation.
 	Generation uint64 `json:"generation"`
-	// From is the generation it replaces (0: the bootstrap).
+	// From is the generation it replaces (0: the base zosd).
 	From uint64 `json:"from"`
 	// Version is the release's version.
 	Version string `json:"version"`
@@ -257,7 +257,7 @@ func (l Dir) Init() error {
 }
 
 // Current returns the generation CurrentLink names, 0 when there is
-// none (the bootstrap).
+// none (the base zosd).
 func (l Dir) Current() (uint64, error) {
 	target, err := os.Readlink(l.Path(CurrentLink))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -288,7 +288,7 @@ func (l Dir) ReadManifest(n uint64) (Manifest, error) {
 }
 
 // SwitchTo makes generation n current (0: remove the link, back to the
-// bootstrap) in one step: a new link is made under a temporary name and
+// base zosd) in one step: a new link is made under a temporary name and
 // renamed over the old one, and the directory is synced.
 func (l Dir) SwitchTo(n uint64) error {
 	link := l.Path(CurrentLink)
