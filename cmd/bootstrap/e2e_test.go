@@ -48,7 +48,7 @@ func (e *e2e) startBootstrap() {
 	e.t.Helper()
 	e.boot = exec.Command(filepath.Join(e.bin, "bootstrap"),
 		"--data", e.data, "--zosd", filepath.Join(e.bin, "zosd"), "--upgrade-publisher-key", hex.EncodeToString(e.g.PublisherKey),
-		"--start-deadline", "5s", "--heartbeat-deadline", "3s", "--trial-deadline", "40s", "--stop-grace", "10s", "--restart-min", "100ms",
+		"--start-deadline", "5s", "--heartbeat-deadline", "5s", "--trial-deadline", "40s", "--stop-grace", "10s", "--restart-min", "100ms",
 		"--",
 		"--registrar", e.g.RegistrarURL, "--farm", fmt.Sprint(e.farm), "--zos-version", "v4.1.0",
 		"--interface", "lo", "--geoip-url", "none", "--min-free-disk", "1MiB", "--restart-min", "100ms", "--api-listen", "127.0.0.1:0",

@@ -201,7 +201,7 @@ func (n *node) start(base string) *syncBuffer {
 	var log syncBuffer
 	b, err := New(Config{
 		DataDir: n.data, BaseZosd: base, PublisherKey: n.key.Public().Key,
-		StartDeadline: 2 * time.Second, HeartbeatDeadline: 300 * time.Millisecond, TrialDeadline: 2 * time.Second,
+		StartDeadline: 2 * time.Second, HeartbeatDeadline: time.Second, TrialDeadline: 3 * time.Second,
 		StopGrace: 2 * time.Second, RestartMin: 50 * time.Millisecond, RestartMax: 200 * time.Millisecond,
 		Stderr: &log, Logger: slogTo(&log),
 	})
@@ -247,7 +247,7 @@ func TestBootstrap(t *testing.T) {
 	}{
 		{"v4.1.2", "exit", "the zosd of generation 2 exited with status 1: zosd v4.1.2: cannot start: boom"},
 		{"v4.1.3", "hang", "the zosd of generation 3 hung: no heartbeat within 2s"},
-		{"v4.1.4", "unconfirmed", "generation 4 (v4.1.4) was not confirmed healthy within 2s"},
+		{"v4.1.4", "unconfirmed", "generation 4 (v4.1.4) was not confirmed healthy within 3s"},
 	}
 	for i, c := range cases {
 		gen := uint64(i + 2)

@@ -52,7 +52,7 @@ func TestSelfUpgrade(t *testing.T) {
 	run := func() *exec.Cmd {
 		cmd := exec.Command(filepath.Join(self, selfCurrent, "bootstrap"), "--data", n.data, "--zosd", base,
 			"--upgrade-publisher-key", hex.EncodeToString(n.key.Public().Key), "--self-dir", self, "--self-confirm", "300ms",
-			"--heartbeat-deadline", "500ms", "--restart-min", "50ms")
+			"--heartbeat-deadline", "2s", "--restart-min", "50ms")
 		cmd.Stderr = &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
