@@ -202,11 +202,16 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 // before the next start: none after a handover or a switch back, else the
 // restart backoff (prev was the last wait).
 func (b *Bootstrap) after(ctx context.Context, gen uint64, end ending, ran, prev time.Duration) time.Duration {
-	if end.handover {
-		b.log.Info("zosd handed over: starting the current generation's", "generation", gen)
-		return 0
-	}
 	cur, err := b.dir.Current()
+	switch {
+	case end.handover && err == nil && cur != gen:
+		b.log.Info("zosd handed over: starting the current generation's", "was", gen, "current", cur)
+		return 0
+	case end.handover:
+		// A handover without a switch is a zosd that exits at start
+		// (as a release's could, again and again): a failure.
+		end.reason = fmt.Sprintf("the zosd of %s exited with status %d (handover) but the node did not switch generations", genString(gen), ExitHandover)
+	}
 	if err == nil && cur != gen {
 		// Switched while it ran (an upgrade, or a rollback the
 		// upgrader decided): not this generation's failure.

@@ -18,13 +18,15 @@ import (
 // zosScript is a stand-in zosd: it writes its version to $MARKS/running
 // and beats every 20 ms on the bootstrap's descriptor; it hands over
 // (exits ExitHandover) once $MARKS/handover-<version> appears. With
-// mode "exit" it fails at once, with "hang" it never beats.
+// mode "exit" it fails at once, with "hang" it never beats, with
+// "handover" it asks for a handover at once, without a switch.
 func zosScript(version, mode string) string {
 	return fmt.Sprintf(`#!/bin/sh
 case "$1" in version) echo "zosd %[1]s"; exit 0 ;; esac
 echo %[1]s "$ZOSD_GENERATION" > "$MARKS/running"
 case %[2]q in
 exit) echo "zosd %[1]s: cannot start: boom" >&2; exit 1 ;;
+handover) exit %[3]d ;;
 hang) exec sleep 3600 ;;
 esac
 while :; do
@@ -248,6 +250,7 @@ func TestBootstrap(t *testing.T) {
 		{"v4.1.2", "exit", "the zosd of generation 2 exited with status 1: zosd v4.1.2: cannot start: boom"},
 		{"v4.1.3", "hang", "the zosd of generation 3 hung: no heartbeat within 2s"},
 		{"v4.1.4", "unconfirmed", "generation 4 (v4.1.4) was not confirmed healthy within 3s"},
+		{"v4.1.5", "handover", "the zosd of generation 5 exited with status 75 (handover) but the node did not switch generations"},
 	}
 	for i, c := range cases {
 		gen := uint64(i + 2)
