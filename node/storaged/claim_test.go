@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/storaged"
@@ -103,8 +104,22 @@ func TestClaimedDisk(t *testing.T) {
 	}
 
 	// The disk is gone at the next start: offline, never written through.
-	exec.Command("umount", p.Path).Run()
-	exec.Command("losetup", "-d", dev).Run()
+	if out, err := exec.Command("umount", p.Path).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+		t.Fatalf("losetup -d: %v %s", err, out)
+	}
+	// The kernel lets go of a loop device after a while on a busy host.
+	backing := filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(backing); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still attached 10 s after losetup -d", dev)
+		}
+	}
 	s, err = storaged.New(storaged.Config{Dir: dir, Claims: []string{dev}})
 	if err != nil {
 		t.Fatal(err)
