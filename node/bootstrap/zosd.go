@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/grid4/grid4/node/internal/lastline"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +43,7 @@ func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending
 		args = append(args, "--upgrade-publisher-key="+b.cfg.PublisherKeyText)
 	}
 	cmd := exec.Command(prog, args...)
-	tail := &lastLine{w: b.cfg.Stderr}
+	tail := &lastline.Writer{W: b.cfg.Stderr} // zosd prints its error last: it goes in the record of a rollback
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Env = append(os.Environ(), HeartbeatFDEnv+"=3", HeartbeatIntervalEnv+"="+interval.String(), GenerationEnv+"="+strconv.FormatUint(gen, 10))
@@ -65,7 +63,7 @@ func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending
 	go heartbeats(r, beats)
 	reason, done, exitErr := b.watch(ctx, gen, exited, beats)
 	if done {
-		return b.exitEnding(gen, exitErr, tail.last())
+		return b.exitEnding(gen, exitErr, tail.Last())
 	}
 	b.stop(cmd, exited)
 	if ctx.Err() != nil {
@@ -184,44 +182,4 @@ func (b *Bootstrap) waitDataDirFree(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// lastLine forwards zosd's output and keeps its last line: zosd prints
-// its error last, which goes in the record of a rollback.
-type lastLine struct {
-	w io.Writer
-
-	mu      sync.Mutex
-	partial []byte
-	line    string
-}
-
-func (t *lastLine) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.partial = append(t.partial, p...)
-	if i := bytes.LastIndexByte(t.partial, '\n'); i >= 0 {
-		lines := strings.Split(strings.TrimRight(string(t.partial[:i]), "\n"), "\n")
-		if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
-			t.line = l
-		}
-		t.partial = append(t.partial[:0], t.partial[i+1:]...)
-	}
-	if len(t.partial) > 4096 {
-		t.partial = t.partial[len(t.partial)-4096:]
-	}
-	t.mu.Unlock()
-	return t.w.Write(p)
-}
-
-func (t *lastLine) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	l := strings.TrimSpace(string(t.partial))
-	if l == "" {
-		l = t.line
-	}
-	if len(l) > 300 {
-		l = l[:300] + "…"
-	}
-	return l
 }

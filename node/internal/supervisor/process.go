@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"syscall"
+
+	"github.com/grid4/grid4/node/internal/lastline"
 )
 
 // ExitFatal is the exit status of a process that must not be restarted
@@ -55,7 +54,7 @@ func (e Exec) Start(ctx context.Context) (Process, error) {
 	if out == nil {
 		out = os.Stderr
 	}
-	tail := &tailWriter{w: out}
+	tail := &lastline.Writer{W: out}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	// A process group of its own: a Ctrl-C on the terminal or a signal to
 	// zosd's group reaches zosd alone, which then stops the children in
@@ -83,7 +82,7 @@ func (e Exec) Start(ctx context.Context) (Process, error) {
 
 type execProcess struct {
 	cmd      *exec.Cmd
-	tail     *tailWriter
+	tail     *lastline.Writer
 	lifeline *os.File
 }
 
@@ -101,7 +100,7 @@ func (p *execProcess) Wait() error {
 	}
 	// A process that exited by itself usually said why in its last line
 	// (zosd prints its error last); one killed by a signal did not.
-	last := p.tail.last()
+	last := p.tail.Last()
 	var ee *exec.ExitError
 	switch {
 	case !errors.As(err, &ee) || !ee.Exited():
@@ -114,41 +113,6 @@ func (p *execProcess) Wait() error {
 		return err
 	}
 	return fmt.Errorf("%w: %s", err, last)
-}
-
-// tailWriter forwards everything and remembers the last complete line.
-type tailWriter struct {
-	w io.Writer
-
-	mu      sync.Mutex
-	partial []byte
-	line    string
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.partial = append(t.partial, p...)
-	if i := bytes.LastIndexByte(t.partial, '\n'); i >= 0 {
-		lines := strings.Split(strings.TrimRight(string(t.partial[:i]), "\n"), "\n")
-		if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
-			t.line = l
-		}
-		t.partial = append(t.partial[:0], t.partial[i+1:]...)
-	}
-	if len(t.partial) > 4096 {
-		t.partial = t.partial[len(t.partial)-4096:]
-	}
-	t.mu.Unlock()
-	return t.w.Write(p)
-}
-
-func (t *tailWriter) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if l := strings.TrimSpace(string(t.partial)); l != "" {
-		return l
-	}
-	return t.line
 }
 
 // WatchLifeline returns a context that ends when ctx does or when the
