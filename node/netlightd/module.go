@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/internal/supervisor"
 )
 
@@ -40,12 +41,15 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if err := s.Start(); err != nil {
 		return err
 	}
+	defer s.Close()
 	return bus.Serve(ctx, m.Bus, Object, s.Methods())
 }
 
-// Start rebuilds the host table from the persisted state and, with
-// Config.HostForwarding, turns on the host's forwarding. With no network
-// recorded it does nothing: the first network does both.
+// Start rebuilds the host table from the persisted state, brings back
+// the WireGuard interfaces of meshed networks whose namespace is there (a
+// restarted netlightd; after a reboot provisiond's restore does it) and,
+// with Config.HostForwarding, turns on the host's forwarding. With no
+// network recorded it does nothing: the first network does it all.
 func (s *Service) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -55,6 +59,15 @@ func (s *Service) Start() error {
 	}
 	if err := s.applyHost(st); err != nil {
 		return err
+	}
+	for id, nw := range st.Networks {
+		if nw.Mesh == nil || !iproute.NetnsExists(NamesOf(s.c.Salt, id).Namespace) {
+			continue
+		}
+		if err := s.bringUpMesh(context.Background(), id, nw); err != nil {
+			// One network's mesh does not keep the others down.
+			s.log.Error("bringing a mesh back", "network", id, "err", err)
+		}
 	}
 	if s.c.HostForwarding {
 		return enableHostForwarding()
@@ -70,6 +83,9 @@ func (s *Service) Methods() bus.Methods {
 		"EnsurePublicIP": bus.Func1(s.EnsurePublicIP),
 		"RemovePublicIP": bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.RemovePublicIP(ctx, id) }),
 		"PoolSize":       bus.Func0(func(context.Context) (uint64, error) { return s.PoolSize(), nil }),
+		"EnsureMesh":     bus.Func1(s.EnsureMesh),
+		"MeshOf":         bus.Func1(s.MeshOf),
+		"RemoveMesh":     bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.RemoveMesh(ctx, id) }),
 	}
 }
 
@@ -105,4 +121,20 @@ func (s Stub) RemovePublicIP(ctx context.Context, id string) error {
 // PoolSize calls Service.PoolSize.
 func (s Stub) PoolSize(ctx context.Context) (uint64, error) {
 	return bus.Call[uint64](ctx, s.c, Object, "PoolSize")
+}
+
+// EnsureMesh calls Service.EnsureMesh.
+func (s Stub) EnsureMesh(ctx context.Context, spec MeshSpec) (Mesh, error) {
+	return bus.Call[Mesh](ctx, s.c, Object, "EnsureMesh", spec)
+}
+
+// MeshOf calls Service.MeshOf.
+func (s Stub) MeshOf(ctx context.Context, id string) (Mesh, error) {
+	return bus.Call[Mesh](ctx, s.c, Object, "MeshOf", id)
+}
+
+// RemoveMesh calls Service.RemoveMesh.
+func (s Stub) RemoveMesh(ctx context.Context, id string) error {
+	_, err := bus.Call[bool](ctx, s.c, Object, "RemoveMesh", id)
+	return err
 }

@@ -123,6 +123,10 @@ type Config struct {
 	PublicPool []netip.Prefix
 	// PublicGateway is the public network's router.
 	PublicGateway netip.Addr
+	// MeshPorts are the host UDP ports networks' WireGuard interfaces
+	// take, one each (DefaultMeshPorts when zero). Services sharing a
+	// host (tests) need ranges apart.
+	MeshPorts PortRange
 	// IP runs ip (nil: the host's).
 	IP *iproute.IP
 	// Logger receives the service's records.
@@ -136,6 +140,8 @@ type Service struct {
 	ip  iproute.IP
 	log *slog.Logger
 	mu  sync.Mutex
+	// meshes are the WireGuard devices this process runs, by network ID.
+	meshes map[string]*meshDevice
 }
 
 // New checks c and returns a service.
@@ -170,7 +176,13 @@ func New(c Config) (*Service, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{c: c, log: c.Logger}
+	if c.MeshPorts == (PortRange{}) {
+		c.MeshPorts = DefaultMeshPorts
+	}
+	if c.MeshPorts.First == 0 || c.MeshPorts.First > c.MeshPorts.Last {
+		return nil, fmt.Errorf("netlightd: mesh ports %d-%d are not a range of ports", c.MeshPorts.First, c.MeshPorts.Last)
+	}
+	s := &Service{c: c, log: c.Logger, meshes: map[string]*meshDevice{}}
 	if c.IP != nil {
 		s.ip = *c.IP
 	}

@@ -47,16 +47,22 @@ func forwarding(t *testing.T) {
 	t.Cleanup(func() { _ = os.WriteFile(ipForward, old, 0o644) })
 }
 
-// newService returns a salted service whose table is removed at the end.
-func newService(t *testing.T) (*Service, string) {
+// newService returns a salted service whose table is removed at the end;
+// each edit changes its configuration first.
+func newService(t *testing.T, edits ...func(*Config)) (*Service, string) {
 	t.Helper()
 	needNetAdmin(t)
 	salt := fmt.Sprintf("t%x", rand.Uint64())
-	s, err := New(Config{Dir: t.TempDir(), Salt: salt})
+	c := Config{Dir: t.TempDir(), Salt: salt}
+	for _, e := range edits {
+		e(&c)
+	}
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		defer s.Close()
 		st, _ := s.load()
 		for id := range st.Networks {
 			_ = s.RemoveNetwork(context.Background(), id)

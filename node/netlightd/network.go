@@ -213,6 +213,7 @@ func (s *Service) pair(ctx context.Context, ns, hostEnd, nsEnd string) error {
 func (s *Service) RemoveNetwork(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeMesh(id)
 	n := NamesOf(s.c.Salt, id)
 	for _, link := range []string{n.Veth, n.Transit, n.Bridge} {
 		if iproute.LinkExists(link) {

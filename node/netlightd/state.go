@@ -26,6 +26,8 @@ type networkState struct {
 	// Slot is the network's /30 in the transit range (0 is the first).
 	Slot     uint32    `json:"slot"`
 	Forwards []Forward `json:"forwards,omitempty"`
+	// Mesh joins the network to its parts on other nodes (nil: none).
+	Mesh *meshState `json:"mesh,omitempty"`
 }
 
 func (s *Service) stateFile() string { return filepath.Join(s.c.Dir, "state.json") }
