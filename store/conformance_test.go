@@ -57,6 +57,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"UptimeOnce", testUptimeOnce},
 		{"BadInput", testBadInput},
 		{"SeedNodes", testSeedNodes},
+		{"Stats", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

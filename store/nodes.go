@@ -240,6 +240,12 @@ type NodeFilter struct {
 	// every node before the page. A page number still applies on top of
 	// it (normally 1).
 	AfterNodeID uint64
+	// Approved, when set, keeps the nodes whose farmer approved them
+	// (true) or did not (false).
+	Approved *bool
+	// Country and Version, when not empty, keep the nodes registered
+	// with exactly that country or ZOS version.
+	Country, Version string
 	// FreeAtLeast keeps the nodes whose latest status report left at
 	// least this much of each resource free; a zero field does not
 	// filter. When a field is set, nodes that never reported a status
@@ -407,6 +413,15 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 			continue
 		}
 		conds = append(conds, f.col+" = "+p)
+	}
+	if filter.Approved != nil {
+		conds = append(conds, "nodes.approved = "+a.add(*filter.Approved))
+	}
+	if filter.Country != "" {
+		conds = append(conds, "nodes.country = "+a.add(filter.Country))
+	}
+	if filter.Version != "" {
+		conds = append(conds, "nodes.zos_version = "+a.add(filter.Version))
 	}
 	if filter.AfterNodeID != 0 {
 		if filter.AfterNodeID >= math.MaxInt64 {

@@ -38,7 +38,8 @@ type SeededNode struct {
 // statusColumns are the columns of node_status, in the order
 // seedStatus.values gives them after node_id.
 func statusColumns() []string {
-	return []string{"node_id", "reported_at", "healthy", "free_cru", "free_mru", "free_sru", "free_hru", "free_ipv4", "reports", "report"}
+	return []string{"node_id", "reported_at", "healthy", "free_cru", "free_mru", "free_sru", "free_hru", "free_ipv4",
+		"total_cru", "total_mru", "total_sru", "total_hru", "total_ipv4", "reports", "report"}
 }
 
 // seedBatch is how many nodes SeedNodes writes per transaction.
@@ -100,14 +101,18 @@ type seedRow struct {
 type seedStatus struct {
 	at          time.Time
 	healthy     bool
-	free        [5]int64
+	figs        [10]int64 // as statusValues
 	full, short string
 }
 
 // values are the columns of node_status after node_id, as stored by the
 // dialect of db.
 func (s *seedStatus) values(db *DB) []any {
-	return []any{db.ts(s.at), s.healthy, s.free[0], s.free[1], s.free[2], s.free[3], s.free[4], int64(1), s.full}
+	v := []any{db.ts(s.at), s.healthy}
+	for _, f := range s.figs {
+		v = append(v, f)
+	}
+	return append(v, int64(1), s.full)
 }
 
 func seedRows(farmID int64, batch []SeedNode) ([]seedRow, error) {
@@ -129,11 +134,11 @@ func seedRows(farmID int64, batch []SeedNode) ([]seedRow, error) {
 			r.boot = seen.Add(-time.Duration(r.uptime) * time.Second)
 		}
 		if st := s.Status; st != nil {
-			free, full, short, err := statusValues(*st)
+			figs, full, short, err := statusValues(*st)
 			if err != nil {
 				return nil, err
 			}
-			r.status = &seedStatus{at: utc(st.ReportedAt), healthy: st.Healthy, free: free, full: string(full), short: string(short)}
+			r.status = &seedStatus{at: utc(st.ReportedAt), healthy: st.Healthy, figs: figs, full: string(full), short: string(short)}
 		}
 		rows[i] = r
 	}
@@ -265,7 +270,7 @@ func (db *DB) seedSQLite(ctx context.Context, farmID int64, batch []SeedNode) ([
 		}
 		defer live.Close()
 		status, err := tx.PrepareContext(ctx, `INSERT INTO node_status (`+strings.Join(statusColumns(), ", ")+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`)
 		if err != nil {
 			return err
 		}

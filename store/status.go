@@ -20,12 +20,15 @@ const StatusHistoryLen = 12
 
 // statusUpsert writes a node's latest status and returns its report
 // count. Arguments: $1 node id, $2 receive time, $3 healthy, $4..$8 the
-// free figures, $9 the report's JSON.
-const statusUpsert = `INSERT INTO node_status (node_id, reported_at, healthy, free_cru, free_mru, free_sru, free_hru, free_ipv4, reports, report)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)
+// free figures, $9..$13 the total ones, $14 the report's JSON.
+const statusUpsert = `INSERT INTO node_status (node_id, reported_at, healthy, free_cru, free_mru, free_sru, free_hru, free_ipv4,
+	  total_cru, total_mru, total_sru, total_hru, total_ipv4, reports, report)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14)
 	ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, healthy = excluded.healthy,
 	  free_cru = excluded.free_cru, free_mru = excluded.free_mru, free_sru = excluded.free_sru,
 	  free_hru = excluded.free_hru, free_ipv4 = excluded.free_ipv4,
+	  total_cru = excluded.total_cru, total_mru = excluded.total_mru, total_sru = excluded.total_sru,
+	  total_hru = excluded.total_hru, total_ipv4 = excluded.total_ipv4,
 	  reports = node_status.reports + 1, report = excluded.report
 	RETURNING reports`
 
@@ -46,25 +49,29 @@ func (db *DB) RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time,
 		return fmt.Errorf("store: record status of node %d: %w", nodeID, ErrNotFound)
 	}
 	st.ReportedAt = utc(at)
-	free, full, short, err := statusValues(st)
+	figs, full, short, err := statusValues(st)
 	if err != nil {
 		return fmt.Errorf("store: record status of node %d: %w", nodeID, err)
 	}
-	vals := []any{id, db.ts(st.ReportedAt), st.Healthy, free[0], free[1], free[2], free[3], free[4], string(full), string(short)}
+	vals := []any{id, db.ts(st.ReportedAt), st.Healthy}
+	for _, f := range figs {
+		vals = append(vals, f)
+	}
+	vals = append(vals, string(full), string(short))
 	if db.pg() {
 		// One statement, one round trip, committed like the liveness
 		// update (synchronous_commit off: a database crash may forget
 		// the last fraction of a second of reports; nodes report again).
 		_, err = db.live.ExecContext(ctx, `WITH s AS (`+statusUpsert+`)
 			INSERT INTO node_status_history (node_id, slot, reported_at, report)
-			SELECT $1, (s.reports - 1) % `+strconv.Itoa(StatusHistoryLen)+`, $2, $10 FROM s`+historyUpsert, vals...)
+			SELECT $1, (s.reports - 1) % `+strconv.Itoa(StatusHistoryLen)+`, $2, $15 FROM s`+historyUpsert, vals...)
 		if isForeignKey(err) {
 			err = fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
 		}
 	} else {
 		err = db.inTx(ctx, func(tx *sql.Tx) error {
 			var reports int64
-			err := tx.QueryRowContext(ctx, statusUpsert, vals[:9]...).Scan(&reports)
+			err := tx.QueryRowContext(ctx, statusUpsert, vals[:14]...).Scan(&reports)
 			if isForeignKey(err) {
 				return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
 			}
@@ -82,24 +89,26 @@ func (db *DB) RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time,
 	return nil
 }
 
-// statusValues are the stored forms of a status: its free figures, and
-// its JSON in full (the latest) and without checks and modules (the
-// history). ErrInvalid for a figure above math.MaxInt64.
-func statusValues(st api.NodeStatus) (free [5]int64, full, short []byte, err error) {
+// statusValues are the stored forms of a status: its free figures then
+// its total ones (cru, mru, sru, hru, ipv4 each), and its JSON in full
+// (the latest) and without checks and modules (the history). ErrInvalid
+// for a figure above math.MaxInt64.
+func statusValues(st api.NodeStatus) (figs [10]int64, full, short []byte, err error) {
 	for i, f := range []struct {
 		name string
 		v    uint64
-	}{{"cru", st.Free.CRU}, {"mru", st.Free.MRU}, {"sru", st.Free.SRU}, {"hru", st.Free.HRU}, {"ipv4", st.Free.IPv4}} {
-		if free[i], err = toInt64("free."+f.name, f.v); err != nil {
-			return free, nil, nil, err
+	}{{"free.cru", st.Free.CRU}, {"free.mru", st.Free.MRU}, {"free.sru", st.Free.SRU}, {"free.hru", st.Free.HRU}, {"free.ipv4", st.Free.IPv4},
+		{"total.cru", st.Total.CRU}, {"total.mru", st.Total.MRU}, {"total.sru", st.Total.SRU}, {"total.hru", st.Total.HRU}, {"total.ipv4", st.Total.IPv4}} {
+		if figs[i], err = toInt64(f.name, f.v); err != nil {
+			return figs, nil, nil, err
 		}
 	}
 	if full, err = json.Marshal(st); err != nil {
-		return free, nil, nil, err
+		return figs, nil, nil, err
 	}
 	st.Checks, st.Modules = nil, nil
 	short, err = json.Marshal(st)
-	return free, full, short, err
+	return figs, full, short, err
 }
 
 // NodeStatus returns the latest status of node nodeID (nil if it never
