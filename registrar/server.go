@@ -27,6 +27,8 @@ import (
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/flagvalue"
 	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/explorer"
 	"github.com/grid4/grid4/store"
 )
 
@@ -59,6 +61,7 @@ type Server struct {
 	openapi  []byte
 	docs     []byte
 	promh    http.Handler
+	explorer *explorer.Explorer
 	handler  http.Handler
 	// version is the last rendering of the current ZOS version (see
 	// serveVersion).
@@ -118,6 +121,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("registrar: rendering the docs page: %w", err)
 	}
 	s.promh = httpserve.MetricsHandler(d.Metrics, d.Logger)
+	s.explorer, err = explorer.New(explorer.Deps{
+		Store:        d.Store,
+		OnlineCutoff: s.onlineCutoff,
+		SetLiveness: func(n *api.Node, now time.Time, cutoff time.Duration) {
+			setOnline(n, now, cutoff)
+			setHealth(n, now, cutoff)
+		},
+		Now:    d.Now,
+		Logger: d.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
 	s.handler = s.buildHandler()
 	return s, nil
 }
@@ -142,6 +158,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer close(loopsDone)
 		s.RunMaintenance(loopCtx)
+	}()
+	go func() {
+		// The explorer's first visitor need not wait for the grid's
+		// counts (a failure is logged by the explorer and tried again
+		// on the next visit).
+		_ = s.explorer.WarmUp(loopCtx)
 	}()
 	s.log.Info("registrar listening", "addr", ln.Addr().String(), "legacy_auth", s.cfg.LegacyAuth, "admin_twins", s.cfg.AdminTwins)
 	err := httpserve.Serve(ctx, srv, ln, s.cfg.ShutdownTimeout, s.log, "registrar")
@@ -342,6 +364,17 @@ func (s *Server) buildHandler() http.Handler {
 		mux.Handle(pattern, s.wrapRoute(sr.r))
 		labels[pattern] = sr.label
 	}
+	// The explorer's pages: HTML for people, not API routes (not in
+	// openapi.json, not under the API's prefixes), rate limited per IP
+	// like the API.
+	for _, er := range s.explorer.Routes() {
+		h := er.Handler
+		if !er.Asset {
+			h = s.limitIP(h)
+		}
+		mux.Handle(er.Pattern, h)
+		labels[er.Pattern] = "explorer " + er.Pattern
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		rec := &statusWriter{Recorder: httpserve.Recorder{ResponseWriter: w}}
@@ -429,12 +462,8 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 			if r.Body != nil && r.Body != http.NoBody {
 				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 			}
-			if s.ipLimit != nil {
-				if ok, wait := s.ipLimit.allow(ipKey(s.requestIP(w, r))); !ok {
-					s.metrics.rateLimited.WithLabelValues("ip").Inc()
-					writeHTTPError(w, tooManyRequests("IP address", wait))
-					return
-				}
+			if !s.allowIP(w, r) {
+				return
 			}
 		}
 		switch {
@@ -475,6 +504,29 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 		}
 		if err := rt.h(w, r); err != nil {
 			s.answerError(w, r, err)
+		}
+	})
+}
+
+// allowIP applies the per-IP rate limit, answering 429 itself when the
+// client is over it.
+func (s *Server) allowIP(w http.ResponseWriter, r *http.Request) bool {
+	if s.ipLimit == nil {
+		return true
+	}
+	if ok, wait := s.ipLimit.allow(ipKey(s.requestIP(w, r))); !ok {
+		s.metrics.rateLimited.WithLabelValues("ip").Inc()
+		writeHTTPError(w, tooManyRequests("IP address", wait))
+		return false
+	}
+	return true
+}
+
+// limitIP is h behind the per-IP rate limit.
+func (s *Server) limitIP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.allowIP(w, r) {
+			h.ServeHTTP(w, r)
 		}
 	})
 }

@@ -34,6 +34,9 @@ type Store interface {
 	UpdateNode(ctx context.Context, nodeID uint64, n api.Node) (api.Node, error)
 	SetApproval(ctx context.Context, farmID uint64, nodeIDs []uint64, approved bool) error
 	CountNodes(ctx context.Context) (uint64, error)
+	CountFarms(ctx context.Context) (uint64, error)
+	NodeCounts(ctx context.Context, since time.Time) ([]store.NodeCount, error)
+	StatusTotals(ctx context.Context, since time.Time) (store.StatusTotals, error)
 
 	RecordUptime(ctx context.Context, nodeID uint64, at time.Time, uptime uint64) (store.UptimeResult, error)
 	RecordUptimeOnce(ctx context.Context, nodeID uint64, at time.Time, uptime uint64, n store.Nonce) (store.UptimeResult, error)
