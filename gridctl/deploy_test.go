@@ -83,7 +83,7 @@ func newDeployRig(t *testing.T, machines provisiond.Manager) *deployRig {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if managers[gridtypes.NetworkLightType], err = netlight.New(nets); err != nil {
+		if managers[gridtypes.NetworkLightType], err = netlight.New(netlight.Config{Networks: nets}); err != nil {
 			t.Fatal(err)
 		}
 	} else {

@@ -264,7 +264,28 @@ type NetworkLightData struct {
 	// connection to HostPort on the node's addresses goes to IP:Port in
 	// the network. Optional; at most MaxPortForwards.
 	PortForwards []PortForward `json:"port_forwards,omitempty"`
+	// Mesh makes the network one part of a private network spread over
+	// several nodes (optional).
+	Mesh *NetworkMesh `json:"mesh,omitempty"`
 }
+
+// NetworkMesh joins a network to the owner's networks of the same name
+// and range on other nodes: the nodes exchange keys over the
+// node-to-node API and connect the parts with WireGuard, so machines on
+// different nodes reach each other by private address.
+type NetworkMesh struct {
+	// Range is the whole network's range, the same in every part; each
+	// part's subnet is inside it and no two overlap. IPv4, /8 to /24,
+	// inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.
+	Range string `json:"range"`
+	// Nodes are the other nodes holding a part: a node joins only the
+	// parts that list it (at most MaxMeshNodes, this node not among
+	// them).
+	Nodes []uint64 `json:"nodes"`
+}
+
+// MaxMeshNodes bounds the other nodes of a network.
+const MaxMeshNodes = 64
 
 // MaxPortForwards bounds a network's port forwards.
 const MaxPortForwards = 16
@@ -315,7 +336,45 @@ func (d *NetworkLightData) check() error {
 	if !private {
 		return fieldErr("subnet", "must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
 	}
-	return checkForwards(p, d.PortForwards)
+	if err := checkForwards(p, d.PortForwards); err != nil {
+		return err
+	}
+	if d.Mesh != nil {
+		return d.Mesh.check(p)
+	}
+	return nil
+}
+
+// RangePrefix parses Range (valid after validation).
+func (m *NetworkMesh) RangePrefix() (netip.Prefix, error) {
+	return netip.ParsePrefix(m.Range)
+}
+
+func (m *NetworkMesh) check(subnet netip.Prefix) error {
+	r, err := m.RangePrefix()
+	if err != nil || !r.Addr().Is4() {
+		return fieldErr("mesh.range", "must be an IPv4 range in CIDR form, e.g. 10.20.0.0/16")
+	}
+	if r.Masked() != r {
+		return fieldErr("mesh.range", "host bits must be zero (did you mean %s?)", r.Masked())
+	}
+	if r.Bits() < 8 || r.Bits() > 24 {
+		return fieldErr("mesh.range", "prefix length must be 8 to 24")
+	}
+	if r.Bits() >= subnet.Bits() || !r.Contains(subnet.Addr()) {
+		return fieldErr("mesh.range", "must hold the subnet %s and more", subnet)
+	}
+	if len(m.Nodes) == 0 || len(m.Nodes) > MaxMeshNodes {
+		return fieldErr("mesh.nodes", "1 to %d node ids", MaxMeshNodes)
+	}
+	seen := map[uint64]bool{}
+	for i, n := range m.Nodes {
+		if n == 0 || seen[n] {
+			return fieldErr(fmt.Sprintf("mesh.nodes[%d]", i), "node ids must be non-zero and distinct")
+		}
+		seen[n] = true
+	}
+	return nil
 }
 
 // checkForwards checks a network's port forwards against its subnet.

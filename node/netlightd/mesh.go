@@ -64,6 +64,9 @@ type MeshSpec struct {
 
 // Peer is another node's part of the network.
 type Peer struct {
+	// Node is the node it is on (kept for the caller; netlightd does not
+	// use it).
+	Node uint64 `json:"node,omitempty"`
 	// PublicKey is its WireGuard key (standard base64 of 32 bytes).
 	PublicKey string `json:"public_key"`
 	// Endpoint is where it listens (the node's address and port).

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/noderpc/api"
 )
 
 // Object is the engine's name on the node's bus (docs/bus.md). Other
@@ -98,6 +100,13 @@ func (e *Engine) Methods() bus.Methods {
 		}),
 		"Capacity":   bus.Func0(e.Capacity),
 		"Statistics": bus.Func0(e.Statistics),
+		"JoinNetwork": bus.Func3(func(ctx context.Context, from uint64, host netip.Addr, req api.NetworkJoin) (api.NetworkPart, error) {
+			p, err := e.JoinNetwork(ctx, from, host, req)
+			return p, toBus(err)
+		}),
+		"LeaveNetwork": bus.Proc2(func(ctx context.Context, from uint64, req api.NetworkLeave) error {
+			return toBus(e.LeaveNetwork(ctx, from, req))
+		}),
 	}
 }
 
@@ -172,4 +181,15 @@ func (s Stub) Statistics(ctx context.Context) (gridtypes.Statistics, error) {
 // not by a bare engine).
 func (s Stub) API(ctx context.Context) (string, error) {
 	return bus.Call[string](ctx, s.c, Object, "API")
+}
+
+// JoinNetwork calls Engine.JoinNetwork.
+func (s Stub) JoinNetwork(ctx context.Context, from uint64, host netip.Addr, req api.NetworkJoin) (api.NetworkPart, error) {
+	p, err := bus.Call[api.NetworkPart](ctx, s.c, Object, "JoinNetwork", from, host, req)
+	return p, fromBus(err)
+}
+
+// LeaveNetwork calls Engine.LeaveNetwork.
+func (s Stub) LeaveNetwork(ctx context.Context, from uint64, req api.NetworkLeave) error {
+	return fromBus(s.c.Invoke(ctx, Object, "LeaveNetwork", nil, from, req))
 }

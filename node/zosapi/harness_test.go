@@ -205,7 +205,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if networks, err = netlight.New(nets); err != nil {
+		if networks, err = netlight.New(netlight.Config{Networks: nets}); err != nil {
 			return nil, err
 		}
 	}

@@ -45,6 +45,11 @@ type Config struct {
 	Storage Storage
 	// Networks makes networks and public addresses.
 	Networks Networks
+	// Peers reach the other nodes of networks across nodes (noderpc.Stub
+	// over the bus; nil: such networks fail with a clear error).
+	Peers netlight.Peers
+	// NodeID is this node's id.
+	NodeID uint64
 	// Flists mounts machines' flists (flistd.Stub over the bus; nil:
 	// machines fail with "no flist mounter on this node").
 	Flists zmachine.Flists
@@ -84,7 +89,7 @@ func New(c Config) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
-	netl, err := netlight.New(c.Networks)
+	netl, err := netlight.New(netlight.Config{Networks: c.Networks, Peers: c.Peers, NodeID: c.NodeID, Logger: c.Logger.With("manager", "network-light")})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -74,7 +74,7 @@ func newManager(t *testing.T, ip *iproute.IP) (*Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(svc)
+	m, err := New(Config{Networks: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) makeNetwork() {
 	data, _ := json.Marshal(gridtypes.NetworkLightData{Subnet: "10.77.1.0/24"})
 	e.network = provisiond.Task{TwinID: e.twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "net", Type: gridtypes.NetworkLightType, Data: data}}
-	nl, err := netlight.New(e.nets)
+	nl, err := netlight.New(netlight.Config{Networks: e.nets})
 	if err != nil {
 		e.t.Fatal(err)
 	}
