@@ -85,6 +85,19 @@ type Config struct {
 	// sends no CORS headers.
 	CORSOrigin string
 
+	// PricingNotice is how long after a farm's price change existing
+	// contracts keep their price (new contracts pay the new one at once).
+	PricingNotice time.Duration
+	// GracePeriod is how long a contract stays in grace (its twin's
+	// balance below zero) before it is deleted.
+	GracePeriod time.Duration
+	// BillingDelay is how long after an hour ends it is billed, so that
+	// nodes' usage reports for it arrive first.
+	BillingDelay time.Duration
+	// BillingCheck is how often the billing loop looks whether a period
+	// became due.
+	BillingCheck time.Duration
+
 	// MaxBody is the largest request body accepted, in bytes.
 	MaxBody int64
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -118,6 +131,10 @@ func DefaultConfig() Config {
 		RateTwinBurst:        20,
 		RateLimitKeys:        100_000,
 		CORSOrigin:           "*",
+		PricingNotice:        7 * 24 * time.Hour,
+		GracePeriod:          14 * 24 * time.Hour,
+		BillingDelay:         10 * time.Minute,
+		BillingCheck:         time.Minute,
 		MaxBody:              64 << 10,
 		ShutdownTimeout:      15 * time.Second,
 		LogLevel:             slog.LevelInfo,
@@ -175,6 +192,10 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "most clients each rate limiter remembers (least recently seen are forgotten)")
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxies", "CIDRs of reverse proxies whose X-Forwarded-For gives the client IP, comma separated")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", c.CORSOrigin, `Access-Control-Allow-Origin for browser clients: "*", one origin, or "none"`)
+	fs.Var((*flagvalue.Duration)(&c.PricingNotice), "pricing-notice", "how long existing contracts keep their price after a farm changes its prices (e.g. 7d)")
+	fs.Var((*flagvalue.Duration)(&c.GracePeriod), "grace-period", "how long a contract stays in grace (balance below zero) before it is deleted (e.g. 14d)")
+	fs.Var((*flagvalue.Duration)(&c.BillingDelay), "billing-delay", "how long after an hour ends it is billed (nodes report its usage first)")
+	fs.Var((*flagvalue.Duration)(&c.BillingCheck), "billing-check", "how often the billing loop looks for a period that became due")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
 	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
@@ -218,6 +239,12 @@ func (c Config) Validate() error {
 		return errors.New("--rate-ip-burst and --rate-twin-burst must be at least 1")
 	case c.RateLimitKeys < limiterShards:
 		return fmt.Errorf("--rate-limit-keys must be at least %d", limiterShards)
+	case c.PricingNotice < 0 || c.GracePeriod <= 0:
+		return errors.New("--pricing-notice must not be negative and --grace-period must be positive")
+	case c.BillingDelay < 0 || c.BillingDelay >= time.Hour:
+		return errors.New("--billing-delay must be at least 0 and less than 1h")
+	case c.BillingCheck <= 0:
+		return errors.New("--billing-check must be positive")
 	case c.MaxBody < 1024:
 		return errors.New("--max-body must be at least 1024 bytes")
 	case c.ShutdownTimeout <= 0:

@@ -23,6 +23,12 @@ func bodyTypes() []func() any {
 		func() any { return new(api.ApprovalRequest) },
 		func() any { return new(api.UptimeReport) },
 		func() any { return new(versionBody) },
+		func() any { return new(api.Prices) },
+		func() any { return new(api.SLA) },
+		func() any { return new(api.CreateContractRequest) },
+		func() any { return new(api.UpdateContractRequest) },
+		func() any { return new(api.CreditRequest) },
+		func() any { return new(api.UsageReport) },
 	}
 }
 
@@ -74,6 +80,9 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"public_key":"a","signature":"b","timestamp":1}`,
 		`{"a":{"b":{"c":[[[[1]]]]}}}`,
 		`{"uptime":[{"uptime":1,"timestamp":2}],"node_id":1e3}`,
+		`{"type":"node","node_id":1,"deployment_hash":"ab","resources":{"cru":1,"ipv4":2}}`,
+		`{"period_start":"2026-01-02T03:00:00Z","contracts":[{"contract_id":1,"cru":2,"CRU":3}]}`,
+		`{"amount":-1,"reference":"x"}`,
 		`"\ud83d\ude00"`, `[]`, `null`, `{} {}`,
 	} {
 		for i := range bodyTypes() {

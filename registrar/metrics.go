@@ -18,6 +18,13 @@ type metrics struct {
 	status      *prometheus.CounterVec
 	pruned      *prometheus.CounterVec
 	interval    prometheus.Gauge
+
+	billed          prometheus.Counter
+	billedAmount    prometheus.Counter
+	graced          prometheus.Counter
+	expired         prometheus.Counter
+	billingFailures prometheus.Counter
+	billingSeconds  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,8 +59,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "registrar_report_interval_seconds",
 			Help: "Effective uptime report interval handed to nodes.",
 		}),
+		billed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_billed_periods_total",
+			Help: "Contract periods billed by this process (zero amounts included).",
+		}),
+		billedAmount: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_billed_utft_total",
+			Help: "µTFT billed by this process, after SLA discounts.",
+		}),
+		graced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_contracts_grace_total",
+			Help: "Contracts this process moved to grace (balance below zero).",
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_contracts_grace_expired_total",
+			Help: "Contracts this process deleted at the end of their grace period.",
+		}),
+		billingFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "registrar_billing_failures_total",
+			Help: "Billing runs that failed (retried at the next check).",
+		}),
+		billingSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "registrar_billing_duration_seconds",
+			Help: "Duration of this process's last billing run.",
+		}),
 	}
-	if err := httpserve.Register(reg, m.rateLimited, m.uptime, m.restarts, m.status, m.pruned, m.interval); err != nil {
+	if err := httpserve.Register(reg, m.rateLimited, m.uptime, m.restarts, m.status, m.pruned, m.interval,
+		m.billed, m.billedAmount, m.graced, m.expired, m.billingFailures, m.billingSeconds); err != nil {
 		return nil, err
 	}
 	return m, nil

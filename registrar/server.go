@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,7 @@ type Server struct {
 	ipLimit  *rateLimiter
 	twinLim  *rateLimiter
 	sched    reportSchedule
+	bill     billing
 	nodes    *nodeCounter
 	owners   *nodeOwners
 	openapi  []byte
@@ -147,18 +149,17 @@ func (s *Server) Run(ctx context.Context) error {
 	return httpserve.Run(ctx, s.cfg.Listen, "registrar", s.Serve)
 }
 
-// Serve serves on ln and runs the retention loops until ctx is done. Then
+// Serve serves on ln and runs the retention and billing loops until ctx
+// is done. Then
 // it stops accepting connections and waits up to the shutdown timeout for
 // requests in flight. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := httpserve.NewServer(s.handler, 30*time.Second, 60*time.Second)
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	loopsDone := make(chan struct{})
-	go func() {
-		defer close(loopsDone)
-		s.RunMaintenance(loopCtx)
-	}()
+	var loops sync.WaitGroup
+	loops.Go(func() { s.RunMaintenance(loopCtx) })
+	loops.Go(func() { s.runBilling(loopCtx) })
 	go func() {
 		// The explorer's first visitor need not wait for the grid's
 		// counts (a failure is logged by the explorer and tried again
@@ -168,7 +169,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("registrar listening", "addr", ln.Addr().String(), "legacy_auth", s.cfg.LegacyAuth, "admin_twins", s.cfg.AdminTwins)
 	err := httpserve.Serve(ctx, srv, ln, s.cfg.ShutdownTimeout, s.log, "registrar")
 	stopLoops()
-	<-loopsDone
+	loops.Wait()
 	return err
 }
 
@@ -297,6 +298,9 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/accounts", slash: true, h: s.createAccount},
 		{method: "GET", path: "/accounts", slash: true, h: s.getAccount},
 		{method: "PATCH", path: "/accounts/{twin_id}", auth: true, h: s.updateAccount},
+		{method: "POST", path: "/accounts/{twin_id}/credit", auth: true, admin: true, h: s.credit},
+		{method: "GET", path: "/accounts/{twin_id}/balance", auth: true, h: s.balance},
+		{method: "GET", path: "/accounts/{twin_id}/ledger", auth: true, h: s.twinLedger},
 
 		{method: "GET", path: "/farms", h: s.listFarms},
 		{method: "GET", path: "/farms/{farm_id}", h: s.getFarm},
@@ -304,6 +308,11 @@ func (s *Server) routes() []route {
 		{method: "PATCH", path: "/farms/{farm_id}", auth: true, h: s.updateFarm},
 		{method: "POST", path: "/farms/{farm_id}/approve", auth: true, h: s.approveNodes},
 		{method: "POST", path: "/farms/{farm_id}/reject", auth: true, h: s.rejectNodes},
+		{method: "GET", path: "/farms/{farm_id}/pricing", h: s.getPricing},
+		{method: "PUT", path: "/farms/{farm_id}/pricing", auth: true, h: s.putPricing},
+		{method: "GET", path: "/farms/{farm_id}/sla", h: s.getSLA},
+		{method: "PUT", path: "/farms/{farm_id}/sla", auth: true, h: s.putSLA},
+		{method: "GET", path: "/farms/{farm_id}/ledger", auth: true, h: s.farmLedger},
 
 		{method: "GET", path: "/nodes", h: s.listNodes},
 		{method: "GET", path: "/nodes/{node_id}", h: s.getNode},
@@ -313,6 +322,14 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
 		{method: "POST", path: "/nodes/{node_id}/status", auth: true, h: s.reportStatus},
 		{method: "GET", path: "/nodes/{node_id}/status", h: s.nodeStatus},
+		{method: "GET", path: "/nodes/{node_id}/contracts", h: s.nodeContracts},
+		{method: "POST", path: "/nodes/{node_id}/usage", auth: true, h: s.reportUsage},
+
+		{method: "POST", path: "/contracts", auth: true, h: s.createContract},
+		{method: "GET", path: "/contracts", h: s.listContracts},
+		{method: "GET", path: "/contracts/{contract_id}", h: s.getContract},
+		{method: "PATCH", path: "/contracts/{contract_id}", auth: true, h: s.updateContract},
+		{method: "DELETE", path: "/contracts/{contract_id}", auth: true, h: s.deleteContract},
 
 		{method: "GET", path: "/zos/version", h: s.getZosVersionCompat},
 		{method: "PUT", path: "/zos/version", auth: true, admin: true, h: s.setZosVersionCompat},
@@ -431,7 +448,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 	h.Set("Access-Control-Max-Age", "43200")
 	w.WriteHeader(http.StatusNoContent)

@@ -51,6 +51,24 @@ type Store interface {
 
 	UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+
+	SetFarmPricing(ctx context.Context, farmID uint64, at time.Time, p api.Prices) (api.PricingEntry, error)
+	FarmPricing(ctx context.Context, farmID uint64) ([]api.PricingEntry, error)
+	SetFarmSLA(ctx context.Context, farmID uint64, at time.Time, sla api.SLA) error
+	FarmSLA(ctx context.Context, farmID uint64) (api.SLA, error)
+
+	CreateContract(ctx context.Context, c api.Contract, at time.Time) (api.Contract, error)
+	Contract(ctx context.Context, id uint64) (api.Contract, error)
+	ListContracts(ctx context.Context, f store.ContractFilter) ([]api.Contract, error)
+	UpdateContract(ctx context.Context, id uint64, hash *string, res *api.Capacity, at time.Time) (api.Contract, error)
+	DeleteContract(ctx context.Context, id uint64, reason string, at time.Time) (api.Contract, error)
+	RecordUsage(ctx context.Context, nodeID uint64, period time.Time, usage []api.Usage, at time.Time) error
+
+	Credit(ctx context.Context, twinID uint64, amount int64, reference string, at time.Time) (int64, bool, error)
+	Balance(ctx context.Context, a store.Account) (int64, error)
+	Ledger(ctx context.Context, a store.Account, afterID, size uint64) ([]api.LedgerLine, error)
+	Bill(ctx context.Context, p store.BillingParams) (store.BillingResult, error)
+	ExpireGrace(ctx context.Context, before, at time.Time) (int64, error)
 }
 
 // storeNonces adapts the store's nonce table to auth.NonceStore, so that
