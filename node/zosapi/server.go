@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/internal/jsonrpc"
 	"github.com/grid4/grid4/node/zosapi/api"
 )
 
@@ -79,6 +79,7 @@ type Server struct {
 	c        Config
 	verifier *auth.Verifier
 	methods  map[string]method
+	rpc      *jsonrpc.Server
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	m        metrics
@@ -103,6 +104,27 @@ func New(c Config) (*Server, error) {
 	}
 	s := &Server{c: c, verifier: v, log: c.Logger, reg: c.Registry}
 	s.methods = s.methodTable()
+	table := make(map[string]jsonrpc.Method, len(s.methods))
+	for name, m := range s.methods {
+		table[name] = func(ctx context.Context, params json.RawMessage) (any, error) {
+			caller, _ := auth.CallerFrom(ctx)
+			res, err := m(ctx, caller.TwinID, params)
+			if err != nil && s.log.Enabled(ctx, slog.LevelDebug) {
+				s.log.Debug("call", "method", name, "twin", caller.TwinID, "error", err)
+			}
+			return res, err
+		}
+	}
+	s.rpc = &jsonrpc.Server{
+		Methods: table,
+		ErrorOf: errorOf,
+		Observe: func(method string, code int, elapsed time.Duration) {
+			s.m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+			s.m.duration.WithLabelValues(method).Observe(elapsed.Seconds())
+		},
+		Now:    c.Now,
+		Logger: c.Logger,
+	}
 	if err := s.m.register(c.Registry, c.Engine); err != nil {
 		return nil, err
 	}
@@ -115,7 +137,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Handler serves the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	rpc := s.authenticate(http.HandlerFunc(s.serveRPC))
+	rpc := s.authenticate(s.rpc)
 	mux.Handle("POST "+api.RPCPath, rpc)
 	mux.Handle("POST "+api.RPCPathShort, rpc)
 	mux.HandleFunc("GET "+api.OpenRPCPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -155,164 +177,36 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// serveRPC answers a JSON-RPC request or batch.
-func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
-	caller, _ := auth.CallerFrom(r.Context())
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, "reading the request", http.StatusBadRequest)
-		return
-	}
-	body = bytes.TrimSpace(body)
-	var out any
-	if len(body) > 0 && body[0] == '[' {
-		var batch []json.RawMessage
-		if err := json.Unmarshal(body, &batch); err != nil {
-			out = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null"), Error: &api.Error{Code: api.CodeParseError, Message: "parse error: " + err.Error()}}
-		} else if len(batch) == 0 {
-			out = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null"), Error: &api.Error{Code: api.CodeInvalidRequest, Message: "empty batch"}}
-		} else {
-			var resps []api.Response
-			for _, item := range batch {
-				if resp, ok := s.one(r.Context(), caller.TwinID, item); ok {
-					resps = append(resps, resp)
-				}
-			}
-			if resps != nil {
-				out = resps
-			}
-		}
-	} else if resp, ok := s.one(r.Context(), caller.TwinID, body); ok {
-		out = resp
-	}
-	if out == nil {
-		// Only notifications: nothing to answer.
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(out)
-}
-
-// one runs one request; ok is false for a notification.
-func (s *Server) one(ctx context.Context, caller uint64, raw json.RawMessage) (resp api.Response, ok bool) {
-	resp = api.Response{JSONRPC: api.Version, ID: json.RawMessage("null")}
-	var req api.Request
-	if err := json.Unmarshal(raw, &req); err != nil {
-		var se *json.SyntaxError
-		code := api.CodeInvalidRequest
-		if errors.As(err, &se) {
-			code = api.CodeParseError
-		}
-		resp.Error = &api.Error{Code: code, Message: "not a JSON-RPC request: " + err.Error()}
-		return resp, true
-	}
-	if !validID(req.ID) {
-		resp.Error = &api.Error{Code: api.CodeInvalidRequest, Message: "id must be a string, a number or null"}
-		return resp, true
-	}
-	if req.ID != nil {
-		resp.ID = req.ID
-	}
-	if req.JSONRPC != api.Version || req.Method == "" {
-		resp.Error = &api.Error{Code: api.CodeInvalidRequest, Message: `a request needs "jsonrpc": "2.0" and a method`}
-		return resp, true
-	}
-	start := s.c.Now()
-	label := req.Method
-	m, found := s.methods[req.Method]
-	var result any
-	var err error
-	if !found {
-		label = "unknown"
-		err = &api.Error{Code: api.CodeMethodNotFound, Message: "method not found: " + req.Method}
-	} else {
-		result, err = m(ctx, caller, req.Params)
-	}
-	code := 0
-	if err != nil {
-		re := errorOf(err)
-		code = re.Code
-		resp.Error = re
-		if re.Code == api.CodeInternal {
-			s.log.Error("call failed", "method", req.Method, "twin", caller, "error", err)
-		}
-	} else {
-		b, merr := json.Marshal(result)
-		if merr != nil {
-			s.log.Error("encoding a result", "method", req.Method, "error", merr)
-			code, resp.Error = api.CodeInternal, &api.Error{Code: api.CodeInternal, Message: "internal error"}
-		} else {
-			resp.Result = b
-		}
-	}
-	s.m.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
-	s.m.duration.WithLabelValues(label).Observe(s.c.Now().Sub(start).Seconds())
-	s.log.Debug("call", "method", req.Method, "twin", caller, "code", code)
-	return resp, req.ID != nil
-}
-
-// validID accepts what JSON-RPC 2.0 allows as an id: absent, null, a
-// string or a number.
-func validID(id json.RawMessage) bool {
-	if id == nil {
-		return true
-	}
-	switch id[0] {
-	case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return true
-	}
-	return false
-}
-
-// decodeParams decodes by-name parameters strictly into v (absent params
-// are an empty object).
-func decodeParams(params json.RawMessage, v any) error {
-	p := bytes.TrimSpace(params)
-	if len(p) == 0 || bytes.Equal(p, []byte("null")) {
-		p = []byte("{}")
-	}
-	if p[0] != '{' {
-		return invalidParams("params must be an object (by-name parameters)")
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return invalidParams("params: %v", err)
-	}
-	return nil
-}
+// decodeParams decodes by-name parameters strictly into v.
+func decodeParams(params json.RawMessage, v any) error { return jsonrpc.DecodeParams(params, v) }
 
 // errorOf maps an engine error to its JSON-RPC error. Internal failures
 // get a generic message (the server logs the details).
-func errorOf(err error) *api.Error {
+func errorOf(err error) *jsonrpc.Error {
 	var re *api.Error
 	if errors.As(err, &re) {
-		return re
+		return (*jsonrpc.Error)(re)
 	}
 	var ve *gridtypes.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return &api.Error{Code: api.CodeInvalidParams, Message: err.Error(), Data: map[string]string{"field": ve.Field}}
+		return &jsonrpc.Error{Code: api.CodeInvalidParams, Message: err.Error(), Data: map[string]string{"field": ve.Field}}
 	case errors.Is(err, gridtypes.ErrInvalid):
-		return &api.Error{Code: api.CodeInvalidParams, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeInvalidParams, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrNotFound):
-		return &api.Error{Code: api.CodeNotFound, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrForbidden):
-		return &api.Error{Code: api.CodeForbidden, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrConflict):
-		return &api.Error{Code: api.CodeConflict, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeConflict, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrBusy):
-		return &api.Error{Code: api.CodeBusy, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeBusy, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrCapacity):
-		return &api.Error{Code: api.CodeCapacity, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeCapacity, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrSignature):
-		return &api.Error{Code: api.CodeSignature, Message: err.Error()}
+		return &jsonrpc.Error{Code: api.CodeSignature, Message: err.Error()}
 	}
-	return &api.Error{Code: api.CodeInternal, Message: "internal error"}
+	return &jsonrpc.Error{Code: api.CodeInternal, Message: "internal error"}
 }
 
 // invalidParams makes a CodeInvalidParams error.

@@ -3,28 +3,28 @@
 // Error and its codes), the method names and their parameters, the routes,
 // and the node's own answers (NodeVersion, Interface). The server (package
 // node/zosapi) and its Go client (node/zosapi/client) both import it and it
-// imports neither, so it links nothing but gridtypes and the standard
-// library.
+// imports neither, so it links nothing but gridtypes, the JSON-RPC
+// envelope of internal/jsonrpc and the standard library.
 package api
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/jsonrpc"
 )
 
 // JSON-RPC 2.0 error codes. The first five are the specification's; the
 // others are zos-api-light's (in the range the specification leaves to
 // servers).
 const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
+	CodeParseError     = jsonrpc.CodeParseError
+	CodeInvalidRequest = jsonrpc.CodeInvalidRequest
+	CodeMethodNotFound = jsonrpc.CodeMethodNotFound
 	// CodeInvalidParams: malformed parameters, or a deployment refused by
 	// validation (data.field names the field).
-	CodeInvalidParams = -32602
-	CodeInternal      = -32603
+	CodeInvalidParams = jsonrpc.CodeInvalidParams
+	CodeInternal      = jsonrpc.CodeInternal
 	// CodeNotFound: no deployment with that id.
 	CodeNotFound = -32001
 	// CodeForbidden: the deployment belongs to another twin.
@@ -41,45 +41,21 @@ const (
 )
 
 // Version is the JSON-RPC version string.
-const Version = "2.0"
+const Version = jsonrpc.Version
 
 // Request is a JSON-RPC 2.0 request (a notification when ID is absent).
-type Request struct {
-	// JSONRPC must be "2.0".
-	JSONRPC string `json:"jsonrpc"`
-	// ID is a string, number or null; absent for a notification.
-	ID json.RawMessage `json:"id,omitempty"`
-	// Method is the method's name.
-	Method string `json:"method"`
-	// Params are the by-name parameters (an object).
-	Params json.RawMessage `json:"params,omitempty"`
-}
+type Request = jsonrpc.Request
 
 // Response is a JSON-RPC 2.0 response.
-type Response struct {
-	// JSONRPC is "2.0".
-	JSONRPC string `json:"jsonrpc"`
-	// ID is the request's (null when it could not be read).
-	ID json.RawMessage `json:"id"`
-	// Result is set on success.
-	Result json.RawMessage `json:"result,omitempty"`
-	// Error is set on failure.
-	Error *Error `json:"error,omitempty"`
-}
+type Response = jsonrpc.Response
 
-// Error is a JSON-RPC error object. It is also the error type of the
-// calls of node/zosapi/client.
-type Error struct {
-	// Code is one of the Code constants.
-	Code int `json:"code"`
-	// Message is for people; branch on Code.
-	Message string `json:"message"`
-	// Data carries details: {"field": "..."} for invalid deployments.
-	Data any `json:"data,omitempty"`
-}
+// Error is a JSON-RPC error object (a jsonrpc.Error that matches the
+// gridtypes sentinels). It is the error type of the calls of
+// node/zosapi/client.
+type Error jsonrpc.Error
 
 // Error returns "<message> (<code>)".
-func (e *Error) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code) }
+func (e *Error) Error() string { return (*jsonrpc.Error)(e).Error() }
 
 // Is matches the gridtypes sentinel of the code, so errors.Is works the
 // same on both sides of the API.

@@ -12,56 +12,34 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/jsonrpc"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/zosapi/api"
 )
 
-// ErrUnauthorized is wrapped by HTTPError for 401 answers (the node did
+// ErrUnauthorized is matched by HTTPError for 401 answers (the node did
 // not accept the request's signature).
-var ErrUnauthorized = errors.New("unauthorized")
+var ErrUnauthorized = jsonrpc.ErrUnauthorized
 
 // HTTPError is an answer that is not JSON-RPC: the node refused the
 // request before reading it (authentication, size), or something else
 // answered.
-type HTTPError struct {
-	// Status is the HTTP status code.
-	Status int
-	// Message is the "error" member of the body, or the body.
-	Message string
-}
-
-// Error returns "node answered <status>: <message>".
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("node answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
-}
-
-// Is matches ErrUnauthorized for 401.
-func (e *HTTPError) Is(target error) bool {
-	return target == ErrUnauthorized && e.Status == http.StatusUnauthorized
-}
-
-// maxAnswer bounds an answer the client reads.
-const maxAnswer = 16 << 20
+type HTTPError = jsonrpc.HTTPError
 
 // Client calls a node's zos-api-light, signing every request as a twin.
 // It is safe for concurrent use.
 type Client struct {
-	endpoint string
-	hc       *http.Client
-	id       atomic.Uint64
+	rpc *jsonrpc.Client
 }
 
 // New returns a client of the node at nodeURL (its base URL, e.g.
@@ -79,64 +57,23 @@ func New(nodeURL string, key keys.KeyPair, twinID uint64, base http.RoundTripper
 	if key == nil || twinID == 0 {
 		return nil, errors.New("zosapi: a client needs a key and its twin id")
 	}
-	return &Client{endpoint: u.String(), hc: &http.Client{Transport: auth.NewTransport(base, key, twinID)}}, nil
+	return &Client{rpc: &jsonrpc.Client{Endpoint: u.String(), HTTP: &http.Client{Transport: auth.NewTransport(base, key, twinID)}}}, nil
 }
 
 // Endpoint is the URL the client posts to.
-func (c *Client) Endpoint() string { return c.endpoint }
+func (c *Client) Endpoint() string { return c.rpc.Endpoint }
 
 // Call calls method with by-name params (nil for none) and decodes the
 // result into result (nil to drop it). JSON-RPC errors are *Error, which
 // match the gridtypes sentinels with errors.Is; refusals before JSON-RPC
 // are *HTTPError.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
-	req := struct {
-		JSONRPC string `json:"jsonrpc"`
-		ID      uint64 `json:"id"`
-		Method  string `json:"method"`
-		Params  any    `json:"params,omitempty"`
-	}{api.Version, c.id.Add(1), method, params}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
+	err := c.rpc.Call(ctx, method, params, result)
+	var re *jsonrpc.Error
+	if errors.As(err, &re) {
+		return (*api.Error)(re)
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return fmt.Errorf("%s: reading the answer: %w", method, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return &HTTPError{Status: resp.StatusCode, Message: msg}
-	}
-	var r api.Response
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%s: answer is not JSON-RPC: %w", method, err)
-	}
-	if r.Error != nil {
-		return r.Error
-	}
-	if result != nil {
-		if err := json.Unmarshal(r.Result, result); err != nil {
-			return fmt.Errorf("%s: decoding the result: %w", method, err)
-		}
-	}
-	return nil
+	return err
 }
 
 func (c *Client) record(ctx context.Context, method string, params any) (gridtypes.Record, error) {
