@@ -263,3 +263,20 @@ func TestStoredWeakKeyVerifiesNothing(t *testing.T) {
 		t.Fatalf("forged request with a stored identity key: %v, want ErrBadSignature", err)
 	}
 }
+
+// TestPolicyRequire: a route that binds requests to a field refuses a
+// signature that does not cover it, even a valid one.
+func TestPolicyRequire(t *testing.T) {
+	e := newEnv(t, nil)
+	kp := mustKey(t, keys.Ed25519)
+	e.db.add(3, kp)
+	url := policyServer(t, e, Policy{Require: []string{"grid-node"}})
+	req := func(c *http.Client) result {
+		r, _ := http.NewRequest("POST", url+"/r", strings.NewReader("x"))
+		r.Header.Set("Grid-Node", "7")
+		return send(t, c, r)
+	}
+	wantStatus(t, req(e.client(kp, 3, false, nil)), http.StatusUnauthorized, `"grid-node" is not covered`)
+	covering := &http.Client{Transport: &Transport{Base: e.srv.Client().Transport, Signer: Signer{Key: kp, TwinID: 3, Now: e.clk.Now, Components: []string{"grid-node"}}}}
+	wantStatus(t, req(covering), http.StatusOK, "")
+}

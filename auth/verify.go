@@ -241,6 +241,12 @@ type Policy struct {
 	// A request refused before that write is not recorded, so its replay
 	// is refused the same way. It does not apply to LegacyOnce.
 	DeferNonce bool
+	// Require lists components a v2 signature must cover in addition to
+	// RequiredComponents (header fields in lower case, or derived
+	// components): for routes that bind a request to a field, such as
+	// its target. It does not apply to X-Auth, which covers no field
+	// (combine it with NoLegacy).
+	Require []string
 }
 
 // Verify authenticates r: signed requests v2 when Signature-Input is
@@ -497,6 +503,11 @@ func (v *Verifier) verifyV2(r *http.Request, p Policy) (Caller, error) {
 	for _, c := range RequiredComponents() {
 		if !covered[c] {
 			return Caller{}, fmt.Errorf("%w: %q is not covered (need %s)", ErrInsufficientCoverage, c, strings.Join(RequiredComponents(), " "))
+		}
+	}
+	for _, c := range p.Require {
+		if !covered[c] {
+			return Caller{}, fmt.Errorf("%w: %q is not covered (this route needs it)", ErrInsufficientCoverage, c)
 		}
 	}
 	if s.alg != AlgEd25519 && s.alg != AlgSr25519 {
