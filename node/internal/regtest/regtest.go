@@ -103,3 +103,38 @@ func (r *Registrar) Twin(t testing.TB) (keys.KeyPair, uint64) {
 	kp, _, acc := r.account(t, "user")
 	return kp, acc.TwinID
 }
+
+// Node registers a node of a new ed25519 key in farm farmID, publishing
+// endpoints as its zos-api-light endpoints, and returns the key (the node
+// key) and the node's record.
+func (r *Registrar) Node(t testing.TB, farmID uint64, endpoints ...string) (keys.KeyPair, api.Node) {
+	t.Helper()
+	kp, c, _ := r.account(t, "node")
+	ctx := context.Background()
+	id, err := c.RegisterNode(ctx, api.RegisterNodeRequest{
+		FarmID: farmID, SerialNumber: "test",
+		Interfaces:   []api.Interface{{Name: "eth0", Mac: "52:54:00:12:34:56", IPs: api.IPList{"10.0.0.2/24"}}},
+		APIEndpoints: endpoints,
+	})
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	n, err := c.Node(ctx, id)
+	if err != nil {
+		t.Fatalf("node %d: %v", id, err)
+	}
+	return kp, n
+}
+
+// SetEndpoints replaces the published endpoints of the node of key.
+func (r *Registrar) SetEndpoints(t testing.TB, key keys.KeyPair, n api.Node, endpoints ...string) {
+	t.Helper()
+	c, err := client.New(r.URL, client.WithIdentity(key, n.TwinID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateNode(context.Background(), n.NodeID, api.RegisterNodeRequest{FarmID: n.FarmID, SerialNumber: n.SerialNumber,
+		Interfaces: n.Interfaces, APIEndpoints: endpoints}); err != nil {
+		t.Fatalf("endpoints of node %d: %v", n.NodeID, err)
+	}
+}

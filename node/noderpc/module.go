@@ -1,0 +1,176 @@
+package noderpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/grid4/grid4/bus"
+	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/clock"
+	"github.com/grid4/grid4/node/noderpc/api"
+	rpcclient "github.com/grid4/grid4/node/noderpc/client"
+	"github.com/grid4/grid4/node/zosapi"
+)
+
+// Module is the module's name in zosd.
+const Module = "noderpc"
+
+// Object is the bus object the module serves: the other modules' way to
+// call peers.
+const Object = "noderpc/peers@1.0"
+
+// DefaultListen is where the module listens unless configured: loopback,
+// any port (zos-api-light forwards the API's routes to it).
+const DefaultListen = "127.0.0.1:0"
+
+// Registration tells the module who the node is (registrar_light, adapted
+// by zosd); Run waits while it fails.
+type Registration interface {
+	Self(ctx context.Context) (Self, error)
+}
+
+// RegistrarClient is what the module reads of the registrar: node
+// records and twins' accounts (the registrar's client.Client).
+type RegistrarClient interface {
+	Registrar
+	zosapi.AccountLookup
+}
+
+// ModuleConfig is what the module runs with.
+type ModuleConfig struct {
+	// Bus is the node's bus: Object is served there, identityd signs
+	// there.
+	Bus *bus.Client
+	// Registrar is read for node records and keys. Required.
+	Registrar RegistrarClient
+	// Registration gives the node's ids. Required.
+	Registration Registration
+	// Power answers farm.v1.status (nil: unavailable).
+	Power Power
+	// Listen is the API's address (DefaultListen).
+	Listen string
+	// Clock paces the waits for identityd and the registration.
+	Clock clock.Clock
+	// Logger receives the module's records.
+	Logger *slog.Logger
+}
+
+// Run is the module: once identityd answers and the node is registered,
+// it serves the API on Listen and Object on the bus until ctx ends.
+func Run(ctx context.Context, m ModuleConfig) error {
+	if m.Registrar == nil || m.Registration == nil {
+		return errors.New("noderpc: ModuleConfig.Registrar and Registration are required")
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Clock == nil {
+		m.Clock = clock.Real{}
+	}
+	key, err := wait(ctx, m, "identityd", func(ctx context.Context) (*identityd.RemoteKey, error) {
+		return identityd.NewRemoteKey(ctx, identityd.NewStub(m.Bus))
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	self, err := wait(ctx, m, "the node's registration", m.Registration.Self)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	c, err := rpcclient.New(key, self.TwinID, nil)
+	if err != nil {
+		return err
+	}
+	peers := NewPeers(m.Registrar, c, PeersConfig{})
+	srv, err := NewServer(ServerConfig{
+		Self: self, Callers: peers, Keys: zosapi.NewTwinKeyCache(m.Registrar, zosapi.KeyCacheConfig{}),
+		Power: m.Power, Logger: m.Logger.With("api", "noderpc"),
+	})
+	if err != nil {
+		return err
+	}
+	listen := m.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("noderpc: %w", err)
+	}
+	addr := ln.Addr().String()
+	m.Logger.Info("node-to-node API listening", "addr", addr, "node_id", self.NodeID, "farm_id", self.FarmID)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, m.Logger, "noderpc") })
+	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, Methods(peers, addr)) })
+	return g.Wait()
+}
+
+// wait calls f until it succeeds or ctx ends (then it returns the zero
+// value and no error).
+func wait[T any](ctx context.Context, m ModuleConfig, what string, f func(context.Context) (T, error)) (T, error) {
+	var zero T
+	for d := 100 * time.Millisecond; ; d = min(d*2, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := f(cctx)
+		cancel()
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return zero, nil
+		}
+		m.Logger.Info("waiting for "+what, "err", err)
+		if clock.Sleep(ctx, m.Clock, d) != nil {
+			return zero, nil
+		}
+	}
+}
+
+// Methods returns the bus methods of Object: Addr (where the API
+// listens, for zos-api-light's forwarding), Ping and FarmStatus (a peer
+// by node id).
+func Methods(p *Peers, addr string) bus.Methods {
+	return bus.Methods{
+		"Addr": bus.Func0(func(context.Context) (string, error) { return addr, nil }),
+		"Ping": bus.Func1(func(ctx context.Context, node uint64) (api.Pong, error) {
+			var out api.Pong
+			err := p.Call(ctx, node, api.MethodPing, nil, &out)
+			return out, err
+		}),
+		"FarmStatus": bus.Func1(func(ctx context.Context, node uint64) (api.FarmStatus, error) {
+			var out api.FarmStatus
+			err := p.Call(ctx, node, api.MethodFarmStatus, nil, &out)
+			return out, err
+		}),
+	}
+}
+
+// Stub calls the module over the bus.
+type Stub struct{ c *bus.Client }
+
+// NewStub returns a stub calling the module through c.
+func NewStub(c *bus.Client) Stub { return Stub{c: c} }
+
+// Addr returns where the API listens.
+func (s Stub) Addr(ctx context.Context) (string, error) {
+	return bus.Call[string](ctx, s.c, Object, "Addr")
+}
+
+// Ping pings node nodeID.
+func (s Stub) Ping(ctx context.Context, nodeID uint64) (api.Pong, error) {
+	return bus.Call[api.Pong](ctx, s.c, Object, "Ping", nodeID)
+}
+
+// FarmStatus asks node nodeID, of this node's farm, for its status.
+func (s Stub) FarmStatus(ctx context.Context, nodeID uint64) (api.FarmStatus, error) {
+	return bus.Call[api.FarmStatus](ctx, s.c, Object, "FarmStatus", nodeID)
+}
