@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/jsonrpc"
@@ -38,9 +38,9 @@ type testGrid struct {
 	a2Key, b1Key keys.KeyPair
 	userKey      keys.KeyPair
 	user         uint64
-	url          string // a1's zos-api-light origin
+	url          string         // a1's zos-api-light origin
 	deadline     chan time.Time // farm.v1.status's deadlines on a1
-	rpc          string // a1's node-to-node endpoint
+	rpc          string         // a1's node-to-node endpoint
 }
 
 func newTestGrid(t *testing.T) *testGrid {

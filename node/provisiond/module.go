@@ -60,6 +60,9 @@ type ModuleConfig struct {
 	Listen string
 	// Version is what node.version reports.
 	Version string
+	// NodeRPC, when set, is where the node-to-node API's routes on the
+	// same listener are forwarded (the noderpc module).
+	NodeRPC NodeRPC
 	// Ready, when set, is called with the API's address once it listens.
 	Ready func(addr string)
 	// Clock paces the wait for the registration.
@@ -119,7 +122,11 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if err != nil {
 		return fmt.Errorf("zos-api-light: %w", err)
 	}
-	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	handler := api.Handler()
+	if m.NodeRPC != nil {
+		handler = withNodeRPC(handler, m.NodeRPC, m.Logger)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.Logger.Info("zos-api-light listening", "addr", ln.Addr().String(), "node_id", node.NodeID, "twin_id", node.TwinID, "types", engine.WorkloadTypes())
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())

@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/noded"
+	"github.com/grid4/grid4/node/noderpc"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
@@ -55,7 +56,8 @@ func busAccess() map[string]bus.Access {
 		ModuleFlist:    {Serve: []string{flistd.Object}},
 		ModuleLocation: {Serve: []string{location.Object}},
 		ModulePower:    {Serve: []string{powerd.Object}},
-		// The only module that speaks as the node: it signs.
+		// One of the two modules that speak as the node (noderpc is the
+		// other): it signs.
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},
 		ModuleLight: {
 			Serve: []string{registrarlight.LightObject},
@@ -69,7 +71,11 @@ func busAccess() map[string]bus.Access {
 		ModuleMachines:   {Serve: []string{vmd.Object}},
 		// Its managers allocate from storaged and netlightd, mount flists
 		// through flistd and run machines with vmd and contd.
-		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object}},
+		// It forwards the node-to-node API's routes to noderpc.
+		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object, noderpc.Object}},
+		// The other module that speaks as the node: it signs its calls to
+		// other nodes.
+		ModuleNodeRPC: {Serve: []string{noderpc.Object}, Call: []string{identityd.Object, identityd.SignerObject, registrarlight.LightObject, powerd.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},

@@ -18,7 +18,8 @@ import (
 )
 
 // TestBusAccessTable: every module has a line, and only registrar_gateway
-// may have the node sign.
+// and noderpc (the modules that speak as the node, to the registrar and
+// to other nodes) may have the node sign.
 func TestBusAccessTable(t *testing.T) {
 	access := busAccess()
 	for _, m := range Modules() {
@@ -27,7 +28,7 @@ func TestBusAccessTable(t *testing.T) {
 		}
 	}
 	for user, a := range access {
-		if slices.Contains(a.Call, identityd.SignerObject) != (user == ModuleGateway) {
+		if slices.Contains(a.Call, identityd.SignerObject) != (user == ModuleGateway || user == ModuleNodeRPC) {
 			t.Errorf("%s calls %s: %v", user, identityd.SignerObject, a.Call)
 		}
 		if _, err := bus.ACLRules(DefaultBusPrefix, user, a); err != nil {

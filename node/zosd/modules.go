@@ -20,6 +20,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/noded"
+	"github.com/grid4/grid4/node/noderpc"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
@@ -53,6 +54,9 @@ const (
 	ModuleMachines = vmd.Module
 	// ModuleProvision is provisiond with zos-api-light.
 	ModuleProvision = provisiond.Module
+	// ModuleNodeRPC is the node-to-node API (package noderpc): it
+	// answers and calls the other nodes, signing as the node.
+	ModuleNodeRPC = noderpc.Module
 	// ModuleUpgrader follows the registrar's version (package upgrader).
 	// It always runs from the zosd that started the node, never from a
 	// generation (see upgrader.Module).
@@ -61,7 +65,7 @@ const (
 
 // Modules returns the module names in start order.
 func Modules() []string {
-	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleContainers, ModuleMachines, ModuleProvision, ModuleUpgrader}
+	return []string{ModuleIdentity, ModuleNoded, ModuleStorage, ModuleFlist, ModuleLocation, ModulePower, ModuleGateway, ModuleLight, ModuleNetwork, ModuleContainers, ModuleMachines, ModuleProvision, ModuleNodeRPC, ModuleUpgrader}
 }
 
 // generationModules are the modules run from the current generation and
@@ -152,6 +156,7 @@ func moduleFuncs() map[string]moduleFunc {
 			return vmd.Run(ctx, vmd.ModuleConfig{Bus: e.bus, Machines: e.cfg.machinesConfig(), Logger: e.log})
 		},
 		ModuleProvision: runProvision,
+		ModuleNodeRPC:   runNodeRPC,
 		ModuleUpgrader:  runUpgrader,
 	}
 }

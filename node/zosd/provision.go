@@ -9,6 +9,7 @@ import (
 	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/netlightd"
+	"github.com/grid4/grid4/node/noderpc"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/managers"
 	"github.com/grid4/grid4/node/registrarlight"
@@ -43,7 +44,7 @@ func runProvision(ctx context.Context, e env) error {
 		Bus: e.bus, Dir: filepath.Join(e.cfg.ProvisionDir(), "engine"), Managers: tms,
 		Registration: lightRegistration{registrarlight.NewLightStub(e.bus)},
 		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
-		Listen:       e.cfg.APIListen, Version: version,
+		Listen:       e.cfg.APIListen, Version: version, NodeRPC: noderpc.NewStub(e.bus),
 		PublicIPv4: uint64(len(e.cfg.PublicIPs)),
 		Clock:      e.clock, Logger: e.log,
 	})

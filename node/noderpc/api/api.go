@@ -11,6 +11,9 @@ import "time"
 // Routes, on the node's zos-api-light listener (whose published endpoints
 // are on the registrar): the node forwards them to its noderpc module.
 const (
+	// PathPrefix is the prefix of the API's routes, the part of the
+	// zos-api-light listener that is forwarded.
+	PathPrefix = "/api/v1/node/"
 	// RPCPath is where JSON-RPC requests are POSTed.
 	RPCPath = "/api/v1/node/rpc"
 	// OpenRPCPath serves the OpenRPC document without authentication (the

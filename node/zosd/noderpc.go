@@ -1,0 +1,65 @@
+package zosd
+
+import (
+	"context"
+	"errors"
+
+	"github.com/grid4/grid4/node/noderpc"
+	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/registrarlight"
+	"github.com/grid4/grid4/registrar/client"
+)
+
+// runNodeRPC runs the node-to-node API: the node's ids from
+// registrar_light, node records and keys from the registrar, farm.v1.status
+// from powerd.
+func runNodeRPC(ctx context.Context, e env) error {
+	reg, err := client.New(e.cfg.Registrar, client.WithUserAgent("zosd/noderpc"))
+	if err != nil {
+		return err
+	}
+	return noderpc.Run(ctx, noderpc.ModuleConfig{
+		Bus: e.bus, Registrar: reg,
+		Registration: lightSelf{light: registrarlight.NewLightStub(e.bus), version: e.cfg},
+		Power:        powerStatus{powerd.NewStub(e.bus)},
+		Clock:        e.clock, Logger: e.log,
+	})
+}
+
+// lightSelf adapts registrar_light to noderpc.Registration.
+type lightSelf struct {
+	light   registrarlight.LightStub
+	version Config
+}
+
+// Self implements noderpc.Registration: the ids of the last registration,
+// an error until there is one.
+func (r lightSelf) Self(ctx context.Context) (noderpc.Self, error) {
+	s, err := r.light.State(ctx)
+	if err != nil {
+		return noderpc.Self{}, err
+	}
+	if s.NodeID == 0 || s.TwinID == 0 {
+		return noderpc.Self{}, errors.New("the node is not registered yet (" + string(s.Phase) + ")")
+	}
+	version, _ := r.version.installed().RunningVersion(ctx)
+	return noderpc.Self{NodeID: s.NodeID, FarmID: s.FarmID, TwinID: s.TwinID, Version: version}, nil
+}
+
+// powerStatus adapts powerd to noderpc.Power.
+type powerStatus struct{ power powerd.Stub }
+
+// Status implements noderpc.Power.
+func (p powerStatus) Status(ctx context.Context) (noderpc.PowerStatus, error) {
+	st, err := p.power.Status(ctx)
+	if err != nil {
+		return noderpc.PowerStatus{}, err
+	}
+	out := noderpc.PowerStatus{Uptime: st.Uptime, Healthy: st.Health.Healthy}
+	for _, c := range st.Health.Checks {
+		if !c.OK {
+			out.Reasons = append(out.Reasons, c.Name+": "+c.Reason)
+		}
+	}
+	return out, nil
+}
