@@ -3,6 +3,7 @@ package noderpc
 import (
 	"context"
 	"encoding/json"
+	"maps"
 
 	"github.com/grid4/grid4/internal/jsonrpc"
 	"github.com/grid4/grid4/node/noderpc/api"
@@ -12,7 +13,7 @@ import (
 // serves. A method whose parameters or result change incompatibly gets a
 // new version (node.v2.ping) and the old one stays for a release.
 func (s *Server) methodTable() map[string]jsonrpc.Method {
-	return map[string]jsonrpc.Method{
+	m := map[string]jsonrpc.Method{
 		api.MethodPing: noParams(func(ctx context.Context) (any, error) {
 			self := s.c.Self
 			return api.Pong{NodeID: self.NodeID, FarmID: self.FarmID, TwinID: self.TwinID, Version: self.Version,
@@ -30,6 +31,8 @@ func (s *Server) methodTable() map[string]jsonrpc.Method {
 		})),
 		api.MethodDiscover: noParams(func(context.Context) (any, error) { return json.RawMessage(openRPCDocument), nil }),
 	}
+	maps.Copy(m, s.networkMethods())
+	return m
 }
 
 // farm restricts m to the nodes of this node's farm.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -55,6 +56,8 @@ type ModuleConfig struct {
 	Registration Registration
 	// Power answers farm.v1.status (nil: unavailable).
 	Power Power
+	// Networks answers network.v1.join and leave (nil: unavailable).
+	Networks Networks
 	// Listen is the API's address (DefaultListen).
 	Listen string
 	// Clock paces the waits for identityd and the registration.
@@ -92,7 +95,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	peers := NewPeers(m.Registrar, c, PeersConfig{})
 	srv, err := NewServer(ServerConfig{
 		Self: self, Callers: peers, Keys: zosapi.NewTwinKeyCache(m.Registrar, zosapi.KeyCacheConfig{}),
-		Power: m.Power, Logger: m.Logger.With("api", "noderpc"),
+		Power: m.Power, Networks: m.Networks, Logger: m.Logger.With("api", "noderpc"),
 	})
 	if err != nil {
 		return err
@@ -135,9 +138,16 @@ func wait[T any](ctx context.Context, m ModuleConfig, what string, f func(contex
 	}
 }
 
+// Joined is a peer's answer to network.v1.join, with the peer's address
+// (NodeHost) where its part listens.
+type Joined struct {
+	Part api.NetworkPart `json:"part"`
+	Host netip.Addr      `json:"host"`
+}
+
 // Methods returns the bus methods of Object: Addr (where the API
-// listens, for zos-api-light's forwarding), Ping and FarmStatus (a peer
-// by node id).
+// listens, for zos-api-light's forwarding), and calls to a peer by node
+// id: Ping, FarmStatus, JoinNetwork, LeaveNetwork.
 func Methods(p *Peers, addr string) bus.Methods {
 	return bus.Methods{
 		"Addr": bus.Func0(func(context.Context) (string, error) { return addr, nil }),
@@ -150,6 +160,21 @@ func Methods(p *Peers, addr string) bus.Methods {
 			var out api.FarmStatus
 			err := p.Call(ctx, node, api.MethodFarmStatus, nil, &out)
 			return out, err
+		}),
+		"JoinNetwork": bus.Func2(func(ctx context.Context, node uint64, req api.NetworkJoin) (Joined, error) {
+			var out Joined
+			if err := p.Call(ctx, node, api.MethodNetworkJoin, req, &out.Part); err != nil {
+				return Joined{}, err
+			}
+			n, err := p.Node(ctx, node)
+			if err != nil {
+				return Joined{}, err
+			}
+			out.Host, err = NodeHost(n)
+			return out, err
+		}),
+		"LeaveNetwork": bus.Proc2(func(ctx context.Context, node uint64, req api.NetworkLeave) error {
+			return p.Call(ctx, node, api.MethodNetworkLeave, req, nil)
 		}),
 	}
 }
@@ -173,4 +198,16 @@ func (s Stub) Ping(ctx context.Context, nodeID uint64) (api.Pong, error) {
 // FarmStatus asks node nodeID, of this node's farm, for its status.
 func (s Stub) FarmStatus(ctx context.Context, nodeID uint64) (api.FarmStatus, error) {
 	return bus.Call[api.FarmStatus](ctx, s.c, Object, "FarmStatus", nodeID)
+}
+
+// JoinNetwork gives node nodeID this node's part of a network and returns
+// its part and its address (the network-light manager's Peers).
+func (s Stub) JoinNetwork(ctx context.Context, nodeID uint64, req api.NetworkJoin) (api.NetworkPart, netip.Addr, error) {
+	j, err := bus.Call[Joined](ctx, s.c, Object, "JoinNetwork", nodeID, req)
+	return j.Part, j.Host, err
+}
+
+// LeaveNetwork tells node nodeID this node's part of a network is gone.
+func (s Stub) LeaveNetwork(ctx context.Context, nodeID uint64, req api.NetworkLeave) error {
+	return s.c.Invoke(ctx, Object, "LeaveNetwork", nil, nodeID, req)
 }

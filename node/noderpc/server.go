@@ -63,6 +63,9 @@ type ServerConfig struct {
 	Keys auth.TwinKeys
 	// Power answers farm.v1.status (nil: CodeUnavailable).
 	Power Power
+	// Networks answers network.v1.join and network.v1.leave (nil:
+	// CodeUnavailable).
+	Networks Networks
 	// Auth tunes request verification (nonce store, clock skew, ...);
 	// its Keys, Now, Logger and DisableLegacy fields are set by the
 	// server.
@@ -116,6 +119,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 	}
 	s.rpc = &jsonrpc.Server{
 		Methods: s.methodTable(),
+		ErrorOf: errorOf,
 		Observe: func(method string, code int, elapsed time.Duration) {
 			s.m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 			s.m.duration.WithLabelValues(method).Observe(elapsed.Seconds())

@@ -23,6 +23,7 @@ import (
 	rpcclient "github.com/grid4/grid4/node/noderpc/client"
 	"github.com/grid4/grid4/node/zosapi"
 	regapi "github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 // powerFunc is a Power answering f.
@@ -39,6 +40,7 @@ type testGrid struct {
 	userKey      keys.KeyPair
 	user         uint64
 	url          string         // a1's zos-api-light origin
+	serve        func(*Server)  // replaces a1's server
 	deadline     chan time.Time // farm.v1.status's deadlines on a1
 	rpc          string         // a1's node-to-node endpoint
 }
@@ -74,14 +76,22 @@ func newTestGrid(t *testing.T) *testGrid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	handler = srv.Handler()
-	mu.Unlock()
+	g.serve = func(s *Server) {
+		mu.Lock()
+		handler = s.Handler()
+		mu.Unlock()
+	}
+	g.serve(srv)
 	g.rpc, err = rpcclient.Endpoint(g.a1.APIEndpoints[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// zosapiKeys is the key cache of the registrar's accounts.
+func zosapiKeys(regc *client.Client) *zosapi.TwinKeyCache {
+	return zosapi.NewTwinKeyCache(regc, zosapi.KeyCacheConfig{})
 }
 
 // peersOf returns the Peers of a node signing with key as twin.
@@ -313,7 +323,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes := []int{jsonrpc.CodeInvalidParams, api.CodeForbidden, api.CodeUnavailable}
+	codes := []int{jsonrpc.CodeInvalidParams, api.CodeForbidden, api.CodeUnavailable, api.CodeNotFound, api.CodeConflict}
 	var inDoc, inServer []string
 	for _, m := range doc.Methods {
 		inDoc = append(inDoc, m.Name)

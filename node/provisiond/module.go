@@ -85,7 +85,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if m.Clock == nil {
 		m.Clock = clock.Real{}
 	}
-	node, err := waitRegistered(ctx, m)
+	node, err := WaitRegistered(ctx, m.Registration, m.Clock, m.Logger)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
@@ -153,11 +153,12 @@ func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Li
 	return err
 }
 
-// waitRegistered asks the registration until the node has its ids.
-func waitRegistered(ctx context.Context, m ModuleConfig) (Node, error) {
+// WaitRegistered asks reg until the node has its ids; when ctx ends
+// first it returns the zero Node and no error.
+func WaitRegistered(ctx context.Context, reg Registration, c clock.Clock, log *slog.Logger) (Node, error) {
 	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n, err := m.Registration.Node(cctx)
+		n, err := reg.Node(cctx)
 		cancel()
 		if err == nil {
 			return n, nil
@@ -165,8 +166,8 @@ func waitRegistered(ctx context.Context, m ModuleConfig) (Node, error) {
 		if ctx.Err() != nil {
 			return Node{}, nil
 		}
-		m.Logger.Info("waiting for the node's registration", "err", err)
-		if clock.Sleep(ctx, m.Clock, wait) != nil {
+		log.Info("waiting for the node's registration", "err", err)
+		if clock.Sleep(ctx, c, wait) != nil {
 			return Node{}, nil
 		}
 	}

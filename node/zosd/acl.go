@@ -71,11 +71,12 @@ func busAccess() map[string]bus.Access {
 		ModuleMachines:   {Serve: []string{vmd.Object}},
 		// Its managers allocate from storaged and netlightd, mount flists
 		// through flistd and run machines with vmd and contd.
-		// It forwards the node-to-node API's routes to noderpc.
+		// It forwards the node-to-node API's routes to noderpc and calls
+		// other nodes through it (networks across nodes).
 		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object, noderpc.Object}},
 		// The other module that speaks as the node: it signs its calls to
 		// other nodes.
-		ModuleNodeRPC: {Serve: []string{noderpc.Object}, Call: []string{identityd.Object, identityd.SignerObject, registrarlight.LightObject, powerd.Object}},
+		ModuleNodeRPC: {Serve: []string{noderpc.Object}, Call: []string{identityd.Object, identityd.SignerObject, registrarlight.LightObject, powerd.Object, provisiond.Object}},
 		ModuleUpgrader: {
 			Serve: []string{upgrader.Object},
 			Call:  []string{registrarlight.GatewayObject, powerd.Object, SupervisorObject, flistd.Object},

@@ -6,13 +6,14 @@ import (
 
 	"github.com/grid4/grid4/node/noderpc"
 	"github.com/grid4/grid4/node/powerd"
+	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/registrarlight"
 	"github.com/grid4/grid4/registrar/client"
 )
 
 // runNodeRPC runs the node-to-node API: the node's ids from
 // registrar_light, node records and keys from the registrar, farm.v1.status
-// from powerd.
+// from powerd, networks across nodes from provisiond.
 func runNodeRPC(ctx context.Context, e env) error {
 	reg, err := client.New(e.cfg.Registrar, client.WithUserAgent("zosd/noderpc"))
 	if err != nil {
@@ -22,6 +23,7 @@ func runNodeRPC(ctx context.Context, e env) error {
 		Bus: e.bus, Registrar: reg,
 		Registration: lightSelf{light: registrarlight.NewLightStub(e.bus), version: e.cfg},
 		Power:        powerStatus{powerd.NewStub(e.bus)},
+		Networks:     provisiond.NewStub(e.bus),
 		Clock:        e.clock, Logger: e.log,
 	})
 }

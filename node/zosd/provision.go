@@ -30,8 +30,15 @@ func runProvision(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	// The managers need the node's id (networks across nodes).
+	registration := lightRegistration{registrarlight.NewLightStub(e.bus)}
+	node, err := provisiond.WaitRegistered(ctx, registration, e.clock, e.log)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
 	tms, closeManagers, err := managers.New(managers.Config{
 		Dir: e.cfg.ProvisionDir(), Storage: storaged.NewStub(e.bus), Networks: netlightd.NewStub(e.bus),
+		Peers: noderpc.NewStub(e.bus), NodeID: node.NodeID,
 		Flists: flistd.NewStub(e.bus), Machines: vmd.NewStub(e.bus), Containers: contd.NewStub(e.bus),
 		MachineBackends: e.cfg.machineKinds(), Logger: e.log,
 	})
@@ -42,7 +49,7 @@ func runProvision(ctx context.Context, e env) error {
 	version, _ := e.cfg.installed().RunningVersion(ctx)
 	return provisiond.Run(ctx, provisiond.ModuleConfig{
 		Bus: e.bus, Dir: filepath.Join(e.cfg.ProvisionDir(), "engine"), Managers: tms,
-		Registration: lightRegistration{registrarlight.NewLightStub(e.bus)},
+		Registration: registration,
 		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
 		Listen:       e.cfg.APIListen, Version: version, NodeRPC: noderpc.NewStub(e.bus),
 		PublicIPv4: uint64(len(e.cfg.PublicIPs)),

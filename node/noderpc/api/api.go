@@ -64,6 +64,12 @@ const (
 	// CodeUnavailable: what the method needs on this node is not running
 	// (try again later).
 	CodeUnavailable = -32011
+	// CodeNotFound: this node has nothing the call is about (no part of
+	// that network).
+	CodeNotFound = -32012
+	// CodeConflict: the call contradicts what this node has (a subnet
+	// overlapping another part).
+	CodeConflict = -32013
 )
 
 // Pong is the result of node.v1.ping: who answered.
