@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the tools and services the tests use are present: iproute2, and
+# Makes sure the tools and services the tests use are present: iproute2, chromium, and
 # on loopback PostgreSQL (127.0.0.1:5432) with a test database and Redis
 # (127.0.0.1:6379). Installs them with apt-get when missing and starts them
 # when stopped, so `make test` works on a bare Debian machine as well as on
@@ -51,6 +51,12 @@ fi
 # curl: the node walkthrough (docs/node.md) reaches a public address with it.
 if ! command -v curl >/dev/null 2>&1; then
 	apt_install curl
+fi
+
+# chromium: the registrar explorer's browser test drives it headless
+# (chromedp), from /usr/bin/chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+	apt_install chromium
 fi
 
 # Machines and containers (vmd, contd, flistd): QEMU (TCG where there is no

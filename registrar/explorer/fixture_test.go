@@ -38,11 +38,13 @@ const (
 )
 
 // newGrid seeds a grid on a fresh store of backend and serves a
-// registrar on it, with the clock fixed at the seed's now.
+// registrar on it, with its clock fixed at the seed's now: five days
+// after the store stamped the registrations (it stamps them with the
+// real time), so that the nodes have days of uptime history.
 func newGrid(t testing.TB, backend string) *grid {
 	t.Helper()
 	ctx := context.Background()
-	g := &grid{db: storetest.Open(t, backend), now: time.Now().UTC().Truncate(time.Second)}
+	g := &grid{db: storetest.Open(t, backend), now: time.Now().UTC().Add(5 * 24 * time.Hour).Truncate(time.Second)}
 	account := func() uint64 {
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)

@@ -14,6 +14,7 @@ import (
 // overviewPage is the data of /.
 type overviewPage struct {
 	Stats   *gridStats
+	TTL     time.Duration   // how long counts are kept
 	Current *api.ZosVersion // nil before a version is set
 }
 
@@ -29,7 +30,7 @@ func (e *Explorer) overview(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "overview", overviewPage{Stats: st, Current: cur}, nil
+	return "overview", overviewPage{Stats: st, TTL: e.d.StatsTTL, Current: cur}, nil
 }
 
 // currentVersion is the approved version, nil when none was set.
