@@ -40,6 +40,10 @@ func Literal(v any) (string, error) {
 		return strconv.FormatInt(v, 10), nil
 	case time.Time:
 		return "'" + v.UTC().Format(time.RFC3339Nano) + "'::timestamptz", nil
+	case string:
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'::text", nil
+	case bool:
+		return strconv.FormatBool(v), nil
 	case []int64:
 		s := make([]string, len(v))
 		for i, x := range v {

@@ -414,14 +414,34 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 		}
 		conds = append(conds, f.col+" = "+p)
 	}
-	if filter.Approved != nil {
-		conds = append(conds, "nodes.approved = "+a.add(*filter.Approved))
+	// The attribute filters: each has an index (column, node_id). The
+	// first set of them (after the farm, whose index wins) is written as
+	// a range of one value and orders the page, for the reason given for
+	// the farm above: so that a rare value (or one no node has) is read
+	// from its index rather than by a walk of the whole table.
+	order := ` ORDER BY nodes.node_id`
+	if filter.FarmID != 0 {
+		order = ` ORDER BY nodes.farm_id, nodes.node_id`
 	}
-	if filter.Country != "" {
-		conds = append(conds, "nodes.country = "+a.add(filter.Country))
-	}
-	if filter.Version != "" {
-		conds = append(conds, "nodes.zos_version = "+a.add(filter.Version))
+	for _, f := range []struct {
+		col string
+		v   any
+		set bool
+	}{
+		{"nodes.country", filter.Country, filter.Country != ""},
+		{"nodes.zos_version", filter.Version, filter.Version != ""},
+		{"nodes.approved", filter.Approved != nil && *filter.Approved, filter.Approved != nil},
+	} {
+		if !f.set {
+			continue
+		}
+		p := a.add(f.v)
+		if order == ` ORDER BY nodes.node_id` {
+			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
+			order = ` ORDER BY ` + f.col + `, nodes.node_id`
+			continue
+		}
+		conds = append(conds, f.col+" = "+p)
 	}
 	if filter.AfterNodeID != 0 {
 		if filter.AfterNodeID >= math.MaxInt64 {
@@ -454,12 +474,8 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 	// it. Page sizes are few (1..MaxPageSize, in practice the default), so
 	// the statements stay few.
 	lim := ` LIMIT ` + strconv.FormatInt(limit, 10)
-	// Within one farm, node_id order is (farm_id, node_id) order, the
-	// order of the farm's index (see the farm condition above).
-	order := ` ORDER BY nodes.node_id`
-	if filter.FarmID != 0 {
-		order = ` ORDER BY nodes.farm_id, nodes.node_id`
-	}
+	// Within one farm (or country, version, approval), node_id order is
+	// the order of its index (see the conditions above).
 	// last_seen comes from a subquery per node of the page (a primary key
 	// lookup each) rather than a join, for the same reason.
 	sel := `SELECT ` + nodeCols + `, (SELECT l.last_seen FROM node_liveness l WHERE l.node_id = nodes.node_id) FROM nodes`

@@ -145,6 +145,7 @@ func TestHotQueryPlans(t *testing.T) {
 		t.Fatalf("plan_cache_mode of the store's connections = %q (%v); want force_generic_plan", mode, err)
 	}
 	since := seen.Add(-time.Hour)
+	yes := true
 	lists := []struct {
 		name   string
 		filter store.NodeFilter
@@ -159,6 +160,19 @@ func TestHotQueryPlans(t *testing.T) {
 			[]string{"nodes_farm_id_node_id_idx", "nodes_pkey", "node_liveness_pkey"}},
 		{"farm, online", store.NodeFilter{FarmID: farms[1], SeenSince: &since}, store.Page{Size: 50},
 			[]string{"nodes_farm_id_node_id_idx", "node_liveness_pkey"}},
+		// Every seeded node is in Belgium, on v4.0.0 and not approved:
+		// the values asked for below are ones no node has, which only
+		// the index finds without reading the whole table.
+		{"country", store.NodeFilter{Country: "Egypt"}, store.Page{Size: 50},
+			[]string{"nodes_country_node_id_idx"}},
+		{"version, keyset page", store.NodeFilter{Version: "v9.9.9", AfterNodeID: nodes[100].NodeID}, store.Page{Size: 50},
+			[]string{"nodes_zos_version_node_id_idx"}},
+		{"approved", store.NodeFilter{Approved: &yes}, store.Page{Size: 50},
+			[]string{"nodes_approved_node_id_idx"}},
+		{"country and version, online", store.NodeFilter{Country: "Egypt", Version: "v9.9.9", SeenSince: &since}, store.Page{Size: 50},
+			[]string{"nodes_country_node_id_idx", "node_liveness_pkey"}},
+		{"farm and version", store.NodeFilter{FarmID: farms[0], Version: "v9.9.9"}, store.Page{Size: 50},
+			[]string{"nodes_farm_id_node_id_idx"}},
 	}
 	for _, l := range lists {
 		q, args, ok := db.ListNodesQuery(l.filter, l.page)

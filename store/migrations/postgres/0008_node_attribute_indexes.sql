@@ -1,0 +1,8 @@
+-- The explorer's node list filters on country, ZOS version and approval,
+-- in node_id order, a page at a time. Without an index a value few nodes
+-- have (or none) is found by reading the whole table. Nodes change only
+-- when registered or patched (the uptime and status reports write other
+-- tables), so these indexes cost nothing on the hot paths.
+CREATE INDEX nodes_country_node_id_idx ON nodes (country, node_id);
+CREATE INDEX nodes_zos_version_node_id_idx ON nodes (zos_version, node_id);
+CREATE INDEX nodes_approved_node_id_idx ON nodes (approved, node_id);
