@@ -387,67 +387,9 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 	if !ok {
 		return "", nil, false
 	}
-	var conds []string
-	for _, f := range []struct {
-		col string
-		v   uint64
-	}{{"nodes.node_id", filter.NodeID}, {"nodes.farm_id", filter.FarmID}, {"nodes.twin_id", filter.TwinID}} {
-		if f.v == 0 {
-			continue
-		}
-		id, ok := idArg(f.v)
-		if !ok {
-			return "", nil, false
-		}
-		p := a.add(id)
-		if f.col == "nodes.farm_id" {
-			// A range of one farm rather than farm_id = $N, so that
-			// "ORDER BY farm_id, node_id" below stays an order only the
-			// (farm_id, node_id) index gives. With an equality the
-			// planner drops farm_id from the order, and a generic plan
-			// (see openPostgres) may then walk the primary key in
-			// node_id order filtering by farm: fine for the big farm
-			// the statistics describe, a scan of the whole table for a
-			// small one.
-			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
-			continue
-		}
-		conds = append(conds, f.col+" = "+p)
-	}
-	// The attribute filters: each has an index (column, node_id). The
-	// first set of them (after the farm, whose index wins) is written as
-	// a range of one value and orders the page, for the reason given for
-	// the farm above: so that a rare value (or one no node has) is read
-	// from its index rather than by a walk of the whole table.
-	order := ` ORDER BY nodes.node_id`
-	if filter.FarmID != 0 {
-		order = ` ORDER BY nodes.farm_id, nodes.node_id`
-	}
-	for _, f := range []struct {
-		col string
-		v   any
-		set bool
-	}{
-		{"nodes.country", filter.Country, filter.Country != ""},
-		{"nodes.zos_version", filter.Version, filter.Version != ""},
-		{"nodes.approved", filter.Approved != nil && *filter.Approved, filter.Approved != nil},
-	} {
-		if !f.set {
-			continue
-		}
-		p := a.add(f.v)
-		if order == ` ORDER BY nodes.node_id` {
-			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
-			order = ` ORDER BY ` + f.col + `, nodes.node_id`
-			continue
-		}
-		conds = append(conds, f.col+" = "+p)
-	}
-	if filter.AfterNodeID != 0 {
-		if filter.AfterNodeID >= math.MaxInt64 {
-			return "", nil, false
-		}
-		conds = append(conds, "nodes.node_id > "+a.add(int64(filter.AfterNodeID)))
+	conds, order, ok := columnConds(filter, &a)
+	if !ok {
+		return "", nil, false
 	}
 	// The liveness filters test each candidate node's liveness row by
 	// primary key, in node_id order, until a page is full: a subquery per
@@ -474,8 +416,6 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 	// it. Page sizes are few (1..MaxPageSize, in practice the default), so
 	// the statements stay few.
 	lim := ` LIMIT ` + strconv.FormatInt(limit, 10)
-	// Within one farm (or country, version, approval), node_id order is
-	// the order of its index (see the conditions above).
 	// last_seen comes from a subquery per node of the page (a primary key
 	// lookup each) rather than a join, for the same reason.
 	sel := `SELECT ` + nodeCols + `, (SELECT l.last_seen FROM node_liveness l WHERE l.node_id = nodes.node_id) FROM nodes`
@@ -497,6 +437,78 @@ func (db *DB) listNodesQuery(filter NodeFilter, page Page) (q string, a args, ok
 		q = sel + ` WHERE nodes.node_id IN (` + ids + `) ORDER BY nodes.node_id`
 	}
 	return q, a, true
+}
+
+// columnConds are the conditions of filter on the nodes table's own
+// columns (ids, country, version, approval, the keyset), their arguments
+// added to a, and the order of the page: node_id order, read from the
+// index of the farm or of the first attribute filtered on when there is
+// one (see below). ok is false when no node can match.
+func columnConds(filter NodeFilter, a *args) (conds []string, order string, ok bool) {
+	for _, f := range []struct {
+		col string
+		v   uint64
+	}{{"nodes.node_id", filter.NodeID}, {"nodes.farm_id", filter.FarmID}, {"nodes.twin_id", filter.TwinID}} {
+		if f.v == 0 {
+			continue
+		}
+		id, ok := idArg(f.v)
+		if !ok {
+			return nil, "", false
+		}
+		p := a.add(id)
+		if f.col == "nodes.farm_id" {
+			// A range of one farm rather than farm_id = $N, so that
+			// "ORDER BY farm_id, node_id" below stays an order only the
+			// (farm_id, node_id) index gives. With an equality the
+			// planner drops farm_id from the order, and a generic plan
+			// (see openPostgres) may then walk the primary key in
+			// node_id order filtering by farm: fine for the big farm
+			// the statistics describe, a scan of the whole table for a
+			// small one.
+			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
+			continue
+		}
+		conds = append(conds, f.col+" = "+p)
+	}
+	// The attribute filters: each has an index (column, node_id). The
+	// first set of them (after the farm, whose index wins) is written as
+	// a range of one value and orders the page, for the reason given for
+	// the farm above: so that a rare value (or one no node has) is read
+	// from its index rather than by a walk of the whole table.
+	order = ` ORDER BY nodes.node_id`
+	if filter.FarmID != 0 {
+		order = ` ORDER BY nodes.farm_id, nodes.node_id`
+	}
+	for _, f := range []struct {
+		col string
+		v   any
+		set bool
+	}{
+		{"nodes.country", filter.Country, filter.Country != ""},
+		{"nodes.zos_version", filter.Version, filter.Version != ""},
+		{"nodes.approved", filter.Approved != nil && *filter.Approved, filter.Approved != nil},
+	} {
+		if !f.set {
+			continue
+		}
+		p := a.add(f.v)
+		if order == ` ORDER BY nodes.node_id` {
+			conds = append(conds, f.col+" >= "+p+" AND "+f.col+" <= "+p)
+			order = ` ORDER BY ` + f.col + `, nodes.node_id`
+			continue
+		}
+		conds = append(conds, f.col+" = "+p)
+	}
+	if filter.AfterNodeID != 0 {
+		if filter.AfterNodeID >= math.MaxInt64 {
+			return nil, "", false
+		}
+		conds = append(conds, "nodes.node_id > "+a.add(int64(filter.AfterNodeID)))
+	}
+	// Within one farm (or country, version, approval), node_id order is
+	// the order of its index.
+	return conds, order, true
 }
 
 // statusCond is the condition of the status filters of filter ("" when

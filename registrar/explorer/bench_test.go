@@ -11,6 +11,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,11 +137,73 @@ func BenchmarkPages(b *testing.B) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	b.Cleanup(ts.Close)
+	// One kept connection per client (the default keeps two).
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	warm := time.Now()
-	get(b, ts.URL+"/") // counts the grid once
+	if err := get(c, ts.URL+"/"); err != nil { // counts the grid once
+		b.Fatal(err)
+	}
 	b.Logf("first count of %d nodes: %s", n, time.Since(warm).Round(time.Millisecond))
+	for _, p := range benchPages(n) {
+		b.Run(p.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				t0 := time.Now()
+				if err := get(c, ts.URL+p.path); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatency(b, lat)
+		})
+	}
+	// Every page in turn from 8 clients at once.
+	b.Run("mix_8_clients", func(b *testing.B) {
+		pages := benchPages(n)
+		var (
+			mu   sync.Mutex
+			lat  []time.Duration
+			next atomic.Int64
+		)
+		b.SetParallelism(4) // 4 × GOMAXPROCS (2) clients
+		b.RunParallel(func(pb *testing.PB) {
+			var mine []time.Duration
+			for pb.Next() {
+				p := pages[int(next.Add(1))%len(pages)]
+				t0 := time.Now()
+				if err := get(c, ts.URL+p.path); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+		reportLatency(b, lat)
+	})
+}
+
+// reportLatency reports the median and 99th percentile of lat.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)])/1e6, "p99-ms")
+}
+
+// benchPage is one page the benchmark loads.
+type benchPage struct{ name, path string }
+
+// benchPages are the pages measured on a grid of n nodes: each kind of
+// page, and the node list with each filter on a page in the middle of
+// the fleet.
+func benchPages(n int) []benchPage {
 	mid := strconv.Itoa(n / 2)
-	for _, p := range []struct{ name, path string }{
+	return []benchPage{
 		{"overview", "/"},
 		{"farms", "/farms"},
 		{"farms_last_page", "/farms?page=" + strconv.Itoa((n/benchFarmSize+49)/50)},
@@ -149,7 +213,7 @@ func BenchmarkPages(b *testing.B) {
 		{"nodes_online", "/nodes?online=true&after=" + mid},
 		{"nodes_offline", "/nodes?online=false&after=" + mid},
 		{"nodes_approved", "/nodes?approved=true&after=" + mid},
-		{"nodes_healthy", "/nodes?healthy=false&after=" + mid},
+		{"nodes_unhealthy", "/nodes?healthy=false&after=" + mid},
 		{"nodes_version", "/nodes?version=v4.2.0-rc1&after=" + mid},
 		{"nodes_country_1pct", "/nodes?country=Egypt&after=" + mid},
 		{"nodes_country_none", "/nodes?country=Narnia"},
@@ -158,30 +222,55 @@ func BenchmarkPages(b *testing.B) {
 		{"versions", "/versions"},
 		{"search_farm_name", "/search?q=explorerbench0000123"},
 		{"search_id", "/search?q=" + mid},
-	} {
-		b.Run(p.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
-			for b.Loop() {
-				t0 := time.Now()
-				get(b, ts.URL+p.path)
-				lat = append(lat, time.Since(t0))
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
-			b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)])/1e6, "p99-ms")
-		})
 	}
 }
 
 // get fetches url, which must answer 200.
-func get(b *testing.B, url string) {
-	resp, err := http.Get(url)
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: %d", url, resp.StatusCode)
+		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
 	}
+	return nil
+}
+
+// BenchmarkCounts measures what the explorer's cache saves each visitor:
+// the store's counts of the whole grid, computed once per TTL in the
+// background.
+func BenchmarkCounts(b *testing.B) {
+	url, n := benchEnv(b)
+	ctx := context.Background()
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	seedBench(b, db, n)
+	since := time.Now().Add(-2 * time.Hour)
+	b.Run("NodeCounts", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.NodeCounts(ctx, since); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("StatusTotals", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.StatusTotals(ctx, since); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("CountFarms", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.CountFarms(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
