@@ -53,9 +53,9 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/internal/keylock"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // Sentinel errors. They are bus codes: callers branch with errors.Is

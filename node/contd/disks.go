@@ -4,9 +4,9 @@ import (
 	"context"
 	"os"
 
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/command"
 	"github.com/grid4/grid4/node/internal/diskimage"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // A disk image (a zmount) is a raw block device for a virtual machine. A

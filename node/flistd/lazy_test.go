@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/grid4/grid4/flist"
-	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/internal/mountinfo"
 )
 
 // lazyEnv is a hub with one published flist (a file of five blocks,

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/grid4/grid4/flist"
-	"github.com/grid4/grid4/node/internal/mountinfo"
-	"github.com/grid4/grid4/node/internal/process"
+	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/internal/process"
 )
 
 // LazyServerConfig is what the server of one lazy mount runs with.

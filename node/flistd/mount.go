@@ -21,7 +21,7 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/internal/atomicfile"
-	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/internal/mountinfo"
 )
 
 // Errors of the Mounter callers branch on.

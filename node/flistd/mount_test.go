@@ -17,8 +17,8 @@ import (
 
 	"github.com/grid4/grid4/flist"
 	hubclient "github.com/grid4/grid4/hub/client"
-	"github.com/grid4/grid4/node/internal/mountinfo"
-	"github.com/grid4/grid4/node/internal/process"
+	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/oci"
 	"github.com/grid4/grid4/oci/ocitest"
 )

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/command"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // claimPools prepares the pool of every disk the farmer claimed

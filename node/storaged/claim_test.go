@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/storaged/storagetest"
 )

@@ -55,8 +55,8 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/hostinfo"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 )
 
 // Object is the bus object storaged serves.

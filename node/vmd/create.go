@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/diskimage"
 	"github.com/grid4/grid4/node/internal/iproute"
-	"github.com/grid4/grid4/node/internal/process"
 	"github.com/grid4/grid4/node/vmd/guest"
 	"github.com/grid4/grid4/node/vmd/kernel"
 )

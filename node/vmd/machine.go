@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/iproute"
-	"github.com/grid4/grid4/node/internal/mountinfo"
-	"github.com/grid4/grid4/node/internal/process"
 )
 
 // machine is where one machine's parts are.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grid4/grid4/node/internal/process"
+	"github.com/grid4/grid4/internal/process"
 )
 
 // TestMain runs the test binary as zosd's hidden subcommand when flistd

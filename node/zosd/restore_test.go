@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/bustest"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/regtest"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 )

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
-	"github.com/grid4/grid4/node/internal/process"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/storaged"
 )

@@ -34,8 +34,8 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/command"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/storaged"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/grid4/grid4/gridtypes"
-	"github.com/grid4/grid4/node/internal/mountinfo"
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/storaged/storagetest"

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/hosttest"
-	"github.com/grid4/grid4/node/internal/mountinfo"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/vmd"
 )
