@@ -75,6 +75,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.AddCommand(newDeployCommands(env)...)
 	root.AddCommand(newHubCommand(env))
 	root.AddCommand(newLogsCommand(env))
+	root.AddCommand(newDevnetCommand(env))
 	root.AddCommand(newCompletionCommand(env))
 	return root
 }

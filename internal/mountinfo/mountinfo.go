@@ -62,22 +62,49 @@ func resolve(path string) (string, error) {
 // find returns the first mount point match accepts, given with its
 // device ("major:minor").
 func find(match func(mountPoint, device string) bool) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	var found string
+	err := scan("/proc/self/mountinfo", func(mp, dev string) bool {
+		if match(mp, dev) {
+			found = mp
+			return false
+		}
+		return true
+	})
+	return found, err
+}
+
+// List returns the mount points at or under dir in the mount table file
+// (/proc/self/mountinfo, or /proc/PID/mountinfo for another process's
+// mount namespace), deepest last as the table lists them: unmount them
+// in reverse.
+func List(file, dir string) ([]string, error) {
+	var out []string
+	err := scan(file, func(mp, _ string) bool {
+		if mp == dir || strings.HasPrefix(mp, strings.TrimSuffix(dir, "/")+"/") {
+			out = append(out, mp)
+		}
+		return true
+	})
+	return out, err
+}
+
+// scan calls each with every mount point of the table file and its device
+// until it returns false.
+func scan(file string, each func(mountPoint, device string) bool) error {
+	f, err := os.Open(file)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			if mp := Unescape(fields[4]); match(mp, fields[2]) {
-				return mp, nil
-			}
+		if len(fields) > 4 && !each(Unescape(fields[4]), fields[2]) {
+			return nil
 		}
 	}
-	return "", sc.Err()
+	return sc.Err()
 }
 
 // Unescape decodes the octal escapes (\040 for a space, \134 for a

@@ -41,6 +41,12 @@ func TestMountPoints(t *testing.T) {
 	if got, err := Under(dir); got != mnt || err != nil {
 		t.Fatalf("Under = %q %v", got, err)
 	}
+	if got, err := List("/proc/self/mountinfo", dir); len(got) != 1 || got[0] != mnt || err != nil {
+		t.Fatalf("List = %q %v", got, err)
+	}
+	if got, _ := List("/proc/self/mountinfo", dir+"x"); len(got) != 0 {
+		t.Fatalf("List of a sibling's name = %q", got)
+	}
 	if err := os.WriteFile(filepath.Join(mnt, "kept"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
