@@ -1,19 +1,16 @@
 package devnet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/internal/process"
 )
 
 // stopGrace is how long a component has to stop after SIGTERM: a node's
@@ -59,7 +56,7 @@ func Down(ctx context.Context, cfg DownConfig) error {
 		}))
 	}
 	// Nodes' processes whatever the state says (a node of an older state).
-	if killUnder(d.Path("nodes")+"/") > 0 {
+	if process.KillUsing(d.Path("nodes")+"/") > 0 {
 		time.Sleep(200 * time.Millisecond) // the killed let go of their files
 	}
 	if st.Root && linkExists(st.bridge()) {
@@ -108,7 +105,7 @@ func (s *State) downNode(ctx context.Context, d Dir, n Node) error {
 func (s *State) cleanNode(ctx context.Context, d Dir, n Node) error {
 	data := d.nodeData(n.Name)
 	for range 50 {
-		killed := killUnder(data + "/")
+		killed := process.KillUsing(data + "/")
 		if s.Root {
 			for _, pid := range netnsPIDs(ctx, n.Namespace) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -121,33 +118,6 @@ func (s *State) cleanNode(ctx context.Context, d Dir, n Node) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.Join(unmountUnder(data), detachLoops(ctx, data))
-}
-
-// killUnder SIGKILLs every process that runs from path: path in its
-// command line (zosd's processes, hypervisors, file servers), or in the
-// mount table of a mount namespace other than ours (containers on a root
-// mounted from path). It returns how many.
-func killUnder(path string) int {
-	self, _ := os.Readlink("/proc/self/ns/mnt")
-	entries, _ := os.ReadDir("/proc")
-	killed := 0
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		dir := filepath.Join("/proc", en.Name())
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		kill := bytes.Contains(cmdline, []byte(path))
-		if ns, _ := os.Readlink(filepath.Join(dir, "ns", "mnt")); !kill && ns != "" && ns != self {
-			mounts, _ := os.ReadFile(filepath.Join(dir, "mountinfo"))
-			kill = bytes.Contains(mounts, []byte(" "+path))
-		}
-		if kill && syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed++
-		}
-	}
-	return killed
 }
 
 // unmountUnder unmounts what is mounted at or under dir, deepest first.

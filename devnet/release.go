@@ -159,7 +159,8 @@ func Release(ctx context.Context, cfg ReleaseConfig) error {
 			if cfg.Wait == 0 {
 				return "set for " + s.what, nil
 			}
-			return waitVersion(ctx, st, s.nodes, cfg.Version, cfg.Wait)
+			done, err := waitVersion(ctx, st, s.nodes, cfg.Version, cfg.Wait)
+			return s.what + ": " + done, err
 		})
 		if err != nil {
 			return err

@@ -132,7 +132,7 @@ nodes.`,
 			if err != nil {
 				return err
 			}
-			return printDevnetSummary(cmd, env, dir, st)
+			return printDevnetSummary(cmd, env, flags, dir, st)
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 0, fmt.Sprintf("number of nodes (default %d for a new devnet; a running one keeps its own)", devnet.DefaultNodes))
@@ -142,7 +142,7 @@ nodes.`,
 }
 
 // printDevnetSummary prints where everything runs and the environment.
-func printDevnetSummary(cmd *cobra.Command, env Env, dir string, st *devnet.State) error {
+func printDevnetSummary(cmd *cobra.Command, env Env, flags *devnetFlags, dir string, st *devnet.State) error {
 	d, _, comps, err := devnet.Status(cmd.Context(), dir)
 	if err != nil {
 		return err
@@ -157,7 +157,11 @@ func printDevnetSummary(cmd *cobra.Command, env Env, dir string, st *devnet.Stat
 	fmt.Fprintf(env.Stdout, "hub:        %s\n", st.HubURL())
 	fmt.Fprintf(env.Stdout, "logs:       %s (gridctl devnet logs [COMPONENT] [-f])\n", d.Path("logs"))
 	fmt.Fprintf(env.Stdout, "identities: %s (admin), %s (farmer)\n\n", d.Path("admin.mnemonic"), d.Path("farmer.mnemonic"))
-	fmt.Fprintln(env.Stdout, "# paste into your shell (or: eval \"$(gridctl devnet env)\"):")
+	envCmd := "gridctl devnet env"
+	if flags.dir != "" {
+		envCmd += " --dir " + flags.dir
+	}
+	fmt.Fprintf(env.Stdout, "# paste into your shell (or: eval \"$(%s)\"):\n", envCmd)
 	for _, l := range st.Env(d) {
 		fmt.Fprintln(env.Stdout, l)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/hub"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/internal/wstest"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/vmd"
@@ -258,23 +259,6 @@ func machineKernel() string {
 // and file servers (data is in their command lines) and containers (in
 // mount namespaces of their own, on a root mounted from data).
 func killWorkloads(data string) {
-	self, _ := os.Readlink("/proc/self/ns/mnt")
-	entries, _ := os.ReadDir("/proc")
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		dir := filepath.Join("/proc", en.Name())
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		kill := bytes.Contains(cmdline, []byte(data))
-		if ns, _ := os.Readlink(filepath.Join(dir, "ns", "mnt")); !kill && ns != "" && ns != self {
-			mounts, _ := os.ReadFile(filepath.Join(dir, "mountinfo"))
-			kill = bytes.Contains(mounts, []byte(data+"/"))
-		}
-		if kill {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
+	process.KillUsing(data)
 	time.Sleep(200 * time.Millisecond) // the killed release their mounts
 }

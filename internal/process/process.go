@@ -131,3 +131,31 @@ func WaitForFile(ctx context.Context, path string) error {
 		}
 	}
 }
+
+// KillUsing SIGKILLs every process (but this one) that runs from path:
+// path in its command line (a node's daemons, hypervisors, file servers),
+// or in the mount table of a mount namespace other than this process's
+// (containers on a root mounted from path). It returns how many it
+// killed; they may take a moment to let go of their files.
+func KillUsing(path string) int {
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	entries, _ := os.ReadDir("/proc")
+	killed := 0
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		dir := "/proc/" + en.Name()
+		cmdline, _ := os.ReadFile(dir + "/cmdline")
+		kill := bytes.Contains(cmdline, []byte(path))
+		if ns, _ := os.Readlink(dir + "/ns/mnt"); !kill && ns != "" && ns != self {
+			mounts, _ := os.ReadFile(dir + "/mountinfo")
+			kill = bytes.Contains(mounts, []byte(" "+path))
+		}
+		if kill && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	return killed
+}

@@ -53,3 +53,34 @@ func TestWaitForFile(t *testing.T) {
 		t.Fatalf("a file that never appears: %v", err)
 	}
 }
+
+// TestKillUsing kills the processes with the path in their command line,
+// and only those.
+func TestKillUsing(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "p.pid")
+	mine := filepath.Join(dir, "mine")
+	if _, err := Start("sh", []string{"-c", "sleep 30", mine}, pidFile, filepath.Join(dir, "log"), mine); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other")
+	if _, err := Start("sh", []string{"-c", "sleep 30", other}, pidFile+"2", filepath.Join(dir, "log"), other); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Stop(context.Background(), pidFile+"2", other, time.Second) })
+	if n := KillUsing(mine); n != 1 {
+		t.Fatalf("killed %d processes, want 1", n)
+	}
+	for i := 0; ; i++ {
+		if _, ok := Running(pidFile, mine); !ok {
+			break
+		}
+		if i == 100 {
+			t.Fatal("still running after KillUsing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := Running(pidFile+"2", other); !ok {
+		t.Fatal("another process was killed")
+	}
+}

@@ -1,0 +1,90 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProgress: plain lines without escape codes elsewhere than on a
+// terminal; a failure names the component and its log.
+func TestProgress(t *testing.T) {
+	var out bytes.Buffer
+	p := NewProgress(&out, false)
+	if err := p.Step("registrar", "starting", "/d/logs/registrar.log", func() (string, error) { return "running at http://x", nil }); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Step("node2", "starting", "/d/logs/node2.log", func() (string, error) { return "", errors.New("exited") })
+	if err == nil || err.Error() != "node2: exited (log: /d/logs/node2.log)" {
+		t.Fatalf("failure: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "registrar  running at http://x (") ||
+		lines[1] != "node2      FAILED: node2: exited (log: /d/logs/node2.log)" || strings.ContainsAny(out.String(), "\r\x1b") {
+		t.Fatalf("plain progress:\n%q", out.String())
+	}
+
+	// On a terminal: the spinner's line (its first frame is drawn
+	// whatever the step's length), rewritten with the outcome.
+	out.Reset()
+	p = NewProgress(&out, true)
+	p.now = func() time.Time { return time.Unix(0, 0) }
+	p.Step("hub", "starting", "", func() (string, error) { return "running", nil })
+	if s := out.String(); !strings.HasPrefix(s, "\r⠋ hub        starting\x1b[K") || !strings.HasSuffix(s, "\r\x1b[K✓ hub        running (0s)\n") {
+		t.Fatalf("terminal progress:\n%q", s)
+	}
+}
+
+// TestMarkers: a node's marker is not part of another's (node1, node10).
+func TestMarkers(t *testing.T) {
+	d := Dir("/d")
+	if strings.Contains(d.nodeData("node10")+"/", d.marker("node1")) || d.marker(Registrar) == d.marker(Hub) {
+		t.Fatalf("markers overlap: %q %q", d.marker("node1"), d.nodeData("node10"))
+	}
+}
+
+// TestMissingBinary names the program missing and how to get it.
+func TestMissingBinary(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{BinRegistrar, BinHub} {
+		os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\n"), 0o755)
+	}
+	_, err := checkBinaries(dir)
+	if err == nil || !strings.HasPrefix(err.Error(), "zosd is missing in "+dir+": build the binaries with 'make build'") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLogs: one component's log by name or number, complete lines only;
+// every log prefixed with its component; an unknown one named.
+func TestLogs(t *testing.T) {
+	d := Dir(t.TempDir())
+	st := &State{Tag: "abc", Host: "127.0.0.1", Nodes: []Node{{Name: "node1"}, {Name: "node2"}}}
+	if err := d.saveState(st); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(d.Path("logs"), 0o700)
+	os.WriteFile(d.Log("node2"), []byte("one\ntwo\nhalf"), 0o600)
+	os.WriteFile(d.Log(Registrar), []byte("reg\n"), 0o600)
+	var out bytes.Buffer
+	if err := Logs(context.Background(), LogsConfig{Dir: string(d), Component: "2", Out: &out}); err != nil || out.String() != "one\ntwo\n" {
+		t.Fatalf("logs 2: %q %v", out.String(), err)
+	}
+	out.Reset()
+	if err := Logs(context.Background(), LogsConfig{Dir: string(d), Out: &out}); err != nil ||
+		out.String() != "registrar | reg\nnode2     | one\nnode2     | two\n" {
+		t.Fatalf("all logs: %q %v", out.String(), err)
+	}
+	err := Logs(context.Background(), LogsConfig{Dir: string(d), Component: "node3", Out: &out})
+	if err == nil || !strings.Contains(err.Error(), `no component "node3" in this devnet`) {
+		t.Fatalf("logs node3: %v", err)
+	}
+	if _, _, err := open(t.TempDir()); !errors.Is(err, ErrNoDevnet) {
+		t.Fatalf("an empty directory: %v", err)
+	}
+}
