@@ -18,7 +18,8 @@ import (
 // this repository: `gridctl devnet up --nodes 3` brings up a registrar, a
 // hub and three nodes in network namespaces of their own; a deployment
 // (a disk and a network) goes to node 2 by its id with `gridctl deploy`;
-// `status` shows everything running; a node and the registrar killed
+// `status` shows everything running; a release reaches the test farm's
+// node, then every node; a node and the registrar killed
 // with SIGKILL come back with `up`, with their ids and the workloads;
 // `down` leaves no process, namespace, link, mount or loop device.
 //
@@ -89,13 +90,23 @@ func TestDevnet(t *testing.T) {
 	}
 	step("deploy --node 2 (zmount, network-light)", s)
 
-	checkStatus(t, devnet("status"))
+	checkStatus(t, devnet("status"), "v4.1.0")
 	if r := devnet("logs", "2"); r.code != 0 || !strings.Contains(r.stdout, "zos-api-light listening") {
 		t.Errorf("logs 2: code %d, %d bytes", r.code, len(r.stdout))
 	}
 	if r := devnet("logs", "9"); r.code != 1 || !strings.Contains(r.stderr, `no component "node9"`) {
 		t.Errorf("logs 9: %+v", r)
 	}
+
+	// A release: the test farm's node1 first, then every node.
+	s = time.Now()
+	r = devnet("release", "v4.1.1", "--bin", bin, "--wait", "2m")
+	if r.code != 0 || !strings.Contains(r.stderr, "test farm 1: v4.1.1 runs on node1 (") ||
+		!strings.Contains(r.stderr, "every farm: v4.1.1 runs on node1, node2, node3 (") {
+		t.Fatalf("release: %+v", r)
+	}
+	checkStatus(t, devnet("status"), "v4.1.1")
+	step("release v4.1.1: test farm, then every node", s)
 
 	// A node and the registrar killed: up brings them back as they were.
 	s = time.Now()
@@ -111,7 +122,7 @@ func TestDevnet(t *testing.T) {
 	if r := run("deployment", "list", "--node", "2"); r.code != 0 || !strings.Contains(r.stdout, "2 ok") {
 		t.Fatalf("node 2's workloads after its restart: %+v", r)
 	}
-	checkStatus(t, devnet("status"))
+	checkStatus(t, devnet("status"), "v4.1.1")
 	step("node2 and the registrar killed, up again", s)
 
 	s = time.Now()
@@ -160,8 +171,8 @@ func devnetEnv(t *testing.T, r procResult) []string {
 }
 
 // checkStatus wants every component running and each node online and
-// approved on the registrar with its id.
-func checkStatus(t *testing.T, r procResult) {
+// approved on the registrar with its id, running version.
+func checkStatus(t *testing.T, r procResult, version string) {
 	t.Helper()
 	if r.code != 0 {
 		t.Fatalf("status: %+v", r)
@@ -172,7 +183,7 @@ func checkStatus(t *testing.T, r procResult) {
 		}
 	}
 	for i := 1; i <= 3; i++ {
-		if !regexp.MustCompile(`(?m)^node` + strconv.Itoa(i) + ` .* node ` + strconv.Itoa(i) + `: online, approved, v4\.1\.0$`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`(?m)^node` + strconv.Itoa(i) + ` .* node ` + strconv.Itoa(i) + `: online, approved, ` + regexp.QuoteMeta(version) + `$`).MatchString(r.stdout) {
 			t.Errorf("node%d on the registrar:\n%s", i, r.stdout)
 		}
 	}

@@ -135,8 +135,9 @@ func WaitForFile(ctx context.Context, path string) error {
 // KillUsing SIGKILLs every process (but this one) that runs from path:
 // path in its command line (a node's daemons, hypervisors, file servers),
 // or in the mount table of a mount namespace other than this process's
-// (containers on a root mounted from path). It returns how many it
-// killed; they may take a moment to let go of their files.
+// (containers on a root mounted from path: an overlay names it in its
+// options). It returns how many it killed; they may take a moment to let
+// go of their files.
 func KillUsing(path string) int {
 	self, _ := os.Readlink("/proc/self/ns/mnt")
 	entries, _ := os.ReadDir("/proc")
@@ -151,7 +152,7 @@ func KillUsing(path string) int {
 		kill := bytes.Contains(cmdline, []byte(path))
 		if ns, _ := os.Readlink(dir + "/ns/mnt"); !kill && ns != "" && ns != self {
 			mounts, _ := os.ReadFile(dir + "/mountinfo")
-			kill = bytes.Contains(mounts, []byte(" "+path))
+			kill = bytes.Contains(mounts, []byte(path))
 		}
 		if kill && syscall.Kill(pid, syscall.SIGKILL) == nil {
 			killed++
