@@ -131,11 +131,7 @@ func testStatusFilters(t *testing.T, db *store.DB) {
 			}
 		}
 	}
-	for _, c := range []struct {
-		name string
-		f    store.NodeFilter
-		want []uint64
-	}{
+	checkListPages(t, db, []listCase{
 		{"none", store.NodeFilter{}, []uint64{healthy8, healthy2, sick8, stale8, silent}},
 		{"free_mru 8G", store.NodeFilter{FreeAtLeast: api.Capacity{MRU: 8 << 30}}, []uint64{healthy8, sick8, stale8}},
 		{"free_mru 1", store.NodeFilter{FreeAtLeast: api.Capacity{MRU: 1}}, []uint64{healthy8, healthy2, sick8, stale8}},
@@ -146,9 +142,23 @@ func testStatusFilters(t *testing.T, db *store.DB) {
 		{"healthy with 8G", store.NodeFilter{Health: store.HealthHealthy, StatusSince: fresh, FreeAtLeast: api.Capacity{MRU: 8 << 30}}, []uint64{healthy8}},
 		{"healthy with 8G in farm", store.NodeFilter{FarmID: farm.FarmID, Health: store.HealthHealthy, StatusSince: fresh, FreeAtLeast: api.Capacity{MRU: 8 << 30}}, []uint64{healthy8}},
 		{"free above MaxInt64", store.NodeFilter{FreeAtLeast: api.Capacity{HRU: math.MaxUint64}}, nil},
-	} {
+	})
+}
+
+// listCase is a node filter and the nodes it must list, in order.
+type listCase struct {
+	name string
+	f    store.NodeFilter
+	want []uint64
+}
+
+// checkListPages lists each case's nodes on one page and, a page of one
+// at a time, its second page.
+func checkListPages(t *testing.T, db *store.DB, cases []listCase) {
+	t.Helper()
+	for _, c := range cases {
 		for _, page := range []store.Page{{Size: 50}, {Number: 2, Size: 1}} {
-			got := nodeIDs(must(db.ListNodes(ctx, c.f, page))(t))
+			got := nodeIDs(must(db.ListNodes(context.Background(), c.f, page))(t))
 			want := c.want
 			if page.Number == 2 {
 				want = nil

@@ -42,6 +42,19 @@ func benchEnv(b *testing.B) (url string, nodes int) {
 	return url, nodes
 }
 
+// benchStore opens the benchmark's store (see benchEnv), seeded, and
+// returns it with its number of nodes.
+func benchStore(b *testing.B) (*store.DB, int) {
+	url, n := benchEnv(b)
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	seedBench(b, db, n)
+	return db, n
+}
+
 // benchFarmSize is the number of nodes of each benchmark farm.
 const benchFarmSize = 1000
 
@@ -121,14 +134,7 @@ func benchKey(i int) string { return fmt.Sprintf("explorer-bench-twin-%d", i) }
 // counts cached (as a visitor finds them: they are recomputed in the
 // background). It reports the median and 99th percentile latency.
 func BenchmarkPages(b *testing.B) {
-	url, n := benchEnv(b)
-	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	seedBench(b, db, n)
+	db, n := benchStore(b)
 	cfg := registrar.DefaultConfig()
 	cfg.RateIP, cfg.RateTwin = 0, 0
 	srv, err := registrar.New(cfg, registrar.Deps{Store: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -243,14 +249,8 @@ func get(c *http.Client, url string) error {
 // the store's counts of the whole grid, computed once per TTL in the
 // background.
 func BenchmarkCounts(b *testing.B) {
-	url, n := benchEnv(b)
+	db, _ := benchStore(b)
 	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	seedBench(b, db, n)
 	since := time.Now().Add(-2 * time.Hour)
 	b.Run("NodeCounts", func(b *testing.B) {
 		for b.Loop() {
