@@ -23,6 +23,9 @@ const browserTimeout = 60 * time.Second
 func chromium(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("GRID4_CHROMIUM"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("GRID4_CHROMIUM=%s: %v", p, err)
+		}
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser"} {
