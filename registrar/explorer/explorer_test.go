@@ -118,7 +118,8 @@ func TestPages(t *testing.T) {
 			g.page(t, "/nodes/"+id(g.sick)+"?days=7", 200, []string{"check disks: pool degraded", "Uptime, last 7 days", "unhealthy"})
 			g.page(t, "/nodes/"+id(g.silent), 200, []string{"The node has sent no status report", "never"})
 			g.page(t, "/versions", 200, []string{`id="approved-version">v4.1.0<`, `id="safe-to-upgrade">no<`,
-				`href="/farms/` + id(g.beta.FarmID) + `">farm ` + id(g.beta.FarmID), `id="version-history"`, "<td>v4.0.0</td>"})
+				`href="/farms/` + id(g.beta.FarmID) + `">BetaFarm</a>`, `id="version-history"`, "<td>v4.0.0</td>",
+				`v4.1.0</a> <span class="pill ok">approved</span>`})
 
 			// Search: a farm by part of its name, a node by id and by twin.
 			status, h, _ := g.get(t, "/search?q=alpha")

@@ -181,16 +181,22 @@ func (e *Explorer) node(r *http.Request) (string, any, error) {
 
 // versionsPage is the data of /versions.
 type versionsPage struct {
-	Current  *api.ZosVersion
-	Stats    *gridStats
-	History  []api.ZosVersion
-	Page     uint64
-	Prev     string
-	Next     string
-	Upgraded nodeTally // nodes on the current version
+	Current *api.ZosVersion
+	// TestFarms are the current version's first test farms, by name.
+	TestFarms []api.Farm
+	Stats     *gridStats
+	History   []api.ZosVersion
+	Page      uint64
+	Prev      string
+	Next      string
+	Upgraded  nodeTally // nodes on the current version
 }
 
 func (versionsPage) title() (string, string) { return "Versions", "versions" }
+
+// maxNamedTestFarms bounds the test farms the versions page looks up by
+// name (the others are listed by id).
+const maxNamedTestFarms = 50
 
 // historyPageSize is the size of the version history's pages.
 const historyPageSize = 20
@@ -218,6 +224,15 @@ func (e *Explorer) versions(r *http.Request) (string, any, error) {
 	}
 	out := versionsPage{Current: cur, Stats: st, History: hist, Page: page}
 	if cur != nil {
+		for _, id := range cur.TestFarms[:min(len(cur.TestFarms), maxNamedTestFarms)] {
+			f, err := e.d.Store.Farm(r.Context(), id)
+			if errors.Is(err, store.ErrNotFound) {
+				f = api.Farm{FarmID: id}
+			} else if err != nil {
+				return "", nil, err
+			}
+			out.TestFarms = append(out.TestFarms, f)
+		}
 		for _, v := range st.Versions {
 			if v.Version == cur.Version {
 				out.Upgraded = v.nodeTally
