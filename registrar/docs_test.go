@@ -321,6 +321,8 @@ var schemaGoTypes = map[string]reflect.Type{
 	"NodeStatusReport":      reflect.TypeFor[api.NodeStatusReport](),
 	"NodeStatus":            reflect.TypeFor[api.NodeStatus](),
 	"NodeStatusHistory":     reflect.TypeFor[api.NodeStatusHistory](),
+	"PeerReachability":      reflect.TypeFor[api.PeerReachability](),
+	"PeerProbe":             reflect.TypeFor[api.PeerProbe](),
 	"ZosVersion":            reflect.TypeFor[api.ZosVersion](),
 	"ZosVersionRequest":     reflect.TypeFor[versionBody](),
 	"Prices":                reflect.TypeFor[api.Prices](),

@@ -106,6 +106,9 @@ func validateStatusReport(rep api.NodeStatusReport) error {
 			return err
 		}
 	}
+	if err := validatePeers(rep.Peers); err != nil {
+		return err
+	}
 	if len(rep.Workloads) > api.MaxStatusItems {
 		return invalid("workloads", "%d states, at most %d allowed", len(rep.Workloads), api.MaxStatusItems)
 	}
@@ -149,6 +152,31 @@ func validateStatusName(field, s string) error {
 	return nil
 }
 
+// validatePeers checks a report's probes of other nodes.
+func validatePeers(p *api.PeerReachability) error {
+	if p == nil {
+		return nil
+	}
+	switch {
+	case p.Probed > api.MaxStatusItems:
+		return invalid("peers.probed", "%d is above the limit %d", p.Probed, api.MaxStatusItems)
+	case p.Reached > p.Probed:
+		return invalid("peers.reached", "%d reached of %d probed", p.Reached, p.Probed)
+	case len(p.Probes) > api.MaxStatusItems:
+		return invalid("peers.probes", "%d probes, at most %d allowed", len(p.Probes), api.MaxStatusItems)
+	}
+	for i, pr := range p.Probes {
+		field := fmt.Sprintf("peers.probes[%d]", i)
+		if pr.NodeID == 0 {
+			return invalid(field+".node_id", "required")
+		}
+		if err := validateText(field+".error", pr.Error, api.MaxStatusReason, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // statusFromReport is what the store keeps of a report: its figures, the
 // free capacity, and the reasons the node is unhealthy (failing checks,
 // modules not running), named.
@@ -157,7 +185,7 @@ func statusFromReport(rep api.NodeStatusReport) api.NodeStatus {
 		Healthy: rep.Healthy, Version: rep.Version,
 		Total: rep.Total, Used: rep.Used, Free: rep.Total.Sub(rep.Used),
 		Deployments: rep.Deployments, Workloads: rep.Workloads,
-		Checks: rep.Checks, Modules: rep.Modules,
+		Checks: rep.Checks, Modules: rep.Modules, Peers: rep.Peers,
 	}
 	for _, c := range rep.Checks {
 		if !c.OK {

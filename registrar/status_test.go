@@ -22,6 +22,8 @@ func (h *harness) statusReport(mru uint64) map[string]any {
 		"total":       map[string]any{"cru": 8, "mru": 32 << 30, "sru": 1 << 40, "hru": 0, "ipv4": 2},
 		"used":        map[string]any{"cru": 2, "mru": 32<<30 - mru, "sru": 1 << 30, "hru": 0, "ipv4": 1},
 		"deployments": 1, "workloads": map[string]any{"ok": 2},
+		"peers": map[string]any{"probed": 2, "reached": 1, "probes": []map[string]any{
+			{"node_id": 7, "reached": true}, {"node_id": 9, "reached": false, "error": "connection refused"}}},
 	}
 }
 
@@ -83,6 +85,13 @@ func TestNodeStatusReports(t *testing.T) {
 		}
 		if len(st.History) != 2 || st.History[1].Free.MRU != 8<<30 || st.History[0].Checks != nil {
 			t.Fatalf("history = %+v", st.History)
+		}
+		// The peers' probes: in full in the latest, counted in the history.
+		if p := st.Latest.Peers; p == nil || p.Probed != 2 || p.Reached != 1 || len(p.Probes) != 2 || p.Probes[1].NodeID != 9 || p.Probes[1].Error != "connection refused" {
+			t.Fatalf("latest peers = %+v", st.Latest.Peers)
+		}
+		if p := st.History[1].Peers; p == nil || p.Reached != 1 || p.Probes != nil {
+			t.Fatalf("history peers = %+v", st.History[1].Peers)
 		}
 		if n := h.nodeJSON(node); !n.Healthy || n.StatusAt == nil || !n.StatusAt.Equal(at) || n.Free == nil || *n.Free != want {
 			t.Fatalf("node after reports: %+v", n)
@@ -170,6 +179,14 @@ func TestNodeStatusRefusals(t *testing.T) {
 			{"negative", func(m map[string]any) { m["used"] = map[string]any{"mru": -1} }, "mru"},
 			{"deployments", func(m map[string]any) { m["deployments"] = uint64(1)<<32 + 1 }, "deployments"},
 			{"check name", func(m map[string]any) { m["checks"] = []map[string]any{{"name": "", "ok": true}} }, "checks[0].name"},
+			{"peers reached", func(m map[string]any) { m["peers"] = map[string]any{"probed": 1, "reached": 2} }, "peers.reached"},
+			{"peers probed", func(m map[string]any) { m["peers"] = map[string]any{"probed": 65, "reached": 0} }, "peers.probed"},
+			{"peer id", func(m map[string]any) {
+				m["peers"] = map[string]any{"probed": 1, "reached": 1, "probes": []map[string]any{{"reached": true}}}
+			}, "peers.probes[0].node_id"},
+			{"peer error", func(m map[string]any) {
+				m["peers"] = map[string]any{"probed": 1, "reached": 0, "probes": []map[string]any{{"node_id": 3, "error": "bad\u202eevil"}}}
+			}, "peers.probes[0].error"},
 			{"check name long", func(m map[string]any) { m["checks"] = []map[string]any{{"name": long}} }, "checks[0].name"},
 			{"check reason", func(m map[string]any) {
 				m["checks"] = []map[string]any{{"name": "a", "reason": "bad\u202eevil"}}

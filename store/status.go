@@ -91,7 +91,7 @@ func (db *DB) RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time,
 
 // statusValues are the stored forms of a status: its free figures then
 // its total ones (cru, mru, sru, hru, ipv4 each), and its JSON in full
-// (the latest) and without checks and modules (the history). ErrInvalid
+// (the latest) and without checks, modules and peer probes (the history). ErrInvalid
 // for a figure above math.MaxInt64.
 func statusValues(st api.NodeStatus) (figs [10]int64, full, short []byte, err error) {
 	for i, f := range []struct {
@@ -107,6 +107,11 @@ func statusValues(st api.NodeStatus) (figs [10]int64, full, short []byte, err er
 		return figs, nil, nil, err
 	}
 	st.Checks, st.Modules = nil, nil
+	if st.Peers != nil {
+		counts := *st.Peers
+		counts.Probes = nil
+		st.Peers = &counts
+	}
 	short, err = json.Marshal(st)
 	return figs, full, short, err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/grid4/grid4/node/noderpc/api"
 	rpcclient "github.com/grid4/grid4/node/noderpc/client"
 	"github.com/grid4/grid4/node/zosapi"
+	regapi "github.com/grid4/grid4/registrar/api"
 )
 
 // Module is the module's name in zosd.
@@ -113,7 +114,9 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, m.Logger, "noderpc") })
-	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, Methods(peers, addr)) })
+	methods := Methods(peers, addr)
+	methods["Probe"] = bus.Func0(NewProber(peers, self, 0).Probe)
+	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, methods) })
 	return g.Wait()
 }
 
@@ -147,7 +150,8 @@ type Joined struct {
 
 // Methods returns the bus methods of Object: Addr (where the API
 // listens, for zos-api-light's forwarding), and calls to a peer by node
-// id: Ping, FarmStatus, JoinNetwork, LeaveNetwork.
+// id: Ping, FarmStatus, JoinNetwork, LeaveNetwork. Run adds Probe
+// (Prober.Probe, for the status report).
 func Methods(p *Peers, addr string) bus.Methods {
 	return bus.Methods{
 		"Addr": bus.Func0(func(context.Context) (string, error) { return addr, nil }),
@@ -184,6 +188,11 @@ type Stub struct{ c *bus.Client }
 
 // NewStub returns a stub calling the module through c.
 func NewStub(c *bus.Client) Stub { return Stub{c: c} }
+
+// Probe pings a few nodes of the farm (Prober) and says which answered.
+func (s Stub) Probe(ctx context.Context) (regapi.PeerReachability, error) {
+	return bus.Call[regapi.PeerReachability](ctx, s.c, Object, "Probe")
+}
 
 // Addr returns where the API listens.
 func (s Stub) Addr(ctx context.Context) (string, error) {

@@ -86,6 +86,12 @@ type ProvisionSource interface {
 	Statistics(ctx context.Context) (gridtypes.Statistics, error)
 }
 
+// PeerSource probes a few other nodes of the farm for the status report
+// (the noderpc module's stub).
+type PeerSource interface {
+	Probe(ctx context.Context) (api.PeerReachability, error)
+}
+
 // ModuleSource gives the state of each of the node's modules; zosd's
 // SupervisorStub is one.
 type ModuleSource interface {
@@ -173,6 +179,9 @@ type Deps struct {
 	// Modules gives the modules' states for the status report; nil: none
 	// are reported.
 	Modules ModuleSource
+	// Peers probes other nodes for the status report; nil: no probes
+	// are reported.
+	Peers PeerSource
 	// Addresses receives when the management interface's addresses may
 	// have changed (facts.Watcher events); nil: never.
 	Addresses <-chan struct{}

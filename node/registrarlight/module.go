@@ -98,6 +98,9 @@ type LightConfig struct {
 	// Provision nil: no status reports.
 	Provision ProvisionSource
 	Modules   ModuleSource
+	// Peers probes other nodes of the farm for the status report (the
+	// noderpc module's stub); nil: none.
+	Peers PeerSource
 	// Clock drives every timer.
 	Clock clock.Clock
 	// Logger receives the module's records.
@@ -115,6 +118,7 @@ func RunLight(ctx context.Context, m LightConfig) error {
 		Version:   m.Version,
 		Provision: m.Provision,
 		Modules:   m.Modules,
+		Peers:     m.Peers,
 		Registrar: NewGatewayStub(m.Bus),
 		Facts:     noded.NewStub(m.Bus),
 		Storage:   storaged.NewStub(m.Bus),

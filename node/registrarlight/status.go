@@ -3,6 +3,7 @@ package registrarlight
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"unicode/utf8"
@@ -86,7 +87,30 @@ func (l *Light) collectStatus(ctx context.Context) api.NodeStatusReport {
 			rep.Workloads[string(state)] += uint64(max(n, 0))
 		}
 	}
+	rep.Peers = l.probePeers(ctx, log)
 	return trimReport(rep)
+}
+
+// probePeers is the probes' part of the report: nil when there is no
+// prober, it probed no node, or it did not answer (the node's health does
+// not depend on its peers; the supervisor reports a failing module).
+func (l *Light) probePeers(ctx context.Context, log *slog.Logger) *api.PeerReachability {
+	if l.d.Peers == nil {
+		return nil
+	}
+	var p api.PeerReachability
+	if err := l.call(ctx, func(ctx context.Context) (err error) { p, err = l.d.Peers.Probe(ctx); return err }); err != nil {
+		log.Info("no peer probes", "err", err)
+		return nil
+	}
+	if p.Probed == 0 {
+		return nil
+	}
+	p.Probes = p.Probes[:min(len(p.Probes), api.MaxStatusItems)]
+	for i := range p.Probes {
+		p.Probes[i].Error = trimReason(p.Probes[i].Error)
+	}
+	return &p
 }
 
 // capacity converts the engine's figures to the registrar's.

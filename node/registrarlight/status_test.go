@@ -185,3 +185,52 @@ func TestTrimReport(t *testing.T) {
 		t.Error("trimReason changed a short reason")
 	}
 }
+
+// probes is a PeerSource answering rounds in turn.
+type probes struct {
+	mu     sync.Mutex
+	rounds []api.PeerReachability
+	err    error
+}
+
+func (p *probes) Probe(context.Context) (api.PeerReachability, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil || len(p.rounds) == 0 {
+		return api.PeerReachability{}, p.err
+	}
+	r := p.rounds[0]
+	p.rounds = p.rounds[1:]
+	return r, nil
+}
+
+// TestStatusCarriesPeerProbes: each report carries that round's probes
+// of other nodes, a too-long error trimmed; a round that probed nothing
+// or failed sends none, and unreachable peers do not make the node
+// unhealthy.
+func TestStatusCarriesPeerProbes(t *testing.T) {
+	p := newHosted()
+	pr := &probes{rounds: []api.PeerReachability{
+		{Probed: 2, Reached: 1, Probes: []api.PeerProbe{{NodeID: 4, Reached: true}, {NodeID: 5, Error: strings.Repeat("x", 300)}}},
+		{},
+	}}
+	h := newHarnessWith(t, Config{AccountCheck: 1000 * time.Hour, Update: 1000 * time.Hour, ZosVersion: "v4.2.0"},
+		func(d *Deps) { d.Provision, d.Modules, d.Peers = p, p, pr })
+	h.settle(3)
+	rep := h.reg.lastStatus()
+	if rep.Peers == nil || rep.Peers.Probed != 2 || rep.Peers.Reached != 1 || !rep.Healthy ||
+		len([]rune(rep.Peers.Probes[1].Error)) != api.MaxStatusReason {
+		t.Fatalf("first report: %+v peers %+v", rep, rep.Peers)
+	}
+	h.step(3)
+	if rep := h.reg.lastStatus(); rep.Peers != nil {
+		t.Fatalf("a round of no probes sent %+v", rep.Peers)
+	}
+	pr.mu.Lock()
+	pr.err = errors.New("noderpc is restarting")
+	pr.mu.Unlock()
+	h.step(3)
+	if rep := h.reg.lastStatus(); rep.Peers != nil || !rep.Healthy {
+		t.Fatalf("a failed round: %+v", rep)
+	}
+}

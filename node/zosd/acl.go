@@ -61,9 +61,10 @@ func busAccess() map[string]bus.Access {
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},
 		ModuleLight: {
 			Serve: []string{registrarlight.LightObject},
-			// provisiond and zosd's read-only modules object for the status report.
+			// provisiond, zosd's read-only modules object and noderpc's
+			// probes for the status report.
 			Call: []string{registrarlight.GatewayObject, noded.Object, storaged.Object, location.Object, identityd.Object, powerd.Object,
-				provisiond.Object, ModulesObject},
+				provisiond.Object, ModulesObject, noderpc.Object},
 			Read: []string{noded.AddressStream},
 		},
 		ModuleNetwork:    {Serve: []string{netlightd.Object}},

@@ -143,7 +143,7 @@ func moduleFuncs() map[string]moduleFunc {
 		ModuleLight: func(ctx context.Context, e env) error {
 			return registrarlight.RunLight(ctx, registrarlight.LightConfig{
 				Bus: e.bus, Light: e.cfg.lightConfig(), Version: e.cfg.installed(), Clock: e.clock, Logger: e.log,
-				Provision: provisiond.NewStub(e.bus), Modules: NewModulesStub(e.bus),
+				Provision: provisiond.NewStub(e.bus), Modules: NewModulesStub(e.bus), Peers: noderpc.NewStub(e.bus),
 			})
 		},
 		ModuleNetwork: func(ctx context.Context, e env) error {

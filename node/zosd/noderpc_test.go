@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +20,15 @@ import (
 // through the endpoint the node published (zos-api-light's listener,
 // forwarded by provisiond to the noderpc module): a node of the farm pings
 // it and reads its status (powerd's), a node of another farm pings it but
-// may not read its status, a user's twin is refused; and the node calls
-// through its own module (signing through identityd), here itself.
+// may not read its status, a user's twin is refused; the node calls
+// through its own module (signing through identityd), here itself; and
+// its status reports carry its probes of the other nodes of its farm.
 func TestNodeAnswersNodes(t *testing.T) {
 	reg := regtest.Start(t, 2*time.Second)
 	farm, other := reg.Farm(t), reg.Farm(t)
+	// The farm's other node, registered first: the node's probes find it
+	// (it publishes no endpoint, so it is not reached).
+	peerKey, peer := reg.Node(t, farm)
 	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", freeAddr(t))
 	b := bustest.Open(t, n.prefix)
 	n.start()
@@ -38,7 +43,6 @@ func TestNodeAnswersNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peerKey, peer := reg.Node(t, farm)
 	c, err := rpcclient.New(peerKey, peer.TwinID, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,5 +87,20 @@ func TestNodeAnswersNodes(t *testing.T) {
 	self, err := noderpc.NewStub(b).Ping(ctx, st.NodeID)
 	if err != nil || self.NodeID != st.NodeID || self.Caller != st.NodeID {
 		t.Fatalf("self ping over the bus: %+v %v", self, err)
+	}
+
+	for {
+		h, err := reg.Client(t).NodeStatus(ctx, st.NodeID, 1)
+		if err == nil && h.Latest != nil && h.Latest.Peers != nil {
+			p := h.Latest.Peers
+			if p.Probed != 1 || p.Reached != 0 || p.Probes[0].NodeID != peer.NodeID || !strings.Contains(p.Probes[0].Error, "no API endpoint") {
+				t.Fatalf("reported probes %+v", p)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no status report with probes: %+v %v\nlog:\n%s", h, err, n.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -424,6 +424,28 @@ type NodeStatusReport struct {
 	// Workloads counts the node's workloads by state (init, ok, paused,
 	// error, deleted).
 	Workloads map[string]uint64 `json:"workloads,omitempty"`
+	// Peers is what the node's probes of a few other nodes of its farm
+	// found (node-to-node API, grid4); absent when it probed none. With
+	// the peers' reports about it, it tells a node that is down from one
+	// that is cut off (docs/node-rpc.md).
+	Peers *PeerReachability `json:"peers,omitempty"`
+}
+
+// PeerReachability is what a node's probes of other nodes found: how many
+// it probed, how many answered, and each probe.
+type PeerReachability struct {
+	Probed  uint64 `json:"probed"`
+	Reached uint64 `json:"reached"`
+	// Probes are the probes, at most MaxStatusItems.
+	Probes []PeerProbe `json:"probes,omitempty"`
+}
+
+// PeerProbe is one probe of another node (node.v1.ping).
+type PeerProbe struct {
+	NodeID  uint64 `json:"node_id"`
+	Reached bool   `json:"reached"`
+	// Error says why it was not reached (at most MaxStatusReason).
+	Error string `json:"error,omitempty"`
 }
 
 // Limits of a NodeStatusReport the registrar accepts; a node trims its
@@ -459,6 +481,9 @@ type NodeStatus struct {
 	// Checks and Modules are served with the latest report only.
 	Checks  []HealthCheck `json:"checks,omitempty"`
 	Modules []ModuleState `json:"modules,omitempty"`
+	// Peers is the report's probes of other nodes; the history keeps
+	// the counts, the latest the probes too.
+	Peers *PeerReachability `json:"peers,omitempty"`
 }
 
 // NodeStatusHistory is the answer of GET /nodes/{node_id}/status: the
