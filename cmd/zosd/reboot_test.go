@@ -27,9 +27,10 @@ import (
 // workloadNode is a zosd process hosting workloads, and a user of it.
 type workloadNode struct {
 	*zosdNode
-	api  *zosclient.Client
-	twin uint64
-	key  keys.KeyPair
+	api     *zosclient.Client
+	apiAddr string // host:port of its zos-api-light
+	twin    uint64
+	key     keys.KeyPair
 }
 
 // hostingNode starts a node in the root namespace with its API on a free
@@ -65,7 +66,7 @@ func (e *e2e) hostingNode(t *testing.T, name string, extra ...string) *workloadN
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &workloadNode{zosdNode: n, api: api, twin: acc.TwinID, key: kp}
+	return &workloadNode{zosdNode: n, api: api, apiAddr: addr, twin: acc.TwinID, key: kp}
 }
 
 // up starts the node and waits for its API.

@@ -48,8 +48,26 @@ const keepalive = 25
 // listen on, one per network.
 var DefaultMeshPorts = PortRange{First: 51820, Last: 52819}
 
-// PortRange is an inclusive range of ports.
+// PortRange is an inclusive range of ports; as a flag, "FIRST-LAST".
 type PortRange struct{ First, Last uint16 }
+
+// String implements flag.Value.
+func (r *PortRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+
+// Set implements flag.Value: "FIRST-LAST" (or one port), 1 to 65535.
+func (r *PortRange) Set(s string) error {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	first, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	last, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || first == 0 || first > last {
+		return fmt.Errorf("%q is not a port range FIRST-LAST of 1 to 65535", s)
+	}
+	r.First, r.Last = uint16(first), uint16(last)
+	return nil
+}
 
 // MeshSpec is a network's part in a private network across nodes.
 type MeshSpec struct {
@@ -321,7 +339,16 @@ func (s *Service) startDevice(id, ns string) (*meshDevice, error) {
 	log := s.log.With("network", id)
 	logger := &device.Logger{
 		Verbosef: func(string, ...any) {},
-		Errorf:   func(f string, args ...any) { log.Warn("wireguard: " + fmt.Sprintf(f, args...)) },
+		Errorf: func(f string, args ...any) {
+			msg := "wireguard: " + fmt.Sprintf(f, args...)
+			if strings.Contains(msg, "MTU") {
+				// It asks the TUN's MTU by name in the host's namespace,
+				// where wg0 is not; the MTU set at creation holds.
+				log.Debug(msg)
+				return
+			}
+			log.Warn(msg)
+		},
 	}
 	md := &meshDevice{dev: device.NewDevice(t, conn.NewDefaultBind(), logger), tun: t}
 	s.meshes[id] = md

@@ -137,6 +137,9 @@ type Config struct {
 	// NetSalt is mixed into the names of netlightd's namespaces, links
 	// and nftables table: only nodes sharing a host (tests) need one.
 	NetSalt string
+	// MeshPorts are the UDP ports networks across nodes listen on, one
+	// per network (netlightd.DefaultMeshPorts).
+	MeshPorts netlightd.PortRange
 	// MachineBackends are what machines may run on, in order of
 	// preference: vmd's cloud-hypervisor, qemu-kvm, qemu-tcg, and
 	// container (contd), which isolates less and runs only where named
@@ -192,6 +195,7 @@ func DefaultConfig() Config {
 		RestartMin:            supervisor.DefaultRestartMin,
 		RestartMax:            supervisor.DefaultRestartMax,
 		APIListen:             provisiond.DefaultListen,
+		MeshPorts:             netlightd.DefaultMeshPorts,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
 	}
@@ -275,6 +279,7 @@ func (c Config) publicNetwork() (netlightd.Config, error) {
 func (c Config) networkConfig(log *slog.Logger) netlightd.Config {
 	nc, _ := c.publicNetwork()
 	nc.Dir, nc.Salt, nc.HostForwarding, nc.Logger = filepath.Join(c.DataDir, "netlight"), c.NetSalt, true, log
+	nc.MeshPorts = c.MeshPorts
 	return nc
 }
 
@@ -338,6 +343,7 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IPv4 address with its prefix length given to ipv4 workloads, e.g. 185.69.166.150/24 (repeatable, or comma separated)")
 	fs.StringVar(&c.PublicGateway, "public-gateway", c.PublicGateway, "router of the public IPv4 network")
 	fs.StringVar(&c.NetSalt, "net-salt", c.NetSalt, "mixed into the names of network namespaces, links and the nftables table (only nodes sharing a host need one)")
+	fs.Var(&c.MeshPorts, "mesh-ports", "UDP ports (FIRST-LAST) of networks across nodes, one per network")
 	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "public URL of zos-api-light published in the registration, e.g. https://node.example.org/api/v1/rpc (default: http://ADDRESS:PORT/api/v1/rpc for each address of the management interface)")
 	fs.Var((*listValue)(&c.MachineBackends), "machine-backends", "what machines may run on, in order of preference: cloud-hypervisor, qemu-kvm, qemu-tcg (emulated: slow, on any host), container (weaker isolation: only where named); comma separated (default cloud-hypervisor,qemu-kvm,qemu-tcg)")
 	fs.StringVar(&c.MachineKernel, "machine-kernel", c.MachineKernel, "kernel directory virtual machines boot when their image brings none: boot/vmlinuz-VERSION and lib/modules/VERSION/ (default "+vmd.DefaultKernel+", where scripts/machine-kernel.sh unpacks one)")
