@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/lockfile"
 )
 
 // Binaries the devnet runs, looked for in Config.BinDir.
@@ -56,6 +57,10 @@ const (
 
 // ErrNoDevnet is returned when the directory holds no devnet.
 var ErrNoDevnet = errors.New("no devnet")
+
+// ErrBusy is returned when another command changes the devnet (up, down,
+// release take turns).
+var ErrBusy = errors.New("another gridctl devnet command is working on it")
 
 // State is what the devnet's directory remembers between commands
 // (devnet.json): how it was laid out, what was made on the registrar, and
@@ -136,6 +141,15 @@ func (d Dir) pidFile(component string) string { return d.Path("run", component+"
 
 // nodeData is a node's data directory.
 func (d Dir) nodeData(name string) string { return d.Path("nodes", name) }
+
+// lock takes the devnet's lock for a command that changes it.
+func (d Dir) lock() (func(), error) {
+	unlock, err := lockfile.Take(d.Path("devnet.lock"))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("%s: %w", d, ErrBusy)
+	}
+	return unlock, err
+}
 
 // LoadState reads the devnet's state; ErrNoDevnet when there is none.
 func (d Dir) LoadState() (*State, error) {

@@ -88,3 +88,28 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("an empty directory: %v", err)
 	}
 }
+
+// TestBusy: commands that change a devnet take turns.
+func TestBusy(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := d.saveState(&State{Tag: "abc", Host: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := Down(context.Background(), DownConfig{Dir: string(d)}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("down while another command runs: %v", err)
+	}
+}
+
+// TestChildEnv: the programs' own settings in the user's environment do
+// not reach them; the rest does.
+func TestChildEnv(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", "ZOSD_REDIS=redis://x", "REGISTRAR_DB=x", "HUB_LISTEN=:1", "BOOTSTRAP_DATA=/x", "GRID_HUB=h", "HOME=/root"})
+	if strings.Join(got, " ") != "PATH=/bin GRID_HUB=h HOME=/root" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -41,6 +41,11 @@ func Down(ctx context.Context, cfg DownConfig) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	// Every component is taken down even when one fails: the errors are
 	// reported together.
 	var errs []error

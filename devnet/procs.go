@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grid4/grid4/internal/process"
@@ -42,8 +43,25 @@ func (d Dir) start(component string, argv []string) error {
 			return err
 		}
 	}
-	_, err := process.Start(argv[0], argv[1:], d.pidFile(component), d.Log(component), d.marker(component))
+	_, err := process.StartEnv(argv[0], argv[1:], childEnv(os.Environ()), d.pidFile(component), d.Log(component), d.marker(component))
 	return err
+}
+
+// childEnv is env without the variables the devnet's programs read as
+// settings (ZOSD_REDIS in the user's shell would move every node's bus):
+// they get their settings from the devnet's flags alone.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		settings := false
+		for _, prefix := range []string{"ZOSD_", "REGISTRAR_", "HUB_", "BOOTSTRAP_"} {
+			settings = settings || strings.HasPrefix(kv, prefix)
+		}
+		if !settings {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // stop ends the component's process: SIGTERM, SIGKILL after grace.

@@ -126,6 +126,11 @@ func Release(ctx context.Context, cfg ReleaseConfig) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ids, err := loadIdentities(d)
 	if err != nil {
 		return err

@@ -78,6 +78,11 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, err
 	}
+	unlock, err := u.dir.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := u.loadOrPlan(); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,11 @@ import (
 // engine), output appended to logFile, and writes its pid to pidFile. The
 // command line must contain marker.
 func Start(name string, args []string, pidFile, logFile, marker string) (int, error) {
+	return StartEnv(name, args, nil, pidFile, logFile, marker)
+}
+
+// StartEnv is Start with the process's environment (nil: this process's).
+func StartEnv(name string, args, env []string, pidFile, logFile, marker string) (int, error) {
 	if !strings.Contains(strings.Join(args, " "), marker) {
 		return 0, fmt.Errorf("process: %s: marker %q not in the arguments", name, marker)
 	}
@@ -33,6 +38,7 @@ func Start(name string, args []string, pidFile, logFile, marker string) (int, er
 	}
 	defer out.Close()
 	cmd := exec.Command(name, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

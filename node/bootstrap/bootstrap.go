@@ -34,8 +34,7 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/grid4/grid4/internal/lockfile"
 	"github.com/grid4/grid4/node/upgrader/generation"
 )
 
@@ -290,19 +289,14 @@ func (b *Bootstrap) pick(ctx context.Context) (uint64, string, error) {
 // lock takes <data>/bootstrap.lock for the life of the process: one
 // bootstrap per node.
 func (b *Bootstrap) lock() (func(), error) {
-	p := filepath.Join(b.cfg.DataDir, "bootstrap.lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := lockfile.Take(filepath.Join(b.cfg.DataDir, "bootstrap.lock"))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("bootstrap: %w: %s", ErrLocked, b.cfg.DataDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("bootstrap: %w: %s", ErrLocked, b.cfg.DataDir)
-		}
-		return nil, fmt.Errorf("bootstrap: locking %s: %w", p, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // genString names a generation for people.

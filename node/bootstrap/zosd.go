@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/grid4/grid4/internal/lockfile"
 	"github.com/grid4/grid4/node/internal/lastline"
-	"golang.org/x/sys/unix"
 )
 
 // ending is how a zosd run ended.
@@ -162,18 +162,14 @@ func heartbeats(r io.Reader, beats chan<- struct{}) {
 // (one killed with a bootstrap that died may still be ending), for at
 // most StopGrace.
 func (b *Bootstrap) waitDataDirFree(ctx context.Context) error {
-	f, err := os.OpenFile(filepath.Join(b.cfg.DataDir, "zosd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	deadline := time.Now().Add(b.cfg.StopGrace)
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		unlock, err := lockfile.Take(filepath.Join(b.cfg.DataDir, "zosd.lock"))
 		if err == nil {
-			return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+			unlock()
+			return nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+		if !errors.Is(err, lockfile.ErrHeld) || time.Now().After(deadline) {
 			return fmt.Errorf("another zosd still holds %s: %w", b.cfg.DataDir, err)
 		}
 		select {

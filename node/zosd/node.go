@@ -15,6 +15,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/lockfile"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -361,22 +362,15 @@ var ErrLocked = errors.New("another zosd is running on this data directory")
 // lockDataDir takes an exclusive lock on the data directory for the life
 // of the process.
 func lockDataDir(cfg Config) (func(), error) {
-	f, err := os.OpenFile(cfg.LockFile(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who := ""
-			if info, rerr := readRunFile(cfg.RunFile()); rerr == nil {
-				who = fmt.Sprintf(" (pid %d)", info.PID)
-			}
-			return nil, fmt.Errorf("%w: %s%s", ErrLocked, cfg.DataDir, who)
+	unlock, err := lockfile.Take(cfg.LockFile())
+	if errors.Is(err, lockfile.ErrHeld) {
+		who := ""
+		if info, rerr := readRunFile(cfg.RunFile()); rerr == nil {
+			who = fmt.Sprintf(" (pid %d)", info.PID)
 		}
-		return nil, fmt.Errorf("lock %s: %w", cfg.LockFile(), err)
+		return nil, fmt.Errorf("%w: %s%s", ErrLocked, cfg.DataDir, who)
 	}
-	return func() { f.Close() }, nil
+	return unlock, err
 }
 
 func writeRunFile(path string, info RunInfo) error {

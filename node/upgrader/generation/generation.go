@@ -20,10 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/grid4/grid4/flist"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/lockfile"
 )
 
 // Errors of the upgrade directory.
@@ -536,18 +535,14 @@ func (l Dir) Lock() (func(), error) {
 	if err := l.Init(); err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	f, err := os.OpenFile(l.Path(lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := lockfile.Take(l.Path(lockFile))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("upgrade: %s: %w", l.Root, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("upgrade: %s: %w", l.Root, ErrLocked)
-		}
-		return nil, fmt.Errorf("upgrade: locking %s: %w", l.Root, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // LockWait is Lock, trying again every poll until ctx ends: the
