@@ -15,7 +15,8 @@ import (
 )
 
 // TestDevnet is the devnet's end to end, with the programs built from
-// this repository: `gridctl devnet up --nodes 3` brings up a registrar, a
+// this repository: a node that cannot start fails `up`, naming itself
+// and its log; `gridctl devnet up --nodes 3` brings up a registrar, a
 // hub and three nodes in network namespaces of their own; a deployment
 // (a disk and a network) goes to node 2 by its id with `gridctl deploy`;
 // `status` shows everything running; a release reaches the test farm's
@@ -58,11 +59,14 @@ func TestDevnet(t *testing.T) {
 		t.Fatalf("up without binaries: %+v", r)
 	}
 
+	checkFailure(t, bin)
+
 	s := time.Now()
 	r := devnet("up", "--nodes", "3", "--bin", bin)
 	if r.code != 0 {
 		t.Fatalf("up: %+v", r)
 	}
+	t.Logf("up's progress:\n%s", r.stderr)
 	for _, c := range []string{"registrar", "hub", "release", "node1", "node2", "node3"} {
 		if !regexp.MustCompile(`(?m)^` + c + ` `).MatchString(r.stderr) {
 			t.Errorf("no progress line for %s:\n%s", c, r.stderr)
@@ -133,6 +137,34 @@ func TestDevnet(t *testing.T) {
 	checkNothingLeft(t, dir, tag)
 	step("down: nothing left", s)
 	t.Logf("%-48s %6.2fs", "total", time.Since(begin).Seconds())
+}
+
+// checkFailure: a node whose zosd cannot start stops `up` with exit
+// status 1, the node and its log named.
+func checkFailure(t *testing.T, bin string) {
+	t.Helper()
+	s := time.Now()
+	broken := t.TempDir()
+	for _, b := range []string{"registrar", "hub", "bootstrap"} {
+		if err := os.Symlink(filepath.Join(bin, b), filepath.Join(broken, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(broken, "zosd"), []byte("#!/bin/sh\necho 'zosd: cannot start' >&2\nexit 1\n"), 0o755)
+	dir := filepath.Join(t.TempDir(), "broken")
+	devnet := func(args ...string) procResult {
+		return runBinary(t, filepath.Join(bin, "gridctl"), nil, "", append([]string{"devnet", "--dir", dir, "--bin", broken}, args...)...)
+	}
+	defer devnet("down", "--purge")
+	r := devnet("up", "--nodes", "1", "--timeout", "3s")
+	want := "gridctl: node1: not ready within 3s: not registered yet (log: " + filepath.Join(dir, "logs", "node1.log") + ")\n"
+	if r.code != 1 || !strings.HasSuffix(r.stderr, want) || !strings.Contains(r.stderr, "\nnode1      FAILED: node1: not ready") {
+		t.Fatalf("up with a broken zosd: %+v", r)
+	}
+	if !strings.Contains(readFile(t, filepath.Join(dir, "logs", "node1.log")), "zosd: cannot start") {
+		t.Errorf("node1's log does not say why")
+	}
+	t.Logf("%-48s %6.2fs", "a broken node: up fails, naming it and its log", time.Since(s).Seconds())
 }
 
 // buildAll builds the programs a devnet runs, and gridctl, into one
