@@ -330,3 +330,65 @@ func BenchmarkListNodesByStatus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBill bills GRID4_STORE_BENCH_CONTRACTS active node contracts
+// (default 10,000; the target is 1,000,000 within 60 s) with a usage
+// report each, over GRID4_STORE_BENCH_NODES nodes and a tenth as many
+// twins as contracts, for one period on PostgreSQL; with
+// GRID4_STORE_BENCH_BILLERS (default 1) store handles billing at once, as
+// that many registrar processes would. Each iteration bills the next
+// period of every contract (the first with usage, later ones without).
+func BenchmarkBill(b *testing.B) {
+	contracts, billers := 10_000, 1
+	for _, v := range []struct {
+		env string
+		p   *int
+	}{{"GRID4_STORE_BENCH_CONTRACTS", &contracts}, {"GRID4_STORE_BENCH_BILLERS", &billers}} {
+		if s := os.Getenv(v.env); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				b.Fatalf("%s=%q: want a positive integer", v.env, s)
+			}
+			*v.p = n
+		}
+	}
+	nodes, farmSize := benchSizes(b)
+	op := postgresOpener()
+	f := seedFleet(b, op, nodes, farmSize)
+	ids := make([]int64, len(f.nodes))
+	for i, n := range f.nodes {
+		ids[i] = int64(n.NodeID)
+	}
+	period := time.Now().UTC().Truncate(time.Hour).Add(-48 * time.Hour)
+	start := time.Now()
+	if err := f.db.SeedContractsPG(context.Background(), contracts, max(contracts/10, 1), ids, period); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d contracts in %s", contracts, time.Since(start).Round(time.Millisecond))
+	dbs := []*store.DB{f.db}
+	for len(dbs) < billers {
+		dbs = append(dbs, mustOpen(b, op.url(b)))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		var (
+			wg    sync.WaitGroup
+			bills atomic.Int64
+		)
+		p := period.Add(time.Duration(i) * time.Hour)
+		for _, db := range dbs {
+			wg.Go(func() {
+				r, err := db.Bill(context.Background(), store.BillingParams{Through: p, Now: p.Add(time.Hour + 10*time.Minute), Notice: 7 * 24 * time.Hour})
+				if err != nil {
+					b.Error(err)
+				}
+				bills.Add(r.Bills)
+			})
+		}
+		wg.Wait()
+		if bills.Load() != int64(contracts) {
+			b.Fatalf("period %d: %d periods billed, want %d", i, bills.Load(), contracts)
+		}
+	}
+	b.ReportMetric(float64(contracts)*float64(b.N)/b.Elapsed().Seconds(), "contracts/s")
+}

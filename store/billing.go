@@ -55,7 +55,10 @@ const defaultBillingBatch = 5000
 // bill at once (on PostgreSQL they share the work: a batch skips the rows
 // another one holds) or wherever a run is interrupted. After each pass
 // over the contracts, the active contracts of twins whose balance is below
-// zero go to grace; passes repeat until nothing is due.
+// zero go to grace; another pass follows while a pass billed a period
+// before p.Through (a contract catching up on several periods). Rows
+// another process held during a pass are that process's to bill; should
+// it fail, they are billed by the next run, each period still once.
 func (db *DB) Bill(ctx context.Context, p BillingParams) (BillingResult, error) {
 	if p.Batch <= 0 {
 		p.Batch = defaultBillingBatch
@@ -63,16 +66,20 @@ func (db *DB) Bill(ctx context.Context, p BillingParams) (BillingResult, error) 
 	p.Through, p.Now = utc(p.Through), utc(p.Now)
 	var total BillingResult
 	for {
-		var pass BillingResult
-		var after int64
+		var (
+			pass   BillingResult
+			after  int64
+			behind bool // a period before p.Through was billed
+		)
 		for {
-			r, last, err := db.billBatch(ctx, p, after)
+			r, last, late, err := db.billBatch(ctx, p, after)
 			if err != nil {
 				return total, fmt.Errorf("store: bill through %s: %w", p.Through.Format(time.RFC3339), err)
 			}
 			pass.Bills += r.Bills
 			pass.Amount += r.Amount
 			pass.Discounted += r.Discounted
+			behind = behind || late
 			if last == 0 {
 				break
 			}
@@ -86,7 +93,7 @@ func (db *DB) Bill(ctx context.Context, p BillingParams) (BillingResult, error) 
 		total.Amount += pass.Amount
 		total.Discounted += pass.Discounted
 		total.Grace += n
-		if pass.Bills == 0 {
+		if !behind {
 			return total, nil
 		}
 	}
@@ -152,44 +159,67 @@ func (r billRow) usage() api.Capacity {
 	return u
 }
 
-// billLock selects and locks a batch of due contracts. Arguments: $1
-// through, $2 after contract_id, $3 limit. The lock is taken on the
-// contracts alone: on PostgreSQL a locking join would recheck a row
-// another process just billed against the other tables' rows of the
-// period it billed.
-func (db *DB) billLock() string {
-	lock := ` FOR UPDATE SKIP LOCKED`
+// billClaim locks a batch of due contracts and moves their billed_until
+// one period on, returning the claimed rows: the period each is billed
+// for is the one before its new billed_until. Arguments: $1 through, $2
+// after contract_id, $3 limit. The lock is taken on the contracts alone:
+// on PostgreSQL a locking join would recheck a row another process just
+// billed against the other tables' rows of the period it billed.
+func (db *DB) billClaim(returning string) string {
+	hour, lock, in := `interval '1 hour'`, ` FOR UPDATE SKIP LOCKED`, `= ANY (ARRAY (`
 	if !db.pg() {
-		lock = ``
+		hour, lock, in = fmt.Sprint(time.Hour.Microseconds()), ``, `IN ((`
 	}
-	return `SELECT contract_id FROM contracts WHERE state = 'active' AND billed_until <= $1 AND contract_id > $2
-	ORDER BY contract_id LIMIT $3` + lock
+	// On PostgreSQL "= ANY (ARRAY (subquery))" makes the update probe the
+	// primary key for each claimed id; with "IN (subquery)" it may hash
+	// the ids and scan the whole table each batch.
+	return `UPDATE contracts SET billed_until = billed_until + ` + hour + ` WHERE contract_id ` + in + `
+	  SELECT contract_id FROM contracts WHERE state = 'active' AND billed_until <= $1 AND contract_id > $2
+	  ORDER BY contract_id LIMIT $3` + lock + `)) RETURNING ` + returning
 }
 
-// billSelect reads the contract periods to bill of the contracts billLock
-// locked, named by the condition in. Arguments: $1 notice (µs), then
-// those of in.
-func (db *DB) billSelect(in string) string {
-	cutoff := `c.billed_until - $1 * interval '1 microsecond'`
+// billSelect reads the periods to bill of the claimed contracts: c in
+// from, kept by cond ("" for all); notice is the placeholder of the notice
+// period in µs.
+func (db *DB) billSelect(from, cond, notice string) string {
+	period := `(c.billed_until - interval '1 hour')`
+	cutoff := period + ` - ` + notice + ` * interval '1 microsecond'`
 	if !db.pg() {
-		cutoff = `c.billed_until - $1`
+		period = `(c.billed_until - ` + fmt.Sprint(time.Hour.Microseconds()) + `)`
+		cutoff = period + ` - ` + notice
 	}
-	return `SELECT c.contract_id, c.twin_id, n.farm_id, c.node_id, c.type, c.billed_until,
+	return `SELECT c.contract_id, c.twin_id, n.farm_id, c.node_id, c.type, ` + period + `,
 	  c.cru, c.mru, c.sru, c.hru, c.ipv4, n.cru, n.mru, n.sru, n.hru,
 	  u.contract_id IS NOT NULL, COALESCE(u.cru, 0), COALESCE(u.mru, 0), COALESCE(u.sru, 0), COALESCE(u.hru, 0), COALESCE(u.ipv4, 0),
 	  COALESCE(fp.cru, 0), COALESCE(fp.mru, 0), COALESCE(fp.sru, 0), COALESCE(fp.hru, 0), COALESCE(fp.ipv4, 0),
 	  COALESCE(s.uptime_percent, 0), COALESCE(s.discount_percent, 0),
 	  c.type = 'node' AND EXISTS (SELECT 1 FROM contracts r WHERE r.node_id = c.node_id AND r.type = 'rent'
 	    AND r.state <> 'deleted' AND r.twin_id = c.twin_id)
-	FROM contracts c
+	FROM ` + from + `
 	JOIN nodes n ON n.node_id = c.node_id
-	LEFT JOIN contract_usage u ON u.contract_id = c.contract_id AND u.period_start = c.billed_until
+	LEFT JOIN contract_usage u ON u.contract_id = c.contract_id AND u.period_start = ` + period + `
 	LEFT JOIN farm_pricing fp ON fp.farm_id = n.farm_id AND fp.set_at = (
 	  SELECT MAX(p.set_at) FROM farm_pricing p WHERE p.farm_id = n.farm_id
 	  AND p.set_at <= CASE WHEN c.created_at > ` + cutoff + ` THEN c.created_at ELSE ` + cutoff + ` END)
-	LEFT JOIN farm_sla s ON s.farm_id = n.farm_id
-	WHERE c.contract_id ` + in + `
+	LEFT JOIN farm_sla s ON s.farm_id = n.farm_id` + cond + `
 	ORDER BY c.contract_id`
+}
+
+// claimAndSelect is the statement that claims a batch and reads its
+// periods, with its arguments. On PostgreSQL it is one statement (the
+// claim in a WITH); on SQLite, which has no UPDATE in WITH, the claim
+// runs first and this reads the claimed ids.
+func (db *DB) claimAndSelect(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) (string, []any, error) {
+	if db.pg() {
+		return `WITH claimed AS (` + db.billClaim(`*`) + `) ` + db.billSelect(`claimed c`, ``, `$4`),
+			[]any{db.ts(p.Through), after, p.Batch, p.Notice.Microseconds()}, nil
+	}
+	ids, err := db.claimDue(ctx, tx, p, after)
+	if err != nil || len(ids) == 0 {
+		return "", nil, err
+	}
+	a := args{p.Notice.Microseconds()}
+	return db.billSelect(`contracts c`, ` WHERE c.contract_id `+db.idsIn(&a, ids), `$1`), a, nil
 }
 
 // idsIn returns the condition "is one of ids" for the dialect, with
@@ -207,11 +237,13 @@ func (db *DB) idsIn(a *args, ids []int64) string {
 
 // billBatch bills one batch of contracts with ids above after, each for
 // its next due period, in one transaction. It returns the last contract
-// id it saw (0: none was due).
-func (db *DB) billBatch(ctx context.Context, p BillingParams, after int64) (BillingResult, int64, error) {
+// id it saw (0: none was due) and whether it billed a period before
+// p.Through.
+func (db *DB) billBatch(ctx context.Context, p BillingParams, after int64) (BillingResult, int64, bool, error) {
 	var (
 		res  BillingResult
 		last int64
+		late bool
 	)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := db.readBillRows(ctx, tx, p, after)
@@ -224,27 +256,23 @@ func (db *DB) billBatch(ctx context.Context, p BillingParams, after int64) (Bill
 			return err
 		}
 		var lines []ledgerLine
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
-			ids[i] = r.contract
+		for _, r := range rows {
 			amount := r.prices.Cost(r.usage())
 			off := int64(0)
 			if r.sla.UptimePercent > 0 && online[nodePeriod{r.node, r.period}]*100 < int64(r.sla.UptimePercent)*3600 {
 				_, off = api.Discount(amount, r.sla.DiscountPercent)
 			}
 			res.Bills++
+			late = late || r.period.Before(p.Through)
 			res.Amount += amount - off
 			lines = append(lines, billLines(r, amount, off)...)
 			if off > 0 {
 				res.Discounted++
 			}
 		}
-		if err := db.addLines(ctx, tx, p.Now, lines); err != nil {
-			return err
-		}
-		return db.advanceBilled(ctx, tx, ids)
+		return db.addLines(ctx, tx, p.Now, lines)
 	})
-	return res, last, err
+	return res, last, late, err
 }
 
 // billLines are the ledger lines of one contract period billed amount
@@ -266,20 +294,19 @@ func billLines(r billRow, amount, off int64) []ledgerLine {
 	return ls
 }
 
-// readBillRows locks a batch of due contracts (billLock) and reads their
-// periods to bill (billSelect).
+// readBillRows claims a batch of due contracts and reads their periods to
+// bill (claimAndSelect).
 func (db *DB) readBillRows(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) ([]billRow, error) {
-	ids, err := db.lockDue(ctx, tx, p, after)
-	if err != nil || len(ids) == 0 {
+	q, a, err := db.claimAndSelect(ctx, tx, p, after)
+	if err != nil || q == "" {
 		return nil, err
 	}
-	a := args{p.Notice.Microseconds()}
-	rs, err := tx.QueryContext(ctx, db.billSelect(db.idsIn(&a, ids)), a...)
+	rs, err := tx.QueryContext(ctx, q, a...)
 	if err != nil {
-		return nil, fmt.Errorf("select due contracts: %w", err)
+		return nil, fmt.Errorf("claim due contracts: %w", err)
 	}
 	defer rs.Close()
-	out := make([]billRow, 0, len(ids))
+	var out []billRow
 	for rs.Next() {
 		var (
 			r       billRow
@@ -302,39 +329,25 @@ func (db *DB) readBillRows(ctx context.Context, tx *sql.Tx, p BillingParams, aft
 	return out, nil
 }
 
-// lockDue runs billLock.
-func (db *DB) lockDue(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) ([]int64, error) {
-	rs, err := tx.QueryContext(ctx, db.billLock(), db.ts(p.Through), after, p.Batch)
+// claimDue runs billClaim and returns the ids in order.
+func (db *DB) claimDue(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) ([]int64, error) {
+	rs, err := tx.QueryContext(ctx, db.billClaim(`contract_id`), db.ts(p.Through), after, p.Batch)
 	if err != nil {
-		return nil, fmt.Errorf("lock due contracts: %w", err)
+		return nil, fmt.Errorf("claim due contracts: %w", err)
 	}
 	defer rs.Close()
 	var ids []int64
 	for rs.Next() {
 		var id int64
 		if err := rs.Scan(&id); err != nil {
-			return nil, fmt.Errorf("lock due contracts: %w", err)
+			return nil, fmt.Errorf("claim due contracts: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("lock due contracts: %w", err)
+		return nil, fmt.Errorf("claim due contracts: %w", err)
 	}
 	return ids, nil
-}
-
-// advanceBilled moves the billed_until of contracts ids one period on.
-func (db *DB) advanceBilled(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	hour := `interval '1 hour'`
-	if !db.pg() {
-		hour = fmt.Sprint(time.Hour.Microseconds())
-	}
-	var a args
-	if _, err := tx.ExecContext(ctx, `UPDATE contracts SET billed_until = billed_until + `+hour+
-		` WHERE contract_id `+db.idsIn(&a, ids), a...); err != nil {
-		return fmt.Errorf("advance billed periods: %w", err)
-	}
-	return nil
 }
 
 // nodePeriod keys a node's online time in one period.

@@ -82,3 +82,48 @@ func (db *DB) ZosCacheLive() bool {
 
 // ZosCacheGeneration counts the invalidations of the version cache.
 func (db *DB) ZosCacheGeneration() uint64 { return db.zos.generation() }
+
+// SeedContractsPG loads n active node contracts for the billing
+// benchmark, in set-based statements (PostgreSQL only): `twins` new
+// accounts with a large balance, the contracts spread over them and over
+// nodes, each billed until period, with a usage report for period, and
+// prices on every farm of the nodes. It returns the twins' ids.
+func (db *DB) SeedContractsPG(ctx context.Context, n, twins int, nodes []int64, period time.Time) error {
+	if !db.pg() {
+		return fmt.Errorf("SeedContractsPG: PostgreSQL only")
+	}
+	at := period.Add(-time.Hour)
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO accounts (public_key, created_at, updated_at)
+		  SELECT 'bench-contract-twin-' || g, $2, $2 FROM generate_series(1, $1::bigint) g`, []any{twins, at}},
+		{`CREATE TEMP TABLE bench_twins AS SELECT row_number() OVER (ORDER BY twin_id) - 1 AS i, twin_id FROM accounts
+		  WHERE public_key LIKE 'bench-contract-twin-%'`, nil},
+		{`CREATE TEMP TABLE bench_nodes AS SELECT ord - 1 AS i, id AS node_id FROM unnest($1::bigint[]) WITH ORDINALITY u(id, ord)`, []any{nodes}},
+		{`INSERT INTO balances (account_kind, account_id, balance) SELECT 'twin', twin_id, 1000000000000000 FROM bench_twins`, nil},
+		{`INSERT INTO farm_pricing (farm_id, set_at, cru, mru, sru, hru, ipv4)
+		  SELECT DISTINCT n.farm_id, $1::timestamptz - interval '30 days', 100000, 50000, 1000, 100, 20000
+		  FROM nodes n JOIN bench_nodes b ON b.node_id = n.node_id`, []any{at}},
+		{`INSERT INTO contracts (twin_id, node_id, type, deployment_hash, cru, mru, sru, hru, ipv4, state, created_at, updated_at, billed_until)
+		  SELECT t.twin_id, nd.node_id, 'node', md5(g::text), 2, 4294967296, 107374182400, 0, g % 2, 'active', $2, $2, $3
+		  FROM generate_series(0, $1::bigint - 1) g
+		  JOIN bench_twins t ON t.i = g % $4
+		  JOIN bench_nodes nd ON nd.i = g % $5`, []any{n, at, period, twins, len(nodes)}},
+		{`INSERT INTO contract_usage (contract_id, period_start, cru, mru, sru, hru, ipv4, reported_at)
+		  SELECT contract_id, $1, 2, 2147483648, 53687091200, 0, ipv4, $1::timestamptz + interval '1 hour' FROM contracts`, []any{period}},
+		{`ANALYZE`, nil},
+	}
+	conn, err := db.rw.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s.q, s.args...); err != nil {
+			return fmt.Errorf("SeedContractsPG: %s: %w", strings.Fields(s.q)[0:3], err)
+		}
+	}
+	return nil
+}
