@@ -18,7 +18,7 @@ func newAccountCommand(env Env) *cobra.Command {
 	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "account",
-		Short: "Create, show and update your account (twin) on the registrar",
+		Short: "Create, show and update your account (twin); its balance and statement",
 		Long: `Create, show and update your account (twin) on the registrar.
 
 An account ties a public key to a twin id; farms and nodes belong to twins.
@@ -33,7 +33,8 @@ The identity is read from --mnemonic-file PATH, --seed-file PATH or the
 		RunE: showHelp,
 	}
 	remote.register(cmd)
-	cmd.AddCommand(newAccountCreateCommand(env, &remote), newAccountShowCommand(env, &remote), newAccountUpdateCommand(env, &remote))
+	cmd.AddCommand(newAccountCreateCommand(env, &remote), newAccountShowCommand(env, &remote), newAccountUpdateCommand(env, &remote),
+		newAccountBalanceCommand(env, &remote), newAccountStatementCommand(env, &remote), newAccountCreditCommand(env, &remote))
 	return cmd
 }
 

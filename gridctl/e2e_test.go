@@ -539,7 +539,10 @@ func TestE2ECompletionAndHelp(t *testing.T) {
 	// Every command of these groups has help with examples.
 	for _, args := range [][]string{
 		{"account"}, {"account", "create"}, {"account", "show"}, {"account", "update"},
+		{"account", "balance"}, {"account", "statement"}, {"account", "credit"},
 		{"farm"}, {"farm", "create"}, {"farm", "list"}, {"farm", "show"}, {"farm", "update"},
+		{"farm", "pricing", "show"}, {"farm", "pricing", "set"}, {"farm", "sla"},
+		{"contract"}, {"contract", "create"}, {"contract", "list"}, {"contract", "show"}, {"contract", "cancel"},
 		{"node"}, {"node", "list"}, {"node", "show"}, {"node", "approve"}, {"node", "reject"}, {"node", "uptime"},
 		{"version"}, {"version", "show"}, {"version", "set"}, {"version", "history"}, {"completion"},
 	} {

@@ -15,7 +15,7 @@ func newFarmCommand(env Env) *cobra.Command {
 	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "farm",
-		Short: "Create, list, show and update farms",
+		Short: "Create, list, show and update farms; their prices and SLA",
 		Long: `Create, list, show and update farms. A farm belongs to the twin that created
 it; only that twin can change it and approve its nodes (see 'gridctl node').`,
 		Example: `  gridctl farm create --name myfarm --mnemonic-file ~/.grid/mnemonic
@@ -26,7 +26,8 @@ it; only that twin can change it and approve its nodes (see 'gridctl node').`,
 	}
 	remote.register(cmd)
 	cmd.AddCommand(newFarmCreateCommand(env, &remote), newFarmListCommand(env, &remote),
-		newFarmShowCommand(env, &remote), newFarmUpdateCommand(env, &remote))
+		newFarmShowCommand(env, &remote), newFarmUpdateCommand(env, &remote),
+		newFarmPricingCommand(env, &remote), newFarmSLACommand(env, &remote))
 	return cmd
 }
 

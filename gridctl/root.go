@@ -71,6 +71,7 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.AddCommand(newAccountCommand(env))
 	root.AddCommand(newFarmCommand(env))
 	root.AddCommand(newNodeCommand(env))
+	root.AddCommand(newContractCommand(env))
 	root.AddCommand(newVersionCommand(env))
 	root.AddCommand(newDeployCommands(env)...)
 	root.AddCommand(newHubCommand(env))
