@@ -340,3 +340,59 @@ func TestBillingConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestBillingInterrupted: another process holds some contracts in a batch
+// and dies (its transaction rolls back) while this one bills: this run
+// bills the others, the next run the rest, each period once.
+// PostgreSQL only: SQLite has one writer, so batches never overlap.
+func TestBillingInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := mustOpen(t, postgresOpener().url(t))
+	farm := mkFarm(t, db, mkAccount(t, db).TwinID)
+	node := mkNode(t, db, farm.FarmID)
+	if _, err := db.SetFarmPricing(ctx, farm.FarmID, hour0.Add(-time.Hour), api.Prices{CRU: 11}); err != nil {
+		t.Fatal(err)
+	}
+	tw := mkAccount(t, db)
+	if _, _, err := db.Credit(ctx, tw.TwinID, 1000, "seed", hour0); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for range 20 {
+		c, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: node.NodeID, Type: api.ContractNode, Resources: api.Capacity{CRU: 1}}, hour0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, int64(c.ContractID))
+		if err := db.RecordUsage(ctx, node.NodeID, hour0, []api.Usage{{ContractID: c.ContractID, Capacity: api.Capacity{CRU: 1}}}, hour0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	other, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ExecContext(ctx, `SELECT contract_id FROM contracts WHERE contract_id = ANY($1) FOR UPDATE`, ids[5:12]); err != nil {
+		t.Fatal(err)
+	}
+	p := store.BillingParams{Through: hour0, Now: hour0.Add(70 * time.Minute), Batch: 4}
+	if r, err := db.Bill(ctx, p); err != nil || r.Bills != 13 {
+		t.Fatalf("run while 7 contracts are held: %+v %v", r, err)
+	}
+	_ = other.Rollback() // the other process died
+	if r, err := db.Bill(ctx, p); err != nil || r.Bills != 7 {
+		t.Fatalf("next run: %+v %v", r, err)
+	}
+	if r, err := db.Bill(ctx, p); err != nil || r.Bills != 0 {
+		t.Fatalf("third run: %+v %v", r, err)
+	}
+	if b := mustBalance(t, db, farmAcct(farm.FarmID)); b != 20*11 {
+		t.Fatalf("farm balance %d, want %d", b, 20*11)
+	}
+}
