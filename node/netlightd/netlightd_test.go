@@ -138,7 +138,23 @@ func serve(t *testing.T, ns, addr string) {
 	}()
 }
 
-// dial connects from ns to addr and returns the line the server sent.
+// reach connects from ns to addr, trying for a few seconds (a loaded
+// machine may drop the first SYN while the rules settle), and returns the
+// line the server sent. What must not connect is checked with dial.
+func reach(ns, addr string) (string, error) {
+	var line string
+	var err error
+	for range 5 {
+		if line, err = dial(ns, addr); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return line, err
+}
+
+// dial connects from ns to addr once and returns the line the server
+// sent.
 func dial(ns, addr string) (string, error) {
 	var line string
 	err := inNamespace(ns, func() error {
@@ -169,7 +185,7 @@ func TestEgressLeavesWithTheHostAddress(t *testing.T) {
 		t.Fatalf("network %+v", nw)
 	}
 	w := attach(t, "g4w", nw.Bridge, "10.91.0.5/24", "", "10.91.0.1")
-	got, err := dial(w, far.String()+":7000")
+	got, err := reach(w, far.String()+":7000")
 	if err != nil {
 		t.Fatalf("workload -> outside: %v", err)
 	}
@@ -181,7 +197,7 @@ func TestEgressLeavesWithTheHostAddress(t *testing.T) {
 	if err != nil || again.TransitAddress != nw.TransitAddress {
 		t.Fatalf("again: %+v %v", again, err)
 	}
-	if got, err := dial(w, far.String()+":7000"); err != nil || got != host.String() {
+	if got, err := reach(w, far.String()+":7000"); err != nil || got != host.String() {
 		t.Fatalf("after a second ensure: %q %v", got, err)
 	}
 }
@@ -200,7 +216,7 @@ func TestPortForwardReachesTheWorkload(t *testing.T) {
 	}
 	w := attach(t, "g4w", nw.Bridge, "10.92.0.7/24", "", "10.92.0.1")
 	serve(t, w, "10.92.0.7:8080")
-	got, err := dial(out, fmt.Sprintf("%s:%d", host, port))
+	got, err := reach(out, fmt.Sprintf("%s:%d", host, port))
 	if err != nil {
 		t.Fatalf("outside -> host port %d: %v", port, err)
 	}
@@ -242,11 +258,11 @@ func TestNetworksCannotReachEachOtherNorTheHost(t *testing.T) {
 
 	// What works: both reach the outside, the outside reaches b.
 	for _, w := range []string{wa, wb} {
-		if got, err := dial(w, far.String()+":7000"); err != nil || got != host.String() {
+		if got, err := reach(w, far.String()+":7000"); err != nil || got != host.String() {
 			t.Fatalf("%s -> outside: %q %v", w, got, err)
 		}
 	}
-	if _, err := dial(out, fmt.Sprintf("%s:%d", host, port)); err != nil {
+	if _, err := reach(out, fmt.Sprintf("%s:%d", host, port)); err != nil {
 		t.Fatalf("outside -> b's forward: %v", err)
 	}
 	// What does not.
@@ -388,10 +404,10 @@ func TestRestoreAfterReboot(t *testing.T) {
 	}
 	w := attach(t, "g4w", back.Bridge, "10.95.0.5/24", "", "10.95.0.1")
 	serve(t, w, "10.95.0.5:8080")
-	if got, err := dial(w, far.String()+":7000"); err != nil || got != host.String() {
+	if got, err := reach(w, far.String()+":7000"); err != nil || got != host.String() {
 		t.Fatalf("egress after restore: %q %v", got, err)
 	}
-	if got, err := dial(out, fmt.Sprintf("%s:%d", host, port)); err != nil || got != far.String() {
+	if got, err := reach(out, fmt.Sprintf("%s:%d", host, port)); err != nil || got != far.String() {
 		t.Fatalf("forward after restore: %q %v", got, err)
 	}
 }
