@@ -74,6 +74,12 @@ type Deployment struct {
 	TwinID uint64 `json:"twin_id"`
 	// Version starts at 0 and is raised by exactly one on every update.
 	Version uint32 `json:"version"`
+	// ContractID is the registrar contract the deployment runs under: a
+	// node contract made for this deployment's hash, or the rent contract
+	// of the node. It is not part of the hash (the contract is made for
+	// the hash before its id is known); nodes that enforce contracts
+	// refuse a deployment without one (ErrContract).
+	ContractID uint64 `json:"contract_id,omitempty"`
 	// Metadata is free text for the owner's tools (at most 1024 bytes).
 	Metadata string `json:"metadata"`
 	// Description is free text for humans (at most 1024 bytes).

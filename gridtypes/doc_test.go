@@ -69,6 +69,13 @@ func TestDocExamples(t *testing.T) {
 	if got != hash {
 		t.Errorf("documented hash %s, computed %s", hash, got)
 	}
+	// The contract is made for the hash before its id is known: naming it
+	// leaves the hash as it was.
+	d.ContractID = 42
+	if with, _ := d.HashHex(); with != got {
+		t.Errorf("contract_id changes the hash: %s, without it %s", with, got)
+	}
+	d.ContractID = 0
 	var req SignatureRequirement
 	if err := decodeStrict([]byte(requirement), &req); err != nil {
 		t.Fatalf("requirement example: %v", err)

@@ -28,6 +28,11 @@ var (
 	// ErrCapacity: the node does not have the free capacity the deployment
 	// needs.
 	ErrCapacity = errors.New("not enough capacity")
+	// ErrContract: the deployment's contract does not allow it on this
+	// node (none given, unknown, another twin's or node's, another
+	// deployment hash, smaller than what the deployment needs, in grace,
+	// deleted), or the node cannot check it.
+	ErrContract = errors.New("no usable contract")
 )
 
 // ValidationError is a refused field. It matches ErrInvalid.

@@ -385,13 +385,16 @@ func (e *conflictError) Error() string        { return "conflict: " + e.msg }
 func (e *conflictError) Is(target error) bool { return target == ErrConflict }
 
 // PrepareUpdate turns next, the desired content of the deployment cur
-// (workloads with any versions), into a valid update of it: id, owner and
-// signature requirement taken from cur unless set, the version raised by
-// one, and each workload's version kept when it did not change or set to
+// (workloads with any versions), into a valid update of it: id and owner
+// taken from cur, contract and signature requirement taken from cur unless
+// set, the version raised by one, and each workload's version kept when it did not change or set to
 // the new version when it did. Signatures are dropped (sign the result).
 func PrepareUpdate(cur Deployment, next Deployment) (Deployment, error) {
 	next.ID, next.TwinID = cur.ID, cur.TwinID
 	next.Version = cur.Version + 1
+	if next.ContractID == 0 {
+		next.ContractID = cur.ContractID
+	}
 	if len(next.SignatureRequirement.Requests) == 0 && next.SignatureRequirement.WeightRequired == 0 {
 		next.SignatureRequirement = cur.SignatureRequirement
 	}

@@ -26,6 +26,7 @@ const (
 	CodeConflict  bus.Code = "conflict"
 	CodeBusy      bus.Code = "busy"
 	CodeCapacity  bus.Code = "no_capacity"
+	CodeContract  bus.Code = "contract"
 )
 
 // codes pairs the codes with the sentinels.
@@ -39,6 +40,7 @@ func codes() []struct {
 	}{
 		{CodeInvalid, gridtypes.ErrInvalid}, {CodeSignature, gridtypes.ErrSignature}, {CodeNotFound, gridtypes.ErrNotFound},
 		{CodeForbidden, gridtypes.ErrForbidden}, {CodeConflict, gridtypes.ErrConflict}, {CodeBusy, gridtypes.ErrBusy}, {CodeCapacity, gridtypes.ErrCapacity},
+		{CodeContract, gridtypes.ErrContract},
 	}
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	Keys gridtypes.TwinKeys
 	// Capacity is the node's total capacity. Required.
 	Capacity CapacityProvider
+	// Admission, when set, decides whether a deployment's contract lets
+	// it run on this node (Contracts is the registrar-backed one); nil
+	// admits every deployment (a node with --contracts off).
+	Admission Admission
 	// MaxAttempts is how many times an operation may be interrupted (the
 	// process dies while it runs) before it is rolled back instead of run
 	// again (DefaultMaxAttempts).
@@ -189,9 +193,16 @@ func (e *Engine) Deploy(ctx context.Context, caller uint64, d gridtypes.Deployme
 	if err != nil {
 		return gridtypes.Record{}, err
 	}
+	grant, err := e.admitContract(ctx, &d, need)
+	if err != nil {
+		return gridtypes.Record{}, err
+	}
 	var rec gridtypes.Record
 	err = e.db.Update(func(tx *bolt.Tx) error {
 		s := txStore{tx}
+		if err := checkContractFree(s, grant, d.ContractID, 0); err != nil {
+			return err
+		}
 		used, err := usedResources(s, 0)
 		if err != nil {
 			return err
@@ -267,6 +278,10 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next gridtypes.Deplo
 	if err != nil {
 		return gridtypes.Record{}, err
 	}
+	grant, err := e.admitContract(ctx, &next, need)
+	if err != nil {
+		return gridtypes.Record{}, err
+	}
 	var rec gridtypes.Record
 	queued := false
 	err = e.db.Update(func(tx *bolt.Tx) error {
@@ -279,6 +294,9 @@ func (e *Engine) Update(ctx context.Context, caller uint64, next gridtypes.Deplo
 			return fmt.Errorf("%w: deployment %d changed meanwhile (now version %d)", gridtypes.ErrConflict, next.ID, r.Deployment.Version)
 		}
 		if err := checkChangeable(r); err != nil {
+			return err
+		}
+		if err := checkContractFree(s, grant, next.ContractID, next.ID); err != nil {
 			return err
 		}
 		used, err := usedResources(s, next.ID)
@@ -393,8 +411,26 @@ func (e *Engine) Pause(ctx context.Context, caller, id uint64) (gridtypes.Record
 	})
 }
 
-// Resume resumes the paused workloads of a deployment, in order.
+// Resume resumes the paused workloads of a deployment, in order. With an
+// Admission, the deployment's contract must allow it to run (a twin
+// cannot resume what the node paused for a contract in grace).
 func (e *Engine) Resume(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
+	if e.c.Admission != nil {
+		// Deployments accepted before the node enforced contracts have
+		// none; they resume as they always did.
+		cur, err := e.Get(ctx, caller, id)
+		if err != nil {
+			return gridtypes.Record{}, err
+		}
+		if err := e.admitStored(ctx, cur.Deployment); err != nil {
+			return gridtypes.Record{}, err
+		}
+	}
+	return e.resume(ctx, caller, id)
+}
+
+// resume queues the resumption of the paused workloads of a deployment.
+func (e *Engine) resume(ctx context.Context, caller, id uint64) (gridtypes.Record, error) {
 	return e.queueAll(ctx, caller, id, "resume", func(r *gridtypes.Record, w *gridtypes.Workload) (gridtypes.Op, bool) {
 		return gridtypes.OpResume, w.Result != nil && w.Result.State == gridtypes.StatePaused
 	})

@@ -63,12 +63,28 @@ type ModuleConfig struct {
 	// NodeRPC, when set, is where the node-to-node API's routes on the
 	// same listener are forwarded (the noderpc module).
 	NodeRPC NodeRPC
+	// Contracts, when set, makes the node enforce contracts: a deployment
+	// runs only under a contract that allows it, and the node follows its
+	// contracts and reports their usage (docs/contracts.md). Nil: any
+	// twin may deploy (--contracts off).
+	Contracts *ContractSetup
 	// Ready, when set, is called with the API's address once it listens.
 	Ready func(addr string)
 	// Clock paces the wait for the registration.
 	Clock clock.Clock
 	// Logger receives the module's records.
 	Logger *slog.Logger
+}
+
+// ContractSetup is where a node that enforces contracts reads them and
+// reports their usage.
+type ContractSetup struct {
+	// Source reads contracts (the registrar's public reads).
+	Source ContractSource
+	// Usage reports usage, signed as the node.
+	Usage UsageReporter
+	// Poll is the poll interval (DefaultContractPoll).
+	Poll time.Duration
 }
 
 // DefaultListen is where zos-api-light listens unless configured.
@@ -90,9 +106,20 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		return err
 	}
 	capacity := &registeredCapacity{reg: m.Registration, ipv4: m.PublicIPv4, last: node.Resources, log: m.Logger}
-	engine, err := Open(Config{
-		Dir: m.Dir, Managers: m.Managers, Keys: m.Keys, Capacity: capacity, Logger: m.Logger,
-	})
+	cfg := Config{Dir: m.Dir, Managers: m.Managers, Keys: m.Keys, Capacity: capacity, Logger: m.Logger}
+	var contracts *Contracts
+	if m.Contracts != nil {
+		contracts, err = OpenContracts(ContractsConfig{
+			Dir: m.Dir, NodeID: node.NodeID, Source: m.Contracts.Source, Usage: m.Contracts.Usage,
+			Poll: m.Contracts.Poll, Clock: m.Clock, Logger: m.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer contracts.Close()
+		cfg.Admission = contracts
+	}
+	engine, err := Open(cfg)
 	if err != nil {
 		return err
 	}
@@ -127,20 +154,25 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		handler = withNodeRPC(handler, m.NodeRPC, m.Logger)
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	m.Logger.Info("zos-api-light listening", "addr", ln.Addr().String(), "node_id", node.NodeID, "twin_id", node.TwinID, "types", engine.WorkloadTypes())
+	m.Logger.Info("zos-api-light listening", "addr", ln.Addr().String(), "node_id", node.NodeID, "twin_id", node.TwinID,
+		"types", engine.WorkloadTypes(), "contracts", contracts != nil)
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
 	}
-	return serveEngine(ctx, engine, hs, ln, m.Bus, m.Logger)
+	return serveEngine(ctx, engine, contracts, hs, ln, m.Bus, m.Logger)
 }
 
-// serveEngine runs the engine, the HTTP server and (with a bus) the
-// engine's bus object until ctx ends or one of them fails.
-func serveEngine(ctx context.Context, engine *Engine, hs *http.Server, ln net.Listener, b *bus.Client, log *slog.Logger) error {
+// serveEngine runs the engine, the contracts' loop (when the node
+// enforces contracts), the HTTP server and (with a bus) the engine's bus
+// object until ctx ends or one of them fails.
+func serveEngine(ctx context.Context, engine *Engine, contracts *Contracts, hs *http.Server, ln net.Listener, b *bus.Client, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	// The engine stops between operations (or interrupts the running one,
 	// which the next start resumes).
 	g.Go(func() error { return engine.Run(ctx) })
+	if contracts != nil {
+		g.Go(func() error { return contracts.Run(ctx, engine) })
+	}
 	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, log, "zos-api-light") })
 	if b != nil {
 		methods := engine.Methods()

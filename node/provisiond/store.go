@@ -69,6 +69,9 @@ func u64key(v uint64) []byte {
 	return b
 }
 
+// be64 reads a key made by u64key.
+func be64(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
 // initStore creates the buckets and checks the schema version.
 func initStore(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
@@ -82,7 +85,7 @@ func initStore(db *bolt.DB) error {
 		switch {
 		case v == nil:
 			return meta.Put([]byte(keySchema), u64key(schemaVersion))
-		case len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion:
+		case len(v) != 8 || be64(v) != schemaVersion:
 			return fmt.Errorf("provision database has schema %x, this engine knows %d", v, schemaVersion)
 		}
 		return nil
@@ -131,7 +134,7 @@ func (s txStore) nextID() (uint64, error) {
 	meta := bucket(s.tx, bucketMeta)
 	var id uint64
 	if v := meta.Get([]byte(keyNextID)); len(v) == 8 {
-		id = binary.BigEndian.Uint64(v)
+		id = be64(v)
 	}
 	id++
 	return id, meta.Put([]byte(keyNextID), u64key(id))

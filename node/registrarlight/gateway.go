@@ -62,6 +62,7 @@ type Client interface {
 	ReportUptime(ctx context.Context, nodeID uint64, uptime time.Duration) (api.UptimeReply, error)
 	ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeStatusReport) error
 	ZosVersion(ctx context.Context) (api.ZosVersion, error)
+	ReportUsage(ctx context.Context, nodeID uint64, period time.Time, usage []api.Usage) error
 }
 
 // Gateway is registrar_gateway: it serves the registrar calls the node
@@ -82,6 +83,7 @@ func (g *Gateway) Methods() bus.Methods {
 		"ReportUptime":  bus.Func2(g.ReportUptime),
 		"ReportStatus":  bus.Proc2(g.ReportStatus),
 		"ZosVersion":    bus.Func0(g.ZosVersion),
+		"ReportUsage":   bus.Proc3(g.ReportUsage),
 	}
 }
 
@@ -125,6 +127,12 @@ func (g *Gateway) ReportStatus(ctx context.Context, nodeID uint64, rep api.NodeS
 func (g *Gateway) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
 	v, err := g.c.ZosVersion(ctx)
 	return v, coded(err)
+}
+
+// ReportUsage reports what the node's contracts used during the hour
+// starting at period (provisiond's reports).
+func (g *Gateway) ReportUsage(ctx context.Context, nodeID uint64, period time.Time, usage []api.Usage) error {
+	return coded(g.c.ReportUsage(ctx, nodeID, period, usage))
 }
 
 // coded gives a client error the bus code of its sentinel, keeping its
@@ -198,4 +206,10 @@ func (s GatewayStub) ReportStatus(ctx context.Context, nodeID uint64, rep api.No
 // ZosVersion returns the registrar's approved ZOS version.
 func (s GatewayStub) ZosVersion(ctx context.Context) (api.ZosVersion, error) {
 	return bus.Call[api.ZosVersion](ctx, s.c, GatewayObject, "ZosVersion")
+}
+
+// ReportUsage reports what the node's contracts used during the hour
+// starting at period (provisiond.UsageReporter).
+func (s GatewayStub) ReportUsage(ctx context.Context, nodeID uint64, period time.Time, usage []api.Usage) error {
+	return s.c.Invoke(ctx, GatewayObject, "ReportUsage", nil, nodeID, period, usage)
 }

@@ -259,7 +259,7 @@ func TestOpenRPCMatchesServer(t *testing.T) {
 	if !slices.Equal(inDoc, inServer) {
 		t.Fatalf("document %v\nserver   %v", inDoc, inServer)
 	}
-	codes := map[int]bool{zosrpc.CodeInvalidParams: true, zosrpc.CodeNotFound: true, zosrpc.CodeForbidden: true, zosrpc.CodeConflict: true, zosrpc.CodeBusy: true, zosrpc.CodeCapacity: true, zosrpc.CodeSignature: true}
+	codes := map[int]bool{zosrpc.CodeInvalidParams: true, zosrpc.CodeNotFound: true, zosrpc.CodeForbidden: true, zosrpc.CodeConflict: true, zosrpc.CodeBusy: true, zosrpc.CodeCapacity: true, zosrpc.CodeSignature: true, zosrpc.CodeContract: true}
 	for name, e := range doc.Components.Errors {
 		if !codes[e.Code] {
 			t.Errorf("error %s has code %d the server does not use", name, e.Code)

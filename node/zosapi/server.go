@@ -205,6 +205,8 @@ func errorOf(err error) *jsonrpc.Error {
 		return &jsonrpc.Error{Code: api.CodeCapacity, Message: err.Error()}
 	case errors.Is(err, gridtypes.ErrSignature):
 		return &jsonrpc.Error{Code: api.CodeSignature, Message: err.Error()}
+	case errors.Is(err, gridtypes.ErrContract):
+		return &jsonrpc.Error{Code: api.CodeContract, Message: err.Error()}
 	}
 	return &jsonrpc.Error{Code: api.CodeInternal, Message: "internal error"}
 }

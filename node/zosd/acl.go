@@ -73,8 +73,9 @@ func busAccess() map[string]bus.Access {
 		// Its managers allocate from storaged and netlightd, mount flists
 		// through flistd and run machines with vmd and contd.
 		// It forwards the node-to-node API's routes to noderpc and calls
-		// other nodes through it (networks across nodes).
-		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object, noderpc.Object}},
+		// other nodes through it (networks across nodes); it reports
+		// contracts' usage through registrar_gateway (signed as the node).
+		ModuleProvision: {Serve: []string{provisiond.Object}, Call: []string{registrarlight.LightObject, registrarlight.GatewayObject, storaged.Object, netlightd.Object, flistd.Object, vmd.Object, contd.Object, noderpc.Object}},
 		// The other module that speaks as the node: it signs its calls to
 		// other nodes.
 		ModuleNodeRPC: {Serve: []string{noderpc.Object}, Call: []string{identityd.Object, identityd.SignerObject, registrarlight.LightObject, powerd.Object, provisiond.Object}},

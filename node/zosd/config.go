@@ -37,6 +37,15 @@ import (
 	"github.com/grid4/grid4/registrar/api"
 )
 
+// Values of --contracts.
+const (
+	// ContractsRequired: deployments need a contract (the default).
+	ContractsRequired = "required"
+	// ContractsOff: any twin may deploy anything the node can hold, and
+	// nothing is reported or billed.
+	ContractsOff = "off"
+)
+
 // EnvPrefix prefixes the environment variable of every flag: --farm is
 // ZOSD_FARM.
 const EnvPrefix = "ZOSD_"
@@ -128,6 +137,13 @@ type Config struct {
 	RestartMin, RestartMax time.Duration
 	// APIListen is where zos-api-light listens (provisiond).
 	APIListen string
+	// Contracts is ContractsRequired (a deployment runs only under a
+	// registrar contract that allows it; the node follows its contracts
+	// and reports their usage) or ContractsOff (any twin may deploy).
+	Contracts string
+	// ContractPoll is how often provisiond reads the node's contracts and
+	// reports usage (at most provisiond.MaxContractPoll).
+	ContractPoll time.Duration
 	// PublicInterface, PublicIPs (addresses with their prefix length)
 	// and PublicGateway are the node's public IPv4 network, given out by
 	// netlightd to ipv4 workloads; the pool's size is the IPv4 capacity.
@@ -196,6 +212,8 @@ func DefaultConfig() Config {
 		RestartMax:            supervisor.DefaultRestartMax,
 		APIListen:             provisiond.DefaultListen,
 		MeshPorts:             netlightd.DefaultMeshPorts,
+		Contracts:             ContractsRequired,
+		ContractPoll:          provisiond.DefaultContractPoll,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
 	}
@@ -339,6 +357,8 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.Var((*flagvalue.Duration)(&c.RestartMin), "restart-min", "first wait before restarting a module that died (doubles up to --restart-max)")
 	fs.Var((*flagvalue.Duration)(&c.RestartMax), "restart-max", "longest wait before restarting a module that died")
 	fs.StringVar(&c.APIListen, "api-listen", c.APIListen, "address zos-api-light (the users' API) listens on")
+	fs.StringVar(&c.Contracts, "contracts", c.Contracts, "required: a deployment runs only under a registrar contract that allows it, and the node follows its contracts and reports their usage; off: any twin may deploy (docs/contracts.md)")
+	fs.Var((*flagvalue.Duration)(&c.ContractPoll), "contract-poll", "how often the node reads its contracts from the registrar and reports usage (at most 5m)")
 	fs.StringVar(&c.PublicInterface, "public-interface", c.PublicInterface, "host interface facing the public IPv4 network (ipv4 workloads get macvlans of it)")
 	fs.Var((*listValue)(&c.PublicIPs), "public-ip", "public IPv4 address with its prefix length given to ipv4 workloads, e.g. 185.69.166.150/24 (repeatable, or comma separated)")
 	fs.StringVar(&c.PublicGateway, "public-gateway", c.PublicGateway, "router of the public IPv4 network")
@@ -433,6 +453,12 @@ func (c *Config) validate(what string) error {
 	}
 	if err := c.validateAPI(); err != nil {
 		return err
+	}
+	if c.Contracts != ContractsRequired && c.Contracts != ContractsOff {
+		return fmt.Errorf("%w: --contracts %q: want required or off", ErrUsage, c.Contracts)
+	}
+	if c.ContractPoll <= 0 || c.ContractPoll > provisiond.MaxContractPoll {
+		return fmt.Errorf("%w: --contract-poll %s: want a positive duration up to %s", ErrUsage, c.ContractPoll, provisiond.MaxContractPoll)
 	}
 	if c.AuthScheme != "v2" && c.AuthScheme != "legacy" {
 		return fmt.Errorf("%w: --auth %q: want v2 or legacy", ErrUsage, c.AuthScheme)

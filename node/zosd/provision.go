@@ -24,7 +24,8 @@ import (
 func (c Config) ProvisionDir() string { return filepath.Join(c.DataDir, "provision") }
 
 // runProvision runs provisiond bound to the node: its ids and capacity
-// come from registrar_light, twins' keys from the registrar.
+// come from registrar_light, twins' keys and contracts from the
+// registrar; usage reports go through registrar_gateway.
 func runProvision(ctx context.Context, e env) error {
 	reg, err := client.New(e.cfg.Registrar, client.WithUserAgent("zosd/provisiond"))
 	if err != nil {
@@ -47,13 +48,19 @@ func runProvision(ctx context.Context, e env) error {
 	}
 	defer closeManagers()
 	version, _ := e.cfg.installed().RunningVersion(ctx)
+	var contracts *provisiond.ContractSetup
+	if e.cfg.Contracts == ContractsRequired {
+		// Contracts are public reads; usage reports are signed as the
+		// node, which only registrar_gateway does.
+		contracts = &provisiond.ContractSetup{Source: reg, Usage: registrarlight.NewGatewayStub(e.bus), Poll: e.cfg.ContractPoll}
+	}
 	return provisiond.Run(ctx, provisiond.ModuleConfig{
 		Bus: e.bus, Dir: filepath.Join(e.cfg.ProvisionDir(), "engine"), Managers: tms,
 		Registration: registration,
 		Keys:         zosapi.NewTwinKeyCache(reg, zosapi.KeyCacheConfig{}),
 		Listen:       e.cfg.APIListen, Version: version, NodeRPC: noderpc.NewStub(e.bus),
-		PublicIPv4: uint64(len(e.cfg.PublicIPs)),
-		Clock:      e.clock, Logger: e.log,
+		PublicIPv4: uint64(len(e.cfg.PublicIPs)), Contracts: contracts,
+		Clock: e.clock, Logger: e.log,
 	})
 }
 

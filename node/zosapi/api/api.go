@@ -38,6 +38,9 @@ const (
 	// CodeSignature: the deployment's signatures do not verify or do not
 	// meet its signature requirement.
 	CodeSignature = -32006
+	// CodeContract: the deployment's contract does not allow it on this
+	// node (or the node cannot check it); the message says why.
+	CodeContract = -32007
 )
 
 // Version is the JSON-RPC version string.
@@ -75,6 +78,8 @@ func (e *Error) Is(target error) bool {
 		return target == gridtypes.ErrCapacity
 	case CodeSignature:
 		return target == gridtypes.ErrSignature
+	case CodeContract:
+		return target == gridtypes.ErrContract
 	}
 	return false
 }
