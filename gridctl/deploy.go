@@ -21,6 +21,7 @@ import (
 	"github.com/grid4/grid4/keys"
 	zosrpc "github.com/grid4/grid4/node/zosapi/api"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
+	regapi "github.com/grid4/grid4/registrar/api"
 	regclient "github.com/grid4/grid4/registrar/client"
 )
 
@@ -69,6 +70,10 @@ type nodeSession struct {
 	out  *printer
 	// node names the node in messages: its URL, and its id when given.
 	node string
+	// nodeID is the node's id when given (0: --node-url).
+	nodeID uint64
+	// reg is the registrar when one is configured (nil otherwise).
+	reg *session
 }
 
 // nodeTarget is the node a command calls: its id (to look up) or its
@@ -129,9 +134,13 @@ func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (contex
 		cancel()
 		return nil, nil, nil, err
 	}
-	var reg *session // the registrar, when a lookup needs it
+	var reg *session // the registrar: needed for lookups, else when configured
 	if twin == 0 || target.id != 0 {
 		if reg, err = f.registrar(env, kp, twin == 0, target.id); err != nil {
+			return fail(err)
+		}
+	} else if _, _, uerr := f.remote.url(env); uerr == nil {
+		if reg, err = f.registrar(env, kp, false, 0); err != nil {
 			return fail(err)
 		}
 	}
@@ -151,7 +160,7 @@ func (f *nodeFlags) open(cmd *cobra.Command, env Env, id *identityFlags) (contex
 	if err != nil {
 		return fail(err)
 	}
-	return ctx, cancel, &nodeSession{api: api, key: kp, twin: twin, out: newPrinter(env, f.remote.output), node: name}, nil
+	return ctx, cancel, &nodeSession{api: api, key: kp, twin: twin, out: newPrinter(env, f.remote.output), node: name, nodeID: target.id, reg: reg}, nil
 }
 
 // twinID is --twin, else $GRID_TWIN, else 0 (look it up).
@@ -236,6 +245,41 @@ func reachable(ctx context.Context, u string) bool {
 	return true
 }
 
+// makeContract makes the node contract d runs under on the registrar
+// (for its hash and the resources it needs) and sets d.ContractID. Without
+// a registrar, or when the node does not say its id (a development node),
+// it makes none: the node refuses the deployment if it needs one.
+func (s *nodeSession) makeContract(ctx context.Context, d *gridtypes.Deployment) error {
+	if s.reg == nil {
+		return nil
+	}
+	node := s.nodeID
+	if node == 0 {
+		v, err := s.api.Version(ctx)
+		if err != nil {
+			return s.explain(err)
+		}
+		if node = v.NodeID; node == 0 {
+			return nil
+		}
+	}
+	hash, err := d.HashHex()
+	if err != nil {
+		return err
+	}
+	need, err := d.Resources()
+	if err != nil {
+		return err
+	}
+	k, err := s.reg.client.CreateNodeContract(ctx, node, hash,
+		regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4})
+	if err != nil {
+		return wrapMsg(err, "node contract on node %d: %s", node, s.reg.explain(err).Error())
+	}
+	d.ContractID = k.ContractID
+	return nil
+}
+
 // explain words a node error for the one-line output.
 func (s *nodeSession) explain(err error) error {
 	if err == nil {
@@ -289,9 +333,10 @@ func readDeploymentFile(env Env, path string) (gridtypes.Deployment, error) {
 
 func newDeployCommand(env Env) *cobra.Command {
 	var (
-		nf   nodeFlags
-		id   identityFlags
-		wait bool
+		nf       nodeFlags
+		id       identityFlags
+		wait     bool
+		contract uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy FILE",
@@ -300,7 +345,15 @@ func newDeployCommand(env Env) *cobra.Command {
 node. The file holds the deployment's workloads (and optionally description,
 metadata and a signature requirement); gridctl sets twin_id to your twin,
 signs the deployment and sends it to the node's zos-api-light. The node checks
-everything (types, data, signatures, capacity) before it queues anything.
+everything (types, data, signatures, capacity, contract) before it queues
+anything.
+
+A node runs a deployment under a contract (docs/contracts.md): unless
+--contract names one (a node contract made for this deployment, or your rent
+contract of the node), gridctl first makes a node contract on the registrar
+for the deployment's hash and the resources it needs, billed at the farm's
+prices from then on. Without a registrar and with --node-url, none is made:
+the node says whether it needs one.
 
 Your twin is --twin or ` + TwinEnv + `, else looked up on the registrar
 (--registrar or ` + RegistrarEnv + `) by your key. The node is --node ID (or
@@ -331,8 +384,16 @@ Workload types and their data: docs/provisioning.md.`,
 			for i := range d.Workloads {
 				d.Workloads[i].Version = 0
 			}
+			if contract != 0 {
+				d.ContractID = contract
+			}
 			if err := d.Validate(); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if d.ContractID == 0 {
+				if err := s.makeContract(ctx, &d); err != nil {
+					return err
+				}
 			}
 			if err := d.Sign(s.twin, s.key); err != nil {
 				return err
@@ -344,6 +405,7 @@ Workload types and their data: docs/provisioning.md.`,
 	nf.register(cmd)
 	id.register(cmd)
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the node has processed the deployment")
+	cmd.Flags().Uint64Var(&contract, "contract", 0, "run the deployment under this contract `ID` (default: make a node contract for it on the registrar)")
 	return cmd
 }
 
@@ -590,6 +652,7 @@ func (s *nodeSession) printRecord(r gridtypes.Record) error {
 		{"deployment", strconv.FormatUint(d.ID, 10)},
 		{"twin", strconv.FormatUint(d.TwinID, 10)},
 		{"version", strconv.FormatUint(uint64(d.Version), 10)},
+		{"contract", contractText(d.ContractID)},
 		{"description", dash(d.Description)},
 		{"pending", dash(r.Pending)},
 		{"deleted", s.out.yesNo(r.Deleted)},
@@ -612,6 +675,14 @@ func (s *nodeSession) printRecord(r gridtypes.Record) error {
 		rows = append(rows, []string{w.Name, string(w.Type), strconv.FormatUint(uint64(w.Version), 10), s.styleState(state), dash(details)})
 	}
 	return s.out.table([]string{"WORKLOAD", "TYPE", "VERSION", "STATE", "DETAILS"}, rows)
+}
+
+// contractText is a contract id, or "-" for none.
+func contractText(id uint64) string {
+	if id == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(id, 10)
 }
 
 // resultSummary is a workload's result data on one line: its plain fields

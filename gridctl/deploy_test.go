@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,6 +300,7 @@ func (r *deployRig) registerNode(eps ...string) uint64 {
 	}
 	id, err := newClient().RegisterNode(ctx, api.RegisterNodeRequest{
 		FarmID:       farm,
+		Resources:    api.Resources{CRU: 8, MRU: 16 * gridtypes.GiB, SRU: 100 * gridtypes.GiB},
 		Interfaces:   []api.Interface{{Name: "eth0", Mac: "52:54:00:12:34:56", IPs: api.IPList{"10.0.0.2/24"}}},
 		APIEndpoints: eps,
 	})
@@ -323,6 +325,14 @@ func TestDeployByNodeID(t *testing.T) {
 	out := r.ok(alice, "deploy", good, "--node", nid, "--wait")
 	if !strings.Contains(out, "disk      zmount  0        ok") {
 		t.Fatalf("deploy --node %s:\n%s", nid, out)
+	}
+	// gridctl made the node contract the deployment runs under.
+	if !regexp.MustCompile(`(?m)^contract:\s+1$`).MatchString(out) {
+		t.Fatalf("deploy --node %s names no contract:\n%s", nid, out)
+	}
+	rc, _ := client.New(r.registrar)
+	if k, err := rc.Contract(context.Background(), 1); err != nil || k.NodeID != node || k.Resources.SRU != 1048576 || k.State != api.StateActive {
+		t.Fatalf("contract 1: %+v %v", k, err)
 	}
 	withEnv := map[string]string{NodeEnv: nid}
 	for k, v := range alice {

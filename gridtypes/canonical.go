@@ -216,7 +216,8 @@ type hashWorkloadView struct {
 //
 // with every member present (empty strings, zeros, false and [] included),
 // workloads and requests in the deployment's order, and each workload's data
-// as sent. Signatures and results are not covered.
+// as sent. Signatures, results and ContractID are not covered (the
+// contract is made for the hash before its id is known).
 func (d *Deployment) Hash() ([32]byte, error) {
 	v := hashView{
 		ID: d.ID, TwinID: d.TwinID, Version: d.Version, Metadata: d.Metadata, Description: d.Description,

@@ -21,6 +21,7 @@ import (
 	"github.com/grid4/grid4/node/registrarlight"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/node/zosd"
+	regapi "github.com/grid4/grid4/registrar/api"
 	"github.com/grid4/grid4/registrar/client"
 )
 
@@ -31,6 +32,8 @@ type workloadNode struct {
 	apiAddr string // host:port of its zos-api-light
 	twin    uint64
 	key     keys.KeyPair
+	// user is the user's registrar client (contracts).
+	user *client.Client
 }
 
 // hostingNode starts a node in the root namespace with its API on a free
@@ -66,7 +69,7 @@ func (e *e2e) hostingNode(t *testing.T, name string, extra ...string) *workloadN
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &workloadNode{zosdNode: n, api: api, apiAddr: addr, twin: acc.TwinID, key: kp}
+	return &workloadNode{zosdNode: n, api: api, apiAddr: addr, twin: acc.TwinID, key: kp, user: user}
 }
 
 // up starts the node and waits for its API.
@@ -91,10 +94,24 @@ func (n *workloadNode) up(t *testing.T) {
 	}
 }
 
-// deploy signs and sends d.
+// deploy makes a node contract for d, signs and sends it.
 func (n *workloadNode) deploy(t *testing.T, d gridtypes.Deployment) uint64 {
 	t.Helper()
 	d.TwinID = n.twin
+	hash, err := d.HashHex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, err := d.Resources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := n.user.CreateNodeContract(context.Background(), n.status(t).Registration.NodeID, hash,
+		regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4})
+	if err != nil {
+		t.Fatalf("contract: %v", err)
+	}
+	d.ContractID = k.ContractID
 	if err := d.Sign(n.twin, n.key); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package zosd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"path/filepath"
 	"strings"
@@ -35,13 +36,14 @@ func freeAddr(t *testing.T) string {
 // registration (a user reaches the API through it), node.version names
 // the registered node, the capacity offered is what was registered (the
 // farmer's --mru override included; SRU from storaged's pool, no --sru),
-// and a user's deployment is hosted: its disk is an image in storaged's
-// pool.
+// and a user's deployment is hosted under a contract (refused without
+// one): its disk is an image in storaged's pool; the contract cancelled,
+// the node removes it.
 func TestNodeHostsWorkloads(t *testing.T) {
 	reg := regtest.Start(t, 2*time.Second)
 	farm := reg.Farm(t)
 	addr := freeAddr(t)
-	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--mru", "3GiB")
+	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--mru", "3GiB", "--contract-poll", "1s")
 	bustest.Open(t, n.prefix)
 	n.start()
 	st := n.waitReport("registration", registered).Registration
@@ -56,7 +58,8 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	if want := "http://" + addr + "/api/v1/rpc"; len(node.APIEndpoints) != 1 || node.APIEndpoints[0] != want {
 		t.Fatalf("registered endpoints %q, want [%s]", node.APIEndpoints, want)
 	}
-	key, twin := reg.Twin(t)
+	key, user, acc := reg.Account(t, "user")
+	twin := acc.TwinID
 	c, err := zosclient.New(node.APIEndpoints[0], key, twin, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +91,21 @@ func TestNodeHostsWorkloads(t *testing.T) {
 	if err := d.Sign(twin, key); err != nil {
 		t.Fatal(err)
 	}
+	// The node enforces contracts (zosd's default): refused without one,
+	// accepted under a node contract for the deployment's hash.
+	if _, err := c.Deploy(ctx, d); !errors.Is(err, gridtypes.ErrContract) || !strings.Contains(err.Error(), "names no contract_id") {
+		t.Fatalf("deploy without a contract: %v, want refused (-32007)", err)
+	}
+	hash, err := d.HashHex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	need, _ := d.Resources()
+	k, err := user.CreateNodeContract(ctx, st.NodeID, hash, regapi.Capacity{SRU: need.SRU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ContractID = k.ContractID
 	r, err := c.Deploy(ctx, d)
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +183,23 @@ func TestNodeHostsWorkloads(t *testing.T) {
 		t.Errorf("status: machines %+v (errors %v)", m, rep.Errors)
 	} else if want := "machines      " + m.Backend; m.Backend == "" || !strings.Contains(text, want) {
 		t.Errorf("status lacks %q (backends %+v):\n%s", want, m.Backends, text)
+	}
+
+	// The twin cancels the contract: the node removes the deployment
+	// within a poll (--contract-poll).
+	if _, err := user.CancelContract(ctx, k.ContractID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if r, err = c.Get(ctx, r.Deployment.ID); err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := r.Deployment.Get("disk"); r.Deleted && w.Result.State == gridtypes.StateDeleted {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the deployment of a cancelled contract is still there: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

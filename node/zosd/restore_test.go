@@ -67,7 +67,8 @@ func TestNodeRestoresStorage(t *testing.T) {
 	reg := regtest.Start(t, 2*time.Second)
 	farm := reg.Farm(t)
 	addr := freeAddr(t)
-	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr)
+	// About storage, not contracts: any twin may deploy.
+	n := newTestNode(t, reg, farm, filepath.Join(t.TempDir(), "node"), bustest.Prefix(t), "--api-listen", addr, "--contracts", "off")
 	bustest.Open(t, n.prefix)
 	n.start()
 	n.waitReport("registration", registered)
