@@ -121,6 +121,20 @@ func TestGatewayAgainstRegistrar(t *testing.T) {
 			if err != nil || got.TwinID != acc.TwinID || got.LastSeen == nil || !got.Online {
 				t.Errorf("registrar's view: %+v %v", got, err)
 			}
+			// A contract's usage, signed as the node; the same hour again
+			// with other figures is refused.
+			_, user, _ := reg.Account(t, "user")
+			k, err := user.CreateNodeContract(ctx, id, strings.Repeat("ab", 32), api.Capacity{CRU: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hour := api.Period(time.Now()).Add(-time.Hour)
+			if err := gw.ReportUsage(ctx, id, hour, []api.Usage{{ContractID: k.ContractID, Capacity: api.Capacity{CRU: 2}}}); err != nil {
+				t.Fatalf("ReportUsage: %v", err)
+			}
+			if err := gw.ReportUsage(ctx, id, hour, []api.Usage{{ContractID: k.ContractID, Capacity: api.Capacity{CRU: 1}}}); !errors.Is(err, ErrConflict) {
+				t.Errorf("ReportUsage with other figures: %v", err)
+			}
 			// No version was ever set on this registrar.
 			if _, err := gw.ZosVersion(ctx); !errors.Is(err, ErrNotFound) {
 				t.Errorf("ZosVersion: %v", err)
