@@ -57,7 +57,7 @@ func TestNetworkAcrossNodes(t *testing.T) {
 	}
 	a, b := node("mesha", "v4.0.1", port), node("meshb", "v4.1.0", port+10)
 	// One twin deploys on both nodes.
-	b.twin, b.key = a.twin, a.key
+	b.twin, b.key, b.user = a.twin, a.key, a.user
 	if b.api, err = client.New("http://"+b.apiAddr, a.key, a.twin, nil); err != nil {
 		t.Fatal(err)
 	}
