@@ -104,6 +104,11 @@ type Node struct {
 	Veth string `json:"veth,omitempty"`
 	// IP is its address: its own (root) or 127.0.0.1.
 	IP string `json:"ip"`
+	// PublicVeth is the host end of its public interface's link to the
+	// bridge (root only); PublicIPs are its public IPv4 pool, with their
+	// prefix length.
+	PublicVeth string   `json:"public_veth,omitempty"`
+	PublicIPs  []string `json:"public_ips,omitempty"`
 	// APIPort is where its zos-api-light listens.
 	APIPort int `json:"api_port"`
 	// NodeID is its id on the registrar, once registered.

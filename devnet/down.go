@@ -95,8 +95,13 @@ func (s *State) downNode(ctx context.Context, d Dir, n Node) error {
 		}
 		// Usually gone with the namespace; a link that goes while being
 		// deleted is no failure.
-		if _, err := run(ctx, "ip", "link", "del", n.Veth); err != nil && linkExists(n.Veth) {
-			errs = append(errs, err)
+		for _, link := range []string{n.Veth, n.PublicVeth} {
+			if link == "" {
+				continue
+			}
+			if _, err := run(ctx, "ip", "link", "del", link); err != nil && linkExists(link) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -18,9 +18,16 @@ import (
 // holding the first address of a /24 of 198.18.0.0/15 (the benchmarking
 // range, never routed), where the registrar and the hub listen; each node
 // a namespace g4dv-<tag>-<name> whose eth0 (a veth whose other end
-// g4dv<tag>h<i> is on the bridge) holds the node's address, with a
-// default route through the bridge. Processes in the root namespace reach
-// the nodes' APIs over the bridge.
+// g4dv<tag>h<i> is on the bridge) holds the node's address (.10+i), with
+// a default route through the bridge. Processes in the root namespace
+// reach the nodes' APIs over the bridge. Each node's public interface
+// pub0 (the veth g4dv<tag>p<i>) is on the same bridge, the bridge's
+// address its gateway, and its public IPv4 pool two addresses of the /24
+// (.100+2(i-1) and the next): ipv4 workloads get them on macvlans of
+// pub0, reachable from the host.
+
+// MaxRootNodes is the most nodes a root devnet's /24 has room for.
+const MaxRootNodes = 60
 
 // tagOf is the devnet's part of names: 6 hex characters of its
 // directory's path, so that two devnets on one host do not meet.
@@ -40,8 +47,11 @@ func (s *State) planNode(i int) Node {
 	if s.Root {
 		n.Namespace = fmt.Sprintf("g4dv-%s-%s", s.Tag, n.Name)
 		n.Veth = fmt.Sprintf("g4dv%sh%d", s.Tag, i)
-		n.IP = strings.TrimSuffix(s.Subnet, "0/24") + strconv.Itoa(10+i)
+		base := strings.TrimSuffix(s.Subnet, "0/24")
+		n.IP = base + strconv.Itoa(10+i)
 		n.APIPort = 2021
+		n.PublicVeth = fmt.Sprintf("g4dv%sp%d", s.Tag, i)
+		n.PublicIPs = []string{base + strconv.Itoa(98+2*i) + "/24", base + strconv.Itoa(99+2*i) + "/24"}
 	} else {
 		n.IP = "127.0.0.1"
 	}
@@ -123,6 +133,12 @@ func (s *State) ensureNodeNet(ctx context.Context, n Node) error {
 			return err
 		}
 	}
+	if n.PublicVeth != "" && !linkExists(n.PublicVeth) {
+		_, _ = run(ctx, "ip", "-n", n.Namespace, "link", "del", "pub0")
+		if _, err := run(ctx, "ip", "link", "add", n.PublicVeth, "type", "veth", "peer", "name", "pub0", "netns", n.Namespace); err != nil {
+			return err
+		}
+	}
 	steps := [][]string{
 		{"link", "set", n.Veth, "master", s.bridge()},
 		{"link", "set", n.Veth, "up"},
@@ -130,6 +146,10 @@ func (s *State) ensureNodeNet(ctx context.Context, n Node) error {
 		{"-n", n.Namespace, "addr", "replace", n.IP + "/24", "dev", "eth0"},
 		{"-n", n.Namespace, "link", "set", "eth0", "up"},
 		{"-n", n.Namespace, "route", "replace", "default", "via", s.Host},
+	}
+	if n.PublicVeth != "" {
+		steps = append(steps, []string{"link", "set", n.PublicVeth, "master", s.bridge()},
+			[]string{"link", "set", n.PublicVeth, "up"}, []string{"-n", n.Namespace, "link", "set", "pub0", "up"})
 	}
 	for _, args := range steps {
 		if _, err := run(ctx, "ip", args...); err != nil {

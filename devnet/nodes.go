@@ -33,6 +33,9 @@ func (u *upper) nodes(ctx context.Context) error {
 	if want == 0 && len(u.st.Nodes) == 0 {
 		want = DefaultNodes
 	}
+	if u.st.Root && want > MaxRootNodes {
+		return fmt.Errorf("--nodes %d: a devnet has room for %d nodes", want, MaxRootNodes)
+	}
 	for i := len(u.st.Nodes) + 1; i <= want; i++ {
 		n := u.st.planNode(i)
 		if !u.st.Root {
@@ -103,6 +106,12 @@ func (u *upper) startNode(ctx context.Context, n Node) error {
 		"--geoip-url", "none", "--country", "Belgium", "--city", "Ghent", "--latitude", "51.05", "--longitude", "3.72",
 		"--hub", u.st.HubURL(), "--net-salt", u.st.Tag + n.Name}
 	argv = append(argv, nodeUpgradeFlags...)
+	if len(n.PublicIPs) > 0 {
+		argv = append(argv, "--public-interface", "pub0", "--public-gateway", u.st.Host)
+		for _, ip := range n.PublicIPs {
+			argv = append(argv, "--public-ip", ip)
+		}
+	}
 	if u.st.Root {
 		// ip netns exec gives the node a mount namespace of its own (with
 		// the namespace's /sys); a tmpfs on its /run/netns keeps the

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,8 @@ import (
 // this repository: a node that cannot start fails `up`, naming itself
 // and its log; `gridctl devnet up --nodes 3` brings up a registrar, a
 // hub and three nodes in network namespaces of their own; a deployment
-// (a disk and a network) goes to node 2 by its id with `gridctl deploy`;
+// (a disk, a network and a public IPv4 address, reachable from the host)
+// goes to node 2 by its id with `gridctl deploy`;
 // `status` shows everything running; a release reaches the test farm's
 // node, then every node; a node and the registrar killed
 // with SIGKILL come back with `up`, with their ids and the workloads;
@@ -88,11 +91,13 @@ func TestDevnet(t *testing.T) {
 	dep := filepath.Join(t.TempDir(), "dep.json")
 	os.WriteFile(dep, []byte(`{"description": "devnet test", "workloads": [
 		{"name": "disk", "type": "zmount", "data": {"size": 16777216}},
-		{"name": "net", "type": "network-light", "data": {"subnet": "10.42.7.0/24"}}]}`), 0o600)
-	if r := run("deploy", "--node", "2", dep, "--wait"); r.code != 0 || strings.Count(r.stdout, " ok ") != 2 {
+		{"name": "net", "type": "network-light", "data": {"subnet": "10.42.7.0/24"}},
+		{"name": "public", "type": "ipv4", "data": {}}]}`), 0o600)
+	if r := run("deploy", "--node", "2", dep, "--wait"); r.code != 0 || strings.Count(r.stdout, " ok ") != 3 {
 		t.Fatalf("deploy on node 2: %+v", r)
 	}
-	step("deploy --node 2 (zmount, network-light)", s)
+	checkPublicIP(t, run("deployment", "show", "1", "--node", "2", "-o", "json"))
+	step("deploy --node 2 (zmount, network-light, ipv4)", s)
 
 	checkStatus(t, devnet("status"), "v4.1.0")
 	if r := devnet("logs", "2"); r.code != 0 || !strings.Contains(r.stdout, "zos-api-light listening") {
@@ -123,9 +128,10 @@ func TestDevnet(t *testing.T) {
 	if r := devnet("up"); r.code != 0 || !strings.Contains(r.stderr, "node2      registered: node 2 ") {
 		t.Fatalf("up after a kill: %+v", r)
 	}
-	if r := run("deployment", "list", "--node", "2"); r.code != 0 || !strings.Contains(r.stdout, "2 ok") {
+	if r := run("deployment", "list", "--node", "2"); r.code != 0 || !strings.Contains(r.stdout, "3 ok") {
 		t.Fatalf("node 2's workloads after its restart: %+v", r)
 	}
+	checkPublicIP(t, run("deployment", "show", "1", "--node", "2", "-o", "json"))
 	checkStatus(t, devnet("status"), "v4.1.1")
 	step("node2 and the registrar killed, up again", s)
 
@@ -165,6 +171,24 @@ func checkFailure(t *testing.T, bin string) {
 		t.Errorf("node1's log does not say why")
 	}
 	t.Logf("%-48s %6.2fs", "a broken node: up fails, naming it and its log", time.Since(s).Seconds())
+}
+
+// checkPublicIP: the ipv4 workload's address answers from the host (a
+// refused connection: nothing listens, but the address is up; an address
+// nobody holds would time out).
+func checkPublicIP(t *testing.T, r procResult) {
+	t.Helper()
+	m := regexp.MustCompile(`"ip": *"([0-9.]+)/24"`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil {
+		t.Fatalf("the ipv4 workload's address: %+v", r)
+	}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(m[1], "9"), 3*time.Second)
+	if err == nil {
+		c.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("the public address %s from the host: %v, want connection refused", m[1], err)
+	}
 }
 
 // buildAll builds the programs a devnet runs, and gridctl, into one
