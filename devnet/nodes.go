@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
@@ -97,6 +98,13 @@ func (u *upper) startNode(ctx context.Context, n Node) error {
 			return err
 		}
 		iface = "eth0"
+		// The host is the public network's router: a restarted node
+		// brings its public addresses back on new MAC addresses without
+		// announcing them (netlightd), so what the host remembers of them
+		// is forgotten.
+		for _, ip := range n.PublicIPs {
+			_, _ = run(ctx, "ip", "neigh", "flush", "to", strings.TrimSuffix(ip, "/24"), "dev", u.st.bridge())
+		}
 	}
 	data := u.dir.nodeData(n.Name) + "/"
 	argv := []string{u.bins[BinBootstrap], "--data", data, "--zosd", u.bins[BinZosd],
