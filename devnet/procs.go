@@ -81,11 +81,16 @@ func (d Dir) await(ctx context.Context, component string, timeout time.Duration,
 	// bootstrap) has no command line for a moment: gone means gone for
 	// three checks in a row.
 	missing := 0
+	var last error // the last reason that is not the deadline itself
 	for {
 		err := ready(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		err = last
 		if _, ok := d.Running(component); ok {
 			missing = 0
 		} else if missing++; missing == 3 {
