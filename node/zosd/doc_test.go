@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/internal/walkthrough"
 )
 
@@ -25,6 +28,18 @@ func TestNodeWalkthrough(t *testing.T) {
 		"github.com/grid4/grid4/cmd/hub", "github.com/grid4/grid4/cmd/g4init")
 	api := freeAddr(t)
 	work := t.TempDir()
+	// A walkthrough that stops half way leaves its node's workloads (a
+	// machine, file servers, mounts): none may outlive the test. Runs
+	// before the directory's removal (cleanups run last-registered first).
+	t.Cleanup(func() {
+		if process.KillUsing(work) > 0 {
+			time.Sleep(200 * time.Millisecond) // the killed let go of their mounts
+		}
+		mps, _ := mountinfo.List("/proc/self/mountinfo", work)
+		for i := len(mps) - 1; i >= 0; i-- {
+			_ = syscall.Unmount(mps[i], syscall.MNT_DETACH)
+		}
+	})
 	// The public network's veth and addresses, unique to this run: other
 	// tests make links and addresses on this host too.
 	tag := fmt.Sprintf("%06d", time.Now().UnixNano()%1_000_000)
