@@ -41,8 +41,14 @@ func (b *Contracts) tick(ctx context.Context, e *Engine) {
 		b.log.Error("cannot read the deployments", "err", err)
 		return
 	}
-	if err := b.sync(ctx, live); err != nil && ctx.Err() == nil {
+	if err := b.sync(ctx, live); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		b.m.polls.WithLabelValues("failed").Inc()
 		b.log.Warn("cannot read the node's contracts; following the cache", "err", err)
+	} else {
+		b.m.polls.WithLabelValues("ok").Inc()
 	}
 	cache, err := b.all()
 	if err != nil {
@@ -137,6 +143,15 @@ func (b *Contracts) follow(ctx context.Context, e *Engine, live []liveDeployment
 		b.log.Error("cannot read the paused deployments", "err", err)
 		return
 	}
+	alive := make(map[uint64]bool, len(live))
+	for _, l := range live {
+		alive[l.id] = true
+	}
+	for id := range paused {
+		if !alive[id] {
+			b.setPaused(id, false) // removed meanwhile
+		}
+	}
 	for _, l := range live {
 		c, ok := cache[l.contract]
 		if !ok {
@@ -150,6 +165,7 @@ func (b *Contracts) follow(ctx context.Context, e *Engine, live []liveDeployment
 				continue
 			}
 			log.Info("contract deleted: removing the deployment", "reason", c.DeletedReason)
+			b.m.actions.WithLabelValues("delete").Inc()
 			b.setPaused(l.id, false)
 		case regapi.StateGrace:
 			if !l.pausable {
@@ -160,6 +176,7 @@ func (b *Contracts) follow(ctx context.Context, e *Engine, live []liveDeployment
 				continue
 			}
 			log.Info("contract in grace: pausing the deployment")
+			b.m.actions.WithLabelValues("pause").Inc()
 			b.setPaused(l.id, true)
 		case regapi.StateActive:
 			if !paused[l.id] {
@@ -174,6 +191,7 @@ func (b *Contracts) follow(ctx context.Context, e *Engine, live []liveDeployment
 				continue
 			}
 			log.Info("contract active again: resuming the deployment")
+			b.m.actions.WithLabelValues("resume").Inc()
 			b.setPaused(l.id, false)
 		}
 	}
@@ -276,22 +294,29 @@ func (b *Contracts) report(ctx context.Context, now time.Time) {
 		b.log.Error("cannot read usage", "err", err)
 		return
 	}
+	pending := len(due)
 	for _, h := range due {
 		log := b.log.With("period", h.start.Format(time.RFC3339), "contracts", len(h.usage))
 		if now.Sub(h.start) > MaxUsageCatchUp {
 			log.Warn("usage never accepted by the registrar: dropped", "older_than", MaxUsageCatchUp)
+			b.m.reports.WithLabelValues("dropped").Inc()
 			b.forgetUsage(h.start)
+			pending--
 			continue
 		}
 		if err := b.send(ctx, h.start, h.usage); err != nil {
 			if ctx.Err() == nil {
+				b.m.reports.WithLabelValues("failed").Inc()
 				log.Warn("usage report failed; trying again at the next poll", "err", err)
 			}
 			continue
 		}
 		log.Info("usage reported")
+		b.m.reports.WithLabelValues("ok").Inc()
 		b.forgetUsage(h.start)
+		pending--
 	}
+	b.m.pending.Set(float64(pending))
 }
 
 // send reports one hour in reports of at most regapi.MaxUsageContracts

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/grid4/grid4/gridtypes"
@@ -80,6 +81,8 @@ type ContractsConfig struct {
 	Poll time.Duration
 	// Clock drives the poll and dates usage (clock.Real).
 	Clock clock.Clock
+	// Registry, when set, gets the metrics (the node's /metrics).
+	Registry prometheus.Registerer
 	// Logger receives the records (nil: discarded).
 	Logger *slog.Logger
 }
@@ -99,6 +102,50 @@ type Contracts struct {
 	c   ContractsConfig
 	db  *bolt.DB
 	log *slog.Logger
+	m   contractMetrics
+}
+
+// contractMetrics are Contracts' Prometheus metrics.
+type contractMetrics struct {
+	refused *prometheus.CounterVec
+	actions *prometheus.CounterVec
+	reports *prometheus.CounterVec
+	pending prometheus.Gauge
+	polls   *prometheus.CounterVec
+}
+
+func newContractMetrics(reg prometheus.Registerer) (contractMetrics, error) {
+	m := contractMetrics{
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisiond_contract_refusals_total",
+			Help: "Deployments, updates and resumptions refused for their contract, by reason.",
+		}, []string{"reason"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisiond_contract_actions_total",
+			Help: "Operations the node queued on deployments for their contract's state (pause, resume, delete).",
+		}, []string{"action"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisiond_usage_reports_total",
+			Help: "Hourly usage reports sent to the registrar, by result (ok, failed, dropped).",
+		}, []string{"result"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "provisiond_usage_hours_pending",
+			Help: "Finished hours whose usage the registrar has not accepted yet.",
+		}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisiond_contract_polls_total",
+			Help: "Reads of the node's contracts from the registrar, by result (ok, failed).",
+		}, []string{"result"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.refused, m.actions, m.reports, m.pending, m.polls} {
+		if err := reg.Register(c); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }
 
 const (
@@ -124,6 +171,10 @@ func OpenContracts(c ContractsConfig) (*Contracts, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	m, err := newContractMetrics(c.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("contracts: metrics: %w", err)
+	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("contracts: %w", err)
 	}
@@ -144,7 +195,7 @@ func OpenContracts(c ContractsConfig) (*Contracts, error) {
 		db.Close()
 		return nil, fmt.Errorf("contracts: %w", err)
 	}
-	return &Contracts{c: c, db: db, log: c.Logger.With("part", "contracts")}, nil
+	return &Contracts{c: c, db: db, log: c.Logger.With("part", "contracts"), m: m}, nil
 }
 
 // Close closes the cache. Stop Run first.
@@ -160,46 +211,57 @@ func contractErr(format string, args ...any) error {
 // resources cover need, or the twin's rent contract of this node (for a
 // deployment without public IPv4, which only node contracts pay for).
 func (b *Contracts) Admit(ctx context.Context, d *gridtypes.Deployment, need gridtypes.Resources) (Grant, error) {
+	g, reason, err := b.admit(ctx, d, need)
+	if err != nil && reason != "" {
+		b.m.refused.WithLabelValues(reason).Inc()
+	}
+	return g, err
+}
+
+// admit is Admit, with the reason of a refusal as a metric label.
+func (b *Contracts) admit(ctx context.Context, d *gridtypes.Deployment, need gridtypes.Resources) (Grant, string, error) {
 	if d.ContractID == 0 {
-		return Grant{}, contractErr("the deployment names no contract_id: node %d runs deployments under a registrar contract (a node contract for the deployment's hash, or your rent contract of this node); gridctl deploy makes one", b.c.NodeID)
+		return Grant{}, "none", contractErr("the deployment names no contract_id: node %d runs deployments under a registrar contract (a node contract for the deployment's hash, or your rent contract of this node); gridctl deploy makes one", b.c.NodeID)
 	}
 	c, err := b.lookup(ctx, d.ContractID)
 	if err != nil {
-		return Grant{}, err
+		return Grant{}, "lookup", err
 	}
-	return b.check(c, d, need)
+	g, reason, err := b.check(c, d, need)
+	return g, reason, err
 }
 
-// check applies the rules of Admit to contract c.
-func (b *Contracts) check(c regapi.Contract, d *gridtypes.Deployment, need gridtypes.Resources) (Grant, error) {
+// check applies the rules of Admit to contract c; a refusal comes with
+// its reason (a metric label).
+func (b *Contracts) check(c regapi.Contract, d *gridtypes.Deployment, need gridtypes.Resources) (Grant, string, error) {
 	switch {
 	case c.NodeID != b.c.NodeID:
-		return Grant{}, contractErr("contract %d is for node %d, this is node %d", c.ContractID, c.NodeID, b.c.NodeID)
+		return Grant{}, "node", contractErr("contract %d is for node %d, this is node %d", c.ContractID, c.NodeID, b.c.NodeID)
 	case c.TwinID != d.TwinID:
-		return Grant{}, contractErr("contract %d belongs to twin %d, not to twin %d", c.ContractID, c.TwinID, d.TwinID)
+		return Grant{}, "twin", contractErr("contract %d belongs to twin %d, not to twin %d", c.ContractID, c.TwinID, d.TwinID)
 	case c.State == regapi.StateGrace:
-		return Grant{}, contractErr("contract %d is in grace: its twin's balance is negative; credit the account to make it active again", c.ContractID)
+		return Grant{}, "grace", contractErr("contract %d is in grace: its twin's balance is negative; credit the account to make it active again", c.ContractID)
 	case c.State == regapi.StateDeleted:
-		return Grant{}, contractErr("contract %d is deleted (%s)", c.ContractID, c.DeletedReason)
+		return Grant{}, "deleted", contractErr("contract %d is deleted (%s)", c.ContractID, c.DeletedReason)
 	case c.State != regapi.StateActive:
-		return Grant{}, contractErr("contract %d is %q, not active", c.ContractID, c.State)
+		return Grant{}, "state", contractErr("contract %d is %q, not active", c.ContractID, c.State)
 	}
 	switch c.Type {
 	case regapi.ContractRent:
 		if need.IPv4 > 0 {
-			return Grant{}, contractErr("rent contract %d does not pay for public IPv4 addresses: make a node contract for this deployment", c.ContractID)
+			return Grant{}, "rent_ipv4", contractErr("rent contract %d does not pay for public IPv4 addresses: make a node contract for this deployment", c.ContractID)
 		}
-		return Grant{}, nil
+		return Grant{}, "", nil
 	case regapi.ContractNode:
 	default:
-		return Grant{}, contractErr("contract %d has type %q", c.ContractID, c.Type)
+		return Grant{}, "type", contractErr("contract %d has type %q", c.ContractID, c.Type)
 	}
 	hash, err := d.HashHex()
 	if err != nil {
-		return Grant{}, err
+		return Grant{}, "", err
 	}
 	if !strings.EqualFold(c.DeploymentHash, hash) {
-		return Grant{}, contractErr("contract %d is for deployment hash %s, this deployment's hash is %s: update the contract first (PATCH /contracts/%d)", c.ContractID, c.DeploymentHash, hash, c.ContractID)
+		return Grant{}, "hash", contractErr("contract %d is for deployment hash %s, this deployment's hash is %s: update the contract first (PATCH /contracts/%d)", c.ContractID, c.DeploymentHash, hash, c.ContractID)
 	}
 	have := resourcesOf(c.Resources)
 	if over := need.Exceeds(have); len(over) > 0 {
@@ -208,9 +270,9 @@ func (b *Contracts) check(c regapi.Contract, d *gridtypes.Deployment, need gridt
 			n, h := component(need, name), component(have, name)
 			parts = append(parts, fmt.Sprintf("%s: need %d, contract %d", name, n, h))
 		}
-		return Grant{}, contractErr("the deployment needs more than contract %d reserves (%s)", c.ContractID, strings.Join(parts, "; "))
+		return Grant{}, "size", contractErr("the deployment needs more than contract %d reserves (%s)", c.ContractID, strings.Join(parts, "; "))
 	}
-	return Grant{Exclusive: true}, nil
+	return Grant{Exclusive: true}, "", nil
 }
 
 // lookup reads a contract from the registrar and caches it; when the

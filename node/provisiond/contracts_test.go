@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/keys"
 	"github.com/grid4/grid4/node/internal/clock"
@@ -38,6 +41,7 @@ type contractWorld struct {
 	userK  keys.KeyPair
 	twin   uint64
 	engine *Engine
+	book   *Contracts
 	rec    *recorder
 	prices regapi.Prices
 }
@@ -97,10 +101,11 @@ func newContractWorld(t *testing.T, grace time.Duration) *contractWorld {
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	book, err := OpenContracts(ContractsConfig{Dir: dir, NodeID: w.node, Source: source, Usage: usage,
-		Poll: testPoll, Clock: fake, Logger: logger})
+		Poll: testPoll, Clock: fake, Registry: prometheus.NewRegistry(), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.book = book
 	w.rec = &recorder{j: &journal{}, fail: map[string]error{}, block: map[string]chan struct{}{}}
 	w.engine, err = Open(Config{Dir: dir, Managers: managers(w.rec), Keys: zosapi.NewTwinKeyCache(reg.Client(t), zosapi.KeyCacheConfig{}),
 		Capacity: bigCapacity, Admission: book, Now: fake.Now, Logger: logger})
@@ -280,6 +285,11 @@ func TestNodeRefusesWithoutAFittingContract(t *testing.T) {
 	if n := len(w.rec.j.list()); n != 0 {
 		t.Fatalf("refused deployments ran %d operations", n)
 	}
+	for reason, n := range map[string]float64{"none": 1, "lookup": 1, "twin": 1, "node": 1, "size": 1, "hash": 1, "deleted": 1} {
+		if got := metricValue(t, w.book.m.refused.WithLabelValues(reason)); got != n {
+			t.Errorf("provisiond_contract_refusals_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
 
 	// The right contract admits it, once: another deployment with the same
 	// content (the same hash) needs its own contract.
@@ -399,6 +409,25 @@ func TestContractLifecycleOnTheNode(t *testing.T) {
 	}
 	w.advance(testPoll)
 	w.waitRecord(id, "removed", func(r gridtypes.Record) bool { return r.Deleted && r.Pending == "" && allIn(gridtypes.StateDeleted)(r) })
+	// Paused twice (the second grace ended in the removal).
+	for action, n := range map[string]float64{"pause": 2, "resume": 1, "delete": 1} {
+		if got := metricValue(t, w.book.m.actions.WithLabelValues(action)); got != n {
+			t.Errorf("provisiond_contract_actions_total{action=%q} = %v, want %v", action, got, n)
+		}
+	}
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
 }
 
 // allIn is a condition: every workload is in state s.
@@ -416,7 +445,9 @@ func allIn(s gridtypes.State) func(gridtypes.Record) bool {
 // TestUsageReportedAfterAnOutage: while the registrar cannot be reached
 // the node admits a deployment under a contract it has cached and keeps
 // each hour's usage; once it can, it reports every hour, and the
-// registrar bills each one from the node's figures.
+// registrar bills each one from the node's figures. A contract deleted
+// while the node was away for longer than the registrar lists deleted
+// contracts still gets its deployment removed.
 func TestUsageReportedAfterAnOutage(t *testing.T) {
 	w := newContractWorld(t, time.Hour)
 	ctx := context.Background()
@@ -433,7 +464,8 @@ func TestUsageReportedAfterAnOutage(t *testing.T) {
 	w.advance(testPoll) // the node caches the contract
 
 	w.cut.Store(true)
-	if _, err := w.deploy(w.deployment(k.ContractID)); err != nil {
+	r, err := w.deploy(w.deployment(k.ContractID))
+	if err != nil {
 		t.Fatalf("deploy under a cached contract while the registrar is away: %v", err)
 	}
 	other := w.contractFor(w.user, w.node, w.deployment(0), need) // made meanwhile: unknown to the node
@@ -446,4 +478,20 @@ func TestUsageReportedAfterAnOutage(t *testing.T) {
 	if got, want := w.balance(), 100*hourly-3*hourly; got != want {
 		t.Fatalf("balance %d after three reported hours, want %d", got, want)
 	}
+	if got := metricValue(t, w.book.m.pending); got != 0 {
+		t.Errorf("provisiond_usage_hours_pending = %v after the catch-up", got)
+	}
+
+	// Away longer than a day: the contract, cancelled meanwhile, is no
+	// longer in the node's list; the node reads it on its own and removes
+	// the deployment.
+	w.cut.Store(true)
+	if _, err := w.user.CancelContract(ctx, k.ContractID); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(25 * time.Hour) // the loop's timer fires once: one round while away
+	w.waitTick()
+	w.cut.Store(false)
+	w.advance(testPoll)
+	w.waitRecord(r.Deployment.ID, "removed", func(r gridtypes.Record) bool { return r.Deleted && r.Pending == "" })
 }

@@ -106,12 +106,14 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		return err
 	}
 	capacity := &registeredCapacity{reg: m.Registration, ipv4: m.PublicIPv4, last: node.Resources, log: m.Logger}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := Config{Dir: m.Dir, Managers: m.Managers, Keys: m.Keys, Capacity: capacity, Logger: m.Logger}
 	var contracts *Contracts
 	if m.Contracts != nil {
 		contracts, err = OpenContracts(ContractsConfig{
 			Dir: m.Dir, NodeID: node.NodeID, Source: m.Contracts.Source, Usage: m.Contracts.Usage,
-			Poll: m.Contracts.Poll, Clock: m.Clock, Logger: m.Logger,
+			Poll: m.Contracts.Poll, Clock: m.Clock, Registry: metrics, Logger: m.Logger,
 		})
 		if err != nil {
 			return err
@@ -130,8 +132,6 @@ func Run(ctx context.Context, m ModuleConfig) error {
 		return err
 	}
 
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := zosapi.New(zosapi.Config{
 		Engine: engine, Keys: m.Keys, NodeVersion: m.Version, NodeID: node.NodeID, TwinID: node.TwinID,
 		// X-Auth covers no body: at least refuse the same request twice.
