@@ -495,3 +495,24 @@ func TestUsageReportedAfterAnOutage(t *testing.T) {
 	w.advance(testPoll)
 	w.waitRecord(r.Deployment.ID, "removed", func(r gridtypes.Record) bool { return r.Deleted && r.Pending == "" })
 }
+
+// TestRentContract: a twin renting the node deploys under its rent
+// contract, any number of deployments, except those with public IPv4
+// addresses, which need node contracts.
+func TestRentContract(t *testing.T) {
+	w := newContractWorld(t, time.Hour)
+	rent, err := w.user.CreateContract(context.Background(), regapi.CreateContractRequest{Type: regapi.ContractRent, NodeID: w.node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := w.deployment(rent.ContractID)
+	private.Workloads = private.Workloads[2:3] // the disk alone
+	for i := range 2 {
+		private.Description = fmt.Sprintf("disk %d", i)
+		if _, err := w.deploy(private); err != nil {
+			t.Fatalf("deployment %d under the rent contract: %v", i, err)
+		}
+	}
+	_, err = w.deploy(w.deployment(rent.ContractID))
+	wantErr(t, err, gridtypes.ErrContract, "does not pay for public IPv4")
+}
