@@ -421,6 +421,20 @@ func testE2EAccounts(t *testing.T, e *e2e) {
 		t.Fatalf("node show with status:\n%s", out)
 	}
 
+	// node power: the farmer sets it, anyone reads it, another twin may not.
+	e.fails(`^gridctl: registrar refused: .*\(401\)\n$`, nil, "node", "power", "off", nid, "--mnemonic-file", adminFile)
+	out = e.ok(farmerEnv, "node", "power", "off", nid)
+	if !regexp.MustCompile(`^node \d+: power target off \(set by twin \d+ at `).MatchString(out) {
+		t.Fatalf("node power off:\n%s", out)
+	}
+	var power api.NodePower
+	e.okJSON(&power, nil, "node", "power", "show", nid)
+	if power.PowerTarget != "off" || power.SetAt == nil {
+		t.Fatalf("node power show: %+v", power)
+	}
+	e.fails(`needs on, off or show and a node id`, farmerEnv, "node", "power", "sleep", nid)
+	e.ok(farmerEnv, "node", "power", "on", nid)
+
 	// node approve / reject, by the owner and by someone else.
 	e.fails(`^gridctl: registrar refused: .*\(401\)\n$`, nil, "node", "approve", nid, "--mnemonic-file", adminFile)
 	out = e.ok(farmerEnv, "node", "approve", nid)

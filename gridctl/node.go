@@ -18,7 +18,7 @@ func newNodeCommand(env Env) *cobra.Command {
 	var remote remoteFlags
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List and show nodes, approve or reject them, see their uptime and status",
+		Short: "List and show nodes, approve or reject them, see their uptime and status, set their power",
 		Long: `List and show nodes, approve or reject the nodes of your farm, and see a
 node's uptime history and status (resource usage and health). Nodes register
 themselves (with their own identity); the farm's owner then approves them.`,
@@ -26,14 +26,15 @@ themselves (with their own identity); the farm's owner then approves them.`,
   gridctl node list --healthy --free-mru 8GiB
   gridctl node approve 12 13 --mnemonic-file ~/.grid/mnemonic
   gridctl node uptime 12 --since 7d
-  gridctl node status 12`,
+  gridctl node status 12
+  gridctl node power off 12 --mnemonic-file ~/.grid/mnemonic`,
 		Args: noArgs,
 		RunE: showHelp,
 	}
 	remote.register(cmd)
 	cmd.AddCommand(newNodeListCommand(env, &remote), newNodeShowCommand(env, &remote),
 		newNodeApprovalCommand(env, &remote, true), newNodeApprovalCommand(env, &remote, false),
-		newNodeUptimeCommand(env, &remote), newNodeStatusCommand(env, &remote))
+		newNodeUptimeCommand(env, &remote), newNodeStatusCommand(env, &remote), newNodePowerCommand(env, &remote))
 	return cmd
 }
 

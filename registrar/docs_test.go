@@ -322,6 +322,7 @@ var schemaGoTypes = map[string]reflect.Type{
 	"NodeStatus":            reflect.TypeFor[api.NodeStatus](),
 	"NodeStatusHistory":     reflect.TypeFor[api.NodeStatusHistory](),
 	"PeerReachability":      reflect.TypeFor[api.PeerReachability](),
+	"NodePower":             reflect.TypeFor[api.NodePower](),
 	"PeerProbe":             reflect.TypeFor[api.PeerProbe](),
 	"ZosVersion":            reflect.TypeFor[api.ZosVersion](),
 	"ZosVersionRequest":     reflect.TypeFor[versionBody](),

@@ -322,6 +322,8 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/nodes/{node_id}/uptime", h: s.uptimeHistory},
 		{method: "POST", path: "/nodes/{node_id}/status", auth: true, h: s.reportStatus},
 		{method: "GET", path: "/nodes/{node_id}/status", h: s.nodeStatus},
+		{method: "GET", path: "/nodes/{node_id}/power", h: s.nodePower},
+		{method: "PUT", path: "/nodes/{node_id}/power", auth: true, h: s.setNodePower},
 		{method: "GET", path: "/nodes/{node_id}/contracts", h: s.nodeContracts},
 		{method: "POST", path: "/nodes/{node_id}/usage", auth: true, h: s.reportUsage},
 

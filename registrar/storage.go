@@ -44,6 +44,8 @@ type Store interface {
 	RecordNodeStatus(ctx context.Context, nodeID uint64, at time.Time, st api.NodeStatus) error
 	NodeStatus(ctx context.Context, nodeID uint64, limit int) (*api.NodeStatus, []api.NodeStatus, error)
 	PruneUptime(ctx context.Context, before time.Time) (int64, error)
+	SetPowerTarget(ctx context.Context, nodeID uint64, target string, by uint64, at time.Time) error
+	PowerTarget(ctx context.Context, nodeID uint64) (api.NodePower, error)
 
 	SetZosVersion(ctx context.Context, v api.ZosVersion) (api.ZosVersion, error)
 	CurrentZosVersion(ctx context.Context) (api.ZosVersion, error)

@@ -431,6 +431,25 @@ type NodeStatusReport struct {
 	Peers *PeerReachability `json:"peers,omitempty"`
 }
 
+// Power targets of a node (NodePower.PowerTarget).
+const (
+	PowerOn  = "on"
+	PowerOff = "off"
+)
+
+// NodePower is a node's power target (grid4): what its farmer wants it to
+// be, the body of PUT and GET /nodes/{node_id}/power. The node powers off
+// when it is "off" and idle; its farm peers wake it (Wake-on-LAN) when it
+// is "on" again.
+type NodePower struct {
+	NodeID uint64 `json:"node_id,omitempty"`
+	// PowerTarget is PowerOn (the default) or PowerOff.
+	PowerTarget string `json:"power_target"`
+	// SetBy and SetAt say who set it and when (absent: never set).
+	SetBy uint64     `json:"set_by,omitempty"`
+	SetAt *time.Time `json:"set_at,omitempty"`
+}
+
 // PeerReachability is what a node's probes of other nodes found: how many
 // it probed, how many answered, and each probe.
 type PeerReachability struct {

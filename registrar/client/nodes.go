@@ -207,3 +207,20 @@ func (c *Client) NodeStatus(ctx context.Context, nodeID uint64, size int) (api.N
 	}
 	return st, err
 }
+
+// SetPowerTarget sets a node's power target, api.PowerOn or
+// api.PowerOff, as the farmer of its farm: PUT /nodes/{id}/power.
+func (c *Client) SetPowerTarget(ctx context.Context, nodeID uint64, target string) (api.NodePower, error) {
+	var out api.NodePower
+	err := c.do(ctx, request{method: http.MethodPut, path: "/nodes/" + idPath(nodeID) + "/power",
+		in: api.NodePower{PowerTarget: target}, signed: true, out: &out})
+	return out, err
+}
+
+// PowerTarget returns a node's power target (api.PowerOn when never set):
+// GET /nodes/{id}/power.
+func (c *Client) PowerTarget(ctx context.Context, nodeID uint64) (api.NodePower, error) {
+	var out api.NodePower
+	err := c.do(ctx, request{method: http.MethodGet, path: "/nodes/" + idPath(nodeID) + "/power", out: &out})
+	return out, err
+}
