@@ -29,6 +29,22 @@ func (s *Server) methodTable() map[string]jsonrpc.Method {
 			}
 			return api.FarmStatus{NodeID: s.c.Self.NodeID, UptimeSeconds: st.Uptime, Healthy: st.Healthy, Reasons: st.Reasons}, nil
 		})),
+		api.MethodFarmGoingDown: s.farm(noParams(func(ctx context.Context) (any, error) {
+			if s.c.Power == nil {
+				return nil, jsonrpc.Errorf(api.CodeUnavailable, "powerd is not available")
+			}
+			caller := callerNode(ctx)
+			var macs []string
+			for _, i := range caller.Interfaces {
+				if i.Mac != "" {
+					macs = append(macs, i.Mac)
+				}
+			}
+			if err := s.c.Power.PeerDown(ctx, caller.NodeID, macs); err != nil {
+				return nil, jsonrpc.Errorf(api.CodeUnavailable, "powerd: %v", err)
+			}
+			return nil, nil
+		})),
 		api.MethodDiscover: noParams(func(context.Context) (any, error) { return json.RawMessage(openRPCDocument), nil }),
 	}
 	maps.Copy(m, s.networkMethods())

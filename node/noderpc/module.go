@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -116,6 +117,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, m.Logger, "noderpc") })
 	methods := Methods(peers, addr)
 	methods["Probe"] = bus.Func0(NewProber(peers, self, 0).Probe)
+	methods["GoingDown"] = bus.Func0(func(ctx context.Context) (int, error) { return goingDown(ctx, peers, self) })
 	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, methods) })
 	return g.Wait()
 }
@@ -183,6 +185,44 @@ func Methods(p *Peers, addr string) bus.Methods {
 	}
 }
 
+// goingDown tells every other node of self's farm that self powers off
+// (farm.v1.going_down), in parallel, and returns how many took it; an
+// error only when some node could not be told and none was.
+func goingDown(ctx context.Context, p *Peers, self Self) (int, error) {
+	nodes, err := p.Farm(ctx, self.FarmID)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		mu   sync.Mutex
+		told int
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, n := range nodes {
+		if n.NodeID == self.NodeID {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+			defer cancel()
+			err := p.Call(cctx, n.NodeID, api.MethodFarmGoingDown, nil, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				told++
+			}
+		})
+	}
+	wg.Wait()
+	if told == 0 && len(errs) > 0 {
+		return 0, errors.Join(errs...)
+	}
+	return told, nil
+}
+
 // Stub calls the module over the bus.
 type Stub struct{ c *bus.Client }
 
@@ -192,6 +232,12 @@ func NewStub(c *bus.Client) Stub { return Stub{c: c} }
 // Probe pings a few nodes of the farm (Prober) and says which answered.
 func (s Stub) Probe(ctx context.Context) (regapi.PeerReachability, error) {
 	return bus.Call[regapi.PeerReachability](ctx, s.c, Object, "Probe")
+}
+
+// GoingDown tells the other nodes of the farm this node powers off; it
+// returns how many were told.
+func (s Stub) GoingDown(ctx context.Context) (int, error) {
+	return bus.Call[int](ctx, s.c, Object, "GoingDown")
 }
 
 // Addr returns where the API listens.

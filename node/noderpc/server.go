@@ -40,9 +40,13 @@ type Callers interface {
 	ByTwin(ctx context.Context, twinID uint64) (regapi.Node, error)
 }
 
-// Power is what farm.v1.status reports: powerd's stub.
+// Power is what the farm.* methods reach: powerd (adapted by zosd).
 type Power interface {
+	// Status is farm.v1.status's answer.
 	Status(ctx context.Context) (PowerStatus, error)
+	// PeerDown records that node went down on purpose, with its MAC
+	// addresses to wake it by (farm.v1.going_down).
+	PeerDown(ctx context.Context, node uint64, macs []string) error
 }
 
 // PowerStatus is the node's uptime and health (powerd.Status's fields
@@ -61,7 +65,8 @@ type ServerConfig struct {
 	Callers Callers
 	// Keys looks up twins' keys (zosapi.TwinKeyCache). Required.
 	Keys auth.TwinKeys
-	// Power answers farm.v1.status (nil: CodeUnavailable).
+	// Power answers farm.v1.status and farm.v1.going_down (nil:
+	// CodeUnavailable).
 	Power Power
 	// Networks answers network.v1.join and network.v1.leave (nil:
 	// CodeUnavailable).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,10 +27,19 @@ import (
 	"github.com/grid4/grid4/registrar/client"
 )
 
-// powerFunc is a Power answering f.
-type powerFunc func(context.Context) (PowerStatus, error)
+// fakePower stands for powerd: Status answers status, PeerDown records
+// the node and its MACs into downs.
+type fakePower struct {
+	status func(context.Context) (PowerStatus, error)
+	downs  chan []string
+}
 
-func (f powerFunc) Status(ctx context.Context) (PowerStatus, error) { return f(ctx) }
+func (f fakePower) Status(ctx context.Context) (PowerStatus, error) { return f.status(ctx) }
+
+func (f fakePower) PeerDown(_ context.Context, node uint64, macs []string) error {
+	f.downs <- append([]string{fmt.Sprint(node)}, macs...)
+	return nil
+}
 
 // testGrid is a real registrar with farm A (nodes a1, served by the test,
 // and a2), farm B (node b1) and a user twin.
@@ -42,12 +52,13 @@ type testGrid struct {
 	url          string         // a1's zos-api-light origin
 	serve        func(*Server)  // replaces a1's server
 	deadline     chan time.Time // farm.v1.status's deadlines on a1
+	downs        chan []string  // farm.v1.going_down's PeerDown calls on a1
 	rpc          string         // a1's node-to-node endpoint
 }
 
 func newTestGrid(t *testing.T) *testGrid {
 	t.Helper()
-	g := &testGrid{reg: regtest.Start(t, 0), deadline: make(chan time.Time, 10)}
+	g := &testGrid{reg: regtest.Start(t, 0), deadline: make(chan time.Time, 10), downs: make(chan []string, 10)}
 	var handler http.Handler = http.NotFoundHandler()
 	var mu sync.Mutex
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,11 +78,11 @@ func newTestGrid(t *testing.T) *testGrid {
 	srv, err := NewServer(ServerConfig{
 		Self:    Self{NodeID: g.a1.NodeID, FarmID: farmA, TwinID: g.a1.TwinID, Version: "v4.0.0-test"},
 		Callers: NewPeers(regc, nil, PeersConfig{}), Keys: zosapi.NewTwinKeyCache(regc, zosapi.KeyCacheConfig{}),
-		Power: powerFunc(func(ctx context.Context) (PowerStatus, error) {
+		Power: fakePower{downs: g.downs, status: func(ctx context.Context) (PowerStatus, error) {
 			dl, _ := ctx.Deadline()
 			g.deadline <- dl
 			return PowerStatus{Uptime: 42, Healthy: false, Reasons: []string{"disk: full"}}, nil
-		}),
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +159,16 @@ func TestCallsBetweenNodes(t *testing.T) {
 	var re *jsonrpc.Error
 	if err := b1.Call(ctx, g.a1.NodeID, api.MethodFarmStatus, nil, &st); !errors.As(err, &re) || re.Code != api.CodeForbidden {
 		t.Fatalf("farm status from another farm: %v", err)
+	}
+	if err := b1.Call(ctx, g.a1.NodeID, api.MethodFarmGoingDown, nil, nil); !errors.As(err, &re) || re.Code != api.CodeForbidden {
+		t.Fatalf("going down to another farm: %v", err)
+	}
+	// A node of the farm going down: powerd learns it with its MAC.
+	if err := a2.Call(ctx, g.a1.NodeID, api.MethodFarmGoingDown, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-g.downs; d[0] != fmt.Sprint(g.a2.NodeID) || len(d) != 2 || d[1] != "52:54:00:12:34:56" {
+		t.Fatalf("PeerDown %v", d)
 	}
 	// Unknown methods and parameters are JSON-RPC errors.
 	if err := a2.Call(ctx, g.a1.NodeID, "node.v9.ping", nil, nil); !errors.As(err, &re) || re.Code != jsonrpc.CodeMethodNotFound {

@@ -22,6 +22,10 @@ type ModuleConfig struct {
 	Bus *bus.Client
 	// Power holds the health checks' settings.
 	Power Config
+	// Keeper, when set, makes powerd follow the node's power target and
+	// wake its sleeping farm peers (its Clock and Logger are the
+	// module's).
+	Keeper *KeeperDeps
 	// Clock runs the checks.
 	Clock clock.Clock
 	// Logger receives powerd's records.
@@ -29,15 +33,25 @@ type ModuleConfig struct {
 }
 
 // Run is powerd: it serves the uptime and the node's health and runs the
-// health checks until ctx ends. Settings the monitor refuses are fatal
+// health checks until ctx ends; with a Keeper it also follows the power
+// target. Settings the monitor refuses are fatal
 // (supervisor.ErrFatal).
 func Run(ctx context.Context, m ModuleConfig) error {
 	mon, err := New(m.Power, m.Bus, m.Clock, m.Logger)
 	if err != nil {
 		return fmt.Errorf("%w: %w", supervisor.ErrFatal, err)
 	}
+	methods := mon.Methods()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, mon.Methods()) })
+	if m.Keeper != nil {
+		d := *m.Keeper
+		d.Clock, d.Logger = m.Clock, m.Logger
+		k := NewKeeper(d)
+		methods["PeerDown"] = bus.Proc2(k.PeerDown)
+		methods["Power"] = bus.Func0(k.State)
+		g.Go(func() error { return k.Run(ctx) })
+	}
+	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, methods) })
 	g.Go(func() error { return mon.Watch(ctx) })
 	return g.Wait()
 }

@@ -11,7 +11,7 @@ import (
 const Object = "powerd/power@1.0"
 
 // Methods returns the bus methods of Object served by m: Uptime (seconds,
-// float), Health and Status.
+// float), Health and Status (Run adds the keeper's PeerDown and Power).
 func (m *Monitor) Methods() bus.Methods {
 	return bus.Methods{
 		"Uptime": bus.Func0(func(ctx context.Context) (float64, error) {
@@ -46,4 +46,14 @@ func (s Stub) Health(ctx context.Context) (Health, error) {
 // Status returns uptime and health.
 func (s Stub) Status(ctx context.Context) (Status, error) {
 	return bus.Call[Status](ctx, s.c, Object, "Status")
+}
+
+// PeerDown tells powerd a node of the farm went down on purpose (Keeper).
+func (s Stub) PeerDown(ctx context.Context, nodeID uint64, macs []string) error {
+	return s.c.Invoke(ctx, Object, "PeerDown", nil, nodeID, macs)
+}
+
+// Power returns what the power keeper last did.
+func (s Stub) Power(ctx context.Context) (PowerState, error) {
+	return bus.Call[PowerState](ctx, s.c, Object, "Power")
 }

@@ -55,7 +55,9 @@ func busAccess() map[string]bus.Access {
 		ModuleStorage:  {Serve: []string{storaged.Object}},
 		ModuleFlist:    {Serve: []string{flistd.Object}},
 		ModuleLocation: {Serve: []string{location.Object}},
-		ModulePower:    {Serve: []string{powerd.Object}},
+		// Its power keeper reads the node's ids, counts the deployments
+		// and tells the farm through noderpc.
+		ModulePower: {Serve: []string{powerd.Object}, Call: []string{registrarlight.LightObject, provisiond.Object, noderpc.Object}},
 		// One of the two modules that speak as the node (noderpc is the
 		// other): it signs.
 		ModuleGateway: {Serve: []string{registrarlight.GatewayObject}, Call: []string{identityd.Object, identityd.SignerObject}},

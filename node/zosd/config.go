@@ -106,6 +106,13 @@ type Config struct {
 	AddressPoll time.Duration
 	// HealthInterval is how often powerd re-evaluates health for its log.
 	HealthInterval time.Duration
+	// PowerOffCommand is what powerd runs to power the host off (its
+	// fields: no shell), when the farmer's power target is off and the
+	// node is idle.
+	PowerOffCommand string
+	// WakeAddress is where powerd sends Wake-on-LAN packets to wake a
+	// peer of the farm (the segment's broadcast, port 9).
+	WakeAddress string
 	// MinFreeDisk is the least free space of the data directory for a
 	// healthy node, in bytes; storaged keeps it out of the pool on the
 	// data directory's disk.
@@ -201,6 +208,8 @@ func DefaultConfig() Config {
 		AuthScheme:            "v2",
 		AddressPoll:           noded.DefaultPollInterval,
 		HealthInterval:        powerd.DefaultCheckInterval,
+		PowerOffCommand:       "poweroff",
+		WakeAddress:           powerd.DefaultWakeAddress,
 		MinFreeDisk:           powerd.DefaultMinFree,
 		UpgradePublisher:      upgrader.DefaultPublisher,
 		UpgradeRepo:           upgrader.DefaultRepo,
@@ -342,6 +351,8 @@ func (c *Config) flagSet(fs *flag.FlagSet) {
 	fs.StringVar(&c.ZosVersion, "zos-version", c.ZosVersion, "version reported to the registrar (vMAJOR.MINOR.PATCH; empty: none)")
 	fs.Var((*flagvalue.Duration)(&c.AddressPoll), "address-poll", "how often the management addresses are re-read (netlink wakes it sooner)")
 	fs.Var((*flagvalue.Duration)(&c.HealthInterval), "health-interval", "how often powerd re-evaluates health for its log")
+	fs.StringVar(&c.PowerOffCommand, "power-off-command", c.PowerOffCommand, "command powerd runs to power the host off when the farmer's power target is off and the node hosts no deployment (split on spaces, no shell)")
+	fs.StringVar(&c.WakeAddress, "wake-address", c.WakeAddress, "UDP address powerd sends Wake-on-LAN packets to, to wake a node of the farm (the segment's broadcast)")
 	fs.Var((*flagvalue.Size)(&c.MinFreeDisk), "min-free-disk", "least free space in the data directory for a healthy node (e.g. 100MiB)")
 	fs.Var((*diskTypesValue)(&c.DiskTypes), "disk-type", "kind of a disk by its /sys/block name, NAME=ssd or NAME=hdd (repeatable, or comma separated): overrides its rotational flag and seek benchmark")
 	fs.Var((*listValue)(&c.ClaimDisks), "claim-disk", "block device (/dev/sdb) storaged may format and use whole as a storage pool; only a disk with no partitions, file system or other signature is formatted (repeatable, or comma separated)")

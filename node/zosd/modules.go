@@ -128,9 +128,14 @@ func moduleFuncs() map[string]moduleFunc {
 			})
 		},
 		ModulePower: func(ctx context.Context, e env) error {
+			keeper, err := e.powerKeeper()
+			if err != nil {
+				return err
+			}
 			return powerd.Run(ctx, powerd.ModuleConfig{
 				Bus:    e.bus,
 				Power:  powerd.Config{Root: e.cfg.HostRoot, DataDir: e.cfg.DataDir, MinFree: e.cfg.MinFreeDisk, CheckInterval: e.cfg.HealthInterval},
+				Keeper: keeper,
 				Clock:  e.clock,
 				Logger: e.log,
 			})

@@ -140,12 +140,20 @@ func (r *Registrar) Account(t testing.TB, who string) (keys.KeyPair, *client.Cli
 // Farm creates a farmer's account and a farm, and returns the farm id.
 func (r *Registrar) Farm(t testing.TB) uint64 {
 	t.Helper()
+	id, _ := r.Farmer(t)
+	return id
+}
+
+// Farmer creates a farmer's account and a farm, and returns the farm id
+// and a client signing as the farmer.
+func (r *Registrar) Farmer(t testing.TB) (uint64, *client.Client) {
+	t.Helper()
 	_, c, _ := r.Account(t, "farmer")
 	id, err := c.CreateFarm(context.Background(), client.NewFarm{Name: fmt.Sprintf("farm%s", rand.Text()[:10])})
 	if err != nil {
 		t.Fatalf("farm: %v", err)
 	}
-	return id
+	return id, c
 }
 
 // Twin creates a user's account with a new ed25519 key and returns the

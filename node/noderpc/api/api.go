@@ -52,7 +52,11 @@ const APIVersion = "1.0.0"
 const (
 	MethodPing       = "node.v1.ping"
 	MethodFarmStatus = "farm.v1.status"
-	MethodDiscover   = "rpc.discover"
+	// MethodFarmGoingDown (no params, null): the caller powers off on
+	// purpose (its farmer's power target); the callee wakes it when the
+	// target is on again.
+	MethodFarmGoingDown = "farm.v1.going_down"
+	MethodDiscover      = "rpc.discover"
 )
 
 // Error codes of the node-to-node API, after the specification's
