@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -147,12 +146,8 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("account %d not found", twin)
-	case errors.Is(err, store.ErrConflict):
-		msg := err.Error()
-		if i := strings.Index(msg, "reference"); i >= 0 {
-			msg = msg[i:]
-		}
-		return conflict("%s", strings.TrimSuffix(msg, ": "+store.ErrConflict.Error()))
+	case errors.Is(err, store.ErrCreditReused):
+		return conflict("reference %q was credited to twin %d with another amount; a new payment needs a new reference", req.Reference, twin)
 	case err != nil:
 		return err
 	}
@@ -205,9 +200,16 @@ func (s *Server) twinLedger(w http.ResponseWriter, r *http.Request) error {
 // farmLedger is GET /farms/{farm_id}/ledger?after_id=&size= (the farmer
 // or an admin): what the farm earned.
 func (s *Server) farmLedger(w http.ResponseWriter, r *http.Request) error {
-	farm, err := s.ownFarm(r)
-	if err != nil && !(s.cfg.isAdmin(caller(r)) && farm.FarmID != 0) {
+	id, err := parseID("farm_id", r.PathValue("farm_id"))
+	if err != nil {
 		return err
+	}
+	farm, err := s.loadFarm(r, id)
+	if err != nil {
+		return err
+	}
+	if c := caller(r); farm.TwinID != c && !s.cfg.isAdmin(c) {
+		return notAuthorized("farm %d belongs to twin %d; twin %d may not read its ledger", farm.FarmID, farm.TwinID, c)
 	}
 	return s.writeLedger(w, r, store.Account{Kind: api.AccountFarm, ID: farm.FarmID})
 }

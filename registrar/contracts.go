@@ -20,8 +20,7 @@ const nodeDeletedWindow = 24 * time.Hour
 func contractError(err error, id uint64) error {
 	for _, e := range []error{store.ErrNodeRented, store.ErrNodeInUse, store.ErrDedicated, store.ErrContractDeleted, store.ErrNotNodeContract} {
 		if errors.Is(err, e) {
-			msg := e.Error()
-			return conflict("%s", msg[:len(msg)-len(": "+store.ErrConflict.Error())])
+			return conflict("%s", e.Error())
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -275,14 +274,18 @@ func (s *Server) reportUsage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	err = s.store.RecordUsage(r.Context(), id, rep.PeriodStart, rep.Contracts, s.now())
-	switch {
-	case errors.Is(err, store.ErrUsageChanged):
-		return conflict("usage of this period already reported with other figures: %s", err.Error())
-	case errors.Is(err, store.ErrNotNodesContract):
-		return notAuthorized("a node reports its own contracts only: %s", err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		return notFound("%s", err.Error())
-	case err != nil:
+	var ue *store.UsageError
+	if errors.As(err, &ue) {
+		switch {
+		case errors.Is(err, store.ErrUsageChanged):
+			return conflict("contract %d: usage of this period already reported with other figures; nothing of this report was kept", ue.ContractID)
+		case errors.Is(err, store.ErrNotNodesContract):
+			return notAuthorized("contract %d is not on node %d: a node reports its own contracts only", ue.ContractID, id)
+		case errors.Is(err, store.ErrNotFound):
+			return notFound("contract %d not found", ue.ContractID)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, api.Message{Message: fmt.Sprintf("usage of %d contracts recorded", len(rep.Contracts))})

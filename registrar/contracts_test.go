@@ -118,7 +118,9 @@ func TestContractsEndToEnd(t *testing.T) {
 		s.usage(H, u).want(t, http.StatusOK) // a repeat
 		changed := u
 		changed.CRU = 1
-		s.usage(H, changed).want(t, http.StatusConflict)
+		if msg := s.usage(H, changed).want(t, http.StatusConflict).errMsg(t); msg != fmt.Sprintf("contract %d: usage of this period already reported with other figures; nothing of this report was kept", c.ContractID) {
+			t.Fatalf("409 message %q", msg)
+		}
 		s.usage(H.Add(4*time.Hour), u).want(t, http.StatusBadRequest) // not finished
 		h.do("POST", fmt.Sprintf("/api/v1/nodes/%d/usage", s.node), api.UsageReport{PeriodStart: H, Contracts: []api.Usage{u}}, h.v2(s.user)).want(t, http.StatusUnauthorized)
 
@@ -248,7 +250,9 @@ func TestContractRoutes(t *testing.T) {
 		}
 		// Now the node is free: the other twin rents it.
 		h.do("POST", "/api/v1/contracts", map[string]any{"type": "rent", "node_id": s.node}, h.v2(other)).want(t, http.StatusCreated)
-		h.do("POST", "/api/v1/contracts", map[string]any{"type": "node", "node_id": s.node, "deployment_hash": "aa", "resources": map[string]any{"cru": 1}}, h.v2(s.user)).want(t, http.StatusConflict)
+		if msg := h.do("POST", "/api/v1/contracts", map[string]any{"type": "node", "node_id": s.node, "deployment_hash": "aa", "resources": map[string]any{"cru": 1}}, h.v2(s.user)).want(t, http.StatusConflict).errMsg(t); msg != "the node is rented" {
+			t.Fatalf("409 message %q", msg)
+		}
 		// Prices: owner only, bounded.
 		h.do("PUT", fmt.Sprintf("/api/v1/farms/%d/pricing", s.farm), testPrices, h.v2(other)).want(t, http.StatusUnauthorized)
 		h.do("PUT", fmt.Sprintf("/api/v1/farms/%d/pricing", s.farm), map[string]any{"cru": -1}, h.v2(s.farmer)).want(t, http.StatusBadRequest)

@@ -10,20 +10,34 @@ import (
 	"github.com/grid4/grid4/registrar/api"
 )
 
-// Refusals of CreateContract and UpdateContract; each wraps ErrConflict.
+// refusal is a rule that refused a change: its text says which, and it
+// matches ErrConflict.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+// Is makes a refusal match ErrConflict.
+func (r refusal) Is(target error) bool { return target == ErrConflict }
+
+// Refusals of CreateContract, UpdateContract and Credit; each matches
+// ErrConflict, and its text is fit for the caller.
 var (
-	// ErrNodeRented: the node is rented by another twin.
-	ErrNodeRented = fmt.Errorf("node is rented by another twin: %w", ErrConflict)
+	// ErrNodeRented: the node is rented by another twin (or, for a rent
+	// contract, by this one already).
+	ErrNodeRented error = refusal("the node is rented")
 	// ErrNodeInUse: a rent contract was asked for a node where another
-	// twin has live node contracts.
-	ErrNodeInUse = fmt.Errorf("node has live contracts of another twin: %w", ErrConflict)
-	// ErrDedicated: a node contract on a dedicated farm's node that the twin
-	// does not rent.
-	ErrDedicated = fmt.Errorf("node is in a dedicated farm: rent it first: %w", ErrConflict)
+	// twin has live contracts.
+	ErrNodeInUse error = refusal("another twin has contracts on the node")
+	// ErrDedicated: a node contract on a dedicated farm's node that the
+	// twin does not rent.
+	ErrDedicated error = refusal("the node is in a dedicated farm: rent it first")
 	// ErrContractDeleted: the contract is deleted and can no longer change.
-	ErrContractDeleted = fmt.Errorf("contract is deleted: %w", ErrConflict)
+	ErrContractDeleted error = refusal("the contract is deleted")
 	// ErrNotNodeContract: only node contracts have a hash and resources.
-	ErrNotNodeContract = fmt.Errorf("not a node contract: %w", ErrConflict)
+	ErrNotNodeContract error = refusal("not a node contract")
+	// ErrCreditReused: a credit's reference was used for the twin with
+	// another amount.
+	ErrCreditReused error = refusal("the reference was credited with another amount")
 )
 
 // lockRow is the dialect's row lock for a SELECT in a write transaction
@@ -414,18 +428,30 @@ func (db *DB) DeleteContract(ctx context.Context, id uint64, reason string, at t
 }
 
 // ErrUsageChanged: a usage report for a contract and period already
-// reported with other figures (wraps ErrConflict).
-var ErrUsageChanged = fmt.Errorf("usage already reported with other figures: %w", ErrConflict)
+// reported with other figures (matches ErrConflict).
+var ErrUsageChanged error = refusal("usage already reported with other figures")
+
+// UsageError names the contract for which RecordUsage refused a report.
+type UsageError struct {
+	ContractID uint64
+	Err        error
+}
+
+func (e *UsageError) Error() string { return fmt.Sprintf("contract %d: %v", e.ContractID, e.Err) }
+
+// Unwrap returns the reason (ErrNotFound, ErrNotNodesContract,
+// ErrUsageChanged, ...).
+func (e *UsageError) Unwrap() error { return e.Err }
 
 // ErrNotNodesContract: a node reported usage of a contract on another node.
-var ErrNotNodesContract = errors.New("contract is not on this node")
+var ErrNotNodesContract = errors.New("the contract is not on this node")
 
 // RecordUsage stores what node nodeID's contracts used during the period
 // starting at period, received at at. It is idempotent per contract and
 // period: figures already reported are accepted again; other figures fail
 // with ErrUsageChanged and nothing of the report is stored. A contract
 // that does not exist gives ErrNotFound, one on another node
-// ErrNotNodesContract.
+// ErrNotNodesContract; each within a *UsageError naming the contract.
 func (db *DB) RecordUsage(ctx context.Context, nodeID uint64, period time.Time, usage []api.Usage, at time.Time) error {
 	node, ok := idArg(nodeID)
 	if !ok {
@@ -434,7 +460,7 @@ func (db *DB) RecordUsage(ctx context.Context, nodeID uint64, period time.Time, 
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, u := range usage {
 			if err := db.recordOneUsage(ctx, tx, node, period, u, at); err != nil {
-				return fmt.Errorf("contract %d: %w", u.ContractID, err)
+				return &UsageError{ContractID: u.ContractID, Err: err}
 			}
 		}
 		return nil

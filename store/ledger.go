@@ -139,7 +139,8 @@ func sumByAccount(lines []ledgerLine) []ledgerLine {
 // Credit adds amount µTFT (> 0) to twin twinID's balance at at: lines
 // external −amount and twin +amount with reference. A repeat of a credit
 // (same twin and reference) with the same amount changes nothing and
-// returns created false; with another amount it fails with ErrConflict.
+// returns created false; with another amount it fails with
+// ErrCreditReused (ErrConflict).
 // When the credit brings the balance to zero or more, the twin's contracts
 // in grace become active again, billed from the period containing at.
 // ErrNotFound if there is no such twin.
@@ -168,7 +169,7 @@ func (db *DB) Credit(ctx context.Context, twinID uint64, amount int64, reference
 		case err == nil && prev == amount:
 			return nil
 		case err == nil:
-			return fmt.Errorf("reference %q was credited with %d µTFT, not %d: %w", reference, prev, amount, ErrConflict)
+			return fmt.Errorf("reference %q: %d µTFT, not %d: %w", reference, prev, amount, ErrCreditReused)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
