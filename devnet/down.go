@@ -41,6 +41,9 @@ func Down(ctx context.Context, cfg DownConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := st.requireRoot(d); err != nil {
+		return err
+	}
 	unlock, err := d.lock()
 	if err != nil {
 		return err

@@ -116,10 +116,21 @@ func (u *upper) loadOrPlan() error {
 		}
 	case err != nil:
 		return err
-	case st.Root && !root:
-		return fmt.Errorf("the devnet in %s was made as root (its nodes have network namespaces): run this as root", u.dir)
+	default:
+		if err := st.requireRoot(u.dir); err != nil {
+			return err
+		}
 	}
 	u.st = st
+	return nil
+}
+
+// requireRoot refuses to work on a root devnet without root: its
+// processes, namespaces and mounts are root's.
+func (s *State) requireRoot(d Dir) error {
+	if s.Root && os.Geteuid() != 0 {
+		return fmt.Errorf("the devnet in %s was made as root (its nodes have network namespaces): run this as root", d)
+	}
 	return nil
 }
 
