@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -106,14 +107,18 @@ func (u *upper) startNode(ctx context.Context, n Node) error {
 			_, _ = run(ctx, "ip", "neigh", "flush", "to", strings.TrimSuffix(ip, "/24"), "dev", u.st.bridge())
 		}
 	}
+	powerOff, err := u.dir.powerOffScript(n.Name)
+	if err != nil {
+		return err
+	}
 	data := u.dir.nodeData(n.Name) + "/"
 	argv := []string{u.bins[BinBootstrap], "--data", data, "--zosd", u.bins[BinZosd],
 		"--upgrade-publisher-key", u.ids.publisherKey(), "--",
 		"--registrar", u.st.RegistrarURL(), "--farm", strconv.FormatUint(n.Farm, 10), "--zos-version", u.st.Version,
 		"--interface", iface, "--api-listen", fmt.Sprintf("%s:%d", n.IP, n.APIPort), "--api-url", n.APIURL(),
 		"--geoip-url", "none", "--country", "Belgium", "--city", "Ghent", "--latitude", "51.05", "--longitude", "3.72",
-		"--hub", u.st.HubURL(), "--net-salt", u.st.Tag + n.Name}
-	argv = append(argv, nodeUpgradeFlags...)
+		"--hub", u.st.HubURL(), "--net-salt", u.st.Tag + n.Name, "--power-off-command", powerOff}
+	argv = append(argv, nodeTimingFlags...)
 	if len(n.PublicIPs) > 0 {
 		argv = append(argv, "--public-interface", "pub0", "--public-gateway", u.st.Host)
 		for _, ip := range n.PublicIPs {
@@ -128,6 +133,19 @@ func (u *upper) startNode(ctx context.Context, n Node) error {
 		argv = append([]string{"ip", "netns", "exec", n.Namespace, "sh", "-c", ownNetnsDir}, argv...)
 	}
 	return u.dir.start(n.Name, argv)
+}
+
+// powerOffScript writes what the node runs to power its host off when
+// the farmer's power target is off: the host is the developer's machine,
+// so it stops the node alone (SIGTERM to its bootstrap), as a power-off
+// would; 'gridctl devnet up' is its power button.
+func (d Dir) powerOffScript(name string) (string, error) {
+	path := d.Path("run", name+".poweroff")
+	script := fmt.Sprintf("#!/bin/sh\n# gridctl devnet: %s powers off: stop it ('gridctl devnet up' starts it again).\nexec kill -TERM \"$(cat '%s')\"\n", name, d.pidFile(name))
+	if err := os.MkdirAll(d.Path("run"), 0o700); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(script), 0o700)
 }
 
 // awaitRegistration waits for the node on the registrar, known by the

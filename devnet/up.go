@@ -40,11 +40,13 @@ const (
 	DefaultTimeout = 2 * time.Minute
 )
 
-// Timings of the nodes: a devnet shows upgrades within seconds, where a
-// real node checks hourly.
-var nodeUpgradeFlags = []string{
+// Timings of the nodes: a devnet shows upgrades and power targets within
+// seconds, where a real node checks hourly (upgrades) or every 30 s
+// (powerd's health, power targets).
+var nodeTimingFlags = []string{
 	"--upgrade-interval", "10s", "--upgrade-jitter", "2s",
 	"--upgrade-health-stable", "5s", "--upgrade-health-deadline", "1m",
+	"--health-interval", "5s",
 }
 
 // upper is Up at work: the configuration, the state and what it made.

@@ -25,7 +25,9 @@ import (
 // `status` shows everything running; a release reaches the test farm's
 // node, then every node; a node and the registrar killed
 // with SIGKILL come back with `up`, with their ids and the workloads;
-// `down` leaves no process, namespace, link, mount or loop device.
+// the farmer powers node 3 off: the node stops, not the machine, and
+// comes back with up; `down` leaves no process, namespace, link, mount or
+// loop device.
 //
 // It needs root (namespaces, the workloads' mounts), iproute2 and
 // redis-server, as make test-services installs them.
@@ -135,6 +137,8 @@ func TestDevnet(t *testing.T) {
 	checkStatus(t, devnet("status"), "v4.1.1")
 	step("node2 and the registrar killed, up again", s)
 
+	checkPowerOff(t, dir, devnet, run)
+
 	s = time.Now()
 	tag := stateTag(t, dir)
 	if r := devnet("down"); r.code != 0 {
@@ -189,6 +193,36 @@ func checkPublicIP(t *testing.T, r procResult) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("the public address %s from the host: %v, want connection refused", m[1], err)
 	}
+}
+
+// checkPowerOff: the farmer powers node 3 off; the devnet's node stops
+// (the machine does not: its power-off command is the devnet's script,
+// checked before), and is back with its target on and up.
+func checkPowerOff(t *testing.T, dir string, devnet, run func(...string) procResult) {
+	t.Helper()
+	s := time.Now()
+	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(dir, "run", "node3.pid"))))
+	script := filepath.Join(dir, "run", "node3.poweroff")
+	if !strings.Contains(readFile(t, "/proc/"+strconv.Itoa(pid)+"/cmdline"), "\x00--power-off-command\x00"+script+"\x00") {
+		t.Fatalf("node3 does not run with --power-off-command %s: not powering it off", script)
+	}
+	if r := run("node", "power", "off", "3"); r.code != 0 {
+		t.Fatalf("power off: %+v", r)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !regexp.MustCompile(`(?m)^node3 +- +stopped `).MatchString(devnet("status").stdout) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node3 still runs 30s after its power target went off:\n%s", devnet("status").stdout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if r := run("node", "power", "on", "3"); r.code != 0 {
+		t.Fatalf("power on: %+v", r)
+	}
+	if r := devnet("up"); r.code != 0 {
+		t.Fatalf("up after the power off: %+v", r)
+	}
+	t.Logf("%-48s %6.2fs", "node3 powered off (stopped), on and up again", time.Since(s).Seconds())
 }
 
 // buildAll builds the programs a devnet runs, and gridctl, into one
