@@ -2,7 +2,7 @@ package api
 
 import (
 	"math"
-	"math/big"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -32,27 +32,42 @@ const MaxPrice = 1_000_000 * MicroTFT
 //
 //	cru*p.cru + ipv4*p.ipv4 + floor((mru*p.mru + sru*p.sru + hru*p.hru) / 2^30)
 //
-// computed exactly (no overflow), rounded down once. A total above
-// math.MaxInt64 µTFT is capped there (beyond any balance). Negative prices
-// count as zero.
+// computed exactly (192-bit sums of 128-bit products, no overflow, no
+// allocation), rounded down once. A total above math.MaxInt64 µTFT is
+// capped there (beyond any balance). Negative prices count as zero.
 func (p Prices) Cost(r Capacity) int64 {
-	term := func(n uint64, price int64) *big.Int {
-		if price <= 0 {
-			return new(big.Int)
-		}
-		return new(big.Int).Mul(new(big.Int).SetUint64(n), big.NewInt(price))
-	}
-	bytes := term(r.MRU, p.MRU)
-	bytes.Add(bytes, term(r.SRU, p.SRU))
-	bytes.Add(bytes, term(r.HRU, p.HRU))
-	bytes.Rsh(bytes, 30) // floor division by 2^30 bytes (GiB, the unit of these prices)
-	total := term(r.CRU, p.CRU)
-	total.Add(total, term(r.IPv4, p.IPv4))
-	total.Add(total, bytes)
-	if !total.IsInt64() {
+	var bytes u192
+	bytes.addProduct(r.MRU, p.MRU)
+	bytes.addProduct(r.SRU, p.SRU)
+	bytes.addProduct(r.HRU, p.HRU)
+	total := bytes.shr30() // floor division by 2^30 bytes (GiB, the unit of these prices)
+	total.addProduct(r.CRU, p.CRU)
+	total.addProduct(r.IPv4, p.IPv4)
+	if total.hi != 0 || total.mid != 0 || total.lo > math.MaxInt64 {
 		return math.MaxInt64
 	}
-	return total.Int64()
+	return int64(total.lo)
+}
+
+// u192 is an unsigned 192-bit integer: room for the sum of a few 128-bit
+// products.
+type u192 struct{ hi, mid, lo uint64 }
+
+// addProduct adds n*price (a negative price counts as zero).
+func (u *u192) addProduct(n uint64, price int64) {
+	if price <= 0 {
+		return
+	}
+	phi, plo := bits.Mul64(n, uint64(price))
+	var c uint64
+	u.lo, c = bits.Add64(u.lo, plo, 0)
+	u.mid, c = bits.Add64(u.mid, phi, c)
+	u.hi += c
+}
+
+// shr30 is u >> 30.
+func (u u192) shr30() u192 {
+	return u192{hi: u.hi >> 30, mid: u.mid>>30 | u.hi<<34, lo: u.lo>>30 | u.mid<<34}
 }
 
 // Discount is amount reduced by percent (0..100), the reduction rounded
@@ -64,9 +79,9 @@ func Discount(amount int64, percent uint32) (rest, off int64) {
 	if percent > 100 {
 		percent = 100
 	}
-	o := new(big.Int).Mul(big.NewInt(amount), big.NewInt(int64(percent)))
-	o.Quo(o, big.NewInt(100))
-	off = o.Int64()
+	hi, lo := bits.Mul64(uint64(amount), uint64(percent)) // < 2^70: hi < 100
+	q, _ := bits.Div64(hi, lo, 100)
+	off = int64(q)
 	return amount - off, off
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"math"
+	"math/big"
 	"testing"
 )
 
@@ -51,4 +52,50 @@ func TestDiscount(t *testing.T) {
 			t.Errorf("Discount(%d, %d) = %d, %d; want %d, %d", tc.amount, tc.percent, rest, off, tc.rest, tc.off)
 		}
 	}
+}
+
+// bigCost is Cost written plainly with math/big: the oracle of FuzzCost.
+func bigCost(p Prices, r Capacity) int64 {
+	term := func(n uint64, price int64) *big.Int {
+		if price <= 0 {
+			return new(big.Int)
+		}
+		return new(big.Int).Mul(new(big.Int).SetUint64(n), big.NewInt(price))
+	}
+	b := term(r.MRU, p.MRU)
+	b.Add(b, term(r.SRU, p.SRU))
+	b.Add(b, term(r.HRU, p.HRU))
+	b.Quo(b, big.NewInt(1<<30))
+	b.Add(b, term(r.CRU, p.CRU))
+	b.Add(b, term(r.IPv4, p.IPv4))
+	if !b.IsInt64() {
+		return math.MaxInt64
+	}
+	return b.Int64()
+}
+
+// FuzzCost checks Cost and Discount against math/big over any prices and
+// resources.
+func FuzzCost(f *testing.F) {
+	f.Add(int64(100_000), int64(50_000), int64(1_000), int64(100), int64(20_000), uint64(2), uint64(4<<30), uint64(50<<30), uint64(0), uint64(1), uint32(50))
+	f.Add(int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(math.MaxInt64), int64(-1),
+		uint64(math.MaxUint64), uint64(math.MaxUint64), uint64(math.MaxUint64), uint64(math.MaxUint64), uint64(7), uint32(100))
+	f.Add(int64(1), int64(1), int64(0), int64(3), int64(0), uint64(0), uint64(1<<30-1), uint64(1), uint64(1<<62), uint64(0), uint32(33))
+	f.Fuzz(func(t *testing.T, pc, pm, ps, ph, pi int64, c, m, s, h, i uint64, pct uint32) {
+		p := Prices{CRU: pc, MRU: pm, SRU: ps, HRU: ph, IPv4: pi}
+		r := Capacity{CRU: c, MRU: m, SRU: s, HRU: h, IPv4: i}
+		got, want := p.Cost(r), bigCost(p, r)
+		if got != want {
+			t.Fatalf("Cost(%+v, %+v) = %d, math/big says %d", p, r, got, want)
+		}
+		rest, off := Discount(got, pct)
+		o := new(big.Int).Mul(big.NewInt(got), big.NewInt(int64(min(pct, 100))))
+		o.Quo(o, big.NewInt(100))
+		if got <= 0 || pct == 0 {
+			o.SetInt64(0)
+		}
+		if off != o.Int64() || rest+off != got {
+			t.Fatalf("Discount(%d, %d) = %d, %d; math/big says off %d", got, pct, rest, off, o.Int64())
+		}
+	})
 }
