@@ -738,16 +738,19 @@ func (l *Light) checkAccount(ctx context.Context) (string, error) {
 	return lost, err
 }
 
-// report is the uptime timer's job: the status report, when there is a
-// Provision source, then the uptime report, whose outcome it returns. The
-// status goes also while the node is unhealthy (when the uptime report is
-// skipped), so that the registrar learns why; its failure is recorded and
-// logged, and does not change the schedule.
+// report is the uptime timer's job: the uptime report, whose outcome it
+// returns, then the status report when there is a Provision source. The
+// uptime goes first: collecting the status probes peers, which may take
+// seconds when they do not answer, and the node's being online must not
+// wait for that. The status goes also while the node is unhealthy (when
+// the uptime report is skipped), so that the registrar learns why; its
+// failure is recorded and logged, and does not change the schedule.
 func (l *Light) report(ctx context.Context) (time.Duration, error) {
+	next, err := l.reportUptime(ctx)
 	if l.d.Provision != nil {
 		_ = l.reportStatus(ctx)
 	}
-	return l.reportUptime(ctx)
+	return next, err
 }
 
 // reportUptime reports the uptime unless the node is unhealthy, and
