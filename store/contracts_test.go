@@ -396,3 +396,68 @@ func TestBillingInterrupted(t *testing.T) {
 		t.Fatalf("farm balance %d, want %d", b, 20*11)
 	}
 }
+
+// TestBillingPrices: a contract keeps its price for the notice period,
+// then pays the farm's new one; a rent contract pays the node's whole
+// capacity; the renter's node contract on that node pays only its public
+// addresses.
+func TestBillingPrices(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB, _ func() *store.DB) {
+		ctx := context.Background()
+		farm := mkFarm(t, db, mkAccount(t, db).TwinID)
+		node, node2 := mkNode(t, db, farm.FarmID), mkNode(t, db, farm.FarmID)
+		tw := mkAccount(t, db)
+		if _, _, err := db.Credit(ctx, tw.TwinID, 1<<50, "seed", hour0); err != nil {
+			t.Fatal(err)
+		}
+		p1, p2 := api.Prices{CRU: 1000, IPv4: 500}, api.Prices{CRU: 3000, MRU: 40, SRU: 5, HRU: 1, IPv4: 700}
+		if _, err := db.SetFarmPricing(ctx, farm.FarmID, hour0.Add(-48*time.Hour), p1); err != nil {
+			t.Fatal(err)
+		}
+		res := api.Capacity{CRU: 2, IPv4: 1}
+		c1, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: node.NodeID, Type: api.ContractNode, Resources: res}, hour0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SetFarmPricing(ctx, farm.FarmID, hour0.Add(20*time.Minute), p2); err != nil {
+			t.Fatal(err)
+		}
+		use := func(c api.Contract, h time.Duration) {
+			t.Helper()
+			if err := db.RecordUsage(ctx, c.NodeID, hour0.Add(h), []api.Usage{{ContractID: c.ContractID, Capacity: res}}, hour0.Add(h+time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		use(c1, 0)
+		use(c1, 25*time.Hour)
+		bill := func(h time.Duration) store.BillingResult {
+			t.Helper()
+			r, err := db.Bill(ctx, store.BillingParams{Through: hour0.Add(h), Now: hour0.Add(h + 70*time.Minute), Notice: 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := bill(0); r.Amount != 2*1000+500 {
+			t.Fatalf("hour 0 at the old price: %+v", r)
+		}
+		// Hours 1..24 unreported; hour 25 starts more than the notice
+		// after the change: the new price.
+		if r := bill(25 * time.Hour); r.Bills != 25 || r.Amount != 2*3000+700 {
+			t.Fatalf("hours 1..25: %+v, want 25 periods and %d", r, 2*3000+700)
+		}
+		if _, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: node2.NodeID, Type: api.ContractRent}, hour0.Add(26*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		c2, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: node2.NodeID, Type: api.ContractNode, Resources: res}, hour0.Add(26*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		use(c2, 26*time.Hour)
+		capa := node2.Resources
+		want := p2.Cost(api.Capacity{CRU: capa.CRU, MRU: capa.MRU, SRU: capa.SRU, HRU: capa.HRU}) + 700
+		if r := bill(26 * time.Hour); r.Bills != 3 || r.Amount != want {
+			t.Fatalf("hour 26: %+v, want 3 periods and %d (the rent %d, the renter's node contract its address)", r, want, want-700)
+		}
+	})
+}

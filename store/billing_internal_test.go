@@ -1,0 +1,27 @@
+package store
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCoveredSeconds(t *testing.T) {
+	h := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return h.Add(time.Duration(m) * time.Minute) }
+	for _, tc := range []struct {
+		name string
+		ivs  [][2]time.Time
+		want int64
+	}{
+		{"none", nil, 0},
+		{"the whole hour and more", [][2]time.Time{{at(-90), at(90)}}, 3600},
+		{"overlapping sessions count once", [][2]time.Time{{at(10), at(40)}, {at(-5), at(20)}, {at(30), at(45)}}, 45 * 60},
+		{"a gap", [][2]time.Time{{at(50), at(70)}, {at(0), at(10)}}, 20 * 60},
+		{"outside the hour", [][2]time.Time{{at(-30), at(0)}, {at(60), at(80)}}, 0},
+		{"nested", [][2]time.Time{{at(0), at(50)}, {at(5), at(10)}}, 50 * 60},
+	} {
+		if got := coveredSeconds(tc.ivs, h, h.Add(time.Hour)); got != tc.want {
+			t.Errorf("%s: %d s, want %d", tc.name, got, tc.want)
+		}
+	}
+}
