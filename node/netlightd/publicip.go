@@ -2,6 +2,7 @@ package netlightd
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 
@@ -59,7 +60,10 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 		// Made in the namespace under a temporary name, then renamed:
 		// a crash in between leaves a link the next run renames.
 		if !s.ip.LinkExistsIn(ctx, ns, mv) {
-			if err := s.ip.Do(ctx, "link", "add", "name", mv, "link", s.c.PublicInterface, "netns", ns, "type", "macvlan", "mode", "bridge"); err != nil {
+			// The same MAC every time the address is made (after a
+			// reboot too): the upstream router's ARP entry stays right.
+			if err := s.ip.Do(ctx, "link", "add", "name", mv, "link", s.c.PublicInterface, "address", PublicMAC(s.c.Salt, spec.ID),
+				"netns", ns, "type", "macvlan", "mode", "bridge"); err != nil {
 				return PublicIP{}, fmt.Errorf("netlightd: %w", err)
 			}
 		}
@@ -127,4 +131,11 @@ func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
 	}
 	delete(st.Public, id)
 	return s.save(st)
+}
+
+// PublicMAC is the MAC of the public address of workload id under salt:
+// locally administered, unicast, stable.
+func PublicMAC(salt, id string) string {
+	h := sha256.Sum256([]byte("public-mac:" + salt + id))
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4])
 }

@@ -24,7 +24,7 @@ func task(name, ip string) provisiond.Task {
 
 // newManager returns a manager on an in-process netlightd configured by c
 // (a directory and a salt of its own added).
-func newManager(t *testing.T, c netlightd.Config) *Manager {
+func newManager(t *testing.T, c netlightd.Config) (*Manager, string) {
 	t.Helper()
 	c.Dir, c.Salt = t.TempDir(), fmt.Sprintf("t%x", rand.Uint64())
 	svc, err := netlightd.New(c)
@@ -35,11 +35,11 @@ func newManager(t *testing.T, c netlightd.Config) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return m, c.Salt
 }
 
 func TestNotConfigured(t *testing.T) {
-	m := newManager(t, netlightd.Config{})
+	m, _ := newManager(t, netlightd.Config{})
 	_, err := m.Provision(context.Background(), task("ip", ""))
 	want := "public-ipv4: netlightd: this node has no public IPv4 network configured (no public interface and address pool)"
 	if !errors.Is(err, ErrNotConfigured) || err.Error() != want {
@@ -51,7 +51,7 @@ func TestMissingParent(t *testing.T) {
 	if (iproute.IP{}).Check() != nil {
 		t.Skip("no iproute2 or CAP_NET_ADMIN")
 	}
-	m := newManager(t, netlightd.Config{PublicInterface: "g4nosuchif", PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, PublicGateway: netip.MustParseAddr("198.51.100.1")})
+	m, _ := newManager(t, netlightd.Config{PublicInterface: "g4nosuchif", PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, PublicGateway: netip.MustParseAddr("198.51.100.1")})
 	_, err := m.Provision(context.Background(), task("ip", ""))
 	if err == nil || err.Error() != "public-ipv4: netlightd: public interface g4nosuchif not found" {
 		t.Fatalf("error %v", err)
@@ -72,7 +72,7 @@ func TestAddressOnMacvlan(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
 	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
 
-	m := newManager(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
+	m, salt := newManager(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
 		PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
 	ctx := context.Background()
 	a, b, c := task("a", "198.51.100.11"), task("b", ""), task("c", "")
@@ -102,7 +102,13 @@ func TestAddressOnMacvlan(t *testing.T) {
 	if !strings.Contains(string(out), "198.51.100.11/24") {
 		t.Fatalf("address not set: %s", out)
 	}
-	// A reboot loses the namespace; Restore brings it back, same address.
+	mac := func() string {
+		out, _ := exec.Command("ip", "-n", ns, "-o", "link", "show", "dev", Link).CombinedOutput()
+		return string(out)
+	}
+	before := mac()
+	// A reboot loses the namespace; Restore brings it back, same address
+	// on the same MAC (the router's ARP entry stays right).
 	if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
@@ -112,6 +118,9 @@ func TestAddressOnMacvlan(t *testing.T) {
 	out, _ = exec.Command("ip", "-n", ns, "-o", "addr", "show", "dev", Link).CombinedOutput()
 	if !strings.Contains(string(out), "198.51.100.11/24") {
 		t.Fatalf("address not back after restore: %s", out)
+	}
+	if after := mac(); !strings.Contains(after, "link/ether "+netlightd.PublicMAC(salt, a.ID())) || !strings.Contains(before, "link/ether "+netlightd.PublicMAC(salt, a.ID())) {
+		t.Fatalf("MAC before %s\nafter %s\nwant %s", before, after, netlightd.PublicMAC(salt, a.ID()))
 	}
 	out, _ = exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
 	if !strings.Contains(string(out), "via 198.51.100.1 dev public") {
