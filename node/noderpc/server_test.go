@@ -388,3 +388,21 @@ func TestEndpoint(t *testing.T) {
 		t.Error("ftp accepted")
 	}
 }
+
+// FuzzEndpoint: any published endpoint gives a node-to-node URL ending in
+// the API's path, or an error; never a panic.
+func FuzzEndpoint(f *testing.F) {
+	for _, s := range []string{"http://10.0.0.1:2021/api/v1/rpc", "https://n.example/rpc", "http://[::1]", "ftp://x", "http://%zz", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := rpcclient.Endpoint(s)
+		if err != nil {
+			return
+		}
+		if !strings.HasSuffix(got, api.RPCPath) {
+			t.Fatalf("%q gave %q", s, got)
+		}
+		_, _ = NodeHost(regapi.Node{APIEndpoints: []string{s}})
+	})
+}

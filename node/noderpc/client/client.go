@@ -43,7 +43,7 @@ func New(key keys.KeyPair, twinID uint64, base http.RoundTripper) (*Client, erro
 // Endpoint returns the node-to-node API's URL of a node from one of the
 // zos-api-light endpoints it published on the registrar: the same origin
 // and path prefix, with the zos-api-light path (/api/v1/rpc or /rpc)
-// replaced by api.RPCPath.
+// replaced by api.RPCPath (without user information, query or fragment).
 func Endpoint(apiEndpoint string) (string, error) {
 	u, err := url.Parse(apiEndpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -57,6 +57,9 @@ func Endpoint(apiEndpoint string) (string, error) {
 		p = strings.TrimSuffix(p, "/rpc")
 	}
 	u.Path, u.RawPath = p+api.RPCPath, ""
+	// The registrar refuses these in published endpoints; an endpoint
+	// from elsewhere does not carry them to the API either.
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
 	return u.String(), nil
 }
 
