@@ -280,6 +280,36 @@ func (s *nodeSession) makeContract(ctx context.Context, d *gridtypes.Deployment)
 	return nil
 }
 
+// updateContract points the node contract d runs under at d's hash and
+// resources (PATCH /contracts/{id}), as the node requires before an
+// update. Without a registrar, a contract, or for a rent contract, there is
+// nothing to do.
+func (s *nodeSession) updateContract(ctx context.Context, d *gridtypes.Deployment) error {
+	if s.reg == nil || d.ContractID == 0 {
+		return nil
+	}
+	k, err := s.reg.client.Contract(ctx, d.ContractID)
+	if err != nil {
+		return wrapMsg(err, "contract %d: %s", d.ContractID, s.reg.explain(err).Error())
+	}
+	if k.Type != regapi.ContractNode {
+		return nil
+	}
+	hash, err := d.HashHex()
+	if err != nil {
+		return err
+	}
+	need, err := d.Resources()
+	if err != nil {
+		return err
+	}
+	res := regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4}
+	if _, err := s.reg.client.UpdateContract(ctx, d.ContractID, regapi.UpdateContractRequest{DeploymentHash: &hash, Resources: &res}); err != nil {
+		return wrapMsg(err, "update of contract %d: %s", d.ContractID, s.reg.explain(err).Error())
+	}
+	return nil
+}
+
 // explain words a node error for the one-line output.
 func (s *nodeSession) explain(err error) error {
 	if err == nil {
@@ -534,7 +564,9 @@ func newDeploymentUpdateCommand(env Env, nf *nodeFlags) *cobra.Command {
 		Long: `Change deployment ID to the workloads of FILE (the same form as for deploy).
 gridctl raises the version, marks the workloads that changed, signs and sends
 it; the node adds, removes and changes only those workloads. Workload types
-cannot change; disks and volumes can grow, not shrink.`,
+cannot change; disks and volumes can grow, not shrink. The new version has a
+new hash: gridctl first updates the deployment's node contract on the registrar
+(its hash, and the resources the new version needs), as the node requires.`,
 		Example: `  gridctl deployment update 3 vm.json --wait`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
@@ -564,6 +596,9 @@ cannot change; disks and volumes can grow, not shrink.`,
 			}
 			if err := next.Validate(); err != nil {
 				return fmt.Errorf("%s: %w", args[1], err)
+			}
+			if err := s.updateContract(ctx, &next); err != nil {
+				return err
 			}
 			if err := next.Sign(s.twin, s.key); err != nil {
 				return err

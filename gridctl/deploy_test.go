@@ -334,6 +334,17 @@ func TestDeployByNodeID(t *testing.T) {
 	if k, err := rc.Contract(context.Background(), 1); err != nil || k.NodeID != node || k.Resources.SRU != 1048576 || k.State != api.StateActive {
 		t.Fatalf("contract 1: %+v %v", k, err)
 	}
+	// An update points the contract at the new version first.
+	bigger := r.file("disk2.json", `{"workloads":[{"name":"disk","type":"zmount","data":{"size":2097152}}]}`)
+	out = r.ok(alice, "deployment", "update", "1", bigger, "--node", nid, "--wait", "-o", "json")
+	var rec gridtypes.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("update -o json: %v\n%s", err, out)
+	}
+	hash, _ := rec.Deployment.HashHex()
+	if k, err := rc.Contract(context.Background(), 1); err != nil || k.DeploymentHash != hash || k.Resources.SRU != 2097152 || rec.Deployment.ContractID != 1 {
+		t.Fatalf("contract 1 after the update: %+v %v (deployment's hash %s, contract %d)", k, err, hash, rec.Deployment.ContractID)
+	}
 	withEnv := map[string]string{NodeEnv: nid}
 	for k, v := range alice {
 		withEnv[k] = v
