@@ -12,7 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/grid4/grid4/gridtypes"
-	"github.com/grid4/grid4/node/internal/clock"
 	regapi "github.com/grid4/grid4/registrar/api"
 	regclient "github.com/grid4/grid4/registrar/client"
 )
@@ -23,13 +22,40 @@ import (
 // contract is active again, removes the deployments of deleted
 // contracts, records what each contract holds in the current hour and
 // reports the finished hours not reported yet. While the registrar cannot
-// be reached it goes on from the cache and reports later.
+// be reached it goes on from the cache and reports later. Between polls
+// it records usage again whenever the engine finished an operation, so
+// that a deployment living less than a poll interval is counted too.
 func (b *Contracts) Run(ctx context.Context, e *Engine) error {
+	b.tick(ctx, e)
+	timer := b.c.Clock.NewTimer(b.c.Poll)
+	defer timer.Stop()
 	for {
-		b.tick(ctx, e)
-		if clock.Sleep(ctx, b.c.Clock, b.c.Poll) != nil {
+		select {
+		case <-ctx.Done():
 			return nil
+		case <-e.changedCh():
+			b.sampleNow(e)
+		case <-timer.C():
+			b.tick(ctx, e)
+			timer.Reset(b.c.Poll)
 		}
+	}
+}
+
+// sampleNow records what the deployments hold now (sample).
+func (b *Contracts) sampleNow(e *Engine) {
+	live, err := contractDeployments(e)
+	if err != nil {
+		b.log.Error("cannot read the deployments", "err", err)
+		return
+	}
+	cache, err := b.all()
+	if err != nil {
+		b.log.Error("cannot read the contract cache", "err", err)
+		return
+	}
+	if err := b.sample(live, cache, b.c.Clock.Now().UTC()); err != nil {
+		b.log.Error("cannot record usage", "err", err)
 	}
 }
 
@@ -56,9 +82,7 @@ func (b *Contracts) tick(ctx context.Context, e *Engine) {
 		return
 	}
 	b.follow(ctx, e, live, cache)
-	if err := b.sample(live, cache, now); err != nil {
-		b.log.Error("cannot record usage", "err", err)
-	}
+	b.sampleNow(e)
 	b.report(ctx, now)
 }
 
