@@ -97,6 +97,9 @@ type Config struct {
 	// BillingCheck is how often the billing loop looks whether a period
 	// became due.
 	BillingCheck time.Duration
+	// UsageRetention is how long nodes' usage reports are kept (pruned
+	// every prune interval); billing reads them within the billing delay.
+	UsageRetention time.Duration
 
 	// MaxBody is the largest request body accepted, in bytes.
 	MaxBody int64
@@ -135,6 +138,7 @@ func DefaultConfig() Config {
 		GracePeriod:          14 * 24 * time.Hour,
 		BillingDelay:         10 * time.Minute,
 		BillingCheck:         time.Minute,
+		UsageRetention:       7 * 24 * time.Hour,
 		MaxBody:              64 << 10,
 		ShutdownTimeout:      15 * time.Second,
 		LogLevel:             slog.LevelInfo,
@@ -196,6 +200,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*flagvalue.Duration)(&c.GracePeriod), "grace-period", "how long a contract stays in grace (balance below zero) before it is deleted (e.g. 14d)")
 	fs.Var((*flagvalue.Duration)(&c.BillingDelay), "billing-delay", "how long after an hour ends it is billed (nodes report its usage first)")
 	fs.Var((*flagvalue.Duration)(&c.BillingCheck), "billing-check", "how often the billing loop looks for a period that became due")
+	fs.Var((*flagvalue.Duration)(&c.UsageRetention), "usage-retention", "how long nodes' usage reports are kept after their hour (at least 2h; e.g. 7d)")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
 	logflag.Flags(fs, &c.LogLevel, &c.LogFormat)
@@ -245,6 +250,8 @@ func (c Config) Validate() error {
 		return errors.New("--billing-delay must be at least 0 and less than 1h")
 	case c.BillingCheck <= 0:
 		return errors.New("--billing-check must be positive")
+	case c.UsageRetention < 2*time.Hour:
+		return errors.New("--usage-retention must be at least 2h (an hour's reports are billed after it ends)")
 	case c.MaxBody < 1024:
 		return errors.New("--max-body must be at least 1024 bytes")
 	case c.ShutdownTimeout <= 0:

@@ -186,6 +186,10 @@ func TestContractsEndToEnd(t *testing.T) {
 		if c.State != api.StateDeleted || c.DeletedReason != api.ReasonGraceExpired {
 			t.Fatalf("after the grace period: %+v", c)
 		}
+		// Usage reports are pruned after --usage-retention (7 days): hour
+		// H's report is gone, so other figures for it are a new report.
+		h.srv.prune(context.Background())
+		s.usage(H, changed).want(t, http.StatusOK)
 		// Double entry: twin + farm + external = 0, to the unit.
 		farmBal, _ := h.db.Balance(context.Background(), store.Account{Kind: api.AccountFarm, ID: s.farm})
 		ext, _ := h.db.Balance(context.Background(), store.Account{Kind: api.AccountExternal})

@@ -53,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"healthy"}),
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "registrar_pruned_rows_total",
-			Help: "Rows deleted by the retention loops (uptime sessions, nonces).",
+			Help: "Rows deleted by the retention loops (uptime sessions, usage reports, nonces).",
 		}, []string{"table"}),
 		interval: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "registrar_report_interval_seconds",

@@ -179,8 +179,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // would cost more as its index grows.
 const noncePruneInterval = time.Minute
 
-// RunMaintenance deletes uptime history older than the retention (every
-// prune interval) and expired nonces (every minute, or every prune
+// RunMaintenance deletes uptime history and nodes' usage reports older
+// than their retention (every prune interval) and expired nonces (every minute, or every prune
 // interval if that is shorter), once at start and then periodically, until
 // ctx is done. Serve runs it; call it yourself only when you use Handler
 // alone.
@@ -197,6 +197,7 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 			return
 		case <-t.C:
 			s.pruneUptime(ctx)
+			s.pruneUsage(ctx)
 		case <-nt.C:
 			s.pruneNonces(ctx)
 			s.refreshStatistics(ctx)
@@ -204,10 +205,23 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 	}
 }
 
-// prune runs one round of both retention policies.
+// prune runs one round of every retention policy.
 func (s *Server) prune(ctx context.Context) {
 	s.pruneUptime(ctx)
+	s.pruneUsage(ctx)
 	s.pruneNonces(ctx)
+}
+
+// pruneUsage runs one round of the usage report retention policy.
+func (s *Server) pruneUsage(ctx context.Context) {
+	n, err := s.store.PruneUsage(ctx, s.now().Add(-s.cfg.UsageRetention))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("pruning usage reports", "error", err)
+		}
+		return
+	}
+	s.metrics.pruned.WithLabelValues("contract_usage").Add(float64(n))
 }
 
 // pruneUptime runs one round of the uptime retention policy. Several

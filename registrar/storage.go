@@ -71,6 +71,7 @@ type Store interface {
 	Ledger(ctx context.Context, a store.Account, afterID, size uint64) ([]api.LedgerLine, error)
 	Bill(ctx context.Context, p store.BillingParams) (store.BillingResult, error)
 	ExpireGrace(ctx context.Context, before, at time.Time) (int64, error)
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 }
 
 // storeNonces adapts the store's nonce table to auth.NonceStore, so that

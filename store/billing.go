@@ -441,3 +441,19 @@ func coveredSeconds(ivs [][2]time.Time, from, to time.Time) int64 {
 	}
 	return int64(total / time.Second)
 }
+
+// PruneUsage deletes the usage reports of periods that start before
+// before and returns how many it deleted. Billing reads a report once, for
+// its period; what is kept after is for inspection, so the retention
+// (registrar --usage-retention) should be longer than any billing delay.
+func (db *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.rw.ExecContext(ctx, `DELETE FROM contract_usage WHERE period_start < $1`, db.ts(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune usage: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune usage: %w", err)
+	}
+	return n, nil
+}

@@ -158,6 +158,22 @@ func TestUsageIdempotent(t *testing.T) {
 		if err := db.RecordUsage(ctx, node.NodeID, hour0, u, hour0.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown contract: %v", err)
 		}
+		var ue *store.UsageError
+		if err := db.RecordUsage(ctx, node.NodeID, hour0, u, hour0.Add(time.Hour)); !errors.As(err, &ue) || ue.ContractID != 987654 {
+			t.Fatalf("the refused contract is not named: %v", err)
+		}
+		// Retention: reports of periods before the cutoff go.
+		u[0] = api.Usage{ContractID: c.ContractID, Capacity: api.Capacity{CRU: 1}}
+		if err := db.RecordUsage(ctx, node.NodeID, hour0.Add(time.Hour), u, hour0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.PruneUsage(ctx, hour0.Add(time.Hour)); err != nil || n != 1 {
+			t.Fatalf("PruneUsage: %d %v, want the report of hour 0", n, err)
+		}
+		u[0].CRU = 3 // hour 0's report is gone: other figures are a new report
+		if err := db.RecordUsage(ctx, node.NodeID, hour0, u, hour0.Add(3*time.Hour)); err != nil {
+			t.Fatalf("after pruning: %v", err)
+		}
 	})
 }
 
