@@ -116,7 +116,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, m.Logger, "noderpc") })
 	methods := Methods(peers, addr)
-	methods["Probe"] = bus.Func0(NewProber(peers, self, 0).Probe)
+	methods["Probe"] = bus.Func0(NewProber(peers, self, 0).Last)
 	methods["GoingDown"] = bus.Func0(func(ctx context.Context) (int, error) { return goingDown(ctx, peers, self) })
 	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, methods) })
 	return g.Wait()
@@ -229,7 +229,8 @@ type Stub struct{ c *bus.Client }
 // NewStub returns a stub calling the module through c.
 func NewStub(c *bus.Client) Stub { return Stub{c: c} }
 
-// Probe pings a few nodes of the farm (Prober) and says which answered.
+// Probe says which of a few nodes of the farm answered the last round of
+// pings, and starts the next round (Prober.Last).
 func (s Stub) Probe(ctx context.Context) (regapi.PeerReachability, error) {
 	return bus.Call[regapi.PeerReachability](ctx, s.c, Object, "Probe")
 }

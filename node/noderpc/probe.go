@@ -15,7 +15,7 @@ const (
 	// DefaultProbes is how many peers one probe round pings.
 	DefaultProbes = 3
 	// ProbeTimeout bounds one ping.
-	ProbeTimeout = 5 * time.Second
+	ProbeTimeout = 3 * time.Second
 )
 
 // Prober pings a few other nodes of the node's farm each round, in turn
@@ -29,8 +29,10 @@ type Prober struct {
 	self  Self
 	n     int
 
-	mu   sync.Mutex
-	next int
+	mu      sync.Mutex
+	next    int
+	last    regapi.PeerReachability
+	running bool
 }
 
 // NewProber returns a prober of n peers a round (DefaultProbes when 0)
@@ -42,8 +44,32 @@ func NewProber(p *Peers, self Self, n int) *Prober {
 	return &Prober{peers: p, self: self, n: n}
 }
 
-// Probe pings the next few nodes of the farm. A farm of one node probes
-// nothing (Probed 0).
+// Last returns the last finished round (none, Probed 0, before the
+// first) and starts the next one in the background unless one runs: the
+// status report never waits for peers that do not answer.
+func (p *Prober) Last(ctx context.Context) (regapi.PeerReachability, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		p.running = true
+		go func() {
+			// Detached from the asking call, bounded by its own time.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*ProbeTimeout)
+			defer cancel()
+			r, err := p.Probe(rctx)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.running = false
+			if err == nil {
+				p.last = r
+			}
+		}()
+	}
+	return p.last, nil
+}
+
+// Probe pings the next few nodes of the farm now. A farm of one node
+// probes nothing (Probed 0).
 func (p *Prober) Probe(ctx context.Context) (regapi.PeerReachability, error) {
 	nodes, err := p.peers.Farm(ctx, p.self.FarmID)
 	if err != nil {

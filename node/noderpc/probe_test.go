@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // TestProber: a node probes the other nodes of its farm, not itself nor
@@ -58,5 +59,28 @@ func TestProber(t *testing.T) {
 	alone := Self{NodeID: g.b1.NodeID, FarmID: g.b1.FarmID}
 	if r, err := NewProber(a2, alone, 3).Probe(ctx); err != nil || r.Probed != 0 {
 		t.Fatalf("farm of one: %+v %v", r, err)
+	}
+}
+
+// TestProberLast: the status report's call answers at once with the last
+// finished round (none at first) and starts the next.
+func TestProberLast(t *testing.T) {
+	g := newTestGrid(t)
+	ctx := context.Background()
+	a2 := g.peersOf(t, g.a2Key, g.a2.TwinID, nil)
+	p := NewProber(a2, Self{NodeID: g.a2.NodeID, FarmID: g.a2.FarmID}, 3)
+	if r, err := p.Last(ctx); err != nil || r.Probed != 0 {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := p.Last(ctx)
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("no round finished: %+v %v", r, err)
+		}
+		if r.Probed == 1 && r.Reached == 1 && r.Probes[0].NodeID == g.a1.NodeID {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
