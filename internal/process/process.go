@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -165,4 +166,47 @@ func KillUsing(path string) int {
 		}
 	}
 	return killed
+}
+
+// KillWithArgs SIGKILLs every process (but this one) whose command line
+// holds args in a row (e.g. "--unixsocket", path: the server on that
+// socket), and waits until they are gone or ctx ends. It returns how many
+// it killed.
+func KillWithArgs(ctx context.Context, args ...string) (int, error) {
+	entries, _ := os.ReadDir("/proc")
+	var killed []int
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + en.Name() + "/cmdline")
+		argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+		if !holdsInARow(argv, args) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	for _, pid := range killed {
+		for alive(pid) {
+			select {
+			case <-ctx.Done():
+				return len(killed), fmt.Errorf("process %d still there after SIGKILL: %w", pid, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return len(killed), nil
+}
+
+// holdsInARow reports whether argv has args as consecutive elements.
+func holdsInARow(argv, args []string) bool {
+	for i := 0; i+len(args) <= len(argv); i++ {
+		if slices.Equal(argv[i:i+len(args)], args) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,5 +83,36 @@ func TestKillUsing(t *testing.T) {
 	}
 	if _, ok := Running(pidFile+"2", other); !ok {
 		t.Fatal("another process was killed")
+	}
+}
+
+// TestKillWithArgs kills the process with the arguments in a row and
+// waits for it, leaving one that has them apart.
+func TestKillWithArgs(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "redis.sock")
+	server := exec.Command("sh", "-c", "sleep 30", "sh", "--unixsocket", sock)
+	client := exec.Command("sh", "-c", "sleep 30", "sh", "--unixsocket", "--redis="+sock, sock)
+	for _, c := range []*exec.Cmd{server, client} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { client.Process.Kill(); client.Wait() })
+	waited := make(chan error, 1)
+	go func() { waited <- server.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := KillWithArgs(ctx, "--unixsocket", sock)
+	if err != nil || n != 1 {
+		t.Fatalf("KillWithArgs: %d, %v; want 1 killed", n, err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server was not killed")
+	}
+	if !alive(client.Process.Pid) {
+		t.Fatal("the process with the arguments apart was killed")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/internal/lockfile"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/identityd"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
@@ -123,6 +124,9 @@ func (n *node) run(ctx context.Context) error {
 			return fmt.Errorf("the private Redis needs %s: %w (install redis-server, or give --redis)", cfg.RedisServer, err)
 		}
 		cfg.Redis = "unix://" + cfg.RedisSocket()
+		if err := n.stopLeftRedis(ctx, cfg.RedisSocket()); err != nil {
+			return err
+		}
 		if err := writeBusUsers(cfg, users); err != nil {
 			return err
 		}
@@ -308,6 +312,25 @@ func (n *node) supervise(ctx context.Context, sup *supervisor.Supervisor) error 
 		n.log.Error("a module failed fatally on the generation being tried; switched back to the previous one, starting the modules again",
 			"module", fe.Name, "err", fe.Err, "version", t.Version, "generation", t.Generation, "back_to", t.From)
 	}
+}
+
+// stopLeftRedis stops a redis-server a previous zosd left on the bus
+// socket. A zosd killed at once (SIGKILL, then the bootstrap starts the
+// next) leaves its redis shutting down on SIGTERM (its parent-death
+// signal); finishing after the new one bound the socket, it would remove
+// the new one's socket file on its way out and leave the node with no bus
+// and a redis that looks alive to the supervisor.
+func (n *node) stopLeftRedis(ctx context.Context, sock string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	killed, err := process.KillWithArgs(ctx, "--unixsocket", sock)
+	if killed > 0 {
+		n.log.Warn("stopped a redis-server left on the bus socket by a previous zosd", "module", "zosd", "socket", sock)
+	}
+	if err != nil {
+		return fmt.Errorf("the private Redis: %w", err)
+	}
+	return nil
 }
 
 // redisSpec is the private redis-server: on a unix socket in the data
