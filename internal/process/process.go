@@ -168,11 +168,11 @@ func KillUsing(path string) int {
 	return killed
 }
 
-// KillWithArgs SIGKILLs every process (but this one) whose command line
-// holds args in a row (e.g. "--unixsocket", path: the server on that
-// socket), and waits until they are gone or ctx ends. It returns how many
-// it killed.
-func KillWithArgs(ctx context.Context, args ...string) (int, error) {
+// KillMatching SIGKILLs every process (but this one) whose command line
+// (its arguments; a program that rewrites its title shows that instead)
+// match accepts, and waits until they are gone or ctx ends. It returns how
+// many it killed.
+func KillMatching(ctx context.Context, match func(argv []string) bool) (int, error) {
 	entries, _ := os.ReadDir("/proc")
 	var killed []int
 	for _, en := range entries {
@@ -181,8 +181,7 @@ func KillWithArgs(ctx context.Context, args ...string) (int, error) {
 			continue
 		}
 		cmdline, _ := os.ReadFile("/proc/" + en.Name() + "/cmdline")
-		argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-		if !holdsInARow(argv, args) {
+		if len(cmdline) == 0 || !match(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")) {
 			continue
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
@@ -201,8 +200,8 @@ func KillWithArgs(ctx context.Context, args ...string) (int, error) {
 	return len(killed), nil
 }
 
-// holdsInARow reports whether argv has args as consecutive elements.
-func holdsInARow(argv, args []string) bool {
+// HoldsInARow reports whether argv has args as consecutive elements.
+func HoldsInARow(argv []string, args ...string) bool {
 	for i := 0; i+len(args) <= len(argv); i++ {
 		if slices.Equal(argv[i:i+len(args)], args) {
 			return true

@@ -86,9 +86,9 @@ func TestKillUsing(t *testing.T) {
 	}
 }
 
-// TestKillWithArgs kills the process with the arguments in a row and
-// waits for it, leaving one that has them apart.
-func TestKillWithArgs(t *testing.T) {
+// TestKillMatching kills the process whose arguments match and waits
+// for it, leaving one that does not.
+func TestKillMatching(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "redis.sock")
 	server := exec.Command("sh", "-c", "sleep 30", "sh", "--unixsocket", sock)
@@ -103,9 +103,9 @@ func TestKillWithArgs(t *testing.T) {
 	go func() { waited <- server.Wait() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := KillWithArgs(ctx, "--unixsocket", sock)
+	n, err := KillMatching(ctx, func(argv []string) bool { return HoldsInARow(argv, "--unixsocket", sock) })
 	if err != nil || n != 1 {
-		t.Fatalf("KillWithArgs: %d, %v; want 1 killed", n, err)
+		t.Fatalf("KillMatching: %d, %v; want 1 killed", n, err)
 	}
 	select {
 	case <-waited:

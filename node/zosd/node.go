@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -323,7 +324,7 @@ func (n *node) supervise(ctx context.Context, sup *supervisor.Supervisor) error 
 func (n *node) stopLeftRedis(ctx context.Context, sock string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	killed, err := process.KillWithArgs(ctx, "--unixsocket", sock)
+	killed, err := process.KillMatching(ctx, redisOn(sock))
 	if killed > 0 {
 		n.log.Warn("stopped a redis-server left on the bus socket by a previous zosd", "module", "zosd", "socket", sock)
 	}
@@ -331,6 +332,15 @@ func (n *node) stopLeftRedis(ctx context.Context, sock string) error {
 		return fmt.Errorf("the private Redis: %w", err)
 	}
 	return nil
+}
+
+// redisOn matches a redis-server on socket sock: by its arguments, or by
+// the title it gives itself once running ("redis-server unixsocket:<sock>").
+func redisOn(sock string) func(argv []string) bool {
+	return func(argv []string) bool {
+		return process.HoldsInARow(argv, "--unixsocket", sock) ||
+			len(argv) > 0 && strings.HasSuffix(argv[0], " unixsocket:"+sock)
+	}
 }
 
 // redisSpec is the private redis-server: on a unix socket in the data
