@@ -147,25 +147,17 @@ func WaitForFile(ctx context.Context, path string) error {
 // go of their files.
 func KillUsing(path string) int {
 	self, _ := os.Readlink("/proc/self/ns/mnt")
-	entries, _ := os.ReadDir("/proc")
-	killed := 0
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
+	return len(killEach(func(dir string, cmdline []byte) bool {
+		if bytes.Contains(cmdline, []byte(path)) {
+			return true
 		}
-		dir := "/proc/" + en.Name()
-		cmdline, _ := os.ReadFile(dir + "/cmdline")
-		kill := bytes.Contains(cmdline, []byte(path))
-		if ns, _ := os.Readlink(dir + "/ns/mnt"); !kill && ns != "" && ns != self {
-			mounts, _ := os.ReadFile(dir + "/mountinfo")
-			kill = bytes.Contains(mounts, []byte(path))
+		ns, _ := os.Readlink(dir + "/ns/mnt")
+		if ns == "" || ns == self {
+			return false
 		}
-		if kill && syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed++
-		}
-	}
-	return killed
+		mounts, _ := os.ReadFile(dir + "/mountinfo")
+		return bytes.Contains(mounts, []byte(path))
+	}))
 }
 
 // KillMatching SIGKILLs every process (but this one) whose command line
@@ -173,21 +165,9 @@ func KillUsing(path string) int {
 // match accepts, and waits until they are gone or ctx ends. It returns how
 // many it killed.
 func KillMatching(ctx context.Context, match func(argv []string) bool) (int, error) {
-	entries, _ := os.ReadDir("/proc")
-	var killed []int
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, _ := os.ReadFile("/proc/" + en.Name() + "/cmdline")
-		if len(cmdline) == 0 || !match(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")) {
-			continue
-		}
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed = append(killed, pid)
-		}
-	}
+	killed := killEach(func(_ string, cmdline []byte) bool {
+		return len(cmdline) > 0 && match(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"))
+	})
 	for _, pid := range killed {
 		for alive(pid) {
 			select {
@@ -198,6 +178,25 @@ func KillMatching(ctx context.Context, match func(argv []string) bool) (int, err
 		}
 	}
 	return len(killed), nil
+}
+
+// killEach SIGKILLs every process but this one that kill accepts (given
+// its /proc directory and command line) and returns their pids.
+func killEach(kill func(dir string, cmdline []byte) bool) []int {
+	entries, _ := os.ReadDir("/proc")
+	var killed []int
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		dir := "/proc/" + en.Name()
+		cmdline, _ := os.ReadFile(dir + "/cmdline")
+		if kill(dir, cmdline) && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed = append(killed, pid)
+		}
+	}
+	return killed
 }
 
 // HoldsInARow reports whether argv has args as consecutive elements.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxPartial bounds the unterminated tail kept between writes, so a child
@@ -61,13 +62,10 @@ func (t *Writer) Last() string {
 	}
 	if len(l) > maxLast {
 		cut := maxLast
-		for cut > 0 && !utf8RuneStart(l[cut]) {
+		for cut > 0 && !utf8.RuneStart(l[cut]) {
 			cut--
 		}
 		l = l[:cut] + "…"
 	}
 	return l
 }
-
-// utf8RuneStart reports whether b begins a UTF-8 sequence.
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
