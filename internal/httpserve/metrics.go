@@ -132,3 +132,43 @@ func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	}
 	return nil
 }
+
+// RPCMetricNames names a JSON-RPC server's metrics and says what each
+// counts (the names are part of each server's documented interface).
+type RPCMetricNames struct {
+	Requests, RequestsHelp string // counter by method and result code
+	Duration, DurationHelp string // histogram by method
+	Refused, RefusedHelp   string // counter by HTTP status
+}
+
+// RPCMetrics are a JSON-RPC server's metrics: calls by method and result
+// code (0 for success), their durations by method, and the requests
+// refused before JSON-RPC by HTTP status.
+type RPCMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
+}
+
+// NewRPCMetrics registers the metrics named n on reg.
+func NewRPCMetrics(reg prometheus.Registerer, n RPCMetricNames) (*RPCMetrics, error) {
+	m := &RPCMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: n.Requests, Help: n.RequestsHelp}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: n.Duration, Help: n.DurationHelp, Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"method"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: n.Refused, Help: n.RefusedHelp}, []string{"status"}),
+	}
+	return m, Register(reg, m.requests, m.duration, m.refused)
+}
+
+// Observe counts a call (jsonrpc.Server.Observe).
+func (m *RPCMetrics) Observe(method string, code int, elapsed time.Duration) {
+	m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(method).Observe(elapsed.Seconds())
+}
+
+// Refused counts a request refused before JSON-RPC with status.
+func (m *RPCMetrics) Refused(status int) {
+	m.refused.WithLabelValues(strconv.Itoa(status)).Inc()
+}

@@ -6,26 +6,14 @@ import (
 	"github.com/grid4/grid4/internal/httpserve"
 )
 
-// metrics are the server's Prometheus metrics.
-type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	authFailures *prometheus.CounterVec
-}
-
-func (m *metrics) register(reg *prometheus.Registry) error {
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "noderpc_requests_total",
-		Help: "Node-to-node JSON-RPC calls served, by method and result code (0 for success).",
-	}, []string{"method", "code"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "noderpc_duration_seconds",
-		Help:    "Time to answer a node-to-node call.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
-	}, []string{"method"})
-	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "noderpc_refused_total",
-		Help: "Node-to-node requests refused before JSON-RPC, by HTTP status.",
-	}, []string{"status"})
-	return httpserve.Register(reg, m.requests, m.duration, m.authFailures)
+// newMetrics registers the server's Prometheus metrics.
+func newMetrics(reg *prometheus.Registry) (*httpserve.RPCMetrics, error) {
+	return httpserve.NewRPCMetrics(reg, httpserve.RPCMetricNames{
+		Requests:     "noderpc_requests_total",
+		RequestsHelp: "Node-to-node JSON-RPC calls served, by method and result code (0 for success).",
+		Duration:     "noderpc_duration_seconds",
+		DurationHelp: "Time to answer a node-to-node call.",
+		Refused:      "noderpc_refused_total",
+		RefusedHelp:  "Node-to-node requests refused before JSON-RPC, by HTTP status.",
+	})
 }

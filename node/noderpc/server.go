@@ -91,7 +91,7 @@ type Server struct {
 	rpc      *jsonrpc.Server
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	m        metrics
+	m        *httpserve.RPCMetrics
 }
 
 // callerKey carries the calling node in a request's context.
@@ -119,18 +119,15 @@ func NewServer(c ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{c: c, verifier: v, log: c.Logger, reg: c.Registry}
-	if err := s.m.register(c.Registry); err != nil {
+	if s.m, err = newMetrics(c.Registry); err != nil {
 		return nil, err
 	}
 	s.rpc = &jsonrpc.Server{
 		Methods: s.methodTable(),
 		ErrorOf: errorOf,
-		Observe: func(method string, code int, elapsed time.Duration) {
-			s.m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
-			s.m.duration.WithLabelValues(method).Observe(elapsed.Seconds())
-		},
-		Now:    c.Now,
-		Logger: c.Logger,
+		Observe: s.m.Observe,
+		Now:     c.Now,
+		Logger:  c.Logger,
 	}
 	return s, nil
 }
@@ -188,7 +185,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // refuse answers an HTTP error before JSON-RPC.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
-	s.m.authFailures.WithLabelValues(strconv.Itoa(status)).Inc()
+	s.m.Refused(status)
 	s.log.Debug("request refused", "remote", r.RemoteAddr, "status", status, "error", err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {

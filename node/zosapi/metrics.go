@@ -5,35 +5,25 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/grid4/grid4/internal/httpserve"
 )
 
-// metrics are the server's Prometheus metrics.
-type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	authFailures *prometheus.CounterVec
-}
-
-func (m *metrics) register(reg *prometheus.Registry, e Engine) error {
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "zosapi_rpc_requests_total",
-		Help: "JSON-RPC calls by method and result code (0 for success).",
-	}, []string{"method", "code"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "zosapi_rpc_duration_seconds",
-		Help:    "Time to answer a JSON-RPC call.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
-	}, []string{"method"})
-	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "zosapi_auth_failures_total",
-		Help: "Requests refused before JSON-RPC, by HTTP status.",
-	}, []string{"status"})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures, newEngineCollector(e)} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
+// newMetrics registers the server's Prometheus metrics and the engine's
+// statistics.
+func newMetrics(reg *prometheus.Registry, e Engine) (*httpserve.RPCMetrics, error) {
+	m, err := httpserve.NewRPCMetrics(reg, httpserve.RPCMetricNames{
+		Requests:     "zosapi_rpc_requests_total",
+		RequestsHelp: "JSON-RPC calls by method and result code (0 for success).",
+		Duration:     "zosapi_rpc_duration_seconds",
+		DurationHelp: "Time to answer a JSON-RPC call.",
+		Refused:      "zosapi_auth_failures_total",
+		RefusedHelp:  "Requests refused before JSON-RPC, by HTTP status.",
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return m, reg.Register(newEngineCollector(e))
 }
 
 // engineCollector reports the engine's statistics at scrape time.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +81,7 @@ type Server struct {
 	rpc      *jsonrpc.Server
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	m        metrics
+	m        *httpserve.RPCMetrics
 }
 
 type method func(ctx context.Context, caller uint64, params json.RawMessage) (any, error)
@@ -103,6 +102,9 @@ func New(c Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{c: c, verifier: v, log: c.Logger, reg: c.Registry}
+	if s.m, err = newMetrics(c.Registry, c.Engine); err != nil {
+		return nil, err
+	}
 	s.methods = s.methodTable()
 	table := make(map[string]jsonrpc.Method, len(s.methods))
 	for name, m := range s.methods {
@@ -118,15 +120,9 @@ func New(c Config) (*Server, error) {
 	s.rpc = &jsonrpc.Server{
 		Methods: table,
 		ErrorOf: errorOf,
-		Observe: func(method string, code int, elapsed time.Duration) {
-			s.m.requests.WithLabelValues(method, strconv.Itoa(code)).Inc()
-			s.m.duration.WithLabelValues(method).Observe(elapsed.Seconds())
-		},
-		Now:    c.Now,
-		Logger: c.Logger,
-	}
-	if err := s.m.register(c.Registry, c.Engine); err != nil {
-		return nil, err
+		Observe: s.m.Observe,
+		Now:     c.Now,
+		Logger:  c.Logger,
 	}
 	return s, nil
 }
@@ -168,7 +164,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		if err != nil {
 			status := auth.HTTPStatus(err)
-			s.m.authFailures.WithLabelValues(strconv.Itoa(status)).Inc()
+			s.m.Refused(status)
 			s.log.Debug("request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "error", err)
 			auth.WriteError(w, err)
 			return
