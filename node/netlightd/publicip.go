@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/grid4/grid4/node/internal/iproute"
 )
@@ -71,9 +73,13 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
 		}
 	}
+	if err := s.ip.In(ctx, ns, "addr", "replace", addr.String(), "dev", PublicLink); err != nil {
+		return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+	}
+	if err := s.linkUp(ctx, ns); err != nil {
+		return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+	}
 	for _, args := range [][]string{
-		{"addr", "replace", addr.String(), "dev", PublicLink},
-		{"link", "set", "dev", PublicLink, "up"},
 		{"link", "set", "dev", "lo", "up"},
 		{"route", "replace", "default", "via", s.c.PublicGateway.String(), "dev", PublicLink},
 	} {
@@ -82,6 +88,30 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 		}
 	}
 	return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String(), Namespace: ns}, nil
+}
+
+// macvlanGone bounds the wait for the kernel to finish removing a
+// namespace deleted just before (its links go in a background work queue).
+const macvlanGone = 10 * time.Second
+
+// linkUp brings PublicLink up in ns. The kernel refuses a macvlan whose MAC
+// another macvlan on the same parent still has ("Address already in use");
+// that happens when the namespace of the same workload was deleted a moment
+// ago (by RemovePublicIP, or by hand) and the kernel has not yet destroyed
+// its link, so it is retried until the old link is gone.
+func (s *Service) linkUp(ctx context.Context, ns string) error {
+	deadline := time.Now().Add(macvlanGone)
+	for {
+		err := s.ip.In(ctx, ns, "link", "set", "dev", PublicLink, "up")
+		if err == nil || !strings.Contains(err.Error(), "Address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for the previous link with this MAC to go: %w)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // allocate returns the workload's address, choosing one (the one wanted,
@@ -118,6 +148,9 @@ func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
 	defer s.mu.Unlock()
 	ns := PublicNamespaceOf(s.c.Salt, id)
 	if iproute.NetnsExists(ns) {
+		// The link first: deleting it is synchronous, while the links of a
+		// deleted namespace linger for a while and keep the MAC taken.
+		_ = s.ip.In(ctx, ns, "link", "del", "dev", PublicLink)
 		if err := s.ip.Do(ctx, "netns", "del", ns); err != nil {
 			return fmt.Errorf("netlightd: %w", err)
 		}
