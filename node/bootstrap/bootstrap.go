@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/internal/lockfile"
+	"github.com/grid4/grid4/internal/sdnotify"
 	"github.com/grid4/grid4/node/upgrader/generation"
 )
 
@@ -107,6 +108,21 @@ type Config struct {
 	Stderr io.Writer
 	// Logger receives the bootstrap's records (nil: discarded).
 	Logger *slog.Logger
+	// Notifier receives the bootstrap's state for the host's service
+	// manager (nil: none).
+	Notifier Notifier
+}
+
+// Notifier is the host's service manager as the bootstrap sees it
+// (*sdnotify.Notifier for systemd): it is told when the node's zosd first
+// beats and what runs, and, when it watches (Watchdog > 0), gets
+// keep-alives sent from the bootstrap's own loop, so that a bootstrap
+// whose loop hangs — a new one on trial as much as an old one — stops
+// sending them and is killed by the manager, and switched back from by
+// the unit's ExecStopPost if it was on trial (docs/upgrade.md).
+type Notifier interface {
+	Notify(states ...string) error
+	Watchdog() time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -138,6 +154,9 @@ type Bootstrap struct {
 	log *slog.Logger
 	// selfTrial is set while this bootstrap is on trial (SelfDir).
 	selfTrial *SelfTrial
+	// keepalive ticks while Run runs when the host's manager watches the
+	// bootstrap; every wait of the loop sends a keep-alive on it.
+	keepalive <-chan time.Time
 }
 
 // New returns a Bootstrap of cfg.
@@ -172,12 +191,12 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 	if b.selfTrial != nil {
 		b.log.Warn("this bootstrap is on trial", "from", b.selfTrial.From, "generation", b.selfTrial.Generation, "confirm_after", b.cfg.SelfConfirm)
 	}
+	defer b.startKeepalive()()
 	wait := time.Duration(0)
 	for {
-		select {
-		case <-ctx.Done():
+		if !b.sleep(ctx, wait) {
+			b.notify(sdnotify.Stopping)
 			return nil
-		case <-time.After(wait):
 		}
 		gen, prog, err := b.pick(ctx)
 		if err != nil {
@@ -191,9 +210,49 @@ func (b *Bootstrap) Run(ctx context.Context) error {
 		started := time.Now()
 		end := b.runZosd(ctx, gen, prog)
 		if ctx.Err() != nil {
+			b.notify(sdnotify.Stopping)
 			return nil
 		}
 		wait = b.after(ctx, gen, end, time.Since(started), wait)
+	}
+}
+
+// startKeepalive starts the keep-alive ticks when the host's manager
+// watches the bootstrap (a third of its interval, to stay clear of
+// scheduling delays) and sends the first; it returns what stops them.
+func (b *Bootstrap) startKeepalive() func() {
+	if b.cfg.Notifier == nil || b.cfg.Notifier.Watchdog() <= 0 {
+		return func() {}
+	}
+	t := time.NewTicker(max(b.cfg.Notifier.Watchdog()/3, time.Millisecond))
+	b.keepalive = t.C
+	b.notify(sdnotify.KeepAlive)
+	return t.Stop
+}
+
+// sleep waits d, sending keep-alives meanwhile; false when ctx ended.
+func (b *Bootstrap) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-b.keepalive:
+			b.notify(sdnotify.KeepAlive)
+		}
+	}
+}
+
+// notify tells the host's manager states, if there is one to tell.
+func (b *Bootstrap) notify(states ...string) {
+	if b.cfg.Notifier == nil {
+		return
+	}
+	if err := b.cfg.Notifier.Notify(states...); err != nil {
+		b.log.Warn("telling the service manager", "states", states, "err", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grid4/grid4/internal/envflag"
 	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/internal/sdnotify"
 	"github.com/grid4/grid4/keys"
 )
 
@@ -62,6 +63,16 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	}
 	cfg.Stderr = stderr
 	cfg.Logger = logflag.New(stderr, level, format).With("module", "bootstrap")
+	// Under systemd with NotifyAccess= and WatchdogSec= (docs/upgrade.md).
+	notifier, err := sdnotify.FromEnv(getenv, os.Getpid())
+	if err != nil {
+		fmt.Fprintf(stderr, "bootstrap: %v\n", err)
+		return ExitError
+	}
+	defer notifier.Close()
+	if notifier != nil {
+		cfg.Notifier = notifier
+	}
 	b, err := New(cfg)
 	if err == nil {
 		err = b.Run(ctx)

@@ -8,11 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/grid4/grid4/internal/lockfile"
+	"github.com/grid4/grid4/internal/sdnotify"
 	"github.com/grid4/grid4/node/internal/lastline"
 )
 
@@ -46,7 +49,7 @@ func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending
 	tail := &lastline.Writer{W: b.cfg.Stderr} // zosd prints its error last: it goes in the record of a rollback
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.ExtraFiles = []*os.File{w}
-	cmd.Env = append(os.Environ(), HeartbeatFDEnv+"=3", HeartbeatIntervalEnv+"="+interval.String(), GenerationEnv+"="+strconv.FormatUint(gen, 10))
+	cmd.Env = append(zosdEnviron(), HeartbeatFDEnv+"=3", HeartbeatIntervalEnv+"="+interval.String(), GenerationEnv+"="+strconv.FormatUint(gen, 10))
 	// Its own process group (a Ctrl-C reaches the bootstrap alone, which
 	// stops zosd in order), and killed with the bootstrap: a new
 	// bootstrap must not find an orphaned zosd running a generation.
@@ -57,6 +60,7 @@ func (b *Bootstrap) runZosd(ctx context.Context, gen uint64, prog string) ending
 	}
 	w.Close()
 	b.log.Info("started zosd", "generation", gen, "program", prog, "pid", cmd.Process.Pid)
+	b.notify(sdnotify.Status(fmt.Sprintf("started the zosd of %s (pid %d)", what, cmd.Process.Pid)))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	beats := make(chan struct{}, 1)
@@ -81,6 +85,7 @@ func (b *Bootstrap) watch(ctx context.Context, gen uint64, exited <-chan error, 
 	hang := time.NewTimer(b.cfg.StartDeadline)
 	defer hang.Stop()
 	deadline := b.cfg.StartDeadline
+	beating := false // this zosd beat at least once
 	var trial <-chan time.Time
 	if t, _ := b.dir.OnTrial(gen); t != nil {
 		tt := time.NewTimer(b.cfg.TrialDeadline)
@@ -93,7 +98,13 @@ func (b *Bootstrap) watch(ctx context.Context, gen uint64, exited <-chan error, 
 			return "", false, nil
 		case err := <-exited:
 			return "", true, err
+		case <-b.keepalive:
+			b.notify(sdnotify.KeepAlive)
 		case <-beats:
+			if !beating {
+				b.notify(sdnotify.Ready, sdnotify.Status("running the zosd of "+what))
+				beating = true
+			}
 			hang.Reset(b.cfg.HeartbeatDeadline)
 			deadline = b.cfg.HeartbeatDeadline
 			if b.selfTrial != nil && time.Since(started) >= b.cfg.SelfConfirm {
@@ -141,6 +152,16 @@ func (b *Bootstrap) stop(cmd *exec.Cmd, exited <-chan error) {
 		_ = cmd.Process.Kill()
 		<-exited
 	}
+}
+
+// zosdEnviron is the bootstrap's environment less what the host's
+// service manager gave the bootstrap alone ($NOTIFY_SOCKET, the
+// watchdog's): zosd is not the service the manager watches.
+func zosdEnviron() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return name == "NOTIFY_SOCKET" || name == "WATCHDOG_USEC" || name == "WATCHDOG_PID"
+	})
 }
 
 // heartbeats signals beats for each read from zosd's heartbeat pipe,
