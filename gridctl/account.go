@@ -82,11 +82,7 @@ identity (which must then be given).`,
 			if twin != 0 && publicKey != "" {
 				return errors.New("give --twin or --public-key, not both")
 			}
-			var idp *identityFlags
-			if twin == 0 && publicKey == "" {
-				idp = &id
-			}
-			ctx, cancel, s, err := remote.open(cmd, env, idp)
+			ctx, cancel, s, err := remote.open(cmd, env, id.when(twin == 0 && publicKey == ""))
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/grid4/grid4/registrar/api"
+	"github.com/grid4/grid4/registrar/client"
 )
 
 func newAccountBalanceCommand(env Env, remote *remoteFlags) *cobra.Command {
@@ -164,25 +165,11 @@ pay new prices at once; existing ones after the registrar's notice period.`,
 }
 
 func newFarmPricingShowCommand(env Env, remote *remoteFlags) *cobra.Command {
-	return &cobra.Command{
+	return newShowCommand(env, remote, &cobra.Command{
 		Use:     "show FARM_ID",
 		Short:   "Show a farm's prices, scheduled changes and history",
 		Example: `  gridctl farm pricing show 3`,
-		Args:    exactlyOneID("farm id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, _ := parseIDs("farm id", args)
-			ctx, cancel, s, err := remote.open(cmd, env, nil)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			fp, err := s.client.FarmPricing(ctx, ids[0])
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printPricing(fp)
-		},
-	}
+	}, "farm id", (*client.Client).FarmPricing, (*session).printPricing)
 }
 
 func newFarmPricingSetCommand(env Env, remote *remoteFlags) *cobra.Command {
@@ -259,11 +246,7 @@ percent of the hour is billed --discount percent less.`,
 			if set && !(cmd.Flags().Changed("uptime") && cmd.Flags().Changed("discount")) {
 				return errors.New("give both --uptime and --discount")
 			}
-			var idp *identityFlags
-			if set {
-				idp = &id
-			}
-			ctx, cancel, s, err := remote.open(cmd, env, idp)
+			ctx, cancel, s, err := remote.open(cmd, env, id.when(set))
 			if err != nil {
 				return err
 			}

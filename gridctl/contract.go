@@ -90,9 +90,8 @@ node instead. It is billed every hour from your balance at the farm's prices.`,
 
 func newContractListCommand(env Env, remote *remoteFlags) *cobra.Command {
 	var (
-		id     identityFlags
+		owner  ownerFlags
 		filter client.ContractFilter
-		mine   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -103,27 +102,21 @@ filtered by twin (--twin, or --mine for your own), node or state.`,
   gridctl contract list --node 7 --state grace -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if mine && filter.TwinID != 0 {
-				return errors.New("give --mine or --twin, not both")
+			if err := owner.check(); err != nil {
+				return err
 			}
 			switch filter.State {
 			case "", api.StateActive, api.StateGrace, api.StateDeleted:
 			default:
 				return fmt.Errorf("--state %q: want active, grace or deleted", filter.State)
 			}
-			var idp *identityFlags
-			if mine {
-				idp = &id
-			}
-			ctx, cancel, s, err := remote.open(cmd, env, idp)
+			ctx, cancel, s, err := remote.open(cmd, env, owner.identity())
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			if mine {
-				if filter.TwinID, err = s.client.TwinID(ctx); err != nil {
-					return s.explain(err)
-				}
+			if filter.TwinID, err = owner.twinID(ctx, s); err != nil {
+				return err
 			}
 			all := []api.Contract{}
 			for filter.Size = client.DefaultPageSize; ; {
@@ -140,9 +133,7 @@ filtered by twin (--twin, or --mine for your own), node or state.`,
 			return s.printContracts(all)
 		},
 	}
-	id.register(cmd)
-	cmd.Flags().Uint64Var(&filter.TwinID, "twin", 0, "only contracts of this twin `ID`")
-	cmd.Flags().BoolVar(&mine, "mine", false, "only contracts of your twin (needs your identity)")
+	owner.register(cmd, "contracts")
 	cmd.Flags().Uint64Var(&filter.NodeID, "node", 0, "only contracts on this node `ID`")
 	cmd.Flags().StringVar(&filter.State, "state", "", "only contracts in this `STATE`: active, grace or deleted")
 	return cmd
@@ -166,26 +157,12 @@ func (s *session) printContracts(cs []api.Contract) error {
 }
 
 func newContractShowCommand(env Env, remote *remoteFlags) *cobra.Command {
-	return &cobra.Command{
+	return newShowCommand(env, remote, &cobra.Command{
 		Use:   "show CONTRACT_ID",
 		Short: "Show one contract",
 		Example: `  gridctl contract show 12
   gridctl contract show 12 -o json`,
-		Args: exactlyOneID("contract id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, _ := parseIDs("contract id", args)
-			ctx, cancel, s, err := remote.open(cmd, env, nil)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			c, err := s.client.Contract(ctx, ids[0])
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printContract(c)
-		},
-	}
+	}, "contract id", (*client.Client).Contract, (*session).printContract)
 }
 
 func newContractCancelCommand(env Env, remote *remoteFlags) *cobra.Command {

@@ -263,21 +263,30 @@ func (s *nodeSession) makeContract(ctx context.Context, d *gridtypes.Deployment)
 			return nil
 		}
 	}
-	hash, err := d.HashHex()
+	hash, need, err := contractTerms(d)
 	if err != nil {
 		return err
 	}
-	need, err := d.Resources()
-	if err != nil {
-		return err
-	}
-	k, err := s.reg.client.CreateNodeContract(ctx, node, hash,
-		regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4})
+	k, err := s.reg.client.CreateNodeContract(ctx, node, hash, need)
 	if err != nil {
 		return wrapMsg(err, "node contract on node %d: %s", node, s.reg.explain(err).Error())
 	}
 	d.ContractID = k.ContractID
 	return nil
+}
+
+// contractTerms is what a node contract records of d: its hash and the
+// resources it needs.
+func contractTerms(d *gridtypes.Deployment) (string, regapi.Capacity, error) {
+	hash, err := d.HashHex()
+	if err != nil {
+		return "", regapi.Capacity{}, err
+	}
+	need, err := d.Resources()
+	if err != nil {
+		return "", regapi.Capacity{}, err
+	}
+	return hash, regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4}, nil
 }
 
 // updateContract points the node contract d runs under at d's hash and
@@ -295,15 +304,10 @@ func (s *nodeSession) updateContract(ctx context.Context, d *gridtypes.Deploymen
 	if k.Type != regapi.ContractNode {
 		return nil
 	}
-	hash, err := d.HashHex()
+	hash, res, err := contractTerms(d)
 	if err != nil {
 		return err
 	}
-	need, err := d.Resources()
-	if err != nil {
-		return err
-	}
-	res := regapi.Capacity{CRU: need.CRU, MRU: need.MRU, SRU: need.SRU, HRU: need.HRU, IPv4: need.IPv4}
 	if _, err := s.reg.client.UpdateContract(ctx, d.ContractID, regapi.UpdateContractRequest{DeploymentHash: &hash, Resources: &res}); err != nil {
 		return wrapMsg(err, "update of contract %d: %s", d.ContractID, s.reg.explain(err).Error())
 	}

@@ -1,6 +1,7 @@
 package gridctl
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,6 +52,27 @@ func (f *devnetFlags) binaries() (string, error) {
 		return "", err
 	}
 	return filepath.Dir(exe), nil
+}
+
+// directories is the devnet's directory and that of the programs, for the
+// commands that start programs.
+func (f *devnetFlags) directories(env Env) (dir, bin string, err error) {
+	if dir, err = f.directory(env); err != nil {
+		return "", "", err
+	}
+	if bin, err = f.binaries(); err != nil {
+		return "", "", err
+	}
+	return dir, bin, nil
+}
+
+// status reads the state of the devnet of --dir and its components'.
+func (f *devnetFlags) status(ctx context.Context, env Env) (devnet.Dir, *devnet.State, []devnet.Component, error) {
+	dir, err := f.directory(env)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return devnet.Status(ctx, dir)
 }
 
 // progress shows on stderr, with spinners when it is a terminal.
@@ -116,11 +138,7 @@ nodes.`,
   gridctl devnet up --dir /tmp/grid --bin ./bin`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := flags.directory(env)
-			if err != nil {
-				return err
-			}
-			bin, err := flags.binaries()
+			dir, bin, err := flags.directories(env)
 			if err != nil {
 				return err
 			}
@@ -198,11 +216,7 @@ func newDevnetStatusCommand(env Env, flags *devnetFlags) *cobra.Command {
 		Short: "Show each component: its process, state and address",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := flags.directory(env)
-			if err != nil {
-				return err
-			}
-			_, st, comps, err := devnet.Status(cmd.Context(), dir)
+			_, st, comps, err := flags.status(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
@@ -248,11 +262,7 @@ func newDevnetEnvCommand(env Env, flags *devnetFlags) *cobra.Command {
 		Example: `  eval "$(gridctl devnet env)"`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := flags.directory(env)
-			if err != nil {
-				return err
-			}
-			d, st, _, err := devnet.Status(cmd.Context(), dir)
+			d, st, _, err := flags.status(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
@@ -277,11 +287,7 @@ Watch with 'gridctl node list' or 'zosd status --data DIR/nodes/node1'.`,
 		Example: `  gridctl devnet release v4.1.1`,
 		Args:    exactArgs(1, "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := flags.directory(env)
-			if err != nil {
-				return err
-			}
-			bin, err := flags.binaries()
+			dir, bin, err := flags.directories(env)
 			if err != nil {
 				return err
 			}

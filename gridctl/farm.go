@@ -70,10 +70,8 @@ address (optional) is the account that receives the farm's rewards.`,
 
 func newFarmListCommand(env Env, remote *remoteFlags) *cobra.Command {
 	var (
-		id   identityFlags
-		twin uint64
-		name string
-		mine bool
+		owner ownerFlags
+		name  string
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -85,22 +83,17 @@ by owner (--twin, or --mine for your own twin) or by a part of the name.`,
   gridctl farm list --name rack -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if mine && twin != 0 {
-				return errors.New("give --mine or --twin, not both")
+			if err := owner.check(); err != nil {
+				return err
 			}
-			var idp *identityFlags
-			if mine {
-				idp = &id
-			}
-			ctx, cancel, s, err := remote.open(cmd, env, idp)
+			ctx, cancel, s, err := remote.open(cmd, env, owner.identity())
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			if mine {
-				if twin, err = s.client.TwinID(ctx); err != nil {
-					return s.explain(err)
-				}
+			twin, err := owner.twinID(ctx, s)
+			if err != nil {
+				return err
 			}
 			farms := []api.Farm{}
 			for f, err := range s.client.Farms(ctx, client.FarmFilter{TwinID: twin, Name: name}) {
@@ -122,31 +115,18 @@ by owner (--twin, or --mine for your own twin) or by a part of the name.`,
 			return s.out.table([]string{"FARM", "NAME", "TWIN", "DEDICATED", "STELLAR ADDRESS", "CREATED"}, rows)
 		},
 	}
-	id.register(cmd)
-	cmd.Flags().Uint64Var(&twin, "twin", 0, "only farms of this twin `ID`")
-	cmd.Flags().BoolVar(&mine, "mine", false, "only farms of your twin (needs your identity)")
+	owner.register(cmd, "farms")
 	cmd.Flags().StringVar(&name, "name", "", "only farms whose name contains `TEXT` (ignoring case)")
 	return cmd
 }
 
 func newFarmShowCommand(env Env, remote *remoteFlags) *cobra.Command {
-	cmd := &cobra.Command{
+	return newShowCommand(env, remote, &cobra.Command{
 		Use:   "show FARM_ID",
 		Short: "Show one farm",
 		Example: `  gridctl farm show 3
   gridctl farm show 3 -o json`,
-		Args: exactlyOneID("farm id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, _ := parseIDs("farm id", args)
-			ctx, cancel, s, err := remote.open(cmd, env, nil)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			return s.showFarm(ctx, ids[0])
-		},
-	}
-	return cmd
+	}, "farm id", (*client.Client).Farm, (*session).printFarm)
 }
 
 func newFarmUpdateCommand(env Env, remote *remoteFlags) *cobra.Command {

@@ -217,6 +217,23 @@ type publishView struct {
 	UploadedBytes int64            `json:"uploaded_bytes"`
 }
 
+// newPublishView is what publish and push-image say of res, published in
+// ref at url.
+func newPublishView(ref repoRef, res hubclient.PublishResult, url string) publishView {
+	return publishView{Repo: ref.String(), Flist: res.Info, URL: url, Blocks: res.Blocks, Uploaded: res.Uploaded, UploadedBytes: res.UploadedBytes}
+}
+
+// fields is the text output of v: after the url come extra (push-image's
+// image), then the flist's size and blocks.
+func (v publishView) fields(extra ...[2]string) [][2]string {
+	pairs := [][2]string{{"repo", v.Repo}, {"name", v.Flist.Name}, {"flist", v.Flist.Flist.String()}, {"url", v.URL}}
+	pairs = append(pairs, extra...)
+	return append(pairs,
+		[2]string{"size", fmtBytes(uint64(v.Flist.Size))},
+		[2]string{"entries", strconv.Itoa(v.Flist.Entries)},
+		[2]string{"blocks", fmt.Sprintf("%d (%d uploaded, %s; %d already on the hub)", v.Blocks, v.Uploaded, fmtBytes(uint64(v.UploadedBytes)), v.Blocks-v.Uploaded)})
+}
+
 func newHubPublishCommand(env Env, flags *hubFlags) *cobra.Command {
 	var (
 		id         identityFlags
@@ -262,19 +279,11 @@ plain lines otherwise.`,
 			if err != nil {
 				return s.explain(err)
 			}
-			url := s.pub.FlistURL(ref.publisher, ref.repo, name)
+			view := newPublishView(ref, res, s.pub.FlistURL(ref.publisher, ref.repo, name))
 			if s.out.json {
-				return s.out.JSON(publishView{Repo: ref.String(), Flist: res.Info, URL: url, Blocks: res.Blocks, Uploaded: res.Uploaded, UploadedBytes: res.UploadedBytes})
+				return s.out.JSON(view)
 			}
-			return s.out.fields([][2]string{
-				{"repo", ref.String()},
-				{"name", res.Info.Name},
-				{"flist", res.Info.Flist.String()},
-				{"url", url},
-				{"size", fmtBytes(uint64(res.Info.Size))},
-				{"entries", strconv.Itoa(res.Info.Entries)},
-				{"blocks", fmt.Sprintf("%d (%d uploaded, %s; %d already on the hub)", res.Blocks, res.Uploaded, fmtBytes(uint64(res.UploadedBytes)), res.Blocks-res.Uploaded)},
-			})
+			return s.out.fields(view.fields())
 		},
 	}
 	id.register(cmd)

@@ -6,25 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	hubapi "github.com/grid4/grid4/hub/api"
 	hubclient "github.com/grid4/grid4/hub/client"
 	"github.com/grid4/grid4/oci"
 )
 
 // pushImageView is the JSON output of hub push-image.
 type pushImageView struct {
-	Repo          string           `json:"repo"`
-	Flist         hubapi.FlistInfo `json:"flist"`
-	URL           string           `json:"url"`
-	Blocks        int              `json:"blocks"`
-	Uploaded      int              `json:"uploaded"`
-	UploadedBytes int64            `json:"uploaded_bytes"`
-	Image         imageView        `json:"image"`
+	publishView
+	Image imageView `json:"image"`
 }
 
 // imageView is what push-image read from the archive.
@@ -171,8 +164,7 @@ func explainImage(s *hubSession, archive string, err error) error {
 func printPushImage(s *hubSession, ref repoRef, res hubclient.PublishResult, url string) error {
 	im := res.Flist.Image
 	view := pushImageView{
-		Repo: ref.String(), Flist: res.Info, URL: url,
-		Blocks: res.Blocks, Uploaded: res.Uploaded, UploadedBytes: res.UploadedBytes,
+		publishView: newPublishView(ref, res, url),
 		Image: imageView{
 			Name: res.Image.Name, Format: res.Image.Format, Layers: len(res.Image.Layers),
 			Entrypoint: im.Entrypoint, Cmd: im.Cmd, Env: im.Env, WorkingDir: im.WorkingDir, User: im.User,
@@ -190,16 +182,7 @@ func printPushImage(s *hubSession, ref repoRef, res hubclient.PublishResult, url
 	if view.Image.Name != "" {
 		image = view.Image.Name + " (" + image + ")"
 	}
-	pairs := [][2]string{
-		{"repo", view.Repo},
-		{"name", res.Info.Name},
-		{"flist", res.Info.Flist.String()},
-		{"url", url},
-		{"image", image},
-		{"size", fmtBytes(uint64(res.Info.Size))},
-		{"entries", strconv.Itoa(res.Info.Entries)},
-		{"blocks", fmt.Sprintf("%d (%d uploaded, %s; %d already on the hub)", res.Blocks, res.Uploaded, fmtBytes(uint64(res.UploadedBytes)), res.Blocks-res.Uploaded)},
-	}
+	pairs := view.fields([2]string{"image", image})
 	list := func(key string, l []string) {
 		if len(l) > 0 {
 			b, _ := json.Marshal(l)

@@ -46,6 +46,15 @@ func (f *identityFlags) register(cmd *cobra.Command) {
 	cmd.MarkFlagsMutuallyExclusive("mnemonic-file", "seed-file")
 }
 
+// when is f when need is true, else nil: the identity of a command that
+// signs, or needs to know its twin, only in some of its forms.
+func (f *identityFlags) when(need bool) *identityFlags {
+	if need {
+		return f
+	}
+	return nil
+}
+
 // load returns the key pair the flags and environment name: --mnemonic-file
 // or --seed-file if given, else $GRID_MNEMONIC, then --path applied to it.
 func (f *identityFlags) load(cmd *cobra.Command, env Env) (keys.KeyPair, error) {

@@ -104,26 +104,12 @@ unit (8GiB, 500GB).`,
 }
 
 func newNodeShowCommand(env Env, remote *remoteFlags) *cobra.Command {
-	return &cobra.Command{
+	return newShowCommand(env, remote, &cobra.Command{
 		Use:   "show NODE_ID",
 		Short: "Show one node: farm, approval, liveness, capacity, location, interfaces",
 		Example: `  gridctl node show 12
   gridctl node show 12 -o json`,
-		Args: exactlyOneID("node id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, _ := parseIDs("node id", args)
-			ctx, cancel, s, err := remote.open(cmd, env, nil)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			n, err := s.client.Node(ctx, ids[0])
-			if err != nil {
-				return s.explain(err)
-			}
-			return s.printNode(n)
-		},
-	}
+	}, "node id", (*client.Client).Node, (*session).printNode)
 }
 
 func newNodeApprovalCommand(env Env, remote *remoteFlags, approve bool) *cobra.Command {

@@ -372,6 +372,71 @@ func parseIDs(what string, args []string) ([]uint64, error) {
 	return ids, nil
 }
 
+// ownerFlags are --twin and --mine of the list commands, and the identity
+// --mine needs: only what belongs to one twin, given or yours.
+type ownerFlags struct {
+	id   identityFlags
+	twin uint64
+	mine bool
+}
+
+// register adds the identity flags, --twin and --mine; what is the listed
+// objects ("farms").
+func (f *ownerFlags) register(cmd *cobra.Command, what string) {
+	f.id.register(cmd)
+	cmd.Flags().Uint64Var(&f.twin, "twin", 0, "only "+what+" of this twin `ID`")
+	cmd.Flags().BoolVar(&f.mine, "mine", false, "only "+what+" of your twin (needs your identity)")
+}
+
+// check refuses --mine with --twin.
+func (f *ownerFlags) check() error {
+	if f.mine && f.twin != 0 {
+		return errors.New("give --mine or --twin, not both")
+	}
+	return nil
+}
+
+// identity is the identity to open the session with: only --mine needs one.
+func (f *ownerFlags) identity() *identityFlags {
+	return f.id.when(f.mine)
+}
+
+// twinID is the twin to list for: --twin, or with --mine the session's
+// (asked of the registrar); 0 for every twin.
+func (f *ownerFlags) twinID(ctx context.Context, s *session) (uint64, error) {
+	if !f.mine {
+		return f.twin, nil
+	}
+	twin, err := s.client.TwinID(ctx)
+	if err != nil {
+		return 0, s.explain(err)
+	}
+	return twin, nil
+}
+
+// newShowCommand completes cmd (its use and help) into a command that shows
+// one object by the id it takes, as the show commands of farms, nodes,
+// contracts and farm prices do: without identity, it fetches the object with
+// get and prints it with show. what names the id in errors ("farm id").
+func newShowCommand[T any](env Env, remote *remoteFlags, cmd *cobra.Command, what string,
+	get func(*client.Client, context.Context, uint64) (T, error), show func(*session, T) error) *cobra.Command {
+	cmd.Args = exactlyOneID(what)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ids, _ := parseIDs(what, args)
+		ctx, cancel, s, err := remote.open(cmd, env, nil)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		v, err := get(s.client, ctx, ids[0])
+		if err != nil {
+			return s.explain(err)
+		}
+		return show(s, v)
+	}
+	return cmd
+}
+
 // exactlyOneID is an Args validator for commands taking one id.
 func exactlyOneID(what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
