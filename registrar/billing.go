@@ -200,11 +200,7 @@ func (s *Server) twinLedger(w http.ResponseWriter, r *http.Request) error {
 // farmLedger is GET /farms/{farm_id}/ledger?after_id=&size= (the farmer
 // or an admin): what the farm earned.
 func (s *Server) farmLedger(w http.ResponseWriter, r *http.Request) error {
-	id, err := parseID("farm_id", r.PathValue("farm_id"))
-	if err != nil {
-		return err
-	}
-	farm, err := s.loadFarm(r, id)
+	farm, err := s.pathFarm(r)
 	if err != nil {
 		return err
 	}

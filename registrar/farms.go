@@ -101,16 +101,21 @@ func (s *Server) listFarms(w http.ResponseWriter, r *http.Request) error {
 
 // getFarm is GET /farms/{farm_id}.
 func (s *Server) getFarm(w http.ResponseWriter, r *http.Request) error {
-	id, err := parseID("farm_id", r.PathValue("farm_id"))
-	if err != nil {
-		return err
-	}
-	farm, err := s.loadFarm(r, id)
+	farm, err := s.pathFarm(r)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, farm)
 	return nil
+}
+
+// pathFarm loads the farm of the path's farm_id.
+func (s *Server) pathFarm(r *http.Request) (api.Farm, error) {
+	id, err := parseID("farm_id", r.PathValue("farm_id"))
+	if err != nil {
+		return api.Farm{}, err
+	}
+	return s.loadFarm(r, id)
 }
 
 func (s *Server) loadFarm(r *http.Request, id uint64) (api.Farm, error) {
@@ -165,11 +170,7 @@ func (s *Server) createFarm(w http.ResponseWriter, r *http.Request) error {
 
 // ownFarm loads the farm of the path and checks the caller owns it.
 func (s *Server) ownFarm(r *http.Request) (api.Farm, error) {
-	id, err := parseID("farm_id", r.PathValue("farm_id"))
-	if err != nil {
-		return api.Farm{}, err
-	}
-	farm, err := s.loadFarm(r, id)
+	farm, err := s.pathFarm(r)
 	if err != nil {
 		return farm, err
 	}

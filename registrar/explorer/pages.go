@@ -22,15 +22,25 @@ func (overviewPage) title() (string, string) { return "Grid", "overview" }
 
 // overview is /: the grid's totals.
 func (e *Explorer) overview(r *http.Request) (string, any, error) {
-	st, err := e.stats.get(r.Context())
-	if err != nil {
-		return "", nil, err
-	}
-	cur, err := e.currentVersion(r)
+	st, cur, err := e.statsAndVersion(r)
 	if err != nil {
 		return "", nil, err
 	}
 	return "overview", overviewPage{Stats: st, TTL: e.d.StatsTTL, Current: cur}, nil
+}
+
+// statsAndVersion are the grid's counts and the approved version (nil when
+// none was set), which the overview and the farm pages show.
+func (e *Explorer) statsAndVersion(r *http.Request) (*gridStats, *api.ZosVersion, error) {
+	st, err := e.stats.get(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := e.currentVersion(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, cur, nil
 }
 
 // currentVersion is the approved version, nil when none was set.
@@ -82,14 +92,11 @@ func (e *Explorer) farmList(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	st, err := e.stats.get(r.Context())
+	st, cur, err := e.statsAndVersion(r)
 	if err != nil {
 		return "", nil, err
 	}
-	test, err := e.testFarms(r)
-	if err != nil {
-		return "", nil, err
-	}
+	test := testFarms(cur)
 	out := farmsPage{Name: name, Page: page, Size: farmPageSize, Total: st.Farms}
 	for _, f := range farms {
 		out.Rows = append(out.Rows, farmRow{Farm: f, Tally: st.farm(f.FarmID), Test: test[f.FarmID]})
@@ -113,17 +120,17 @@ func (e *Explorer) farmList(r *http.Request) (string, any, error) {
 	return "farms", out, nil
 }
 
-// testFarms is the set of the current version's test farms.
-func (e *Explorer) testFarms(r *http.Request) (map[uint64]bool, error) {
-	cur, err := e.currentVersion(r)
-	if err != nil || cur == nil {
-		return nil, err
+// testFarms is the set of the test farms of cur, the current version (none
+// when nil).
+func testFarms(cur *api.ZosVersion) map[uint64]bool {
+	if cur == nil {
+		return nil
 	}
 	m := make(map[uint64]bool, len(cur.TestFarms))
 	for _, id := range cur.TestFarms {
 		m[id] = true
 	}
-	return m, nil
+	return m
 }
 
 // farmPage is the data of /farms/{id}.
@@ -155,11 +162,7 @@ func (e *Explorer) farm(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	st, err := e.stats.get(r.Context())
-	if err != nil {
-		return "", nil, err
-	}
-	cur, err := e.currentVersion(r)
+	st, cur, err := e.statsAndVersion(r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -167,12 +170,7 @@ func (e *Explorer) farm(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	p := farmPage{Farm: f, Tally: st.farm(id), Current: cur, Nodes: rows, Counted: st.At}
-	if cur != nil {
-		for _, t := range cur.TestFarms {
-			p.Test = p.Test || t == id
-		}
-	}
+	p := farmPage{Farm: f, Tally: st.farm(id), Test: testFarms(cur)[id], Current: cur, Nodes: rows, Counted: st.At}
 	if len(rows.Nodes) == farmNodes {
 		p.More = "/nodes?farm=" + strconv.FormatUint(id, 10)
 	}
