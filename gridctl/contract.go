@@ -119,16 +119,11 @@ filtered by twin (--twin, or --mine for your own), node or state.`,
 				return err
 			}
 			all := []api.Contract{}
-			for filter.Size = client.DefaultPageSize; ; {
-				page, err := s.client.ListContracts(ctx, filter)
+			for k, err := range s.client.Contracts(ctx, filter) {
 				if err != nil {
 					return s.explain(err)
 				}
-				all = append(all, page...)
-				if len(page) < client.DefaultPageSize {
-					break
-				}
-				filter.AfterID = page[len(page)-1].ContractID
+				all = append(all, k)
 			}
 			return s.printContracts(all)
 		},

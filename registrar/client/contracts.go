@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,6 +98,16 @@ func (c *Client) ListContracts(ctx context.Context, f ContractFilter) ([]api.Con
 	return out, err
 }
 
+// Contracts iterates over every contract matching f (whose AfterID and
+// Size it sets), in id order, fetching pages of DefaultPageSize as it goes.
+// An error ends the iteration after being yielded once.
+func (c *Client) Contracts(ctx context.Context, f ContractFilter) iter.Seq2[api.Contract, error] {
+	return contractPages(func(after uint64) ([]api.Contract, error) {
+		f.AfterID, f.Size = after, DefaultPageSize
+		return c.ListContracts(ctx, f)
+	})
+}
+
 // UpdateContract changes a node contract of the client's twin (its
 // deployment hash, its resources): PATCH /contracts/{id}.
 func (c *Client) UpdateContract(ctx context.Context, contractID uint64, u api.UpdateContractRequest) (api.Contract, error) {
@@ -118,19 +129,43 @@ func (c *Client) CancelContract(ctx context.Context, contractID uint64) (api.Con
 // /nodes/{id}/contracts, all pages).
 func (c *Client) NodeContracts(ctx context.Context, nodeID uint64) ([]api.Contract, error) {
 	out := []api.Contract{}
-	var after uint64
-	for {
+	for k, err := range contractPages(func(after uint64) ([]api.Contract, error) {
 		q := url.Values{"size": {strconv.Itoa(DefaultPageSize)}}
 		setUint(q, "after_id", after)
 		var page []api.Contract
-		if err := c.do(ctx, request{method: http.MethodGet, path: "/nodes/" + idPath(nodeID) + "/contracts", query: q, out: &page}); err != nil {
+		err := c.do(ctx, request{method: http.MethodGet, path: "/nodes/" + idPath(nodeID) + "/contracts", query: q, out: &page})
+		return page, err
+	}) {
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, page...)
-		if len(page) < DefaultPageSize {
-			return out, nil
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// contractPages turns a fetcher of the page of contracts after an id into
+// an iterator over all of them: pages of DefaultPageSize, each after the
+// last id of the one before, until a short page. An error ends the
+// iteration after being yielded once.
+func contractPages(fetch func(afterID uint64) ([]api.Contract, error)) iter.Seq2[api.Contract, error] {
+	return func(yield func(api.Contract, error) bool) {
+		for after := uint64(0); ; {
+			page, err := fetch(after)
+			if err != nil {
+				yield(api.Contract{}, err)
+				return
+			}
+			for _, k := range page {
+				if !yield(k, nil) {
+					return
+				}
+			}
+			if len(page) < DefaultPageSize {
+				return
+			}
+			after = page[len(page)-1].ContractID
 		}
-		after = page[len(page)-1].ContractID
 	}
 }
 
