@@ -41,7 +41,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/grid4/grid4/node/internal/record"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -56,6 +55,7 @@ import (
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/internal/keylock"
+	"github.com/grid4/grid4/node/internal/record"
 )
 
 // Sentinel errors. They are bus codes: callers branch with errors.Is
@@ -305,7 +305,6 @@ func (s *Service) container(id string) container {
 	return container{id: id, name: NamePrefix + short, netns: NamespacePrefix + short, dir: filepath.Join(containersDir(s.c.Dir), short)}
 }
 
-func (c container) specFile() string   { return filepath.Join(c.dir, "spec.json") }
 func (c container) runtimeLog() string { return filepath.Join(c.dir, "runtime.log") }
 func (c container) disk(i int) string  { return filepath.Join(c.dir, "disks", fmt.Sprint(i)) }
 
@@ -387,7 +386,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 		return err
 	}
 	if st.Status == Running || st.Status == Paused {
-		if have, _ := os.ReadFile(c.specFile()); string(have) == string(want) {
+		if record.Holds(c.dir, want) {
 			return nil
 		}
 		s.log.Info("container runs with another spec: making it again", "id", sp.ID)
@@ -395,10 +394,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 	if err := s.teardown(ctx, c); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return fmt.Errorf("contd: %w", err)
-	}
-	if err := atomicfile.WriteFile(c.specFile(), want, 0o600); err != nil {
+	if err := record.Write(c.dir, want); err != nil {
 		return fmt.Errorf("contd: %w", err)
 	}
 	if err := s.create(ctx, c, sp); err != nil {
@@ -563,16 +559,12 @@ func (s *Service) State(ctx context.Context, id string) (State, error) {
 }
 
 func (s *Service) state(ctx context.Context, c container) (State, error) {
-	b, err := os.ReadFile(c.specFile())
+	sp, err := record.Read[Spec](c.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{}, fmt.Errorf("contd: %w: no container %s", ErrNotFound, c.id)
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("contd: %w", err)
-	}
-	var sp Spec
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return State{}, fmt.Errorf("contd: %s: %w", c.specFile(), err)
 	}
 	rst, err := s.rt.state(ctx, c.name)
 	if err != nil {

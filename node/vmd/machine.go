@@ -1,12 +1,10 @@
 package vmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/grid4/grid4/node/internal/record"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/record"
 )
 
 // machine is where one machine's parts are.
@@ -34,7 +33,6 @@ func (s *Service) machine(id string) machine {
 }
 
 func (m machine) name() string             { return TapPrefix + m.short }
-func (m machine) specFile() string         { return filepath.Join(m.dir, "spec.json") }
 func (m machine) backendFile() string      { return filepath.Join(m.dir, "backend") }
 func (m machine) initrd() string           { return filepath.Join(m.dir, "initrd.img") }
 func (m machine) statusFile() string       { return filepath.Join(m.dir, "status") }
@@ -90,7 +88,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 		return fmt.Errorf("vmd: %w", err)
 	}
 	if old, _, ok := s.running(m); ok {
-		if have, _ := os.ReadFile(m.specFile()); bytes.Equal(have, want) {
+		if record.Holds(m.dir, want) {
 			return nil
 		}
 		s.log.Info("machine runs with another spec: making it again", "id", sp.ID)
@@ -99,10 +97,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 	if err := s.teardown(ctx, m); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(m.dir, 0o700); err != nil {
-		return fmt.Errorf("vmd: %w", err)
-	}
-	if err := atomicfile.WriteFile(m.specFile(), want, 0o600); err != nil {
+	if err := record.Write(m.dir, want); err != nil {
 		return fmt.Errorf("vmd: %w", err)
 	}
 	if err := atomicfile.WriteFile(m.backendFile(), []byte(hv.name()+"\n"), 0o600); err != nil {
@@ -269,16 +264,12 @@ func (s *Service) State(ctx context.Context, id string) (State, error) {
 }
 
 func readSpec(m machine) (Spec, error) {
-	b, err := os.ReadFile(m.specFile())
+	sp, err := record.Read[Spec](m.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Spec{}, fmt.Errorf("vmd: %w: no machine %s", ErrNotFound, m.id)
 	}
 	if err != nil {
 		return Spec{}, fmt.Errorf("vmd: %w", err)
-	}
-	var sp Spec
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return Spec{}, fmt.Errorf("vmd: %s: %w", m.specFile(), err)
 	}
 	return sp, nil
 }

@@ -1,9 +1,10 @@
-// Package record reads the records of workloads that contd and vmd keep,
+// Package record reads and writes the records of workloads that contd and vmd keep,
 // one directory per workload holding the spec it was started with
 // (spec.json, whose "id" is the workload's ID).
 package record
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,13 +12,53 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/grid4/grid4/internal/atomicfile"
 )
+
+// specName is the file of a record's spec, in the workload's directory.
+const specName = "spec.json"
+
+// File is the spec file of the record in dir, the workload's directory.
+func File(dir string) string { return filepath.Join(dir, specName) }
+
+// Read returns the spec of the record in dir: an error matching
+// fs.ErrNotExist when there is none, one naming the file when it is not
+// the JSON of an S.
+func Read[S any](dir string) (S, error) {
+	var sp S
+	b, err := os.ReadFile(File(dir))
+	if err != nil {
+		return sp, err
+	}
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return sp, fmt.Errorf("%s: %w", File(dir), err)
+	}
+	return sp, nil
+}
+
+// Holds says whether the record in dir holds spec, byte for byte (the
+// workload runs with the Spec that was marshalled to spec).
+func Holds(dir string, spec []byte) bool {
+	have, err := os.ReadFile(File(dir))
+	return err == nil && bytes.Equal(have, spec)
+}
+
+// Write makes dir and writes spec (a Spec's JSON, whose "id" is the
+// workload's) as its record, atomically: before anything of the workload
+// is made, so that IDs finds whatever a crash leaves half made.
+func Write(dir string, spec []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(File(dir), spec, 0o600)
+}
 
 // IDs lists the workload IDs of the records under dir (dir/*/spec.json),
 // sorted. A record removed meanwhile, or half written by a crash, is
 // skipped.
 func IDs(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*", "spec.json"))
+	files, err := filepath.Glob(filepath.Join(dir, "*", specName))
 	if err != nil {
 		return nil, fmt.Errorf("records in %s: %w", dir, err)
 	}

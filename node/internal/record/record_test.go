@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,34 @@ func TestStates(t *testing.T) {
 	broken := errors.New("broken")
 	if _, err := States(context.Background(), dir, func(context.Context, string) (string, error) { return "", broken }, gone); !errors.Is(err, broken) {
 		t.Fatalf("a failing state: %v", err)
+	}
+}
+
+func TestReadWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "w")
+	type spec struct {
+		ID string `json:"id"`
+	}
+	if _, err := Read[spec](dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("no record: %v", err)
+	}
+	if Holds(dir, []byte(`{"id":"a"}`)) {
+		t.Fatal("Holds without a record")
+	}
+	if err := Write(dir, []byte(`{"id":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if sp, err := Read[spec](dir); err != nil || sp.ID != "a" {
+		t.Fatalf("Read = %+v, %v", sp, err)
+	}
+	if !Holds(dir, []byte(`{"id":"a"}`)) || Holds(dir, []byte(`{"id":"b"}`)) {
+		t.Fatal("Holds does not compare the record")
+	}
+	if ids, err := IDs(filepath.Dir(dir)); err != nil || !slices.Equal(ids, []string{"a"}) {
+		t.Fatalf("IDs = %q, %v", ids, err)
+	}
+	os.WriteFile(File(dir), []byte(`{"id":`), 0o600)
+	if _, err := Read[spec](dir); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), File(dir)) {
+		t.Fatalf("a torn record: %v", err)
 	}
 }
