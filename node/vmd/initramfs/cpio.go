@@ -37,32 +37,24 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Dir adds a directory.
 func (c *Writer) Dir(name string, perm fs.FileMode) error {
-	return c.entry(name, modeDir|uint32(perm.Perm()), nil)
+	return c.entry(name, modeDir|uint32(perm.Perm()), nil, 0, 0)
 }
 
 // File adds a regular file holding data.
 func (c *Writer) File(name string, perm fs.FileMode, data []byte) error {
-	return c.entry(name, modeFile|uint32(perm.Perm()), data)
+	return c.entry(name, modeFile|uint32(perm.Perm()), data, 0, 0)
 }
 
 // Symlink adds a symbolic link name pointing at target.
 func (c *Writer) Symlink(name, target string) error {
-	return c.entry(name, modeLink|0o777, []byte(target))
+	return c.entry(name, modeLink|0o777, []byte(target), 0, 0)
 }
 
 // CharDevice adds a character device node (major:minor), e.g. the
 // dev/console the kernel opens for the first process before any device
 // file system is mounted.
 func (c *Writer) CharDevice(name string, perm fs.FileMode, major, minor uint32) error {
-	if c.err != nil {
-		return c.err
-	}
-	clean, err := entryName(name)
-	if err != nil {
-		return err
-	}
-	c.ino++
-	return c.header(clean, c.ino, modeChar|uint32(perm.Perm()), 0, major, minor)
+	return c.entry(name, modeChar|uint32(perm.Perm()), nil, major, minor)
 }
 
 // Close writes the trailer. It does not close the underlying writer.
@@ -73,7 +65,9 @@ func (c *Writer) Close() error {
 	return c.header(trailer, 0, 0, 0, 0, 0)
 }
 
-func (c *Writer) entry(name string, mode uint32, data []byte) error {
+// entry adds name with data; rmajor:rminor is the device a device node
+// stands for (0:0 for the others).
+func (c *Writer) entry(name string, mode uint32, data []byte, rmajor, rminor uint32) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -82,7 +76,7 @@ func (c *Writer) entry(name string, mode uint32, data []byte) error {
 		return err
 	}
 	c.ino++
-	if err := c.header(clean, c.ino, mode, len(data), 0, 0); err != nil {
+	if err := c.header(clean, c.ino, mode, len(data), rmajor, rminor); err != nil {
 		return err
 	}
 	c.write(data)
