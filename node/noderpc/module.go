@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/httpserve"
 	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/await"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/noderpc/api"
 	rpcclient "github.com/grid4/grid4/node/noderpc/client"
@@ -80,15 +81,15 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if m.Clock == nil {
 		m.Clock = clock.Real{}
 	}
-	key, err := wait(ctx, m, "identityd", func(ctx context.Context) (*identityd.RemoteKey, error) {
+	key, ok := await.Answer(ctx, m.Clock, m.Logger, "identityd", func(ctx context.Context) (*identityd.RemoteKey, error) {
 		return identityd.NewRemoteKey(ctx, identityd.NewStub(m.Bus))
 	})
-	if err != nil || ctx.Err() != nil {
-		return err
+	if !ok || ctx.Err() != nil {
+		return nil
 	}
-	self, err := wait(ctx, m, "the node's registration", m.Registration.Self)
-	if err != nil || ctx.Err() != nil {
-		return err
+	self, ok := await.Answer(ctx, m.Clock, m.Logger, "the node's registration", m.Registration.Self)
+	if !ok || ctx.Err() != nil {
+		return nil
 	}
 	c, err := rpcclient.New(key, self.TwinID, nil)
 	if err != nil {
@@ -120,27 +121,6 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	methods["GoingDown"] = bus.Func0(func(ctx context.Context) (int, error) { return goingDown(ctx, peers, self) })
 	g.Go(func() error { return bus.Serve(ctx, m.Bus, Object, methods) })
 	return g.Wait()
-}
-
-// wait calls f until it succeeds or ctx ends (then it returns the zero
-// value and no error).
-func wait[T any](ctx context.Context, m ModuleConfig, what string, f func(context.Context) (T, error)) (T, error) {
-	var zero T
-	for d := 100 * time.Millisecond; ; d = min(d*2, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		v, err := f(cctx)
-		cancel()
-		if err == nil {
-			return v, nil
-		}
-		if ctx.Err() != nil {
-			return zero, nil
-		}
-		m.Logger.Info("waiting for "+what, "err", err)
-		if clock.Sleep(ctx, m.Clock, d) != nil {
-			return zero, nil
-		}
-	}
 }
 
 // Joined is a peer's answer to network.v1.join, with the peer's address

@@ -17,6 +17,7 @@ import (
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/node/internal/await"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/zosapi"
 )
@@ -188,21 +189,8 @@ func serveEngine(ctx context.Context, engine *Engine, contracts *Contracts, hs *
 // WaitRegistered asks reg until the node has its ids; when ctx ends
 // first it returns the zero Node and no error.
 func WaitRegistered(ctx context.Context, reg Registration, c clock.Clock, log *slog.Logger) (Node, error) {
-	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n, err := reg.Node(cctx)
-		cancel()
-		if err == nil {
-			return n, nil
-		}
-		if ctx.Err() != nil {
-			return Node{}, nil
-		}
-		log.Info("waiting for the node's registration", "err", err)
-		if clock.Sleep(ctx, c, wait) != nil {
-			return Node{}, nil
-		}
-	}
+	n, _ := await.Answer(ctx, c, log, "the node's registration", reg.Node)
+	return n, nil
 }
 
 // registeredCapacity is the capacity the node registered plus its public

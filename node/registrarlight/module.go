@@ -11,6 +11,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/node/identityd"
+	"github.com/grid4/grid4/node/internal/await"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/node/internal/supervisor"
 	"github.com/grid4/grid4/node/location"
@@ -50,22 +51,11 @@ const gatewayHTTPTimeout = 30 * time.Second
 // ends. A registrar URL the client refuses is fatal (supervisor.ErrFatal).
 func RunGateway(ctx context.Context, m GatewayConfig) error {
 	stub := identityd.NewStub(m.Bus)
-	var key *identityd.RemoteKey
-	for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		k, err := identityd.NewRemoteKey(cctx, stub)
-		cancel()
-		if err == nil {
-			key = k
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		m.Logger.Info("waiting for identityd", "err", err)
-		if clock.Sleep(ctx, m.Clock, wait) != nil {
-			return nil
-		}
+	key, ok := await.Answer(ctx, m.Clock, m.Logger, "identityd", func(ctx context.Context) (*identityd.RemoteKey, error) {
+		return identityd.NewRemoteKey(ctx, stub)
+	})
+	if !ok {
+		return nil
 	}
 	scheme := client.AuthV2
 	if m.Legacy {
