@@ -1,5 +1,5 @@
-// Package httpserve is what grid4's HTTP servers (the registrar, the hub
-// and the node's zos-api-light) share around their handlers: serving
+// Package httpserve is what grid4's HTTP servers (the registrar, the hub,
+// the node's zos-api-light and node-to-node API) share around their handlers: serving
 // until a context ends and then shutting down gracefully, recording the
 // status and size of every answer for the metrics and the request log,
 // counting requests for Prometheus, and answering in JSON.
@@ -28,6 +28,15 @@ func NewServer(h http.Handler, readTimeout, writeTimeout time.Duration) *http.Se
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// ServeNodeAPI serves h on ln the way the node's APIs (zos-api-light, the
+// node-to-node API) are served, until ctx is done: 10 seconds for a
+// request's headers, idle connections closed after 2 minutes, and 10
+// seconds at shutdown for the requests in flight (Serve).
+func ServeNodeAPI(ctx context.Context, h http.Handler, ln net.Listener, log *slog.Logger, name string) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return Serve(ctx, hs, ln, 10*time.Second, log, name)
 }
 
 // Run listens on the TCP address addr and hands the listener to serve (a

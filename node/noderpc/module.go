@@ -1,15 +1,14 @@
 package noderpc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -103,19 +102,14 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if err != nil {
 		return err
 	}
-	listen := m.Listen
-	if listen == "" {
-		listen = DefaultListen
-	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", cmp.Or(m.Listen, DefaultListen))
 	if err != nil {
 		return fmt.Errorf("noderpc: %w", err)
 	}
 	addr := ln.Addr().String()
 	m.Logger.Info("node-to-node API listening", "addr", addr, "node_id", self.NodeID, "farm_id", self.FarmID)
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, m.Logger, "noderpc") })
+	g.Go(func() error { return httpserve.ServeNodeAPI(ctx, srv.Handler(), ln, m.Logger, "noderpc") })
 	methods := Methods(peers, addr)
 	methods["Probe"] = bus.Func0(NewProber(peers, self, 0).Last)
 	methods["GoingDown"] = bus.Func0(func(ctx context.Context) (int, error) { return goingDown(ctx, peers, self) })

@@ -1,6 +1,7 @@
 package provisiond
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -142,11 +143,7 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if err != nil {
 		return err
 	}
-	listen := m.Listen
-	if listen == "" {
-		listen = DefaultListen
-	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", cmp.Or(m.Listen, DefaultListen))
 	if err != nil {
 		return fmt.Errorf("zos-api-light: %w", err)
 	}
@@ -154,19 +151,18 @@ func Run(ctx context.Context, m ModuleConfig) error {
 	if m.NodeRPC != nil {
 		handler = withNodeRPC(handler, m.NodeRPC, m.Logger)
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.Logger.Info("zos-api-light listening", "addr", ln.Addr().String(), "node_id", node.NodeID, "twin_id", node.TwinID,
 		"types", engine.WorkloadTypes(), "contracts", contracts != nil)
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
 	}
-	return serveEngine(ctx, engine, contracts, hs, ln, m.Bus, m.Logger)
+	return serveEngine(ctx, engine, contracts, handler, ln, m.Bus, m.Logger)
 }
 
 // serveEngine runs the engine, the contracts' loop (when the node
 // enforces contracts), the HTTP server and (with a bus) the engine's bus
 // object until ctx ends or one of them fails.
-func serveEngine(ctx context.Context, engine *Engine, contracts *Contracts, hs *http.Server, ln net.Listener, b *bus.Client, log *slog.Logger) error {
+func serveEngine(ctx context.Context, engine *Engine, contracts *Contracts, h http.Handler, ln net.Listener, b *bus.Client, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	// The engine stops between operations (or interrupts the running one,
 	// which the next start resumes).
@@ -174,7 +170,7 @@ func serveEngine(ctx context.Context, engine *Engine, contracts *Contracts, hs *
 	if contracts != nil {
 		g.Go(func() error { return contracts.Run(ctx, engine) })
 	}
-	g.Go(func() error { return httpserve.Serve(ctx, hs, ln, 10*time.Second, log, "zos-api-light") })
+	g.Go(func() error { return httpserve.ServeNodeAPI(ctx, h, ln, log, "zos-api-light") })
 	if b != nil {
 		methods := engine.Methods()
 		addr := ln.Addr().String()
