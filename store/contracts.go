@@ -119,18 +119,11 @@ func (db *DB) SetFarmSLA(ctx context.Context, farmID uint64, at time.Time, s api
 	if s.UptimePercent > 100 || s.DiscountPercent > 100 {
 		return fmt.Errorf("store: set SLA of farm %d: percentage above 100: %w", farmID, ErrInvalid)
 	}
-	_, err := db.rw.ExecContext(ctx,
+	return db.execOwned(ctx, fmt.Sprintf("set SLA of farm %d", farmID),
 		`INSERT INTO farm_sla (farm_id, uptime_percent, discount_percent, updated_at) VALUES ($1, $2, $3, $4)
 		 ON CONFLICT (farm_id) DO UPDATE SET uptime_percent = excluded.uptime_percent,
 		   discount_percent = excluded.discount_percent, updated_at = excluded.updated_at`,
 		id, int64(s.UptimePercent), int64(s.DiscountPercent), db.ts(at))
-	if isForeignKey(err) {
-		return fmt.Errorf("store: set SLA of farm %d: %w", farmID, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: set SLA of farm %d: %w", farmID, err)
-	}
-	return nil
 }
 
 // FarmSLA returns farm farmID's uptime promise (zero when it made none).

@@ -308,3 +308,18 @@ func isForeignKey(err error) bool {
 	k, _ := constraintError(err)
 	return k == errForeignKey
 }
+
+// execOwned runs a statement writing a row that belongs to another (a
+// farm's SLA, a node's power target): a foreign-key violation, the owner
+// missing, is ErrNotFound. what names the write in the errors ("set SLA
+// of farm 7").
+func (db *DB) execOwned(ctx context.Context, what, query string, args ...any) error {
+	_, err := db.rw.ExecContext(ctx, query, args...)
+	if isForeignKey(err) {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}

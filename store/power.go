@@ -25,17 +25,10 @@ func (db *DB) SetPowerTarget(ctx context.Context, nodeID uint64, target string, 
 	if err != nil {
 		return fmt.Errorf("store: power target of node %d: %w", nodeID, err)
 	}
-	_, err = db.rw.ExecContext(ctx,
+	return db.execOwned(ctx, fmt.Sprintf("power target of node %d", nodeID),
 		`INSERT INTO node_power (node_id, power_target, set_by, set_at) VALUES ($1, $2, $3, $4)
 		 ON CONFLICT (node_id) DO UPDATE SET power_target = excluded.power_target, set_by = excluded.set_by, set_at = excluded.set_at`,
 		id, target, setBy, db.ts(at))
-	if isForeignKey(err) {
-		return fmt.Errorf("store: power target of node %d: %w", nodeID, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: power target of node %d: %w", nodeID, err)
-	}
-	return nil
 }
 
 // PowerTarget returns node nodeID's power target: api.PowerOn with no
