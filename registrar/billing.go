@@ -261,6 +261,7 @@ func (s *Server) BillDue(ctx context.Context) (store.BillingResult, error) {
 			Now:         now,
 			Notice:      s.cfg.PricingNotice,
 			OnlineSlack: s.sched.interval(s.nodes.get(ctx)),
+			UsageWait:   s.cfg.UsageWait,
 		})
 		if err != nil {
 			s.metrics.billingFailures.Inc()

@@ -94,6 +94,10 @@ type Config struct {
 	// BillingDelay is how long after an hour ends it is billed, so that
 	// nodes' usage reports for it arrive first.
 	BillingDelay time.Duration
+	// UsageWait is how long a node contract's hour waits for its node's
+	// usage report before it is billed as nothing used (a node cut off
+	// from the registrar reports its hours when it is back).
+	UsageWait time.Duration
 	// BillingCheck is how often the billing loop looks whether a period
 	// became due.
 	BillingCheck time.Duration
@@ -139,6 +143,7 @@ func DefaultConfig() Config {
 		BillingDelay:         10 * time.Minute,
 		BillingCheck:         time.Minute,
 		UsageRetention:       7 * 24 * time.Hour,
+		UsageWait:            24 * time.Hour,
 		MaxBody:              64 << 10,
 		ShutdownTimeout:      15 * time.Second,
 		LogLevel:             slog.LevelInfo,
@@ -200,6 +205,7 @@ func ParseConfig(args []string, getenv func(string) string, out io.Writer) (Conf
 	fs.Var((*flagvalue.Duration)(&c.GracePeriod), "grace-period", "how long a contract stays in grace (balance below zero) before it is deleted (e.g. 14d)")
 	fs.Var((*flagvalue.Duration)(&c.BillingDelay), "billing-delay", "how long after an hour ends it is billed (nodes report its usage first)")
 	fs.Var((*flagvalue.Duration)(&c.BillingCheck), "billing-check", "how often the billing loop looks for a period that became due")
+	fs.Var((*flagvalue.Duration)(&c.UsageWait), "usage-wait", "how long a node contract's hour waits for its node's usage report before it is billed as nothing used (e.g. 1d; 0: billed when due)")
 	fs.Var((*flagvalue.Duration)(&c.UsageRetention), "usage-retention", "how long nodes' usage reports are kept after their hour (at least 2h; e.g. 7d)")
 	fs.Int64Var(&c.MaxBody, "max-body", c.MaxBody, "largest request body in bytes")
 	fs.Var((*flagvalue.Duration)(&c.ShutdownTimeout), "shutdown-timeout", "how long to wait for requests in flight on SIGINT/SIGTERM")
@@ -252,6 +258,8 @@ func (c Config) Validate() error {
 		return errors.New("--billing-check must be positive")
 	case c.UsageRetention < 2*time.Hour:
 		return errors.New("--usage-retention must be at least 2h (an hour's reports are billed after it ends)")
+	case c.UsageWait < 0 || c.UsageWait > c.UsageRetention-2*time.Hour:
+		return errors.New("--usage-wait must be at least 0 and at most --usage-retention less 2h (a late report is billed within the hour after it came, before it is pruned)")
 	case c.MaxBody < 1024:
 		return errors.New("--max-body must be at least 1024 bytes")
 	case c.ShutdownTimeout <= 0:

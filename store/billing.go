@@ -26,6 +26,11 @@ type BillingParams struct {
 	// OnlineSlack is how long after its last uptime report a node counts
 	// as online (the report interval), for the SLA.
 	OnlineSlack time.Duration
+	// UsageWait is how long after its end a node contract's period waits
+	// for its node's usage report: a period is billed once reported, or,
+	// with no report, once it started UsageWait or more before Through
+	// (as nothing used). 0: periods are billed when due, reported or not.
+	UsageWait time.Duration
 	// Batch is the number of contracts billed per transaction (0: 5000).
 	Batch int
 }
@@ -161,11 +166,16 @@ func (r billRow) usage() api.Capacity {
 
 // billClaim locks a batch of due contracts and moves their billed_until
 // one period on, returning the claimed rows: the period each is billed
-// for is the one before its new billed_until. Arguments: $1 through, $2
-// after contract_id, $3 limit. The lock is taken on the contracts alone:
-// on PostgreSQL a locking join would recheck a row another process just
-// billed against the other tables' rows of the period it billed.
-func (db *DB) billClaim(returning string) string {
+// for is the one before its new billed_until. A node contract's period is
+// due once its node reported it or, unreported, once it is not after
+// wait (BillingParams.UsageWait): a node cut off from the registrar at
+// the top of the hour reports that hour later and it is billed then.
+// Arguments: $1 through, $2 after contract_id, $3 limit, wait the
+// placeholder of the last period billed unreported. The lock is taken on
+// the contracts alone: on PostgreSQL a locking join would recheck a row
+// another process just billed against the other tables' rows of the
+// period it billed.
+func (db *DB) billClaim(returning, wait string) string {
 	hour, lock, in := `interval '1 hour'`, ` FOR UPDATE SKIP LOCKED`, `= ANY (ARRAY (`
 	if !db.pg() {
 		hour, lock, in = fmt.Sprint(time.Hour.Microseconds()), ``, `IN ((`
@@ -174,8 +184,10 @@ func (db *DB) billClaim(returning string) string {
 	// primary key for each claimed id; with "IN (subquery)" it may hash
 	// the ids and scan the whole table each batch.
 	return `UPDATE contracts SET billed_until = billed_until + ` + hour + ` WHERE contract_id ` + in + `
-	  SELECT contract_id FROM contracts WHERE state = 'active' AND billed_until <= $1 AND contract_id > $2
-	  ORDER BY contract_id LIMIT $3` + lock + `)) RETURNING ` + returning
+	  SELECT d.contract_id FROM contracts d WHERE d.state = 'active' AND d.billed_until <= $1 AND d.contract_id > $2
+	    AND (d.type = 'rent' OR d.billed_until <= ` + wait + ` OR EXISTS (SELECT 1 FROM contract_usage u
+	      WHERE u.contract_id = d.contract_id AND u.period_start = d.billed_until))
+	  ORDER BY d.contract_id LIMIT $3` + lock + `)) RETURNING ` + returning
 }
 
 // billSelect reads the periods to bill of the claimed contracts: c in
@@ -211,8 +223,8 @@ func (db *DB) billSelect(from, cond, notice string) string {
 // runs first and this reads the claimed ids.
 func (db *DB) claimAndSelect(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) (string, []any, error) {
 	if db.pg() {
-		return `WITH claimed AS (` + db.billClaim(`*`) + `) ` + db.billSelect(`claimed c`, ``, `$4`),
-			[]any{db.ts(p.Through), after, p.Batch, p.Notice.Microseconds()}, nil
+		return `WITH claimed AS (` + db.billClaim(`*`, `$5`) + `) ` + db.billSelect(`claimed c`, ``, `$4`),
+			[]any{db.ts(p.Through), after, p.Batch, p.Notice.Microseconds(), db.ts(p.Through.Add(-p.UsageWait))}, nil
 	}
 	ids, err := db.claimDue(ctx, tx, p, after)
 	if err != nil || len(ids) == 0 {
@@ -331,7 +343,7 @@ func (db *DB) readBillRows(ctx context.Context, tx *sql.Tx, p BillingParams, aft
 
 // claimDue runs billClaim and returns the ids in order.
 func (db *DB) claimDue(ctx context.Context, tx *sql.Tx, p BillingParams, after int64) ([]int64, error) {
-	rs, err := tx.QueryContext(ctx, db.billClaim(`contract_id`), db.ts(p.Through), after, p.Batch)
+	rs, err := tx.QueryContext(ctx, db.billClaim(`contract_id`, `$4`), db.ts(p.Through), after, p.Batch, db.ts(p.Through.Add(-p.UsageWait)))
 	if err != nil {
 		return nil, fmt.Errorf("claim due contracts: %w", err)
 	}

@@ -477,3 +477,96 @@ func TestBillingPrices(t *testing.T) {
 		}
 	})
 }
+
+// TestBillingWaitsForUsage: a node contract's hour waits for its node's
+// usage report (BillingParams.UsageWait): unreported it is not billed; the
+// late report has it billed at the next run, once; an hour still
+// unreported after the wait is billed as nothing used. A rent contract
+// does not wait.
+func TestBillingWaitsForUsage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB, _ func() *store.DB) {
+		ctx := context.Background()
+		farm := mkFarm(t, db, mkAccount(t, db).TwinID)
+		node, rented := mkNode(t, db, farm.FarmID), mkNode(t, db, farm.FarmID)
+		tw := mkAccount(t, db)
+		prices := api.Prices{CRU: 1000, MRU: 2000, IPv4: 5000}
+		if _, err := db.SetFarmPricing(ctx, farm.FarmID, hour0.Add(-48*time.Hour), prices); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Credit(ctx, tw.TwinID, 100_000_000, "pay-1", hour0); err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: node.NodeID, Type: api.ContractNode, Resources: api.Capacity{CRU: 2, IPv4: 1}}, hour0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.CreateContract(ctx, api.Contract{TwinID: tw.TwinID, NodeID: rented.NodeID, Type: api.ContractRent}, hour0); err != nil {
+			t.Fatal(err)
+		}
+		rc := rented.Resources
+		rent := prices.Cost(api.Capacity{CRU: rc.CRU, MRU: rc.MRU, SRU: rc.SRU, HRU: rc.HRU})
+		bill := func(through time.Time) store.BillingResult {
+			t.Helper()
+			r, err := db.Bill(ctx, store.BillingParams{Through: through, Now: through.Add(70 * time.Minute), Notice: 24 * time.Hour, UsageWait: 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		billedUntil := func() time.Time {
+			t.Helper()
+			got, err := db.Contract(ctx, c.ContractID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.BilledUntil
+		}
+
+		// Hour 0 due, the node has not reported it: the rent contract
+		// alone is billed.
+		if r := bill(hour0); r.Bills != 1 || r.Amount != rent {
+			t.Fatalf("hour 0 unreported: %+v, want the rent alone", r)
+		}
+		if !billedUntil().Equal(hour0) {
+			t.Fatalf("an unreported hour was billed: billed until %s", billedUntil())
+		}
+		// The node reports hour 0 two hours late: billed at the next run
+		// (hour 1, unreported too, waits).
+		used := api.Capacity{CRU: 2, IPv4: 1}
+		if err := db.RecordUsage(ctx, node.NodeID, hour0, []api.Usage{{ContractID: c.ContractID, Capacity: used}}, hour0.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		want := prices.Cost(used)
+		if r := bill(hour0.Add(time.Hour)); r.Bills != 2 || r.Amount != want+rent {
+			t.Fatalf("after the late report: %+v, want hour 0 billed %d and the rent's hour 1", r, want)
+		}
+		if !billedUntil().Equal(hour0.Add(time.Hour)) {
+			t.Fatalf("billed until %s, want hour 1", billedUntil())
+		}
+		// Hour 1 never reported: billed as nothing used once 24 h passed
+		// (with the rent's hours up to then); hour 2 still waits.
+		r := bill(hour0.Add(25 * time.Hour))
+		if r.Bills != 1+24 || r.Amount != 24*rent {
+			t.Fatalf("after the wait: %+v, want hour 1 billed nothing and 24 rent hours", r)
+		}
+		if !billedUntil().Equal(hour0.Add(2 * time.Hour)) {
+			t.Fatalf("billed until %s, want hour 2", billedUntil())
+		}
+		lines, err := db.Ledger(ctx, twinAcct(tw.TwinID), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var node0 int
+		for _, l := range lines {
+			if l.ContractID == c.ContractID {
+				node0++
+				if l.Kind != api.KindBill || l.Amount != -want || !l.PeriodStart.Equal(hour0) {
+					t.Errorf("node contract line: %+v", l)
+				}
+			}
+		}
+		if node0 != 1 {
+			t.Fatalf("%d ledger lines of the node contract, want hour 0's bill once", node0)
+		}
+	})
+}

@@ -444,8 +444,9 @@ func allIn(s gridtypes.State) func(gridtypes.Record) bool {
 
 // TestUsageReportedAfterAnOutage: while the registrar cannot be reached
 // the node admits a deployment under a contract it has cached and keeps
-// each hour's usage; once it can, it reports every hour, and the
-// registrar bills each one from the node's figures. A contract deleted
+// each hour's usage, and the registrar's billing waits for the reports;
+// once it can, the node reports every hour, and the registrar bills each
+// one from the node's figures. A contract deleted
 // while the node was away for longer than the registrar lists deleted
 // contracts still gets its deployment removed.
 func TestUsageReportedAfterAnOutage(t *testing.T) {
@@ -472,11 +473,20 @@ func TestUsageReportedAfterAnOutage(t *testing.T) {
 	_, err = w.deploy(w.deployment(other.ContractID))
 	wantErr(t, err, gridtypes.ErrContract, "cannot check contract")
 	w.advance(3 * time.Hour)
+	// The registrar bills meanwhile: the node's hours wait for its
+	// reports (--usage-wait) rather than being billed as nothing used.
+	w.bill()
+	if got := w.balance(); got != 100*hourly {
+		t.Fatalf("balance %d: hours billed before the node reported them, want %d", got, 100*hourly)
+	}
 	w.cut.Store(false)
 	w.advance(testPoll)
+	// The next hourly run bills the three hours of the outage, and the
+	// hour that ended since.
+	w.advance(time.Hour)
 	w.bill()
-	if got, want := w.balance(), 100*hourly-3*hourly; got != want {
-		t.Fatalf("balance %d after three reported hours, want %d", got, want)
+	if got, want := w.balance(), 100*hourly-4*hourly; got != want {
+		t.Fatalf("balance %d after four reported hours, want %d", got, want)
 	}
 	if got := metricValue(t, w.book.m.pending); got != 0 {
 		t.Errorf("provisiond_usage_hours_pending = %v after the catch-up", got)
