@@ -337,7 +337,9 @@ func BenchmarkListNodesByStatus(b *testing.B) {
 // twins as contracts, for one period on PostgreSQL; with
 // GRID4_STORE_BENCH_BILLERS (default 1) store handles billing at once, as
 // that many registrar processes would. Each iteration bills the next
-// period of every contract (the first with usage, later ones without).
+// period of every contract (the first with usage, later ones without,
+// their wait for a report over), as a registrar with the default
+// --usage-wait does.
 func BenchmarkBill(b *testing.B) {
 	contracts, billers := 10_000, 1
 	for _, v := range []struct {
@@ -375,10 +377,14 @@ func BenchmarkBill(b *testing.B) {
 			wg    sync.WaitGroup
 			bills atomic.Int64
 		)
+		// The registrar's default wait for usage reports: period p is
+		// billed, reported (the first) or not (as nothing used, its wait
+		// over); the periods after it wait.
+		const wait = 24 * time.Hour
 		p := period.Add(time.Duration(i) * time.Hour)
 		for _, db := range dbs {
 			wg.Go(func() {
-				r, err := db.Bill(context.Background(), store.BillingParams{Through: p, Now: p.Add(time.Hour + 10*time.Minute), Notice: 7 * 24 * time.Hour})
+				r, err := db.Bill(context.Background(), store.BillingParams{Through: p.Add(wait), Now: p.Add(wait + time.Hour + 10*time.Minute), Notice: 7 * 24 * time.Hour, UsageWait: wait})
 				if err != nil {
 					b.Error(err)
 				}
