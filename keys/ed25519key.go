@@ -24,7 +24,8 @@ import (
 // fixed B' = [2^128]B): one loop over 128 bits with four points halves
 // the doublings, which are two thirds of the work; the additions stay as
 // many. The sum is the same point, so the encoding compared is the same.
-// It costs about 2.5 KB and, once, a quarter of a verification.
+// It costs about 2.5 KB and, once, about half a crypto/ed25519
+// verification (25 µs against 54 here; Verify then takes 32).
 //
 // An Ed25519Key is immutable and safe for concurrent use.
 type Ed25519Key struct {
