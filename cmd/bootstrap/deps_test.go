@@ -34,5 +34,5 @@ var allowed = map[string]bool{
 	"cmd/bootstrap": true, "node/bootstrap": true, "node/upgrader/generation": true,
 	"flist": true, "keys": true,
 	"internal/atomicfile": true, "internal/strictb64": true, "internal/envflag": true, "internal/logflag": true, "internal/jsonstr": true,
-	"internal/lockfile": true, "node/internal/lastline": true,
+	"internal/lockfile": true, "internal/sdnotify": true, "node/internal/lastline": true,
 }

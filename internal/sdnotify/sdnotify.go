@@ -2,7 +2,9 @@
 // its state, as sd_notify(3) does for systemd: readiness, a status line,
 // and watchdog keep-alives. It is the protocol only — a datagram of
 // newline-separated VAR=value assignments sent to the Unix socket named by
-// $NOTIFY_SOCKET — so a program needs neither cgo nor libsystemd.
+// $NOTIFY_SOCKET — so a program needs neither cgo nor libsystemd. It
+// uses the socket system calls directly, not package net: the node's
+// bootstrap, which links no network code, speaks it.
 //
 // A keep-alive is worth sending only from the loop whose liveness it
 // vouches for: a process whose main loop hangs must stop sending them, so
@@ -13,8 +15,8 @@ package sdnotify
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -36,7 +38,7 @@ func Status(line string) string { return "STATUS=" + line }
 // sends nothing: a process started without $NOTIFY_SOCKET runs the same
 // code.
 type Notifier struct {
-	conn     *net.UnixConn
+	fd       int // a datagram socket connected to the manager's
 	watchdog time.Duration
 }
 
@@ -70,12 +72,16 @@ func Dial(path string, watchdog time.Duration) (*Notifier, error) {
 	if path == "" {
 		return nil, errors.New("sdnotify: no socket path")
 	}
-	// net turns a leading "@" into the abstract namespace.
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("sdnotify: %w", err)
+		return nil, fmt.Errorf("sdnotify: socket: %w", err)
 	}
-	return &Notifier{conn: conn, watchdog: watchdog}, nil
+	// syscall turns a leading "@" into the abstract namespace.
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("sdnotify: connect %s: %w", path, err)
+	}
+	return &Notifier{fd: fd, watchdog: watchdog}, nil
 }
 
 // Notify sends states (e.g. Ready, Status("…")) in one datagram.
@@ -90,8 +96,8 @@ func (n *Notifier) Notify(states ...string) error {
 		}
 		msg = append(msg, s...)
 	}
-	if _, err := n.conn.Write(msg); err != nil {
-		return fmt.Errorf("sdnotify: %w", err)
+	if _, err := syscall.Write(n.fd, msg); err != nil {
+		return fmt.Errorf("sdnotify: send: %w", err)
 	}
 	return nil
 }
@@ -111,5 +117,5 @@ func (n *Notifier) Close() error {
 	if n == nil {
 		return nil
 	}
-	return n.conn.Close()
+	return syscall.Close(n.fd)
 }
