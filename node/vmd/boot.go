@@ -20,9 +20,10 @@ import (
 const InitName = "g4init"
 
 // cmdline is the kernel's command line: the console on the first serial
-// port, and a kernel panic (the init failing badly) powering off
-// (-no-reboot) at once rather than hanging.
-const cmdline = "console=ttyS0 panic=-1 quiet"
+// port, a kernel panic (the init failing badly) powering off
+// (-no-reboot) at once rather than hanging, and memory plugged in while
+// the machine runs put to use at once (Service.Update).
+const cmdline = "console=ttyS0 panic=-1 quiet memhp_default_state=online"
 
 // initBinary finds the guest init (Config.Init, else g4init next to the
 // running executable, else in PATH) and checks that it can run in an

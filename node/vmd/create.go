@@ -87,14 +87,11 @@ func (s *Service) create(ctx context.Context, m machine, sp Spec, hv hypervisor)
 // does; blank disk images are formatted on the way.
 func (s *Service) plan(ctx context.Context, m machine, sp Spec, hv hypervisor) (plan, guest.Config, error) {
 	vm := plan{
-		dir: m.dir, name: m.name(), cpu: max(sp.CPU, 1), memory: sp.Memory,
+		dir: m.dir, name: m.name(), cpu: max(sp.CPU, 1), memory: bootMemory(sp.Memory),
 		initrd: m.initrd(), cmdline: cmdline, console: sp.Console, status: m.statusFile(),
 		shares: []share{{tag: "root", socket: m.socket("root")}},
 	}
-	if vm.memory == 0 {
-		vm.memory = DefaultMemory
-	}
-	vm.memory = (vm.memory + 1<<20 - 1) &^ (1<<20 - 1)
+	vm.maxCPU, vm.maxMemory = roomToGrow(vm.cpu, vm.memory)
 	host := sp.Hostname
 	if host == "" {
 		host = m.short

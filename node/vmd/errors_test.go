@@ -53,7 +53,7 @@ func TestInvalidSpecs(t *testing.T) {
 	if err := s.Resume(ctx, "nothing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Resume of nothing: %v", err)
 	}
-	if err := s.Update(ctx, Resources{ID: "nothing", CPU: 1}); !errors.Is(err, ErrNotFound) {
+	if err := s.Update(ctx, Spec{ID: "nothing", CPU: 1}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Update of nothing: %v", err)
 	}
 	if err := s.Stop(ctx, "nothing"); err != nil {

@@ -38,10 +38,14 @@ type hypervisor interface {
 
 // plan is what a monitor boots.
 type plan struct {
-	dir             string // the machine's directory
-	name            string // g4v<short>
-	cpu             uint8
-	memory          uint64 // bytes, a multiple of 1 MiB
+	dir    string // the machine's directory
+	name   string // g4v<short>
+	cpu    uint8
+	memory uint64 // bytes, a multiple of 1 MiB
+	// maxCPU and maxMemory (a multiple of 1 GiB) are how far the machine
+	// may grow while it runs (resize).
+	maxCPU          uint8
+	maxMemory       uint64
 	kernel, initrd  string
 	cmdline         string
 	shares          []share
@@ -164,8 +168,8 @@ func (q qemu) command(vm plan) (string, []string) {
 		"-name", vm.name,
 		"-machine", "q35,accel=" + q.accel,
 		"-cpu", cpu,
-		"-smp", strconv.Itoa(int(vm.cpu)),
-		"-m", mem,
+		"-smp", "cpus=" + strconv.Itoa(int(vm.cpu)) + ",maxcpus=" + strconv.Itoa(int(max(vm.maxCPU, vm.cpu))),
+		"-m", "size=" + mem + ",slots=" + strconv.Itoa(memorySlots) + ",maxmem=" + strconv.FormatUint(max(vm.maxMemory, vm.memory+1<<30)>>20, 10) + "M",
 		// virtiofsd reaches the guest's memory through a shared memfd.
 		"-object", "memory-backend-memfd,id=mem,size=" + mem + ",share=on",
 		"-numa", "node,memdev=mem",

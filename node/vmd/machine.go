@@ -224,36 +224,58 @@ func (s *Service) setPaused(ctx context.Context, id string, want Status) error {
 	return hv.resume(ctx, m.dir)
 }
 
-// Resources are a machine's CPU and memory, for Update.
-type Resources struct {
-	// ID is the machine's.
-	ID string `json:"id"`
-	// CPU and Memory are as in Spec.
-	CPU    uint8  `json:"cpu"`
-	Memory uint64 `json:"memory"`
-}
-
-// Update changes the CPU and memory of a running machine. None of the
-// backends does it yet: a change fails with ErrUnsupported (Stop, then
-// Start with the new Spec); the machine's current figures succeed.
-func (s *Service) Update(ctx context.Context, r Resources) error {
-	defer s.lock(r.ID)()
-	m := s.machine(r.ID)
+// Update changes a running machine's CPU and memory to sp's in place,
+// without restarting it, when sp differs from the spec it runs with in
+// those alone and its backend can: QEMU plugs vCPUs (up to the host's
+// threads) and memory (whole 128 MiB blocks, up to 8 times) in.
+// ErrUnsupported otherwise — a spec that differs in more, a paused
+// machine, fewer vCPUs or less memory, a change the backend cannot make —
+// and the caller restarts the machine with sp (Start). The spec on record
+// takes the new figures, so that the machine boots with them next time.
+func (s *Service) Update(ctx context.Context, sp Spec) error {
+	defer s.lock(sp.ID)()
+	m := s.machine(sp.ID)
 	st, err := s.state(ctx, m)
 	if err != nil {
 		return err
 	}
 	if st.Status == Stopped {
-		return fmt.Errorf("vmd: %s: %w", r.ID, ErrNotRunning)
+		return fmt.Errorf("vmd: %s: %w", sp.ID, ErrNotRunning)
 	}
-	sp, err := readSpec(m)
+	if err := sp.check(); err != nil {
+		return err
+	}
+	old, err := readSpec(m)
 	if err != nil {
 		return err
 	}
-	if sp.CPU == r.CPU && sp.Memory == r.Memory {
+	want, err := json.Marshal(sp)
+	if err != nil {
+		return fmt.Errorf("vmd: %w", err)
+	}
+	if record.Holds(m.dir, want) {
 		return nil
 	}
-	return fmt.Errorf("vmd: %w: %s cannot change the CPU or memory of a running machine: stop it and start it with the new spec", ErrUnsupported, st.Backend)
+	old.CPU, old.Memory = sp.CPU, sp.Memory
+	if same, _ := json.Marshal(old); string(same) != string(want) {
+		return fmt.Errorf("vmd: %w: %s: %w", ErrUnsupported, sp.ID, errResize)
+	}
+	hv := s.hypervisorOf(m)
+	r, ok := hv.(resizer)
+	switch {
+	case !ok:
+		return fmt.Errorf("vmd: %w: %s cannot change the CPU or memory of a running machine", ErrUnsupported, st.Backend)
+	case st.Status == Paused:
+		return fmt.Errorf("vmd: %w: %s is paused: the guest cannot take or give back CPUs and memory", ErrUnsupported, sp.ID)
+	}
+	if err := r.resize(ctx, m.dir, max(sp.CPU, 1), bootMemory(sp.Memory)); err != nil {
+		return err
+	}
+	if err := record.Write(m.dir, want); err != nil {
+		return fmt.Errorf("vmd: %w", err)
+	}
+	s.log.Info("machine resized in place", "id", sp.ID, "cpu", sp.CPU, "memory", sp.Memory)
+	return nil
 }
 
 // State returns the machine's state; ErrNotFound when vmd has no such

@@ -94,8 +94,8 @@ func (s Stub) Resume(ctx context.Context, id string) error {
 }
 
 // Update calls Service.Update.
-func (s Stub) Update(ctx context.Context, r Resources) error {
-	return s.c.Invoke(ctx, Object, "Update", nil, r)
+func (s Stub) Update(ctx context.Context, sp Spec) error {
+	return s.c.Invoke(ctx, Object, "Update", nil, sp)
 }
 
 // State calls Service.State.

@@ -40,7 +40,7 @@ func TestModuleOnTheBus(t *testing.T) {
 	for name, call := range map[string]func() error{
 		"Pause":  func() error { return stub.Pause(ctx, "nothing") },
 		"Resume": func() error { return stub.Resume(ctx, "nothing") },
-		"Update": func() error { return stub.Update(ctx, Resources{ID: "nothing"}) },
+		"Update": func() error { return stub.Update(ctx, Spec{ID: "nothing"}) },
 	} {
 		if err := call(); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s: %v, want %s", name, err, ErrNotFound)

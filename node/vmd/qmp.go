@@ -15,32 +15,63 @@ import (
 func qmpRun(ctx context.Context, socket, command string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	q, err := qmpDial(ctx, socket)
+	if err != nil {
+		return err
+	}
+	defer q.close()
+	return q.run(command, nil, out)
+}
+
+// qmpConn is a QMP session: capabilities negotiated, then commands one
+// after the other until ctx's deadline.
+type qmpConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// qmpDial opens a session on socket.
+func qmpDial(ctx context.Context, socket string) (*qmpConn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
-		return fmt.Errorf("vmd: %w: qmp: %w", ErrHypervisor, err)
+		return nil, fmt.Errorf("vmd: %w: qmp: %w", ErrHypervisor, err)
 	}
-	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
-	r := bufio.NewReader(conn)
-	// The greeting, then capabilities negotiation, then the command.
-	if _, err := qmpReply(r, true); err != nil {
-		return err
+	q := &qmpConn{conn: conn, r: bufio.NewReader(conn)}
+	// The greeting, then capabilities negotiation.
+	if _, err := qmpReply(q.r, true); err != nil {
+		conn.Close()
+		return nil, err
 	}
-	for _, cmd := range []string{"qmp_capabilities", command} {
-		if err := json.NewEncoder(conn).Encode(map[string]string{"execute": cmd}); err != nil {
-			return fmt.Errorf("vmd: %w: qmp %s: %w", ErrHypervisor, cmd, err)
-		}
-		ret, err := qmpReply(r, false)
-		if err != nil {
-			return fmt.Errorf("vmd: qmp %s: %w", cmd, err)
-		}
-		if cmd == command && out != nil {
-			if err := json.Unmarshal(ret, out); err != nil {
-				return fmt.Errorf("vmd: %w: qmp %s: %w", ErrHypervisor, cmd, err)
-			}
+	if err := q.run("qmp_capabilities", nil, nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *qmpConn) close() { q.conn.Close() }
+
+// run runs command with args (nil: none) and decodes its return value
+// into out (nil: ignored).
+func (q *qmpConn) run(command string, args, out any) error {
+	msg := map[string]any{"execute": command}
+	if args != nil {
+		msg["arguments"] = args
+	}
+	if err := json.NewEncoder(q.conn).Encode(msg); err != nil {
+		return fmt.Errorf("vmd: %w: qmp %s: %w", ErrHypervisor, command, err)
+	}
+	ret, err := qmpReply(q.r, false)
+	if err != nil {
+		return fmt.Errorf("vmd: qmp %s: %w", command, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(ret, out); err != nil {
+			return fmt.Errorf("vmd: %w: qmp %s: %w", ErrHypervisor, command, err)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grid4/grid4/node/internal/hosttest"
 )
@@ -103,11 +104,13 @@ exec httpd -f -p 80 -h /www`)
 	if err := s.Resume(ctx, sp.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, Resources{ID: sp.ID, CPU: 2, Memory: sp.Memory}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("Update: %v, want %s", err, ErrUnsupported)
+	other := sp
+	other.Env = []string{"GREETING=changed"}
+	if err := s.Update(ctx, other); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Update of more than CPU and memory: %v, want %s", err, ErrUnsupported)
 	}
-	if err := s.Update(ctx, Resources{ID: sp.ID, CPU: 1, Memory: sp.Memory}); err != nil {
-		t.Errorf("Update to the same figures: %v", err)
+	if err := s.Update(ctx, sp); err != nil {
+		t.Errorf("Update to the same spec: %v", err)
 	}
 
 	// A restarted vmd finds the machine running, and stops it.
@@ -160,4 +163,108 @@ exec httpd -f -p 80 -h /www`)
 		t.Fatal(err)
 	}
 	assertGone(t, s, sp.ID)
+}
+
+// A machine resized while it runs (QEMU plugs vCPUs and memory in): the
+// guest sees 2 vCPUs and 256 MiB more, then 384 MiB more, without a
+// restart; what cannot be done in place says so, and changes nothing; a
+// restart boots with the figures last set.
+func TestResize(t *testing.T) {
+	needHost(t)
+	s := newService(t, config(t))
+	ctx := context.Background()
+	sp := spec(t, "1-2-resize", `echo booted
+last=""
+while :; do
+	now="cpus=$(nproc) mem=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)MiB"
+	[ "$now" != "$last" ] && echo "$now" && last=$now
+	sleep 0.2
+done`)
+	sp.CPU = 1
+	if err := s.Start(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	consoleHas(t, sp, "booted\n", "cpus=1 mem=")
+	boot := lastFigures(t, sp)
+	pid := state(t, s, sp.ID).Pid
+
+	resize := func(cpu uint8, more uint64) Spec {
+		t.Helper()
+		r := sp
+		r.CPU, r.Memory = cpu, sp.Memory+more<<20
+		if err := s.Update(ctx, r); err != nil {
+			b, _ := os.ReadFile(s.machine(sp.ID).processLog())
+			t.Fatalf("Update to %d vCPUs and %d MiB more: %v\n%s\nconsole:\n%s", cpu, more, err, b, console(t, sp))
+		}
+		eventually(t, fmt.Sprintf("%d vCPUs and %d MiB more in the guest", cpu, more), func() error {
+			if f := lastFigures(t, sp); f.cpus != int(cpu) || f.mem < boot.mem+int(more)-6 || f.mem > boot.mem+int(more)+6 {
+				return fmt.Errorf("guest sees %+v (booted with %+v)", f, boot)
+			}
+			return nil
+		})
+		return r
+	}
+	resize(2, 256)
+	last := resize(2, 384)
+	if st := state(t, s, sp.ID); st.Pid != pid || strings.Count(console(t, sp), "booted") != 1 {
+		t.Errorf("the machine was restarted: pid %d then %d, console:\n%s", pid, st.Pid, console(t, sp))
+	}
+
+	for _, c := range []struct {
+		what string
+		edit func(*Spec)
+	}{
+		{"more vCPUs than the host has threads", func(sp *Spec) { sp.CPU = 255; sp.Memory += 128 << 20 }},
+		{"fewer vCPUs", func(sp *Spec) { sp.CPU = 1; sp.Memory += 128 << 20 }},
+		{"less memory", func(sp *Spec) { sp.Memory -= 128 << 20 }},
+		{"memory not in whole 128 MiB blocks", func(sp *Spec) { sp.Memory += 100 << 20 }},
+	} {
+		bad := last
+		c.edit(&bad)
+		if err := s.Update(ctx, bad); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: %v, want %s", c.what, err, ErrUnsupported)
+		}
+	}
+	time.Sleep(time.Second) // the guest would print new figures within 0.2 s
+	if f := lastFigures(t, sp); f.cpus != 2 || f.mem < boot.mem+378 {
+		t.Errorf("a refused Update changed the machine: the guest sees %+v", f)
+	}
+	// A restart boots with the figures on record.
+	if err := s.Stop(ctx, sp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sp.Console, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the last figures after the restart", func() error {
+		if f := lastFigures(t, sp); f.cpus != 2 || f.mem < boot.mem+368 {
+			return fmt.Errorf("guest sees %+v (first booted with %+v)", f, boot)
+		}
+		return nil
+	})
+}
+
+// figures are what the resize test's guest prints.
+type figures struct{ cpus, mem int }
+
+// lastFigures returns the last figures the guest printed.
+func lastFigures(t *testing.T, sp Spec) figures {
+	t.Helper()
+	var f figures
+	for _, line := range strings.Split(console(t, sp), "\n") {
+		var c, m int
+		if n, _ := fmt.Sscanf(strings.TrimSpace(line), "cpus=%d mem=%dMiB", &c, &m); n == 2 {
+			f = figures{c, m}
+		}
+	}
+	return f
+}
+
+func console(t *testing.T, sp Spec) string {
+	t.Helper()
+	b, _ := os.ReadFile(sp.Console)
+	return strings.ReplaceAll(string(b), "\r\n", "\n")
 }

@@ -87,6 +87,7 @@ func (g *init1) run() (string, error) {
 		}
 	}
 	power := watchPowerButton()
+	go onlineCPUs(500 * time.Millisecond)
 	return g.entrypoint(power)
 }
 
