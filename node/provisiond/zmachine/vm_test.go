@@ -2,6 +2,7 @@ package zmachine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/hosttest"
 	"github.com/grid4/grid4/node/provisiond"
@@ -55,7 +57,8 @@ func (e *env) vmManager() (*Manager, *vmd.Service) {
 
 // TestVMMachine runs a machine from a container image as a virtual
 // machine (QEMU, TCG): the workload's entrypoint and env, reachable on
-// its network, its console in the log; paused and resumed; after a
+// its network, its console in the log; paused and resumed; given more
+// memory in place, then less by a restart; after a
 // reboot (machine and mount gone) Restore boots it again with what it
 // wrote; Deprovision leaves nothing.
 func TestVMMachine(t *testing.T) {
@@ -88,6 +91,30 @@ func TestVMMachine(t *testing.T) {
 	if err := m.Resume(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
+
+	// More memory is given in place (the machine runs on: the same QEMU
+	// process); less takes a restart.
+	before, _ := svc.State(ctx, tk.ID())
+	grown := tk
+	var d gridtypes.ZMachineLightData
+	if err := json.Unmarshal(tk.Workload.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.ComputeCapacity.Memory += 128 * gridtypes.MiB
+	grown.Workload.Data, _ = json.Marshal(d)
+	if _, err := m.Update(ctx, grown); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := svc.State(ctx, tk.ID()); st.Status != vmd.Running || st.Pid != before.Pid {
+		t.Fatalf("more memory restarted the machine: %+v, was %+v", st, before)
+	}
+	if _, err := m.Update(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := svc.State(ctx, tk.ID()); st.Status != vmd.Running || st.Pid == before.Pid {
+		t.Fatalf("less memory did not restart the machine: %+v, was %+v", st, before)
+	}
+	e.getVM(t, m, tk, "10.77.1.30", "/mine.html", "written\n")
 
 	// A reboot: the machine and its root mount are gone, the writable
 	// layer stays. Restore boots it again with what it wrote.

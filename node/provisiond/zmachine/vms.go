@@ -18,6 +18,7 @@ type Machines interface {
 	Stop(ctx context.Context, id string) error
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
+	Update(ctx context.Context, sp vmd.Spec) error
 	State(ctx context.Context, id string) (vmd.State, error)
 	Info(ctx context.Context) (vmd.Info, error)
 }
@@ -54,6 +55,17 @@ func (b vms) check(ctx context.Context) error {
 }
 
 func (b vms) start(ctx context.Context, mc machine) error {
+	return b.m.Start(ctx, vmSpec(mc))
+}
+
+// resize gives the running machine mc's CPU and memory in place;
+// vmd.ErrUnsupported when it differs in more or vmd cannot.
+func (b vms) resize(ctx context.Context, mc machine) error {
+	return b.m.Update(ctx, vmSpec(mc))
+}
+
+// vmSpec is mc as vmd runs it.
+func vmSpec(mc machine) vmd.Spec {
 	sp := vmd.Spec{
 		ID: mc.ID, Root: mc.Root, KernelDir: imageKernel(mc.Root), Args: mc.Args, Env: mc.Env,
 		WorkingDir: mc.WorkingDir, SSHKeys: mc.SSHKeys, CPU: mc.CPU, Memory: mc.Memory, Console: mc.Console,
@@ -64,7 +76,7 @@ func (b vms) start(ctx context.Context, mc machine) error {
 	for _, n := range mc.NICs {
 		sp.NICs = append(sp.NICs, vmd.NIC{Bridge: n.Bridge, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC})
 	}
-	return b.m.Start(ctx, sp)
+	return sp
 }
 
 // imageKernel is root when the image brings one kernel (boot/vmlinuz-*

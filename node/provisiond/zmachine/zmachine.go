@@ -179,6 +179,31 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 	if err := b.start(ctx, mc); err != nil {
 		return Result{}, err
 	}
+	return m.result(ctx, kind, b, mc), nil
+}
+
+// resizeInPlace applies t to the running machine without a restart, if
+// its backend can (the flist is the one mounted, and the rest is the
+// same); an error says why not.
+func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData, kind Kind, b backend, r resizer) (Result, error) {
+	// Mounting the mounted flist again is a no-op; another flist is
+	// refused (a new root needs a restart).
+	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
+	if err != nil {
+		return Result{}, err
+	}
+	mc, err := m.describe(t, d, mi)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.resize(ctx, mc); err != nil {
+		return Result{}, err
+	}
+	return m.result(ctx, kind, b, mc), nil
+}
+
+// result is what a running machine's workload reports.
+func (m *Manager) result(ctx context.Context, kind Kind, b backend, mc machine) Result {
 	res := Result{Backend: kind, Console: mc.Console}
 	if hv, ok := b.(interface {
 		hypervisor(context.Context, string) string
@@ -188,7 +213,7 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 	for _, n := range mc.NICs {
 		res.IPs = append(res.IPs, n.IP.Addr().String())
 	}
-	return res, nil
+	return res
 }
 
 // pick returns the machine's recorded backend, or the first of
@@ -281,9 +306,17 @@ func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 	return nil
 }
 
-// Update applies a new version of the machine: the backend restarts it
-// with the new description (CPU, memory, entrypoint, env, mounts…); its
-// root file system and what it wrote there stay, unless the flist changed.
+// resizer is a backend that gives a running machine new CPU and memory
+// figures in place (vms: vmd's hotplug).
+type resizer interface {
+	resize(ctx context.Context, mc machine) error
+}
+
+// Update applies a new version of the machine. A virtual machine whose
+// new version differs in CPU and memory alone, and grows, gets them in
+// place while it runs; otherwise the backend restarts it with the new
+// description (CPU, memory, entrypoint, env, mounts…); its root file
+// system and what it wrote there stay, unless the flist changed.
 func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 	var d gridtypes.ZMachineLightData
 	if err := t.Workload.DecodeData(&d); err != nil {
@@ -293,6 +326,13 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 		b, err := m.backend(k)
 		if err != nil {
 			return nil, fmt.Errorf("zmachine-light: %w", err)
+		}
+		if r, ok := b.(resizer); ok && t.State == gridtypes.StateOk {
+			res, err := m.resizeInPlace(ctx, t, &d, k, b, r)
+			if err == nil {
+				return res, nil
+			}
+			m.log.Info("machine restarted for its update", "id", t.ID(), "why", err)
 		}
 		if err := b.stop(ctx, t.ID()); err != nil {
 			return nil, fmt.Errorf("zmachine-light: stopping for the update: %w", err)
