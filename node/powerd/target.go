@@ -2,15 +2,20 @@ package powerd
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/internal/clock"
 	"github.com/grid4/grid4/registrar/api"
 )
@@ -138,8 +143,12 @@ type KeeperDeps struct {
 	// Interval is how often the targets are read (DefaultCheckInterval
 	// when 0).
 	Interval time.Duration
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	// AsleepFile keeps the peers that went down across restarts of the
+	// keeper (zosd's handovers, the node's reboots): a keeper that
+	// forgot them would never wake them. Empty: kept in memory only.
+	AsleepFile string
+	Clock      clock.Clock
+	Logger     *slog.Logger
 }
 
 // Keeper follows the node's power target, set by the farmer on the
@@ -179,7 +188,21 @@ func NewKeeper(d KeeperDeps) *Keeper {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Keeper{d: d, asleep: map[uint64][]string{}, state: PowerState{Target: api.PowerOn}}
+	k := &Keeper{d: d, asleep: map[uint64][]string{}, state: PowerState{Target: api.PowerOn}}
+	if d.AsleepFile != "" {
+		b, err := os.ReadFile(d.AsleepFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			d.Logger.Error("reading the sleeping peers: they are not woken", "file", d.AsleepFile, "err", err)
+		default:
+			if err := json.Unmarshal(b, &k.asleep); err != nil {
+				d.Logger.Error("reading the sleeping peers: they are not woken", "file", d.AsleepFile, "err", err)
+				k.asleep = map[uint64][]string{}
+			}
+		}
+	}
+	return k
 }
 
 // PeerDown records that a node of the farm went down on purpose, with
@@ -189,6 +212,21 @@ func (k *Keeper) PeerDown(_ context.Context, nodeID uint64, macs []string) error
 	defer k.mu.Unlock()
 	k.asleep[nodeID] = macs
 	k.d.Logger.Info("a peer of the farm went down", "node", nodeID, "macs", macs)
+	return k.saveAsleep()
+}
+
+// saveAsleep writes the sleeping peers to AsleepFile (k.mu held).
+func (k *Keeper) saveAsleep() error {
+	if k.d.AsleepFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(k.asleep)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(k.d.AsleepFile, b, 0o600); err != nil {
+		return fmt.Errorf("powerd: keeping the sleeping peers: %w", err)
+	}
 	return nil
 }
 
@@ -290,6 +328,9 @@ func (k *Keeper) wakePeers(ctx context.Context) {
 			k.d.Logger.Info("a peer of the farm is back", "node", id)
 			k.mu.Lock()
 			delete(k.asleep, id)
+			if err := k.saveAsleep(); err != nil {
+				k.d.Logger.Warn("forgetting a peer that is back", "node", id, "err", err)
+			}
 			k.mu.Unlock()
 			continue
 		}

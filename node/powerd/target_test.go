@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -66,8 +67,9 @@ func (s *switchOff) PowerOff(context.Context) error {
 
 // TestKeeperFollowsTarget: with the farmer's target off, a node with
 // deployments refuses and says why; once idle it tells the farm and
-// powers off, once. A peer that went down is woken with a real magic
-// packet when its target is on again, and no more once it answers.
+// powers off, once. A peer that went down is remembered across a restart
+// of the keeper, woken with a real magic packet when its target is on
+// again, and no more once it answers.
 func TestKeeperFollowsTarget(t *testing.T) {
 	reg := regtest.Start(t, 0)
 	farmID, farmer := reg.Farmer(t)
@@ -88,8 +90,9 @@ func TestKeeperFollowsTarget(t *testing.T) {
 	work := &hosting{n: 2}
 	f := &farm{up: map[uint64]bool{}}
 	off := &switchOff{}
-	k := NewKeeper(KeeperDeps{Self: nodeIs(self.NodeID), Targets: reg.Client(t), Workloads: work, Peers: f,
-		PowerOff: off, Waker: WakeOnLAN{Address: pc.LocalAddr().String()}})
+	deps := KeeperDeps{Self: nodeIs(self.NodeID), Targets: reg.Client(t), Workloads: work, Peers: f,
+		PowerOff: off, Waker: WakeOnLAN{Address: pc.LocalAddr().String()}, AsleepFile: filepath.Join(t.TempDir(), "asleep.json")}
+	k := NewKeeper(deps)
 
 	k.Check(ctx)
 	if st, _ := k.State(ctx); st.Target != api.PowerOn || st.Refused != "" || off.times != 0 {
@@ -120,7 +123,12 @@ func TestKeeperFollowsTarget(t *testing.T) {
 	if n, _, err := pc.ReadFrom(buf); err == nil {
 		t.Fatalf("a packet while the peer's target is off: %x", buf[:n])
 	}
-	// Its target on: a magic packet for its MAC.
+	// The keeper restarts (zosd's handover, a reboot): it still knows
+	// the sleeping peer. Its target on: a magic packet for its MAC.
+	k = NewKeeper(deps)
+	if st, _ := k.State(ctx); len(st.Asleep) != 1 || st.Asleep[0] != peer.NodeID {
+		t.Fatalf("after a restart the keeper waits for %v, want [%d]", st.Asleep, peer.NodeID)
+	}
 	set(peer.NodeID, api.PowerOn)
 	k.Check(ctx)
 	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -139,6 +147,9 @@ func TestKeeperFollowsTarget(t *testing.T) {
 	k.Check(ctx)
 	if st, _ := k.State(ctx); len(st.Asleep) != 0 {
 		t.Fatalf("still waiting for %v", st.Asleep)
+	}
+	if st, _ := NewKeeper(deps).State(ctx); len(st.Asleep) != 0 {
+		t.Fatalf("a restarted keeper still waits for %v", st.Asleep)
 	}
 	pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if _, _, err := pc.ReadFrom(buf); err == nil {

@@ -3,6 +3,7 @@ package zosd
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 
 	"github.com/grid4/grid4/node/noderpc"
@@ -60,9 +61,10 @@ func (e env) powerKeeper() (*powerd.KeeperDeps, error) {
 	return &powerd.KeeperDeps{
 		Self: lightSelf{light: registrarlight.NewLightStub(e.bus), version: e.cfg}, Targets: reg,
 		Workloads: deployments{provisiond.NewStub(e.bus)}, Peers: farmPeers{rpc},
-		PowerOff: powerd.CommandPowerOff{Argv: strings.Fields(e.cfg.PowerOffCommand)},
-		Waker:    powerd.WakeOnLAN{Address: e.cfg.WakeAddress},
-		Interval: e.cfg.HealthInterval,
+		PowerOff:   powerd.CommandPowerOff{Argv: strings.Fields(e.cfg.PowerOffCommand)},
+		Waker:      powerd.WakeOnLAN{Address: e.cfg.WakeAddress},
+		Interval:   e.cfg.HealthInterval,
+		AsleepFile: filepath.Join(e.cfg.DataDir, "powerd-asleep.json"),
 	}, nil
 }
 
