@@ -1,6 +1,7 @@
 package gridctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -36,20 +37,24 @@ balance'); see docs/contracts.md.`,
 
 func newContractCreateCommand(env Env, remote *remoteFlags) *cobra.Command {
 	var (
-		id   identityFlags
-		node uint64
-		rent bool
-		hash string
-		res  api.Capacity
+		id         identityFlags
+		node       uint64
+		rent       bool
+		hash, file string
+		res        api.Capacity
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Make a node contract (a deployment's hash and resources) or rent a node",
-		Long: `Make a contract for your twin and print it. A node contract needs the
-deployment's hash (--hash, hex) and the resources it reserves (--cru, --mru,
---sru, --hru, --ipv4; at most the node's capacity); --rent takes the whole
-node instead. It is billed every hour from your balance at the farm's prices.`,
-		Example: `  gridctl contract create --node 7 --hash 9f86d0… --cru 2 --mru 4GiB --sru 50GiB --ipv4 1
+		Long: `Make a contract for your twin and print it. A node contract is made for a
+deployment: --deployment FILE computes its hash and the resources it needs
+from the file, as 'gridctl deploy' would send it (then deploy it with
+'gridctl deploy --contract ID FILE'); or give the hash (--hash, hex) and the
+resources (--cru, --mru, --sru, --hru, --ipv4; at most the node's capacity).
+--rent takes the whole node instead. It is billed every hour from your
+balance at the farm's prices.`,
+		Example: `  gridctl contract create --node 7 --deployment vm.json
+  gridctl contract create --node 7 --hash 9f86d0… --cru 2 --mru 4GiB --sru 50GiB --ipv4 1
   gridctl contract create --node 7 --rent -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,18 +62,25 @@ node instead. It is billed every hour from your balance at the farm's prices.`,
 			switch {
 			case node == 0:
 				return errors.New("--node is required")
-			case rent && (hash != "" || res != api.Capacity{}):
-				return errors.New("--rent takes the whole node: give no --hash or resources")
+			case rent && (hash != "" || file != "" || res != api.Capacity{}):
+				return errors.New("--rent takes the whole node: give no --deployment, --hash or resources")
 			case rent:
 				req = api.CreateContractRequest{NodeID: node, Type: api.ContractRent}
-			case hash == "":
-				return errors.New("--hash is required for a node contract (or give --rent)")
+			case file != "" && (hash != "" || res != api.Capacity{}):
+				return errors.New("--deployment gives the hash and the resources: give no --hash or resources with it")
+			case file == "" && hash == "":
+				return errors.New("--deployment FILE or --hash is required for a node contract (or give --rent)")
 			}
 			ctx, cancel, s, err := remote.open(cmd, env, &id)
 			if err != nil {
 				return err
 			}
 			defer cancel()
+			if file != "" {
+				if req.DeploymentHash, res, err = s.deploymentTerms(ctx, file); err != nil {
+					return err
+				}
+			}
 			c, err := s.client.CreateContract(ctx, req)
 			if err != nil {
 				return s.explain(err)
@@ -79,6 +91,7 @@ node instead. It is billed every hour from your balance at the farm's prices.`,
 	id.register(cmd)
 	cmd.Flags().Uint64Var(&node, "node", 0, "the node `ID` (required)")
 	cmd.Flags().BoolVar(&rent, "rent", false, "rent the whole node")
+	cmd.Flags().StringVar(&file, "deployment", "", "the deployment `FILE` (\"-\" for standard input) the contract is for: its hash and resources")
 	cmd.Flags().StringVar(&hash, "hash", "", "the deployment's `HEX` hash")
 	cmd.Flags().Uint64Var(&res.CRU, "cru", 0, "logical CPUs to reserve")
 	cmd.Flags().Var((*sizeFlag)(&res.MRU), "mru", "memory to reserve (`SIZE`, e.g. 4GiB)")
@@ -230,3 +243,24 @@ type sizeFlag flagvalue.Size
 func (f *sizeFlag) String() string     { return (*flagvalue.Size)(f).String() }
 func (f *sizeFlag) Set(s string) error { return (*flagvalue.Size)(f).Set(s) }
 func (f *sizeFlag) Type() string       { return "SIZE" }
+
+// deploymentTerms reads a deployment file as 'gridctl deploy' sends it,
+// for this session's twin, and returns its hash and the resources it
+// needs: what its node contract records.
+func (s *session) deploymentTerms(ctx context.Context, file string) (string, api.Capacity, error) {
+	d, err := readDeploymentFile(s.env, file)
+	if err != nil {
+		return "", api.Capacity{}, err
+	}
+	if d.ID != 0 {
+		return "", api.Capacity{}, fmt.Errorf("%s has id %d: a contract is made for a new deployment", file, d.ID)
+	}
+	twin, err := s.client.TwinID(ctx)
+	if err != nil {
+		return "", api.Capacity{}, s.explain(err)
+	}
+	if err := prepareNew(&d, twin, file); err != nil {
+		return "", api.Capacity{}, err
+	}
+	return contractTerms(&d)
+}

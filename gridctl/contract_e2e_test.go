@@ -1,11 +1,14 @@
 package gridctl
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -69,7 +72,8 @@ func TestE2EContracts(t *testing.T) {
 		t.Fatalf("contract create: %+v", c)
 	}
 	cid := strconv.FormatUint(c.ContractID, 10)
-	e.fails(`^gridctl: --hash is required`, nil, with(user, "contract", "create", "--node", nid)...)
+	e.fails(`^gridctl: --deployment FILE or --hash is required`, nil, with(user, "contract", "create", "--node", nid)...)
+
 	e.fails(`^gridctl: --rent takes the whole node`, nil, with(user, "contract", "create", "--node", nid, "--rent", "--cru", "1")...)
 	e.fails(`^gridctl: registrar refused: .*another twin.*\(409\)\n$`, nil, with(farmer, "contract", "create", "--node", nid, "--rent")...)
 	e.fails(`^gridctl: registrar refused: .*cru.*\(400\)\n$`, nil, with(user, "contract", "create", "--node", nid, "--hash", "ab", "--cru", "999")...)
@@ -94,6 +98,33 @@ func TestE2EContracts(t *testing.T) {
 		t.Fatalf("contract cancel: %+v", c)
 	}
 	e.fails(`^gridctl: registrar refused: .*\(404\)\n$`, nil, "contract", "show", "999")
+
+	// A contract for a deployment file: its hash and resources as deploy
+	// sends it (the user's twin, version 0).
+	file := filepath.Join(t.TempDir(), "disk.json")
+	doc := `{"workloads": [{"name": "disk", "type": "zmount", "data": {"size": 2147483648}}]}`
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := gridtypes.DecodeDeployment([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareNew(&d, 3, file); err != nil {
+		t.Fatal(err)
+	}
+	wantHash, wantRes, err := contractTerms(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fc api.Contract
+	e.okJSON(&fc, nil, with(user, "contract", "create", "--node", nid, "--deployment", file)...)
+	if fc.DeploymentHash != wantHash || fc.Resources != wantRes || wantRes.SRU != 2<<30 {
+		t.Fatalf("contract for %s: %+v, want hash %s and %+v", file, fc, wantHash, wantRes)
+	}
+	e.okJSON(&fc, nil, with(user, "contract", "cancel", strconv.FormatUint(fc.ContractID, 10))...)
+	e.fails(`^gridctl: --deployment gives the hash and the resources`, nil, with(user, "contract", "create", "--node", nid, "--deployment", file, "--cru", "1")...)
+	e.fails(`^gridctl: open /nonexistent.json: no such file or directory\n$`, nil, with(user, "contract", "create", "--node", nid, "--deployment", "/nonexistent.json")...)
 
 	// Statements.
 	out = e.ok(nil, with(user, "account", "statement")...)

@@ -275,6 +275,23 @@ func (s *nodeSession) makeContract(ctx context.Context, d *gridtypes.Deployment)
 	return nil
 }
 
+// prepareNew makes d, read from file, a new deployment of twin as
+// deploy sends it (twin_id yours unless the file names one, versions 0)
+// and validates it: what its hash is computed on.
+func prepareNew(d *gridtypes.Deployment, twin uint64, file string) error {
+	if d.TwinID == 0 {
+		d.TwinID = twin
+	}
+	d.Version = 0
+	for i := range d.Workloads {
+		d.Workloads[i].Version = 0
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
 // contractTerms is what a node contract records of d: its hash and the
 // resources it needs.
 func contractTerms(d *gridtypes.Deployment) (string, regapi.Capacity, error) {
@@ -411,18 +428,11 @@ Workload types and their data: docs/provisioning.md.`,
 				return err
 			}
 			defer cancel()
-			if d.TwinID == 0 {
-				d.TwinID = s.twin
-			}
-			d.Version = 0
-			for i := range d.Workloads {
-				d.Workloads[i].Version = 0
-			}
 			if contract != 0 {
 				d.ContractID = contract
 			}
-			if err := d.Validate(); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+			if err := prepareNew(&d, s.twin, args[0]); err != nil {
+				return err
 			}
 			if d.ContractID == 0 {
 				if err := s.makeContract(ctx, &d); err != nil {
