@@ -100,9 +100,10 @@ func (u *upper) startNode(ctx context.Context, n Node) error {
 		}
 		iface = "eth0"
 		// The host is the public network's router: a restarted node
-		// brings its public addresses back on new MAC addresses without
-		// announcing them (netlightd), so what the host remembers of them
-		// is forgotten.
+		// brings its public addresses back (on the same MAC addresses,
+		// netlightd derives them); entries the host marked failed while
+		// the node was down are dropped, so that the first packets go out
+		// at once rather than after the kernel's retry delay.
 		for _, ip := range n.PublicIPs {
 			_, _ = run(ctx, "ip", "neigh", "flush", "to", strings.TrimSuffix(ip, "/24"), "dev", u.st.bridge())
 		}
