@@ -167,9 +167,12 @@ func (r billRow) usage() api.Capacity {
 // billClaim locks a batch of due contracts and moves their billed_until
 // one period on, returning the claimed rows: the period each is billed
 // for is the one before its new billed_until. A node contract's period is
-// due once its node reported it or, unreported, once it is not after
-// wait (BillingParams.UsageWait): a node cut off from the registrar at
-// the top of the hour reports that hour later and it is billed then.
+// due once its node reported it or a later period of the contract (the
+// node reports its hours oldest first: a period it skipped had nothing
+// of the contract running, e.g. the hour the contract was made in, before
+// its deployment), or, unreported, once it is not after wait
+// (BillingParams.UsageWait): a node cut off from the registrar at the top
+// of the hour reports that hour later and it is billed then.
 // Arguments: $1 through, $2 after contract_id, $3 limit, wait the
 // placeholder of the last period billed unreported. The lock is taken on
 // the contracts alone: on PostgreSQL a locking join would recheck a row
@@ -186,7 +189,7 @@ func (db *DB) billClaim(returning, wait string) string {
 	return `UPDATE contracts SET billed_until = billed_until + ` + hour + ` WHERE contract_id ` + in + `
 	  SELECT d.contract_id FROM contracts d WHERE d.state = 'active' AND d.billed_until <= $1 AND d.contract_id > $2
 	    AND (d.type = 'rent' OR d.billed_until <= ` + wait + ` OR EXISTS (SELECT 1 FROM contract_usage u
-	      WHERE u.contract_id = d.contract_id AND u.period_start = d.billed_until))
+	      WHERE u.contract_id = d.contract_id AND u.period_start >= d.billed_until))
 	  ORDER BY d.contract_id LIMIT $3` + lock + `)) RETURNING ` + returning
 }
 

@@ -481,8 +481,8 @@ func TestBillingPrices(t *testing.T) {
 // TestBillingWaitsForUsage: a node contract's hour waits for its node's
 // usage report (BillingParams.UsageWait): unreported it is not billed; the
 // late report has it billed at the next run, once; an hour still
-// unreported after the wait is billed as nothing used. A rent contract
-// does not wait.
+// unreported after the wait, or one the node skipped (it reported a later
+// one), is billed as nothing used. A rent contract does not wait.
 func TestBillingWaitsForUsage(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *store.DB, _ func() *store.DB) {
 		ctx := context.Background()
@@ -552,21 +552,33 @@ func TestBillingWaitsForUsage(t *testing.T) {
 		if !billedUntil().Equal(hour0.Add(2 * time.Hour)) {
 			t.Fatalf("billed until %s, want hour 2", billedUntil())
 		}
+		// Hour 2 never reported, hour 3 reported: the node skipped hour 2
+		// (nothing of the contract ran then), so it is due at once, as
+		// nothing used, and hour 3 after it.
+		if err := db.RecordUsage(ctx, node.NodeID, hour0.Add(3*time.Hour), []api.Usage{{ContractID: c.ContractID, Capacity: used}}, hour0.Add(26*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if r := bill(hour0.Add(25 * time.Hour)); r.Bills != 2 || r.Amount != want {
+			t.Fatalf("after a later hour's report: %+v, want hour 2 billed nothing and hour 3 %d", r, want)
+		}
+		if !billedUntil().Equal(hour0.Add(4 * time.Hour)) {
+			t.Fatalf("billed until %s, want hour 4", billedUntil())
+		}
 		lines, err := db.Ledger(ctx, twinAcct(tw.TwinID), 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var node0 int
+		var periods []time.Time
 		for _, l := range lines {
 			if l.ContractID == c.ContractID {
-				node0++
-				if l.Kind != api.KindBill || l.Amount != -want || !l.PeriodStart.Equal(hour0) {
+				periods = append(periods, *l.PeriodStart)
+				if l.Kind != api.KindBill || l.Amount != -want {
 					t.Errorf("node contract line: %+v", l)
 				}
 			}
 		}
-		if node0 != 1 {
-			t.Fatalf("%d ledger lines of the node contract, want hour 0's bill once", node0)
+		if len(periods) != 2 || !periods[0].Equal(hour0) || !periods[1].Equal(hour0.Add(3*time.Hour)) {
+			t.Fatalf("the node contract's bills are for %v, want hours 0 and 3, once each", periods)
 		}
 	})
 }
