@@ -64,10 +64,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	cfg.Stderr = stderr
 	cfg.Logger = logflag.New(stderr, level, format).With("module", "bootstrap")
 	// Under systemd with NotifyAccess= and WatchdogSec= (docs/upgrade.md).
+	// A manager that cannot be told does not stop the node from running.
 	notifier, err := sdnotify.FromEnv(getenv, os.Getpid())
 	if err != nil {
-		fmt.Fprintf(stderr, "bootstrap: %v\n", err)
-		return ExitError
+		cfg.Logger.Error("the service manager cannot be told the node's state (no readiness, no watchdog keep-alives)", "err", err)
 	}
 	defer notifier.Close()
 	if notifier != nil {

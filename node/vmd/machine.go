@@ -263,6 +263,10 @@ func (s *Service) Update(ctx context.Context, sp Spec) error {
 	hv := s.hypervisorOf(m)
 	r, ok := hv.(resizer)
 	switch {
+	case sp.KernelDir != "":
+		// Only vmd's own kernel is known to take memory and vCPUs
+		// while it runs (and to online them: its command line).
+		return fmt.Errorf("vmd: %w: %s boots the image's own kernel: resized by a restart", ErrUnsupported, sp.ID)
 	case !ok:
 		return fmt.Errorf("vmd: %w: %s cannot change the CPU or memory of a running machine", ErrUnsupported, st.Backend)
 	case st.Status == Paused:

@@ -206,6 +206,11 @@ done`)
 	}
 	resize(2, 256)
 	last := resize(2, 384)
+	// The record holds the new figures: Start with them leaves the
+	// machine alone.
+	if err := s.Start(ctx, last); err != nil {
+		t.Fatal(err)
+	}
 	if st := state(t, s, sp.ID); st.Pid != pid || strings.Count(console(t, sp), "booted") != 1 {
 		t.Errorf("the machine was restarted: pid %d then %d, console:\n%s", pid, st.Pid, console(t, sp))
 	}
