@@ -226,10 +226,11 @@ func (s *Service) setPaused(ctx context.Context, id string, want Status) error {
 
 // Update changes a running machine's CPU and memory to sp's in place,
 // without restarting it, when sp differs from the spec it runs with in
-// those alone and its backend can: QEMU plugs vCPUs (up to the host's
-// threads) and memory (whole 128 MiB blocks, up to 8 times) in.
-// ErrUnsupported otherwise — a spec that differs in more, a paused
-// machine, fewer vCPUs or less memory, a change the backend cannot make —
+// those alone and its backend can: QEMU plugs vCPUs (up to twice the
+// machine's or 8, within the host's threads) and memory (whole 128 MiB
+// blocks, up to 8 times) in, under vmd's own kernel. ErrUnsupported
+// otherwise — a spec that differs in more, a paused machine, fewer vCPUs
+// or less memory, an image's own kernel, a change the backend cannot make —
 // and the caller restarts the machine with sp (Start). The spec on record
 // takes the new figures, so that the machine boots with them next time.
 func (s *Service) Update(ctx context.Context, sp Spec) error {

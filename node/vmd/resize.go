@@ -185,11 +185,14 @@ func bootMemory(m uint64) uint64 {
 }
 
 // roomToGrow is how far a machine booted with cpu vCPUs and memory bytes
-// can grow in place: as many vCPUs as the host has threads, as much
-// memory as the host has (the node's capacity bounds what workloads
-// reserve), at least one more block, in whole GiB.
+// can grow in place: to twice its vCPUs or 8, not past the host's
+// threads (the guest's kernel keeps per-CPU memory for every possible
+// vCPU: a small machine on a big host would lose much of its memory to
+// vCPUs it never gets), and to as much memory as the host has (address
+// space only; the node's capacity bounds what workloads reserve), at
+// least one more block, in whole GiB.
 func roomToGrow(cpu uint8, memory uint64) (uint8, uint64) {
-	maxCPU := max(int(cpu), min(runtime.NumCPU(), 255))
+	maxCPU := max(int(cpu), min(runtime.NumCPU(), max(2*int(cpu), 8), 255))
 	var si unix.Sysinfo_t
 	host := uint64(0)
 	if unix.Sysinfo(&si) == nil {

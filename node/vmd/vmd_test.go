@@ -219,7 +219,7 @@ done`)
 		what string
 		edit func(*Spec)
 	}{
-		{"more vCPUs than the host has threads", func(sp *Spec) { sp.CPU = 255; sp.Memory += 128 << 20 }},
+		{"more vCPUs than the machine has room for", func(sp *Spec) { sp.CPU = 255; sp.Memory += 128 << 20 }},
 		{"fewer vCPUs", func(sp *Spec) { sp.CPU = 1; sp.Memory += 128 << 20 }},
 		{"less memory", func(sp *Spec) { sp.Memory -= 128 << 20 }},
 		{"memory not in whole 128 MiB blocks", func(sp *Spec) { sp.Memory += 100 << 20 }},
