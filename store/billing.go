@@ -122,8 +122,8 @@ func (db *DB) graceNegative(ctx context.Context, at time.Time) (int64, error) {
 func (db *DB) ExpireGrace(ctx context.Context, before, at time.Time) (int64, error) {
 	res, err := db.rw.ExecContext(ctx,
 		`UPDATE contracts SET state = 'deleted', deleted_reason = 'grace_expired', deleted_at = $2, updated_at = $2,
-		   grace_since = NULL
-		 WHERE state = 'grace' AND grace_since <= $1`, db.ts(before), db.ts(at))
+		   grace_since = NULL, billed_until = CASE WHEN billed_until < $3 THEN $3 ELSE billed_until END
+		 WHERE state = 'grace' AND grace_since <= $1`, db.ts(before), db.ts(at), db.ts(api.Period(at).Add(time.Hour)))
 	if err != nil {
 		return 0, fmt.Errorf("store: expire grace: %w", err)
 	}
@@ -166,7 +166,11 @@ func (r billRow) usage() api.Capacity {
 
 // billClaim locks a batch of due contracts and moves their billed_until
 // one period on, returning the claimed rows: the period each is billed
-// for is the one before its new billed_until. A node contract's period is
+// for is the one before its new billed_until. Active contracts are due,
+// and deleted ones for their periods up to and with the one they ended
+// in (a contract cancelled before its last hours were billed pays for
+// them, as the hour it is made in is billed in full; one deleted in grace
+// has its billed_until moved past its end, see DeleteContract). A node contract's period is
 // due once its node reported it or a later period of the contract (the
 // node reports its hours oldest first: a period it skipped had nothing
 // of the contract running, e.g. the hour the contract was made in, before
@@ -187,7 +191,8 @@ func (db *DB) billClaim(returning, wait string) string {
 	// primary key for each claimed id; with "IN (subquery)" it may hash
 	// the ids and scan the whole table each batch.
 	return `UPDATE contracts SET billed_until = billed_until + ` + hour + ` WHERE contract_id ` + in + `
-	  SELECT d.contract_id FROM contracts d WHERE d.state = 'active' AND d.billed_until <= $1 AND d.contract_id > $2
+	  SELECT d.contract_id FROM contracts d WHERE (d.state = 'active' OR d.state = 'deleted' AND d.billed_until <= d.deleted_at)
+	    AND d.billed_until <= $1 AND d.contract_id > $2
 	    AND (d.type = 'rent' OR d.billed_until <= ` + wait + ` OR EXISTS (SELECT 1 FROM contract_usage u
 	      WHERE u.contract_id = d.contract_id AND u.period_start >= d.billed_until))
 	  ORDER BY d.contract_id LIMIT $3` + lock + `)) RETURNING ` + returning

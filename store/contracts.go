@@ -407,10 +407,14 @@ func (db *DB) DeleteContract(ctx context.Context, id uint64, reason string, at t
 	if !ok {
 		return api.Contract{}, fmt.Errorf("store: delete contract %d: %w", id, ErrNotFound)
 	}
+	// An active contract is still billed for its periods up to and with
+	// the one it ends in (see billClaim); one in grace is not (the
+	// periods in grace are not billed): its billed_until moves past them.
 	c, err := scanContract(db.rw.QueryRowContext(ctx,
-		`UPDATE contracts SET state = 'deleted', deleted_at = $2, deleted_reason = $3, updated_at = $2, grace_since = NULL
+		`UPDATE contracts SET state = 'deleted', deleted_at = $2, deleted_reason = $3, updated_at = $2, grace_since = NULL,
+		   billed_until = CASE WHEN state = 'grace' AND billed_until < $4 THEN $4 ELSE billed_until END
 		 WHERE contract_id = $1 AND state <> 'deleted' RETURNING `+contractCols,
-		cid, db.ts(at), reason))
+		cid, db.ts(at), reason, db.ts(api.Period(at).Add(time.Hour))))
 	if errors.Is(err, sql.ErrNoRows) {
 		return db.Contract(ctx, id)
 	}

@@ -277,9 +277,11 @@ func TestBilling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The rent contract is at the new price (set before it was made).
+		// The rent contract is at the new price (set before it was made);
+		// the cancelled contract pays its last hours, 7 and the one it
+		// ended in (unreported: nothing used).
 		r, err = db.Bill(ctx, store.BillingParams{Through: hour0.Add(8 * time.Hour), Now: hour0.Add(9 * time.Hour), Notice: 24 * time.Hour})
-		if want := int64(9999 * node.Resources.CRU); err != nil || r.Bills != 1 || r.Amount != want || r.Grace != 1 {
+		if want := int64(9999 * node.Resources.CRU); err != nil || r.Bills != 3 || r.Amount != want || r.Grace != 1 {
 			t.Fatalf("rent hour = %+v %v, want %d and the balance run out", r, err, want)
 		}
 		if n, err := db.ExpireGrace(ctx, hour0.Add(8*time.Hour), hour0.Add(22*time.Hour)); err != nil || n != 0 {
@@ -579,6 +581,81 @@ func TestBillingWaitsForUsage(t *testing.T) {
 		}
 		if len(periods) != 2 || !periods[0].Equal(hour0) || !periods[1].Equal(hour0.Add(3*time.Hour)) {
 			t.Fatalf("the node contract's bills are for %v, want hours 0 and 3, once each", periods)
+		}
+	})
+}
+
+// TestBillingAfterCancel: a contract cancelled before its last hours were
+// billed pays for them, up to and with the hour it ended in, once; one
+// cancelled in grace pays nothing more.
+func TestBillingAfterCancel(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB, _ func() *store.DB) {
+		ctx := context.Background()
+		farm := mkFarm(t, db, mkAccount(t, db).TwinID)
+		node := mkNode(t, db, farm.FarmID)
+		tw, poor := mkAccount(t, db), mkAccount(t, db)
+		prices := api.Prices{CRU: 1000}
+		if _, err := db.SetFarmPricing(ctx, farm.FarmID, hour0.Add(-48*time.Hour), prices); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Credit(ctx, tw.TwinID, 1_000_000, "pay-1", hour0); err != nil {
+			t.Fatal(err)
+		}
+		mk := func(twin uint64) api.Contract {
+			t.Helper()
+			c, err := db.CreateContract(ctx, api.Contract{TwinID: twin, NodeID: node.NodeID, Type: api.ContractNode, Resources: api.Capacity{CRU: 2}}, hour0.Add(5*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for h := range 2 {
+				if err := db.RecordUsage(ctx, node.NodeID, hour0.Add(time.Duration(h)*time.Hour), []api.Usage{{ContractID: c.ContractID, Capacity: api.Capacity{CRU: 2}}}, hour0.Add(time.Duration(h+1)*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return c
+		}
+		bill := func(through time.Time) store.BillingResult {
+			t.Helper()
+			r, err := db.Bill(ctx, store.BillingParams{Through: through, Now: through.Add(70 * time.Minute), UsageWait: 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		hourly := prices.Cost(api.Capacity{CRU: 2})
+
+		// Cancelled at 01:05, before hour 0 was billed (at 01:10).
+		c := mk(tw.TwinID)
+		if _, err := db.DeleteContract(ctx, c.ContractID, api.ReasonCancelled, hour0.Add(65*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if r := bill(hour0); r.Bills != 1 || r.Amount != hourly {
+			t.Fatalf("hour 0 after the cancel: %+v, want %d", r, hourly)
+		}
+		if r := bill(hour0.Add(time.Hour)); r.Bills != 1 || r.Amount != hourly {
+			t.Fatalf("the hour it ended in: %+v, want %d", r, hourly)
+		}
+		if r := bill(hour0.Add(30 * time.Hour)); r.Bills != 0 {
+			t.Fatalf("after its end: %+v, want nothing", r)
+		}
+		if b := mustBalance(t, db, twinAcct(tw.TwinID)); b != 1_000_000-2*hourly {
+			t.Fatalf("balance %d, want two hours billed", b)
+		}
+
+		// A contract in grace (no credit: its first bill runs the balance
+		// out), cancelled: nothing more.
+		g := mk(poor.TwinID)
+		if r := bill(hour0.Add(31 * time.Hour)); r.Bills != 1 || r.Grace != 1 {
+			t.Fatalf("the poor twin's hours: %+v, want hour 0 billed, then grace", r)
+		}
+		if err := db.RecordUsage(ctx, node.NodeID, hour0.Add(2*time.Hour), []api.Usage{{ContractID: g.ContractID, Capacity: api.Capacity{CRU: 2}}}, hour0.Add(3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.DeleteContract(ctx, g.ContractID, api.ReasonCancelled, hour0.Add(32*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if r := bill(hour0.Add(40 * time.Hour)); r.Bills != 0 {
+			t.Fatalf("a contract cancelled in grace billed again: %+v", r)
 		}
 	})
 }
