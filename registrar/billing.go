@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grid4/grid4/registrar/api"
@@ -230,10 +231,13 @@ func (s *Server) writeLedger(w http.ResponseWriter, r *http.Request, a store.Acc
 
 // billing remembers the last period this process billed through, so that
 // the loop bills once per period (other processes bill too; the store
-// makes each contract period billed once whoever runs).
+// makes each contract period billed once whoever runs), and whether a
+// usage report came since for a period already due: a period that waited
+// for it is billed at the loop's next check, not an hour later.
 type billing struct {
 	mu      sync.Mutex
 	through time.Time
+	late    atomic.Bool
 }
 
 // dueThrough is the start of the last period that is due at now: ended
@@ -246,14 +250,15 @@ func dueThrough(now time.Time, delay time.Duration) time.Time {
 // the billing delay ago and was not billed yet, then deletes contracts
 // whose grace period is over. Serve runs it every --billing-check; it
 // returns at once (a zero result) when this process billed the due period
-// already. Several processes may run it at once.
+// already and no usage report for a due period came since. Several
+// processes may run it at once.
 func (s *Server) BillDue(ctx context.Context) (store.BillingResult, error) {
 	now := s.now()
 	through := dueThrough(now, s.cfg.BillingDelay)
 	s.bill.mu.Lock()
 	defer s.bill.mu.Unlock()
 	var res store.BillingResult
-	if through.After(s.bill.through) {
+	if through.After(s.bill.through) || s.bill.late.Swap(false) {
 		start := time.Now()
 		var err error
 		res, err = s.store.Bill(ctx, store.BillingParams{
@@ -265,6 +270,7 @@ func (s *Server) BillDue(ctx context.Context) (store.BillingResult, error) {
 		})
 		if err != nil {
 			s.metrics.billingFailures.Inc()
+			s.bill.late.Store(true) // the next check tries again
 			return res, err
 		}
 		s.bill.through = through

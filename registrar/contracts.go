@@ -288,6 +288,10 @@ func (s *Server) reportUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !rep.PeriodStart.After(dueThrough(s.now(), s.cfg.BillingDelay)) {
+		// A period already due: it may have waited for this report.
+		s.bill.late.Store(true)
+	}
 	writeJSON(w, http.StatusOK, api.Message{Message: fmt.Sprintf("usage of %d contracts recorded", len(rep.Contracts))})
 	return nil
 }

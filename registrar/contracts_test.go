@@ -311,3 +311,28 @@ func TestBillingSeveralProcesses(t *testing.T) {
 		}
 	})
 }
+
+// TestLateUsageBilledAtOnce: an hour that waited for its node's usage
+// report is billed at the billing loop's next check after the report came,
+// not when the next hour becomes due.
+func TestLateUsageBilledAtOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		s := newBillingSetup(t, backend)
+		h, H := s.h, s.hour
+		h.do("POST", fmt.Sprintf("/api/v1/accounts/%d/credit", s.user.id), api.CreditRequest{Amount: 1_000_000, Reference: "pay-1"}, h.v2(s.admin)).want(t, http.StatusCreated)
+		c := s.contract(t, s.user)
+		h.clock.Advance(70 * time.Minute) // hour H is due
+		res, err := h.srv.BillDue(context.Background())
+		if err != nil || res.Bills != 0 {
+			t.Fatalf("hour H unreported: %+v, %v: want it waiting", res, err)
+		}
+		h.clock.Advance(20 * time.Minute)
+		s.usage(H, api.Usage{ContractID: c.ContractID, Capacity: testUsage}).want(t, http.StatusOK)
+		if res, err = h.srv.BillDue(context.Background()); err != nil || res.Bills != 1 || res.Amount != testHourCost {
+			t.Fatalf("after the late report: %+v, %v: want hour H billed %d", res, err, testHourCost)
+		}
+		if res, err = h.srv.BillDue(context.Background()); err != nil || res.Bills != 0 {
+			t.Fatalf("again: %+v, %v: want nothing", res, err)
+		}
+	})
+}
