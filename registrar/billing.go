@@ -258,7 +258,7 @@ func (s *Server) BillDue(ctx context.Context) (store.BillingResult, error) {
 	s.bill.mu.Lock()
 	defer s.bill.mu.Unlock()
 	var res store.BillingResult
-	if through.After(s.bill.through) || s.bill.late.Swap(false) {
+	if late := s.bill.late.Swap(false); through.After(s.bill.through) || late {
 		start := time.Now()
 		var err error
 		res, err = s.store.Bill(ctx, store.BillingParams{
