@@ -120,9 +120,7 @@ func eventually(t testing.TB, what string, f func() error) {
 func consoleHas(t testing.TB, sp Spec, want ...string) {
 	t.Helper()
 	eventually(t, "console "+sp.Console, func() error {
-		b, _ := os.ReadFile(sp.Console)
-		// The guest's tty ends lines with CR LF.
-		out := strings.ReplaceAll(string(b), "\r\n", "\n")
+		out := console(t, sp)
 		for _, w := range want {
 			if !strings.Contains(out, w) {
 				return fmt.Errorf("no %q in …%q", w, out[max(0, len(out)-3000):])
@@ -130,6 +128,14 @@ func consoleHas(t testing.TB, sp Spec, want ...string) {
 		}
 		return nil
 	})
+}
+
+// console is what sp's console shows so far, lines ending in LF (the
+// guest's tty ends them with CR LF).
+func console(t testing.TB, sp Spec) string {
+	t.Helper()
+	b, _ := os.ReadFile(sp.Console)
+	return strings.ReplaceAll(string(b), "\r\n", "\n")
 }
 
 func state(t testing.TB, s *Service, id string) State {

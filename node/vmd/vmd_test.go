@@ -267,9 +267,3 @@ func lastFigures(t *testing.T, sp Spec) figures {
 	}
 	return f
 }
-
-func console(t *testing.T, sp Spec) string {
-	t.Helper()
-	b, _ := os.ReadFile(sp.Console)
-	return strings.ReplaceAll(string(b), "\r\n", "\n")
-}
