@@ -30,6 +30,16 @@ func Start(name string, args []string, pidFile, logFile, marker string) (int, er
 
 // StartEnv is Start with the process's environment (nil: this process's).
 func StartEnv(name string, args, env []string, pidFile, logFile, marker string) (int, error) {
+	return start(name, args, env, nil, pidFile, logFile, marker)
+}
+
+// StartFiles is Start with files passed to the process as its file
+// descriptors 3, 4, … (a TAP device a hypervisor reads, say).
+func StartFiles(name string, args []string, files []*os.File, pidFile, logFile, marker string) (int, error) {
+	return start(name, args, nil, files, pidFile, logFile, marker)
+}
+
+func start(name string, args, env []string, files []*os.File, pidFile, logFile, marker string) (int, error) {
 	if !strings.Contains(strings.Join(args, " "), marker) {
 		return 0, fmt.Errorf("process: %s: marker %q not in the arguments", name, marker)
 	}
@@ -40,6 +50,7 @@ func StartEnv(name string, args, env []string, pidFile, logFile, marker string) 
 	defer out.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
+	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

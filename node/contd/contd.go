@@ -150,6 +150,10 @@ type Spec struct {
 	// Network attaches the container to a network-light network; nil
 	// leaves it with a loopback interface only.
 	Network *Network `json:"network,omitempty"`
+	// Public gives the container a public address on a macvlan of the
+	// node's public interface (link PublicLink) with the default route;
+	// Network's gateway then serves only what leaves from its address.
+	Public *Public `json:"public,omitempty"`
 	// CPU is the number of cores the container may use (0: no limit).
 	CPU uint8 `json:"cpu,omitempty"`
 	// Memory is its memory limit in bytes (0: no limit); swap is not
@@ -183,6 +187,22 @@ type Network struct {
 	// MAC is the address of eth0 ("" lets the kernel choose).
 	MAC string `json:"mac,omitempty"`
 }
+
+// Public is a public address of the node's pool, handed to a container
+// (netlightd.AttachPublicIP).
+type Public struct {
+	// Parent is the node's public interface.
+	Parent string `json:"parent"`
+	// IP is the address with its prefix length.
+	IP netip.Prefix `json:"ip"`
+	// Gateway is the default route.
+	Gateway netip.Addr `json:"gateway"`
+	// MAC is the address's MAC (the one the upstream router knows).
+	MAC string `json:"mac"`
+}
+
+// PublicLink is the name of the public address's link in a container.
+const PublicLink = "public"
 
 // Status is what a container is doing, as the runtime says.
 type Status string
@@ -359,6 +379,14 @@ func (sp Spec) check() error {
 			return bad("gateway %s is not in %s", n.Gateway, n.IP.Masked())
 		}
 	}
+	if p := sp.Public; p != nil {
+		if p.Parent == "" || !p.IP.IsValid() || !p.Gateway.IsValid() || p.MAC == "" {
+			return bad("a public address needs a parent interface, an address, a gateway and a MAC")
+		}
+		if !p.IP.Masked().Contains(p.Gateway) {
+			return bad("gateway %s is not in %s", p.Gateway, p.IP.Masked())
+		}
+	}
 	if !filepath.IsAbs(sp.Log) {
 		return bad("log %q is not an absolute path", sp.Log)
 	}
@@ -412,8 +440,8 @@ func (s *Service) Start(ctx context.Context, sp Spec) error {
 // create makes the container's network and disk mounts and runs it.
 func (s *Service) create(ctx context.Context, c container, sp Spec) error {
 	var netnsPath string
-	if sp.Network != nil {
-		if err := s.plug(ctx, c, *sp.Network); err != nil {
+	if sp.Network != nil || sp.Public != nil {
+		if err := s.plug(ctx, c, sp); err != nil {
 			return err
 		}
 		netnsPath = filepath.Join("/run/netns", c.netns)

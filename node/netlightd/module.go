@@ -82,6 +82,8 @@ func (s *Service) Methods() bus.Methods {
 		"RemoveNetwork":  bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.RemoveNetwork(ctx, id) }),
 		"EnsurePublicIP": bus.Func1(s.EnsurePublicIP),
 		"RemovePublicIP": bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.RemovePublicIP(ctx, id) }),
+		"AttachPublicIP": bus.Func1(s.AttachPublicIP),
+		"DetachPublicIP": bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.DetachPublicIP(ctx, id) }),
 		"PoolSize":       bus.Func0(func(context.Context) (uint64, error) { return s.PoolSize(), nil }),
 		"EnsureMesh":     bus.Func1(s.EnsureMesh),
 		"MeshOf":         bus.Func1(s.MeshOf),
@@ -115,6 +117,17 @@ func (s Stub) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (PublicIP, 
 // RemovePublicIP calls Service.RemovePublicIP.
 func (s Stub) RemovePublicIP(ctx context.Context, id string) error {
 	_, err := bus.Call[bool](ctx, s.c, Object, "RemovePublicIP", id)
+	return err
+}
+
+// AttachPublicIP calls Service.AttachPublicIP.
+func (s Stub) AttachPublicIP(ctx context.Context, id string) (PublicAttachment, error) {
+	return bus.Call[PublicAttachment](ctx, s.c, Object, "AttachPublicIP", id)
+}
+
+// DetachPublicIP calls Service.DetachPublicIP.
+func (s Stub) DetachPublicIP(ctx context.Context, id string) error {
+	_, err := bus.Call[bool](ctx, s.c, Object, "DetachPublicIP", id)
 	return err
 }
 

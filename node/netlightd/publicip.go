@@ -27,7 +27,8 @@ type PublicIP struct {
 	IP string `json:"ip"`
 	// Gateway is the default route.
 	Gateway string `json:"gateway"`
-	// Namespace holds the link.
+	// Namespace holds the link ("" while a machine holds the address:
+	// AttachPublicIP).
 	Namespace string `json:"namespace"`
 }
 
@@ -52,10 +53,29 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 	if err != nil {
 		return PublicIP{}, err
 	}
-	ns, mv := PublicNamespaceOf(s.c.Salt, spec.ID), macvlanPrefix+iproute.ShortID(s.c.Salt+spec.ID)
+	st, err := s.load()
+	if err != nil {
+		return PublicIP{}, err
+	}
+	if st.Attached[spec.ID] {
+		// A machine holds the address on a link of its own.
+		return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String()}, nil
+	}
+	ns, err := s.setUpNamespace(ctx, spec.ID, addr)
+	if err != nil {
+		return PublicIP{}, err
+	}
+	return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String(), Namespace: ns}, nil
+}
+
+// setUpNamespace makes (or brings back) the namespace of public address
+// id: addr on a macvlan of the public interface, with the default route
+// via the gateway.
+func (s *Service) setUpNamespace(ctx context.Context, id string, addr netip.Prefix) (string, error) {
+	ns, mv := PublicNamespaceOf(s.c.Salt, id), macvlanPrefix+iproute.ShortID(s.c.Salt+id)
 	if !iproute.NetnsExists(ns) {
 		if err := s.ip.Do(ctx, "netns", "add", ns); err != nil {
-			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+			return "", fmt.Errorf("netlightd: %w", err)
 		}
 	}
 	if !s.ip.LinkExistsIn(ctx, ns, PublicLink) {
@@ -64,30 +84,117 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 		if !s.ip.LinkExistsIn(ctx, ns, mv) {
 			// The same MAC every time the address is made (after a
 			// reboot too): the upstream router's ARP entry stays right.
-			if err := s.ip.Do(ctx, "link", "add", "name", mv, "link", s.c.PublicInterface, "address", PublicMAC(s.c.Salt, spec.ID),
+			if err := s.ip.Do(ctx, "link", "add", "name", mv, "link", s.c.PublicInterface, "address", PublicMAC(s.c.Salt, id),
 				"netns", ns, "type", "macvlan", "mode", "bridge"); err != nil {
-				return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+				return "", fmt.Errorf("netlightd: %w", err)
 			}
 		}
 		if err := s.ip.In(ctx, ns, "link", "set", "dev", mv, "name", PublicLink); err != nil {
-			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+			return "", fmt.Errorf("netlightd: %w", err)
 		}
 	}
 	if err := s.ip.In(ctx, ns, "addr", "replace", addr.String(), "dev", PublicLink); err != nil {
-		return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+		return "", fmt.Errorf("netlightd: %w", err)
 	}
 	if err := s.linkUp(ctx, ns); err != nil {
-		return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+		return "", fmt.Errorf("netlightd: %w", err)
 	}
 	for _, args := range [][]string{
 		{"link", "set", "dev", "lo", "up"},
 		{"route", "replace", "default", "via", s.c.PublicGateway.String(), "dev", PublicLink},
 	} {
 		if err := s.ip.In(ctx, ns, args...); err != nil {
-			return PublicIP{}, fmt.Errorf("netlightd: %w", err)
+			return "", fmt.Errorf("netlightd: %w", err)
 		}
 	}
-	return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String(), Namespace: ns}, nil
+	return ns, nil
+}
+
+// tearDownNamespace removes the namespace of public address id and the
+// link in it.
+func (s *Service) tearDownNamespace(ctx context.Context, id string) error {
+	ns := PublicNamespaceOf(s.c.Salt, id)
+	if !iproute.NetnsExists(ns) {
+		return nil
+	}
+	// The link first: deleting it is synchronous, while the links of a
+	// deleted namespace linger for a while and keep the MAC taken.
+	_ = s.ip.In(ctx, ns, "link", "del", "dev", PublicLink)
+	if err := s.ip.Do(ctx, "netns", "del", ns); err != nil {
+		return fmt.Errorf("netlightd: %w", err)
+	}
+	return nil
+}
+
+// PublicAttachment is a public address handed over to a machine: the
+// machine puts it on a link of its own on Parent (a macvtap for a
+// virtual machine, a macvlan in a container's namespace) with MAC, the
+// one the address always has.
+type PublicAttachment struct {
+	// Parent is the node's public interface.
+	Parent string `json:"parent"`
+	// MAC is the address's MAC (PublicMAC).
+	MAC string `json:"mac"`
+	// IP is the address with its prefix length.
+	IP netip.Prefix `json:"ip"`
+	// Gateway is the default route.
+	Gateway netip.Addr `json:"gateway"`
+}
+
+// AttachPublicIP hands the public address of workload id (given out by
+// EnsurePublicIP before) over to a machine: its namespace goes, so that
+// the machine's link can take the address and the MAC, and restores keep
+// it away until DetachPublicIP. Attaching again returns the same.
+func (s *Service) AttachPublicIP(ctx context.Context, id string) (PublicAttachment, error) {
+	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
+		return PublicAttachment{}, fmt.Errorf("netlightd: %w", ErrNotConfigured)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.load()
+	if err != nil {
+		return PublicAttachment{}, err
+	}
+	addr, ok := st.Public[id]
+	if !ok {
+		return PublicAttachment{}, fmt.Errorf("netlightd: %w: no public address given to %s", ErrInvalid, id)
+	}
+	if !st.Attached[id] {
+		st.Attached[id] = true
+		if err := s.save(st); err != nil {
+			return PublicAttachment{}, err
+		}
+	}
+	if err := s.tearDownNamespace(ctx, id); err != nil {
+		return PublicAttachment{}, err
+	}
+	return PublicAttachment{Parent: s.c.PublicInterface, MAC: PublicMAC(s.c.Salt, id), IP: addr, Gateway: s.c.PublicGateway}, nil
+}
+
+// DetachPublicIP takes the public address of workload id back from the
+// machine that had it (the machine's link must be gone) and sets its
+// namespace up again. Detaching an address that is not attached, or not
+// given out, succeeds.
+func (s *Service) DetachPublicIP(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
+	if !st.Attached[id] {
+		return nil
+	}
+	delete(st.Attached, id)
+	if err := s.save(st); err != nil {
+		return err
+	}
+	addr, ok := st.Public[id]
+	if !ok {
+		return nil
+	}
+	_, err = s.setUpNamespace(ctx, id, addr)
+	return err
 }
 
 // macvlanGone bounds the wait for the kernel to finish removing a
@@ -146,23 +253,18 @@ func (s *Service) allocate(spec PublicIPSpec) (netip.Prefix, error) {
 func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ns := PublicNamespaceOf(s.c.Salt, id)
-	if iproute.NetnsExists(ns) {
-		// The link first: deleting it is synchronous, while the links of a
-		// deleted namespace linger for a while and keep the MAC taken.
-		_ = s.ip.In(ctx, ns, "link", "del", "dev", PublicLink)
-		if err := s.ip.Do(ctx, "netns", "del", ns); err != nil {
-			return fmt.Errorf("netlightd: %w", err)
-		}
+	if err := s.tearDownNamespace(ctx, id); err != nil {
+		return err
 	}
 	st, err := s.load()
 	if err != nil {
 		return err
 	}
-	if _, ok := st.Public[id]; !ok {
+	if _, ok := st.Public[id]; !ok && !st.Attached[id] {
 		return nil
 	}
 	delete(st.Public, id)
+	delete(st.Attached, id)
 	return s.save(st)
 }
 

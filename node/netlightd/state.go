@@ -18,6 +18,9 @@ type state struct {
 	Networks map[string]networkState `json:"networks"`
 	// Public maps workload IDs to their public addresses.
 	Public map[string]netip.Prefix `json:"public"`
+	// Attached are the public addresses a machine holds (AttachPublicIP):
+	// their namespaces are not made.
+	Attached map[string]bool `json:"attached,omitempty"`
 }
 
 // networkState is one network as last ensured.
@@ -34,7 +37,7 @@ func (s *Service) stateFile() string { return filepath.Join(s.c.Dir, "state.json
 
 // load reads the state; a missing file is an empty state.
 func (s *Service) load() (state, error) {
-	st := state{Networks: map[string]networkState{}, Public: map[string]netip.Prefix{}}
+	st := state{Networks: map[string]networkState{}, Public: map[string]netip.Prefix{}, Attached: map[string]bool{}}
 	b, err := os.ReadFile(s.stateFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -50,6 +53,9 @@ func (s *Service) load() (state, error) {
 	}
 	if st.Public == nil {
 		st.Public = map[string]netip.Prefix{}
+	}
+	if st.Attached == nil {
+		st.Attached = map[string]bool{}
 	}
 	return st, nil
 }

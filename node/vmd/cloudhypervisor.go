@@ -59,6 +59,10 @@ func (c cloudHypervisor) command(vm plan) (string, []string) {
 		args = append(args, "--fs", "tag="+s.tag+",socket="+s.socket)
 	}
 	for _, n := range vm.nics {
+		if n.fd != 0 {
+			args = append(args, "--net", "fd="+strconv.Itoa(n.fd)+",mac="+n.mac)
+			continue
+		}
 		args = append(args, "--net", "tap="+n.tap+",mac="+n.mac)
 	}
 	return c.bin, args

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -62,9 +63,15 @@ func (s *Service) create(ctx context.Context, m machine, sp Spec, hv hypervisor)
 	if err := writeInitramfs(vm.initrd, init, cfg, mods); err != nil {
 		return fmt.Errorf("vmd: initramfs: %w", err)
 	}
-	if err := s.plug(ctx, m, sp); err != nil {
+	taps, err := s.plug(ctx, m, sp, vm)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, f := range taps {
+			f.Close()
+		}
+	}()
 	if err := os.MkdirAll(filepath.Dir(sp.Console), 0o700); err != nil {
 		return fmt.Errorf("vmd: console: %w", err)
 	}
@@ -77,7 +84,7 @@ func (s *Service) create(ctx context.Context, m machine, sp Spec, hv hypervisor)
 		return err
 	}
 	bin, args := hv.command(vm)
-	if _, err := process.Start(bin, args, m.pidFile(), m.processLog(), hv.control(m.dir)); err != nil {
+	if _, err := process.StartFiles(bin, args, taps, m.pidFile(), m.processLog(), hv.control(m.dir)); err != nil {
 		return fmt.Errorf("vmd: %w: %s: %w", ErrHypervisor, bin, err)
 	}
 	return waitUp(ctx, m.pidFile(), hv.control(m.dir), m.processLog(), bin)
@@ -118,12 +125,17 @@ func (s *Service) plan(ctx context.Context, m machine, sp Spec, hv hypervisor) (
 		}
 		cfg.Mounts = append(cfg.Mounts, gm)
 	}
+	fd := firstPassedFD
 	for i, n := range sp.NICs {
 		mac := n.MAC
 		if mac == "" {
 			mac = s.mac(sp.ID, i)
 		}
-		vm.nics = append(vm.nics, nicPlan{tap: m.tap(i), mac: mac})
+		np := nicPlan{tap: m.tap(i), mac: mac}
+		if n.Parent != "" {
+			np.fd, fd = fd, fd+1
+		}
+		vm.nics = append(vm.nics, np)
 		cfg.NICs = append(cfg.NICs, guest.NIC{MAC: mac, IP: n.IP, Gateway: n.Gateway})
 	}
 	if err := cfg.Check(); err != nil {
@@ -132,22 +144,77 @@ func (s *Service) plan(ctx context.Context, m machine, sp Spec, hv hypervisor) (
 	return vm, cfg, nil
 }
 
-// plug makes a TAP device per NIC, a port of its bridge.
-func (s *Service) plug(ctx context.Context, m machine, sp Spec) error {
-	for i, n := range sp.NICs {
-		if !iproute.LinkExists(n.Bridge) {
-			return fmt.Errorf("vmd: %w: bridge %s does not exist", ErrNoNetwork, n.Bridge)
+// firstPassedFD is the descriptor of the first file passed to the
+// hypervisor (after stdin, stdout and stderr).
+const firstPassedFD = 3
+
+// plug makes a TAP device per NIC: a port of its bridge, or a macvtap on
+// its parent interface. The macvtaps are returned open, in NIC order (the
+// hypervisor gets them as firstPassedFD, …); the caller closes them.
+func (s *Service) plug(ctx context.Context, m machine, sp Spec, vm plan) ([]*os.File, error) {
+	var files []*os.File
+	fail := func(err error) ([]*os.File, error) {
+		for _, f := range files {
+			f.Close()
 		}
-		for _, args := range [][]string{
-			{"tuntap", "add", "dev", m.tap(i), "mode", "tap"},
-			{"link", "set", "dev", m.tap(i), "master", n.Bridge, "up"},
-		} {
+		return nil, err
+	}
+	for i, n := range sp.NICs {
+		tap := m.tap(i)
+		steps := [][]string{{"tuntap", "add", "dev", tap, "mode", "tap"}, {"link", "set", "dev", tap, "master", n.Bridge, "up"}}
+		if n.Parent != "" {
+			if !iproute.LinkExists(n.Parent) {
+				return fail(fmt.Errorf("vmd: %w: interface %s does not exist", ErrNoNetwork, n.Parent))
+			}
+			steps = [][]string{
+				{"link", "add", "link", n.Parent, "name", tap, "address", vm.nics[i].mac, "type", "macvtap", "mode", "bridge"},
+				{"link", "set", "dev", tap, "up"},
+			}
+		} else if !iproute.LinkExists(n.Bridge) {
+			return fail(fmt.Errorf("vmd: %w: bridge %s does not exist", ErrNoNetwork, n.Bridge))
+		}
+		for _, args := range steps {
 			if err := s.ip.Do(ctx, args...); err != nil {
-				return fmt.Errorf("vmd: %w", err)
+				return fail(fmt.Errorf("vmd: %w", err))
 			}
 		}
+		if n.Parent != "" {
+			f, err := openMacvtap(tap, filepath.Join(m.dir, tap+".dev"))
+			if err != nil {
+				return fail(fmt.Errorf("vmd: %w", err))
+			}
+			files = append(files, f)
+		}
 	}
-	return nil
+	return files, nil
+}
+
+// openMacvtap opens the character device of macvtap link name through a
+// device node of its own at node (made and removed here: a node without
+// udev has no /dev/tapN).
+func openMacvtap(name, node string) (*os.File, error) {
+	idx, err := os.ReadFile(filepath.Join("/sys/class/net", name, "ifindex"))
+	if err != nil {
+		return nil, fmt.Errorf("macvtap %s: %w", name, err)
+	}
+	dev, err := os.ReadFile(filepath.Join("/sys/class/net", name, "macvtap", "tap"+strings.TrimSpace(string(idx)), "dev"))
+	if err != nil {
+		return nil, fmt.Errorf("macvtap %s: %w", name, err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(dev)), "%d:%d", &major, &minor); err != nil {
+		return nil, fmt.Errorf("macvtap %s: device %q: %w", name, dev, err)
+	}
+	os.Remove(node)
+	if err := unix.Mknod(node, unix.S_IFCHR|0o600, int(unix.Mkdev(major, minor))); err != nil {
+		return nil, fmt.Errorf("macvtap %s: %w", name, err)
+	}
+	defer os.Remove(node)
+	f, err := os.OpenFile(node, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("macvtap %s: %w", name, err)
+	}
+	return f, nil
 }
 
 // share starts a virtiofsd per shared directory: the root, then the

@@ -63,8 +63,13 @@ type disk struct {
 	readOnly     bool
 }
 
-// nicPlan is a TAP device and the guest's MAC on it.
-type nicPlan struct{ tap, mac string }
+// nicPlan is a TAP device and the guest's MAC on it. A macvtap is passed
+// to the hypervisor open, as file descriptor fd (0 for a TAP the
+// hypervisor opens by name).
+type nicPlan struct {
+	tap, mac string
+	fd       int
+}
 
 // hypervisors makes every backend from the configuration.
 func hypervisors(c Config) map[string]hypervisor {
@@ -198,9 +203,11 @@ func (q qemu) command(vm plan) (string, []string) {
 	}
 	for i, n := range vm.nics {
 		id := "net" + strconv.Itoa(i)
-		args = append(args,
-			"-netdev", "tap,id="+id+",ifname="+n.tap+",script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev="+id+",mac="+n.mac)
+		netdev := "tap,id=" + id + ",ifname=" + n.tap + ",script=no,downscript=no"
+		if n.fd != 0 {
+			netdev = "tap,id=" + id + ",fd=" + strconv.Itoa(n.fd)
+		}
+		args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev="+id+",mac="+n.mac)
 	}
 	return q.bin, args
 }

@@ -59,8 +59,11 @@ func (sp Spec) check() error {
 		add("%d network cards, at most %d", len(sp.NICs), MaxNICs)
 	}
 	for _, n := range sp.NICs {
-		if n.Bridge == "" {
-			add("a network card needs a bridge")
+		if (n.Bridge == "") == (n.Parent == "") {
+			add("a network card needs a bridge or a parent interface, not both")
+		}
+		if n.Parent != "" && n.MAC == "" {
+			add("a network card on parent %s needs a MAC", n.Parent)
 		}
 		if n.Gateway.IsValid() && (!n.IP.IsValid() || !n.IP.Masked().Contains(n.Gateway)) {
 			add("gateway %s is not in %s", n.Gateway, n.IP.Masked())

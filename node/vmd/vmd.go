@@ -197,10 +197,15 @@ type Mount struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 }
 
-// NIC is a network card on a network-light network.
+// NIC is a network card: on a network-light network (Bridge), or
+// straight on a host interface (Parent), for a public address.
 type NIC struct {
 	// Bridge is the network's bridge on the host (netlightd's g4b<id>).
-	Bridge string `json:"bridge"`
+	Bridge string `json:"bridge,omitempty"`
+	// Parent is a host interface the card sits on through a macvtap in
+	// bridge mode (netlightd's public interface): the guest is on that
+	// network with its own MAC. Exactly one of Bridge and Parent is set.
+	Parent string `json:"parent,omitempty"`
 	// IP is the machine's address with the network's prefix length
 	// (invalid: the guest only brings the card up).
 	IP netip.Prefix `json:"ip,omitzero"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,54 @@ exec httpd -f -p 80 -h /www`)
 		t.Fatal(err)
 	}
 	assertGone(t, s, sp.ID)
+}
+
+// A machine with a public address: its card sits on the node's public
+// interface through a macvtap (here one end of a veth pair, the
+// upstream router in a namespace at the other) and has the default
+// route; its card on a private network answers from its own address
+// through that network's gateway (policy routing), so that replies to a
+// port forwarded there go back the way they came.
+func TestPublicNIC(t *testing.T) {
+	needHost(t)
+	s := newService(t, config(t))
+	parent, up := hosttest.NewUplink(t, 213)
+	l := hosttest.NewLAN(t, 214)
+	ctx := context.Background()
+	sp := spec(t, "1-1-public", `exec httpd -f -p 80 -h /www`)
+	sp.NICs = []NIC{
+		{Parent: parent, IP: up.Addr(10), Gateway: up.Addr(1).Addr(), MAC: "02:00:00:aa:bc:01"},
+		{Bridge: l.Bridge, IP: l.Addr(5), Gateway: l.Addr(2).Addr(), MAC: "02:00:00:aa:bc:02"},
+	}
+	if err := s.Start(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	m := s.machine(sp.ID)
+	if out := hosttest.Sh(t, "ip", "-d", "link", "show", "dev", m.tap(0)); !strings.Contains(out, "macvtap") || !strings.Contains(out, "02:00:00:aa:bc:01") {
+		t.Errorf("%s is not a macvtap with the card's MAC:\n%s", m.tap(0), out)
+	}
+	fetch := func(what string, get func() (string, error)) {
+		t.Helper()
+		eventually(t, what, func() error {
+			out, err := get()
+			if err == nil && out != "served by a machine\n" {
+				return fmt.Errorf("got %q", out)
+			}
+			return err
+		})
+	}
+	pub, priv := fmt.Sprintf("http://%s/", up.Addr(10).Addr()), fmt.Sprintf("http://%s/", l.Addr(5).Addr())
+	fetch("the public address, from its subnet", func() (string, error) { return up.Fetch(pub) })
+	// From beyond the upstream router: the answer takes the default route.
+	fetch("the public address, from the internet", func() (string, error) { return up.FetchFrom(netip.MustParseAddr("198.18.0.9"), pub) })
+	// From beyond the private network's gateway: the answer leaves from
+	// the private address, so through that gateway, not the default route.
+	fetch("the private address, through its gateway", func() (string, error) { return l.FetchFrom(netip.MustParseAddr("192.0.2.7"), priv) })
+	pids := machinePids(t, s, sp.ID)
+	if err := s.Stop(ctx, sp.ID); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, s, sp.ID, pids...)
 }
 
 // A machine resized while it runs (QEMU plugs vCPUs and memory in): the

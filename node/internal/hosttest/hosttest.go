@@ -100,9 +100,40 @@ func NewLAN(t testing.TB, octet byte) LAN {
 	return l
 }
 
+// NewUplink makes a stand-in for a node's public interface: Parent, one
+// end of a veth pair, up and without an address, whose other end is eth0
+// of namespace Peer holding address .1 of Subnet (10.octet.x.0/24) — the
+// upstream router. Bridge is empty. Fetch runs in Peer.
+func NewUplink(t testing.TB, octet byte) (parent string, l LAN) {
+	t.Helper()
+	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
+	parent = "t4u" + id
+	l = LAN{Peer: "t4u-" + id, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, octet, byte(rand.IntN(256)), 0}), 24)}
+	Sh(t, "ip", "netns", "add", l.Peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.Peer).Run() })
+	Sh(t, "ip", "link", "add", "name", parent, "type", "veth", "peer", "name", "eth0", "netns", l.Peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", parent).Run() })
+	Sh(t, "ip", "link", "set", "dev", parent, "up")
+	Sh(t, "ip", "-n", l.Peer, "addr", "add", l.Addr(1).String(), "dev", "eth0")
+	Sh(t, "ip", "-n", l.Peer, "link", "set", "dev", "eth0", "up")
+	return parent, l
+}
+
 // Fetch gets url with curl from inside the peer namespace.
 func (l LAN) Fetch(url string) (string, error) {
 	out, err := exec.Command("ip", "netns", "exec", l.Peer, "curl", "-sS", "--max-time", "3", url).CombinedOutput()
+	return string(out), err
+}
+
+// FetchFrom gets url with curl from inside the peer namespace, from
+// address src, which it gives the peer's loopback first: an address
+// outside the subnet, whose answers need a route back.
+func (l LAN) FetchFrom(src netip.Addr, url string) (string, error) {
+	if out, err := exec.Command("ip", "-n", l.Peer, "addr", "replace", netip.PrefixFrom(src, src.BitLen()).String(), "dev", "lo").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	_ = exec.Command("ip", "-n", l.Peer, "link", "set", "dev", "lo", "up").Run()
+	out, err := exec.Command("ip", "netns", "exec", l.Peer, "curl", "-sS", "--max-time", "3", "--interface", src.String(), url).CombinedOutput()
 	return string(out), err
 }
 

@@ -34,6 +34,7 @@ type Storage interface {
 type Networks interface {
 	netlight.Networks
 	publicip.Addresses
+	zmachine.PublicIPs
 }
 
 // Config is what the managers work with.
@@ -105,7 +106,7 @@ func New(c Config) (map[gridtypes.WorkloadType]provisiond.Manager, func(), error
 	zmach, err := zmachine.New(zmachine.Config{
 		Dir: sub("machines"), LogDir: logDir, Backends: c.MachineBackends,
 		Machines: c.Machines, Containers: c.Containers, Flists: c.Flists,
-		Storage: storageLocator{storage: c.Storage, qsfs: qs}, Logger: c.Logger.With("manager", "zmachine"),
+		Storage: storageLocator{storage: c.Storage, qsfs: qs}, Public: c.Networks, Logger: c.Logger.With("manager", "zmachine"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("zmachine: %w", err)

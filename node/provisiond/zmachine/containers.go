@@ -3,7 +3,6 @@ package zmachine
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/grid4/grid4/node/contd"
 )
@@ -32,13 +31,15 @@ func (b containers) start(ctx context.Context, mc machine) error {
 	for _, m := range mc.Mounts {
 		sp.Mounts = append(sp.Mounts, contd.Mount{Source: m.Source, Target: m.Target})
 	}
-	switch len(mc.NICs) {
-	case 0:
-	case 1:
-		n := mc.NICs[0]
-		sp.Network = &contd.Network{Bridge: n.Bridge, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC}
-	default:
-		return fmt.Errorf("a container has one network interface; this machine asks for %d", len(mc.NICs))
+	for _, n := range mc.NICs {
+		switch {
+		case n.Parent != "":
+			sp.Public = &contd.Public{Parent: n.Parent, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC}
+		case sp.Network == nil:
+			sp.Network = &contd.Network{Bridge: n.Bridge, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC}
+		default:
+			return errors.New("a container has one private network interface (beside a public address); this machine asks for more")
+		}
 	}
 	if len(mc.SSHKeys) > 0 {
 		// There is no sshd to give them to: the image brings its own and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
@@ -50,10 +52,13 @@ type mount struct {
 	Target string
 }
 
-// nic is a network card on a NetworkLight network.
+// nic is a network card on a NetworkLight network (Bridge) or on the
+// node's public network (Parent).
 type nic struct {
 	// Bridge is the network's bridge on the host.
 	Bridge string
+	// Parent is the node's public interface.
+	Parent string
 	// IP is the machine's address with the network's prefix length.
 	IP netip.Prefix
 	// Gateway is the network's router.
@@ -66,8 +71,9 @@ type nic struct {
 const zinit = "/sbin/zinit"
 
 // describe turns the workload, its flist's image and its siblings'
-// results (the networks) into the machine to run.
-func (m *Manager) describe(t provisiond.Task, d *gridtypes.ZMachineLightData, mi flistd.MountInfo) (machine, error) {
+// results (the networks) into the machine to run; its public address, if
+// any, is handed over to it on the way (attachPublic).
+func (m *Manager) describe(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData, mi flistd.MountInfo) (machine, error) {
 	mc := machine{
 		ID: t.ID(), Root: m.root(t), CPU: d.ComputeCapacity.CPU, Memory: d.ComputeCapacity.Memory,
 		Console: m.Console(t),
@@ -94,6 +100,14 @@ func (m *Manager) describe(t provisiond.Task, d *gridtypes.ZMachineLightData, mi
 		}
 		mc.Mounts = append(mc.Mounts, mount{Source: path, Disk: disk, Target: mnt.Mountpoint})
 	}
+	if d.Network.PublicIP != "" {
+		// First: the card with the default route.
+		n, err := m.attachPublic(ctx, t, d.Network.PublicIP)
+		if err != nil {
+			return machine{}, fmt.Errorf("public_ip %s: %w", d.Network.PublicIP, err)
+		}
+		mc.NICs = append(mc.NICs, n)
+	}
 	for i, in := range d.Network.Interfaces {
 		n, err := networkOf(t, in, i)
 		if err != nil {
@@ -102,6 +116,52 @@ func (m *Manager) describe(t provisiond.Task, d *gridtypes.ZMachineLightData, mi
 		mc.NICs = append(mc.NICs, n)
 	}
 	return mc, nil
+}
+
+// publicFile records the workload ID of the public address a machine
+// holds, so that it is given back (detachPublic) whatever the machine's
+// next version says.
+func publicFile(dir string) string { return filepath.Join(dir, "public") }
+
+// attachPublic hands the address of PublicIPv4 sibling name over to the
+// machine: a card on the node's public interface with the address's
+// own MAC.
+func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name string) (nic, error) {
+	if res, ok := t.Siblings[name]; !ok || res.State != gridtypes.StateOk {
+		return nic{}, errors.New("the public address is not set up on this node")
+	}
+	if m.c.Public == nil {
+		return nic{}, errors.New("no public address service on this node")
+	}
+	id := t.Sibling(name)
+	// Recorded first: a crash after the handover still gives it back.
+	if err := atomicfile.WriteFile(publicFile(m.dir(t)), []byte(id), 0o600); err != nil {
+		return nic{}, fmt.Errorf("recording the public address: %w", err)
+	}
+	a, err := m.c.Public.AttachPublicIP(ctx, id)
+	if err != nil {
+		return nic{}, err
+	}
+	return nic{Parent: a.Parent, IP: a.IP, Gateway: a.Gateway, MAC: a.MAC}, nil
+}
+
+// detachPublic gives the public address the machine held back to its
+// PublicIPv4 workload (which sets it up on its own again).
+func (m *Manager) detachPublic(ctx context.Context, t provisiond.Task) error {
+	b, err := os.ReadFile(publicFile(m.dir(t)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m.c.Public == nil {
+		return errors.New("no public address service on this node to give the public address back to")
+	}
+	if err := m.c.Public.DetachPublicIP(ctx, strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("giving the public address back: %w", err)
+	}
+	return os.Remove(publicFile(m.dir(t)))
 }
 
 // command is what the machine runs: the workload's entrypoint, else the

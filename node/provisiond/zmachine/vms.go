@@ -74,7 +74,7 @@ func vmSpec(mc machine) vmd.Spec {
 		sp.Mounts = append(sp.Mounts, vmd.Mount{Source: m.Source, Target: m.Target})
 	}
 	for _, n := range mc.NICs {
-		sp.NICs = append(sp.NICs, vmd.NIC{Bridge: n.Bridge, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC})
+		sp.NICs = append(sp.NICs, vmd.NIC{Bridge: n.Bridge, Parent: n.Parent, IP: n.IP, Gateway: n.Gateway, MAC: n.MAC})
 	}
 	return sp
 }

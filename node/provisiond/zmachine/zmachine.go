@@ -38,6 +38,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/flistd"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 )
 
@@ -60,6 +61,13 @@ var DefaultBackends = []Kind{VM}
 type Flists interface {
 	Mount(ctx context.Context, flistURL, target string) (flistd.MountInfo, error)
 	Unmount(ctx context.Context, target string) error
+}
+
+// PublicIPs hands the public addresses of PublicIPv4 workloads over to
+// machines and takes them back: netlightd.Stub over the bus.
+type PublicIPs interface {
+	AttachPublicIP(ctx context.Context, id string) (netlightd.PublicAttachment, error)
+	DetachPublicIP(ctx context.Context, id string) error
 }
 
 // Storage finds the storage workloads a machine mounts, by their workload
@@ -88,6 +96,9 @@ type Config struct {
 	Flists Flists
 	// Storage locates disks and volumes (nil: machines with mounts fail).
 	Storage Storage
+	// Public gives machines their public addresses (nil: machines with
+	// a public_ip fail).
+	Public PublicIPs
 	// Logger receives the manager's records (nil: discarded).
 	Logger *slog.Logger
 }
@@ -129,6 +140,9 @@ type Result struct {
 	Console string `json:"console"`
 	// IPs are the machine's private addresses.
 	IPs []string `json:"ips"`
+	// PublicIP is its public address with prefix length, on a card of
+	// its own on the node's public network ("" for none).
+	PublicIP string `json:"public_ip,omitempty"`
 }
 
 func (m *Manager) dir(t provisiond.Task) string  { return filepath.Join(m.c.Dir, t.ID()) }
@@ -172,7 +186,7 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("flist %s: %w", d.Flist, err)
 	}
-	mc, err := m.describe(t, &d, mi)
+	mc, err := m.describe(ctx, t, &d, mi)
 	if err != nil {
 		return Result{}, err
 	}
@@ -192,7 +206,7 @@ func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridt
 	if err != nil {
 		return Result{}, err
 	}
-	mc, err := m.describe(t, d, mi)
+	mc, err := m.describe(ctx, t, d, mi)
 	if err != nil {
 		return Result{}, err
 	}
@@ -211,6 +225,10 @@ func (m *Manager) result(ctx context.Context, kind Kind, b backend, mc machine) 
 		res.Hypervisor = hv.hypervisor(ctx, mc.ID)
 	}
 	for _, n := range mc.NICs {
+		if n.Parent != "" {
+			res.PublicIP = n.IP.String()
+			continue
+		}
 		res.IPs = append(res.IPs, n.IP.Addr().String())
 	}
 	return res
@@ -290,6 +308,11 @@ func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 			errs = append(errs, b.stop(ctx, t.ID()))
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("zmachine-light: %w", err)
+	}
+	// Only once the machine and its link are gone.
+	errs = append(errs, m.detachPublic(ctx, t))
 	if m.c.Flists != nil {
 		errs = append(errs, m.c.Flists.Unmount(ctx, m.root(t)))
 	}
@@ -336,6 +359,11 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 		}
 		if err := b.stop(ctx, t.ID()); err != nil {
 			return nil, fmt.Errorf("zmachine-light: stopping for the update: %w", err)
+		}
+		// The new version attaches its public address (the same or
+		// another) again.
+		if err := m.detachPublic(ctx, t); err != nil {
+			return nil, fmt.Errorf("zmachine-light: %w", err)
 		}
 	}
 	if m.c.Flists != nil {

@@ -106,18 +106,51 @@ func (r *rtnl) addAddr(index int, p netip.Prefix) error {
 	return r.do(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, b)
 }
 
-// defaultRoute routes everything of gw's family through gw on link index.
-func (r *rtnl) defaultRoute(index int, gw netip.Addr) error {
-	gw = gw.Unmap()
+func u32(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
+
+// route routes dst in table through link index: via gw, or straight on
+// the link when gw is invalid. An invalid dst is the default route (of
+// gw's family).
+func (r *rtnl) route(table uint8, dst netip.Prefix, gw netip.Addr, index int) error {
 	b := make([]byte, unix.SizeofRtMsg)
-	b[0] = family(gw)
-	b[4], b[5], b[6], b[7] = unix.RT_TABLE_MAIN, unix.RTPROT_BOOT, unix.RT_SCOPE_UNIVERSE, unix.RTN_UNICAST
-	b = append(b, attr(unix.RTA_GATEWAY, gw.AsSlice())...)
-	oif := make([]byte, 4)
-	binary.NativeEndian.PutUint32(oif, uint32(index))
-	b = append(b, attr(unix.RTA_OIF, oif)...)
+	b[4], b[5], b[6], b[7] = table, unix.RTPROT_BOOT, unix.RT_SCOPE_UNIVERSE, unix.RTN_UNICAST
+	if gw.IsValid() {
+		gw = gw.Unmap()
+		b[0] = family(gw)
+		b = append(b, attr(unix.RTA_GATEWAY, gw.AsSlice())...)
+	} else {
+		b[6] = unix.RT_SCOPE_LINK
+	}
+	if dst.IsValid() {
+		a := dst.Addr().Unmap()
+		b[0], b[1] = family(a), byte(dst.Bits())
+		b = append(b, attr(unix.RTA_DST, a.AsSlice())...)
+	}
+	b = append(b, attr(unix.RTA_OIF, u32(uint32(index)))...)
 	return r.do(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, b)
 }
+
+// sourceRule sends what leaves from address src to table.
+func (r *rtnl) sourceRule(src netip.Addr, table uint8, priority uint32) error {
+	src = src.Unmap()
+	b := make([]byte, 12) // struct fib_rule_hdr
+	b[0], b[2], b[4], b[7] = family(src), byte(src.BitLen()), table, unix.FR_ACT_TO_TBL
+	b = append(b, attr(unix.FRA_SRC, src.AsSlice())...)
+	b = append(b, attr(unix.FRA_TABLE, u32(uint32(table)))...)
+	b = append(b, attr(unix.FRA_PRIORITY, u32(priority))...)
+	err := r.do(unix.RTM_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_EXCL, b)
+	if err == unix.EEXIST {
+		return nil
+	}
+	return err
+}
+
+// Policy routing of machines with several gateways: NIC i's own table
+// and the priority of its rule.
+const (
+	firstTable        = 100
+	firstRulePriority = 1000
+)
 
 // linkByMAC waits up to wait for the link with MAC mac and returns its
 // name and index.
@@ -142,7 +175,12 @@ func linkByMAC(mac string, wait time.Duration) (string, int, error) {
 	}
 }
 
-// network configures every NIC and the loopback.
+// network configures every NIC and the loopback. The first NIC with a
+// gateway has the default route. When more than one has a gateway (a
+// public address beside private networks), each of those also gets a
+// table of its own — its subnet and its gateway — used for what leaves
+// from its address, so that an answer leaves by the card its question
+// came in on (a port forwarded to the private address, say).
 func network(nics []NIC) error {
 	r, err := openRtnl()
 	if err != nil {
@@ -152,7 +190,13 @@ func network(nics []NIC) error {
 	if err := r.linkUp(1); err != nil { // lo is always index 1
 		return fmt.Errorf("loopback up: %w", err)
 	}
+	gateways, defaulted := 0, false
 	for _, n := range nics {
+		if n.Gateway.IsValid() {
+			gateways++
+		}
+	}
+	for i, n := range nics {
 		mac, _ := parseMAC(n.MAC)
 		name, index, err := linkByMAC(mac, 5*time.Second)
 		if err != nil {
@@ -166,10 +210,27 @@ func network(nics []NIC) error {
 		if err := r.linkUp(index); err != nil {
 			return fmt.Errorf("%s: up: %w", name, err)
 		}
-		if n.Gateway.IsValid() {
-			if err := r.defaultRoute(index, n.Gateway); err != nil {
+		if !n.Gateway.IsValid() {
+			continue
+		}
+		if !defaulted {
+			if err := r.route(unix.RT_TABLE_MAIN, netip.Prefix{}, n.Gateway, index); err != nil {
 				return fmt.Errorf("%s: default route via %s: %w", name, n.Gateway, err)
 			}
+			defaulted = true
+		}
+		if gateways < 2 || !n.IP.IsValid() {
+			continue
+		}
+		table := uint8(firstTable + i)
+		if err := r.route(table, n.IP.Masked(), netip.Addr{}, index); err != nil {
+			return fmt.Errorf("%s: route to %s in table %d: %w", name, n.IP.Masked(), table, err)
+		}
+		if err := r.route(table, netip.Prefix{}, n.Gateway, index); err != nil {
+			return fmt.Errorf("%s: default route via %s in table %d: %w", name, n.Gateway, table, err)
+		}
+		if err := r.sourceRule(n.IP.Addr(), table, uint32(firstRulePriority+i)); err != nil {
+			return fmt.Errorf("%s: rule from %s: %w", name, n.IP.Addr(), err)
 		}
 	}
 	return nil
