@@ -31,7 +31,9 @@ func TestInvalidSpecs(t *testing.T) {
 			sp.NICs = []NIC{{Bridge: "br", IP: mustPrefix("10.1.0.5/24"), Gateway: mustPrefix("10.2.0.1/32").Addr()}}
 		}, "gateway 10.2.0.1 is not in 10.1.0.0/24"},
 		{"bad MAC", func(sp *Spec) { sp.NICs = []NIC{{Bridge: "br", MAC: "zz:00:00:00:00:01"}} }, `MAC "zz:00:00:00:00:01"`},
-		{"no bridge", func(sp *Spec) { sp.NICs = []NIC{{}} }, "a network card needs a bridge"},
+		{"no bridge", func(sp *Spec) { sp.NICs = []NIC{{}} }, "a network card needs a bridge or a parent interface, not both"},
+		{"bridge and parent", func(sp *Spec) { sp.NICs = []NIC{{Bridge: "br", Parent: "eth0", MAC: "02:00:00:00:00:01"}} }, "a network card needs a bridge or a parent interface, not both"},
+		{"parent without MAC", func(sp *Spec) { sp.NICs = []NIC{{Parent: "eth0"}} }, "a network card on parent eth0 needs a MAC"},
 		{"tiny memory", func(sp *Spec) { sp.Memory = 1 << 20 }, "at least 64 MiB"},
 		{"relative console", func(sp *Spec) { sp.Console = "log" }, `console "log" is not an absolute path`},
 		{"multiline key", func(sp *Spec) { sp.SSHKeys = []string{"a\nb"} }, "SSH key"},
