@@ -81,11 +81,12 @@ func TestNodeWalkthrough(t *testing.T) {
 		{3, `(?m)^workloads\s+API on ` + regexp.QuoteMeta(api) + `; deployments 1, twins 1; workloads 6 ok; queued 0$`, 1},
 		{3, `(?m)^machines\s+\S+`, 1},
 		{3, `(?m)^"ip": "` + regexp.QuoteMeta(net) + `10/24"$`, 1},
-		{3, `(?m)^curl: exit 7$`, 1},                    // refused: the address answers
 		{3, `(?m)^hello from a machine$`, 1},            // through the port forward
+		{3, `(?m)^public: hello from a machine$`, 1},    // on the machine's public address
 		{3, `(?m)^machine up$`, 1},                      // the console, through zlogs
 		{4, `(?m)^1\s+0\s+6 ok\s+-\s+a web machine`, 1}, // back after the restart
 		{4, `(?m)^hello from a machine$`, 1},
+		{4, `(?m)^public: hello from a machine$`, 1}, // the address stays with the machine
 		{4, `(?m)^1$`, 1}, // started once: kept running across the restart
 		{4, `(?m)^1\s+0\s+deleted\s+-\s+a web machine`, 1},
 	} {
