@@ -52,6 +52,7 @@ import (
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/ctxsleep"
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/internal/keylock"
@@ -535,20 +536,10 @@ func (s *Service) terminate(ctx context.Context, c container) {
 	if err := s.rt.do(ctx, "kill", c.name, "TERM"); err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.c.StopGrace)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if st, err := s.rt.state(ctx, c.name); err != nil || st.Status != Running {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	ctxsleep.Until(ctx, s.c.StopGrace, 50*time.Millisecond, func(ctx context.Context) bool {
+		st, err := s.rt.state(ctx, c.name)
+		return err != nil || st.Status != Running
+	})
 }
 
 // Pause freezes the container's processes (the cgroup freezer). Pausing

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/internal/atomicfile"
+	"github.com/grid4/grid4/internal/ctxsleep"
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/iproute"
@@ -145,20 +146,12 @@ func (s *Service) shutdown(ctx context.Context, m machine, hv hypervisor) {
 		s.log.Warn("power button", "id", m.id, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.c.StopGrace)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, _, ok := s.running(m); !ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			s.log.Warn("machine did not power off in time: killing it", "id", m.id, "grace", s.c.StopGrace)
-			return
-		case <-tick.C:
-		}
+	off := ctxsleep.Until(ctx, s.c.StopGrace, 50*time.Millisecond, func(context.Context) bool {
+		_, _, ok := s.running(m)
+		return !ok
+	})
+	if !off {
+		s.log.Warn("machine did not power off in time: killing it", "id", m.id, "grace", s.c.StopGrace)
 	}
 }
 
