@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/linkguard"
 )
 
 // privateTable is the routing table, in a container with a public
@@ -61,6 +62,13 @@ func (s *Service) plug(ctx context.Context, c container, sp Spec) error {
 	}
 	for _, args := range steps {
 		if err := s.ip.Do(ctx, args...); err != nil {
+			return fmt.Errorf("contd: %w", err)
+		}
+	}
+	if p != nil {
+		// The container sends only as its address and MAC on the public
+		// network (linkguard): it has raw sockets.
+		if err := linkguard.Guard(c.netns, PublicLink, p.MAC, p.IP.Addr()); err != nil {
 			return fmt.Errorf("contd: %w", err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/diskimage"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/linkguard"
 	"github.com/grid4/grid4/node/vmd/guest"
 	"github.com/grid4/grid4/node/vmd/kernel"
 )
@@ -179,6 +180,13 @@ func (s *Service) plug(ctx context.Context, m machine, sp Spec, vm plan) ([]*os.
 			}
 		}
 		if n.Parent != "" {
+			// The machine sends only as its address and MAC on the
+			// public network (linkguard).
+			if n.IP.IsValid() {
+				if err := linkguard.Guard("", tap, vm.nics[i].mac, n.IP.Addr()); err != nil {
+					return fail(fmt.Errorf("vmd: %w", err))
+				}
+			}
 			f, err := openMacvtap(tap, filepath.Join(m.dir, tap+".dev"))
 			if err != nil {
 				return fail(fmt.Errorf("vmd: %w", err))

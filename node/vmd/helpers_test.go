@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 func testKernel() string { return hosttest.MachineKernel() }
 
 // applets are the busybox programs the test root file systems offer.
-var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "hostname", "ls", "touch", "pwd", "poweroff", "nproc", "awk"}
+var applets = []string{"sh", "httpd", "sleep", "cat", "echo", "hostname", "ls", "touch", "pwd", "poweroff", "nproc", "awk", "ip"}
 
 // needHost fails the test when the host lacks what make test installs
 // (QEMU, virtiofsd, the machine kernel, a static busybox), and skips it

@@ -18,6 +18,7 @@ import (
 	"github.com/grid4/grid4/internal/mountinfo"
 	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/internal/iproute"
+	"github.com/grid4/grid4/node/internal/linkguard"
 	"github.com/grid4/grid4/node/internal/record"
 )
 
@@ -171,7 +172,7 @@ func (s *Service) teardown(ctx context.Context, m machine) error {
 	}
 	for i := range MaxNICs {
 		if iproute.LinkExists(m.tap(i)) {
-			errs = append(errs, s.ip.Do(ctx, "link", "del", "dev", m.tap(i)))
+			errs = append(errs, linkguard.Remove("", m.tap(i)), s.ip.Do(ctx, "link", "del", "dev", m.tap(i)))
 		}
 	}
 	binds, _ := filepath.Glob(filepath.Join(m.dir, "ro", "*"))

@@ -171,14 +171,16 @@ exec httpd -f -p 80 -h /www`)
 // upstream router in a namespace at the other) and has the default
 // route; its card on a private network answers from its own address
 // through that network's gateway (policy routing), so that replies to a
-// port forwarded there go back the way they came.
+// port forwarded there go back the way they came. The machine takes a
+// neighbour's address as well: nobody hears it (linkguard).
 func TestPublicNIC(t *testing.T) {
 	needHost(t)
 	s := newService(t, config(t))
 	parent, up := hosttest.NewUplink(t, 213)
 	l := hosttest.NewLAN(t, 214)
 	ctx := context.Background()
-	sp := spec(t, "1-1-public", `exec httpd -f -p 80 -h /www`)
+	sp := spec(t, "1-1-public", fmt.Sprintf(`for d in /sys/class/net/*; do [ "$(cat $d/address)" = 02:00:00:aa:bc:01 ] && ip addr add %s dev ${d##*/} && echo "took the neighbour's address"; done
+exec httpd -f -p 80 -h /www`, up.Addr(11)))
 	sp.NICs = []NIC{
 		{Parent: parent, IP: up.Addr(10), Gateway: up.Addr(1).Addr(), MAC: "02:00:00:aa:bc:01"},
 		{Bridge: l.Bridge, IP: l.Addr(5), Gateway: l.Addr(2).Addr(), MAC: "02:00:00:aa:bc:02"},
@@ -207,6 +209,10 @@ func TestPublicNIC(t *testing.T) {
 	// From beyond the private network's gateway: the answer leaves from
 	// the private address, so through that gateway, not the default route.
 	fetch("the private address, through its gateway", func() (string, error) { return l.FetchFrom(netip.MustParseAddr("192.0.2.7"), priv) })
+	consoleHas(t, sp, "took the neighbour's address\n")
+	if out, err := up.Fetch(fmt.Sprintf("http://%s/", up.Addr(11).Addr())); err == nil {
+		t.Errorf("the machine answered as its neighbour: %q", out)
+	}
 	pids := machinePids(t, s, sp.ID)
 	if err := s.Stop(ctx, sp.ID); err != nil {
 		t.Fatal(err)

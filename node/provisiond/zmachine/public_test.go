@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grid4/grid4/gridtypes"
+	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/internal/hosttest"
 	"github.com/grid4/grid4/node/internal/iproute"
 	"github.com/grid4/grid4/node/netlightd"
@@ -25,7 +26,7 @@ import (
 // namespace goes while the machine holds the address, the machine answers
 // on it from the internet (the default route is the public one) and still
 // answers on its private address to someone beyond the network's router
-// (policy routing); a restore of the ipv4 workload does not take the
+// (policy routing) and not on a neighbour's address it takes; a restore of the ipv4 workload does not take the
 // address back; removing the machine gives it back to the workload.
 func TestPublicIPMachine(t *testing.T) {
 	e := newEnv(t)
@@ -100,6 +101,14 @@ func TestPublicIPMachine(t *testing.T) {
 		out, err := exec.Command("ip", "netns", "exec", router, "curl", "-sS", "--max-time", "3", "--interface", "192.0.2.7", "http://10.77.1.30/index.html").CombinedOutput()
 		return string(out), err
 	})
+
+	// The container takes a neighbour's address, as its raw sockets
+	// could: nobody hears it (linkguard).
+	cns := contd.NamespacePrefix + iproute.ShortID(e.salt+web.ID())
+	hosttest.Sh(t, "ip", "-n", cns, "addr", "add", up.Addr(21).String(), "dev", contd.PublicLink)
+	if out, err := up.Fetch(fmt.Sprintf("http://%s/index.html", up.Addr(21).Addr())); err == nil {
+		t.Errorf("the container answered as its neighbour: %q", out)
+	}
 
 	// A restart of the node restores the ipv4 workload before machines:
 	// it leaves the address with the machine.
