@@ -1,6 +1,7 @@
 package gridctl
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -742,7 +743,11 @@ func resultSummary(data json.RawMessage) string {
 	if json.Unmarshal(data, &fields) != nil {
 		return ""
 	}
-	keys := slices.Sorted(maps.Keys(fields))
+	keys := slices.SortedFunc(maps.Keys(fields), func(a, b string) int {
+		// Addresses first: what a user looks for, kept when the line is
+		// cut.
+		return cmp.Or(cmp.Compare(addressRank(a), addressRank(b)), strings.Compare(a, b))
+	})
 	var parts []string
 	for _, k := range keys {
 		if v, ok := plainValue(fields[k]); ok && v != "" {
@@ -754,6 +759,18 @@ func resultSummary(data json.RawMessage) string {
 		line = string(r[:maxSummary-1]) + "…"
 	}
 	return line
+}
+
+// addressKeys are the result members that hold addresses, in the order a
+// summary shows them, before any other.
+var addressKeys = []string{"ip", "ips", "public_ip", "gateway"}
+
+// addressRank is k's place in addressKeys, or after them all.
+func addressRank(k string) int {
+	if i := slices.Index(addressKeys, k); i >= 0 {
+		return i
+	}
+	return len(addressKeys)
 }
 
 // maxSummary bounds a result's summary in a table: -o json has it whole.

@@ -391,7 +391,11 @@ func TestDeployByNodeID(t *testing.T) {
 func TestResultSummary(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{`{"path":"/p/v","size":1073741824,"enforcement":"loop-ext4"}`, "enforcement=loop-ext4 path=/p/v size=1073741824"},
-		{`{"backend":"vm","hypervisor":"qemu-tcg","ips":["10.42.1.5","10.42.2.5"],"nested":{"a":1},"empty":""}`, "backend=vm hypervisor=qemu-tcg ips=10.42.1.5,10.42.2.5"},
+		{`{"backend":"vm","hypervisor":"qemu-tcg","ips":["10.42.1.5","10.42.2.5"],"nested":{"a":1},"empty":""}`, "ips=10.42.1.5,10.42.2.5 backend=vm hypervisor=qemu-tcg"},
+		// Addresses first, so that a long console path cuts something else.
+		{`{"backend":"vm","console":"/var/lib/grid4/node/logs/42-1-vm.log","hypervisor":"qemu-tcg","ips":["10.42.1.5"],"public_ip":"198.51.100.10/24"}`,
+			"ips=10.42.1.5 public_ip=198.51.100.10/24 backend=vm console=/var/lib/grid4/node/logs/42-1-vm.log hy…"},
+		{`{"ip":"198.51.100.10/24","gateway":"198.51.100.1","namespace":"g4i-x"}`, "ip=198.51.100.10/24 gateway=198.51.100.1 namespace=g4i-x"},
 		{`{"ok":true,"mixed":[1,{"x":2}]}`, "ok=true"},
 		{`null`, ""},
 		{`not json`, ""},
