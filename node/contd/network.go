@@ -83,10 +83,14 @@ func (s *Service) unplug(ctx context.Context, c container) error {
 		}
 	}
 	if iproute.NetnsExists(c.netns) {
-		// The public macvlan first: deleting a link is synchronous, while
-		// those of a deleted namespace linger and keep its MAC taken.
-		if s.ip.LinkExistsIn(ctx, c.netns, PublicLink) {
-			_ = s.ip.In(ctx, c.netns, "link", "del", "dev", PublicLink)
+		// The public macvlan first (under its name, or the one it is
+		// made with if a crash came before the rename): deleting a link
+		// is synchronous, while those of a deleted namespace linger and
+		// keep its MAC taken.
+		for _, l := range []string{PublicLink, c.name + "p"} {
+			if s.ip.LinkExistsIn(ctx, c.netns, l) {
+				_ = s.ip.In(ctx, c.netns, "link", "del", "dev", l)
+			}
 		}
 		if err := s.ip.Do(ctx, "netns", "del", c.netns); err != nil {
 			return fmt.Errorf("contd: %w", err)

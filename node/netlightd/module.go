@@ -83,7 +83,7 @@ func (s *Service) Methods() bus.Methods {
 		"EnsurePublicIP": bus.Func1(s.EnsurePublicIP),
 		"RemovePublicIP": bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.RemovePublicIP(ctx, id) }),
 		"AttachPublicIP": bus.Func1(s.AttachPublicIP),
-		"DetachPublicIP": bus.Func1(func(ctx context.Context, id string) (bool, error) { return true, s.DetachPublicIP(ctx, id) }),
+		"DetachPublicIP": bus.Func1(func(ctx context.Context, spec HolderSpec) (bool, error) { return true, s.DetachPublicIP(ctx, spec) }),
 		"PoolSize":       bus.Func0(func(context.Context) (uint64, error) { return s.PoolSize(), nil }),
 		"EnsureMesh":     bus.Func1(s.EnsureMesh),
 		"MeshOf":         bus.Func1(s.MeshOf),
@@ -121,13 +121,13 @@ func (s Stub) RemovePublicIP(ctx context.Context, id string) error {
 }
 
 // AttachPublicIP calls Service.AttachPublicIP.
-func (s Stub) AttachPublicIP(ctx context.Context, id string) (PublicAttachment, error) {
-	return bus.Call[PublicAttachment](ctx, s.c, Object, "AttachPublicIP", id)
+func (s Stub) AttachPublicIP(ctx context.Context, spec HolderSpec) (PublicAttachment, error) {
+	return bus.Call[PublicAttachment](ctx, s.c, Object, "AttachPublicIP", spec)
 }
 
 // DetachPublicIP calls Service.DetachPublicIP.
-func (s Stub) DetachPublicIP(ctx context.Context, id string) error {
-	_, err := bus.Call[bool](ctx, s.c, Object, "DetachPublicIP", id)
+func (s Stub) DetachPublicIP(ctx context.Context, spec HolderSpec) error {
+	_, err := bus.Call[bool](ctx, s.c, Object, "DetachPublicIP", spec)
 	return err
 }
 

@@ -435,7 +435,7 @@ func TestBadRequestsAreRefused(t *testing.T) {
 	if _, err := s.EnsurePublicIP(ctx, PublicIPSpec{ID: "a"}); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("public IP without a pool: %v", err)
 	}
-	if _, err := s.AttachPublicIP(ctx, "a"); !errors.Is(err, ErrNotConfigured) {
+	if _, err := s.AttachPublicIP(ctx, HolderSpec{ID: "a", Holder: "m"}); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("attaching without a pool: %v", err)
 	}
 	pool := Config{Dir: t.TempDir(), Salt: "x", PublicInterface: "g4nosuchif", PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24")}, PublicGateway: netip.MustParseAddr("198.51.100.1")}
@@ -443,10 +443,13 @@ func TestBadRequestsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := withPool.AttachPublicIP(ctx, "never-given"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no public address given to never-given") {
+	if _, err := withPool.AttachPublicIP(ctx, HolderSpec{ID: "never-given", Holder: "m"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no public address given to never-given") {
 		t.Errorf("attaching an address never given out: %v", err)
 	}
-	if err := withPool.DetachPublicIP(ctx, "never-given"); err != nil {
+	if _, err := withPool.AttachPublicIP(ctx, HolderSpec{ID: "never-given"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("attaching for no machine: %v", err)
+	}
+	if err := withPool.DetachPublicIP(ctx, HolderSpec{ID: "never-given", Holder: "m"}); err != nil {
 		t.Errorf("detaching what is not attached: %v", err)
 	}
 	if _, err := os.Stat(withPool.stateFile()); !errors.Is(err, os.ErrNotExist) {

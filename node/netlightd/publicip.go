@@ -57,7 +57,7 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 	if err != nil {
 		return PublicIP{}, err
 	}
-	if st.Attached[spec.ID] {
+	if st.Holders[spec.ID] != "" {
 		// A machine holds the address on a link of its own.
 		return PublicIP{IP: addr.String(), Gateway: s.c.PublicGateway.String()}, nil
 	}
@@ -141,60 +141,83 @@ type PublicAttachment struct {
 	Gateway netip.Addr `json:"gateway"`
 }
 
-// AttachPublicIP hands the public address of workload id (given out by
-// EnsurePublicIP before) over to a machine: its namespace goes, so that
-// the machine's link can take the address and the MAC, and restores keep
-// it away until DetachPublicIP. Attaching again returns the same.
-func (s *Service) AttachPublicIP(ctx context.Context, id string) (PublicAttachment, error) {
+// HolderSpec names a public address (its PublicIPv4 workload's ID) and
+// the machine (its workload's ID) that holds it or lets it go.
+type HolderSpec struct {
+	ID     string `json:"id"`
+	Holder string `json:"holder"`
+}
+
+// AttachPublicIP hands the public address of workload spec.ID (given out
+// by EnsurePublicIP before) over to machine spec.Holder: its namespace
+// goes, so that the machine's link can take the address and the MAC, and
+// restores keep it away until DetachPublicIP. Attaching again for the
+// same machine returns the same; an address another machine holds is
+// refused (ErrInvalid).
+func (s *Service) AttachPublicIP(ctx context.Context, spec HolderSpec) (PublicAttachment, error) {
 	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
 		return PublicAttachment{}, fmt.Errorf("netlightd: %w", ErrNotConfigured)
 	}
+	if spec.ID == "" || spec.Holder == "" {
+		return PublicAttachment{}, fmt.Errorf("netlightd: %w: attaching needs the address's and the machine's workload IDs", ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.load()
 	if err != nil {
 		return PublicAttachment{}, err
 	}
-	addr, ok := st.Public[id]
-	if !ok {
-		return PublicAttachment{}, fmt.Errorf("netlightd: %w: no public address given to %s", ErrInvalid, id)
+	addr, ok := st.Public[spec.ID]
+	if !ok || st.Released[spec.ID] {
+		return PublicAttachment{}, fmt.Errorf("netlightd: %w: no public address given to %s", ErrInvalid, spec.ID)
 	}
-	if !st.Attached[id] {
-		st.Attached[id] = true
+	switch h := st.Holders[spec.ID]; h {
+	case spec.Holder:
+	case "":
+		// Recorded first: a crash after it leaves the address with the
+		// machine, whose next attach (or detach) finishes the job.
+		st.Holders[spec.ID] = spec.Holder
 		if err := s.save(st); err != nil {
 			return PublicAttachment{}, err
 		}
+	default:
+		return PublicAttachment{}, fmt.Errorf("netlightd: %w: the public address of %s is held by machine %s", ErrInvalid, spec.ID, h)
 	}
-	if err := s.tearDownNamespace(ctx, id); err != nil {
+	if err := s.tearDownNamespace(ctx, spec.ID); err != nil {
 		return PublicAttachment{}, err
 	}
-	return PublicAttachment{Parent: s.c.PublicInterface, MAC: PublicMAC(s.c.Salt, id), IP: addr, Gateway: s.c.PublicGateway}, nil
+	return PublicAttachment{Parent: s.c.PublicInterface, MAC: PublicMAC(s.c.Salt, spec.ID), IP: addr, Gateway: s.c.PublicGateway}, nil
 }
 
-// DetachPublicIP takes the public address of workload id back from the
-// machine that had it (the machine's link must be gone) and sets its
-// namespace up again. Detaching an address that is not attached, or not
-// given out, succeeds.
-func (s *Service) DetachPublicIP(ctx context.Context, id string) error {
+// DetachPublicIP takes the public address of workload spec.ID back from
+// machine spec.Holder (whose link must be gone): its namespace is set up
+// again, or, if the address was removed meanwhile (RemovePublicIP), it
+// goes back to the pool. An address the machine does not hold is left as
+// it is, and that succeeds.
+func (s *Service) DetachPublicIP(ctx context.Context, spec HolderSpec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.load()
 	if err != nil {
 		return err
 	}
-	if !st.Attached[id] {
+	if spec.Holder == "" || st.Holders[spec.ID] != spec.Holder {
 		return nil
 	}
-	delete(st.Attached, id)
-	if err := s.save(st); err != nil {
-		return err
+	addr, ok := st.Public[spec.ID]
+	if ok && !st.Released[spec.ID] {
+		// The namespace first: until it is there the machine still
+		// holds the address, and a retry does it again.
+		if _, err := s.setUpNamespace(ctx, spec.ID, addr); err != nil {
+			return err
+		}
 	}
-	addr, ok := st.Public[id]
-	if !ok {
-		return nil
+	delete(st.Holders, spec.ID)
+	if st.Released[spec.ID] {
+		delete(st.Released, spec.ID)
+		delete(st.Public, spec.ID)
 	}
-	_, err = s.setUpNamespace(ctx, id, addr)
-	return err
+	return s.save(st)
 }
 
 // macvlanGone bounds the wait for the kernel to finish removing a
@@ -229,6 +252,11 @@ func (s *Service) allocate(spec PublicIPSpec) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	if p, ok := st.Public[spec.ID]; ok {
+		if st.Released[spec.ID] {
+			// Removed while a machine held it, and wanted again.
+			delete(st.Released, spec.ID)
+			return p, s.save(st)
+		}
 		return p, nil
 	}
 	taken := map[netip.Addr]bool{}
@@ -249,7 +277,9 @@ func (s *Service) allocate(spec PublicIPSpec) (netip.Prefix, error) {
 }
 
 // RemovePublicIP removes the namespace (and the link in it) and frees the
-// address. Removing an unknown one succeeds.
+// address; one a machine still holds is freed when the machine lets it go
+// (DetachPublicIP), so that nobody else gets it meanwhile. Removing an
+// unknown one succeeds.
 func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,11 +290,19 @@ func (s *Service) RemovePublicIP(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := st.Public[id]; !ok && !st.Attached[id] {
+	if _, ok := st.Public[id]; !ok {
 		return nil
 	}
+	if st.Holders[id] != "" {
+		// A machine still holds it (its update comes after this
+		// removal, or failed): kept from the pool until it lets go.
+		if st.Released[id] {
+			return nil
+		}
+		st.Released[id] = true
+		return s.save(st)
+	}
 	delete(st.Public, id)
-	delete(st.Attached, id)
 	return s.save(st)
 }
 

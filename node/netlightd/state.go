@@ -18,9 +18,13 @@ type state struct {
 	Networks map[string]networkState `json:"networks"`
 	// Public maps workload IDs to their public addresses.
 	Public map[string]netip.Prefix `json:"public"`
-	// Attached are the public addresses a machine holds (AttachPublicIP):
-	// their namespaces are not made.
-	Attached map[string]bool `json:"attached,omitempty"`
+	// Holders maps the workload IDs of the public addresses a machine
+	// holds (AttachPublicIP) to that machine's: their namespaces are not
+	// made.
+	Holders map[string]string `json:"holders,omitempty"`
+	// Released are addresses removed (RemovePublicIP) while a machine
+	// still held them: kept from the pool until it lets go.
+	Released map[string]bool `json:"released,omitempty"`
 }
 
 // networkState is one network as last ensured.
@@ -37,7 +41,7 @@ func (s *Service) stateFile() string { return filepath.Join(s.c.Dir, "state.json
 
 // load reads the state; a missing file is an empty state.
 func (s *Service) load() (state, error) {
-	st := state{Networks: map[string]networkState{}, Public: map[string]netip.Prefix{}, Attached: map[string]bool{}}
+	st := state{Networks: map[string]networkState{}, Public: map[string]netip.Prefix{}, Holders: map[string]string{}, Released: map[string]bool{}}
 	b, err := os.ReadFile(s.stateFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -54,8 +58,11 @@ func (s *Service) load() (state, error) {
 	if st.Public == nil {
 		st.Public = map[string]netip.Prefix{}
 	}
-	if st.Attached == nil {
-		st.Attached = map[string]bool{}
+	if st.Holders == nil {
+		st.Holders = map[string]string{}
+	}
+	if st.Released == nil {
+		st.Released = map[string]bool{}
 	}
 	return st, nil
 }

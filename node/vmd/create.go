@@ -182,10 +182,8 @@ func (s *Service) plug(ctx context.Context, m machine, sp Spec, vm plan) ([]*os.
 		if n.Parent != "" {
 			// The machine sends only as its address and MAC on the
 			// public network (linkguard).
-			if n.IP.IsValid() {
-				if err := linkguard.Guard("", tap, vm.nics[i].mac, n.IP.Addr()); err != nil {
-					return fail(fmt.Errorf("vmd: %w", err))
-				}
+			if err := linkguard.Guard("", tap, vm.nics[i].mac, n.IP.Addr()); err != nil {
+				return fail(fmt.Errorf("vmd: %w", err))
 			}
 			f, err := openMacvtap(tap, filepath.Join(m.dir, tap+".dev"))
 			if err != nil {

@@ -62,8 +62,8 @@ func (sp Spec) check() error {
 		if (n.Bridge == "") == (n.Parent == "") {
 			add("a network card needs a bridge or a parent interface, not both")
 		}
-		if n.Parent != "" && n.MAC == "" {
-			add("a network card on parent %s needs a MAC", n.Parent)
+		if n.Parent != "" && (n.MAC == "" || !n.IP.Addr().Is4()) {
+			add("a network card on parent %s needs a MAC and an IPv4 address (it may send only as them)", n.Parent)
 		}
 		if n.Gateway.IsValid() && (!n.IP.IsValid() || !n.IP.Masked().Contains(n.Gateway)) {
 			add("gateway %s is not in %s", n.Gateway, n.IP.Masked())

@@ -95,8 +95,9 @@ func Guard(ns, dev, mac string, addr netip.Addr) error {
 	return nil
 }
 
-// Remove drops the guard of link dev (in namespace ns), and the table with
-// the last one. Removing what is not there succeeds.
+// Remove drops the guard of link dev (in namespace ns). Removing what is
+// not there succeeds. The table stays, empty or not: deleting it when the
+// last chain goes would race with a Guard of another link.
 func Remove(ns, dev string) error {
 	c, done, err := connect(ns)
 	if errors.Is(err, os.ErrNotExist) {
@@ -106,31 +107,7 @@ func Remove(ns, dev string) error {
 		return fmt.Errorf("linkguard: %w", err)
 	}
 	defer done()
-	if err := remove(c, dev); err != nil {
-		return err
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
-	if err != nil {
-		return fmt.Errorf("linkguard: %w", err)
-	}
-	for _, ch := range chains {
-		if ch.Table.Name == Table {
-			return nil
-		}
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyNetdev)
-	if err != nil {
-		return fmt.Errorf("linkguard: %w", err)
-	}
-	for _, t := range tables {
-		if t.Name == Table {
-			c.DelTable(t)
-			if err := c.Flush(); err != nil {
-				return fmt.Errorf("linkguard: %w", err)
-			}
-		}
-	}
-	return nil
+	return remove(c, dev)
 }
 
 // remove deletes the chain of dev, if any.

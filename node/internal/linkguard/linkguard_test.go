@@ -52,7 +52,7 @@ func reaches(router string, subnet [3]byte, n int) bool {
 
 // TestGuard: a guarded link answers as its address and MAC, and no
 // longer as another address it takes, nor from another MAC; removed, the
-// guard lets everything through again and leaves no table behind.
+// guard lets everything through again and leaves no chain behind.
 func TestGuard(t *testing.T) {
 	machine, router, subnet, mac := pair(t)
 	addr := netip.AddrFrom4([4]byte{subnet[0], subnet[1], subnet[2], 10})
@@ -99,13 +99,13 @@ func TestGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer done()
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyNetdev)
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tb := range tables {
-		if tb.Name == Table {
-			t.Error("table left after the last guard went")
+	for _, ch := range chains {
+		if ch.Table.Name == Table {
+			t.Errorf("chain %s left after its guard was removed", ch.Name)
 		}
 	}
 }

@@ -25,6 +25,12 @@ func task(name, ip string) provisiond.Task {
 // newManager returns a manager on an in-process netlightd configured by c
 // (a directory and a salt of its own added).
 func newManager(t *testing.T, c netlightd.Config) (*Manager, string) {
+	m, _, salt := newManagerService(t, c)
+	return m, salt
+}
+
+// newManagerService is newManager, with the netlightd it calls.
+func newManagerService(t *testing.T, c netlightd.Config) (*Manager, *netlightd.Service, string) {
 	t.Helper()
 	c.Dir, c.Salt = t.TempDir(), fmt.Sprintf("t%x", rand.Uint64())
 	svc, err := netlightd.New(c)
@@ -35,7 +41,7 @@ func newManager(t *testing.T, c netlightd.Config) (*Manager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, c.Salt
+	return m, svc, c.Salt
 }
 
 func TestNotConfigured(t *testing.T) {
@@ -135,5 +141,76 @@ func TestAddressOnMacvlan(t *testing.T) {
 	}
 	if rc, err := m.Provision(ctx, c); err != nil || rc.(Result).IP != "198.51.100.11/24" {
 		t.Fatalf("c after a left: %+v %v", rc, err)
+	}
+}
+
+// TestHandOver: an address handed to a machine is that machine's alone;
+// removed while the machine holds it, it is not given to anyone else
+// until the machine lets it go; a machine that does not hold it cannot
+// take it back.
+func TestHandOver(t *testing.T) {
+	if err := (iproute.IP{}).Check(); err != nil {
+		t.Skipf("cannot create networks here: %v", err)
+	}
+	id := iproute.ShortID(fmt.Sprint(t.Name(), rand.Uint64()))
+	parent, peer := "g4tp"+id, "g4tq"+id
+	if out, err := exec.Command("ip", "link", "add", "name", parent, "type", "veth", "peer", "name", peer).CombinedOutput(); err != nil {
+		t.Skipf("no veth: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
+	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
+	m, svc, salt := newManagerService(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
+		PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
+	ctx := context.Background()
+	a, b, c := task("a", "198.51.100.10"), task("b", ""), task("c", "")
+	for _, tk := range []provisiond.Task{a, b, c} {
+		t.Cleanup(func() { _ = m.Deprovision(ctx, tk) })
+	}
+	if _, err := m.Provision(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	ns := netlightd.PublicNamespaceOf(salt, a.ID())
+	got, err := svc.AttachPublicIP(ctx, netlightd.HolderSpec{ID: a.ID(), Holder: "vm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.IP.String() != "198.51.100.10/24" || got.Parent != parent || got.MAC != netlightd.PublicMAC(salt, a.ID()) || got.Gateway.String() != "198.51.100.1" {
+		t.Errorf("attachment %+v", got)
+	}
+	if iproute.NetnsExists(ns) {
+		t.Error("namespace kept while a machine holds the address")
+	}
+	if _, err := svc.AttachPublicIP(ctx, netlightd.HolderSpec{ID: a.ID(), Holder: "vm2"}); !errors.Is(err, netlightd.ErrInvalid) || !strings.Contains(err.Error(), "held by machine vm1") {
+		t.Errorf("a second machine: %v", err)
+	}
+	if err := m.Restore(ctx, a); err != nil || iproute.NetnsExists(ns) {
+		t.Errorf("restore while held: %v, namespace made: %v", err, iproute.NetnsExists(ns))
+	}
+	// Removed while held: not given to b.
+	if err := m.Deprovision(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if rb, err := m.Provision(ctx, b); err != nil || rb.(Result).IP != "198.51.100.11/24" {
+		t.Fatalf("b: %+v %v", rb, err)
+	}
+	if _, err := m.Provision(ctx, c); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("c got the address a machine still holds: %v", err)
+	}
+	// Only its holder gives it back; then it is free, and no namespace is
+	// made for a removed workload.
+	if err := svc.DetachPublicIP(ctx, netlightd.HolderSpec{ID: a.ID(), Holder: "vm2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Provision(ctx, c); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("freed by a machine that did not hold it: %v", err)
+	}
+	if err := svc.DetachPublicIP(ctx, netlightd.HolderSpec{ID: a.ID(), Holder: "vm1"}); err != nil {
+		t.Fatal(err)
+	}
+	if iproute.NetnsExists(ns) {
+		t.Error("namespace made for a removed address")
+	}
+	if rc, err := m.Provision(ctx, c); err != nil || rc.(Result).IP != "198.51.100.10/24" {
+		t.Fatalf("c after the machine let go: %+v %v", rc, err)
 	}
 }

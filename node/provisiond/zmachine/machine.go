@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
 	"github.com/grid4/grid4/node/flistd"
+	"github.com/grid4/grid4/node/netlightd"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/provisiond/netlight"
 )
@@ -123,9 +124,26 @@ func (m *Manager) describe(ctx context.Context, t provisiond.Task, d *gridtypes.
 // next version says.
 func publicFile(dir string) string { return filepath.Join(dir, "public") }
 
+// publicID is the workload ID of the public address version d of the
+// machine asks for ("" for none).
+func publicID(t provisiond.Task, d *gridtypes.ZMachineLightData) string {
+	if d.Network.PublicIP == "" {
+		return ""
+	}
+	return t.Sibling(d.Network.PublicIP)
+}
+
+// heldPublic is the workload ID of the public address the machine holds
+// ("" for none).
+func (m *Manager) heldPublic(t provisiond.Task) string {
+	b, _ := os.ReadFile(publicFile(m.dir(t)))
+	return strings.TrimSpace(string(b))
+}
+
 // attachPublic hands the address of PublicIPv4 sibling name over to the
 // machine: a card on the node's public interface with the address's
-// own MAC.
+// own MAC. One the machine held before and no longer names is given back
+// first.
 func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name string) (nic, error) {
 	if res, ok := t.Siblings[name]; !ok || res.State != gridtypes.StateOk {
 		return nic{}, errors.New("the public address is not set up on this node")
@@ -134,11 +152,16 @@ func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name stri
 		return nic{}, errors.New("no public address service on this node")
 	}
 	id := t.Sibling(name)
+	if held := m.heldPublic(t); held != "" && held != id {
+		if err := m.detachPublic(ctx, t); err != nil {
+			return nic{}, err
+		}
+	}
 	// Recorded first: a crash after the handover still gives it back.
 	if err := atomicfile.WriteFile(publicFile(m.dir(t)), []byte(id), 0o600); err != nil {
 		return nic{}, fmt.Errorf("recording the public address: %w", err)
 	}
-	a, err := m.c.Public.AttachPublicIP(ctx, id)
+	a, err := m.c.Public.AttachPublicIP(ctx, netlightd.HolderSpec{ID: id, Holder: t.ID()})
 	if err != nil {
 		return nic{}, err
 	}
@@ -148,20 +171,20 @@ func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name stri
 // detachPublic gives the public address the machine held back to its
 // PublicIPv4 workload (which sets it up on its own again).
 func (m *Manager) detachPublic(ctx context.Context, t provisiond.Task) error {
-	b, err := os.ReadFile(publicFile(m.dir(t)))
-	if errors.Is(err, fs.ErrNotExist) {
+	id := m.heldPublic(t)
+	if id == "" {
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	if m.c.Public == nil {
 		return errors.New("no public address service on this node to give the public address back to")
 	}
-	if err := m.c.Public.DetachPublicIP(ctx, strings.TrimSpace(string(b))); err != nil {
+	if err := m.c.Public.DetachPublicIP(ctx, netlightd.HolderSpec{ID: id, Holder: t.ID()}); err != nil {
 		return fmt.Errorf("giving the public address back: %w", err)
 	}
-	return os.Remove(publicFile(m.dir(t)))
+	if err := os.Remove(publicFile(m.dir(t))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // command is what the machine runs: the workload's entrypoint, else the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func TestPublicIPMachine(t *testing.T) {
 	parent, up := hosttest.NewUplink(t, 215)
 	pubs, err := netlightd.New(netlightd.Config{
 		Dir: t.TempDir(), Salt: e.salt + "p", PublicInterface: parent,
-		PublicPool: []netip.Prefix{up.Addr(20)}, PublicGateway: up.Addr(1).Addr(),
+		PublicPool: []netip.Prefix{up.Addr(20), up.Addr(22)}, PublicGateway: up.Addr(1).Addr(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,11 +124,36 @@ func TestPublicIPMachine(t *testing.T) {
 	}
 	fetch("the public address after the restore", func() (string, error) { return up.Fetch(pub) })
 
+	// An update to another address: the machine restarts with it, the
+	// first goes back to its workload.
+	ip2 := provisiond.Task{TwinID: e.twin, DeploymentID: 1, Workload: gridtypes.Workload{Name: "pub2", Type: gridtypes.PublicIPv4Type, Data: ipData}}
+	t.Cleanup(func() { _ = ips.Deprovision(context.Background(), ip2) })
+	res2, err := ips.Provision(ctx, ip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw2, _ := json.Marshal(res2)
+	d.Network.PublicIP = "pub2"
+	web.Workload.Data, _ = json.Marshal(d)
+	web.Siblings["pub2"] = gridtypes.Result{State: gridtypes.StateOk, Data: raw2}
+	if r, err := m.Update(ctx, web); err != nil || r.(Result).PublicIP != up.Addr(22).String() {
+		t.Fatalf("update to pub2: %+v, %v", r, err)
+	}
+	fetch("the new public address", func() (string, error) { return up.Fetch(fmt.Sprintf("http://%s/index.html", up.Addr(22).Addr())) })
+	out := hosttest.Sh(t, "ip", "-n", ns, "-o", "addr", "show", "dev", netlightd.PublicLink)
+	if !strings.Contains(out, up.Addr(20).String()) {
+		t.Fatalf("the first address is not back on its workload's namespace: %s", out)
+	}
+	ns2 := netlightd.PublicNamespaceOf(e.salt+"p", ip2.ID())
+	if iproute.NetnsExists(ns2) {
+		t.Error("the second address's namespace is there while the machine holds it")
+	}
+
 	if err := m.Deprovision(ctx, web); err != nil {
 		t.Fatal(err)
 	}
-	out := hosttest.Sh(t, "ip", "-n", ns, "-o", "addr", "show", "dev", netlightd.PublicLink)
-	if !strings.Contains(out, up.Addr(20).String()) {
+	out = hosttest.Sh(t, "ip", "-n", ns2, "-o", "addr", "show", "dev", netlightd.PublicLink)
+	if !strings.Contains(out, up.Addr(22).String()) {
 		t.Fatalf("the address is not back on the ipv4 workload's namespace: %s", out)
 	}
 	if err := ips.Deprovision(ctx, ipTask); err != nil {
@@ -135,5 +161,28 @@ func TestPublicIPMachine(t *testing.T) {
 	}
 	if iproute.NetnsExists(ns) {
 		t.Error("namespace left")
+	}
+}
+
+// A virtual machine is not resized in place when its public address
+// changes (another card): the update restarts it, giving the old address
+// back first.
+func TestResizeInPlaceRefusesAnotherPublicAddress(t *testing.T) {
+	m, err := New(Config{Dir: t.TempDir(), LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := provisiond.Task{TwinID: 1, DeploymentID: 2, Workload: gridtypes.Workload{Name: "vm", Type: gridtypes.ZMachineLightType}}
+	if err := os.MkdirAll(m.dir(tk), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(publicFile(m.dir(tk)), []byte(tk.Sibling("pub1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, pub := range []string{"pub2", ""} {
+		d := &gridtypes.ZMachineLightData{Network: gridtypes.MachineNetwork{PublicIP: pub}}
+		if _, err := m.resizeInPlace(context.Background(), tk, d, VM, nil, nil); err == nil || err.Error() != "the public address changed" {
+			t.Errorf("public_ip %q: %v", pub, err)
+		}
 	}
 }

@@ -66,8 +66,8 @@ type Flists interface {
 // PublicIPs hands the public addresses of PublicIPv4 workloads over to
 // machines and takes them back: netlightd.Stub over the bus.
 type PublicIPs interface {
-	AttachPublicIP(ctx context.Context, id string) (netlightd.PublicAttachment, error)
-	DetachPublicIP(ctx context.Context, id string) error
+	AttachPublicIP(ctx context.Context, spec netlightd.HolderSpec) (netlightd.PublicAttachment, error)
+	DetachPublicIP(ctx context.Context, spec netlightd.HolderSpec) error
 }
 
 // Storage finds the storage workloads a machine mounts, by their workload
@@ -200,6 +200,11 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 // its backend can (the flist is the one mounted, and the rest is the
 // same); an error says why not.
 func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData, kind Kind, b backend, r resizer) (Result, error) {
+	// Another public address is another card: checked before describe,
+	// which would hand the new one over while the old is in use.
+	if want := publicID(t, d); m.heldPublic(t) != want {
+		return Result{}, errors.New("the public address changed")
+	}
 	// Mounting the mounted flist again is a no-op; another flist is
 	// refused (a new root needs a restart).
 	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
