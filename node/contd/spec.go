@@ -66,12 +66,22 @@ func (s *Service) runtimeSpec(c container, sp Spec, sources []string, netns stri
 	if cwd == "" {
 		cwd = "/"
 	}
+	caps := capabilities
+	var sysctl map[string]string
+	if sp.Public != nil {
+		// Packet and XDP sockets can send by ways the public link's
+		// guard does not see (linkguard): a container on the public
+		// network has no raw sockets. ping keeps working through ICMP
+		// datagram sockets.
+		caps = slices.DeleteFunc(slices.Clone(capabilities), func(c string) bool { return c == "CAP_NET_RAW" })
+		sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+	}
 	rs := specs.Spec{
 		Version: ociVersion,
 		Process: &specs.Process{
 			Args: sp.Args, Env: env, Cwd: cwd,
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding: capabilities, Effective: capabilities, Permitted: capabilities,
+				Bounding: caps, Effective: caps, Permitted: caps,
 			},
 			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile(), Soft: nofile()}},
 		},
@@ -87,6 +97,7 @@ func (s *Service) runtimeSpec(c container, sp Spec, sources []string, netns stri
 			Resources:     s.resources(sp),
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
+			Sysctl:        sysctl,
 		},
 	}
 	for i, m := range sp.Mounts {

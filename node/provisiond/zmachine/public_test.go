@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/node/contd"
 	"github.com/grid4/grid4/node/internal/hosttest"
@@ -103,8 +105,27 @@ func TestPublicIPMachine(t *testing.T) {
 		return string(out), err
 	})
 
-	// The container takes a neighbour's address, as its raw sockets
-	// could: nobody hears it (linkguard).
+	// No raw sockets on the public network (they could send past the
+	// guard).
+	st, err := e.conts.State(ctx, web.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			var caps uint64
+			fmt.Sscanf(strings.TrimSpace(v), "%x", &caps)
+			if caps&(1<<unix.CAP_NET_RAW) != 0 || caps&(1<<unix.CAP_NET_BIND_SERVICE) == 0 {
+				t.Errorf("capabilities %x: want CAP_NET_BIND_SERVICE without CAP_NET_RAW", caps)
+			}
+		}
+	}
+	// The container takes a neighbour's address (as the host can): nobody
+	// hears it (linkguard).
 	cns := contd.NamespacePrefix + iproute.ShortID(e.salt+web.ID())
 	hosttest.Sh(t, "ip", "-n", cns, "addr", "add", up.Addr(21).String(), "dev", contd.PublicLink)
 	if out, err := up.Fetch(fmt.Sprintf("http://%s/index.html", up.Addr(21).Addr())); err == nil {
