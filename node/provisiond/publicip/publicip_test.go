@@ -64,9 +64,10 @@ func TestMissingParent(t *testing.T) {
 	}
 }
 
-// TestAddressOnMacvlan uses one end of a veth pair with no address as the
-// "public" interface: the macvlans live on it and nothing leaves the host.
-func TestAddressOnMacvlan(t *testing.T) {
+// vethParent makes a veth pair and returns one end, up and without an
+// address: a "public" interface whose macvlans send nothing off the host.
+func vethParent(t *testing.T) string {
+	t.Helper()
 	if err := (iproute.IP{}).Check(); err != nil {
 		t.Skipf("cannot create networks here: %v", err)
 	}
@@ -77,6 +78,13 @@ func TestAddressOnMacvlan(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
 	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
+	return parent
+}
+
+// TestAddressOnMacvlan uses one end of a veth pair with no address as the
+// "public" interface: the macvlans live on it and nothing leaves the host.
+func TestAddressOnMacvlan(t *testing.T) {
+	parent := vethParent(t)
 
 	m, salt := newManager(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
 		PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
@@ -149,16 +157,7 @@ func TestAddressOnMacvlan(t *testing.T) {
 // until the machine lets it go; a machine that does not hold it cannot
 // take it back.
 func TestHandOver(t *testing.T) {
-	if err := (iproute.IP{}).Check(); err != nil {
-		t.Skipf("cannot create networks here: %v", err)
-	}
-	id := iproute.ShortID(fmt.Sprint(t.Name(), rand.Uint64()))
-	parent, peer := "g4tp"+id, "g4tq"+id
-	if out, err := exec.Command("ip", "link", "add", "name", parent, "type", "veth", "peer", "name", peer).CombinedOutput(); err != nil {
-		t.Skipf("no veth: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", "dev", parent).Run() })
-	exec.Command("ip", "link", "set", "dev", parent, "up").Run()
+	parent := vethParent(t)
 	m, svc, salt := newManagerService(t, netlightd.Config{PublicInterface: parent, PublicGateway: netip.MustParseAddr("198.51.100.1"),
 		PublicPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/24"), netip.MustParsePrefix("198.51.100.11/24")}})
 	ctx := context.Background()
