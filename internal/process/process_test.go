@@ -1,11 +1,14 @@
 package process
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,17 +58,29 @@ func TestWaitForFile(t *testing.T) {
 	}
 }
 
+// blocked is a shell command line that waits without a child process:
+// it opens fifo, a FIFO nobody writes, and args follow it. A child
+// (sleep) would be counted too for the moment it has been forked and has
+// not yet run its own program.
+func blocked(t *testing.T, fifo string, args ...string) []string {
+	t.Helper()
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"-c", `read x < "$0"`, fifo}, args...)
+}
+
 // TestKillUsing kills the processes with the path in their command line,
 // and only those.
 func TestKillUsing(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "p.pid")
 	mine := filepath.Join(dir, "mine")
-	if _, err := Start("sh", []string{"-c", "sleep 30", mine}, pidFile, filepath.Join(dir, "log"), mine); err != nil {
+	if _, err := Start("sh", blocked(t, mine), pidFile, filepath.Join(dir, "log"), mine); err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other")
-	if _, err := Start("sh", []string{"-c", "sleep 30", other}, pidFile+"2", filepath.Join(dir, "log"), other); err != nil {
+	if _, err := Start("sh", blocked(t, other), pidFile+"2", filepath.Join(dir, "log"), other); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { Stop(context.Background(), pidFile+"2", other, time.Second) })
@@ -91,11 +106,22 @@ func TestKillUsing(t *testing.T) {
 func TestKillMatching(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "redis.sock")
-	server := exec.Command("sh", "-c", "sleep 30", "sh", "--unixsocket", sock)
-	client := exec.Command("sh", "-c", "sleep 30", "sh", "--unixsocket", "--redis="+sock, sock)
+	server := exec.Command("sh", blocked(t, filepath.Join(dir, "server"), "--unixsocket", sock)...)
+	client := exec.Command("sh", blocked(t, filepath.Join(dir, "client"), "--unixsocket", "--redis="+sock, sock)...)
 	for _, c := range []*exec.Cmd{server, client} {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
+		}
+		// Until the shell runs, the process's command line is ours.
+		for i := 0; ; i++ {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c.Process.Pid))
+			if bytes.Contains(b, []byte("--unixsocket")) {
+				break
+			}
+			if i == 500 {
+				t.Fatal("the shell did not start")
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	t.Cleanup(func() { client.Process.Kill(); client.Wait() })
