@@ -159,3 +159,42 @@ func TestInfo(t *testing.T) {
 		t.Errorf("a farmer without TCG: %+v", info)
 	}
 }
+
+// Cards on a parent interface are macvtaps the hypervisor gets open: each
+// is given the next descriptor from 3, in card order, and both monitors
+// are told to use it instead of opening a TAP by name (cloud-hypervisor
+// is not run here: no KVM; its command line is checked all the same).
+func TestPassedCards(t *testing.T) {
+	c := config(t)
+	s := newService(t, c)
+	sp := Spec{ID: "1-1-cards", Root: t.TempDir(), Args: []string{"/bin/sh"}, Console: filepath.Join(t.TempDir(), "c"), NICs: []NIC{
+		{Parent: "eth9", IP: mustPrefix("198.51.100.10/24"), MAC: "02:00:00:00:00:01"},
+		{Bridge: "br0", IP: mustPrefix("10.1.0.5/24"), MAC: "02:00:00:00:00:02"},
+		{Parent: "eth9", IP: mustPrefix("198.51.100.11/24"), MAC: "02:00:00:00:00:03"},
+	}}
+	hvs := hypervisors(c)
+	vm, _, err := s.plan(context.Background(), s.machine(sp.ID), sp, hvs[QEMUTCG])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []int{vm.nics[0].fd, vm.nics[1].fd, vm.nics[2].fd}; got[0] != 3 || got[1] != 0 || got[2] != 4 {
+		t.Fatalf("descriptors %v, want [3 0 4]", got)
+	}
+	_, qargs := hvs[QEMUTCG].command(vm)
+	_, chargs := hvs[CloudHypervisor].command(vm)
+	q, ch := strings.Join(qargs, " "), strings.Join(chargs, " ")
+	for _, want := range []string{
+		"-netdev tap,id=net0,fd=3 -device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01",
+		"-netdev tap,id=net1,ifname=" + vm.nics[1].tap + ",script=no,downscript=no -device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:02",
+		"-netdev tap,id=net2,fd=4 -device virtio-net-pci,netdev=net2,mac=02:00:00:00:00:03",
+	} {
+		if !strings.Contains(q, want) {
+			t.Errorf("QEMU's arguments lack %q:\n%s", want, q)
+		}
+	}
+	for _, want := range []string{"--net fd=3,mac=02:00:00:00:00:01", "--net tap=" + vm.nics[1].tap + ",mac=02:00:00:00:00:02", "--net fd=4,mac=02:00:00:00:00:03"} {
+		if !strings.Contains(ch, want) {
+			t.Errorf("cloud-hypervisor's arguments lack %q:\n%s", want, ch)
+		}
+	}
+}
