@@ -38,8 +38,8 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 	if spec.ID == "" {
 		return PublicIP{}, fmt.Errorf("%w: no workload ID", ErrInvalid)
 	}
-	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
-		return PublicIP{}, fmt.Errorf("netlightd: %w", ErrNotConfigured)
+	if err := s.publicConfigured(); err != nil {
+		return PublicIP{}, err
 	}
 	if err := s.ip.Check(); err != nil {
 		return PublicIP{}, fmt.Errorf("netlightd: cannot manage networks on this node: %w", err)
@@ -49,11 +49,11 @@ func (s *Service) EnsurePublicIP(ctx context.Context, spec PublicIPSpec) (Public
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	addr, err := s.allocate(spec)
+	st, err := s.load()
 	if err != nil {
 		return PublicIP{}, err
 	}
-	st, err := s.load()
+	addr, err := s.allocate(st, spec)
 	if err != nil {
 		return PublicIP{}, err
 	}
@@ -155,8 +155,8 @@ type HolderSpec struct {
 // same machine returns the same; an address another machine holds is
 // refused (ErrInvalid).
 func (s *Service) AttachPublicIP(ctx context.Context, spec HolderSpec) (PublicAttachment, error) {
-	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
-		return PublicAttachment{}, fmt.Errorf("netlightd: %w", ErrNotConfigured)
+	if err := s.publicConfigured(); err != nil {
+		return PublicAttachment{}, err
 	}
 	if spec.ID == "" || spec.Holder == "" {
 		return PublicAttachment{}, fmt.Errorf("netlightd: %w: attaching needs the address's and the machine's workload IDs", ErrInvalid)
@@ -244,13 +244,18 @@ func (s *Service) linkUp(ctx context.Context, ns string) error {
 	}
 }
 
-// allocate returns the workload's address, choosing one (the one wanted,
-// or the first free) if it has none.
-func (s *Service) allocate(spec PublicIPSpec) (netip.Prefix, error) {
-	st, err := s.load()
-	if err != nil {
-		return netip.Prefix{}, err
+// publicConfigured says ErrNotConfigured unless the node has a public
+// interface, an address pool and a gateway.
+func (s *Service) publicConfigured() error {
+	if s.c.PublicInterface == "" || len(s.c.PublicPool) == 0 || !s.c.PublicGateway.IsValid() {
+		return fmt.Errorf("netlightd: %w", ErrNotConfigured)
 	}
+	return nil
+}
+
+// allocate returns the workload's address, choosing one (the one wanted,
+// or the first free) if it has none, recording it in st and saving st.
+func (s *Service) allocate(st state, spec PublicIPSpec) (netip.Prefix, error) {
 	if p, ok := st.Public[spec.ID]; ok {
 		if st.Released[spec.ID] {
 			// Removed while a machine held it, and wanted again.

@@ -3,6 +3,7 @@ package vmd
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,47 +153,66 @@ const firstPassedFD = 3
 // plug makes a TAP device per NIC: a port of its bridge, or a macvtap on
 // its parent interface. The macvtaps are returned open, in NIC order (the
 // hypervisor gets them as firstPassedFD, …); the caller closes them.
-func (s *Service) plug(ctx context.Context, m machine, sp Spec, vm plan) ([]*os.File, error) {
-	var files []*os.File
-	fail := func(err error) ([]*os.File, error) {
-		for _, f := range files {
-			f.Close()
+func (s *Service) plug(ctx context.Context, m machine, sp Spec, vm plan) (files []*os.File, err error) {
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			files = nil
 		}
-		return nil, err
-	}
+	}()
 	for i, n := range sp.NICs {
-		tap := m.tap(i)
-		steps := [][]string{{"tuntap", "add", "dev", tap, "mode", "tap"}, {"link", "set", "dev", tap, "master", n.Bridge, "up"}}
-		if n.Parent != "" {
-			if !iproute.LinkExists(n.Parent) {
-				return fail(fmt.Errorf("vmd: %w: interface %s does not exist", ErrNoNetwork, n.Parent))
+		if n.Parent == "" {
+			if err := s.plugTap(ctx, m.tap(i), n.Bridge); err != nil {
+				return files, err
 			}
-			steps = [][]string{
-				{"link", "add", "link", n.Parent, "name", tap, "address", vm.nics[i].mac, "type", "macvtap", "mode", "bridge"},
-				{"link", "set", "dev", tap, "up"},
-			}
-		} else if !iproute.LinkExists(n.Bridge) {
-			return fail(fmt.Errorf("vmd: %w: bridge %s does not exist", ErrNoNetwork, n.Bridge))
+			continue
 		}
-		for _, args := range steps {
-			if err := s.ip.Do(ctx, args...); err != nil {
-				return fail(fmt.Errorf("vmd: %w", err))
-			}
+		f, err := s.plugMacvtap(ctx, m, m.tap(i), n.Parent, vm.nics[i].mac, n.IP.Addr())
+		if err != nil {
+			return files, err
 		}
-		if n.Parent != "" {
-			// The machine sends only as its address and MAC on the
-			// public network (linkguard).
-			if err := linkguard.Guard("", tap, vm.nics[i].mac, n.IP.Addr()); err != nil {
-				return fail(fmt.Errorf("vmd: %w", err))
-			}
-			f, err := openMacvtap(tap, filepath.Join(m.dir, tap+".dev"))
-			if err != nil {
-				return fail(fmt.Errorf("vmd: %w", err))
-			}
-			files = append(files, f)
-		}
+		files = append(files, f)
 	}
 	return files, nil
+}
+
+// plugTap makes TAP device tap, a port of bridge.
+func (s *Service) plugTap(ctx context.Context, tap, bridge string) error {
+	if !iproute.LinkExists(bridge) {
+		return fmt.Errorf("vmd: %w: bridge %s does not exist", ErrNoNetwork, bridge)
+	}
+	for _, args := range [][]string{{"tuntap", "add", "dev", tap, "mode", "tap"}, {"link", "set", "dev", tap, "master", bridge, "up"}} {
+		if err := s.ip.Do(ctx, args...); err != nil {
+			return fmt.Errorf("vmd: %w", err)
+		}
+	}
+	return nil
+}
+
+// plugMacvtap makes macvtap tap on parent with mac, guarded so that the
+// machine sends only as addr and mac (linkguard), and opens it.
+func (s *Service) plugMacvtap(ctx context.Context, m machine, tap, parent, mac string, addr netip.Addr) (*os.File, error) {
+	if !iproute.LinkExists(parent) {
+		return nil, fmt.Errorf("vmd: %w: interface %s does not exist", ErrNoNetwork, parent)
+	}
+	for _, args := range [][]string{
+		{"link", "add", "link", parent, "name", tap, "address", mac, "type", "macvtap", "mode", "bridge"},
+		{"link", "set", "dev", tap, "up"},
+	} {
+		if err := s.ip.Do(ctx, args...); err != nil {
+			return nil, fmt.Errorf("vmd: %w", err)
+		}
+	}
+	if err := linkguard.Guard("", tap, mac, addr); err != nil {
+		return nil, fmt.Errorf("vmd: %w", err)
+	}
+	f, err := openMacvtap(tap, filepath.Join(m.dir, tap+".dev"))
+	if err != nil {
+		return nil, fmt.Errorf("vmd: %w", err)
+	}
+	return f, nil
 }
 
 // openMacvtap opens the character device of macvtap link name through a

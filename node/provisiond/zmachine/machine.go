@@ -142,8 +142,7 @@ func (m *Manager) heldPublic(t provisiond.Task) string {
 
 // attachPublic hands the address of PublicIPv4 sibling name over to the
 // machine: a card on the node's public interface with the address's
-// own MAC. One the machine held before and no longer names is given back
-// first.
+// own MAC. (Update gives back one the machine held and no longer names.)
 func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name string) (nic, error) {
 	if res, ok := t.Siblings[name]; !ok || res.State != gridtypes.StateOk {
 		return nic{}, errors.New("the public address is not set up on this node")
@@ -152,11 +151,6 @@ func (m *Manager) attachPublic(ctx context.Context, t provisiond.Task, name stri
 		return nic{}, errors.New("no public address service on this node")
 	}
 	id := t.Sibling(name)
-	if held := m.heldPublic(t); held != "" && held != id {
-		if err := m.detachPublic(ctx, t); err != nil {
-			return nic{}, err
-		}
-	}
 	// Recorded first: a crash after the handover still gives it back.
 	if err := atomicfile.WriteFile(publicFile(m.dir(t)), []byte(id), 0o600); err != nil {
 		return nic{}, fmt.Errorf("recording the public address: %w", err)

@@ -365,10 +365,13 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 		if err := b.stop(ctx, t.ID()); err != nil {
 			return nil, fmt.Errorf("zmachine-light: stopping for the update: %w", err)
 		}
-		// The new version attaches its public address (the same or
-		// another) again.
-		if err := m.detachPublic(ctx, t); err != nil {
-			return nil, fmt.Errorf("zmachine-light: %w", err)
+		// An address the new version no longer names goes back to its
+		// workload; the one it names is attached by Provision (and kept
+		// when it is the same).
+		if m.heldPublic(t) != publicID(t, &d) {
+			if err := m.detachPublic(ctx, t); err != nil {
+				return nil, fmt.Errorf("zmachine-light: %w", err)
+			}
 		}
 	}
 	if m.c.Flists != nil {
