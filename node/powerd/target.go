@@ -191,15 +191,12 @@ func NewKeeper(d KeeperDeps) *Keeper {
 	k := &Keeper{d: d, asleep: map[uint64][]string{}, state: PowerState{Target: api.PowerOn}}
 	if d.AsleepFile != "" {
 		b, err := os.ReadFile(d.AsleepFile)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
+		if err == nil {
+			err = json.Unmarshal(b, &k.asleep)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			d.Logger.Error("reading the sleeping peers: they are not woken", "file", d.AsleepFile, "err", err)
-		default:
-			if err := json.Unmarshal(b, &k.asleep); err != nil {
-				d.Logger.Error("reading the sleeping peers: they are not woken", "file", d.AsleepFile, "err", err)
-				k.asleep = map[uint64][]string{}
-			}
+			k.asleep = map[uint64][]string{}
 		}
 	}
 	return k

@@ -42,7 +42,7 @@ type plan struct {
 	name   string // g4v<short>
 	cpu    uint8
 	memory uint64 // bytes, a multiple of 1 MiB
-	// maxCPU and maxMemory (a multiple of 1 GiB) are how far the machine
+	// maxCPU and maxMemory (whole MiB; roomToGrow) are how far the machine
 	// may grow while it runs (resize).
 	maxCPU          uint8
 	maxMemory       uint64
@@ -173,8 +173,8 @@ func (q qemu) command(vm plan) (string, []string) {
 		"-name", vm.name,
 		"-machine", "q35,accel=" + q.accel,
 		"-cpu", cpu,
-		"-smp", "cpus=" + strconv.Itoa(int(vm.cpu)) + ",maxcpus=" + strconv.Itoa(int(max(vm.maxCPU, vm.cpu))),
-		"-m", "size=" + mem + ",slots=" + strconv.Itoa(memorySlots) + ",maxmem=" + strconv.FormatUint(max(vm.maxMemory, vm.memory+1<<30)>>20, 10) + "M",
+		"-smp", "cpus=" + strconv.Itoa(int(vm.cpu)) + ",maxcpus=" + strconv.Itoa(int(vm.maxCPU)),
+		"-m", "size=" + mem + ",slots=" + strconv.Itoa(memorySlots) + ",maxmem=" + strconv.FormatUint(vm.maxMemory>>20, 10) + "M",
 		// virtiofsd reaches the guest's memory through a shared memfd.
 		"-object", "memory-backend-memfd,id=mem,size=" + mem + ",share=on",
 		"-numa", "node,memdev=mem",

@@ -118,7 +118,6 @@ func cpuSlots(c *qmpConn) (plugged, free []hotCPU, err error) {
 		return cmp.Or(cmp.Compare(a.Props["socket-id"], b.Props["socket-id"]),
 			cmp.Compare(a.Props["core-id"], b.Props["core-id"]), cmp.Compare(a.Props["thread-id"], b.Props["thread-id"]))
 	}
-	slices.SortFunc(plugged, byTopology)
 	slices.SortFunc(free, byTopology)
 	return plugged, free, nil
 }
@@ -154,15 +153,14 @@ func dimms(c *qmpConn) ([]dimm, uint64, error) {
 		return nil, 0, err
 	}
 	all = slices.DeleteFunc(all, func(d dimm) bool { return d.index() < 0 })
-	slices.SortFunc(all, func(a, b dimm) int { return cmp.Compare(a.index(), b.index()) })
 	return all, sum.Base + sum.Plugged, nil
 }
 
 // plugMemory plugs a DIMM of size bytes in, after the DIMMs ds.
 func plugMemory(c *qmpConn, ds []dimm, size uint64) error {
-	n := 0
-	if len(ds) > 0 {
-		n = ds[len(ds)-1].index() + 1
+	n := 0 // after the highest index plugged
+	for _, d := range ds {
+		n = max(n, d.index()+1)
 	}
 	be := idBackend + strconv.Itoa(n)
 	if err := c.run("object-add", map[string]any{"qom-type": "memory-backend-memfd", "id": be, "size": size, "share": true}, nil); err != nil {
@@ -190,7 +188,8 @@ func bootMemory(m uint64) uint64 {
 // vCPU: a small machine on a big host would lose much of its memory to
 // vCPUs it never gets), and to as much memory as the host has (address
 // space only; the node's capacity bounds what workloads reserve), at
-// least one more block, in whole GiB.
+// least one more block, in whole GiB — and at least 1 GiB more than it
+// boots with.
 func roomToGrow(cpu uint8, memory uint64) (uint8, uint64) {
 	maxCPU := max(int(cpu), min(runtime.NumCPU(), max(2*int(cpu), 8), 255))
 	var si unix.Sysinfo_t
@@ -199,7 +198,7 @@ func roomToGrow(cpu uint8, memory uint64) (uint8, uint64) {
 		host = uint64(si.Totalram) * uint64(si.Unit)
 	}
 	maxMem := max(host, memory+memoryBlock)
-	return uint8(maxCPU), (maxMem + 1<<30 - 1) &^ (1<<30 - 1)
+	return uint8(maxCPU), max((maxMem+1<<30-1)&^(1<<30-1), memory+1<<30)
 }
 
 // errResize says why a spec cannot be applied in place.

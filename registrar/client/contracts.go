@@ -149,24 +149,7 @@ func (c *Client) NodeContracts(ctx context.Context, nodeID uint64) ([]api.Contra
 // last id of the one before, until a short page. An error ends the
 // iteration after being yielded once.
 func contractPages(fetch func(afterID uint64) ([]api.Contract, error)) iter.Seq2[api.Contract, error] {
-	return func(yield func(api.Contract, error) bool) {
-		for after := uint64(0); ; {
-			page, err := fetch(after)
-			if err != nil {
-				yield(api.Contract{}, err)
-				return
-			}
-			for _, k := range page {
-				if !yield(k, nil) {
-					return
-				}
-			}
-			if len(page) < DefaultPageSize {
-				return
-			}
-			after = page[len(page)-1].ContractID
-		}
-	}
+	return eachPage(uint64(0), func(_ uint64, page []api.Contract) uint64 { return page[len(page)-1].ContractID }, fetch)
 }
 
 // ReportUsage tells what a node's contracts used during the hour starting

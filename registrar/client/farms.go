@@ -179,9 +179,18 @@ func listPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 // paged turns a page fetcher into an iterator over all items: pages of
 // DefaultPageSize from 1 until a short page.
 func paged[T any](fetch func(Page) ([]T, error)) iter.Seq2[T, error] {
+	return eachPage(uint64(1), func(n uint64, _ []T) uint64 { return n + 1 },
+		func(n uint64) ([]T, error) { return fetch(Page{Number: n, Size: DefaultPageSize}) })
+}
+
+// eachPage iterates over the items of the pages fetch returns, from the
+// page at first, each next one at next(this one's cursor, its items),
+// until a page shorter than DefaultPageSize. An error ends the iteration
+// after being yielded once.
+func eachPage[T, C any](first C, next func(C, []T) C, fetch func(C) ([]T, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
-		for n := uint64(1); ; n++ {
-			items, err := fetch(Page{Number: n, Size: DefaultPageSize})
+		for at := first; ; {
+			items, err := fetch(at)
 			if err != nil {
 				var zero T
 				yield(zero, err)
@@ -195,6 +204,7 @@ func paged[T any](fetch func(Page) ([]T, error)) iter.Seq2[T, error] {
 			if len(items) < DefaultPageSize {
 				return
 			}
+			at = next(at, items)
 		}
 	}
 }

@@ -202,7 +202,7 @@ func TestResizeInPlaceRefusesAnotherPublicAddress(t *testing.T) {
 	}
 	for _, pub := range []string{"pub2", ""} {
 		d := &gridtypes.ZMachineLightData{Network: gridtypes.MachineNetwork{PublicIP: pub}}
-		if _, err := m.resizeInPlace(context.Background(), tk, d, VM, nil, nil); err == nil || err.Error() != "the public address changed" {
+		if _, err := m.resizeInPlace(context.Background(), tk, d, VM, nil); err == nil || err.Error() != "the public address changed" {
 			t.Errorf("public_ip %q: %v", pub, err)
 		}
 	}

@@ -170,7 +170,7 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 	if err := t.Workload.DecodeData(&d); err != nil {
 		return Result{}, err
 	}
-	if m.c.Flists == nil {
+	if m.c.Flists == nil { // before a backend is recorded (mountAndDescribe says it too)
 		return Result{}, errors.New("no flist mounter on this node")
 	}
 	for _, dir := range []string{m.dir(t), m.c.LogDir} {
@@ -182,11 +182,7 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
-	if err != nil {
-		return Result{}, fmt.Errorf("flist %s: %w", d.Flist, err)
-	}
-	mc, err := m.describe(ctx, t, &d, mi)
+	mc, err := m.mountAndDescribe(ctx, t, &d)
 	if err != nil {
 		return Result{}, err
 	}
@@ -199,7 +195,7 @@ func (m *Manager) run(ctx context.Context, t provisiond.Task) (Result, error) {
 // resizeInPlace applies t to the running machine without a restart, if
 // its backend can (the flist is the one mounted, and the rest is the
 // same); an error says why not.
-func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData, kind Kind, b backend, r resizer) (Result, error) {
+func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData, kind Kind, r resizer) (Result, error) {
 	// Another public address is another card: checked before describe,
 	// which would hand the new one over while the old is in use.
 	if want := publicID(t, d); m.heldPublic(t) != want {
@@ -207,18 +203,27 @@ func (m *Manager) resizeInPlace(ctx context.Context, t provisiond.Task, d *gridt
 	}
 	// Mounting the mounted flist again is a no-op; another flist is
 	// refused (a new root needs a restart).
-	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
-	if err != nil {
-		return Result{}, err
-	}
-	mc, err := m.describe(ctx, t, d, mi)
+	mc, err := m.mountAndDescribe(ctx, t, d)
 	if err != nil {
 		return Result{}, err
 	}
 	if err := r.resize(ctx, mc); err != nil {
 		return Result{}, err
 	}
-	return m.result(ctx, kind, b, mc), nil
+	return m.result(ctx, kind, r, mc), nil
+}
+
+// mountAndDescribe mounts the machine's flist on its root (a no-op when
+// mounted already) and describes the machine to run.
+func (m *Manager) mountAndDescribe(ctx context.Context, t provisiond.Task, d *gridtypes.ZMachineLightData) (machine, error) {
+	if m.c.Flists == nil {
+		return machine{}, errors.New("no flist mounter on this node")
+	}
+	mi, err := m.c.Flists.Mount(ctx, d.Flist, m.root(t))
+	if err != nil {
+		return machine{}, fmt.Errorf("flist %s: %w", d.Flist, err)
+	}
+	return m.describe(ctx, t, d, mi)
 }
 
 // result is what a running machine's workload reports.
@@ -337,6 +342,7 @@ func (m *Manager) Deprovision(ctx context.Context, t provisiond.Task) error {
 // resizer is a backend that gives a running machine new CPU and memory
 // figures in place (vms: vmd's hotplug).
 type resizer interface {
+	backend
 	resize(ctx context.Context, mc machine) error
 }
 
@@ -356,7 +362,7 @@ func (m *Manager) Update(ctx context.Context, t provisiond.Task) (any, error) {
 			return nil, fmt.Errorf("zmachine-light: %w", err)
 		}
 		if r, ok := b.(resizer); ok && t.State == gridtypes.StateOk {
-			res, err := m.resizeInPlace(ctx, t, &d, k, b, r)
+			res, err := m.resizeInPlace(ctx, t, &d, k, r)
 			if err == nil {
 				return res, nil
 			}
