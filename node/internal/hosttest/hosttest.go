@@ -85,18 +85,12 @@ func (l LAN) Addr(host byte) netip.Prefix {
 func NewLAN(t testing.TB, octet byte) LAN {
 	t.Helper()
 	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
-	l := LAN{Bridge: "t4b" + id, Peer: "t4p-" + id, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, octet, byte(rand.IntN(256)), 0}), 24)}
-	veth := "t4p" + id
+	l := newPeer(t, "t4p-"+id, "t4p"+id, octet, 2)
+	l.Bridge = "t4b" + id
 	Sh(t, "ip", "link", "add", "name", l.Bridge, "type", "bridge")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", l.Bridge).Run() })
-	Sh(t, "ip", "netns", "add", l.Peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.Peer).Run() })
-	Sh(t, "ip", "link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", l.Peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", veth).Run() })
-	Sh(t, "ip", "link", "set", "dev", veth, "master", l.Bridge, "up")
+	Sh(t, "ip", "link", "set", "dev", "t4p"+id, "master", l.Bridge)
 	Sh(t, "ip", "link", "set", "dev", l.Bridge, "up")
-	Sh(t, "ip", "-n", l.Peer, "addr", "add", l.Addr(2).String(), "dev", "eth0")
-	Sh(t, "ip", "-n", l.Peer, "link", "set", "dev", "eth0", "up")
 	return l
 }
 
@@ -107,16 +101,23 @@ func NewLAN(t testing.TB, octet byte) LAN {
 func NewUplink(t testing.TB, octet byte) (parent string, l LAN) {
 	t.Helper()
 	id := iproute.ShortID(fmt.Sprint(rand.Uint64()))[:8]
-	parent = "t4u" + id
-	l = LAN{Peer: "t4u-" + id, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, octet, byte(rand.IntN(256)), 0}), 24)}
-	Sh(t, "ip", "netns", "add", l.Peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", l.Peer).Run() })
-	Sh(t, "ip", "link", "add", "name", parent, "type", "veth", "peer", "name", "eth0", "netns", l.Peer)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", parent).Run() })
-	Sh(t, "ip", "link", "set", "dev", parent, "up")
-	Sh(t, "ip", "-n", l.Peer, "addr", "add", l.Addr(1).String(), "dev", "eth0")
-	Sh(t, "ip", "-n", l.Peer, "link", "set", "dev", "eth0", "up")
-	return parent, l
+	return "t4u" + id, newPeer(t, "t4u-"+id, "t4u"+id, octet, 1)
+}
+
+// newPeer makes namespace ns joined to this one by a veth pair: hostEnd
+// here (up, no address), eth0 there with address .host of a random /24 of
+// 10.octet.0.0/16; both go at the end of the test.
+func newPeer(t testing.TB, ns, hostEnd string, octet, host byte) LAN {
+	t.Helper()
+	l := LAN{Peer: ns, Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, octet, byte(rand.IntN(256)), 0}), 24)}
+	Sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	Sh(t, "ip", "link", "add", "name", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "dev", hostEnd).Run() })
+	Sh(t, "ip", "link", "set", "dev", hostEnd, "up")
+	Sh(t, "ip", "-n", ns, "addr", "add", l.Addr(host).String(), "dev", "eth0")
+	Sh(t, "ip", "-n", ns, "link", "set", "dev", "eth0", "up")
+	return l
 }
 
 // Fetch gets url with curl from inside the peer namespace.
