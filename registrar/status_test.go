@@ -185,7 +185,7 @@ func TestNodeStatusRefusals(t *testing.T) {
 				m["peers"] = map[string]any{"probed": 1, "reached": 1, "probes": []map[string]any{{"reached": true}}}
 			}, "peers.probes[0].node_id"},
 			{"peer error", func(m map[string]any) {
-				m["peers"] = map[string]any{"probed": 1, "reached": 0, "probes": []map[string]any{{"node_id": 3, "error": "bad\u202eevil"}}}
+				m["peers"] = map[string]any{"probed": 1, "reached": 0, "probes": []map[string]any{{"node_id": 3, "reached": false, "error": "bad\u202eevil"}}}
 			}, "peers.probes[0].error"},
 			{"check name long", func(m map[string]any) { m["checks"] = []map[string]any{{"name": long}} }, "checks[0].name"},
 			{"check reason", func(m map[string]any) {
@@ -222,6 +222,18 @@ func TestNodeStatusRefusals(t *testing.T) {
 			{"state name", func(m map[string]any) { m["workloads"] = map[string]any{"o k": 1} }, "workloads"},
 			{"state count", func(m map[string]any) { m["workloads"] = map[string]any{"ok": uint64(1)<<32 + 1} }, "workloads.ok"},
 			{"unknown field", func(m map[string]any) { m["uptime"] = 5 }, `"uptime"`},
+			// Required members whose zero value is valid are refused
+			// absent or null, not read as unhealthy or all free.
+			{"no healthy", func(m map[string]any) { delete(m, "healthy") }, "invalid healthy: required"},
+			{"null healthy", func(m map[string]any) { m["healthy"] = nil }, "invalid healthy: required"},
+			{"no total", func(m map[string]any) { delete(m, "total") }, "invalid total: required"},
+			{"no used", func(m map[string]any) { delete(m, "used") }, "invalid used: required"},
+			{"null used", func(m map[string]any) { m["used"] = nil }, "invalid used: required"},
+			{"peers no probed", func(m map[string]any) { m["peers"] = map[string]any{"reached": 0} }, "invalid peers.probed: required"},
+			{"peers no reached", func(m map[string]any) { m["peers"] = map[string]any{"probed": 0} }, "invalid peers.reached: required"},
+			{"probe no reached", func(m map[string]any) {
+				m["peers"] = map[string]any{"probed": 1, "reached": 0, "probes": []map[string]any{{"node_id": 3}}}
+			}, "invalid peers.probes[0].reached: required"},
 		} {
 			rep := h.statusReport(1)
 			c.edit(rep)
