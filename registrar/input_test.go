@@ -228,6 +228,10 @@ func TestIDsAboveInt64(t *testing.T) {
 			wantField(t, "farm twin_id "+big, h.do("POST", "/api/v1/farms", `{"farm_name":"`+uniqueFarmName()+`","twin_id":`+big+`}`, h.v2(farmer)), "twin_id", "9223372036854775807")
 			wantField(t, "test_farms "+big, h.do("POST", "/api/v1/zos/versions", `{"version":"v4.0.0","test_farms":[`+big+`]}`, h.v2(admin)), "test_farms[0]", "9223372036854775807")
 		}
+		// An id of 0 in a list is named with its index, as the docs'
+		// input rules say (node_ids[3]).
+		wantField(t, "approve node 0", h.do("POST", fmt.Sprintf("/api/v1/farms/%d/approve", farm), fmt.Sprintf(`{"node_ids":[%d,0]}`, node), h.v2(farmer)), "node_ids[1]", "not a node id")
+		wantField(t, "test farm 0", h.do("POST", "/api/v1/zos/versions", `{"version":"v4.0.0","test_farms":[1,0]}`, h.v2(admin)), "test_farms[1]", "not a farm id")
 		// The largest id is fine (and not found).
 		h.do("GET", "/api/v1/nodes/9223372036854775807", nil, nil).want(t, http.StatusNotFound)
 		if r := h.do("GET", "/api/v1/nodes?farm_id=9223372036854775807", nil, nil).want(t, http.StatusOK); len(r.arr(t)) != 0 {

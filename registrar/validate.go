@@ -391,9 +391,9 @@ func normalizeTestFarms(ids []uint64) ([]uint64, error) {
 	if out == nil {
 		out = []uint64{}
 	}
-	for _, id := range out {
+	for i, id := range out {
 		if id == 0 {
-			return nil, invalid("test_farms", "0 is not a farm id")
+			return nil, invalid(fmt.Sprintf("test_farms[%d]", i), "0 is not a farm id")
 		}
 	}
 	slices.Sort(out)
@@ -408,9 +408,9 @@ func validateNodeIDs(ids []uint64) error {
 	if len(ids) > maxApprovalNodes {
 		return invalid("node_ids", "%d entries, at most %d allowed", len(ids), maxApprovalNodes)
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		if id == 0 {
-			return invalid("node_ids", "0 is not a node id")
+			return invalid(fmt.Sprintf("node_ids[%d]", i), "0 is not a node id")
 		}
 	}
 	return nil
