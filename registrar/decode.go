@@ -428,7 +428,7 @@ func describeJSONError(err error) string {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return fmt.Sprintf("invalid request body: expected a JSON %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			return fmt.Sprintf("invalid request body: expected %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
 		return fmt.Sprintf("invalid %s: expected %s, got %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

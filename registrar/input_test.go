@@ -101,6 +101,7 @@ func TestStrictFieldNames(t *testing.T) {
 		name := uniqueFarmName()
 		wantField(t, "FARM_NAME", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"FARM_NAME":%q}`, name), h.v2(farmer)), `"FARM_NAME"`, "farm_name")
 		wantField(t, "Farm_Name", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"farm_name":%q,"Farm_Name":"x"}`, name), h.v2(farmer)), `"Farm_Name"`)
+		wantField(t, "array body", h.do("POST", "/api/v1/farms", `[{"farm_name":"x"}]`, h.v2(farmer)), "invalid request body: expected an object, got array")
 		wantField(t, "duplicate farm_name", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"farm_name":"a%s","farm_name":%q}`, name, name), h.v2(farmer)), "duplicate", `"farm_name"`)
 		if r := h.do("GET", "/api/v1/farms?farm_name="+name, nil, nil).want(t, http.StatusOK); len(r.arr(t)) != 0 {
 			t.Errorf("a refused body created a farm: %s", r.body)
