@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -228,6 +229,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return errors.New("--listen must not be empty")
+	case !validListen(c.Listen):
+		return fmt.Errorf("--listen %q: want host:port or :port (\":8080\", \"127.0.0.1:8080\")", c.Listen)
 	case !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://"):
 		return fmt.Errorf("--db %q: want sqlite:PATH or postgres://user:password@host/database", redactURL(c.DB))
 	case c.LegacyWindow <= 0 || c.AccountWindow <= 0 || c.UptimeWindow <= 0:
@@ -266,6 +269,19 @@ func (c Config) Validate() error {
 		return errors.New("--shutdown-timeout must be positive")
 	}
 	return logflag.CheckFormat(c.LogFormat)
+}
+
+// validListen reports whether addr is a TCP address to listen on
+// (host:port, the port a number or a service name), so that a mistyped one
+// is refused with the other bad settings instead of after the store is
+// opened (and a SQLite file created).
+func validListen(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = net.LookupPort("tcp", port)
+	return err == nil
 }
 
 // isAdmin reports whether twin may set the ZOS version.

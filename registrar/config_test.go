@@ -79,6 +79,9 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		{[]string{"stray"}, nil, "stray"},
 		{[]string{"--db", "mysql://u:secret@h/db"}, nil, "--db"},
 		{[]string{"--trusted-proxies", "10.0.0.0/99"}, nil, "trusted-proxies"},
+		{[]string{"--listen", "nope"}, nil, "--listen"},
+		{[]string{"--listen", "127.0.0.1:99999"}, nil, "--listen"},
+		{nil, map[string]string{"REGISTRAR_LISTEN": "8080"}, "--listen"},
 	} {
 		_, err := ParseConfig(c.args, envOf(c.env), nil)
 		if err == nil {

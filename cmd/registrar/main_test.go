@@ -178,6 +178,7 @@ func TestBinary(t *testing.T) {
 			{[]string{"--admin-twin", "bob"}, nil},
 			{nil, []string{"REGISTRAR_REPORT_INTERVAL=often"}},
 			{[]string{"--bogus"}, nil},
+			{[]string{"--listen", "nope"}, nil},
 		} {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			cmd := exec.CommandContext(ctx, bin, c.args...)
@@ -193,6 +194,9 @@ func TestBinary(t *testing.T) {
 			}
 			if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "registrar: ") {
 				t.Errorf("%v %v: want one error line, got %q", c.args, c.env, stderr.String())
+			}
+			if _, err := os.Stat(filepath.Join(cmd.Dir, "registrar.db")); err == nil {
+				t.Errorf("%v %v: a refused setting created registrar.db", c.args, c.env)
 			}
 		}
 	})
