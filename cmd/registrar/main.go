@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,7 +39,8 @@ func main() {
 		os.Exit(2)
 	}
 	if err := run(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "registrar: %v\n", err)
+		// Errors of package registrar already start with its name.
+		fmt.Fprintf(os.Stderr, "registrar: %s\n", strings.TrimPrefix(err.Error(), "registrar: "))
 		os.Exit(1)
 	}
 }

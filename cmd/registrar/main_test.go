@@ -201,6 +201,30 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("address in use", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		dir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "--listen", ln.Addr().String(), "--db", "sqlite:"+filepath.Join(dir, "r.db"))
+		cmd.Env = cleanEnv()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("want exit 1, got %v\n%s", err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "registrar: listen on "+ln.Addr().String()+": ") {
+			t.Errorf("last line %q, want \"registrar: listen on %s: ...\" (the program named once)", last, ln.Addr())
+		}
+	})
+
 	t.Run("help", func(t *testing.T) {
 		out, err := exec.Command(bin, "--help").Output()
 		if err != nil {
