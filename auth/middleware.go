@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -76,9 +77,14 @@ func WriteError(w http.ResponseWriter, err error) {
 	if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", wwwAuthenticate)
 	}
-	body, _ := json.Marshal(struct {
+	// Not HTML-escaped: the message reads "<base64 challenge>", not
+	// "\u003cbase64 challenge\u003e" (the answer is JSON with nosniff).
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
 		Error string `json:"error"`
 	}{msg})
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body.Bytes())
 }
