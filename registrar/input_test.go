@@ -101,6 +101,12 @@ func TestStrictFieldNames(t *testing.T) {
 		name := uniqueFarmName()
 		wantField(t, "FARM_NAME", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"FARM_NAME":%q}`, name), h.v2(farmer)), `"FARM_NAME"`, "farm_name")
 		wantField(t, "Farm_Name", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"farm_name":%q,"Farm_Name":"x"}`, name), h.v2(farmer)), `"Farm_Name"`)
+		// Messages read as written, not HTML-escaped (\u003e for ">").
+		r := h.do("PATCH", nodePath, `{"farm_id":null}`, h.v2(tw))
+		wantField(t, "farm_id null", r, "farm_id", "(>= 1)")
+		if strings.Contains(string(r.body), `\u003e`) {
+			t.Errorf("error body HTML-escaped: %s", r.body)
+		}
 		wantField(t, "array body", h.do("POST", "/api/v1/farms", `[{"farm_name":"x"}]`, h.v2(farmer)), "invalid request body: expected an object, got array")
 		wantField(t, "duplicate farm_name", h.do("POST", "/api/v1/farms", fmt.Sprintf(`{"farm_name":"a%s","farm_name":%q}`, name, name), h.v2(farmer)), "duplicate", `"farm_name"`)
 		if r := h.do("GET", "/api/v1/farms?farm_name="+name, nil, nil).want(t, http.StatusOK); len(r.arr(t)) != 0 {

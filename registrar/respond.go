@@ -1,6 +1,8 @@
 package registrar
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -48,7 +50,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) { httpserve.WriteJSON(w
 
 // writeError writes {"error": msg} with status.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeErrorBody(w, status, map[string]string{"error": msg})
+}
+
+// writeErrorBody writes an error body like writeJSON, without
+// encoding/json's HTML escaping: a message reads "(>= 1)" rather than
+// "(\u003e= 1)" to someone using curl. The answer is application/json
+// with nosniff, so nothing reads it as HTML.
+func writeErrorBody(w http.ResponseWriter, status int, body any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		writeJSON(w, status, body)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writeHTTPError writes e with its extra members and headers.
@@ -65,7 +86,7 @@ func writeHTTPError(w http.ResponseWriter, e *httpError) {
 		body[k] = v
 	}
 	body["error"] = e.msg
-	writeJSON(w, e.status, body)
+	writeErrorBody(w, e.status, body)
 }
 
 // tooManyRequests is the rate-limit refusal, with Retry-After in whole
