@@ -40,9 +40,20 @@ func main() {
 	}
 	if err := run(cfg); err != nil {
 		// Errors of package registrar already start with its name.
-		fmt.Fprintf(os.Stderr, "registrar: %s\n", strings.TrimPrefix(err.Error(), "registrar: "))
+		fmt.Fprintf(os.Stderr, "registrar: %s\n", oneLine(strings.TrimPrefix(err.Error(), "registrar: ")))
 		os.Exit(1)
 	}
+}
+
+// oneLine joins the lines of an error message with spaces: PostgreSQL's
+// driver lists each address it failed to reach on a line of its own, and
+// the program's error is one line.
+func oneLine(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, " ")
 }
 
 // gcPercent is the registrar's GOGC unless the environment sets one. Its

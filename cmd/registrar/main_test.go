@@ -225,6 +225,26 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("database unreachable: one line", func(t *testing.T) {
+		// Nothing listens on port 1: the driver's error lists each
+		// attempt on a line of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "--listen", "127.0.0.1:0", "--db", "postgres://grid4:secret@127.0.0.1:1/grid4?connect_timeout=5")
+		cmd.Env = cleanEnv()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("want exit 1, got %v\n%s", err, stderr.String())
+		}
+		out := strings.TrimSuffix(stderr.String(), "\n")
+		if strings.Contains(out, "\n") || !strings.HasPrefix(out, "registrar: store: open ") || strings.Contains(out, "secret") {
+			t.Errorf("want one line naming the store, without the password; got %q", out)
+		}
+	})
+
 	t.Run("help", func(t *testing.T) {
 		out, err := exec.Command(bin, "--help").Output()
 		if err != nil {
