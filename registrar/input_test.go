@@ -250,7 +250,7 @@ func TestIDsAboveInt64(t *testing.T) {
 		// An id in range that is not a node of the farm: 404 naming it,
 		// without the store's own words.
 		r := h.do("POST", fmt.Sprintf("/api/v1/farms/%d/approve", farm), fmt.Sprintf(`{"node_ids":[%d,4242]}`, node), h.v2(farmer)).want(t, http.StatusNotFound)
-		if msg := r.errMsg(t); !strings.Contains(msg, "4242") || strings.Contains(msg, "store") || strings.Contains(msg, "not found") {
+		if msg := r.errMsg(t); !strings.Contains(msg, "node 4242 is not in farm") || strings.Contains(msg, "store") || strings.Contains(msg, "not found") {
 			t.Errorf("approve a missing node: %q", msg)
 		}
 	})

@@ -662,6 +662,9 @@ func notInFarm(farmID uint64, ids []uint64) error {
 	for i, v := range ids {
 		s[i] = fmt.Sprint(v)
 	}
+	if len(s) == 1 {
+		return fmt.Errorf("node %s is not in farm %d: %w", s[0], farmID, ErrNotFound)
+	}
 	return fmt.Errorf("nodes %s are not in farm %d: %w", strings.Join(s, ", "), farmID, ErrNotFound)
 }
 
