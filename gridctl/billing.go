@@ -181,16 +181,37 @@ func newFarmPricingSetCommand(env Env, remote *remoteFlags) *cobra.Command {
 		Use:   "set FARM_ID",
 		Short: "Set the prices of a farm you own",
 		Long: `Set the prices of a farm your twin owns, in µTFT per unit and hour; a price
-not given is 0. Prints the farm's pricing after the change.`,
+not given keeps its current value (--cru 0 makes CPUs free). Prints the farm's
+pricing after the change.`,
 		Example: `  gridctl farm pricing set 3 --cru 100000 --mru 50000 --sru 1000 --hru 100 --ipv4 20000 --mnemonic-file ~/.grid/mnemonic`,
 		Args:    exactlyOneID("farm id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, _ := parseIDs("farm id", args)
+			changed := cmd.Flags().Changed
+			if !changed("cru") && !changed("mru") && !changed("sru") && !changed("hru") && !changed("ipv4") {
+				return errors.New("nothing to change: give --cru, --mru, --sru, --hru or --ipv4")
+			}
 			ctx, cancel, s, err := remote.open(cmd, env, &id)
 			if err != nil {
 				return err
 			}
 			defer cancel()
+			// The registrar takes a whole setting: a farmer changing one
+			// price must not make the others free, so the ones not given
+			// come from the current setting.
+			cur, err := s.client.FarmPricing(ctx, ids[0])
+			if err != nil {
+				return s.explain(err)
+			}
+			c := cur.Current
+			for _, f := range []struct {
+				flag     string
+				set, cur *int64
+			}{{"cru", &p.CRU, &c.CRU}, {"mru", &p.MRU, &c.MRU}, {"sru", &p.SRU, &c.SRU}, {"hru", &p.HRU, &c.HRU}, {"ipv4", &p.IPv4, &c.IPv4}} {
+				if !changed(f.flag) {
+					*f.set = *f.cur
+				}
+			}
 			fp, err := s.client.SetFarmPricing(ctx, ids[0], p)
 			if err != nil {
 				return s.explain(err)

@@ -41,6 +41,17 @@ func TestE2EContracts(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^new contracts\s+100000\s+50000\s+0\s+0\s+20000$`).MatchString(out) {
 		t.Fatalf("pricing show:\n%s", out)
 	}
+	// A price not given keeps its value: changing one does not make the
+	// others free.
+	e.okJSON(&fp, nil, with(farmer, "farm", "pricing", "set", fid, "--sru", "1000")...)
+	if fp.Current != (api.Prices{CRU: 100000, MRU: 50000, SRU: 1000, IPv4: 20000}) {
+		t.Fatalf("pricing set --sru: %+v", fp.Current)
+	}
+	e.fails(`^gridctl: nothing to change: give --cru, --mru, --sru, --hru or --ipv4\n$`, nil, with(farmer, "farm", "pricing", "set", fid)...)
+	e.okJSON(&fp, nil, "farm", "pricing", "show", fid, "-o", "json")
+	if fp.Current.SRU != 1000 || len(fp.History) != 2 {
+		t.Fatalf("a refused pricing set changed the pricing: %+v", fp)
+	}
 	e.fails(`^gridctl: registrar refused: .*\(401\)\n$`, nil, with(user, "farm", "pricing", "set", fid, "--cru", "1")...)
 	e.fails(`^gridctl: registrar refused: .*cru.*\(400\)\n$`, nil, with(farmer, "farm", "pricing", "set", fid, "--cru", "-1")...)
 	out = e.ok(nil, with(farmer, "farm", "sla", fid, "--uptime", "99", "--discount", "50")...)
