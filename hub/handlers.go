@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/grid4/grid4/flist"
@@ -339,8 +340,7 @@ func (s *Server) getFlistDocument(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	defer f.Close()
-	serveImmutable(w, r, f, id, "application/json")
-	return nil
+	return serveImmutable(w, r, f, id, "application/json")
 }
 
 // getBlock serves a stored block with range support (http.ServeContent),
@@ -359,15 +359,17 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer f.Close()
 	cw := &countingWriter{ResponseWriter: w}
-	serveImmutable(cw, r, f, id, "application/octet-stream")
+	err = serveImmutable(cw, r, f, id, "application/octet-stream")
 	s.metrics.blockBytesOut.Add(float64(cw.n))
-	return nil
+	return err
 }
 
 // serveImmutable serves a content-addressed file: ETag is its ID,
 // cacheable for ever, ranges and conditional requests handled by
-// http.ServeContent.
-func serveImmutable(w http.ResponseWriter, r *http.Request, f *os.File, id flist.ID, contentType string) {
+// http.ServeContent. The errors ServeContent answers itself (416 for a
+// range beyond the end, 412) come back as an *httpError, so that they are
+// JSON like every other error of the hub, not ServeContent's plain text.
+func serveImmutable(w http.ResponseWriter, r *http.Request, f *os.File, id flist.ID, contentType string) error {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("ETag", `"`+id.String()+`"`)
@@ -377,7 +379,43 @@ func serveImmutable(w http.ResponseWriter, r *http.Request, f *os.File, id flist
 	if st, err := f.Stat(); err == nil {
 		mod = st.ModTime()
 	}
-	http.ServeContent(w, r, "", mod, f)
+	ew := &errorCatcher{ResponseWriter: w}
+	http.ServeContent(ew, r, "", mod, f)
+	if ew.status == 0 {
+		return nil
+	}
+	h.Del("ETag")
+	msg := strings.TrimSpace(ew.body.String())
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(ew.status))
+	}
+	return errorf(ew.status, "%s", msg)
+}
+
+// errorCatcher passes a successful answer through and holds back an error
+// status (400 and up) and its body, for the caller to answer in JSON.
+type errorCatcher struct {
+	http.ResponseWriter
+	status int
+	body   strings.Builder
+}
+
+func (w *errorCatcher) WriteHeader(code int) {
+	if code >= http.StatusBadRequest {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorCatcher) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if w.body.Len() < 512 {
+			w.body.Write(b)
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // putBlock stores a block after checking that its content hashes to its

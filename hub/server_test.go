@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -214,6 +215,30 @@ func TestBlockRanges(t *testing.T) {
 	}
 	if _, err := h.anon.OpenBlock(ctx, flist.Sum(nil), 0); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("missing block: %v", err)
+	}
+	// The errors http.ServeContent answers are JSON like every other.
+	for _, c := range []struct {
+		header, value string
+		status        int
+	}{
+		{"Range", fmt.Sprintf("bytes=%d-", len(stored)), http.StatusRequestedRangeNotSatisfiable},
+		{"If-Match", `"other"`, http.StatusPreconditionFailed},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, h.ts.URL+"/api/v1/blocks/"+id.String(), nil)
+		req.Header.Set(c.header, c.value)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		decErr := json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != c.status || res.Header.Get("Content-Type") != "application/json" || decErr != nil || body.Error == "" {
+			t.Fatalf("%s: %s: %d %s, body %+v (%v), want %d with a JSON error", c.header, c.value, res.StatusCode, res.Header.Get("Content-Type"), body, decErr, c.status)
+		}
+		if c.status == http.StatusRequestedRangeNotSatisfiable && res.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(stored)) {
+			t.Fatalf("416 without Content-Range: %v", res.Header)
+		}
 	}
 	res, err := http.Get(h.ts.URL + "/api/v1/blocks/" + id.String())
 	if err != nil {
