@@ -273,6 +273,11 @@ func (v *Verifier) VerifyPolicy(r *http.Request, p Policy) (Caller, error) {
 		}
 		return v.verifyLegacy(r, p)
 	}
+	if v.c.DisableLegacy || p.NoLegacy {
+		// Suggesting X-Auth where it is refused would send the caller
+		// from one 401 to the next.
+		return Caller{}, fmt.Errorf("%w: sign the request (Signature-Input and Signature, RFC 9421)", ErrNoCredentials)
+	}
 	return Caller{}, fmt.Errorf("%w: sign the request (Signature-Input and Signature, RFC 9421) or send X-Auth", ErrNoCredentials)
 }
 

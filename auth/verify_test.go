@@ -381,6 +381,15 @@ func TestLegacyDisabled(t *testing.T) {
 		t.Fatal("no Accept-Signature hint")
 	}
 	wantStatus(t, doReq(t, e.client(kp, 1, false, nil), "GET", e.srv.URL+"/protected/", nil), http.StatusOK, "")
+	// An unsigned request is not told to send the X-Auth it would be refused.
+	r = doReq(t, e.srv.Client(), "GET", e.srv.URL+"/protected/", nil)
+	wantStatus(t, r, http.StatusUnauthorized, "sign the request")
+	if strings.Contains(r.errMsg, "X-Auth") {
+		t.Fatalf("legacy disabled, yet the 401 suggests X-Auth: %q", r.errMsg)
+	}
+	// Where legacy is on, it is one of the ways.
+	e2 := newEnv(t, nil)
+	wantStatus(t, doReq(t, e2.srv.Client(), "GET", e2.srv.URL+"/protected/", nil), http.StatusUnauthorized, "or send X-Auth")
 }
 
 func TestOptional(t *testing.T) {
