@@ -42,6 +42,9 @@ func validateHash(h string) error {
 		return invalid("deployment_hash", "longer than %d characters", api.MaxDeploymentHashLen)
 	}
 	if _, err := hex.DecodeString(h); err != nil {
+		if errors.Is(err, hex.ErrLength) {
+			return invalid("deployment_hash", "%q has an odd number of hex digits", truncate(h, 40))
+		}
 		return invalid("deployment_hash", "%q is not hexadecimal", truncate(h, 40))
 	}
 	return nil

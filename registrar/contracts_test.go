@@ -223,6 +223,10 @@ func TestContractRoutes(t *testing.T) {
 		} {
 			h.do("POST", "/api/v1/contracts", tc.body, h.v2(other)).want(t, tc.status)
 		}
+		// Hex, but not whole bytes: the message says so, not "not hexadecimal".
+		if msg := h.do("POST", "/api/v1/contracts", map[string]any{"type": "node", "node_id": s.node, "deployment_hash": "abc", "resources": map[string]any{"cru": 1}}, h.v2(other)).want(t, http.StatusBadRequest).errMsg(t); msg != `invalid deployment_hash: "abc" has an odd number of hex digits` {
+			t.Fatalf("odd-length hash: %q", msg)
+		}
 		h.do("POST", "/api/v1/contracts", map[string]any{"type": "rent", "node_id": s.node}, nil).want(t, http.StatusUnauthorized)
 		path := fmt.Sprintf("/api/v1/contracts/%d", c.ContractID)
 		h.do("PATCH", path, map[string]any{"deployment_hash": "ff"}, h.v2(other)).want(t, http.StatusUnauthorized)
