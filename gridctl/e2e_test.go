@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -626,4 +627,26 @@ func TestDocStandIn(t *testing.T) {
 	if ids := e.ok(nil, "node", "list", "--healthy", "--free-mru", "8GiB", "--free-ips", "1"); !strings.HasPrefix(strings.Split(ids, "\n")[1], "1 ") {
 		t.Errorf("node list --healthy --free-mru 8GiB --free-ips 1:\n%s", ids)
 	}
+	// The page's samples of 'node show' and 'node status' have the fields
+	// the commands print, in their order.
+	for _, args := range [][]string{{"node", "show", "1"}, {"node", "status", "1"}} {
+		cmdLine := "gridctl " + strings.Join(args, " ")
+		m := regexp.MustCompile("(?s)```sh\n" + regexp.QuoteMeta(cmdLine) + "\n```\n\n```text\n(.*?)```").FindStringSubmatch(string(doc))
+		if m == nil {
+			t.Fatalf("docs/gridctl.md shows no output of %s", cmdLine)
+		}
+		if got, want := fieldLabels(e.ok(nil, args...)), fieldLabels(m[1]); !slices.Equal(got, want) {
+			t.Errorf("%s prints the fields %q, docs/gridctl.md shows %q", cmdLine, got, want)
+		}
+	}
+}
+
+// fieldLabels is the labels of the "label:  value" lines of a command's
+// text output, in order.
+func fieldLabels(out string) []string {
+	var labels []string
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z ]*):\s`).FindAllStringSubmatch(out, -1) {
+		labels = append(labels, m[1])
+	}
+	return labels
 }
