@@ -174,7 +174,7 @@ func TestShowErrors(t *testing.T) {
 		{"empty mnemonic file", nil, []string{"keys", "show", "--mnemonic-file", writeFile(t, "\n")}, "is empty"},
 		{"missing seed file", nil, []string{"keys", "show", "--seed-file", filepath.Join(dir, "nope")}, "no such file"},
 		{"corrupt seed file", nil, []string{"keys", "show", "--seed-file", corrupt}, "corrupt seed file"},
-		{"both files", nil, []string{"keys", "show", "--seed-file", corrupt, "--mnemonic-file", typo}, "none of the others"},
+		{"both files", nil, []string{"keys", "show", "--seed-file", corrupt, "--mnemonic-file", typo}, "gridctl: give --mnemonic-file or --seed-file, not both\n"},
 		{"bad scheme", devEnv(), []string{"keys", "show", "--scheme", "ecdsa"}, "unknown key scheme"},
 		{"ed25519 soft path", devEnv(), []string{"keys", "show", "--scheme", "ed25519", "--path", "/soft"}, "soft derivation"},
 		{"bad path", devEnv(), []string{"keys", "show", "--path", "Alice"}, "invalid derivation path"},
@@ -334,7 +334,7 @@ func TestSignSourcesAndEncodings(t *testing.T) {
 	// An empty message is a message.
 	wantOK(t, run(t, devEnv(), "", append(base, "--message", "")...))
 
-	wantErr(t, run(t, devEnv(), "", append(base, "--message", "a", "--file", msgFile)...), "none of the others")
+	wantErr(t, run(t, devEnv(), "", append(base, "--message", "a", "--file", msgFile)...), "gridctl: give --message or --file, not both\n")
 	wantErr(t, run(t, devEnv(), "", append(base, "--encoding", "base32")...), "--encoding")
 	wantErr(t, run(t, devEnv(), "", append(base, "--file", filepath.Join(t.TempDir(), "nope"))...), "reading message")
 	wantErr(t, run(t, nil, "", "keys", "sign", "--message", "x"), "no identity")

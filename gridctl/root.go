@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -89,10 +91,38 @@ func Run(ctx context.Context, args []string, env Env) int {
 	root := NewRootCommand(env)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(env.Stderr, "gridctl: %s\n", firstLine(err.Error()))
+		fmt.Fprintf(env.Stderr, "gridctl: %s\n", exclusiveFlags(firstLine(err.Error())))
 		return 1
 	}
 	return 0
+}
+
+// cobraExclusive is cobra's message for mutually exclusive flags given
+// together: the group, then the flags of it that were set (sorted).
+var cobraExclusive = regexp.MustCompile(`^if any flags in the group \[([^]]*)\] are set none of the others can be; \[([^]]*)\] were all set$`)
+
+// exclusiveFlags says cobra's "if any flags in the group [a b] are set
+// none of the others can be; [a b] were all set" as gridctl's other
+// messages say it: "give --a or --b, not both".
+func exclusiveFlags(msg string) string {
+	m := cobraExclusive.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	set := strings.Fields(m[2])
+	var names []string // in the group's order, as the command registers them
+	for _, n := range strings.Fields(m[1]) {
+		if slices.Contains(set, n) {
+			names = append(names, "--"+n)
+		}
+	}
+	if len(names) < 2 {
+		return msg
+	}
+	if len(names) == 2 {
+		return "give " + names[0] + " or " + names[1] + ", not both"
+	}
+	return "give only one of " + strings.Join(names, ", ")
 }
 
 // firstLine keeps error output to one line; cobra appends suggestions ("Did
