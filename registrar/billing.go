@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,8 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request) error {
 		return notFound("account %d not found", twin)
 	case errors.Is(err, store.ErrCreditReused):
 		return conflict("reference %q was credited to twin %d with another amount; a new payment needs a new reference", req.Reference, twin)
+	case errors.Is(err, store.ErrInvalid):
+		return invalid("amount", "%d µTFT would take a balance beyond %d µTFT, the most one holds; nothing was credited", req.Amount, int64(math.MaxInt64))
 	case err != nil:
 		return err
 	}

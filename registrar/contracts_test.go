@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,6 +224,18 @@ func TestContractRoutes(t *testing.T) {
 			{map[string]any{"type": "rent", "node_id": s.node}, http.StatusConflict}, // another twin has a contract there
 		} {
 			h.do("POST", "/api/v1/contracts", tc.body, h.v2(other)).want(t, tc.status)
+		}
+		// A credit past what a balance holds is refused, and the balance
+		// stays readable.
+		credit := fmt.Sprintf("/api/v1/accounts/%d/credit", other.id)
+		h.do("POST", credit, api.CreditRequest{Amount: math.MaxInt64, Reference: "all"}, h.v2(s.admin)).want(t, http.StatusCreated)
+		if msg := h.do("POST", credit, api.CreditRequest{Amount: 1, Reference: "one more"}, h.v2(s.admin)).want(t, http.StatusBadRequest).errMsg(t); !strings.HasPrefix(msg, "invalid amount: 1 µTFT would take a balance beyond") {
+			t.Fatalf("credit past the largest balance: %q", msg)
+		}
+		var bal api.Balance
+		decodeInto(t, h.do("GET", fmt.Sprintf("/api/v1/accounts/%d/balance", other.id), nil, h.v2(other)).want(t, http.StatusOK), &bal)
+		if bal.Balance != math.MaxInt64 {
+			t.Fatalf("balance after the refused credit: %+v", bal)
 		}
 		// Hex, but not whole bytes: the message says so, not "not hexadecimal".
 		if msg := h.do("POST", "/api/v1/contracts", map[string]any{"type": "node", "node_id": s.node, "deployment_hash": "abc", "resources": map[string]any{"cru": 1}}, h.v2(other)).want(t, http.StatusBadRequest).errMsg(t); msg != `invalid deployment_hash: "abc" has an odd number of hex digits` {

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/grid4/grid4/registrar/api"
 )
 
 func TestCoveredSeconds(t *testing.T) {
@@ -23,5 +27,23 @@ func TestCoveredSeconds(t *testing.T) {
 		if got := coveredSeconds(tc.ivs, h, h.Add(time.Hour)); got != tc.want {
 			t.Errorf("%s: %d s, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestSumByAccountOverflow: the lines of one write adding up past the
+// int64 range for an account (a farm billed for many contracts at the
+// largest prices) fail as ErrInvalid instead of wrapping around.
+func TestSumByAccountOverflow(t *testing.T) {
+	big := ledgerLine{acct: api.AccountFarm, acctID: 1, amount: math.MaxInt64 / 2}
+	if _, err := sumByAccount([]ledgerLine{big, big, {acct: api.AccountFarm, acctID: 1, amount: 2}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("sum past MaxInt64: %v, want ErrInvalid", err)
+	}
+	neg := ledgerLine{acct: api.AccountTwin, acctID: 1, amount: math.MinInt64 / 2}
+	if _, err := sumByAccount([]ledgerLine{neg, neg, {acct: api.AccountTwin, acctID: 1, amount: -1}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("sum past MinInt64: %v, want ErrInvalid", err)
+	}
+	sums, err := sumByAccount([]ledgerLine{big, big, {acct: api.AccountFarm, acctID: 1, amount: 1}, neg})
+	if err != nil || len(sums) != 2 || sums[0].amount != math.MaxInt64 || sums[1].amount != math.MinInt64/2 {
+		t.Fatalf("sums within range: %+v, %v", sums, err)
 	}
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -656,6 +657,35 @@ func TestBillingAfterCancel(t *testing.T) {
 		}
 		if r := bill(hour0.Add(40 * time.Hour)); r.Bills != 0 {
 			t.Fatalf("a contract cancelled in grace billed again: %+v", r)
+		}
+	})
+}
+
+// TestCreditBeyondInt64 credits a balance up to the largest int64 and then
+// past it: the credit that would overflow (the twin's balance, or the
+// external account's) is refused as ErrInvalid and writes nothing, where
+// SQLite alone would have stored the sum as a float no read can scan.
+func TestCreditBeyondInt64(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *store.DB, _ func() *store.DB) {
+		ctx := context.Background()
+		alice, bob := mkAccount(t, db), mkAccount(t, db)
+		const max = math.MaxInt64
+		if _, _, err := db.Credit(ctx, alice.TwinID, max, "all", hour0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Credit(ctx, alice.TwinID, 1, "one more", hour0); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("credit past the twin's int64 balance: %v, want ErrInvalid", err)
+		}
+		if _, _, err := db.Credit(ctx, bob.TwinID, max, "external too", hour0); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("credit past the external account's int64 balance: %v, want ErrInvalid", err)
+		}
+		external := store.Account{Kind: api.AccountExternal}
+		if a, b, e := mustBalance(t, db, twinAcct(alice.TwinID)), mustBalance(t, db, twinAcct(bob.TwinID)), mustBalance(t, db, external); a != max || b != 0 || e != -max {
+			t.Fatalf("balances after the refused credits: alice %d, bob %d, external %d", a, b, e)
+		}
+		lines, err := db.Ledger(ctx, external, 0, 0)
+		if err != nil || len(lines) != 1 {
+			t.Fatalf("external ledger after the refused credits: %d lines, %v", len(lines), err)
 		}
 	})
 }

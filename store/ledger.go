@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -59,15 +61,33 @@ func (db *DB) addLines(ctx context.Context, tx *sql.Tx, at time.Time, lines []le
 			return classify(err)
 		}
 	}
-	for _, s := range sumByAccount(lines) {
-		if _, err := tx.ExecContext(ctx,
+	sums, err := sumByAccount(lines)
+	if err != nil {
+		return err
+	}
+	for _, s := range sums {
+		// SQLite turns an integer sum beyond 64 bits into a float instead of
+		// failing, which would leave a balance no read can scan: check the
+		// type of the result and fail the transaction.
+		var typ string
+		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO balances (account_kind, account_id, balance) VALUES ($1, $2, $3)
-			 ON CONFLICT (account_kind, account_id) DO UPDATE SET balance = balances.balance + excluded.balance`,
-			s.acct, s.acctID, s.amount); err != nil {
+			 ON CONFLICT (account_kind, account_id) DO UPDATE SET balance = balances.balance + excluded.balance
+			 RETURNING typeof(balance)`,
+			s.acct, s.acctID, s.amount).Scan(&typ); err != nil {
 			return err
+		}
+		if typ != "integer" {
+			return balanceOverflow(s.acct, s.acctID)
 		}
 	}
 	return nil
+}
+
+// balanceOverflow is the error of a ledger write that would take the
+// balance of an account beyond what a 64-bit integer holds.
+func balanceOverflow(kind string, id int64) error {
+	return fmt.Errorf("%w: the balance of %s would leave the range of a 64-bit integer", ErrInvalid, api.AccountName(kind, uint64(id)))
 }
 
 // addLinesPG is addLines on PostgreSQL: one statement per table over
@@ -96,21 +116,34 @@ func (db *DB) addLinesPG(ctx context.Context, tx *sql.Tx, at time.Time, lines []
 		db.ts(at), periods, contracts, accts, ids, amounts, kinds, refs); err != nil {
 		return classify(err)
 	}
-	sums := sumByAccount(lines)
+	sums, err := sumByAccount(lines)
+	if err != nil {
+		return err
+	}
 	accts, ids, amounts = accts[:0], ids[:0], amounts[:0]
 	for _, s := range sums {
 		accts, ids, amounts = append(accts, s.acct), append(ids, s.acctID), append(amounts, s.amount)
 	}
-	_, err := tx.ExecContext(ctx,
+	_, err = tx.ExecContext(ctx,
 		`INSERT INTO balances (account_kind, account_id, balance)
 		 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ORDER BY 1, 2
 		 ON CONFLICT (account_kind, account_id) DO UPDATE SET balance = balances.balance + excluded.balance`,
 		accts, ids, amounts)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22003" { // numeric_value_out_of_range
+		return fmt.Errorf("%w: a balance would leave the range of a 64-bit integer: %w", ErrInvalid, err)
+	}
 	return err
 }
 
+// addInt64 is a + b, and false when that leaves the int64 range.
+func addInt64(a, b int64) (int64, bool) {
+	s := a + b
+	return s, (s > a) == (b > 0)
+}
+
 // sumByAccount adds up lines per account, in account order.
-func sumByAccount(lines []ledgerLine) []ledgerLine {
+func sumByAccount(lines []ledgerLine) ([]ledgerLine, error) {
 	type key struct {
 		acct string
 		id   int64
@@ -125,7 +158,11 @@ func sumByAccount(lines []ledgerLine) []ledgerLine {
 			idx[k] = i
 			out = append(out, ledgerLine{acct: l.acct, acctID: l.acctID})
 		}
-		out[i].amount += l.amount
+		sum, ok := addInt64(out[i].amount, l.amount)
+		if !ok {
+			return nil, balanceOverflow(l.acct, l.acctID)
+		}
+		out[i].amount = sum
 	}
 	slices.SortFunc(out, func(a, b ledgerLine) int {
 		if c := strings.Compare(a.acct, b.acct); c != 0 {
@@ -133,7 +170,7 @@ func sumByAccount(lines []ledgerLine) []ledgerLine {
 		}
 		return cmp.Compare(a.acctID, b.acctID)
 	})
-	return out
+	return out, nil
 }
 
 // Credit adds amount µTFT (> 0) to twin twinID's balance at at: lines
