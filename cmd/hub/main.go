@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +34,8 @@ func main() {
 		os.Exit(2)
 	}
 	if err := run(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "hub: %v\n", err)
+		// Errors of package hub already start with its name.
+		fmt.Fprintf(os.Stderr, "hub: %s\n", strings.TrimPrefix(err.Error(), "hub: "))
 		os.Exit(1)
 	}
 }

@@ -109,6 +109,15 @@ func TestBadSettings(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "hub: ") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 		t.Fatalf("bad publisher: %v\n%s", err, out)
 	}
+	// A setting that fails as the hub starts: exit status 1, one line
+	// naming the program once.
+	key := "tf=0x88dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"
+	cmd = exec.Command(bin, "--listen", "bogus", "--data-dir", t.TempDir(), "--publisher", key)
+	cmd.Env = cleanEnv()
+	out, err = cmd.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.HasPrefix(string(out), "hub: listen on bogus: ") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Fatalf("bad listen address: %v\n%s", err, out)
+	}
 }
 
 func cleanEnv() []string {
