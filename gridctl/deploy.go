@@ -486,7 +486,9 @@ func newDeploymentListCommand(env Env, nf *nodeFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your deployments on the node",
-		Args:  noArgs,
+		Example: `  gridctl deployment list --node 12 --mnemonic-file ~/.grid/mnemonic
+  gridctl deployment list --node-url http://node.example.org:2021 -o json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel, s, err := nf.open(cmd, env, &id)
 			if err != nil {
@@ -548,10 +550,15 @@ func newDeploymentIDCommand(env Env, nf *nodeFlags, name, short string, op func(
 		id   identityFlags
 		wait bool
 	)
+	example := "  gridctl deployment " + name + " 3 --node 12 --mnemonic-file ~/.grid/mnemonic"
+	if op != nil {
+		example += "\n  gridctl deployment " + name + " 3 --wait"
+	}
 	cmd := &cobra.Command{
-		Use:   name + " ID",
-		Short: short,
-		Args:  exactlyOneID("deployment id"),
+		Use:     name + " ID",
+		Short:   short,
+		Example: example,
+		Args:    exactlyOneID("deployment id"),
 		RunE: onDeployment(env, nf, &id, func(ctx context.Context, s *nodeSession, depID uint64) error {
 			if op == nil {
 				rec, err := s.api.Get(ctx, depID)
@@ -632,7 +639,9 @@ func newDeploymentChangesCommand(env Env, nf *nodeFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "changes ID",
 		Short: "Show the history of a deployment's workloads",
-		Args:  exactlyOneID("deployment id"),
+		Example: `  gridctl deployment changes 3 --node 12 --mnemonic-file ~/.grid/mnemonic
+  gridctl deployment changes 3 -o json`,
+		Args: exactlyOneID("deployment id"),
 		RunE: onDeployment(env, nf, &id, func(ctx context.Context, s *nodeSession, depID uint64) error {
 			changes, err := s.api.Changes(ctx, depID)
 			if err != nil {

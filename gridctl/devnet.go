@@ -214,7 +214,9 @@ func newDevnetStatusCommand(env Env, flags *devnetFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each component: its process, state and address",
-		Args:  noArgs,
+		Example: `  gridctl devnet status
+  gridctl devnet status -o json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, st, comps, err := flags.status(cmd.Context(), env)
 			if err != nil {
@@ -308,6 +310,8 @@ registrar, and remove the nodes' mounts, loop devices and namespaces and the
 devnet's network. The directory stays: 'up' resumes the devnet, each node
 bringing its workloads back as after a reboot. --purge removes the directory
 too.`,
+		Example: `  gridctl devnet down
+  gridctl devnet down --purge`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := flags.directory(env)

@@ -117,6 +117,8 @@ safely and never share it.
 
 With --save-seed PATH the derived key is also written as a node seed file
 (mode 0600; an existing file is never replaced).`,
+		Example: `  umask 077; gridctl keys new > ~/.grid/farmer.txt
+  gridctl keys new --scheme ed25519 --save-seed publisher.seed > publisher-backup.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.check(); err != nil {
@@ -160,7 +162,9 @@ func newKeysShowCommand(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the public key of an identity (hex, base64, SS58)",
-		Args:  noArgs,
+		Example: `  gridctl keys show --mnemonic-file ~/.grid/mnemonic
+  gridctl keys show --seed-file publisher.seed -o json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.check(); err != nil {
 				return err
@@ -222,6 +226,8 @@ func newKeysSignCommand(env Env) *cobra.Command {
 		Long: `Sign a message given with --message, --file or on standard input, and print
 the 64-byte signature. sr25519 signatures are randomized: signing twice gives
 two different signatures, both valid.`,
+		Example: `  gridctl keys sign --message hello --mnemonic-file ~/.grid/mnemonic
+  gridctl keys sign --file tag.json --encoding base64 --seed-file publisher.seed`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if encoding != "hex" && encoding != "base64" {
@@ -267,6 +273,8 @@ func newKeysVerifyCommand(env Env) *cobra.Command {
 (--message, --file or standard input) by --public-key (hex, base64 or SS58).
 Prints "valid" and exits 0, or exits 1 with a one-line reason. Without
 --scheme both ed25519 and sr25519 are tried, as the registrar does.`,
+		Example: `  gridctl keys verify --message hello --public-key 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY --signature 0x...
+  gridctl keys verify --file tag.json --scheme ed25519 --public-key 0x88dc... --signature HeCb...==`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if publicKey == "" || signature == "" {

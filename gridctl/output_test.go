@@ -14,6 +14,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spf13/cobra"
+
 	"github.com/grid4/grid4/registrar/client"
 )
 
@@ -201,5 +203,32 @@ func TestExplain(t *testing.T) {
 		if got.Error() != tc.want || !errors.Is(got, tc.err) {
 			t.Errorf("explain(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestEveryCommandHasExamples walks the whole command tree: docs/gridctl.md
+// says every command has --help with examples, so each leaf command shows
+// at least one line running it.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	leaves := 0
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		if c.HasSubCommands() {
+			for _, sub := range c.Commands() {
+				walk(sub)
+			}
+			return
+		}
+		leaves++
+		if !strings.Contains(c.Example, c.CommandPath()) {
+			t.Errorf("%s --help has no example running it", c.CommandPath())
+		}
+	}
+	walk(NewRootCommand(Env{}.withDefaults()))
+	if leaves < 50 {
+		t.Fatalf("walked %d commands", leaves)
 	}
 }
