@@ -162,15 +162,17 @@ func (m *Manager) Join(ctx context.Context, t provisiond.Task, from uint64, host
 	if !cur.Range.Contains(p.Subnet.Addr()) || cur.Range.Bits() > p.Subnet.Bits() {
 		return api.NetworkPart{}, fmt.Errorf("%w: subnet %s is not inside the range %s", gridtypes.ErrInvalid, p.Subnet, cur.Range)
 	}
+	// An overlap contradicts what this node has (a conflict, -32013 on
+	// the node-to-node API), unlike a malformed part (invalid).
 	var peers []netlightd.Peer
 	for _, q := range cur.Peers {
 		if q.Node != from && q.Subnet.Overlaps(p.Subnet) {
-			return api.NetworkPart{}, fmt.Errorf("%w: subnet %s overlaps node %d's %s", gridtypes.ErrInvalid, p.Subnet, q.Node, q.Subnet)
+			return api.NetworkPart{}, fmt.Errorf("%w: subnet %s overlaps node %d's %s", gridtypes.ErrConflict, p.Subnet, q.Node, q.Subnet)
 		}
 		peers = append(peers, q.Peer)
 	}
 	if cur.Subnet.Overlaps(p.Subnet) {
-		return api.NetworkPart{}, fmt.Errorf("%w: subnet %s overlaps this node's %s", gridtypes.ErrInvalid, p.Subnet, cur.Subnet)
+		return api.NetworkPart{}, fmt.Errorf("%w: subnet %s overlaps this node's %s", gridtypes.ErrConflict, p.Subnet, cur.Subnet)
 	}
 	own, err := m.nets.EnsureMesh(ctx, netlightd.MeshSpec{ID: t.ID(), Range: cur.Range, Peers: upsert(peers, p)})
 	if err != nil {

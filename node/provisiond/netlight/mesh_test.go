@@ -154,10 +154,14 @@ func TestPartsOfANetworkJoinAcrossNodes(t *testing.T) {
 	if _, err := a.m.Join(ctx, a.task, 3, netip.MustParseAddr("127.0.0.1"), req); !errors.Is(err, gridtypes.ErrForbidden) {
 		t.Fatalf("an unlisted node joined: %v", err)
 	}
-	// A listed node whose subnet overlaps is refused, and nothing changes.
+	// A listed node whose subnet overlaps is refused as a conflict
+	// (-32013 on the node-to-node API), and nothing changes.
 	req.Part.Subnet = fmt.Sprintf("10.%d.2.128/25", x)
-	if _, err := b.m.Join(ctx, b.task, 1, netip.MustParseAddr("127.0.0.1"), req); !errors.Is(err, gridtypes.ErrInvalid) {
+	if _, err := b.m.Join(ctx, b.task, 1, netip.MustParseAddr("127.0.0.1"), req); !errors.Is(err, gridtypes.ErrConflict) {
 		t.Fatalf("an overlapping part joined: %v", err)
+	}
+	if meshB, err := b.m.nets.MeshOf(ctx, b.task.ID()); err != nil || len(meshB.Peers) != 1 || meshB.Peers[0].Subnet.String() != fmt.Sprintf("10.%d.1.0/24", x) {
+		t.Fatalf("b after a refused overlapping part: %+v %v", meshB, err)
 	}
 
 	// b's part goes: a forgets it.
