@@ -2,6 +2,7 @@ package netlight
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -129,6 +130,11 @@ func peerOf(node uint64, host netip.Addr, part api.NetworkPart) (netlightd.Peer,
 	}
 	if !host.IsValid() || part.Port == 0 {
 		return netlightd.Peer{}, fmt.Errorf("%w: node %d has no address and port", gridtypes.ErrInvalid, node)
+	}
+	// Checked here, not only by netlightd: a bad key is the caller's
+	// mistake (invalid params), not this node's failure.
+	if k, err := base64.StdEncoding.Strict().DecodeString(part.PublicKey); err != nil || len(k) != 32 {
+		return netlightd.Peer{}, fmt.Errorf("%w: node %d's public key %q is not a WireGuard key (base64 of 32 bytes)", gridtypes.ErrInvalid, node, part.PublicKey)
 	}
 	return netlightd.Peer{Node: node, PublicKey: part.PublicKey, Endpoint: netip.AddrPortFrom(host.Unmap(), part.Port), Subnet: sub}, nil
 }

@@ -3,6 +3,7 @@ package netlight
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,6 +163,19 @@ func TestPartsOfANetworkJoinAcrossNodes(t *testing.T) {
 	}
 	if meshB, err := b.m.nets.MeshOf(ctx, b.task.ID()); err != nil || len(meshB.Peers) != 1 || meshB.Peers[0].Subnet.String() != fmt.Sprintf("10.%d.1.0/24", x) {
 		t.Fatalf("b after a refused overlapping part: %+v %v", meshB, err)
+	}
+	// A part whose key is not a WireGuard key is invalid params (the
+	// caller's mistake, not an internal error of this node), and nothing
+	// changes either.
+	req.Part.Subnet = fmt.Sprintf("10.%d.1.0/24", x)
+	for _, key := range []string{"", "x", base64.StdEncoding.EncodeToString(make([]byte, 31))} {
+		req.Part.PublicKey = key
+		if _, err := b.m.Join(ctx, b.task, 1, netip.MustParseAddr("127.0.0.1"), req); !errors.Is(err, gridtypes.ErrInvalid) {
+			t.Fatalf("a part with the key %q: %v", key, err)
+		}
+	}
+	if meshB, err := b.m.nets.MeshOf(ctx, b.task.ID()); err != nil || len(meshB.Peers) != 1 || meshB.Peers[0].PublicKey != meshA.PublicKey {
+		t.Fatalf("b after refused keys: %+v %v", meshB, err)
 	}
 
 	// b's part goes: a forgets it.
