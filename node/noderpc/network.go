@@ -46,6 +46,9 @@ func (s *Server) networkMethods() map[string]jsonrpc.Method {
 			if err := jsonrpc.DecodeParams(params, &req); err != nil {
 				return nil, err
 			}
+			if err := checkNetwork(req.TwinID, req.Network, req.Range); err != nil {
+				return nil, err
+			}
 			if s.c.Networks == nil {
 				return nil, jsonrpc.Errorf(api.CodeUnavailable, "this node does not join networks across nodes")
 			}
@@ -61,12 +64,28 @@ func (s *Server) networkMethods() map[string]jsonrpc.Method {
 			if err := jsonrpc.DecodeParams(params, &req); err != nil {
 				return nil, err
 			}
+			if err := checkNetwork(req.TwinID, req.Network, req.Range); err != nil {
+				return nil, err
+			}
 			if s.c.Networks == nil {
 				return nil, jsonrpc.Errorf(api.CodeUnavailable, "this node does not join networks across nodes")
 			}
 			return nil, s.c.Networks.LeaveNetwork(ctx, callerNode(ctx).NodeID, req)
 		},
 	}
+}
+
+// checkNetwork refuses a call that does not name a network: without
+// it a join would be "not found" and a leave a silent no-op, hiding the
+// caller's mistake.
+func checkNetwork(twin uint64, name, rng string) error {
+	if twin == 0 || name == "" {
+		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "params need \"twin_id\", \"network\" and \"range\"")
+	}
+	if _, err := netip.ParsePrefix(rng); err != nil {
+		return jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "range %q is not a CIDR prefix", rng)
+	}
+	return nil
 }
 
 // errorOf maps the engine's refusals to the API's codes (the details of

@@ -79,6 +79,23 @@ func TestNetworkJoinLeave(t *testing.T) {
 	if err := a2.Call(ctx, g.a1.NodeID, api.MethodNetworkLeave, api.NetworkLeave{TwinID: 5, Network: "net", Range: "10.20.0.0/16"}, nil); err != nil || len(nets.left) != 1 || nets.left[0] != g.a2.NodeID {
 		t.Fatalf("leave: %v %v", nets.left, err)
 	}
+	// Calls that name no network are invalid params and never reach the
+	// engine (a leave would otherwise be a silent no-op).
+	for _, bad := range []any{
+		map[string]any{},
+		api.NetworkJoin{Network: "net", Range: "10.20.0.0/16"},
+		api.NetworkJoin{TwinID: 5, Range: "10.20.0.0/16"},
+		api.NetworkJoin{TwinID: 5, Network: "net", Range: "10.20.0.0"},
+	} {
+		for _, m := range []string{api.MethodNetworkJoin, api.MethodNetworkLeave} {
+			if err := a2.Call(ctx, g.a1.NodeID, m, bad, nil); !errors.As(err, &re) || re.Code != jsonrpc.CodeInvalidParams {
+				t.Fatalf("%s %+v: %v", m, bad, err)
+			}
+		}
+	}
+	if len(nets.left) != 1 || len(nets.joined) != 1 {
+		t.Fatalf("the engine was reached: left %v, joined %v", nets.left, nets.joined)
+	}
 	if h, err := NodeHost(regapi.Node{NodeID: 3, APIEndpoints: []string{"https://node.example/api/v1/rpc"}}); err == nil {
 		t.Fatalf("a name gave host %v", h)
 	}
