@@ -3,7 +3,6 @@ package provisiond
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 
 	"github.com/grid4/grid4/bus"
@@ -65,11 +64,20 @@ func fromBus(err error) error {
 	}
 	for _, c := range codes() {
 		if errors.Is(err, c.code) {
-			return fmt.Errorf("%w (%w)", c.err, err)
+			return &engineError{sentinel: c.err, err: err}
 		}
 	}
 	return err
 }
+
+// engineError is an engine error that crossed the bus: it matches its
+// sentinel and the bus error, and reads as the engine's message, which
+// already begins with the sentinel's ("deployment not found: 99", not
+// "deployment not found (deployment not found: 99)").
+type engineError struct{ sentinel, err error }
+
+func (e *engineError) Error() string   { return e.err.Error() }
+func (e *engineError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 // Methods are the engine's methods for bus.Server.Handle(Object, ...).
 func (e *Engine) Methods() bus.Methods {

@@ -35,6 +35,11 @@ func TestBusObject(t *testing.T) {
 	wantErr(t, err, gridtypes.ErrForbidden, "")
 	_, err = stub.Get(cctx, 1, 99)
 	wantErr(t, err, gridtypes.ErrNotFound, "")
+	// ... and the message is the engine's, once (callers such as the
+	// node-to-node API pass it on to people).
+	if _, local := te.Get(cctx, 1, 99); err.Error() != local.Error() {
+		t.Fatalf("over the bus %q, in process %q", err, local)
+	}
 	bad := sample(1)
 	bad.Workloads[0].Type = "nope"
 	_, err = stub.Deploy(cctx, 1, bad)
