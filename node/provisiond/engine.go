@@ -169,7 +169,9 @@ func (e *Engine) admit(d *gridtypes.Deployment) error {
 // assigned and queues its provisioning. Nothing is queued when any check
 // fails.
 func (e *Engine) Deploy(ctx context.Context, caller uint64, d gridtypes.Deployment) (gridtypes.Record, error) {
-	if d.TwinID != caller {
+	// A missing twin_id (0) is left to validation, which names the field:
+	// it is a mistake in the document, not another twin's deployment.
+	if d.TwinID != caller && d.TwinID != 0 {
 		return gridtypes.Record{}, fmt.Errorf("%w: twin_id is %d but the caller is twin %d", gridtypes.ErrForbidden, d.TwinID, caller)
 	}
 	if d.ID != 0 {

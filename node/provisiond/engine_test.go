@@ -192,6 +192,15 @@ func TestOwnerOnly(t *testing.T) {
 	te.twins.sign(t, &d)
 	_, err = te.Deploy(ctx, 2, d)
 	wantErr(t, err, gridtypes.ErrForbidden, "caller is twin 2")
+	// A deployment without twin_id is invalid (the field named), not
+	// another twin's.
+	d = sample(1)
+	d.TwinID = 0
+	_, err = te.Deploy(ctx, 1, d)
+	var ve *gridtypes.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "twin_id" {
+		t.Fatalf("no twin_id: %v", err)
+	}
 	// Nor update it.
 	next, _ := gridtypes.PrepareUpdate(r.Deployment, r.Deployment)
 	te.twins.sign(t, &next, 2)
