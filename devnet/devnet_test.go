@@ -113,3 +113,23 @@ func TestChildEnv(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestReleaseRefusedEarly: a malformed version, or one the devnet has
+// released already, is refused before anything runs, without pointing
+// at the hub's log.
+func TestReleaseRefusedEarly(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := d.saveState(&State{Tag: "abc", Host: "127.0.0.1", Releases: []string{"v4.1.0", "v4.1.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for version, want := range map[string]string{
+		"4.1.2":  `version "4.1.2": want vMAJOR.MINOR.PATCH, such as v4.1.1`,
+		"v4.1.1": "v4.1.1 is already released on this devnet (releases: v4.1.0, v4.1.1); a hub's tags are immutable: release a new version",
+	} {
+		var out bytes.Buffer
+		err := Release(context.Background(), ReleaseConfig{Dir: string(d), BinDir: t.TempDir(), Version: version, Progress: NewProgress(&out, false)})
+		if err == nil || err.Error() != want || out.Len() != 0 {
+			t.Fatalf("release %s: %v (progress %q)", version, err, out.String())
+		}
+	}
+}

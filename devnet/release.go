@@ -126,6 +126,14 @@ func Release(ctx context.Context, cfg ReleaseConfig) error {
 	if err != nil {
 		return err
 	}
+	// Refused before anything runs, in its own words: not as the hub's
+	// failure (with the hub's log to read) that it would become.
+	if !versionRE.MatchString(cfg.Version) {
+		return fmt.Errorf("version %q: want vMAJOR.MINOR.PATCH, such as v4.1.1", cfg.Version)
+	}
+	if slices.Contains(st.Releases, cfg.Version) {
+		return fmt.Errorf("%s is already released on this devnet (releases: %s); a hub's tags are immutable: release a new version", cfg.Version, strings.Join(st.Releases, ", "))
+	}
 	unlock, err := d.lock()
 	if err != nil {
 		return err
