@@ -18,7 +18,7 @@ const nodeDeletedWindow = 24 * time.Hour
 
 // contractError answers the store's refusals of a contract change.
 func contractError(err error, id uint64) error {
-	for _, e := range []error{store.ErrNodeRented, store.ErrNodeInUse, store.ErrDedicated, store.ErrContractDeleted, store.ErrNotNodeContract} {
+	for _, e := range []error{store.ErrNodeRented, store.ErrRentedAlready, store.ErrNodeInUse, store.ErrDedicated, store.ErrContractDeleted, store.ErrNotNodeContract} {
 		if errors.Is(err, e) {
 			return conflict("%s", e.Error())
 		}

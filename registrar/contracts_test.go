@@ -275,6 +275,9 @@ func TestContractRoutes(t *testing.T) {
 		if msg := h.do("POST", "/api/v1/contracts", map[string]any{"type": "node", "node_id": s.node, "deployment_hash": "aa", "resources": map[string]any{"cru": 1}}, h.v2(s.user)).want(t, http.StatusConflict).errMsg(t); msg != "the node is rented" {
 			t.Fatalf("409 message %q", msg)
 		}
+		if msg := h.do("POST", "/api/v1/contracts", map[string]any{"type": "rent", "node_id": s.node}, h.v2(other)).want(t, http.StatusConflict).errMsg(t); msg != "the twin rents the node already: one rent contract covers it" {
+			t.Fatalf("a second rent by the renter: 409 message %q", msg)
+		}
 		// Prices: owner only, bounded.
 		h.do("PUT", fmt.Sprintf("/api/v1/farms/%d/pricing", s.farm), testPrices, h.v2(other)).want(t, http.StatusUnauthorized)
 		h.do("PUT", fmt.Sprintf("/api/v1/farms/%d/pricing", s.farm), map[string]any{"cru": -1}, h.v2(s.farmer)).want(t, http.StatusBadRequest)

@@ -22,9 +22,11 @@ func (r refusal) Is(target error) bool { return target == ErrConflict }
 // Refusals of CreateContract, UpdateContract and Credit; each matches
 // ErrConflict, and its text is fit for the caller.
 var (
-	// ErrNodeRented: the node is rented by another twin (or, for a rent
-	// contract, by this one already).
+	// ErrNodeRented: the node is rented by another twin.
 	ErrNodeRented error = refusal("the node is rented")
+	// ErrRentedAlready: a rent contract was asked for a node the twin
+	// rents already.
+	ErrRentedAlready error = refusal("the twin rents the node already: one rent contract covers it")
 	// ErrNodeInUse: a rent contract was asked for a node where another
 	// twin has live contracts.
 	ErrNodeInUse error = refusal("another twin has contracts on the node")
@@ -178,8 +180,8 @@ func capacityArgs(r api.Capacity) ([]any, error) {
 // period containing at. The rules are checked under the node's lock, so
 // concurrent requests on one node are decided one after the other:
 // ErrNotFound if the twin or node does not exist; ErrNodeRented,
-// ErrNodeInUse or ErrDedicated (all ErrConflict) when the node is not
-// available to the twin.
+// ErrRentedAlready, ErrNodeInUse or ErrDedicated (all ErrConflict) when
+// the node is not available to the twin.
 func (db *DB) CreateContract(ctx context.Context, c api.Contract, at time.Time) (api.Contract, error) {
 	node, ok := idArg(c.NodeID)
 	if !ok {
@@ -242,7 +244,7 @@ func (db *DB) checkNodeAvailable(ctx context.Context, tx *sql.Tx, node, twin int
 	case renter != 0 && renter != twin:
 		return ErrNodeRented
 	case typ == api.ContractRent && renter == twin:
-		return ErrNodeRented // the twin rents it already
+		return ErrRentedAlready
 	case typ == api.ContractNode && dedicated && renter != twin:
 		return ErrDedicated
 	case typ == api.ContractRent:

@@ -68,8 +68,8 @@ func TestContractRules(t *testing.T) {
 		if _, err := db.CreateContract(ctx, rent(alice.TwinID), hour0); err != nil {
 			t.Fatalf("rent by the twin with contracts: %v", err)
 		}
-		if _, err := db.CreateContract(ctx, rent(alice.TwinID), hour0); !errors.Is(err, store.ErrNodeRented) {
-			t.Fatalf("second rent: %v", err)
+		if _, err := db.CreateContract(ctx, rent(alice.TwinID), hour0); !errors.Is(err, store.ErrRentedAlready) || !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second rent: %v, want ErrRentedAlready", err)
 		}
 		if _, err := db.CreateContract(ctx, nc(bob.TwinID), hour0); !errors.Is(err, store.ErrNodeRented) || !errors.Is(err, store.ErrConflict) {
 			t.Fatalf("node contract on another's rented node: %v", err)
