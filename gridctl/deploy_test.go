@@ -173,6 +173,10 @@ func TestDeployCommands(t *testing.T) {
     {"name": "disk", "type": "zmount", "data": {"size": 10485760}}
   ]
 }`)
+	// A test that fails half-way still deletes the deployment, so that its
+	// network (a namespace and links on this host, as root) goes with it;
+	// this runs before the rig stops the node.
+	t.Cleanup(func() { r.run(alice, "deployment", "delete", "1", "--wait") })
 	out := r.ok(alice, "deploy", file, "--wait", "--scheme", "sr25519")
 	for _, want := range []string{"deployment:", "version:      0", "vm        zmachine-light  0        ok", "disk      zmount          0        ok"} {
 		if !strings.Contains(out, want) {
