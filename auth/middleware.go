@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
+
+	"github.com/grid4/grid4/internal/jsonhttp"
 )
 
 // acceptSignature is the Accept-Signature hint sent with 401 and 400
@@ -68,23 +68,14 @@ func WriteError(w http.ResponseWriter, err error) {
 		msg = err.Error()
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if status == http.StatusUnauthorized || status == http.StatusBadRequest {
 		h.Set(HeaderAcceptSignature, acceptSignature)
 	}
 	if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", wwwAuthenticate)
 	}
-	// Not HTML-escaped: the message reads "<base64 challenge>", not
-	// "\u003cbase64 challenge\u003e" (the answer is JSON with nosniff).
-	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(struct {
+	jsonhttp.Write(w, status, struct {
 		Error string `json:"error"`
 	}{msg})
-	w.WriteHeader(status)
-	_, _ = w.Write(body.Bytes())
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/internal/jsonhttp"
 )
 
 // httpError is an error answered with its status and {"error": msg}, plus
@@ -22,7 +22,7 @@ func errorf(status int, format string, args ...any) *httpError {
 }
 
 // writeJSON writes v as the JSON body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) { httpserve.WriteJSON(w, status, v) }
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonhttp.Write(w, status, v) }
 
 // writeError writes e as {"error": msg, ...extra}.
 func writeError(w http.ResponseWriter, e *httpError) {

@@ -1,15 +1,13 @@
 package registrar
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/internal/jsonhttp"
 )
 
 // httpError is an error answered with a status and a JSON body
@@ -46,30 +44,11 @@ func notAuthorized(format string, args ...any) *httpError {
 }
 
 // writeJSON writes v as the JSON body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) { httpserve.WriteJSON(w, status, v) }
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonhttp.Write(w, status, v) }
 
 // writeError writes {"error": msg} with status.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeErrorBody(w, status, map[string]string{"error": msg})
-}
-
-// writeErrorBody writes an error body like writeJSON, without
-// encoding/json's HTML escaping: a message reads "(>= 1)" rather than
-// "(\u003e= 1)" to someone using curl. The answer is application/json
-// with nosniff, so nothing reads it as HTML.
-func writeErrorBody(w http.ResponseWriter, status int, body any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
-		writeJSON(w, status, body)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeJSON(w, status, map[string]string{"error": msg})
 }
 
 // writeHTTPError writes e with its extra members and headers.
@@ -86,7 +65,7 @@ func writeHTTPError(w http.ResponseWriter, e *httpError) {
 		body[k] = v
 	}
 	body["error"] = e.msg
-	writeErrorBody(w, e.status, body)
+	writeJSON(w, e.status, body)
 }
 
 // tooManyRequests is the rate-limit refusal, with Retry-After in whole

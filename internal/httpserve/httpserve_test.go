@@ -95,19 +95,6 @@ func TestProbe(t *testing.T) {
 	}
 }
 
-func TestWriteJSON(t *testing.T) {
-	w := httptest.NewRecorder()
-	WriteJSON(w, http.StatusCreated, map[string]int{"a": 1})
-	if w.Code != http.StatusCreated || w.Body.String() != "{\"a\":1}\n" || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
-		t.Fatalf("%d %q %v", w.Code, w.Body.String(), w.Header())
-	}
-	w = httptest.NewRecorder()
-	WriteJSON(w, http.StatusOK, func() {})
-	if w.Code != http.StatusInternalServerError {
-		t.Fatalf("unencodable value: %d", w.Code)
-	}
-}
-
 // gathered returns the names of the metric families of reg, space
 // separated, and the value of the first counter of each.
 func gathered(t *testing.T, reg *prometheus.Registry) (string, map[string]float64) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/grid4/grid4/auth"
 	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/internal/jsonhttp"
 	"github.com/grid4/grid4/internal/jsonrpc"
 	"github.com/grid4/grid4/node/noderpc/api"
 	regapi "github.com/grid4/grid4/registrar/api"
@@ -192,7 +193,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err 
 		msg = "internal error"
 		s.log.Error("identifying a caller", "error", err)
 	}
-	httpserve.WriteJSON(w, status, map[string]string{"error": msg})
+	jsonhttp.Write(w, status, map[string]string{"error": msg})
 }
 
 // nodeKeys is the verifier's key lookup: a twin's key, only for the twins

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grid4/grid4/internal/httpserve"
+	"github.com/grid4/grid4/internal/jsonhttp"
 	nodeapi "github.com/grid4/grid4/node/noderpc/api"
 )
 
@@ -39,7 +39,7 @@ func withNodeRPC(api http.Handler, n NodeRPC, log *slog.Logger) http.Handler {
 			addr = ""
 			mu.Unlock()
 			log.Warn("forwarding to the node-to-node API", "err", err)
-			httpserve.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": "the node-to-node API is not available"})
+			jsonhttp.Write(w, http.StatusBadGateway, map[string]string{"error": "the node-to-node API is not available"})
 		},
 	}
 	mux := http.NewServeMux()
@@ -54,7 +54,7 @@ func withNodeRPC(api http.Handler, n NodeRPC, log *slog.Logger) http.Handler {
 			cancel()
 			if err != nil {
 				log.Warn("the node-to-node API's address", "err", err)
-				httpserve.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the node-to-node API is not available"})
+				jsonhttp.Write(w, http.StatusServiceUnavailable, map[string]string{"error": "the node-to-node API is not available"})
 				return
 			}
 			mu.Lock()
