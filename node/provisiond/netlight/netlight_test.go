@@ -42,7 +42,10 @@ func TestMain(m *testing.M) {
 		c.Close()
 		os.Exit(0)
 	case "dial":
-		c, err := net.DialTimeout("tcp", os.Getenv("HELPER_ADDR"), 5*time.Second)
+		// 15 s: across a mesh, a first WireGuard handshake that is lost
+		// (sent before the peer's socket was up) is tried again after
+		// 5 s (REKEY_TIMEOUT), and the connection waits for it.
+		c, err := net.DialTimeout("tcp", os.Getenv("HELPER_ADDR"), 15*time.Second)
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(2)
