@@ -44,6 +44,21 @@ func OfDevice(major, minor uint32) (string, error) {
 	return find(func(_, d string) bool { return d == dev })
 }
 
+// OfDeviceIn is OfDevice in the mount table file: /proc/PID/mountinfo
+// for the mount namespace of process PID.
+func OfDeviceIn(file string, major, minor uint32) (string, error) {
+	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
+	var found string
+	err := scan(file, func(mp, d string) bool {
+		if d == dev {
+			found = mp
+			return false
+		}
+		return true
+	})
+	return found, err
+}
+
 // resolve makes path absolute with its symbolic links followed, as the
 // kernel shows mount points (the absolute path and the error when it
 // cannot be followed).

@@ -28,9 +28,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/atomicfile"
@@ -246,6 +249,10 @@ func (m *Manager) makeImage(ctx context.Context, img string, size uint64) error 
 // unmounted, checked, resized and mounted again.
 func (m *Manager) grow(ctx context.Context, a storaged.Allocation, size uint64) error {
 	img := image(a)
+	st, err := os.Stat(img)
+	if err != nil {
+		return fmt.Errorf("volume: grow: %w", err)
+	}
 	if err := os.Truncate(img, int64(size)); err != nil {
 		return fmt.Errorf("volume: grow: %w", err)
 	}
@@ -262,15 +269,31 @@ func (m *Manager) grow(ctx context.Context, a storaged.Allocation, size uint64) 
 	}
 	if _, err := m.run.Run(ctx, "resize2fs", dev); err == nil {
 		return nil
-	} else if oerr := m.growOffline(ctx, a); oerr != nil {
+	} else if oerr := m.growOffline(ctx, a, dev); oerr != nil {
+		if errors.Is(oerr, ErrInUse) {
+			// The file system was not touched: the image takes its size
+			// back, so that the next provision sees it short and grows
+			// it again.
+			if terr := os.Truncate(img, st.Size()); terr == nil {
+				m.run.Run(ctx, "losetup", "-c", dev)
+			}
+		}
 		return fmt.Errorf("volume: grow: online: %v; offline: %w", err, oerr)
 	}
 	return nil
 }
 
-// growOffline resizes the file system of an unmounted image.
-func (m *Manager) growOffline(ctx context.Context, a storaged.Allocation) error {
+// growOffline resizes the file system of an unmounted image. A volume
+// that another mount namespace also has mounted (a machine's virtiofsd, a
+// container) is left alone: unmounting it here would not free it, and
+// checking or resizing its image would write under a live file system.
+func (m *Manager) growOffline(ctx context.Context, a storaged.Allocation, dev string) error {
 	img := image(a)
+	if pid, err := mountedElsewhere(dev); err != nil {
+		return err
+	} else if pid != 0 {
+		return fmt.Errorf("%w (process %d has it mounted): it grows once nothing uses it, e.g. with the machine removed or restarted", ErrInUse, pid)
+	}
 	if _, err := m.run.Run(ctx, "umount", DataDir(a)); err != nil {
 		return err
 	}
@@ -285,6 +308,50 @@ func (m *Manager) growOffline(ctx context.Context, a storaged.Allocation) error 
 		return errors.Join(ferr, rerr, err)
 	}
 	return errors.Join(ferr, rerr)
+}
+
+// ErrInUse: a volume cannot grow while it is mounted elsewhere and the
+// kernel refuses to resize it online.
+var ErrInUse = errors.New("the volume is in use elsewhere and this node cannot resize a mounted file system")
+
+// mountedElsewhere returns a process whose mount namespace, other than
+// this process's, has the block device dev mounted; 0 when none has.
+func mountedElsewhere(dev string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return 0, fmt.Errorf("volume: %w", err)
+	}
+	major, minor := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return 0, fmt.Errorf("volume: %w", err)
+	}
+	seen := map[string]bool{self: true}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("volume: %w", err)
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		// Processes come and go while we look: one that is gone has
+		// nothing mounted.
+		ns, err := os.Readlink("/proc/" + p.Name() + "/ns/mnt")
+		if err != nil || seen[ns] {
+			continue
+		}
+		mp, err := mountinfo.OfDeviceIn("/proc/"+p.Name()+"/mountinfo", major, minor)
+		if err != nil {
+			continue
+		}
+		if mp != "" {
+			return pid, nil
+		}
+		seen[ns] = true
+	}
+	return 0, nil
 }
 
 // Restore implements provisiond.Restorer: the allocation must still be

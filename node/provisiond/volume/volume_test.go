@@ -5,15 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/grid4/grid4/gridtypes"
 	"github.com/grid4/grid4/internal/mountinfo"
+	"github.com/grid4/grid4/node/internal/command"
 	"github.com/grid4/grid4/node/provisiond"
 	"github.com/grid4/grid4/node/storaged"
 	"github.com/grid4/grid4/node/storaged/storagetest"
@@ -224,4 +229,98 @@ func mountCount(t *testing.T, path string) int {
 		}
 	}
 	return n
+}
+
+// refuseOnline runs commands on the host, except an online resize2fs (of a
+// mounted device), which it refuses as a kernel does to a process without
+// CAP_SYS_RESOURCE; it records what ran on the images.
+type refuseOnline struct {
+	mu      sync.Mutex
+	offline []string
+}
+
+func (r *refuseOnline) Run(ctx context.Context, name string, args ...string) (string, error) {
+	if (name == "resize2fs" || name == "e2fsck") && strings.HasPrefix(args[len(args)-1], "/dev/") {
+		return "", errors.New(name + ": Permission denied to resize filesystem")
+	}
+	if name == "resize2fs" || name == "e2fsck" {
+		r.mu.Lock()
+		r.offline = append(r.offline, name)
+		r.mu.Unlock()
+	}
+	return command.Exec{}.Run(ctx, name, args...)
+}
+
+// TestGrowAVolumeInUseElsewhere: where the kernel refuses an online
+// resize, a volume another mount namespace also has mounted (a machine's
+// virtiofsd, a container) is not unmounted, checked or resized under its
+// user: the update fails saying so, the data and the mount stay. Once
+// nothing else has it, the same update grows it offline.
+func TestGrowAVolumeInUseElsewhere(t *testing.T) {
+	tk := task("vol", 16*gridtypes.MiB)
+	storageDir := t.TempDir()
+	run := &refuseOnline{}
+	m, err := New(Config{Storage: storagetest.Open(t, storageDir), Mode: LoopExt4, Runner: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if err := m.Deprovision(context.Background(), tk); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	res, err := m.Provision(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := res.(Result).Path
+	if err := os.WriteFile(filepath.Join(path, "kept"), []byte("in use"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A process in a mount namespace of its own, holding the volume's
+	// mount as virtiofsd does.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopHolder := func() { holder.Process.Kill(); holder.Wait() }
+	t.Cleanup(stopHolder)
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	for i := 0; ; i++ {
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", holder.Process.Pid))
+		if ns != self && strings.HasPrefix(string(b), "sleep") {
+			break
+		}
+		if i == 100 {
+			t.Fatal("the holder has no mount namespace of its own")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	_, err = m.Update(ctx, task("vol", 48*gridtypes.MiB))
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), strconv.Itoa(holder.Process.Pid)) {
+		t.Fatalf("growing a volume in use elsewhere: %v", err)
+	}
+	if len(run.offline) != 0 {
+		t.Fatalf("ran %v on the image of a mounted volume", run.offline)
+	}
+	if n := mountCount(t, path); n != 1 {
+		t.Fatalf("mounted %d times", n)
+	}
+	if b, err := os.ReadFile(filepath.Join(path, "kept")); err != nil || string(b) != "in use" {
+		t.Fatalf("data: %q %v", b, err)
+	}
+
+	stopHolder()
+	if _, err := m.Update(ctx, task("vol", 48*gridtypes.MiB)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "big"), make([]byte, 32<<20), 0o600); err != nil {
+		t.Fatalf("after growing: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(path, "kept")); err != nil || string(b) != "in use" {
+		t.Fatalf("data after growing: %q %v", b, err)
+	}
 }
