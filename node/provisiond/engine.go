@@ -1073,7 +1073,13 @@ func (e *Engine) finishStep(j *job, st step, res outcome) error {
 					w.Result.Message = res.msg
 				}
 			case w.Version == st.Workload.Version || st.Op != gridtypes.OpDeprovision:
-				w.Result = &gridtypes.Result{State: res.state, Created: now, Message: res.msg, Data: res.data}
+				data := res.data
+				if (st.Op == gridtypes.OpPause || st.Op == gridtypes.OpResume) && data == nil && w.Result != nil {
+					// Pause and resume report nothing new: what the
+					// workload is (a machine's addresses) stays.
+					data = w.Result.Data
+				}
+				w.Result = &gridtypes.Result{State: res.state, Created: now, Message: res.msg, Data: data}
 			}
 		}
 		if state == "" {

@@ -169,6 +169,11 @@ func TestPauseResume(t *testing.T) {
 	if st := states(r); st["vm"] != gridtypes.StateOk || st["logs"] != gridtypes.StateOk {
 		t.Fatalf("states %v", st)
 	}
+	// Pausing and resuming keep what the manager reported (a machine's
+	// addresses, its console).
+	if vm, _ := r.Deployment.Get("vm"); vm.Result == nil || !strings.Contains(string(vm.Result.Data), `"id"`) {
+		t.Fatalf("vm's result after pause and resume: %+v", vm.Result)
+	}
 }
 
 func TestOwnerOnly(t *testing.T) {
