@@ -23,6 +23,7 @@ package volume
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -201,10 +202,42 @@ func (m *Manager) provisionLoop(ctx context.Context, a storaged.Allocation) erro
 	if err := m.mount(ctx, a); err != nil {
 		return err
 	}
-	if st != nil && uint64(st.Size()) < a.Size {
+	if st == nil {
+		return nil
+	}
+	// The file system, not the image, says whether the volume has its
+	// size: a grow that failed (or was cut short) after enlarging the
+	// image is done again.
+	fsSize, err := ext4Size(img)
+	if err != nil {
+		return err
+	}
+	if uint64(st.Size()) < a.Size || fsSize < a.Size {
 		return m.grow(ctx, a, a.Size)
 	}
 	return nil
+}
+
+// ext4Size returns the size in bytes of the ext4 file system in img, read
+// from its superblock.
+func ext4Size(img string) (uint64, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return 0, fmt.Errorf("volume: %w", err)
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return 0, fmt.Errorf("volume: superblock of %s: %w", img, err)
+	}
+	if binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		return 0, fmt.Errorf("volume: %s holds no ext4 file system", img)
+	}
+	blocks := uint64(binary.LittleEndian.Uint32(sb[0x4:]))
+	if binary.LittleEndian.Uint32(sb[0x60:])&0x80 != 0 { // INCOMPAT_64BIT
+		blocks |= uint64(binary.LittleEndian.Uint32(sb[0x150:])) << 32
+	}
+	return blocks << (10 + binary.LittleEndian.Uint32(sb[0x18:])), nil
 }
 
 // mount mounts a's image on its data directory unless it is mounted.
@@ -249,10 +282,6 @@ func (m *Manager) makeImage(ctx context.Context, img string, size uint64) error 
 // unmounted, checked, resized and mounted again.
 func (m *Manager) grow(ctx context.Context, a storaged.Allocation, size uint64) error {
 	img := image(a)
-	st, err := os.Stat(img)
-	if err != nil {
-		return fmt.Errorf("volume: grow: %w", err)
-	}
 	if err := os.Truncate(img, int64(size)); err != nil {
 		return fmt.Errorf("volume: grow: %w", err)
 	}
@@ -270,14 +299,6 @@ func (m *Manager) grow(ctx context.Context, a storaged.Allocation, size uint64) 
 	if _, err := m.run.Run(ctx, "resize2fs", dev); err == nil {
 		return nil
 	} else if oerr := m.growOffline(ctx, a, dev); oerr != nil {
-		if errors.Is(oerr, ErrInUse) {
-			// The file system was not touched: the image takes its size
-			// back, so that the next provision sees it short and grows
-			// it again.
-			if terr := os.Truncate(img, st.Size()); terr == nil {
-				m.run.Run(ctx, "losetup", "-c", dev)
-			}
-		}
 		return fmt.Errorf("volume: grow: online: %v; offline: %w", err, oerr)
 	}
 	return nil

@@ -275,6 +275,9 @@ func TestGrowAVolumeInUseElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := res.(Result).Path
+	if n, err := ext4Size(filepath.Join(filepath.Dir(path), "fs.img")); n != 16*gridtypes.MiB {
+		t.Fatalf("file system of %d bytes, %v", n, err)
+	}
 	if err := os.WriteFile(filepath.Join(path, "kept"), []byte("in use"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +325,8 @@ func TestGrowAVolumeInUseElsewhere(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(path, "kept")); err != nil || string(b) != "in use" {
 		t.Fatalf("data after growing: %q %v", b, err)
+	}
+	if n, err := ext4Size(filepath.Join(filepath.Dir(path), "fs.img")); n != 48*gridtypes.MiB {
+		t.Fatalf("file system of %d bytes, %v", n, err)
 	}
 }
