@@ -373,7 +373,11 @@ func updateSteps(cur, next *gridtypes.Deployment, now time.Time) ([]step, error)
 		w.Result = old.Result
 		switch {
 		case oh != nh:
-			changes = append(changes, step{Op: gridtypes.OpUpdate, Workload: withoutResult(*w)})
+			var was gridtypes.State
+			if old.Result != nil {
+				was = old.Result.State
+			}
+			changes = append(changes, step{Op: gridtypes.OpUpdate, Workload: withoutResult(*w), Was: was})
 			w.Result = &gridtypes.Result{State: gridtypes.StateInit, Created: now}
 		case old.Result != nil && old.Result.State == gridtypes.StateError:
 			changes = append(changes, step{Op: gridtypes.OpProvision, Workload: withoutResult(*w)})
@@ -899,6 +903,9 @@ func (e *Engine) task(j *job, st step) (Task, error) {
 		}
 		if w, ok := r.Deployment.Get(st.Workload.Name); ok && w.Result != nil {
 			t.State = w.Result.State
+		}
+		if st.Op == gridtypes.OpUpdate && st.Was != "" {
+			t.State = st.Was
 		}
 		t.Siblings = siblingsOf(r, st.Workload.Name)
 		return nil

@@ -97,6 +97,15 @@ func TestUpdateTouchesOnlyChangedWorkloads(t *testing.T) {
 	if r2.Deployment.Version != 1 {
 		t.Fatalf("version %d", r2.Deployment.Version)
 	}
+	// An in-place update is told the state the workload was in before
+	// the update was accepted (a running machine grows in place only
+	// when it is ok), not the init it reads while queued.
+	te.rec.mu.Lock()
+	was := te.rec.updated["vm"]
+	te.rec.mu.Unlock()
+	if was != gridtypes.StateOk {
+		t.Fatalf("the machine's update was given state %q, want ok", was)
+	}
 	for _, w := range r2.Deployment.Workloads {
 		wantVersion := uint32(0)
 		if w.Name == "vm" || w.Name == "disk" || w.Name == "net" || w.Name == "vol2" {

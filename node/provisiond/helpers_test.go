@@ -98,6 +98,8 @@ type recorder struct {
 	block map[string]chan struct{}
 	// started receives the workload name when a blocked Provision starts.
 	started chan string
+	// updated maps a workload name to the state its last Update was given.
+	updated map[string]gridtypes.State
 	mu      sync.Mutex
 }
 
@@ -132,6 +134,12 @@ type updatingRecorder struct{ *recorder }
 
 func (r updatingRecorder) Update(_ context.Context, t Task) (any, error) {
 	r.j.add("update " + t.Workload.Name)
+	r.mu.Lock()
+	if r.updated == nil {
+		r.updated = map[string]gridtypes.State{}
+	}
+	r.updated[t.Workload.Name] = t.State
+	r.mu.Unlock()
 	return nil, nil
 }
 

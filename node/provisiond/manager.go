@@ -16,7 +16,8 @@ type Task struct {
 	// defines it (for a deprovision: its last version).
 	Workload gridtypes.Workload
 	// State is the workload's state before the operation (for Restore:
-	// StateOk or StatePaused).
+	// StateOk or StatePaused; for Update: its state when the update was
+	// accepted, not the init it reads while the update is queued).
 	State gridtypes.State
 	// Siblings are the results of the deployment's other workloads when
 	// the operation starts (those that have one), by name: a log stream

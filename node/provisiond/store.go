@@ -61,6 +61,10 @@ type job struct {
 type step struct {
 	Op       gridtypes.Op       `json:"op"`
 	Workload gridtypes.Workload `json:"workload"`
+	// Was is, for an update, the workload's state when the update was
+	// accepted: the record reads init from then on, but a manager
+	// updating in place needs to know whether the workload ran.
+	Was gridtypes.State `json:"was,omitempty"`
 }
 
 func u64key(v uint64) []byte {
