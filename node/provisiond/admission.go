@@ -45,6 +45,11 @@ func (e *Engine) admitStored(ctx context.Context, d gridtypes.Deployment) error 
 	if err != nil {
 		return fmt.Errorf("stored deployment %d: %w", d.ID, err)
 	}
+	if d.Version == 0 {
+		// Version 0 was signed, and its contract made, with id 0: the
+		// node assigned the id afterwards.
+		d.ID = 0
+	}
 	_, err = e.admitContract(ctx, &d, need)
 	return err
 }

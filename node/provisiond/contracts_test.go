@@ -526,3 +526,35 @@ func TestRentContract(t *testing.T) {
 	_, err = w.deploy(w.deployment(rent.ContractID))
 	wantErr(t, err, gridtypes.ErrContract, "does not pay for public IPv4")
 }
+
+// TestResumeANewDeploymentUnderItsContract: the owner pauses and resumes
+// a deployment never updated. Its contract is for the hash of the
+// document as signed, with id 0 (the node assigns the id afterwards), so
+// the check at resume hashes it so too.
+func TestResumeANewDeploymentUnderItsContract(t *testing.T) {
+	w := newContractWorld(t, 2*time.Hour)
+	ctx := context.Background()
+	d := w.deployment(0)
+	need, err := d.Resources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := w.contractFor(w.user, w.node, d, need)
+	if _, err := w.reg.Admin().Credit(ctx, w.twin, 1_000_000, "credit"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.deploy(w.deployment(k.ContractID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Deployment.ID
+	w.waitRecord(id, "ok", allIn(gridtypes.StateOk))
+	if _, err := w.engine.Pause(ctx, w.twin, id); err != nil {
+		t.Fatal(err)
+	}
+	w.waitRecord(id, "paused", func(r gridtypes.Record) bool { return r.Pending == "" && states(r)["vm"] == gridtypes.StatePaused })
+	if _, err := w.engine.Resume(ctx, w.twin, id); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	w.waitRecord(id, "resumed", func(r gridtypes.Record) bool { return r.Pending == "" && states(r)["vm"] == gridtypes.StateOk })
+}
