@@ -313,7 +313,7 @@ func (m *Manager) growOffline(ctx context.Context, a storaged.Allocation, dev st
 	if pid, err := mountedElsewhere(dev); err != nil {
 		return err
 	} else if pid != 0 {
-		return fmt.Errorf("%w (process %d has it mounted): it grows once nothing uses it, e.g. with the machine removed or restarted", ErrInUse, pid)
+		return fmt.Errorf("%w (process %d has it mounted): it grows once no machine mounts it", ErrInUse, pid)
 	}
 	if _, err := m.run.Run(ctx, "umount", DataDir(a)); err != nil {
 		return err
