@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +130,16 @@ func TestChildArgsRoundTrip(t *testing.T) {
 
 func TestMainErrors(t *testing.T) {
 	ctx := context.Background()
+	// A run file left by a zosd that was killed: its pid has ended.
+	crashed := t.TempDir()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRunFile(filepath.Join(crashed, "zosd.run"), RunInfo{PID: gone.Process.Pid, DataDir: crashed,
+		Redis: "unix://" + filepath.Join(crashed, "redis.sock"), BusPrefix: DefaultBusPrefix}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -137,6 +149,7 @@ func TestMainErrors(t *testing.T) {
 		{[]string{"run"}, ExitUsage, "name a module"},
 		{[]string{"run", "kvmd"}, ExitUsage, `unknown module "kvmd"`},
 		{[]string{"status", "--data", t.TempDir()}, ExitError, "zosd is not running"},
+		{[]string{"status", "--data", crashed}, ExitError, "zosd is not running on " + crashed + " (its run file names pid"},
 		{[]string{"status", "-o", "yaml"}, ExitUsage, "want text or json"},
 		{[]string{"run", "powerd", "--data", t.TempDir()}, ExitUsage, "--redis is required"},
 	} {
