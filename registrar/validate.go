@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +33,6 @@ const (
 	maxRelays          = 16
 	maxRelayLen        = 253
 	maxRMBEncKeyLen    = 256
-	maxVersionLen      = 64
 	maxTestFarms       = 1000
 	maxApprovalNodes   = 1000
 	// Resource bounds: far above any single machine sold today.
@@ -216,9 +214,6 @@ func validateInterfaceName(field, s string) error {
 	return nil
 }
 
-// versionPattern is v?MAJOR.MINOR.PATCH with an optional pre-release.
-var versionPattern = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)
-
 // validateVersion checks a ZOS version string (v4.1.2, 4.1.2-rc1).
 func validateVersion(field, v string, required bool) error {
 	if v == "" {
@@ -227,11 +222,8 @@ func validateVersion(field, v string, required bool) error {
 		}
 		return nil
 	}
-	if len(v) > maxVersionLen {
-		return invalid(field, "%d characters, at most %d allowed", len(v), maxVersionLen)
-	}
-	if !versionPattern.MatchString(v) {
-		return invalid(field, "%q is not a version like v4.1.2 or v4.1.2-rc1", v)
+	if err := api.CheckVersion(v); err != nil {
+		return invalid(field, "%v", err)
 	}
 	return nil
 }

@@ -471,6 +471,13 @@ func (c *Config) validate(what string) error {
 	if c.ContractPoll <= 0 || c.ContractPoll > provisiond.MaxContractPoll {
 		return fmt.Errorf("%w: --contract-poll %s: want a positive duration up to %s", ErrUsage, c.ContractPoll, provisiond.MaxContractPoll)
 	}
+	if c.ZosVersion != "" {
+		// The registrar refuses a registration with another version:
+		// a node started so would retry it forever.
+		if err := api.CheckVersion(c.ZosVersion); err != nil {
+			return fmt.Errorf("%w: --zos-version: %v", ErrUsage, err)
+		}
+	}
 	if c.AuthScheme != "v2" && c.AuthScheme != "legacy" {
 		return fmt.Errorf("%w: --auth %q: want v2 or legacy", ErrUsage, c.AuthScheme)
 	}

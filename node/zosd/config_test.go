@@ -80,6 +80,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--registrar", "http://r", "--farm", "1", "--uptime-interval", "0s"}, nil, "--uptime-interval must be positive"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--latitude", "100"}, nil, "fallback location"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--auth", "x"}, nil, "--auth"},
+		{[]string{"--registrar", "http://r", "--farm", "1", "--zos-version", "4.1"}, nil, `--zos-version: "4.1" is not a version like v4.1.2`},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--interface", "../etc"}, nil, "not a network interface name"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "--data", "/" + strings.Repeat("d", 120)}, nil, "longer than a unix socket path"},
 		{[]string{"--registrar", "http://r", "--farm", "1", "extra"}, nil, "unexpected argument"},

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -272,6 +273,24 @@ func CheckAPIEndpoint(s string) error {
 		if a, err := netip.ParseAddr(h); err != nil || a.Zone() != "" {
 			return fmt.Errorf("%q: %q is not a host name or IP address", s, h)
 		}
+	}
+	return nil
+}
+
+// MaxVersionLen bounds a ZOS version string, in bytes.
+const MaxVersionLen = 64
+
+// versionPattern is v?MAJOR.MINOR.PATCH with an optional pre-release.
+var versionPattern = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)
+
+// CheckVersion reports why s is not a ZOS version the registrar accepts
+// (v4.1.2, 4.1.2-rc1): a node reporting another never registers.
+func CheckVersion(s string) error {
+	if len(s) > MaxVersionLen {
+		return fmt.Errorf("%d characters, at most %d allowed", len(s), MaxVersionLen)
+	}
+	if !versionPattern.MatchString(s) {
+		return fmt.Errorf("%q is not a version like v4.1.2 or v4.1.2-rc1", s)
 	}
 	return nil
 }
