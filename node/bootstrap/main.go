@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/grid4/grid4/internal/envflag"
 	"github.com/grid4/grid4/internal/logflag"
@@ -102,7 +103,10 @@ func mainRevert(args []string, getenv func(string) string, stderr io.Writer) int
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
-		fmt.Fprintf(stderr, "bootstrap revert: --self-dir is required (%v)\n", err)
+		if err == nil {
+			err = errors.New("--self-dir is required")
+		}
+		fmt.Fprintf(stderr, "bootstrap revert: %v (see bootstrap --help)\n", err)
 		return ExitUsage
 	}
 	result := getenv("SERVICE_RESULT")
@@ -152,6 +156,19 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	if err := logflag.CheckFormat(format); err != nil {
 		return cfg, level, format, err
+	}
+	// New takes a zero duration for its default: a flag given as 0 or
+	// negative would silently mean the default.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"start-deadline", cfg.StartDeadline}, {"heartbeat-deadline", cfg.HeartbeatDeadline}, {"trial-deadline", cfg.TrialDeadline},
+		{"stop-grace", cfg.StopGrace}, {"restart-min", cfg.RestartMin}, {"restart-max", cfg.RestartMax}, {"self-confirm", cfg.SelfConfirm},
+	} {
+		if d.v <= 0 {
+			return cfg, level, format, fmt.Errorf("--%s must be positive", d.name)
+		}
 	}
 	if cfg.PublisherKeyText != "" {
 		key, err := keys.ParsePublicKey(cfg.PublisherKeyText)
