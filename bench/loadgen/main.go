@@ -190,6 +190,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}
+	// A run that measured only failures (registrar unreachable, every
+	// answer an error) is no measurement: say so in the exit status.
+	for _, r := range results {
+		if r.Requests > 0 && r.OK == 0 {
+			return fmt.Errorf("run %s: none of its %d requests succeeded (%d transport errors, statuses %v)", r.Name, r.Requests, r.TransportErrors, r.Status)
+		}
+	}
 	return nil
 }
 

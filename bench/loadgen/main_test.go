@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -169,6 +170,26 @@ func TestLoadgenSmoke(t *testing.T) {
 				t.Errorf("reuse with another farm size: %v, want an error about the farm size", err)
 			}
 		})
+	}
+}
+
+// TestLoadgenNothingSucceeded: a run in which no request succeeded (here
+// no registrar listens) fails the command, after printing what it saw.
+func TestLoadgenNothingSucceeded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"-db", "sqlite:" + filepath.Join(t.TempDir(), "bench.db"), "-nodes", "20", "-farm-size", "10",
+		"-url", url, "-scenario", "list", "-c", "2", "-n", "10", "-warmup", "0"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "run list: none of its 10 requests succeeded") {
+		t.Errorf("err %v, want none of its 10 requests succeeded\nstdout:\n%s", err, &stdout)
+	}
+	if !strings.Contains(stdout.String(), "== list:") {
+		t.Errorf("the run's figures are not printed:\n%s", &stdout)
 	}
 }
 
