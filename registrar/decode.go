@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,14 +155,16 @@ func (c *jsonChecker) value(path string, t reflect.Type, depth int) error {
 }
 
 // object checks the members of an object whose '{' was read: names as t
-// spells them (any name when t is not a struct), none twice.
+// spells them (any name when t is not a struct), none twice, and those t
+// requires present and not null.
 func (c *jsonChecker) object(path string, t reflect.Type, depth int) error {
 	var fields map[string]reflect.Type
+	var required []string
 	var elem reflect.Type
 	switch {
 	case t == nil:
 	case t.Kind() == reflect.Struct:
-		fields = structFields(t)
+		fields, required = structFields(t), requiredFields(t)
 	case t.Kind() == reflect.Map:
 		elem = t.Elem()
 	}
@@ -193,12 +196,30 @@ func (c *jsonChecker) object(path string, t reflect.Type, depth int) error {
 				return unknownField(full, name, path, fields)
 			}
 			vt = ft
+			if slices.Contains(required, name) && c.nullNext() {
+				return invalid(full, "required")
+			}
 		}
 		if err := c.value(full, vt, depth+1); err != nil {
 			return err
 		}
 	}
+	for _, name := range required {
+		if !seen[name] {
+			if path != "" {
+				name = path + "." + name
+			}
+			return invalid(name, "required")
+		}
+	}
 	return nil
+}
+
+// nullNext reports whether the value after the member name just read is
+// null.
+func (c *jsonChecker) nullNext() bool {
+	rest := bytes.TrimLeft(c.data[c.dec.InputOffset():], " \t\r\n:")
+	return bytes.HasPrefix(rest, []byte("null"))
 }
 
 // unknownField is the refusal of a member t does not have, with the
@@ -284,6 +305,34 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 		}
 	}
 	fieldCache.Store(t, out)
+	return out
+}
+
+// requiredCache holds requiredFields per type.
+var requiredCache sync.Map // reflect.Type → []string
+
+// requiredFields returns the JSON names of struct t's fields tagged
+// required:"true" (see registrar/api): members a body must send, and not
+// as null, because their zero value is a valid answer that an absent
+// member would silently become (a status report without "healthy" would
+// be recorded as unhealthy).
+func requiredFields(t reflect.Type) []string {
+	if r, ok := requiredCache.Load(t); ok {
+		return r.([]string)
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("required") != "true" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	requiredCache.Store(t, out)
 	return out
 }
 

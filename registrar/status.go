@@ -1,7 +1,6 @@
 package registrar
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,15 +32,8 @@ func (s *Server) reportStatus(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ownNode(r, id); err != nil {
 		return err
 	}
-	data, err := readBody(r)
-	if err != nil {
-		return err
-	}
 	var rep api.NodeStatusReport
-	if err := decodeJSON(data, &rep); err != nil {
-		return err
-	}
-	if err := checkStatusMembers(data); err != nil {
+	if err := decodeBody(r, &rep); err != nil {
 		return err
 	}
 	now := s.now()
@@ -66,48 +58,6 @@ func (s *Server) reportStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, api.Message{Message: "status reported successfully"})
 	return nil
 }
-
-// checkStatusMembers refuses a status report (already decoded strictly)
-// that leaves out, or sends as null, a member the API requires whose Go
-// zero value is a valid answer: without it an absent "healthy" would be
-// recorded as unhealthy and an absent "used" as all capacity free.
-func checkStatusMembers(data []byte) error {
-	var present struct {
-		Healthy, Total, Used json.RawMessage
-		Peers                *struct {
-			Probed, Reached json.RawMessage
-			Probes          []struct{ Reached json.RawMessage }
-		}
-	}
-	if err := json.Unmarshal(data, &present); err != nil {
-		return badRequest(describeJSONError(err))
-	}
-	for _, m := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"healthy", present.Healthy}, {"total", present.Total}, {"used", present.Used}} {
-		if absent(m.raw) {
-			return invalid(m.name, "required")
-		}
-	}
-	if p := present.Peers; p != nil {
-		if absent(p.Probed) {
-			return invalid("peers.probed", "required")
-		}
-		if absent(p.Reached) {
-			return invalid("peers.reached", "required")
-		}
-		for i, pr := range p.Probes {
-			if absent(pr.Reached) {
-				return invalid(fmt.Sprintf("peers.probes[%d].reached", i), "required")
-			}
-		}
-	}
-	return nil
-}
-
-// absent reports whether a member was left out or sent as null.
-func absent(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
 
 // validateStatusReport checks a status report's fields (the timestamp is
 // checked by the handler).

@@ -5,6 +5,10 @@
 // Field names follow the public Grid v4 registrar API (`/api/v1`), so that
 // existing nodes and SDKs decode what grid4 sends and grid4 accepts what they
 // send. Fields grid4 adds are optional for readers and writers alike.
+//
+// A field tagged required:"true" must be sent, and not as null: its zero
+// value is a valid answer that an absent member would silently become, so
+// the registrar refuses a body without it (400 "invalid NAME: required").
 package api
 
 import (
@@ -431,13 +435,13 @@ type NodeStatusReport struct {
 	Version string `json:"version,omitempty"`
 	// Healthy is the node's own verdict: every check passes and every
 	// module runs.
-	Healthy bool          `json:"healthy"`
+	Healthy bool          `json:"healthy" required:"true"`
 	Checks  []HealthCheck `json:"checks,omitempty"`
 	Modules []ModuleState `json:"modules,omitempty"`
 	// Total is the capacity the node offers workloads, Used what its
 	// workloads hold.
-	Total Capacity `json:"total"`
-	Used  Capacity `json:"used"`
+	Total Capacity `json:"total" required:"true"`
+	Used  Capacity `json:"used" required:"true"`
 	// Deployments counts the deployments the node hosts.
 	Deployments uint64 `json:"deployments"`
 	// Workloads counts the node's workloads by state (init, ok, paused,
@@ -472,8 +476,8 @@ type NodePower struct {
 // PeerReachability is what a node's probes of other nodes found: how many
 // it probed, how many answered, and each probe.
 type PeerReachability struct {
-	Probed  uint64 `json:"probed"`
-	Reached uint64 `json:"reached"`
+	Probed  uint64 `json:"probed" required:"true"`
+	Reached uint64 `json:"reached" required:"true"`
 	// Probes are the probes, at most MaxStatusItems.
 	Probes []PeerProbe `json:"probes,omitempty"`
 }
@@ -481,7 +485,7 @@ type PeerReachability struct {
 // PeerProbe is one probe of another node (node.v1.ping).
 type PeerProbe struct {
 	NodeID  uint64 `json:"node_id"`
-	Reached bool   `json:"reached"`
+	Reached bool   `json:"reached" required:"true"`
 	// Error says why it was not reached (at most MaxStatusReason).
 	Error string `json:"error,omitempty"`
 }
