@@ -1,6 +1,6 @@
-// Package mountinfo reads the mount table of the calling process
-// (/proc/self/mountinfo): whether a directory is a mount point, or has
-// one under it.
+// Package mountinfo reads mount tables (/proc/self/mountinfo, or
+// /proc/PID/mountinfo for another mount namespace): whether a directory is
+// a mount point or has one under it, where a device is mounted.
 package mountinfo
 
 import (
@@ -24,7 +24,7 @@ func IsMountPoint(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	found, err := find(func(mp, _ string) bool { return mp == abs })
+	found, err := findIn("/proc/self/mountinfo", func(mp, _ string) bool { return mp == abs })
 	return found != "", err
 }
 
@@ -34,29 +34,20 @@ func Under(dir string) (string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	return find(func(mp, _ string) bool { return mp == abs || strings.HasPrefix(mp, abs+"/") })
+	return findIn("/proc/self/mountinfo", func(mp, _ string) bool { return mp == abs || strings.HasPrefix(mp, abs+"/") })
 }
 
 // OfDevice returns a mount point of the block device major:minor, ""
 // when it is not mounted.
 func OfDevice(major, minor uint32) (string, error) {
-	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
-	return find(func(_, d string) bool { return d == dev })
+	return OfDeviceIn("/proc/self/mountinfo", major, minor)
 }
 
 // OfDeviceIn is OfDevice in the mount table file: /proc/PID/mountinfo
 // for the mount namespace of process PID.
 func OfDeviceIn(file string, major, minor uint32) (string, error) {
 	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
-	var found string
-	err := scan(file, func(mp, d string) bool {
-		if d == dev {
-			found = mp
-			return false
-		}
-		return true
-	})
-	return found, err
+	return findIn(file, func(_, d string) bool { return d == dev })
 }
 
 // resolve makes path absolute with its symbolic links followed, as the
@@ -74,11 +65,11 @@ func resolve(path string) (string, error) {
 	return r, nil
 }
 
-// find returns the first mount point match accepts, given with its
-// device ("major:minor").
-func find(match func(mountPoint, device string) bool) (string, error) {
+// findIn returns the first mount point of the mount table file that
+// match accepts, given with its device ("major:minor").
+func findIn(file string, match func(mountPoint, device string) bool) (string, error) {
 	var found string
-	err := scan("/proc/self/mountinfo", func(mp, dev string) bool {
+	err := scan(file, func(mp, dev string) bool {
 		if match(mp, dev) {
 			found = mp
 			return false

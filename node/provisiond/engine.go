@@ -904,7 +904,7 @@ func (e *Engine) task(j *job, st step) (Task, error) {
 		if w, ok := r.Deployment.Get(st.Workload.Name); ok && w.Result != nil {
 			t.State = w.Result.State
 		}
-		if st.Op == gridtypes.OpUpdate && st.Was != "" {
+		if st.Was != "" { // an update: the state before it was accepted
 			t.State = st.Was
 		}
 		t.Siblings = siblingsOf(r, st.Workload.Name)
@@ -1081,7 +1081,7 @@ func (e *Engine) finishStep(j *job, st step, res outcome) error {
 				}
 			case w.Version == st.Workload.Version || st.Op != gridtypes.OpDeprovision:
 				data := res.data
-				if (st.Op == gridtypes.OpPause || st.Op == gridtypes.OpResume) && data == nil && w.Result != nil {
+				if (st.Op == gridtypes.OpPause || st.Op == gridtypes.OpResume) && w.Result != nil {
 					// Pause and resume report nothing new: what the
 					// workload is (a machine's addresses) stays.
 					data = w.Result.Data

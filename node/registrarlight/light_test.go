@@ -16,6 +16,7 @@ import (
 	"github.com/grid4/grid4/node/location"
 	"github.com/grid4/grid4/node/powerd"
 	"github.com/grid4/grid4/node/storaged"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 	"github.com/grid4/grid4/registrar/api"
 )
 
@@ -410,7 +411,7 @@ func TestCapacityOverride(t *testing.T) {
 // storaged over a directory), not from the disks noded measured, and the
 // farmer's override still wins field by field.
 func TestStorageCapacity(t *testing.T) {
-	st, err := storaged.New(storaged.Config{Dir: t.TempDir()})
+	st, err := storaged.New(storaged.Config{Dir: t.TempDir(), Seeker: storagetest.FastDisk})
 	if err != nil {
 		t.Fatal(err)
 	}

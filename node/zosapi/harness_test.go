@@ -26,6 +26,7 @@ import (
 	"github.com/grid4/grid4/node/provisiond/zmachine"
 	"github.com/grid4/grid4/node/provisiond/zmount"
 	"github.com/grid4/grid4/node/storaged"
+	"github.com/grid4/grid4/node/storaged/storagetest"
 	zosclient "github.com/grid4/grid4/node/zosapi/client"
 	"github.com/grid4/grid4/registrar"
 	regclient "github.com/grid4/grid4/registrar/client"
@@ -171,7 +172,7 @@ func buildNode(dir, registrarURL string, o nodeOptions) (*node, error) {
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
 	}
-	storage, err := storaged.New(storaged.Config{Dir: filepath.Join(dir, "storage")})
+	storage, err := storaged.New(storaged.Config{Dir: filepath.Join(dir, "storage"), Seeker: storagetest.FastDisk})
 	if err != nil {
 		return nil, err
 	}

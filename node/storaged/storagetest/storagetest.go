@@ -25,19 +25,19 @@ func New(t testing.TB) *storaged.Service {
 // node restarted).
 func Open(t testing.TB, dir string) *storaged.Service {
 	t.Helper()
-	s, err := storaged.New(storaged.Config{Dir: dir, Seeker: fastDisk})
+	s, err := storaged.New(storaged.Config{Dir: dir, Seeker: FastDisk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// fastDisk stands in for the seek benchmark, which decides whether a disk
+// FastDisk stands in for the seek benchmark, which decides whether a disk
 // that reports itself rotational (as virtual disks often do) is an SSD: on
 // a machine busy with other tests a median random read can pass the
 // threshold, the pool becomes an HDD and every allocation fails with "no
 // SSD pool". storaged's own tests measure the classification.
-func fastDisk(string) (time.Duration, error) { return 0, nil }
+func FastDisk(string) (time.Duration, error) { return 0, nil }
 
 // SmallFS mounts a fresh ext4 file system of size bytes (a sparse loop
 // image in a temporary directory, so its name is the test's own) and
