@@ -68,7 +68,7 @@ func start(name string, args, env []string, files []*os.File, pidFile, logFile, 
 	// moment before the new command line is in place: until it is,
 	// Running would call the process gone.
 	for range 200 {
-		if _, ok := Running(pidFile, marker); ok || !alive(pid) {
+		if _, ok := Running(pidFile, marker); ok || !Alive(pid) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -76,8 +76,9 @@ func start(name string, args, env []string, files []*os.File, pidFile, logFile, 
 	return pid, nil
 }
 
-// alive reports whether process pid exists and is not a zombie.
-func alive(pid int) bool {
+// Alive reports whether process pid exists and is not a zombie (one that
+// has ended and waits for its parent to reap it).
+func Alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
@@ -180,7 +181,7 @@ func KillMatching(ctx context.Context, match func(argv []string) bool) (int, err
 		return len(cmdline) > 0 && match(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"))
 	})
 	for _, pid := range killed {
-		for alive(pid) {
+		for Alive(pid) {
 			select {
 			case <-ctx.Done():
 				return len(killed), fmt.Errorf("process %d still there after SIGKILL: %w", pid, ctx.Err())

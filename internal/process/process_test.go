@@ -138,7 +138,7 @@ func TestKillMatching(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server was not killed")
 	}
-	if !alive(client.Process.Pid) {
+	if !Alive(client.Process.Pid) {
 		t.Fatal("the process with the arguments apart was killed")
 	}
 }

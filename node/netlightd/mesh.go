@@ -139,7 +139,7 @@ func (spec MeshSpec) check(own netip.Prefix) error {
 	seen := []netip.Prefix{own}
 	keys := map[string]bool{}
 	for _, p := range spec.Peers {
-		if _, err := decodeKey(p.PublicKey); err != nil {
+		if _, err := DecodeKey(p.PublicKey); err != nil {
 			return fmt.Errorf("%w: peer %s: %w", ErrInvalid, p.Subnet, err)
 		}
 		if keys[p.PublicKey] {
@@ -168,7 +168,7 @@ func contains(outer, inner netip.Prefix) bool {
 }
 
 // decodeKey parses a WireGuard key (base64 of 32 bytes).
-func decodeKey(k string) ([]byte, error) {
+func DecodeKey(k string) ([]byte, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(k)
 	if err != nil || len(b) != 32 {
 		return nil, fmt.Errorf("key %q is not base64 of 32 bytes", k)
@@ -294,14 +294,14 @@ func (s *Service) bringUpMesh(ctx context.Context, id string, nw networkState) e
 			return err
 		}
 	}
-	priv, err := decodeKey(m.PrivateKey)
+	priv, err := DecodeKey(m.PrivateKey)
 	if err != nil {
 		return fmt.Errorf("netlightd: %s: private key: %w", id, err)
 	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "private_key=%s\nlisten_port=%d\nreplace_peers=true\n", hex.EncodeToString(priv), m.Port)
 	for _, p := range m.Peers {
-		pub, _ := decodeKey(p.PublicKey) // checked by MeshSpec.check
+		pub, _ := DecodeKey(p.PublicKey) // checked by MeshSpec.check
 		fmt.Fprintf(&conf, "public_key=%s\nendpoint=%s\npersistent_keepalive_interval=%d\nreplace_allowed_ips=true\nallowed_ip=%s\n",
 			hex.EncodeToString(pub), p.Endpoint, keepalive, p.Subnet)
 	}
@@ -377,7 +377,7 @@ func (s *Service) Close() {
 // meshOf describes the network's mesh, with the device's peer figures.
 func (s *Service) meshOf(id string, nw networkState) (Mesh, error) {
 	m := nw.Mesh
-	priv, err := decodeKey(m.PrivateKey)
+	priv, err := DecodeKey(m.PrivateKey)
 	if err != nil {
 		return Mesh{}, fmt.Errorf("netlightd: %s: private key: %w", id, err)
 	}

@@ -17,10 +17,10 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/grid4/grid4/bus"
 	"github.com/grid4/grid4/internal/logflag"
+	"github.com/grid4/grid4/internal/process"
 	"github.com/grid4/grid4/node/bootstrap"
 	"github.com/grid4/grid4/node/flistd"
 	"github.com/grid4/grid4/node/internal/clock"
@@ -252,7 +252,7 @@ func mainStatus(ctx context.Context, args []string, e Env) error {
 	if err != nil && cfg.Redis == "" {
 		return fmt.Errorf("%w on %s", ErrNotRunning, cfg.DataDir)
 	}
-	if err == nil && cfg.Redis == "" && info.PID > 0 && !processExists(info.PID) {
+	if err == nil && cfg.Redis == "" && info.PID > 0 && !process.Alive(info.PID) {
 		// A zosd that was killed (SIGKILL, power loss) leaves its run
 		// file; asking its dead bus would only say the bus does not answer.
 		return fmt.Errorf("%w on %s (its run file names pid %d, which has ended)", ErrNotRunning, cfg.DataDir, info.PID)
@@ -299,11 +299,4 @@ func mainStatus(ctx context.Context, args []string, e Env) error {
 	}
 	printReport(e.Stdout, r, e.Clock.Now())
 	return nil
-}
-
-// processExists reports whether a process with this pid exists (one of
-// another user counts).
-func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

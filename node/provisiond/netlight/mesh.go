@@ -2,7 +2,6 @@ package netlight
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -133,7 +132,7 @@ func peerOf(node uint64, host netip.Addr, part api.NetworkPart) (netlightd.Peer,
 	}
 	// Checked here, not only by netlightd: a bad key is the caller's
 	// mistake (invalid params), not this node's failure.
-	if k, err := base64.StdEncoding.Strict().DecodeString(part.PublicKey); err != nil || len(k) != 32 {
+	if _, err := netlightd.DecodeKey(part.PublicKey); err != nil {
 		return netlightd.Peer{}, fmt.Errorf("%w: node %d's public key %q is not a WireGuard key (base64 of 32 bytes)", gridtypes.ErrInvalid, node, part.PublicKey)
 	}
 	return netlightd.Peer{Node: node, PublicKey: part.PublicKey, Endpoint: netip.AddrPortFrom(host.Unmap(), part.Port), Subnet: sub}, nil
