@@ -99,13 +99,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 func mainRevert(args []string, getenv func(string) string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bootstrap revert", flag.ContinueOnError)
 	dir := fs.String("self-dir", "", "the directory of the bootstraps (current, previous)")
-	if err := program.Parse(fs, args, getenv, stderr); err != nil || *dir == "" {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		if err == nil {
-			err = errors.New("--self-dir is required")
-		}
+	err := program.Parse(fs, args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err == nil && *dir == "" {
+		err = errors.New("--self-dir is required")
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "bootstrap revert: %v (see bootstrap --help)\n", err)
 		return ExitUsage
 	}
